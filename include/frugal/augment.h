@@ -1,0 +1,166 @@
+/* Batched image augmentation: geometry (matrices from angles/points), per-sample op programs, colour ops
+ * with PIL semantics, CutMix/MixUp, policies (RandAugment, TrivialAugmentWide, user chains) and graph ops.
+ *
+ *   struct fr_aug_policy *pol;
+ *   fr_aug_policy_parse("rrc(size=224);hflip(p=0.5);randaugment(n=2,m=9)", &pol);
+ *   int oh, ow; fr_aug_policy_out_size(pol, 256, 256, &oh, &ow);
+ *   int k = fr_aug_policy_max_ops(pol);
+ *   float *prog = malloc(sizeof(float) * N * k * FR_AUG_REC);
+ *   for (int i = 0; i < N; i++) fr_aug_policy_draw(pol, seed, step, i, 256, 256, prog + i * k * FR_AUG_REC);
+ *   // on the host:  fr_aug_apply_host(&in, &out, prog, k, N, NULL);
+ *   // in a graph:   y = fr_aug_apply(ctx, images, prog_tensor, oh, ow, FR_AUG_NHWC);
+ *
+ * Conventions (see REFERENCE.md §1): matrices are 3×3 row-major; warps store the INVERSE map
+ * (output pixel -> source pixel); pixel centres are at integers; the image centre is ((W-1)/2,(H-1)/2);
+ * a positive angle turns the picture counter-clockwise. Nearest/bilinear/bicubic sampling reproduces
+ * OpenCV's fixed-point arithmetic (5-bit sub-pixel positions, 15-bit weights) on u8 images.
+ */
+#ifndef FRUGAL_AUGMENT_H
+#define FRUGAL_AUGMENT_H
+
+#include <stdint.h>
+
+#include "frugal/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum fr_aug_layout { FR_AUG_NHWC = 0, FR_AUG_NCHW = 1 };
+enum fr_aug_interp { FR_AUG_NEAREST = 0, FR_AUG_BILINEAR = 1, FR_AUG_BICUBIC = 2 };
+enum fr_aug_border { FR_AUG_CONSTANT = 0, FR_AUG_REPLICATE = 1, FR_AUG_REFLECT101 = 2 };
+
+/* ---------------------------------------------------------------------------------------------
+ * Geometry on the host (double precision). Forward matrices map source to destination pixels.
+ * --------------------------------------------------------------------------------------------- */
+void fr_geom_identity(double m[9]);
+/* out = a · b (apply b first, then a) */
+void fr_geom_mul(const double a[9], const double b[9], double out[9]);
+/* FR_STATUS_NUMERIC when m is singular */
+enum fr_status fr_geom_invert(const double m[9], double inv[9]);
+/* counter-clockwise rotation by `deg` degrees about (cx, cy), as cv2.getRotationMatrix2D with scale 1 */
+void fr_geom_rotate(double m[9], double deg, double cx, double cy);
+/* x' = x + shx·(y − cy), y' = y + shy·(x − cx) */
+void fr_geom_shear(double m[9], double shx, double shy, double cx, double cy);
+void fr_geom_translate(double m[9], double tx, double ty);
+/* scale by (sx, sy) about (cx, cy) */
+void fr_geom_scale(double m[9], double sx, double sy, double cx, double cy);
+/* 2×3 affine (as 3×3) with dst[i] = M·src[i] for three pairs (x, y); collinear points are an error */
+enum fr_status fr_geom_affine_from_points(const double src[6], const double dst[6], double m[9]);
+/* perspective with dst[i] ~ M·src[i] for four pairs, M[8] = 1 (8×8 solve); degenerate points are an error */
+enum fr_status fr_geom_perspective_from_points(const double src[8], const double dst[8], double m[9]);
+/* maps (x, y) through m (with the perspective divide) */
+void fr_geom_apply(const double m[9], double x, double y, double *ox, double *oy);
+
+/* ---------------------------------------------------------------------------------------------
+ * Per-sample op programs: each sample has K records of FR_AUG_REC floats, run in order.
+ * --------------------------------------------------------------------------------------------- */
+#define FR_AUG_REC 20
+enum fr_aug_code {
+    FR_AUG_OP_IDENTITY = 0,
+    FR_AUG_OP_WARP,         /* [1] interp [2] border [3] fill, [7..15] inverse 3×3 matrix (dst -> src),
+                               [16..19] source window x0,y0,x1,y1 (a crop before the warp; empty = none) */
+    FR_AUG_OP_BRIGHTNESS,   /* [1] factor: blend with black */
+    FR_AUG_OP_COLOR,        /* [1] factor: blend with the grey (L) image */
+    FR_AUG_OP_CONTRAST,     /* [1] factor: blend with the mean of the grey image */
+    FR_AUG_OP_SHARPNESS,    /* [1] factor: blend with the 3×3 smoothed image */
+    FR_AUG_OP_POSTERIZE,    /* [1] bits kept (0..8) */
+    FR_AUG_OP_SOLARIZE,     /* [1] threshold: x < t ? x : 255 − x */
+    FR_AUG_OP_SOLARIZE_ADD, /* [1] addition [2] threshold: x < t ? min(x + a, 255) : x */
+    FR_AUG_OP_INVERT,
+    FR_AUG_OP_AUTOCONTRAST, /* per channel min/max stretch (PIL, cutoff 0) */
+    FR_AUG_OP_EQUALIZE,     /* PIL histogram equalisation per channel */
+    FR_AUG_OP_GRAYSCALE,    /* L = (19595 R + 38470 G + 7471 B + 2^15) >> 16 in every channel */
+    FR_AUG_OP_NOISE,        /* [1] std in grey levels, [2] RNG seed low bits, [3] RNG stream (sample) */
+    FR_AUG_OP_CUTOUT,       /* [1] fill, [7..10] box x0, y0, x1, y1 (half-open, clipped) */
+    FR_AUG_OP_CONTRAST_TF,  /* [1] factor: Google's TF contrast (blends with the mean of the histogram index) */
+    FR_AUG_OP_COUNT
+};
+const char *fr_aug_code_name(enum fr_aug_code c);
+
+/* A host image batch: n images of h×w×c (c = 1..4), u8 (0..255) or f32 (0..1 nominal). */
+struct fr_aug_images {
+    void *data;
+    enum fr_dtype type;
+    enum fr_aug_layout layout;
+    int n, h, w, c;
+};
+
+/* Applies each sample's program (k records) to `in`, writing `out` (same n, c, type and layout; its h×w is
+ * the output size; the first record must be a WARP when the sizes differ). Threads from `pool`
+ * (NULL = run on the calling thread). The same function is the CPU kernel of FR_OP_AUG_APPLY. */
+struct fr_threadpool;
+enum fr_status fr_aug_apply_host(const struct fr_aug_images *in, const struct fr_aug_images *out,
+                                 const float *prog, int k, struct fr_threadpool *pool);
+
+/* ---------------------------------------------------------------------------------------------
+ * CutMix / MixUp: per-sample parameters, FR_AUG_MIX_REC floats each.
+ * --------------------------------------------------------------------------------------------- */
+#define FR_AUG_MIX_REC 8
+enum fr_aug_mix_mode { FR_AUG_MIX_NONE = 0, FR_AUG_MIX_CUTMIX = 1, FR_AUG_MIX_MIXUP = 2 };
+/* record: [0] mode [1] partner index [2] lambda of the own label [3..6] box x0,y0,x1,y1 (half-open) */
+struct fr_aug_mix_cfg {
+    enum fr_aug_mix_mode mode;
+    double alpha;     /* Beta(alpha, alpha) */
+    double p;         /* probability to mix a sample at all */
+    int roll;         /* partner = (i + 1) mod n (torchvision) instead of a random permutation */
+    int no_area_fix;  /* CutMix: keep the sampled lambda for the labels (not recommended) */
+};
+/* Draws the parameters of a whole batch (n records) as a pure function of (seed, step). */
+enum fr_status fr_aug_mix_draw(const struct fr_aug_mix_cfg *cfg, uint64_t seed, uint32_t step, int n, int h,
+                               int w, float *rec);
+/* out = mix of in (same shape); in and out must not overlap. */
+enum fr_status fr_aug_mix_host(const struct fr_aug_images *in, const struct fr_aug_images *out, const float *rec);
+/* soft labels [n, n_classes] from integer labels and the records: lambda·onehot(y_i) + (1 − lambda)·onehot(y_j) */
+enum fr_status fr_aug_mix_labels_host(const int32_t *labels, int n, int n_classes, const float *rec, float *soft);
+/* one Beta(a, a) draw from the (seed, purpose, step, sample) stream using indices from *idx on */
+double fr_aug_beta(double a, uint64_t seed, uint32_t purpose, uint32_t step, uint32_t sample, uint32_t *idx);
+
+/* ---------------------------------------------------------------------------------------------
+ * Policies: `name(key=value,...);name(...)`, e.g. "randaugment(n=2,m=9)".
+ * --------------------------------------------------------------------------------------------- */
+struct fr_aug_policy;
+/* Parses a spec; unknown ops or keys give FR_STATUS_INVALID_ARGUMENT with a message listing the valid ones. */
+enum fr_status fr_aug_policy_parse(const char *spec, struct fr_aug_policy **out);
+void fr_aug_policy_free(struct fr_aug_policy *pol);
+/* records per sample (K) */
+int fr_aug_policy_max_ops(const struct fr_aug_policy *pol);
+void fr_aug_policy_out_size(const struct fr_aug_policy *pol, int in_h, int in_w, int *out_h, int *out_w);
+/* Fills K records for one sample: a pure function of (seed, step, sample). */
+enum fr_status fr_aug_policy_draw(const struct fr_aug_policy *pol, uint64_t seed, uint32_t step, uint32_t sample,
+                                  int in_h, int in_w, float *rec);
+/* the batch-level mixing stage of the policy (cutmix/mixup), or NULL */
+const struct fr_aug_mix_cfg *fr_aug_policy_mix(const struct fr_aug_policy *pol);
+/* normalisation at the end of the policy (`normalize(mean=...,std=...)`); returns 0 if none */
+int fr_aug_policy_normalize(const struct fr_aug_policy *pol, float mean[4], float std[4]);
+
+/* ---------------------------------------------------------------------------------------------
+ * Graph ops (images u8/f32 [N,H,W,C] for NHWC or [N,C,H,W] for NCHW).
+ * --------------------------------------------------------------------------------------------- */
+/* prog: f32 [N, K, FR_AUG_REC] (usually an INPUT filled by fr_aug_policy_draw each step) */
+struct fr_tensor *fr_aug_apply(struct fr_ctx *ctx, struct fr_tensor *images, struct fr_tensor *prog, int out_h,
+                               int out_w, enum fr_aug_layout layout);
+/* matrices: f32 [N, 9] inverse maps; one batched warp */
+struct fr_tensor *fr_aug_warp(struct fr_ctx *ctx, struct fr_tensor *images, struct fr_tensor *matrices, int out_h,
+                              int out_w, enum fr_aug_layout layout, enum fr_aug_interp interp,
+                              enum fr_aug_border border, float fill);
+/* rec: f32 [N, FR_AUG_MIX_REC] from fr_aug_mix_draw */
+struct fr_tensor *fr_aug_mix(struct fr_ctx *ctx, struct fr_tensor *images, struct fr_tensor *rec,
+                             enum fr_aug_layout layout);
+/* labels i32 [N] -> soft f32 [N, n_classes] */
+struct fr_tensor *fr_aug_mix_labels(struct fr_ctx *ctx, struct fr_tensor *labels, struct fr_tensor *rec,
+                                    int n_classes);
+/* u8 NHWC [N,H,W,C] -> f32 NCHW [N,C,H,W], y = (x/255 − mean[c]) / std[c] */
+struct fr_tensor *fr_aug_to_nchw(struct fr_ctx *ctx, struct fr_tensor *images, const float *mean,
+                                 const float *std);
+
+/* ---------------------------------------------------------------------------------------------
+ * Images on disk (stb_image_write; STB_IMAGE_WRITE_IMPLEMENTATION lives in src/augment/image_write.c)
+ * --------------------------------------------------------------------------------------------- */
+/* u8 NHWC image (c = 1..4) to PNG */
+enum fr_status fr_aug_write_png(const char *path, const uint8_t *pix, int h, int w, int c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

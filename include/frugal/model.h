@@ -1,0 +1,130 @@
+/* Models: a stack of layers with named parameters (PyTorch state_dict names and shapes, NCHW), the
+ * built-in models t / s / m, initialisation, and a training-step builder (forward + loss + backward +
+ * optimizer in one graph planned once, plus an eval graph sharing the same parameters).
+ *
+ *   struct fr_model *m;
+ *   fr_model_builtin(ctx, "s", 1, 28, 28, 10, &m);          // or fr_model_new + fr_model_conv2d(...)...
+ *   fr_model_alloc(m, backend);  fr_model_init(m, 42, FR_INIT_DEFAULT);
+ *   struct fr_trainer_opts to;  fr_trainer_opts_init(&to);  to.batch = 64;
+ *   struct fr_trainer *tr;  fr_trainer_new(m, backend, &to, &tr);
+ *   for (step...) fr_trainer_step(tr, images, labels, fr_schedule_lr(&sched, step), &loss);
+ *   fr_trainer_predict(tr, images, n, logits);
+ *
+ * Layers are added in order; a residual block is residual_begin ... residual_end: the branch output
+ * goes through drop-path (stochastic depth) and is added to the block input (through a 1x1 conv +
+ * batch-norm projection named "<block>.downsample.0/1", as torchvision's ResNet, when the shape changes). A shape that does not
+ * fit is an error naming the layer.
+ */
+#ifndef FRUGAL_MODEL_H
+#define FRUGAL_MODEL_H
+
+#include "frugal/graph.h"
+#include "frugal/loss.h"
+#include "frugal/optim.h"
+#include "frugal/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct fr_model;
+struct fr_backend;
+
+/* An empty model for inputs [N, c, h, w] whose parameters are created in ctx. */
+struct fr_model *fr_model_new(struct fr_ctx *ctx, int c, int h, int w);
+void fr_model_free(struct fr_model *m);
+
+/* --- layers (name = the state_dict prefix, e.g. "conv1"; NULL for layers without parameters) --- */
+enum fr_status fr_model_conv2d(struct fr_model *m, const char *name, int out_ch, int kernel, int stride, int pad,
+                               bool bias);
+enum fr_status fr_model_linear(struct fr_model *m, const char *name, int out_features);
+enum fr_status fr_model_batchnorm(struct fr_model *m, const char *name);
+enum fr_status fr_model_relu(struct fr_model *m);
+enum fr_status fr_model_maxpool(struct fr_model *m, int kernel, int stride);
+enum fr_status fr_model_avgpool(struct fr_model *m, int kernel, int stride);
+enum fr_status fr_model_global_avgpool(struct fr_model *m); /* [N,C,H,W] -> [N,C] */
+enum fr_status fr_model_flatten(struct fr_model *m);        /* [N,C,H,W] -> [N,C*H*W] (C,H,W order) */
+enum fr_status fr_model_dropout(struct fr_model *m, float p);
+enum fr_status fr_model_residual_begin(struct fr_model *m, const char *name);
+enum fr_status fr_model_residual_end(struct fr_model *m, float survival);
+
+/* Built-in models by name: "t" (tiny: conv 8 -> pool -> conv 16 -> pool -> linear), "s" (the reference
+ * CNN of REFERENCE.md section 8, 422k parameters on 1x28x28), "m" (wider, batch-norm, residual blocks
+ * with stochastic depth and dropout before the classifier: a Noisy Student student/teacher). */
+enum fr_status fr_model_builtin(struct fr_ctx *ctx, const char *name, int c, int h, int w, int n_classes,
+                                struct fr_model **out);
+
+/* --- parameters --- */
+struct fr_model_entry {
+    const char *name;
+    struct fr_tensor *t; /* PARAM (trainable) or STATE (batch-norm running statistics) */
+};
+int fr_model_n_tensors(const struct fr_model *m);            /* params and state, state_dict order */
+struct fr_model_entry fr_model_tensor(const struct fr_model *m, int i);
+struct fr_tensor *fr_model_find(const struct fr_model *m, const char *name);
+int64_t fr_model_n_params(const struct fr_model *m);         /* trainable elements */
+int fr_model_n_classes(const struct fr_model *m);           /* outputs of the last layer */
+/* The context holding the model's tensors. */
+struct fr_ctx *fr_model_ctx(const struct fr_model *m);
+/* Input shape given to fr_model_new. */
+void fr_model_input_shape(const struct fr_model *m, int *c, int *h, int *w);
+/* Sets/clears FR_FLAG_FROZEN on every parameter whose name starts with prefix; returns how many. */
+int fr_model_freeze(struct fr_model *m, const char *prefix, bool frozen);
+/* Replaces the last layer (which must be linear) by a new one with n_classes outputs, same name;
+ * call before building graphs. The new tensors get storage from the next fr_model_alloc. */
+enum fr_status fr_model_replace_head(struct fr_model *m, int n_classes);
+
+/* Storage for every parameter/state tensor without one (one buffer, fr_ctx_alloc). */
+enum fr_status fr_model_alloc(struct fr_model *m, struct fr_backend *backend);
+
+enum fr_init { FR_INIT_DEFAULT = 0, FR_INIT_KAIMING_NORMAL };
+/* DEFAULT: PyTorch's Conv2d/Linear reset_parameters: weights and biases uniform in +-1/sqrt(fan_in)
+ * (kaiming_uniform with a = sqrt(5)); KAIMING_NORMAL: weights N(0, 2/fan_in) (fan_in, ReLU), biases 0.
+ * Batch-norm: weight 1, bias 0, running mean 0, running var 1. Values are a pure function of (seed,
+ * position of the tensor in the model, element index) via Philox (FR_RNG_INIT). `prefix` != NULL
+ * restricts it to tensors whose name starts with it (e.g. a replaced head). */
+enum fr_status fr_model_init(struct fr_model *m, uint64_t seed, enum fr_init kind, const char *prefix);
+
+/* Appends the forward pass on x [N,C,H,W] to ctx's graph nodes; returns the logits [N,K] (NULL on
+ * error). training = false leaves dropout and drop-path out of the nodes (an eval graph); batch-norm
+ * follows fr_graph_set_training of the graph that runs it. */
+struct fr_tensor *fr_model_forward(struct fr_model *m, struct fr_ctx *ctx, struct fr_tensor *x, bool training);
+
+/* safetensors by name (frugal/io.h); strict unless allow_missing / ignore_unexpected. */
+enum fr_status fr_model_save(const struct fr_model *m, const char *path);
+enum fr_status fr_model_load(struct fr_model *m, const char *path, bool allow_missing, bool ignore_unexpected);
+
+/* --- training-step builder (src/train/trainer.c) --- */
+enum fr_loss_kind { FR_LOSS_CE = 0, FR_LOSS_SOFT_CE, FR_LOSS_DISTILL };
+struct fr_trainer_opts {
+    int batch;                 /* fixed batch size of the training graph */
+    int eval_batch;            /* batch of the eval graph (0 = batch) */
+    enum fr_loss_kind loss;
+    float label_smoothing;     /* CE */
+    float alpha, temperature;  /* DISTILL: teacher logits given per step */
+    bool sample_weights;       /* per-sample weights input [N] */
+    struct fr_optim_params optim;
+    const struct fr_param_group *groups;
+    int n_groups;
+    uint64_t seed;             /* dropout / drop-path stream */
+};
+void fr_trainer_opts_init(struct fr_trainer_opts *o); /* batch 64, CE, SGD lr from the caller */
+
+struct fr_trainer;
+enum fr_status fr_trainer_new(struct fr_model *m, struct fr_backend *backend, const struct fr_trainer_opts *o,
+                              struct fr_trainer **out);
+void fr_trainer_free(struct fr_trainer *tr);
+/* One optimizer step on a batch of `batch` images (f32 NCHW). labels: i32 [N] (CE, DISTILL) or f32 [N,K]
+ * soft targets (SOFT_CE); teacher: f32 [N,K] (DISTILL) or NULL; weights [N] or NULL. Labels are checked
+ * on the host; a NaN/Inf loss is FR_STATUS_NUMERIC naming the step. *loss may be NULL. */
+enum fr_status fr_trainer_step(struct fr_trainer *tr, const float *images, const void *labels, const float *teacher,
+                               const float *weights, float lr, float *loss);
+/* Logits [n,K] for n images in eval mode (any n; runs the eval graph in chunks). */
+enum fr_status fr_trainer_predict(struct fr_trainer *tr, const float *images, int64_t n, float *logits);
+struct fr_graph *fr_trainer_graph(const struct fr_trainer *tr, bool eval);
+struct fr_optim *fr_trainer_optim(const struct fr_trainer *tr);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,65 @@
+/* Internal interface between the augmentation policies (src/augment/) and the CPU kernels (src/cpu/augment_*.c). */
+#ifndef FRUGAL_AUGMENT_INTERNAL_H
+#define FRUGAL_AUGMENT_INTERNAL_H
+
+#include <stddef.h>
+
+#define FR_AUG_MIN_INT(a, b) ((a) < (b) ? (a) : (b))
+#include <stdint.h>
+
+#include "frugal/augment.h"
+
+/* One image of a batch: element (x, y, c) at data + y*sy + x*sx + c*sc (in elements, not bytes). */
+struct fr_aug_plane {
+    void *data;
+    enum fr_dtype type; /* FR_U8 or FR_F32 */
+    int h, w, c;
+    ptrdiff_t sx, sy, sc;
+};
+
+/* a batch view of an image tensor in the given layout (host storage) */
+struct fr_tensor;
+struct fr_aug_images fr_aug_images_of(const struct fr_tensor *t, enum fr_aug_layout layout);
+
+/* image i of a batch as a plane */
+struct fr_aug_plane fr_aug_plane_of(const struct fr_aug_images *b, int i);
+
+/* dst = src sampled through the inverse map minv (dst pixel -> src pixel); dst must not overlap src. */
+enum fr_status fr_aug_warp_plane(const struct fr_aug_plane *src, const struct fr_aug_plane *dst, const double minv[9],
+                                 enum fr_aug_interp interp, enum fr_aug_border border, float fill);
+/* runs one non-geometric record in place; `scratch` holds at least h*w*c bytes (u8) */
+enum fr_status fr_aug_color_plane(const struct fr_aug_plane *img, const float *rec, uint8_t *scratch);
+/* copies a plane (same size, any strides) */
+void fr_aug_copy_plane(const struct fr_aug_plane *src, const struct fr_aug_plane *dst);
+
+/* per-sample draws: index `i` of the (seed, FR_RNG_AUGMENT, step, sample) stream */
+double fr_aug_u01(uint64_t seed, uint32_t step, uint32_t sample, uint32_t i);
+
+/* RandAugment/TrivialAugment: fills up to `max` records after what the chain put in; returns how many */
+struct fr_aug_ra_cfg {
+    int n, m;          /* ops per image, magnitude bin 0..30 (TF scale: level 0..10) */
+    int tf;            /* Google's TF op list and scale (fill 128) */
+    int trivial;       /* TrivialAugmentWide: one op, random bin */
+    int interp;        /* for the geometric ops */
+    float fill;
+};
+int fr_aug_randaugment_draw(const struct fr_aug_ra_cfg *cfg, uint64_t seed, uint32_t step, uint32_t sample,
+                            uint32_t rng_base, int h, int w, float *rec);
+int fr_aug_trivialaugment_draw(const struct fr_aug_ra_cfg *cfg, uint64_t seed, uint32_t step, uint32_t sample,
+                               uint32_t rng_base, int h, int w, float *rec);
+/* a WARP record from an inverse matrix */
+void fr_aug_make_warp(float *rec, const double minv[9], int interp, int border, float fill);
+/* ... with a source window x0,y0,x1,y1 (crop semantics) */
+void fr_aug_make_warp_window(float *rec, const double minv[9], int interp, int border, float fill, const int win[4]);
+/* torchvision's op list (RandAugment / TrivialAugmentWide order) */
+enum fr_aug_tv_op {
+    FR_TV_IDENTITY, FR_TV_SHEAR_X, FR_TV_SHEAR_Y, FR_TV_TRANSLATE_X, FR_TV_TRANSLATE_Y, FR_TV_ROTATE,
+    FR_TV_BRIGHTNESS, FR_TV_COLOR, FR_TV_CONTRAST, FR_TV_SHARPNESS, FR_TV_POSTERIZE, FR_TV_SOLARIZE,
+    FR_TV_AUTOCONTRAST, FR_TV_EQUALIZE, FR_TV_COUNT
+};
+/* torch.linspace(0, max, 31)[bin] in float32, as torchvision builds its magnitude tables */
+float fr_aug_linspace31(float start, float end, int bin);
+/* one torchvision op with a signed magnitude as a record (as torchvision's _apply_op) */
+void fr_aug_tv_record(enum fr_aug_tv_op op, double magnitude, int h, int w, int interp, float fill, float *rec);
+
+#endif

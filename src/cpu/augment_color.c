@@ -1,0 +1,441 @@
+/* CPU colour/pixel ops with PIL semantics on u8 images (enhance blends, posterize, solarize, equalize,
+ * auto-contrast, grayscale, noise, cutout) and the per-sample program runner behind FR_OP_AUG_APPLY. */
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "augment/augment_internal.h"
+#include "core/threadpool.h"
+#include "rng.h"
+
+const char *fr_aug_code_name(enum fr_aug_code c)
+{
+    static const char *names[FR_AUG_OP_COUNT] = {
+        "identity", "warp",     "brightness",   "color",    "contrast",  "sharpness", "posterize", "solarize",
+        "solarize_add", "invert", "autocontrast", "equalize", "grayscale", "noise", "cutout", "contrast_tf"};
+    return (unsigned)c < FR_AUG_OP_COUNT ? names[c] : "?";
+}
+
+struct fr_aug_plane fr_aug_plane_of(const struct fr_aug_images *b, int i)
+{
+    struct fr_aug_plane p;
+    size_t es = b->type == FR_U8 ? 1 : sizeof(float);
+    size_t img = (size_t)b->h * b->w * b->c;
+    p.data = (char *)b->data + (size_t)i * img * es;
+    p.type = b->type;
+    p.h = b->h, p.w = b->w, p.c = b->c;
+    if (b->layout == FR_AUG_NHWC)
+        p.sc = 1, p.sx = b->c, p.sy = (ptrdiff_t)b->w * b->c;
+    else
+        p.sx = 1, p.sy = b->w, p.sc = (ptrdiff_t)b->w * b->h;
+    return p;
+}
+
+void fr_aug_copy_plane(const struct fr_aug_plane *s, const struct fr_aug_plane *d)
+{
+    size_t es = s->type == FR_U8 ? 1 : sizeof(float);
+    if (s->sx == d->sx && s->sy == d->sy && s->sc == d->sc) {
+        memcpy(d->data, s->data, (size_t)s->h * s->w * s->c * es);
+        return;
+    }
+    for (int y = 0; y < s->h; y++)
+        for (int x = 0; x < s->w; x++)
+            for (int k = 0; k < s->c; k++)
+                memcpy((char *)d->data + (y * d->sy + x * d->sx + k * d->sc) * es,
+                       (const char *)s->data + (y * s->sy + x * s->sx + k * s->sc) * es, es);
+}
+
+#define PIX(p, x, y, k) (((uint8_t *)(p)->data)[(y) * (p)->sy + (x) * (p)->sx + (k) * (p)->sc])
+
+/* PIL's Image.blend(a, b, f) for one value: float arithmetic, truncation, clipping */
+static inline uint8_t blend(int a, int b, float f)
+{
+    float t = (float)a + f * (float)(b - a);
+    if (t <= 0.0f)
+        return 0;
+    if (t >= 255.0f)
+        return 255;
+    return (uint8_t)t;
+}
+
+/* ITU-R 601-2 luma as PIL's RGB -> L conversion computes it */
+static inline uint8_t luma(int r, int g, int b) { return (uint8_t)((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16); }
+
+/* channels a colour op changes: alpha (4th) is kept, as PIL's enhancers keep it */
+static inline int color_channels(int c) { return c == 4 ? 3 : c == 2 ? 1 : c; }
+
+static void apply_lut(const struct fr_aug_plane *p, const uint8_t lut[][256], int n_ch)
+{
+    for (int k = 0; k < n_ch; k++)
+        for (int y = 0; y < p->h; y++)
+            for (int x = 0; x < p->w; x++) {
+                uint8_t *v = &PIX(p, x, y, k);
+                *v = lut[k][*v];
+            }
+}
+
+static void histogram(const struct fr_aug_plane *p, int k, uint32_t h[256])
+{
+    memset(h, 0, 256 * sizeof *h);
+    for (int y = 0; y < p->h; y++)
+        for (int x = 0; x < p->w; x++)
+            h[PIX(p, x, y, k)]++;
+}
+
+static void lut_equalize(const uint32_t h[256], uint8_t lut[256])
+{
+    int last = -1, nonempty = 0;
+    uint64_t total = 0;
+    for (int i = 0; i < 256; i++)
+        if (h[i]) {
+            last = i, nonempty++;
+            total += h[i];
+        }
+    uint64_t step = nonempty <= 1 ? 0 : (total - h[last]) / 255;
+    if (step == 0) {
+        for (int i = 0; i < 256; i++)
+            lut[i] = (uint8_t)i;
+        return;
+    }
+    uint64_t n = step / 2;
+    for (int i = 0; i < 256; i++) {
+        uint64_t v = n / step;
+        lut[i] = (uint8_t)(v > 255 ? 255 : v);
+        n += h[i];
+    }
+}
+
+static void lut_autocontrast(const uint32_t h[256], uint8_t lut[256])
+{
+    int lo = 0, hi = 255;
+    while (lo < 256 && !h[lo])
+        lo++;
+    while (hi >= 0 && !h[hi])
+        hi--;
+    if (hi <= lo) {
+        for (int i = 0; i < 256; i++)
+            lut[i] = (uint8_t)i;
+        return;
+    }
+    /* double precision and truncation as in PIL's ImageOps.autocontrast */
+    double scale = 255.0 / (hi - lo), offset = -lo * scale;
+    for (int i = 0; i < 256; i++) {
+        double v = i * scale + offset;
+        int iv = (int)v;
+        lut[i] = (uint8_t)(iv < 0 ? 0 : iv > 255 ? 255 : iv);
+    }
+}
+
+static void smooth_then_blend(const struct fr_aug_plane *p, int n_ch, float f, uint8_t *tmp)
+{
+    /* tmp holds the original so that the filter reads unmodified neighbours */
+    const int w = p->w, h = p->h;
+    if (w < 3 || h < 3)
+        return; /* PIL copies borders: nothing is smoothed */
+    static const float k1 = 1.0f / 13.0f, k5 = 5.0f / 13.0f;
+    for (int k = 0; k < n_ch; k++) {
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                tmp[y * w + x] = PIX(p, x, y, k);
+        for (int y = 1; y < h - 1; y++) {
+            const uint8_t *r0 = tmp + (y - 1) * w, *r1 = tmp + y * w, *r2 = tmp + (y + 1) * w;
+            for (int x = 1; x < w - 1; x++) {
+                float ss = 0.5f;
+                ss += (float)r2[x - 1] * k1 + (float)r2[x] * k1 + (float)r2[x + 1] * k1;
+                ss += (float)r1[x - 1] * k1 + (float)r1[x] * k5 + (float)r1[x + 1] * k1;
+                ss += (float)r0[x - 1] * k1 + (float)r0[x] * k1 + (float)r0[x + 1] * k1;
+                int s = ss <= 0.0f ? 0 : ss >= 255.0f ? 255 : (int)ss;
+                PIX(p, x, y, k) = blend(s, r1[x], f);
+            }
+        }
+    }
+}
+
+static float gauss_pair(fr_u32 a, fr_u32 b, int second)
+{
+    double u1 = ((a >> 8) + 1) * (1.0 / 16777217.0), u2 = (b >> 8) * (1.0 / 16777216.0);
+    double r = sqrt(-2.0 * log(u1));
+    return (float)(second ? r * sin(2 * M_PI * u2) : r * cos(2 * M_PI * u2));
+}
+
+enum fr_status fr_aug_color_plane(const struct fr_aug_plane *p, const float *rec, uint8_t *scratch)
+{
+    int code = (int)rec[0];
+    if (p->type != FR_U8)
+        return fr_error(FR_STATUS_UNSUPPORTED, "augment: %s: colour ops need u8 images",
+                        fr_aug_code_name((enum fr_aug_code)code));
+    const int c = p->c, nc = color_channels(c);
+    uint8_t lut[4][256];
+    uint32_t h[256];
+    switch (code) {
+    case FR_AUG_OP_IDENTITY:
+        return FR_STATUS_OK;
+    case FR_AUG_OP_BRIGHTNESS:
+        for (int i = 0; i < 256; i++)
+            lut[0][i] = lut[1][i] = lut[2][i] = blend(0, i, rec[1]);
+        apply_lut(p, (const uint8_t(*)[256])lut, nc);
+        return FR_STATUS_OK;
+    case FR_AUG_OP_CONTRAST:
+    case FR_AUG_OP_CONTRAST_TF: {
+        double sum = 0;
+        uint32_t hist[256] = {0};
+        for (int y = 0; y < p->h; y++)
+            for (int x = 0; x < p->w; x++) {
+                int l = nc >= 3 ? luma(PIX(p, x, y, 0), PIX(p, x, y, 1), PIX(p, x, y, 2)) : PIX(p, x, y, 0);
+                sum += l;
+                hist[l]++;
+            }
+        int mean;
+        if (code == FR_AUG_OP_CONTRAST)
+            mean = (int)(sum / ((double)p->h * p->w) + 0.5);
+        else { /* TF's bug kept on purpose: the mean of the histogram's bin indices weighted... by nothing */
+            double hs = 0;
+            for (int i = 0; i < 256; i++)
+                hs += hist[i];
+            mean = (int)(hs / 256.0); /* tf.reduce_sum(hist)/256 as in the reference code */
+            mean = mean < 0 ? 0 : mean > 255 ? 255 : mean;
+        }
+        for (int i = 0; i < 256; i++)
+            lut[0][i] = lut[1][i] = lut[2][i] = blend(mean, i, rec[1]);
+        apply_lut(p, (const uint8_t(*)[256])lut, nc);
+        return FR_STATUS_OK;
+    }
+    case FR_AUG_OP_COLOR:
+        if (nc < 3)
+            return FR_STATUS_OK; /* grey image: the grey version is itself */
+        for (int y = 0; y < p->h; y++)
+            for (int x = 0; x < p->w; x++) {
+                uint8_t *q = &PIX(p, x, y, 0);
+                int l = luma(q[0], q[p->sc], q[2 * p->sc]);
+                for (int k = 0; k < 3; k++)
+                    q[k * p->sc] = blend(l, q[k * p->sc], rec[1]);
+            }
+        return FR_STATUS_OK;
+    case FR_AUG_OP_SHARPNESS:
+        smooth_then_blend(p, nc, rec[1], scratch);
+        return FR_STATUS_OK;
+    case FR_AUG_OP_POSTERIZE: {
+        int bits = (int)rec[1];
+        bits = bits < 0 ? 0 : bits > 8 ? 8 : bits;
+        uint8_t mask = (uint8_t)(~((1u << (8 - bits)) - 1));
+        for (int i = 0; i < 256; i++)
+            lut[0][i] = lut[1][i] = lut[2][i] = (uint8_t)(i & mask);
+        apply_lut(p, (const uint8_t(*)[256])lut, nc);
+        return FR_STATUS_OK;
+    }
+    case FR_AUG_OP_SOLARIZE:
+        for (int i = 0; i < 256; i++)
+            lut[0][i] = lut[1][i] = lut[2][i] = (uint8_t)((float)i < rec[1] ? i : 255 - i);
+        apply_lut(p, (const uint8_t(*)[256])lut, nc);
+        return FR_STATUS_OK;
+    case FR_AUG_OP_SOLARIZE_ADD:
+        for (int i = 0; i < 256; i++) {
+            int v = (float)i < rec[2] ? i + (int)rec[1] : i;
+            lut[0][i] = lut[1][i] = lut[2][i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+        apply_lut(p, (const uint8_t(*)[256])lut, nc);
+        return FR_STATUS_OK;
+    case FR_AUG_OP_INVERT:
+        for (int i = 0; i < 256; i++)
+            lut[0][i] = lut[1][i] = lut[2][i] = (uint8_t)(255 - i);
+        apply_lut(p, (const uint8_t(*)[256])lut, nc);
+        return FR_STATUS_OK;
+    case FR_AUG_OP_AUTOCONTRAST:
+    case FR_AUG_OP_EQUALIZE:
+        for (int k = 0; k < nc; k++) {
+            histogram(p, k, h);
+            if (code == FR_AUG_OP_EQUALIZE)
+                lut_equalize(h, lut[k]);
+            else
+                lut_autocontrast(h, lut[k]);
+        }
+        apply_lut(p, (const uint8_t(*)[256])lut, nc);
+        return FR_STATUS_OK;
+    case FR_AUG_OP_GRAYSCALE:
+        if (nc < 3)
+            return FR_STATUS_OK;
+        for (int y = 0; y < p->h; y++)
+            for (int x = 0; x < p->w; x++) {
+                uint8_t *q = &PIX(p, x, y, 0);
+                uint8_t l = luma(q[0], q[p->sc], q[2 * p->sc]);
+                q[0] = q[p->sc] = q[2 * p->sc] = l;
+            }
+        return FR_STATUS_OK;
+    case FR_AUG_OP_NOISE: {
+        fr_u32 k0 = (fr_u32)rec[2] | ((fr_u32)rec[3] << 24), k1 = (fr_u32)rec[4];
+        int64_t i = 0;
+        for (int y = 0; y < p->h; y++)
+            for (int x = 0; x < p->w; x++)
+                for (int k = 0; k < nc; k++, i++) {
+                    fr_philox4 r = fr_rng_block(k0, k1, FR_RNG_NOISE, 0, 0, (fr_u32)(i / 2));
+                    float z = gauss_pair(r.v[0], r.v[1], (int)(i & 1));
+                    float v = (float)PIX(p, x, y, k) + rec[1] * z;
+                    PIX(p, x, y, k) = (uint8_t)(v <= 0 ? 0 : v >= 255 ? 255 : lrintf(v));
+                }
+        return FR_STATUS_OK;
+    }
+    case FR_AUG_OP_CUTOUT: {
+        int x0 = (int)rec[7], y0 = (int)rec[8], x1 = (int)rec[9], y1 = (int)rec[10];
+        x0 = x0 < 0 ? 0 : x0, y0 = y0 < 0 ? 0 : y0;
+        x1 = x1 > p->w ? p->w : x1, y1 = y1 > p->h ? p->h : y1;
+        float f = rec[1];
+        uint8_t fill = (uint8_t)(f <= 0 ? 0 : f >= 255 ? 255 : lrintf(f));
+        for (int y = y0; y < y1; y++)
+            for (int x = x0; x < x1; x++)
+                for (int k = 0; k < nc; k++)
+                    PIX(p, x, y, k) = fill;
+        return FR_STATUS_OK;
+    }
+    default:
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "augment: unknown op code %d in a program record", code);
+    }
+}
+
+/* --- the per-sample program runner --- */
+struct apply_job {
+    const struct fr_aug_images *in, *out;
+    const float *prog;
+    int k;
+    atomic_int failed;
+    pthread_mutex_t lock;
+    enum fr_status status;
+    char msg[256];
+};
+
+/* a WARP record: the source is first cut to the record's window (crop semantics: pixels outside it are
+ * outside the image for the border rule), then resampled through the inverse map */
+static enum fr_status warp_record(const struct fr_aug_plane *src, const struct fr_aug_plane *dst, const float *rec)
+{
+    double m[9];
+    for (int q = 0; q < 9; q++)
+        m[q] = rec[7 + q];
+    struct fr_aug_plane s = *src;
+    int x0 = (int)rec[16], y0 = (int)rec[17], x1 = (int)rec[18], y1 = (int)rec[19];
+    if (x1 > x0 && y1 > y0) {
+        x0 = x0 < 0 ? 0 : x0, y0 = y0 < 0 ? 0 : y0;
+        x1 = x1 > src->w ? src->w : x1, y1 = y1 > src->h ? src->h : y1;
+        if (x1 <= x0 || y1 <= y0) { /* the window misses the image: everything is outside */
+            x0 = y0 = 0, x1 = y1 = 1;
+            fr_geom_translate(m, -1e9, -1e9);
+            if (rec[2] != FR_AUG_CONSTANT)
+                m[2] = m[5] = 0;
+        } else if (x0 || y0) { /* window-local coordinates: subtract the window origin from the map's output */
+            for (int q = 0; q < 3; q++) {
+                m[q] -= x0 * m[6 + q];
+                m[3 + q] -= y0 * m[6 + q];
+            }
+        }
+        size_t es = src->type == FR_U8 ? 1 : sizeof(float);
+        s.data = (char *)src->data + (y0 * src->sy + x0 * src->sx) * (ptrdiff_t)es;
+        s.w = x1 - x0, s.h = y1 - y0;
+    }
+    return fr_aug_warp_plane(&s, dst, m, (enum fr_aug_interp)(int)rec[1], (enum fr_aug_border)(int)rec[2], rec[3]);
+}
+
+static enum fr_status run_sample(struct apply_job *j, int i)
+{
+    struct fr_aug_plane src = fr_aug_plane_of(j->in, i), dst = fr_aug_plane_of(j->out, i);
+    size_t es = dst.type == FR_U8 ? 1 : sizeof(float);
+    size_t bytes = (size_t)dst.h * dst.w * dst.c * es;
+    void *buf = NULL;
+    enum fr_status st = FR_STATUS_OK;
+    int have = 0; /* the current image lives in dst */
+    for (int r = 0; r < j->k && st == FR_STATUS_OK; r++) {
+        const float *rec = j->prog + ((size_t)i * j->k + r) * FR_AUG_REC;
+        int code = (int)rec[0];
+        if (code == FR_AUG_OP_IDENTITY)
+            continue;
+        if (!buf && !(buf = malloc(bytes + (size_t)dst.h * dst.w)))
+            return fr_error(FR_STATUS_OUT_OF_MEMORY, "augment: out of memory");
+        if (code == FR_AUG_OP_WARP) {
+            if (!have) {
+                st = warp_record(&src, &dst, rec);
+            } else {
+                struct fr_aug_plane tmp = dst;
+                tmp.data = buf;
+                st = warp_record(&dst, &tmp, rec);
+                if (st == FR_STATUS_OK)
+                    memcpy(dst.data, buf, bytes);
+            }
+            have = 1;
+            continue;
+        }
+        if (!have) {
+            if (src.h != dst.h || src.w != dst.w)
+                return fr_error(FR_STATUS_SHAPE, "augment: sample %d: size changes need a warp as the first op", i);
+            fr_aug_copy_plane(&src, &dst);
+            have = 1;
+        }
+        st = fr_aug_color_plane(&dst, rec, (uint8_t *)buf + bytes);
+    }
+    free(buf);
+    if (st == FR_STATUS_OK && !have) {
+        if (src.h != dst.h || src.w != dst.w)
+            return fr_error(FR_STATUS_SHAPE, "augment: sample %d: output size differs and no warp resizes it", i);
+        fr_aug_copy_plane(&src, &dst);
+    }
+    return st;
+}
+
+static void apply_task(void *ctx, int64_t task, int thread)
+{
+    (void)thread;
+    struct apply_job *j = ctx;
+    if (atomic_load(&j->failed))
+        return;
+    enum fr_status st = run_sample(j, (int)task);
+    if (st != FR_STATUS_OK && !atomic_exchange(&j->failed, 1)) {
+        /* fr_last_error() is per thread: carry the worker's message to the caller */
+        pthread_mutex_lock(&j->lock);
+        j->status = st;
+        snprintf(j->msg, sizeof j->msg, "%s", fr_last_error());
+        pthread_mutex_unlock(&j->lock);
+    }
+}
+
+enum fr_status fr_aug_apply_host(const struct fr_aug_images *in, const struct fr_aug_images *out, const float *prog,
+                                 int k, struct fr_threadpool *pool)
+{
+    if (!in || !out || !in->data || !out->data || (!prog && k > 0) || k < 0)
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "augment: apply: missing images or program");
+    if (in->n != out->n || in->c != out->c || in->type != out->type || in->layout != out->layout)
+        return fr_error(FR_STATUS_SHAPE, "augment: apply: input and output batches differ in n, channels, type or layout");
+    if (in->c < 1 || in->c > 4 || (in->type != FR_U8 && in->type != FR_F32) || in->h < 1 || in->w < 1 || out->h < 1 ||
+        out->w < 1)
+        return fr_error(FR_STATUS_SHAPE, "augment: apply: images must be u8/f32 with 1-4 channels and a positive size");
+    struct apply_job j = {.in = in, .out = out, .prog = prog, .k = k, .status = FR_STATUS_OK};
+    atomic_init(&j.failed, 0);
+    pthread_mutex_init(&j.lock, NULL);
+    if (pool)
+        fr_threadpool_run(pool, in->n, apply_task, &j);
+    else
+        for (int i = 0; i < in->n; i++)
+            apply_task(&j, i, 0);
+    pthread_mutex_destroy(&j.lock);
+    if (atomic_load(&j.failed))
+        return fr_error(j.status, "%s", j.msg);
+    return FR_STATUS_OK;
+}
+
+/* --- graph kernels --- */
+#include "cpu/cpu.h"
+
+/* a batch view of an image tensor in the op's layout */
+struct fr_aug_images fr_aug_images_of(const struct fr_tensor *t, enum fr_aug_layout layout)
+{
+    struct fr_aug_images b = {fr_tensor_data(t), t->type, layout, (int)t->ne[0], 0, 0, 0};
+    b.h = (int)(layout == FR_AUG_NHWC ? t->ne[1] : t->ne[2]);
+    b.w = (int)(layout == FR_AUG_NHWC ? t->ne[2] : t->ne[3]);
+    b.c = (int)(layout == FR_AUG_NHWC ? t->ne[3] : t->ne[1]);
+    return b;
+}
+
+enum fr_status fr_cpu_aug_apply(struct fr_cpu_kctx *k, struct fr_tensor *dst)
+{
+    enum fr_aug_layout layout = (enum fr_aug_layout)dst->params[0].i;
+    struct fr_aug_images in = fr_aug_images_of(dst->src[0], layout), out = fr_aug_images_of(dst, layout);
+    return fr_aug_apply_host(&in, &out, fr_f32(dst->src[1]), (int)dst->src[1]->ne[1], k->pool);
+}

@@ -1,0 +1,298 @@
+/* CPU warp kernel: inverse-mapped resampling (nearest/bilinear/bicubic, constant/replicate/reflect-101 borders)
+ * reproducing OpenCV's fixed-point coordinates: 1/1024 for affine maps, 1/32-pixel positions, 15-bit weights. */
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "augment/augment_internal.h"
+
+#define AB_BITS 10
+#define AB_SCALE (1 << AB_BITS)
+#define TAB_BITS 5
+#define TAB_SIZE (1 << TAB_BITS)
+#define COEF_BITS 15
+#define COEF_SCALE (1 << COEF_BITS)
+
+/* bicubic weights per (fy, fx) sub-pixel position, 4×4 shorts summing to COEF_SCALE as OpenCV builds them */
+static int32_t cubic_tab[TAB_SIZE * TAB_SIZE][16];
+static float cubic_tab_f[TAB_SIZE * TAB_SIZE][16];
+static pthread_once_t cubic_once = PTHREAD_ONCE_INIT;
+
+static void cubic_coeffs(float x, float *c)
+{
+    const float A = -0.75f;
+    c[0] = ((A * (x + 1) - 5 * A) * (x + 1) + 8 * A) * (x + 1) - 4 * A;
+    c[1] = ((A + 2) * x - (A + 3)) * x * x + 1;
+    c[2] = ((A + 2) * (1 - x) - (A + 3)) * (1 - x) * (1 - x) + 1;
+    c[3] = 1.f - c[0] - c[1] - c[2];
+}
+
+static void cubic_init(void)
+{
+    for (int i = 0; i < TAB_SIZE; i++) {
+        float cy[4];
+        cubic_coeffs(i * (1.f / TAB_SIZE), cy);
+        for (int j = 0; j < TAB_SIZE; j++) {
+            float cx[4];
+            cubic_coeffs(j * (1.f / TAB_SIZE), cx);
+            int32_t *t = cubic_tab[i * TAB_SIZE + j];
+            int isum = 0;
+            for (int k1 = 0; k1 < 4; k1++)
+                for (int k2 = 0; k2 < 4; k2++) {
+                    float v = cy[k1] * cx[k2];
+                    cubic_tab_f[i * TAB_SIZE + j][k1 * 4 + k2] = v;
+                    isum += t[k1 * 4 + k2] = (int32_t)lrintf(v * COEF_SCALE);
+                }
+            if (isum != COEF_SCALE) { /* push the rounding error into the largest/smallest central weight */
+                int diff = isum - COEF_SCALE, Mk1 = 2, Mk2 = 2, mk1 = 2, mk2 = 2;
+                for (int k1 = 2; k1 < 4; k1++)
+                    for (int k2 = 2; k2 < 4; k2++) {
+                        if (t[k1 * 4 + k2] < t[mk1 * 4 + mk2])
+                            mk1 = k1, mk2 = k2;
+                        else if (t[k1 * 4 + k2] > t[Mk1 * 4 + Mk2])
+                            Mk1 = k1, Mk2 = k2;
+                    }
+                if (diff < 0)
+                    t[Mk1 * 4 + Mk2] -= diff;
+                else
+                    t[mk1 * 4 + mk2] -= diff;
+            }
+        }
+    }
+}
+
+/* source index for a tap at i of n: -1 = outside under a constant border */
+static inline int border_idx(int i, int n, enum fr_aug_border border)
+{
+    if ((unsigned)i < (unsigned)n)
+        return i;
+    if (border == FR_AUG_CONSTANT)
+        return -1;
+    if (border == FR_AUG_REPLICATE)
+        return i < 0 ? 0 : n - 1;
+    if (n == 1)
+        return 0;
+    for (;;) { /* reflect-101: ... 2 1 | 0 1 2 ... n-1 | n-2 ... */
+        if (i < 0)
+            i = -i;
+        else if (i >= n)
+            i = 2 * n - 2 - i;
+        else
+            return i;
+    }
+}
+
+static inline int sat_int(double v)
+{
+    if (!(v > INT_MIN))
+        return INT_MIN;
+    if (v >= INT_MAX)
+        return INT_MAX;
+    return (int)lrint(v);
+}
+
+/* Source positions of one output row: for nearest integer pixels, else 1/32-pixel fixed point. */
+static void row_coords(const double *M, int y, int w, int out_h, enum fr_aug_interp interp, int *X, int *Y)
+{
+    int nearest = interp == FR_AUG_NEAREST;
+    if (M[6] == 0 && M[7] == 0 && M[8] == 1) {
+        int rd = nearest ? AB_SCALE / 2 : AB_SCALE / TAB_SIZE / 2;
+        int shift = nearest ? AB_BITS : AB_BITS - TAB_BITS;
+        int X0 = sat_int((M[1] * y + M[2]) * AB_SCALE) + rd;
+        int Y0 = sat_int((M[4] * y + M[5]) * AB_SCALE) + rd;
+        for (int x = 0; x < w; x++) {
+            int adelta = sat_int(M[0] * x * AB_SCALE), bdelta = sat_int(M[3] * x * AB_SCALE);
+            X[x] = (int)(((int64_t)X0 + adelta) >> shift);
+            Y[x] = (int)(((int64_t)Y0 + bdelta) >> shift);
+        }
+        return;
+    }
+    /* OpenCV evaluates perspective maps in blocks whose start column enters the rounding */
+    int bh0 = FR_AUG_MIN_INT(16, out_h);
+    int bw0 = FR_AUG_MIN_INT(32 * 32 / bh0, w);
+    for (int xb = 0; xb < w; xb += bw0) {
+        int bw = FR_AUG_MIN_INT(bw0, w - xb);
+        double X0 = M[0] * xb + M[1] * y + M[2];
+        double Y0 = M[3] * xb + M[4] * y + M[5];
+        double W0 = M[6] * xb + M[7] * y + M[8];
+        for (int x1 = 0; x1 < bw; x1++) {
+            double W = W0 + M[6] * x1;
+            W = W != 0 ? (nearest ? 1. / W : (double)TAB_SIZE / W) : 0;
+            double fX = fmax((double)INT_MIN, fmin((double)INT_MAX, (X0 + M[0] * x1) * W));
+            double fY = fmax((double)INT_MIN, fmin((double)INT_MAX, (Y0 + M[3] * x1) * W));
+            X[xb + x1] = sat_int(fX);
+            Y[xb + x1] = sat_int(fY);
+        }
+    }
+}
+
+static inline uint8_t u8_fill(float fill)
+{
+    return (uint8_t)(fill <= 0 ? 0 : fill >= 255 ? 255 : lrintf(fill));
+}
+
+static void warp_u8(const struct fr_aug_plane *s, const struct fr_aug_plane *d, const int *X, const int *Y, int y,
+                    enum fr_aug_interp interp, enum fr_aug_border border, float fillf)
+{
+    const uint8_t *S = s->data;
+    uint8_t *D = (uint8_t *)d->data + y * d->sy;
+    const int c = s->c, sw = s->w, sh = s->h;
+    const uint8_t fill = u8_fill(fillf);
+    for (int x = 0; x < d->w; x++) {
+        uint8_t *o = D + x * d->sx;
+        if (interp == FR_AUG_NEAREST) {
+            int ix = border_idx(X[x], sw, border), iy = border_idx(Y[x], sh, border);
+            if (ix < 0 || iy < 0)
+                for (int k = 0; k < c; k++)
+                    o[k * d->sc] = fill;
+            else {
+                const uint8_t *p = S + iy * s->sy + ix * s->sx;
+                for (int k = 0; k < c; k++)
+                    o[k * d->sc] = p[k * s->sc];
+            }
+            continue;
+        }
+        int fx = X[x] & (TAB_SIZE - 1), fy = Y[x] & (TAB_SIZE - 1);
+        int x0 = X[x] >> TAB_BITS, y0 = Y[x] >> TAB_BITS;
+        if (interp == FR_AUG_BILINEAR) {
+            /* OpenCV's 15-bit weights are exactly 32·(32−fx)(32−fy) etc., so this is its rounding */
+            int w00 = (TAB_SIZE - fx) * (TAB_SIZE - fy), w01 = fx * (TAB_SIZE - fy);
+            int w10 = (TAB_SIZE - fx) * fy, w11 = fx * fy;
+            if ((unsigned)x0 < (unsigned)(sw - 1) && (unsigned)y0 < (unsigned)(sh - 1)) {
+                const uint8_t *p0 = S + y0 * s->sy + x0 * s->sx, *p1 = p0 + s->sy;
+                for (int k = 0; k < c; k++) {
+                    ptrdiff_t o0 = k * s->sc, o1 = o0 + s->sx;
+                    int v = p0[o0] * w00 + p0[o1] * w01 + p1[o0] * w10 + p1[o1] * w11;
+                    o[k * d->sc] = (uint8_t)((v + (1 << (2 * TAB_BITS - 1))) >> (2 * TAB_BITS));
+                }
+                continue;
+            }
+            if (border == FR_AUG_CONSTANT && (x0 >= sw || x0 + 1 < 0 || y0 >= sh || y0 + 1 < 0)) {
+                for (int k = 0; k < c; k++)
+                    o[k * d->sc] = fill;
+                continue;
+            }
+            int xa = border_idx(x0, sw, border), xb = border_idx(x0 + 1, sw, border);
+            int ya = border_idx(y0, sh, border), yb = border_idx(y0 + 1, sh, border);
+            for (int k = 0; k < c; k++) {
+#define TAP(yy, xx) ((yy) < 0 || (xx) < 0 ? fill : S[(yy) * s->sy + (xx) * s->sx + k * s->sc])
+                int v = TAP(ya, xa) * w00 + TAP(ya, xb) * w01 + TAP(yb, xa) * w10 + TAP(yb, xb) * w11;
+                o[k * d->sc] = (uint8_t)((v + (1 << (2 * TAB_BITS - 1))) >> (2 * TAB_BITS));
+            }
+            continue;
+        }
+        /* bicubic */
+        const int32_t *wt = cubic_tab[fy * TAB_SIZE + fx];
+        if (border == FR_AUG_CONSTANT && (x0 >= sw + 1 || x0 + 2 < 0 || y0 >= sh + 1 || y0 + 2 < 0)) {
+            for (int k = 0; k < c; k++)
+                o[k * d->sc] = fill;
+            continue;
+        }
+        int xi[4], yi[4];
+        for (int t = 0; t < 4; t++) {
+            xi[t] = border_idx(x0 - 1 + t, sw, border);
+            yi[t] = border_idx(y0 - 1 + t, sh, border);
+        }
+        for (int k = 0; k < c; k++) {
+            int v = 0;
+            for (int a = 0; a < 4; a++)
+                for (int b = 0; b < 4; b++)
+                    v += TAP(yi[a], xi[b]) * wt[a * 4 + b];
+            v = (v + (1 << (COEF_BITS - 1))) >> COEF_BITS;
+            o[k * d->sc] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+#undef TAP
+    }
+}
+
+static void warp_f32(const struct fr_aug_plane *s, const struct fr_aug_plane *d, const int *X, const int *Y, int y,
+                     enum fr_aug_interp interp, enum fr_aug_border border, float fill)
+{
+    const float *S = s->data;
+    float *D = (float *)d->data + y * d->sy;
+    const int c = s->c, sw = s->w, sh = s->h;
+#define TAPF(yy, xx) ((yy) < 0 || (xx) < 0 ? fill : S[(yy) * s->sy + (xx) * s->sx + k * s->sc])
+    for (int x = 0; x < d->w; x++) {
+        float *o = D + x * d->sx;
+        if (interp == FR_AUG_NEAREST) {
+            int ix = border_idx(X[x], sw, border), iy = border_idx(Y[x], sh, border);
+            for (int k = 0; k < c; k++)
+                o[k * d->sc] = TAPF(iy, ix);
+            continue;
+        }
+        int fx = X[x] & (TAB_SIZE - 1), fy = Y[x] & (TAB_SIZE - 1);
+        int x0 = X[x] >> TAB_BITS, y0 = Y[x] >> TAB_BITS;
+        if (interp == FR_AUG_BILINEAR) {
+            float ax = fx * (1.f / TAB_SIZE), ay = fy * (1.f / TAB_SIZE);
+            float w00 = (1 - ay) * (1 - ax), w01 = (1 - ay) * ax, w10 = ay * (1 - ax), w11 = ay * ax;
+            int xa = border_idx(x0, sw, border), xb = border_idx(x0 + 1, sw, border);
+            int ya = border_idx(y0, sh, border), yb = border_idx(y0 + 1, sh, border);
+            for (int k = 0; k < c; k++)
+                o[k * d->sc] = TAPF(ya, xa) * w00 + TAPF(ya, xb) * w01 + TAPF(yb, xa) * w10 + TAPF(yb, xb) * w11;
+            continue;
+        }
+        const float *wt = cubic_tab_f[fy * TAB_SIZE + fx];
+        int xi[4], yi[4];
+        for (int t = 0; t < 4; t++) {
+            xi[t] = border_idx(x0 - 1 + t, sw, border);
+            yi[t] = border_idx(y0 - 1 + t, sh, border);
+        }
+        for (int k = 0; k < c; k++) {
+            float v = 0;
+            for (int a = 0; a < 4; a++)
+                for (int b = 0; b < 4; b++)
+                    v += TAPF(yi[a], xi[b]) * wt[a * 4 + b];
+            o[k * d->sc] = v;
+        }
+    }
+#undef TAPF
+}
+
+enum fr_status fr_aug_warp_plane(const struct fr_aug_plane *src, const struct fr_aug_plane *dst, const double minv[9],
+                                 enum fr_aug_interp interp, enum fr_aug_border border, float fill)
+{
+    if (src->type != dst->type || src->c != dst->c)
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "augment: warp: source and destination differ in type or channels");
+    if ((unsigned)interp > FR_AUG_BICUBIC || (unsigned)border > FR_AUG_REFLECT101)
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "augment: warp: bad interpolation %d or border %d", (int)interp,
+                        (int)border);
+    for (int i = 0; i < 9; i++)
+        if (!isfinite(minv[i]))
+            return fr_error(FR_STATUS_NUMERIC, "augment: warp: non-finite matrix");
+    if (interp == FR_AUG_BICUBIC)
+        pthread_once(&cubic_once, cubic_init);
+    int *XY = malloc(sizeof(int) * 2 * (size_t)dst->w);
+    if (!XY)
+        return fr_error(FR_STATUS_OUT_OF_MEMORY, "augment: warp: out of memory");
+    for (int y = 0; y < dst->h; y++) {
+        row_coords(minv, y, dst->w, dst->h, interp, XY, XY + dst->w);
+        if (src->type == FR_U8)
+            warp_u8(src, dst, XY, XY + dst->w, y, interp, border, fill);
+        else
+            warp_f32(src, dst, XY, XY + dst->w, y, interp, border, fill);
+    }
+    free(XY);
+    return FR_STATUS_OK;
+}
+
+/* --- graph kernel: one warp per sample from an [N, 9] tensor of inverse maps --- */
+#include "cpu/cpu.h"
+
+enum fr_status fr_cpu_aug_warp(struct fr_cpu_kctx *k, struct fr_tensor *dst)
+{
+    enum fr_aug_layout layout = (enum fr_aug_layout)dst->params[0].i;
+    struct fr_aug_images in = fr_aug_images_of(dst->src[0], layout), out = fr_aug_images_of(dst, layout);
+    const float *mats = fr_f32(dst->src[1]);
+    float *prog = fr_cpu_scratch(k, 0, sizeof(float) * FR_AUG_REC * (size_t)in.n);
+    if (!prog)
+        return fr_error(FR_STATUS_OUT_OF_MEMORY, "aug_warp: out of memory");
+    for (int i = 0; i < in.n; i++) {
+        double m[9];
+        for (int q = 0; q < 9; q++)
+            m[q] = mats[i * 9 + q];
+        fr_aug_make_warp(prog + (size_t)i * FR_AUG_REC, m, dst->params[1].i, dst->params[2].i, dst->params[3].f);
+    }
+    return fr_aug_apply_host(&in, &out, prog, 1, k->pool);
+}

@@ -1,0 +1,223 @@
+/* The SGEMM packing routines and register-tiled micro-kernel, written once and #included by each
+ * gemm_kernel_<width>.c with its tile sizes, vector width and target attribute (never compiled alone). */
+/* Expects: FR_GK_SUFFIX, FR_GK_NAME, FR_GK_MR, FR_GK_NR, FR_GK_VL, FR_GK_MC, FR_GK_KC, FR_GK_NC, FR_GK_TARGET,
+ * FR_GK_FMA(a, b, c) = a*b + c on vectors, FR_GK_SET1(x) = broadcast; optional FR_GK_AVX_TRANSPOSE (x86 AVX). */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "cpu/gemm.h"
+
+#define FR_GK_NV (FR_GK_NR / FR_GK_VL)
+#define FR_GK_CAT2(a, b) a##_##b
+#define FR_GK_CAT(a, b) FR_GK_CAT2(a, b)
+#define FR_GK_FN(name) FR_GK_CAT(name, FR_GK_SUFFIX)
+#define FR_GK_STR2(x) #x
+#define FR_GK_STR(x) FR_GK_STR2(x)
+
+typedef float FR_GK_FN(vf) __attribute__((vector_size(FR_GK_VL * 4), may_alias));
+typedef float FR_GK_FN(vfu) __attribute__((vector_size(FR_GK_VL * 4), may_alias, aligned(4)));
+#define VF FR_GK_FN(vf)
+#define VFU FR_GK_FN(vfu)
+
+#ifdef FR_GK_AVX_TRANSPOSE
+#include <immintrin.h>
+/* dst[q*ld + r] = src[r*ls + q] for an 8×8 block, in AVX registers. */
+FR_GK_TARGET static inline __attribute__((always_inline)) void
+FR_GK_FN(transpose8)(const float *src, int64_t ls, float *dst, int64_t ld)
+{
+    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + ls), r2 = _mm256_loadu_ps(src + 2 * ls),
+           r3 = _mm256_loadu_ps(src + 3 * ls), r4 = _mm256_loadu_ps(src + 4 * ls), r5 = _mm256_loadu_ps(src + 5 * ls),
+           r6 = _mm256_loadu_ps(src + 6 * ls), r7 = _mm256_loadu_ps(src + 7 * ls);
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3),
+           t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
+           t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)), s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2)),
+           s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)), s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2)),
+           s4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0)), s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2)),
+           s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0)), s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(s0, s4, 0x20));
+    _mm256_storeu_ps(dst + ld, _mm256_permute2f128_ps(s1, s5, 0x20));
+    _mm256_storeu_ps(dst + 2 * ld, _mm256_permute2f128_ps(s2, s6, 0x20));
+    _mm256_storeu_ps(dst + 3 * ld, _mm256_permute2f128_ps(s3, s7, 0x20));
+    _mm256_storeu_ps(dst + 4 * ld, _mm256_permute2f128_ps(s0, s4, 0x31));
+    _mm256_storeu_ps(dst + 5 * ld, _mm256_permute2f128_ps(s1, s5, 0x31));
+    _mm256_storeu_ps(dst + 6 * ld, _mm256_permute2f128_ps(s2, s6, 0x31));
+    _mm256_storeu_ps(dst + 7 * ld, _mm256_permute2f128_ps(s3, s7, 0x31));
+}
+#define FR_GK_TRANSPOSE_8x8 FR_GK_FN(transpose8)
+#endif
+
+/* Full MR-row panel, rows contiguous in p (A not transposed): a transposition. */
+FR_GK_TARGET static void FR_GK_FN(pack_a_rows)(int64_t kc, const float *restrict a, int64_t rs, float *restrict dst)
+{
+    int64_t p = 0;
+#ifdef FR_GK_TRANSPOSE_8x8
+    if (FR_GK_MR % 8 == 0) {
+        for (; p + 8 <= kc; p += 8)
+            for (int i = 0; i < FR_GK_MR; i += 8)
+                FR_GK_TRANSPOSE_8x8(a + i * rs + p, rs, dst + p * FR_GK_MR + i, FR_GK_MR);
+    }
+#endif
+    for (; p < kc; p++) {
+#pragma GCC unroll 16
+        for (int i = 0; i < FR_GK_MR; i++)
+            dst[p * FR_GK_MR + i] = a[i * rs + p];
+    }
+}
+
+FR_GK_TARGET static void FR_GK_FN(pack_a)(int64_t mc, int64_t kc, const float *a, int64_t rs, int64_t cs, float *dst)
+{
+    for (int64_t i0 = 0; i0 < mc; i0 += FR_GK_MR, dst += FR_GK_MR * kc) {
+        int64_t mr = mc - i0 < FR_GK_MR ? mc - i0 : FR_GK_MR;
+        const float *src = a + i0 * rs;
+        if (mr == FR_GK_MR && cs == 1) {
+            FR_GK_FN(pack_a_rows)(kc, src, rs, dst);
+        } else if (mr == FR_GK_MR && rs == 1) {
+            for (int64_t p = 0; p < kc; p++)
+                memcpy(dst + p * FR_GK_MR, src + p * cs, FR_GK_MR * sizeof(float));
+        } else {
+            for (int64_t p = 0; p < kc; p++) {
+                int64_t i = 0;
+                for (; i < mr; i++)
+                    dst[p * FR_GK_MR + i] = src[i * rs + p * cs];
+                for (; i < FR_GK_MR; i++)
+                    dst[p * FR_GK_MR + i] = 0.0f;
+            }
+        }
+    }
+}
+
+/* Full NR-column panel, columns contiguous in p (B transposed): a transposition. */
+FR_GK_TARGET static void FR_GK_FN(pack_b_cols)(int64_t kc, const float *restrict b, int64_t cs, float *restrict dst)
+{
+    int64_t p = 0;
+#ifdef FR_GK_TRANSPOSE_8x8
+    if (FR_GK_NR % 8 == 0) {
+        for (; p + 8 <= kc; p += 8)
+            for (int j = 0; j < FR_GK_NR; j += 8)
+                FR_GK_TRANSPOSE_8x8(b + j * cs + p, cs, dst + p * FR_GK_NR + j, FR_GK_NR);
+    }
+#endif
+    for (; p < kc; p++) {
+#pragma GCC unroll 16
+        for (int j = 0; j < FR_GK_NR; j++)
+            dst[p * FR_GK_NR + j] = b[j * cs + p];
+    }
+}
+
+FR_GK_TARGET static void FR_GK_FN(pack_b)(int64_t kc, int64_t nc, const float *b, int64_t rs, int64_t cs, float *dst)
+{
+    for (int64_t j0 = 0; j0 < nc; j0 += FR_GK_NR, dst += FR_GK_NR * kc) {
+        int64_t nr = nc - j0 < FR_GK_NR ? nc - j0 : FR_GK_NR;
+        const float *src = b + j0 * cs;
+        if (nr == FR_GK_NR && cs == 1) {
+            for (int64_t p = 0; p < kc; p++) {
+#pragma GCC unroll 4
+                for (int v = 0; v < FR_GK_NV; v++)
+                    *(VF *)(dst + p * FR_GK_NR + v * FR_GK_VL) = *(const VFU *)(src + p * rs + v * FR_GK_VL);
+            }
+        } else if (nr == FR_GK_NR && rs == 1) {
+            FR_GK_FN(pack_b_cols)(kc, src, cs, dst);
+        } else {
+            for (int64_t p = 0; p < kc; p++) {
+                int64_t j = 0;
+                for (; j < nr; j++)
+                    dst[p * FR_GK_NR + j] = src[p * rs + j * cs];
+                for (; j < FR_GK_NR; j++)
+                    dst[p * FR_GK_NR + j] = 0.0f;
+            }
+        }
+    }
+}
+
+/* One MR×NR tile of C over kc; edge tiles (mr < MR or nr < NR) go through a local tile. */
+FR_GK_TARGET static inline __attribute__((always_inline)) void
+FR_GK_FN(micro)(int64_t kc, const float *restrict a, const float *restrict b, float *restrict c, int64_t ldc,
+                float alpha, float beta, int mr, int nr)
+{
+    VF acc[FR_GK_MR][FR_GK_NV];
+#pragma GCC unroll 16
+    for (int i = 0; i < FR_GK_MR; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < FR_GK_NV; v++)
+            acc[i][v] = (VF){0};
+    if (mr == FR_GK_MR && nr == FR_GK_NR) {
+#pragma GCC unroll 16
+        for (int i = 0; i < FR_GK_MR; i++)
+            __builtin_prefetch(c + i * ldc, 1, 3);
+    }
+    for (int64_t p = 0; p < kc; p++) {
+        VF bv[FR_GK_NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < FR_GK_NV; v++)
+            bv[v] = *(const VF *)(b + v * FR_GK_VL);
+#pragma GCC unroll 16
+        for (int i = 0; i < FR_GK_MR; i++) {
+            VF av = FR_GK_SET1(a[i]);
+#pragma GCC unroll 4
+            for (int v = 0; v < FR_GK_NV; v++)
+                acc[i][v] = FR_GK_FMA(av, bv[v], acc[i][v]);
+        }
+        a += FR_GK_MR;
+        b += FR_GK_NR;
+    }
+    float tile[FR_GK_MR * FR_GK_NR] __attribute__((aligned(64)));
+    int edge = mr != FR_GK_MR || nr != FR_GK_NR;
+    float *dst = edge ? tile : c;
+    int64_t ld = edge ? FR_GK_NR : ldc;
+    if (edge || beta == 0.0f) {
+#pragma GCC unroll 16
+        for (int i = 0; i < FR_GK_MR; i++)
+#pragma GCC unroll 4
+            for (int v = 0; v < FR_GK_NV; v++)
+                *(VFU *)(dst + i * ld + v * FR_GK_VL) = acc[i][v] * alpha;
+    } else if (beta == 1.0f) {
+#pragma GCC unroll 16
+        for (int i = 0; i < FR_GK_MR; i++)
+#pragma GCC unroll 4
+            for (int v = 0; v < FR_GK_NV; v++) {
+                VFU *cp = (VFU *)(dst + i * ld + v * FR_GK_VL);
+                *cp = *cp + acc[i][v] * alpha;
+            }
+    } else {
+#pragma GCC unroll 16
+        for (int i = 0; i < FR_GK_MR; i++)
+#pragma GCC unroll 4
+            for (int v = 0; v < FR_GK_NV; v++) {
+                VFU *cp = (VFU *)(dst + i * ld + v * FR_GK_VL);
+                *cp = *cp * beta + acc[i][v] * alpha;
+            }
+    }
+    if (edge) {
+        for (int i = 0; i < mr; i++)
+            for (int j = 0; j < nr; j++) {
+                float *cp = c + i * ldc + j;
+                *cp = beta == 0.0f ? tile[i * FR_GK_NR + j] : *cp * beta + tile[i * FR_GK_NR + j];
+            }
+    }
+}
+
+FR_GK_TARGET static void FR_GK_FN(block)(int64_t mc, int64_t nc, int64_t kc, const float *pa, const float *pb,
+                                         float *c, int64_t ldc, float alpha, float beta)
+{
+    for (int64_t j0 = 0; j0 < nc; j0 += FR_GK_NR) {
+        int nr = (int)(nc - j0 < FR_GK_NR ? nc - j0 : FR_GK_NR);
+        for (int64_t i0 = 0; i0 < mc; i0 += FR_GK_MR) {
+            int mr = (int)(mc - i0 < FR_GK_MR ? mc - i0 : FR_GK_MR);
+            FR_GK_FN(micro)(kc, pa + i0 * kc, pb + j0 * kc, c + i0 * ldc + j0, ldc, alpha, beta, mr, nr);
+        }
+    }
+}
+
+const struct fr_gemm_kernel FR_GK_FN(fr_gemm_kernel) = {
+    .name = FR_GK_NAME,
+    .mr = FR_GK_MR,
+    .nr = FR_GK_NR,
+    .mc = FR_GK_MC,
+    .kc = FR_GK_KC,
+    .nc = FR_GK_NC,
+    .pack_a = FR_GK_FN(pack_a),
+    .pack_b = FR_GK_FN(pack_b),
+    .block = FR_GK_FN(block),
+};

@@ -1,0 +1,157 @@
+/* CPU kernels of batch-norm (training: batch statistics + running-average update; eval: running
+ * statistics) and its gradient, parallel over channels. x is seen as [N, C, inner]. */
+#include "cpu/cpu.h"
+
+#include <math.h>
+
+struct bn_job {
+    const float *x, *gy, *w, *b, *stats;
+    float *rm, *rv, *y;
+    int64_t n, c, inner;
+    float eps, momentum;
+    bool training;
+};
+
+static void shape(struct bn_job *j, const struct fr_tensor *x)
+{
+    j->n = x->ne[0], j->c = x->ne[1], j->inner = fr_nelements(x) / (j->n * j->c);
+}
+
+/* batch mean and biased variance of channel c, two passes in double */
+static void batch_stats(const struct bn_job *j, int64_t c, double *mean, double *var)
+{
+    double s = 0.0;
+    for (int64_t i = 0; i < j->n; i++) {
+        const float *r = j->x + (i * j->c + c) * j->inner;
+        for (int64_t e = 0; e < j->inner; e++)
+            s += r[e];
+    }
+    int64_t m = j->n * j->inner;
+    double mu = s / (double)m, q = 0.0;
+    for (int64_t i = 0; i < j->n; i++) {
+        const float *r = j->x + (i * j->c + c) * j->inner;
+        for (int64_t e = 0; e < j->inner; e++) {
+            double d = r[e] - mu;
+            q += d * d;
+        }
+    }
+    *mean = mu;
+    *var = q / (double)m;
+}
+
+/* the mean and 1/sqrt(var + eps) this run normalises channel c with */
+static void norm_stats(const struct bn_job *j, int64_t c, float *mean, float *invstd)
+{
+    if (j->training) {
+        double mu, var;
+        batch_stats(j, c, &mu, &var);
+        *mean = (float)mu;
+        *invstd = (float)(1.0 / sqrt(var + (double)j->eps));
+    } else {
+        *mean = j->rm[c];
+        *invstd = (float)(1.0 / sqrt((double)j->rv[c] + (double)j->eps));
+    }
+}
+
+static void bn_fwd(void *p, int64_t c0, int64_t c1)
+{
+    const struct bn_job *j = p;
+    for (int64_t c = c0; c < c1; c++) {
+        float mean, invstd;
+        if (j->training) {
+            double mu, var;
+            batch_stats(j, c, &mu, &var);
+            mean = (float)mu;
+            invstd = (float)(1.0 / sqrt(var + (double)j->eps));
+            int64_t m = j->n * j->inner;
+            double unbiased = var * (double)m / (double)(m - 1);
+            j->rm[c] = (1.0f - j->momentum) * j->rm[c] + j->momentum * (float)mu;
+            j->rv[c] = (1.0f - j->momentum) * j->rv[c] + j->momentum * (float)unbiased;
+        } else {
+            norm_stats(j, c, &mean, &invstd);
+        }
+        float a = j->w[c] * invstd, b = j->b[c] - mean * a;
+        for (int64_t i = 0; i < j->n; i++) {
+            const float *r = j->x + (i * j->c + c) * j->inner;
+            float *y = j->y + (i * j->c + c) * j->inner;
+            for (int64_t e = 0; e < j->inner; e++)
+                y[e] = r[e] * a + b;
+        }
+    }
+}
+
+enum fr_status fr_cpu_batchnorm(struct fr_cpu_kctx *k, struct fr_tensor *dst)
+{
+    struct bn_job j = {.x = fr_f32(dst->src[0]), .w = fr_f32(dst->src[1]), .b = fr_f32(dst->src[2]),
+                       .rm = fr_f32(dst->src[3]), .rv = fr_f32(dst->src[4]), .y = fr_f32(dst),
+                       .eps = dst->params[0].f, .momentum = dst->params[1].f, .training = k->ex->training};
+    shape(&j, dst->src[0]);
+    fr_cpu_parallel_for(k, j.c, 1, bn_fwd, &j);
+    return FR_STATUS_OK;
+}
+
+/* stats [4, C]: Σ gy·x̂, Σ gy, mean, invstd (batch statistics in training, running ones in eval) */
+static void bn_bwd_stats(void *p, int64_t c0, int64_t c1)
+{
+    const struct bn_job *j = p;
+    float *st = j->y;
+    for (int64_t c = c0; c < c1; c++) {
+        float mean, invstd;
+        norm_stats(j, c, &mean, &invstd);
+        double sg = 0.0, sgx = 0.0;
+        for (int64_t i = 0; i < j->n; i++) {
+            const float *r = j->x + (i * j->c + c) * j->inner, *g = j->gy + (i * j->c + c) * j->inner;
+            for (int64_t e = 0; e < j->inner; e++) {
+                sg += g[e];
+                sgx += (double)g[e] * (double)((r[e] - mean) * invstd);
+            }
+        }
+        st[c] = (float)sgx;
+        st[j->c + c] = (float)sg;
+        st[2 * j->c + c] = mean;
+        st[3 * j->c + c] = invstd;
+    }
+}
+
+enum fr_status fr_cpu_batchnorm_bwd_stats(struct fr_cpu_kctx *k, struct fr_tensor *dst)
+{
+    struct bn_job j = {.x = fr_f32(dst->src[0]), .gy = fr_f32(dst->src[1]), .rm = fr_f32(dst->src[2]),
+                       .rv = fr_f32(dst->src[3]), .y = fr_f32(dst), .eps = dst->params[0].f,
+                       .training = k->ex->training};
+    shape(&j, dst->src[0]);
+    fr_cpu_parallel_for(k, j.c, 1, bn_bwd_stats, &j);
+    return FR_STATUS_OK;
+}
+
+/* training: dx = w·invstd·(gy − (Σgy + x̂·Σgy·x̂)/M); eval: the statistics are constants, dx = w·invstd·gy */
+static void bn_bwd(void *p, int64_t c0, int64_t c1)
+{
+    const struct bn_job *j = p;
+    const float *st = j->stats;
+    float inv_m = 1.0f / (float)(j->n * j->inner);
+    for (int64_t c = c0; c < c1; c++) {
+        float sgx = st[c], sg = st[j->c + c], mean = st[2 * j->c + c], invstd = st[3 * j->c + c];
+        float a = j->w[c] * invstd;
+        for (int64_t i = 0; i < j->n; i++) {
+            const float *r = j->x + (i * j->c + c) * j->inner, *g = j->gy + (i * j->c + c) * j->inner;
+            float *dx = j->y + (i * j->c + c) * j->inner;
+            if (j->training)
+                for (int64_t e = 0; e < j->inner; e++) {
+                    float xh = (r[e] - mean) * invstd;
+                    dx[e] = a * (g[e] - (sg + xh * sgx) * inv_m);
+                }
+            else
+                for (int64_t e = 0; e < j->inner; e++)
+                    dx[e] = a * g[e];
+        }
+    }
+}
+
+enum fr_status fr_cpu_batchnorm_bwd(struct fr_cpu_kctx *k, struct fr_tensor *dst)
+{
+    struct bn_job j = {.x = fr_f32(dst->src[0]), .gy = fr_f32(dst->src[1]), .w = fr_f32(dst->src[2]),
+                       .stats = fr_f32(dst->src[3]), .y = fr_f32(dst), .training = k->ex->training};
+    shape(&j, dst->src[0]);
+    fr_cpu_parallel_for(k, j.c, 1, bn_bwd, &j);
+    return FR_STATUS_OK;
+}

@@ -1,0 +1,154 @@
+/* CPU kernels of max-pool2d and avg-pool2d and their gradients, parallel over (sample, channel) planes. */
+#include "cpu/cpu.h"
+
+#include <math.h>
+
+struct pool_job {
+    const float *x, *gy;
+    float *y;
+    int64_t h, w, oh, ow;
+    int k, s, p;
+};
+
+static void setup(struct pool_job *j, const struct fr_tensor *big, const struct fr_tensor *small,
+                  const struct fr_tensor *node)
+{
+    j->h = big->ne[2], j->w = big->ne[3], j->oh = small->ne[2], j->ow = small->ne[3];
+    j->k = node->params[0].i, j->s = node->params[1].i, j->p = node->params[2].i;
+}
+
+/* the window of output (oy, ox) clipped to the input: rows [y0, y1), columns [x0, x1) */
+#define WINDOW(j, oy, ox)                                                                        \
+    int64_t y0 = (oy) * (j)->s - (j)->p, x0 = (ox) * (j)->s - (j)->p;                            \
+    int64_t y1 = FR_MIN(y0 + (j)->k, (j)->h), x1 = FR_MIN(x0 + (j)->k, (j)->w);                  \
+    y0 = FR_MAX(y0, 0);                                                                          \
+    x0 = FR_MAX(x0, 0)
+
+/* index of the first maximum in the window (row-major), as PyTorch; NaN wins so it propagates */
+static int64_t argmax(const struct pool_job *j, const float *x, int64_t oy, int64_t ox)
+{
+    WINDOW(j, oy, ox);
+    int64_t best = y0 * j->w + x0;
+    float m = x[best];
+    for (int64_t iy = y0; iy < y1; iy++)
+        for (int64_t ix = x0; ix < x1; ix++) {
+            float v = x[iy * j->w + ix];
+            if (v > m || (isnan(v) && !isnan(m))) {
+                m = v;
+                best = iy * j->w + ix;
+            }
+        }
+    return best;
+}
+
+static void max_fwd(void *p, int64_t b, int64_t e)
+{
+    const struct pool_job *j = p;
+    for (int64_t pl = b; pl < e; pl++) {
+        const float *x = j->x + pl * j->h * j->w;
+        float *y = j->y + pl * j->oh * j->ow;
+        if (j->k == 2 && j->s == 2 && j->p == 0) { /* the common case, without the generic window walk */
+            for (int64_t oy = 0; oy < j->oh; oy++)
+                for (int64_t ox = 0; ox < j->ow; ox++) {
+                    const float *r = x + 2 * oy * j->w + 2 * ox;
+                    float m = r[0];
+                    m = r[1] > m ? r[1] : m;
+                    m = r[j->w] > m ? r[j->w] : m;
+                    m = r[j->w + 1] > m ? r[j->w + 1] : m;
+                    if (isnan(r[0]) || isnan(r[1]) || isnan(r[j->w]) || isnan(r[j->w + 1]))
+                        m = NAN;
+                    y[oy * j->ow + ox] = m;
+                }
+            continue;
+        }
+        for (int64_t oy = 0; oy < j->oh; oy++)
+            for (int64_t ox = 0; ox < j->ow; ox++)
+                y[oy * j->ow + ox] = x[argmax(j, x, oy, ox)];
+    }
+}
+
+static void max_bwd(void *p, int64_t b, int64_t e)
+{
+    const struct pool_job *j = p;
+    for (int64_t pl = b; pl < e; pl++) {
+        const float *x = j->x + pl * j->h * j->w, *gy = j->gy + pl * j->oh * j->ow;
+        float *dx = j->y + pl * j->h * j->w;
+        memset(dx, 0, (size_t)(j->h * j->w) * sizeof *dx);
+        for (int64_t oy = 0; oy < j->oh; oy++)
+            for (int64_t ox = 0; ox < j->ow; ox++)
+                dx[argmax(j, x, oy, ox)] += gy[oy * j->ow + ox];
+    }
+}
+
+static void avg_fwd(void *p, int64_t b, int64_t e)
+{
+    const struct pool_job *j = p;
+    float inv = 1.0f / (float)(j->k * j->k); /* zero padding counts (count_include_pad) */
+    for (int64_t pl = b; pl < e; pl++) {
+        const float *x = j->x + pl * j->h * j->w;
+        float *y = j->y + pl * j->oh * j->ow;
+        for (int64_t oy = 0; oy < j->oh; oy++)
+            for (int64_t ox = 0; ox < j->ow; ox++) {
+                WINDOW(j, oy, ox);
+                float s = 0.0f;
+                for (int64_t iy = y0; iy < y1; iy++)
+                    for (int64_t ix = x0; ix < x1; ix++)
+                        s += x[iy * j->w + ix];
+                y[oy * j->ow + ox] = s * inv;
+            }
+    }
+}
+
+static void avg_bwd(void *p, int64_t b, int64_t e)
+{
+    const struct pool_job *j = p;
+    float inv = 1.0f / (float)(j->k * j->k);
+    for (int64_t pl = b; pl < e; pl++) {
+        const float *gy = j->gy + pl * j->oh * j->ow;
+        float *dx = j->y + pl * j->h * j->w;
+        memset(dx, 0, (size_t)(j->h * j->w) * sizeof *dx);
+        for (int64_t oy = 0; oy < j->oh; oy++)
+            for (int64_t ox = 0; ox < j->ow; ox++) {
+                WINDOW(j, oy, ox);
+                float g = gy[oy * j->ow + ox] * inv;
+                for (int64_t iy = y0; iy < y1; iy++)
+                    for (int64_t ix = x0; ix < x1; ix++)
+                        dx[iy * j->w + ix] += g;
+            }
+    }
+}
+
+static int64_t planes(const struct fr_tensor *t) { return t->ne[0] * t->ne[1]; }
+static int64_t grain(const struct pool_job *j) { return FR_MAX(1, 16384 / FR_MAX(1, j->h * j->w)); }
+
+enum fr_status fr_cpu_maxpool2d(struct fr_cpu_kctx *k, struct fr_tensor *dst)
+{
+    struct pool_job j = {.x = fr_f32(dst->src[0]), .y = fr_f32(dst)};
+    setup(&j, dst->src[0], dst, dst);
+    fr_cpu_parallel_for(k, planes(dst), grain(&j), max_fwd, &j);
+    return FR_STATUS_OK;
+}
+
+enum fr_status fr_cpu_maxpool2d_bwd(struct fr_cpu_kctx *k, struct fr_tensor *dst)
+{
+    struct pool_job j = {.x = fr_f32(dst->src[0]), .gy = fr_f32(dst->src[1]), .y = fr_f32(dst)};
+    setup(&j, dst, dst->src[1], dst);
+    fr_cpu_parallel_for(k, planes(dst), grain(&j), max_bwd, &j);
+    return FR_STATUS_OK;
+}
+
+enum fr_status fr_cpu_avgpool2d(struct fr_cpu_kctx *k, struct fr_tensor *dst)
+{
+    struct pool_job j = {.x = fr_f32(dst->src[0]), .y = fr_f32(dst)};
+    setup(&j, dst->src[0], dst, dst);
+    fr_cpu_parallel_for(k, planes(dst), grain(&j), avg_fwd, &j);
+    return FR_STATUS_OK;
+}
+
+enum fr_status fr_cpu_avgpool2d_bwd(struct fr_cpu_kctx *k, struct fr_tensor *dst)
+{
+    struct pool_job j = {.gy = fr_f32(dst->src[0]), .y = fr_f32(dst)};
+    setup(&j, dst, dst->src[0], dst);
+    fr_cpu_parallel_for(k, planes(dst), grain(&j), avg_bwd, &j);
+    return FR_STATUS_OK;
+}

@@ -1,0 +1,43 @@
+/* The model struct shared by the layer stack (model.c), the built-in models (models.c) and init (init.c). */
+#ifndef FRUGAL_NN_INTERNAL_H
+#define FRUGAL_NN_INTERNAL_H
+
+#include "core/internal.h"
+#include "frugal/model.h"
+
+enum layer_kind {
+    L_CONV, L_LINEAR, L_BN, L_RELU, L_MAXPOOL, L_AVGPOOL, L_GAP, L_FLATTEN, L_DROPOUT, L_RES_BEGIN, L_RES_END
+};
+
+struct layer {
+    enum layer_kind kind;
+    char name[48];
+    int k, stride, pad;       /* conv / pool */
+    float f;                  /* dropout p, drop-path survival */
+    int fan_in;               /* conv / linear: for init */
+    struct fr_tensor *w, *b, *rm, *rv;
+    /* residual end with a projection: conv 1x1 (pw) + batch-norm (bn_w, bn_b, bn_rm, bn_rv) */
+    struct fr_tensor *pw, *bn_w, *bn_b, *bn_rm, *bn_rv;
+    int proj_fan_in;
+};
+
+struct shape {
+    int c, h, w;
+    bool flat; /* [N, c] */
+};
+
+#define FR_MODEL_MAX_DEPTH 8
+
+struct fr_model {
+    struct fr_ctx *ctx;
+    struct shape in, cur;
+    struct layer *layers;
+    int n_layers, cap_layers;
+    struct fr_tensor **tensors; /* state_dict order */
+    int n_tensors, cap_tensors;
+    struct shape res_stack[FR_MODEL_MAX_DEPTH];
+    int res_layer[FR_MODEL_MAX_DEPTH];
+    int res_depth;
+};
+
+#endif

@@ -1,0 +1,176 @@
+/* Internals of the OpenCL backend, shared by its files and by every op family's launchers.
+ *
+ * Adding an op family's OpenCL kernels (nn, loss, optim, augment, ...):
+ *   1. Write cl/<family>.cl. Start it with `#include "common.h"` (the fr_clt parameter struct, the
+ *      index helpers and the Philox RNG of rng.h); the host inlines quoted includes itself, so a
+ *      kernel file compiles on its own. OpenCL C 1.2, fp32, a bounds check on the global id, no
+ *      float atomics. Add the file name to the list in cl/meson.build (installed + embedded).
+ *   2. Write src/opencl/ops_<family>.c with one launcher per op:
+ *
+ *        static enum fr_status cl_relu(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
+ *        {
+ *            struct fr_cl_launch L;
+ *            fr_cl_begin(&L, cl, "elementwise.cl", "elementwise_relu"); // builds/loads the program once
+ *            fr_cl_arg_tensor(&L, y);           // two kernel args: the cl_mem and an fr_clt (sizes,
+ *            fr_cl_arg_tensor(&L, y->src[0]);   //   strides and offset in elements)
+ *            fr_cl_arg_float(&L, 0.5f);         // scalars: fr_cl_arg_int/uint/float/bytes
+ *            return fr_cl_run_1d(&L, fr_nelements(y)); // rounds the global size up to the
+ *        }                                             // work-group size (clamped to the kernel's
+ *                                                      // CL_KERNEL_WORK_GROUP_SIZE): bounds-check!
+ *      fr_cl_arg_tensor_bcast(&L, src, y) passes src with y's sizes and stride 0 on broadcast dims.
+ *      Errors are sticky in L (the first one wins) and returned by fr_cl_run_*; nothing waits for
+ *      the device, the whole graph is enqueued on one in-order queue.
+ *      Then `void fr_cl_register_<family>(struct fr_cl_op *t)` fills t[FR_OP_<X>] = {launcher,
+ *      supports}; `supports` (may be NULL) refines the default check (every tensor f32, < 2^31
+ *      elements) for ops with other dtypes or limits. Declare it below and call it from
+ *      fr_cl_ops_init() in src/opencl/ops_table.c; add the .c to src/opencl/meson.build.
+ *   3. Add rows to the parity table in tests/test_parity.c.
+ * An op whose slot stays NULL runs on the CPU path with copies (counted as a fallback).
+ */
+#ifndef FRUGAL_OPENCL_INTERNAL_H
+#define FRUGAL_OPENCL_INTERNAL_H
+
+#define CL_TARGET_OPENCL_VERSION 120
+#define CL_USE_DEPRECATED_OPENCL_1_2_APIS
+#include <CL/cl.h>
+#include <pthread.h>
+
+#include "common.h"
+#include "core/internal.h"
+#include "frugal/device.h"
+#include "frugal_config.h"
+#include "opencl/opencl.h"
+
+/* --- one opened device (the backend's ctx) --- */
+struct fr_cl_kernel_entry {
+    char file[64];
+    char name[64];
+    cl_kernel kernel;
+    size_t wg_size; /* CL_KERNEL_WORK_GROUP_SIZE */
+};
+
+struct fr_cl_program_entry {
+    char file[64];
+    cl_program program;
+};
+
+struct fr_cl {
+    struct fr_backend *backend;
+    int platform_index, device_index;
+    cl_platform_id platform;
+    cl_device_id device;
+    cl_context context;
+    cl_command_queue queue;
+    struct fr_device_info info;
+    size_t max_work_group;
+    size_t max_item[2]; /* CL_DEVICE_MAX_WORK_ITEM_SIZES of dims 0 and 1 */
+    uint64_t local_mem; /* CL_DEVICE_LOCAL_MEM_SIZE */
+    struct fr_cl_program_entry *programs;
+    int n_programs, cap_programs;
+    struct fr_cl_kernel_entry *kernels;
+    int n_kernels, cap_kernels;
+    bool use_clblast;    /* CLBlast linked, not disabled by FRUGAL_CLBLAST=off */
+    char build_options[256];
+    int n_cache_hits, n_compiled; /* programs of this backend, for the summary at close */
+    double compile_ms;
+};
+
+/* --- op launchers --- */
+typedef enum fr_status (*fr_cl_launch_fn)(struct fr_cl *cl, struct fr_tensor *dst, const struct fr_exec *ex);
+typedef bool (*fr_cl_supports_fn)(struct fr_cl *cl, const struct fr_tensor *dst);
+struct fr_cl_op {
+    fr_cl_launch_fn launch;    /* NULL: the op runs on the CPU path */
+    fr_cl_supports_fn supports; /* NULL: the default check (all f32) */
+};
+/* The table indexed by enum fr_op, filled once by fr_cl_ops_init(). */
+const struct fr_cl_op *fr_cl_ops(void);
+void fr_cl_register_core(struct fr_cl_op *t);
+/* Test hook: replaces one entry (e.g. {NULL, NULL} to force the CPU fallback); returns the old one. */
+struct fr_cl_op fr_cl_ops_override(enum fr_op op, struct fr_cl_op e);
+
+/* --- launching --- */
+struct fr_cl_launch {
+    struct fr_cl *cl;
+    cl_kernel kernel;
+    size_t wg_size;
+    cl_uint n_args;
+    const char *name;
+    enum fr_status st;
+};
+enum fr_status fr_cl_begin(struct fr_cl_launch *L, struct fr_cl *cl, const char *file, const char *kernel);
+void fr_cl_arg_tensor(struct fr_cl_launch *L, const struct fr_tensor *t);
+void fr_cl_arg_tensor_bcast(struct fr_cl_launch *L, const struct fr_tensor *t, const struct fr_tensor *shape);
+void fr_cl_arg_mem(struct fr_cl_launch *L, cl_mem m);
+void fr_cl_arg_param(struct fr_cl_launch *L, const fr_clt *p);
+void fr_cl_arg_int(struct fr_cl_launch *L, int v);
+void fr_cl_arg_uint(struct fr_cl_launch *L, unsigned v);
+void fr_cl_arg_float(struct fr_cl_launch *L, float v);
+void fr_cl_arg_bytes(struct fr_cl_launch *L, const void *p, size_t size);
+/* Enqueues over n work-items (rounded up to the work-group size); n = 0 enqueues nothing. */
+enum fr_status fr_cl_run_1d(struct fr_cl_launch *L, int64_t n);
+/* 2-D: nx by ny work-items with work-group lx by ly (0, 0: let the driver choose). */
+enum fr_status fr_cl_run_2d(struct fr_cl_launch *L, int64_t nx, int64_t ny, size_t lx, size_t ly);
+
+/* A tensor's storage on this device: the cl_mem and the byte offset of element 0. */
+enum fr_status fr_cl_storage(struct fr_cl *cl, const struct fr_tensor *t, cl_mem *mem, size_t *offset);
+/* The kernel view of t (sizes, element strides, element offset); with `shape`, broadcast to it. */
+enum fr_status fr_cl_param(const struct fr_tensor *t, const struct fr_tensor *shape, fr_clt *p);
+/* Same with explicit sizes and byte strides (for kernels that view a tensor in another index space). */
+enum fr_status fr_cl_param_raw(const struct fr_tensor *t, const int64_t *ne, const int64_t *nb, fr_clt *p);
+
+/* --- SGEMM on buffers: C = alpha op(A) op(B) + beta C, row-major, offsets in elements, unit stride
+ * along rows (ld = row stride). CLBlast when available, else cl/gemm.cl. --- */
+enum fr_status fr_cl_sgemm(struct fr_cl *cl, bool trans_a, bool trans_b, int m, int n, int k, float alpha,
+                           cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb, float beta,
+                           cl_mem c, size_t c_off, size_t ldc);
+/* General strides (elements) for both dims of every operand: always cl/gemm.cl. */
+enum fr_status fr_cl_sgemm_strided(struct fr_cl *cl, int m, int n, int k, float alpha, cl_mem a, int a_off,
+                                   int sam, int sak, cl_mem b, int b_off, int sbk, int sbn, float beta, cl_mem c,
+                                   int c_off, int scm, int scn);
+/* Releases CLBlast's per-context cache for this device (at backend close). */
+void fr_cl_gemm_release(struct fr_cl *cl);
+
+/* --- programs, kernels, sources --- */
+/* The compiled program of cl/<file> for this device (built once, from the disk cache when possible). */
+enum fr_status fr_cl_program(struct fr_cl *cl, const char *file, cl_program *out);
+enum fr_status fr_cl_kernel(struct fr_cl *cl, const char *file, const char *name, cl_kernel *k, size_t *wg);
+/* Loads cl/<name> by the lookup order (FRUGAL_CL_PATH, data dir, build tree, embedded) with quoted
+ * #includes expanded; *origin (may be NULL) names where it came from. Caller frees *src. */
+enum fr_status fr_cl_source_load(const char *name, char **src, size_t *len, char *origin, size_t origin_size);
+/* Every embedded kernel file name (.cl only), NULL-terminated, for --precompile. */
+int fr_cl_source_list(const char **names, int max);
+
+/* --- discovery --- */
+const char *fr_cl_error_name(cl_int err);
+/* Fills info for one device; usable/why_not included. */
+void fr_cl_device_info(cl_platform_id p, cl_device_id d, int pi, int di, struct fr_device_info *info);
+
+/* --- disk cache of program binaries --- */
+struct fr_cl_cache_stats {
+    long hits;      /* programs created from a cached binary */
+    long misses;    /* programs compiled from source */
+    long rejected;  /* entries deleted as corrupt or unusable */
+    long stored;    /* binaries written */
+    long store_failed;
+    double compile_ms; /* wall time spent compiling from source */
+    double load_ms;    /* wall time spent building from cached binaries */
+};
+void fr_cl_cache_stats_get(struct fr_cl_cache_stats *s);
+void fr_cl_cache_stats_reset(void);
+/* Test hook: replaces FRUGAL_VERSION in the cache key (NULL restores it). */
+void fr_cl_cache_set_version(const char *v);
+/* Key of one program: 16 bytes over source, options, device identity and versions. */
+void fr_cl_cache_key(const struct fr_cl *cl, const char *src, size_t len, const char *options, unsigned char key[16]);
+/* Cache directory (created when missing); false when disabled or unavailable. */
+bool fr_cl_cache_dir(char *buf, size_t size);
+/* Path of a key's entry; false when the cache is disabled. */
+bool fr_cl_cache_path(const unsigned char key[16], char *buf, size_t size);
+/* Reads a valid entry into *bin (malloc'd); false when absent. Invalid entries are deleted. */
+bool fr_cl_cache_load(const unsigned char key[16], unsigned char **bin, size_t *len);
+void fr_cl_cache_store(const unsigned char key[16], const unsigned char *bin, size_t len);
+void fr_cl_cache_count(int what, double ms); /* 0 hit, 1 miss, 2 rejected, 3 stored, 4 store failed */
+
+/* monotonic milliseconds */
+double fr_cl_now_ms(void);
+
+#endif

@@ -1,0 +1,322 @@
+/* OpenCL launchers of the core ops (ops_core.def): layout, elementwise, matmul, reductions, softmax,
+ * conversion. Kernels in cl/{layout,elementwise,gemm,reduce,softmax,convert}.cl. */
+#include "opencl/opencl_internal.h"
+
+/* --- layout --- */
+static enum fr_status cl_cont(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
+{
+    (void)ex;
+    struct fr_cl_launch L;
+    fr_cl_begin(&L, cl, "layout.cl", fr_dtype_size(y->type) == 4 ? "layout_cont_4" : "layout_cont_1");
+    fr_cl_arg_tensor(&L, y);
+    fr_cl_arg_tensor(&L, y->src[0]);
+    return fr_cl_run_1d(&L, fr_nelements(y));
+}
+
+/* The value is converted exactly as src/cpu/layout.c does, then passed as raw bits. */
+static enum fr_status cl_fill(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
+{
+    (void)ex;
+    float v = y->params[0].f;
+    uint32_t bits;
+    if (y->type == FR_F32) {
+        memcpy(&bits, &v, 4);
+    } else if (y->type == FR_I32) {
+        int32_t i = (int32_t)v;
+        memcpy(&bits, &i, 4);
+    } else {
+        bits = (uint32_t)(int)FR_MAX(0.0f, FR_MIN(255.0f, v));
+    }
+    struct fr_cl_launch L;
+    fr_cl_begin(&L, cl, "layout.cl", fr_dtype_size(y->type) == 4 ? "layout_fill_4" : "layout_fill_1");
+    fr_cl_arg_tensor(&L, y);
+    fr_cl_arg_uint(&L, bits);
+    return fr_cl_run_1d(&L, fr_nelements(y));
+}
+
+/* --- elementwise --- */
+static enum fr_status binary(struct fr_cl *cl, struct fr_tensor *y, const char *kernel)
+{
+    struct fr_cl_launch L;
+    fr_cl_begin(&L, cl, "elementwise.cl", kernel);
+    fr_cl_arg_tensor(&L, y);
+    fr_cl_arg_tensor_bcast(&L, y->src[0], y);
+    fr_cl_arg_tensor_bcast(&L, y->src[1], y);
+    return fr_cl_run_1d(&L, fr_nelements(y));
+}
+
+static enum fr_status cl_add(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
+{
+    (void)ex;
+    return binary(cl, y, "elementwise_add");
+}
+static enum fr_status cl_sub(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
+{
+    (void)ex;
+    return binary(cl, y, "elementwise_sub");
+}
+static enum fr_status cl_mul(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
+{
+    (void)ex;
+    return binary(cl, y, "elementwise_mul");
+}
+static enum fr_status cl_div(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
+{
+    (void)ex;
+    return binary(cl, y, "elementwise_div");
+}
+static enum fr_status cl_relu_bwd(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
+{
+    (void)ex;
+    return binary(cl, y, "elementwise_relu_bwd");
+}
+
+static enum fr_status cl_scale(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
+{
+    (void)ex;
+    struct fr_cl_launch L;
+    fr_cl_begin(&L, cl, "elementwise.cl", "elementwise_scale");
+    fr_cl_arg_tensor(&L, y);
+    fr_cl_arg_tensor_bcast(&L, y->src[0], y);
+    fr_cl_arg_float(&L, y->params[0].f);
+    fr_cl_arg_float(&L, y->params[1].f);
+    return fr_cl_run_1d(&L, fr_nelements(y));
+}
+
+static enum fr_status cl_relu(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
+{
+    (void)ex;
+    struct fr_cl_launch L;
+    fr_cl_begin(&L, cl, "elementwise.cl", "elementwise_relu");
+    fr_cl_arg_tensor(&L, y);
+    fr_cl_arg_tensor_bcast(&L, y->src[0], y);
+    return fr_cl_run_1d(&L, fr_nelements(y));
+}
+
+/* --- matmul --- */
+/* A rows x cols operand with element strides (sr, sc) as a row-major BLAS operand: (trans, ld). */
+static bool blas_operand(int64_t rows, int64_t cols, int64_t sr, int64_t sc, bool *trans, size_t *ld)
+{
+    if ((sc == 1 || cols == 1) && (rows == 1 || sr >= cols)) {
+        *trans = false;
+        *ld = (size_t)(rows == 1 ? FR_MAX(cols, 1) : sr);
+        return true;
+    }
+    if ((sr == 1 || rows == 1) && (cols == 1 || sc >= rows)) {
+        *trans = true;
+        *ld = (size_t)(cols == 1 ? FR_MAX(rows, 1) : sc);
+        return true;
+    }
+    return false;
+}
+
+static enum fr_status cl_matmul(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
+{
+    (void)ex;
+    const struct fr_tensor *a = y->src[0], *b = y->src[1];
+    bool ta = y->params[0].i != 0, tb = y->params[1].i != 0;
+    int64_t m = y->ne[0], n = y->ne[1], k = ta ? a->ne[0] : a->ne[1];
+    cl_mem ma, mb, mc;
+    size_t oa, ob, oc;
+    enum fr_status st;
+    if ((st = fr_cl_storage(cl, a, &ma, &oa)) != FR_STATUS_OK || (st = fr_cl_storage(cl, b, &mb, &ob)) != FR_STATUS_OK ||
+        (st = fr_cl_storage(cl, y, &mc, &oc)) != FR_STATUS_OK)
+        return st;
+    /* logical strides (elements) of op(A) [m,k], op(B) [k,n], C [m,n] */
+    int64_t sam = (ta ? a->nb[1] : a->nb[0]) / 4, sak = (ta ? a->nb[0] : a->nb[1]) / 4;
+    int64_t sbk = (tb ? b->nb[1] : b->nb[0]) / 4, sbn = (tb ? b->nb[0] : b->nb[1]) / 4;
+    int64_t scm = y->nb[0] / 4, scn = y->nb[1] / 4;
+    bool bta, btb, btc;
+    size_t lda, ldb, ldc;
+    if (cl->use_clblast && blas_operand(m, k, sam, sak, &bta, &lda) && blas_operand(k, n, sbk, sbn, &btb, &ldb) &&
+        blas_operand(m, n, scm, scn, &btc, &ldc) && !btc)
+        return fr_cl_sgemm(cl, bta, btb, (int)m, (int)n, (int)k, 1.0f, ma, oa / 4, lda, mb, ob / 4, ldb, 0.0f, mc,
+                           oc / 4, ldc);
+    return fr_cl_sgemm_strided(cl, (int)m, (int)n, (int)k, 1.0f, ma, (int)(oa / 4), (int)sam, (int)sak, mb,
+                               (int)(ob / 4), (int)sbk, (int)sbn, 0.0f, mc, (int)(oc / 4), (int)scm, (int)scn);
+}
+
+/* --- reductions --- */
+static enum fr_status reduce(struct fr_cl *cl, struct fr_tensor *y, const char *kernel, bool mean)
+{
+    const struct fr_tensor *x = y->src[0];
+    int axis = y->params[0].i;
+    struct fr_cl_launch L;
+    fr_cl_begin(&L, cl, "reduce.cl", kernel);
+    fr_cl_arg_tensor(&L, y);
+    fr_cl_arg_tensor(&L, x);
+    fr_cl_arg_int(&L, axis);
+    if (mean)
+        fr_cl_arg_float(&L, (float)x->ne[axis]);
+    else if (strcmp(kernel, "reduce_sum") == 0)
+        fr_cl_arg_float(&L, 1.0f);
+    return fr_cl_run_1d(&L, fr_nelements(y));
+}
+
+static enum fr_status cl_sum(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
+{
+    (void)ex;
+    return reduce(cl, y, "reduce_sum", false);
+}
+static enum fr_status cl_mean(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
+{
+    (void)ex;
+    return reduce(cl, y, "reduce_sum", true);
+}
+static enum fr_status cl_max(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
+{
+    (void)ex;
+    return reduce(cl, y, "reduce_max", false);
+}
+
+static enum fr_status cl_max_bwd(struct fr_cl *cl, struct fr_tensor *gx, const struct fr_exec *ex)
+{
+    (void)ex;
+    const struct fr_tensor *ym = gx->src[1];
+    struct fr_cl_launch L;
+    fr_cl_begin(&L, cl, "reduce.cl", "reduce_max_bwd");
+    fr_cl_arg_tensor(&L, gx);
+    fr_cl_arg_tensor(&L, gx->src[0]);
+    fr_cl_arg_tensor(&L, ym);
+    fr_cl_arg_tensor_bcast(&L, gx->src[2], ym);
+    fr_cl_arg_int(&L, gx->params[0].i);
+    return fr_cl_run_1d(&L, fr_nelements(ym));
+}
+
+static enum fr_status cl_sum_to(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
+{
+    (void)ex;
+    const struct fr_tensor *x = y->src[0];
+    int64_t ne[4], nb[4];
+    int off = x->ndim - y->ndim;
+    for (int d = 0; d < 4; d++) {
+        int dy = d - off;
+        ne[d] = (dy >= 0 && dy < y->ndim) ? y->ne[dy] : 1;
+    }
+    fr_broadcast_strides(y, x->ndim, x->ne, nb);
+    fr_clt pd;
+    struct fr_cl_launch L;
+    fr_cl_begin(&L, cl, "reduce.cl", "reduce_sum_to");
+    if (L.st == FR_STATUS_OK)
+        L.st = fr_cl_param_raw(y, ne, nb, &pd);
+    fr_cl_arg_tensor(&L, y);
+    fr_cl_arg_param(&L, &pd);
+    fr_cl_arg_tensor(&L, x);
+    return fr_cl_run_1d(&L, fr_nelements(y));
+}
+
+/* --- softmax --- */
+static fr_clt row_grid(const struct fr_tensor *t, int axis)
+{
+    fr_clt p;
+    memset(&p, 0, sizeof p);
+    p.n = 1;
+    for (int d = 0; d < 4; d++) {
+        p.ne[d] = d == axis ? 1 : (fr_i32)t->ne[d];
+        p.n *= p.ne[d];
+    }
+    return p;
+}
+
+static enum fr_status softmax(struct fr_cl *cl, struct fr_tensor *y, bool log_out)
+{
+    int axis = y->params[0].i;
+    fr_clt pr = row_grid(y, axis);
+    struct fr_cl_launch L;
+    fr_cl_begin(&L, cl, "softmax.cl", "softmax_fwd");
+    fr_cl_arg_tensor(&L, y);
+    fr_cl_arg_tensor(&L, y->src[0]);
+    fr_cl_arg_param(&L, &pr);
+    fr_cl_arg_int(&L, axis);
+    fr_cl_arg_int(&L, log_out);
+    return fr_cl_run_1d(&L, pr.n);
+}
+
+static enum fr_status softmax_bwd(struct fr_cl *cl, struct fr_tensor *gx, bool log_out)
+{
+    int axis = gx->params[0].i;
+    fr_clt pr = row_grid(gx, axis);
+    struct fr_cl_launch L;
+    fr_cl_begin(&L, cl, "softmax.cl", "softmax_bwd");
+    fr_cl_arg_tensor(&L, gx);
+    fr_cl_arg_tensor_bcast(&L, gx->src[0], gx);
+    fr_cl_arg_tensor_bcast(&L, gx->src[1], gx);
+    fr_cl_arg_param(&L, &pr);
+    fr_cl_arg_int(&L, axis);
+    fr_cl_arg_int(&L, log_out);
+    return fr_cl_run_1d(&L, pr.n);
+}
+
+static enum fr_status cl_softmax(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
+{
+    (void)ex;
+    return softmax(cl, y, false);
+}
+static enum fr_status cl_log_softmax(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
+{
+    (void)ex;
+    return softmax(cl, y, true);
+}
+static enum fr_status cl_softmax_bwd(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
+{
+    (void)ex;
+    return softmax_bwd(cl, y, false);
+}
+static enum fr_status cl_log_softmax_bwd(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
+{
+    (void)ex;
+    return softmax_bwd(cl, y, true);
+}
+
+/* --- conversion --- */
+static enum fr_status cl_convert(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
+{
+    (void)ex;
+    char name[32];
+    snprintf(name, sizeof name, "convert_%s_%s", fr_dtype_name(y->type), fr_dtype_name(y->src[0]->type));
+    cl_float4 mean, stdv;
+    for (int c = 0; c < 4; c++) {
+        mean.s[c] = y->params[2 + c].f;
+        stdv.s[c] = y->params[6 + c].f;
+    }
+    struct fr_cl_launch L;
+    fr_cl_begin(&L, cl, "convert.cl", name);
+    fr_cl_arg_tensor(&L, y);
+    fr_cl_arg_tensor(&L, y->src[0]);
+    fr_cl_arg_int(&L, y->params[0].i);
+    fr_cl_arg_float(&L, y->params[1].f);
+    fr_cl_arg_bytes(&L, &mean, sizeof mean);
+    fr_cl_arg_bytes(&L, &stdv, sizeof stdv);
+    return fr_cl_run_1d(&L, fr_nelements(y));
+}
+
+/* Layout and conversion ops take every dtype. */
+static bool any_dtype(struct fr_cl *cl, const struct fr_tensor *y)
+{
+    (void)cl;
+    return (unsigned)y->type < FR_DTYPE_COUNT && (!y->src[0] || (unsigned)y->src[0]->type < FR_DTYPE_COUNT);
+}
+
+void fr_cl_register_core(struct fr_cl_op *t)
+{
+    t[FR_OP_CONT] = (struct fr_cl_op){cl_cont, any_dtype};
+    t[FR_OP_FILL] = (struct fr_cl_op){cl_fill, any_dtype};
+    t[FR_OP_ADD] = (struct fr_cl_op){cl_add, NULL};
+    t[FR_OP_SUB] = (struct fr_cl_op){cl_sub, NULL};
+    t[FR_OP_MUL] = (struct fr_cl_op){cl_mul, NULL};
+    t[FR_OP_DIV] = (struct fr_cl_op){cl_div, NULL};
+    t[FR_OP_SCALE] = (struct fr_cl_op){cl_scale, NULL};
+    t[FR_OP_RELU] = (struct fr_cl_op){cl_relu, NULL};
+    t[FR_OP_RELU_BWD] = (struct fr_cl_op){cl_relu_bwd, NULL};
+    t[FR_OP_MATMUL] = (struct fr_cl_op){cl_matmul, NULL};
+    t[FR_OP_SUM] = (struct fr_cl_op){cl_sum, NULL};
+    t[FR_OP_MEAN] = (struct fr_cl_op){cl_mean, NULL};
+    t[FR_OP_MAX] = (struct fr_cl_op){cl_max, NULL};
+    t[FR_OP_MAX_BWD] = (struct fr_cl_op){cl_max_bwd, NULL};
+    t[FR_OP_SUM_TO] = (struct fr_cl_op){cl_sum_to, NULL};
+    t[FR_OP_SOFTMAX] = (struct fr_cl_op){cl_softmax, NULL};
+    t[FR_OP_LOG_SOFTMAX] = (struct fr_cl_op){cl_log_softmax, NULL};
+    t[FR_OP_SOFTMAX_BWD] = (struct fr_cl_op){cl_softmax_bwd, NULL};
+    t[FR_OP_LOG_SOFTMAX_BWD] = (struct fr_cl_op){cl_log_softmax_bwd, NULL};
+    t[FR_OP_CONVERT] = (struct fr_cl_op){cl_convert, any_dtype};
+}

@@ -1,0 +1,74 @@
+/* Batch normalisation (1d/2d over channel axis 1): constructor, shape rule and backward rule. */
+#include "core/internal.h"
+#include "frugal/nn.h"
+
+static bool is_vec(const struct fr_tensor *t, int64_t c) { return t->type == FR_F32 && t->ndim == 1 && t->ne[0] == c; }
+
+struct fr_tensor *fr_batchnorm(struct fr_ctx *ctx, struct fr_tensor *x, struct fr_tensor *weight,
+                               struct fr_tensor *bias, struct fr_tensor *running_mean,
+                               struct fr_tensor *running_var, float eps, float momentum)
+{
+    if (!x || !weight || !bias || !running_mean || !running_var)
+        return fr_ctx_status(ctx) ? NULL
+                                  : fr_ctx_fail(ctx, FR_STATUS_INVALID_ARGUMENT,
+                                                "batchnorm: input, weight, bias and running statistics are required");
+    char sx[64];
+    fr_tensor_shape_str(x, sx, sizeof sx);
+    if (x->type != FR_F32 || x->ndim < 2)
+        return fr_ctx_fail(ctx, FR_STATUS_SHAPE, "batchnorm: input '%s' must be f32 [N,C,...], got %s", x->name, sx);
+    int64_t c = x->ne[1];
+    struct fr_tensor *v[] = {weight, bias, running_mean, running_var};
+    for (int i = 0; i < 4; i++)
+        if (!is_vec(v[i], c))
+            return fr_ctx_fail(ctx, FR_STATUS_SHAPE, "batchnorm: '%s' must be f32 [%lld] for input '%s' %s",
+                               v[i]->name, (long long)c, x->name, sx);
+    for (int i = 2; i < 4; i++) {
+        /* the kernel writes them in place during training: only a leaf has storage of its own */
+        if (v[i]->op != FR_OP_NONE)
+            return fr_ctx_fail(ctx, FR_STATUS_INVALID_ARGUMENT,
+                               "batchnorm: running statistic '%s' must be a leaf tensor (FR_FLAG_STATE)", v[i]->name);
+        v[i]->flags |= FR_FLAG_STATE;
+    }
+    if (!(eps > 0.0f) || !(momentum >= 0.0f && momentum <= 1.0f))
+        return fr_ctx_fail(ctx, FR_STATUS_INVALID_ARGUMENT, "batchnorm '%s': eps %g must be > 0, momentum %g in [0,1]",
+                           weight->name, eps, momentum);
+    if (fr_nelements(x) / c < 2)
+        return fr_ctx_fail(ctx, FR_STATUS_SHAPE,
+                           "batchnorm: input '%s' %s has one value per channel (batch statistics need more)", x->name,
+                           sx);
+    x = fr_need_cont(ctx, x);
+    struct fr_tensor *t = fr_node_new(ctx, FR_OP_BATCHNORM, FR_F32, x ? x->ndim : 0, x ? x->ne : NULL, 5,
+                                      (struct fr_tensor *[]){x, weight, bias, running_mean, running_var});
+    if (t) {
+        t->params[0].f = eps;
+        t->params[1].f = momentum;
+    }
+    return t;
+}
+
+/* stats = [Σ gy·x̂, Σ gy, mean, invstd] per channel give the weight and bias gradients and what dx needs. */
+enum fr_status fr_bwd_batchnorm(struct fr_ctx *ctx, struct fr_tensor *node, struct fr_tensor *gy)
+{
+    struct fr_tensor *x = node->src[0], *w = node->src[1], *b = node->src[2], *rm = node->src[3], *rv = node->src[4];
+    if (!fr_needs_grad(x) && !fr_needs_grad(w) && !fr_needs_grad(b))
+        return FR_STATUS_OK;
+    int64_t c = x->ne[1];
+    gy = fr_need_cont(ctx, gy);
+    struct fr_tensor *stats = fr_node_new(ctx, FR_OP_BATCHNORM_BWD_STATS, FR_F32, 2, (int64_t[]){4, c}, 4,
+                                          (struct fr_tensor *[]){x, gy, rm, rv});
+    if (stats)
+        stats->params[0] = node->params[0];
+    enum fr_status st = FR_STATUS_OK;
+    if (fr_needs_grad(x)) {
+        struct fr_tensor *dx = fr_node_new(ctx, FR_OP_BATCHNORM_BWD, FR_F32, x->ndim, x->ne, 4,
+                                           (struct fr_tensor *[]){x, gy, w, stats});
+        if (dx)
+            dx->params[0] = node->params[0];
+        st = fr_grad_acc(ctx, x, dx);
+    }
+    if (st == FR_STATUS_OK && fr_needs_grad(w))
+        st = fr_grad_acc(ctx, w, fr_reshape(ctx, fr_slice(ctx, stats, 0, 0, 1), 1, &c));
+    if (st == FR_STATUS_OK && fr_needs_grad(b))
+        st = fr_grad_acc(ctx, b, fr_reshape(ctx, fr_slice(ctx, stats, 0, 1, 1), 1, &c));
+    return st;
+}

@@ -1,0 +1,86 @@
+/* Pooling: max-pool2d, avg-pool2d (constructors, shape rules, backward rules) and global average pool. */
+#include "core/internal.h"
+#include "frugal/nn.h"
+
+static struct fr_tensor *pool(struct fr_ctx *ctx, enum fr_op op, struct fr_tensor *x, int kernel, int stride,
+                              int padding)
+{
+    if (!x)
+        return NULL;
+    char sx[64];
+    fr_tensor_shape_str(x, sx, sizeof sx);
+    if (x->type != FR_F32 || x->ndim != 4)
+        return fr_ctx_fail(ctx, FR_STATUS_SHAPE, "%s: input '%s' must be f32 [N,C,H,W], got %s", fr_op_name(op),
+                           x->name, sx);
+    if (stride <= 0)
+        stride = kernel;
+    if (kernel < 1 || padding < 0 || 2 * padding > kernel)
+        return fr_ctx_fail(ctx, FR_STATUS_INVALID_ARGUMENT,
+                           "%s '%s': kernel %d with padding %d (need kernel >= 1, 0 <= padding <= kernel/2)",
+                           fr_op_name(op), x->name, kernel, padding);
+    int64_t oh = (x->ne[2] + 2 * padding - kernel) / stride + 1, ow = (x->ne[3] + 2 * padding - kernel) / stride + 1;
+    if (x->ne[2] + 2 * padding < kernel || x->ne[3] + 2 * padding < kernel)
+        return fr_ctx_fail(ctx, FR_STATUS_SHAPE, "%s: kernel %d larger than padded input '%s' %s", fr_op_name(op),
+                           kernel, x->name, sx);
+    x = fr_need_cont(ctx, x);
+    struct fr_tensor *t = fr_node_new(ctx, op, FR_F32, 4, (int64_t[]){x ? x->ne[0] : 0, x ? x->ne[1] : 0, oh, ow}, 1, &x);
+    if (t) {
+        t->params[0].i = kernel;
+        t->params[1].i = stride;
+        t->params[2].i = padding;
+    }
+    return t;
+}
+
+struct fr_tensor *fr_maxpool2d(struct fr_ctx *ctx, struct fr_tensor *x, int kernel, int stride, int padding)
+{
+    return pool(ctx, FR_OP_MAXPOOL2D, x, kernel, stride, padding);
+}
+
+struct fr_tensor *fr_avgpool2d(struct fr_ctx *ctx, struct fr_tensor *x, int kernel, int stride, int padding)
+{
+    return pool(ctx, FR_OP_AVGPOOL2D, x, kernel, stride, padding);
+}
+
+/* A composition of core ops, so every backend and the backward come for free. */
+struct fr_tensor *fr_global_avgpool2d(struct fr_ctx *ctx, struct fr_tensor *x)
+{
+    if (!x)
+        return NULL;
+    if (x->type != FR_F32 || x->ndim != 4) {
+        char sx[64];
+        return fr_ctx_fail(ctx, FR_STATUS_SHAPE, "global_avgpool2d: input '%s' must be f32 [N,C,H,W], got %s",
+                           x->name, fr_tensor_shape_str(x, sx, sizeof sx));
+    }
+    int64_t n = x->ne[0], c = x->ne[1];
+    struct fr_tensor *m = fr_mean(ctx, fr_reshape(ctx, x, 3, (int64_t[]){n, c, x->ne[2] * x->ne[3]}), 2);
+    return fr_reshape(ctx, m, 4, (int64_t[]){n, c, 1, 1});
+}
+
+static struct fr_tensor *with_params(struct fr_tensor *t, const struct fr_tensor *node)
+{
+    if (t)
+        memcpy(t->params, node->params, sizeof t->params);
+    return t;
+}
+
+enum fr_status fr_bwd_maxpool2d(struct fr_ctx *ctx, struct fr_tensor *node, struct fr_tensor *gy)
+{
+    struct fr_tensor *x = node->src[0];
+    if (!fr_needs_grad(x))
+        return FR_STATUS_OK;
+    gy = fr_need_cont(ctx, gy);
+    return fr_grad_acc(ctx, x,
+                       with_params(fr_node_new(ctx, FR_OP_MAXPOOL2D_BWD, FR_F32, 4, x->ne, 2,
+                                               (struct fr_tensor *[]){x, gy}),
+                                   node));
+}
+
+enum fr_status fr_bwd_avgpool2d(struct fr_ctx *ctx, struct fr_tensor *node, struct fr_tensor *gy)
+{
+    struct fr_tensor *x = node->src[0];
+    if (!fr_needs_grad(x))
+        return FR_STATUS_OK;
+    gy = fr_need_cont(ctx, gy);
+    return fr_grad_acc(ctx, x, with_params(fr_node_new(ctx, FR_OP_AVGPOOL2D_BWD, FR_F32, 4, x->ne, 1, &gy), node));
+}

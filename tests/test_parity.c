@@ -1,0 +1,442 @@
+/* Parity of every core op between the CPU path and each usable OpenCL device: one table row per case
+ * (odd sizes, broadcasting, non-contiguous views, every dtype), guard bytes after every planned tensor
+ * and around every host result; integer results must match exactly, f32 within a tight tolerance.
+ *
+ * Adding an op family's cases: write a builder `static struct fr_tensor *c_<case>(struct pcase *P)`
+ * that makes its inputs with IN(P, dims...) (f32 in [-2, 2)) or pin(P, type, SHAPE(...), lo, hi) and
+ * returns the node to compare, then add a row {name, builder, atol, rtol, no_guard} to rows[] (atol =
+ * rtol = 0 demands bit-identical f32). A row fails if any of its ops falls back to the CPU path. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+#include "frugal/device.h"
+#include "frugal_config.h"
+#include "testutil.h"
+
+/* --- the builder API the rows use: inputs are created through pin() so the runner can fill them --- */
+#define MAX_IN 4
+struct pcase {
+    struct fr_ctx *ctx;
+    struct fr_tensor *in[MAX_IN];
+    float lo[MAX_IN], hi[MAX_IN];
+    bool ints[MAX_IN]; /* f32 inputs holding small integers: ties for max, exact halves for rounding */
+    int n_in;
+};
+
+static struct fr_tensor *pin(struct pcase *P, enum fr_dtype type, int ndim, const int64_t *ne, float lo, float hi)
+{
+    struct fr_tensor *t = fr_tensor_new(P->ctx, type, ndim, ne);
+    assert_non_null(t);
+    fr_tensor_set_flags(t, FR_FLAG_INPUT);
+    fr_tensor_set_name(t, "in%d", P->n_in);
+    P->in[P->n_in] = t;
+    P->lo[P->n_in] = lo;
+    P->hi[P->n_in] = hi;
+    P->ints[P->n_in] = false;
+    P->n_in++;
+    return t;
+}
+#define IN(P, ...) pin(P, FR_F32, (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__}, -2.0f, 2.0f)
+#define SHAPE(...) (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__}
+
+/* A node built directly (the *_BWD ops are normally made by the backward rules). */
+static struct fr_tensor *node(struct pcase *P, enum fr_op op, struct fr_tensor *like, int n_src,
+                              struct fr_tensor **src, int axis)
+{
+    struct fr_tensor *t = fr_node_new(P->ctx, op, FR_F32, like->ndim, like->ne, n_src, src);
+    assert_non_null(t);
+    t->params[0].i = axis;
+    return t;
+}
+
+typedef struct fr_tensor *(*build_fn)(struct pcase *P);
+
+struct prow {
+    const char *name;
+    build_fn build;
+    float atol, rtol; /* f32 outputs; integer outputs always compare exactly */
+    /* Multi-op chains reuse arena memory, and the planner's guard bytes (written once at plan
+     * time) sit inside blocks that earlier, dead tensors legitimately overwrite: guard-check only
+     * single-op graphs, whose tensors never share memory. */
+    bool no_guard;
+};
+
+/* ---------------- cases: layout ---------------- */
+static struct fr_tensor *c_cont_transpose(struct pcase *P)
+{
+    return fr_cont(P->ctx, fr_transpose(P->ctx, IN(P, 7, 13), 0, 1));
+}
+static struct fr_tensor *c_cont_permute4(struct pcase *P)
+{
+    return fr_cont(P->ctx, fr_permute(P->ctx, IN(P, 2, 3, 5, 7), (int[]){3, 1, 0, 2}));
+}
+static struct fr_tensor *c_cont_slice(struct pcase *P)
+{
+    return fr_cont(P->ctx, fr_slice(P->ctx, IN(P, 9, 11), 1, 3, 5));
+}
+static struct fr_tensor *c_cont_u8(struct pcase *P)
+{
+    struct fr_tensor *x = pin(P, FR_U8, SHAPE(5, 6, 7), 0, 256);
+    return fr_cont(P->ctx, fr_transpose(P->ctx, x, 0, 2));
+}
+static struct fr_tensor *c_cont_i32(struct pcase *P)
+{
+    struct fr_tensor *x = pin(P, FR_I32, SHAPE(6, 5), -100000, 100000);
+    return fr_cont(P->ctx, fr_transpose(P->ctx, x, 0, 1));
+}
+static struct fr_tensor *c_cont_broadcast(struct pcase *P)
+{
+    return fr_cont(P->ctx, fr_broadcast_to(P->ctx, IN(P, 1, 5), SHAPE(4, 5)));
+}
+static struct fr_tensor *c_fill_f32(struct pcase *P) { return fr_fill(P->ctx, FR_F32, SHAPE(3, 129), -1.25f); }
+static struct fr_tensor *c_fill_i32(struct pcase *P) { return fr_fill(P->ctx, FR_I32, SHAPE(17), -7.9f); }
+static struct fr_tensor *c_fill_u8(struct pcase *P) { return fr_fill(P->ctx, FR_U8, SHAPE(5, 31), 300.0f); }
+
+/* ---------------- elementwise ---------------- */
+static struct fr_tensor *c_add(struct pcase *P) { return fr_add(P->ctx, IN(P, 7, 13), IN(P, 7, 13)); }
+static struct fr_tensor *c_sub_bcast(struct pcase *P) { return fr_sub(P->ctx, IN(P, 5, 1, 3), IN(P, 4, 3)); }
+static struct fr_tensor *c_mul_row(struct pcase *P) { return fr_mul(P->ctx, IN(P, 6, 257), IN(P, 257)); }
+static struct fr_tensor *c_div(struct pcase *P)
+{
+    struct fr_tensor *a = IN(P, 3, 1, 11), *b = pin(P, FR_F32, SHAPE(4, 11), 0.5f, 3.0f);
+    return fr_div(P->ctx, a, b);
+}
+static struct fr_tensor *c_add_scalar(struct pcase *P) { return fr_add(P->ctx, IN(P, 2, 3, 4, 5), IN(P, 1)); }
+static struct fr_tensor *c_add_views(struct pcase *P)
+{
+    struct fr_tensor *a = fr_transpose(P->ctx, IN(P, 9, 8), 0, 1);
+    struct fr_tensor *b = fr_slice(P->ctx, IN(P, 8, 12), 1, 2, 9);
+    return fr_add(P->ctx, a, b);
+}
+static struct fr_tensor *c_scale(struct pcase *P) { return fr_scale_add(P->ctx, IN(P, 1000), -0.3f, 0.7f); }
+static struct fr_tensor *c_relu(struct pcase *P) { return fr_relu(P->ctx, fr_transpose(P->ctx, IN(P, 5, 33), 0, 1)); }
+static struct fr_tensor *c_relu_bwd(struct pcase *P)
+{
+    struct fr_tensor *x = IN(P, 4, 37), *gy = IN(P, 4, 37);
+    return node(P, FR_OP_RELU_BWD, x, 2, (struct fr_tensor *[]){x, gy}, 0);
+}
+
+/* ---------------- matmul ---------------- */
+static struct fr_tensor *mm(struct pcase *P, int m, int n, int k, bool ta, bool tb)
+{
+    struct fr_tensor *a = ta ? IN(P, k, m) : IN(P, m, k);
+    struct fr_tensor *b = tb ? IN(P, n, k) : IN(P, k, n);
+    return fr_matmul(P->ctx, a, b, ta, tb);
+}
+static struct fr_tensor *c_mm_nn(struct pcase *P) { return mm(P, 17, 23, 9, false, false); }
+static struct fr_tensor *c_mm_tn(struct pcase *P) { return mm(P, 17, 23, 9, true, false); }
+static struct fr_tensor *c_mm_nt(struct pcase *P) { return mm(P, 17, 23, 9, false, true); }
+static struct fr_tensor *c_mm_tt(struct pcase *P) { return mm(P, 33, 5, 40, true, true); }
+static struct fr_tensor *c_mm_blocks(struct pcase *P) { return mm(P, 100, 70, 130, false, true); }
+static struct fr_tensor *c_mm_vec(struct pcase *P) { return mm(P, 1, 19, 31, false, true); }
+static struct fr_tensor *c_mm_view(struct pcase *P)
+{
+    /* a transposed view without the transpose flag, and a column slice: strided operands */
+    struct fr_tensor *a = fr_transpose(P->ctx, IN(P, 12, 10), 0, 1);
+    struct fr_tensor *b = fr_slice(P->ctx, IN(P, 12, 20), 1, 3, 14);
+    return fr_matmul(P->ctx, a, b, false, false);
+}
+
+/* ---------------- reductions ---------------- */
+static struct fr_tensor *c_sum0(struct pcase *P) { return fr_sum(P->ctx, IN(P, 3, 5, 7), 0); }
+static struct fr_tensor *c_sum_last(struct pcase *P) { return fr_sum(P->ctx, IN(P, 3, 1000), -1); }
+static struct fr_tensor *c_mean1(struct pcase *P) { return fr_mean(P->ctx, IN(P, 3, 5, 7), 1); }
+static struct fr_tensor *c_mean_view(struct pcase *P)
+{
+    return fr_mean(P->ctx, fr_transpose(P->ctx, IN(P, 6, 9), 0, 1), 1);
+}
+static struct fr_tensor *c_max_ties(struct pcase *P)
+{
+    struct fr_tensor *x = IN(P, 4, 6, 5);
+    P->lo[0] = 0.0f, P->hi[0] = 3.0f, P->ints[0] = true;
+    return fr_max(P->ctx, x, 1);
+}
+static struct fr_tensor *c_max_bwd(struct pcase *P)
+{
+    struct fr_tensor *x = IN(P, 4, 6, 5);
+    P->lo[0] = 0.0f, P->hi[0] = 3.0f, P->ints[0] = true;
+    struct fr_tensor *y = fr_max(P->ctx, x, 2);
+    struct fr_tensor *gy = IN(P, 4, 6, 1);
+    return node(P, FR_OP_MAX_BWD, x, 3, (struct fr_tensor *[]){x, y, gy}, 2);
+}
+static struct fr_tensor *c_sum_to_rows(struct pcase *P) { return fr_sum_to(P->ctx, IN(P, 4, 3, 5), SHAPE(3, 5)); }
+static struct fr_tensor *c_sum_to_keep(struct pcase *P) { return fr_sum_to(P->ctx, IN(P, 4, 3, 5), SHAPE(4, 1, 5)); }
+static struct fr_tensor *c_sum_to_all(struct pcase *P) { return fr_sum_to(P->ctx, IN(P, 2, 3, 4, 5), SHAPE(1)); }
+
+/* ---------------- softmax ---------------- */
+static struct fr_tensor *c_softmax_last(struct pcase *P)
+{
+    struct fr_tensor *x = IN(P, 7, 10);
+    P->lo[0] = -30.0f, P->hi[0] = 30.0f;
+    return fr_softmax(P->ctx, x, -1);
+}
+static struct fr_tensor *c_softmax_axis0(struct pcase *P) { return fr_softmax(P->ctx, IN(P, 5, 3, 4), 0); }
+static struct fr_tensor *c_log_softmax(struct pcase *P)
+{
+    return fr_log_softmax(P->ctx, fr_transpose(P->ctx, IN(P, 11, 6), 0, 1), -1);
+}
+static struct fr_tensor *c_softmax_bwd(struct pcase *P)
+{
+    struct fr_tensor *y = fr_softmax(P->ctx, IN(P, 6, 9), -1), *gy = IN(P, 6, 9);
+    return node(P, FR_OP_SOFTMAX_BWD, y, 2, (struct fr_tensor *[]){y, gy}, 1);
+}
+static struct fr_tensor *c_log_softmax_bwd(struct pcase *P)
+{
+    struct fr_tensor *y = fr_log_softmax(P->ctx, IN(P, 3, 8, 2), 1), *gy = IN(P, 3, 8, 2);
+    return node(P, FR_OP_LOG_SOFTMAX_BWD, y, 2, (struct fr_tensor *[]){y, gy}, 1);
+}
+
+/* ---------------- conversion ---------------- */
+static struct fr_tensor *c_u8_to_f32(struct pcase *P)
+{
+    return fr_convert(P->ctx, pin(P, FR_U8, SHAPE(3, 50), 0, 256), FR_F32);
+}
+static struct fr_tensor *c_f32_to_u8(struct pcase *P)
+{
+    struct fr_tensor *x = pin(P, FR_F32, SHAPE(7, 41), -20.0f, 280.0f);
+    P->ints[0] = true; /* plus .5 halves, see fill_inputs: tests round-half-even and clamping */
+    return fr_convert(P->ctx, x, FR_U8);
+}
+static struct fr_tensor *c_f32_to_i32(struct pcase *P)
+{
+    return fr_convert(P->ctx, pin(P, FR_F32, SHAPE(99), -1000.0f, 1000.0f), FR_I32);
+}
+static struct fr_tensor *c_i32_to_f32(struct pcase *P)
+{
+    return fr_convert(P->ctx, fr_transpose(P->ctx, pin(P, FR_I32, SHAPE(4, 9), -5000, 5000), 0, 1), FR_F32);
+}
+static struct fr_tensor *c_normalize(struct pcase *P)
+{
+    struct fr_tensor *x = pin(P, FR_U8, SHAPE(2, 3, 5, 7), 0, 256);
+    const float mean[3] = {0.485f, 0.456f, 0.406f}, sd[3] = {0.229f, 0.224f, 0.225f};
+    return fr_normalize(P->ctx, x, 1, 1.0f / 255.0f, mean, sd, 3);
+}
+static struct fr_tensor *c_normalize_last(struct pcase *P)
+{
+    struct fr_tensor *x = pin(P, FR_U8, SHAPE(6, 4), 0, 256);
+    const float mean[4] = {1, 2, 3, 4}, sd[4] = {2, 3, 4, 5};
+    return fr_normalize(P->ctx, x, -1, 0.5f, mean, sd, 4);
+}
+
+/* ---------------- a chain: one enqueue of many ops, views in between ---------------- */
+static struct fr_tensor *c_chain(struct pcase *P)
+{
+    struct fr_tensor *x = IN(P, 8, 12), *w = IN(P, 5, 12), *b = IN(P, 5);
+    struct fr_tensor *h = fr_relu(P->ctx, fr_add(P->ctx, fr_matmul(P->ctx, x, w, false, true), b));
+    struct fr_tensor *s = fr_log_softmax(P->ctx, h, -1);
+    return fr_mean(P->ctx, fr_scale(P->ctx, fr_sum(P->ctx, s, 1), -1.0f), 0);
+}
+
+static const struct prow rows[] = {
+    {"cont transpose", c_cont_transpose, 0, 0, false},
+    {"cont permute 4d", c_cont_permute4, 0, 0, false},
+    {"cont slice", c_cont_slice, 0, 0, false},
+    {"cont u8 transpose", c_cont_u8, 0, 0, false},
+    {"cont i32 transpose", c_cont_i32, 0, 0, false},
+    {"cont broadcast", c_cont_broadcast, 0, 0, false},
+    {"fill f32", c_fill_f32, 0, 0, false},
+    {"fill i32", c_fill_i32, 0, 0, false},
+    {"fill u8 clamped", c_fill_u8, 0, 0, false},
+    {"add 7x13", c_add, 0, 0, false},
+    {"sub broadcast [5,1,3]-[4,3]", c_sub_bcast, 0, 0, false},
+    {"mul row broadcast", c_mul_row, 0, 0, false},
+    {"div broadcast", c_div, 0, 0, false},
+    {"add scalar", c_add_scalar, 0, 0, false},
+    {"add strided views", c_add_views, 0, 0, false},
+    {"scale_add", c_scale, 0, 0, false},
+    {"relu of a view", c_relu, 0, 0, false},
+    {"relu_bwd", c_relu_bwd, 0, 0, false},
+    {"matmul nn", c_mm_nn, 1e-5f, 1e-5f, false},
+    {"matmul tn", c_mm_tn, 1e-5f, 1e-5f, false},
+    {"matmul nt", c_mm_nt, 1e-5f, 1e-5f, false},
+    {"matmul tt", c_mm_tt, 1e-5f, 1e-5f, false},
+    {"matmul several 64-blocks 100x70x130", c_mm_blocks, 1e-5f, 1e-5f, false},
+    {"matmul vector", c_mm_vec, 1e-5f, 1e-5f, false},
+    {"matmul strided views", c_mm_view, 1e-5f, 1e-5f, false},
+    {"sum axis 0", c_sum0, 1e-6f, 1e-6f, false},
+    {"sum 1000 long", c_sum_last, 1e-5f, 1e-6f, false},
+    {"mean axis 1", c_mean1, 1e-6f, 1e-6f, false},
+    {"mean of a view", c_mean_view, 1e-6f, 1e-6f, false},
+    {"max with ties", c_max_ties, 0, 0, false},
+    {"max_bwd first maximum", c_max_bwd, 0, 0, false},
+    {"sum_to rows", c_sum_to_rows, 1e-6f, 1e-6f, false},
+    {"sum_to keepdim", c_sum_to_keep, 1e-6f, 1e-6f, false},
+    {"sum_to scalar", c_sum_to_all, 1e-5f, 1e-6f, false},
+    {"softmax last axis, wide range", c_softmax_last, 1e-7f, 1e-5f, false},
+    {"softmax axis 0", c_softmax_axis0, 1e-7f, 1e-5f, false},
+    {"log_softmax of a view", c_log_softmax, 1e-6f, 1e-6f, false},
+    {"softmax_bwd", c_softmax_bwd, 1e-6f, 1e-5f, false},
+    {"log_softmax_bwd", c_log_softmax_bwd, 1e-6f, 1e-5f, false},
+    {"convert u8->f32", c_u8_to_f32, 0, 0, false},
+    {"convert f32->u8 round/clamp", c_f32_to_u8, 0, 0, false},
+    {"convert f32->i32", c_f32_to_i32, 0, 0, false},
+    {"convert i32->f32 view", c_i32_to_f32, 0, 0, false},
+    {"normalize channel axis 1", c_normalize, 1e-6f, 1e-6f, false},
+    {"normalize last axis", c_normalize_last, 1e-6f, 1e-6f, false},
+    {"chain matmul+bias+relu+log_softmax+sum+mean", c_chain, 1e-5f, 1e-5f, true},
+};
+#define N_ROWS ((int)(sizeof rows / sizeof rows[0]))
+
+/* ---------------- runner ---------------- */
+static void fill_inputs(struct pcase *P, int row)
+{
+    for (int i = 0; i < P->n_in; i++) {
+        struct fr_tensor *t = P->in[i];
+        size_t n = (size_t)fr_nelements(t);
+        float *f = malloc(n * sizeof(float));
+        assert_non_null(f);
+        tu_fill_uniform(f, n, (uint32_t)(1000 * row + i + 1), P->lo[i], P->hi[i]);
+        void *buf = f;
+        uint8_t *u = NULL;
+        int32_t *s = NULL;
+        if (t->type == FR_F32 && P->ints[i]) {
+            for (size_t k = 0; k < n; k++) /* integers and exact halves */
+                f[k] = (float)(int)(f[k] * 2.0f) * 0.5f;
+        } else if (t->type == FR_U8) {
+            u = malloc(n);
+            for (size_t k = 0; k < n; k++)
+                u[k] = (uint8_t)(int)f[k];
+            buf = u;
+        } else if (t->type == FR_I32) {
+            s = malloc(n * 4);
+            for (size_t k = 0; k < n; k++)
+                s[k] = (int32_t)f[k];
+            buf = s;
+        }
+        assert_int_equal(fr_tensor_set(t, buf, n * fr_dtype_size(t->type)), FR_STATUS_OK);
+        free(f);
+        free(u);
+        free(s);
+    }
+}
+
+/* Runs row r on backend b; returns the result in a guarded host buffer (*type set). */
+static void *run_row(int r, struct fr_backend *b, enum fr_dtype *type, size_t *bytes, int *fallbacks)
+{
+    struct pcase P = {.ctx = fr_ctx_new()};
+    assert_non_null(P.ctx);
+    struct fr_tensor *out = rows[r].build(&P);
+    if (!out)
+        fail_msg("%s: build failed: %s", rows[r].name, fr_last_error());
+    struct fr_graph *g = fr_graph_new(P.ctx);
+    fr_graph_set_guard(g, !rows[r].no_guard);
+    assert_int_equal(fr_graph_add(g, out), FR_STATUS_OK);
+    if (fr_graph_plan(g, b) != FR_STATUS_OK)
+        fail_msg("%s on %s: plan: %s", rows[r].name, fr_backend_name(b), fr_last_error());
+    fill_inputs(&P, r);
+    if (fr_graph_compute(g) != FR_STATUS_OK)
+        fail_msg("%s on %s: compute: %s", rows[r].name, fr_backend_name(b), fr_last_error());
+    *type = out->type;
+    *bytes = (size_t)fr_nelements(out) * fr_dtype_size(out->type);
+    void *res = tu_guard_alloc(*bytes);
+    if (fr_tensor_get(out, res, *bytes) != FR_STATUS_OK)
+        fail_msg("%s on %s: get: %s", rows[r].name, fr_backend_name(b), fr_last_error());
+    tu_guard_check(res);
+    struct fr_graph_stats st;
+    fr_graph_get_stats(g, &st);
+    *fallbacks = st.fallback_ops;
+    fr_graph_free(g);
+    fr_ctx_free(P.ctx);
+    return res;
+}
+
+/* The criteria of tu_assert_close / tu_assert_bytes_equal, to name the row before they fail. */
+static bool same(const void *got, const void *want, size_t bytes, bool exact, float atol, float rtol)
+{
+    if (exact)
+        return memcmp(got, want, bytes) == 0;
+    const float *g = got, *w = want;
+    for (size_t i = 0; i < bytes / 4; i++) {
+        float d = fabsf(g[i] - w[i]);
+        if (!(d <= atol + rtol * fabsf(w[i])) || isnan(g[i]) != isnan(w[i]))
+            return false;
+    }
+    return true;
+}
+
+static struct fr_device_info *devs;
+static int n_devs;
+
+static void compare_all(bool clblast)
+{
+    struct fr_backend *cpu = fr_backend_cpu_new(0);
+    assert_non_null(cpu);
+    int usable = 0;
+    for (int d = 0; d < n_devs; d++) {
+        if (!devs[d].usable)
+            continue;
+        usable++;
+        setenv("FRUGAL_CLBLAST", clblast ? "on" : "off", 1);
+        struct fr_backend *cl;
+        if (fr_backend_open(devs[d].spec, &cl) != FR_STATUS_OK)
+            fail_msg("%s: %s", devs[d].spec, fr_last_error());
+        for (int r = 0; r < N_ROWS; r++) {
+            if (!clblast && strncmp(rows[r].name, "matmul", 6) != 0 && strncmp(rows[r].name, "chain", 5) != 0)
+                continue; /* the gemm.cl pass only needs the rows that multiply */
+            enum fr_dtype t0, t1;
+            size_t n0, n1;
+            int fb0, fb1;
+            void *want = run_row(r, cpu, &t0, &n0, &fb0);
+            void *got = run_row(r, cl, &t1, &n1, &fb1);
+            assert_int_equal(t0, t1);
+            assert_int_equal(n0, n1);
+            if (fb1 != 0)
+                fail_msg("%s on %s: %d ops fell back to the CPU path", rows[r].name, devs[d].spec, fb1);
+            bool exact = t0 != FR_F32 || (rows[r].atol == 0 && rows[r].rtol == 0);
+            if (!same(got, want, n0, exact, rows[r].atol, rows[r].rtol))
+                printf("# mismatch in row '%s' on %s (%s)\n", rows[r].name, devs[d].spec,
+                       clblast ? "CLBlast" : "gemm.cl");
+            if (exact)
+                tu_assert_bytes_equal(got, want, n0);
+            else
+                tu_assert_close(got, want, n0 / 4, rows[r].atol, rows[r].rtol);
+            tu_guard_free(want);
+            tu_guard_free(got);
+        }
+        fr_backend_free(cl);
+        unsetenv("FRUGAL_CLBLAST");
+    }
+    fr_backend_free(cpu);
+    assert_true(usable > 0);
+}
+
+static void test_parity_clblast(void **state)
+{
+    (void)state;
+    compare_all(true);
+}
+
+/* The portable gemm.cl path, also what a build without CLBlast uses. */
+static void test_parity_gemm_cl(void **state)
+{
+    (void)state;
+    compare_all(false);
+}
+
+int main(void)
+{
+    fr_opencl_list_devices(&devs, &n_devs);
+    int usable = 0;
+    for (int i = 0; i < n_devs; i++)
+        usable += devs[i].usable;
+    if (usable == 0) {
+        printf("SKIPPED: test_parity: no usable OpenCL device (%d listed); the OpenCL path is not tested here\n",
+               n_devs);
+        fr_opencl_free_devices(devs);
+        return 77; /* meson's skip code */
+    }
+    for (int i = 0; i < n_devs; i++)
+        printf("# parity on %s: %s (%s)%s\n", devs[i].spec, devs[i].name, devs[i].platform_name,
+               devs[i].usable ? "" : " (not usable, skipped)");
+    printf("# %d parity rows\n", N_ROWS);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parity_clblast),
+        cmocka_unit_test(test_parity_gemm_cl),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    fr_opencl_free_devices(devs);
+    return rc;
+}

@@ -1,0 +1,156 @@
+/* Policy grammar: valid specs, error messages that list the valid ops/keys, output sizes, record counts,
+ * fusion of geometric runs into one warp, and per-sample draws as a pure function of (seed, step, sample). */
+#include <math.h>
+#include <string.h>
+
+#include "testutil.h"
+
+#include "frugal/augment.h"
+
+static struct fr_aug_policy *parse_ok(const char *spec)
+{
+    struct fr_aug_policy *p = NULL;
+    enum fr_status st = fr_aug_policy_parse(spec, &p);
+    if (st != FR_STATUS_OK)
+        fail_msg("'%s' did not parse: %s", spec, fr_last_error());
+    return p;
+}
+
+static void parse_err(const char *spec, const char *needle)
+{
+    struct fr_aug_policy *p = NULL;
+    assert_int_equal(fr_aug_policy_parse(spec, &p), FR_STATUS_INVALID_ARGUMENT);
+    assert_null(p);
+    if (!strstr(fr_last_error(), needle))
+        fail_msg("'%s': error '%s' lacks '%s'", spec, fr_last_error(), needle);
+}
+
+static void test_valid_specs(void **state)
+{
+    (void)state;
+    const char *specs[] = {"randaugment(n=2,m=9)",
+                           "rrc(size=224);hflip(p=0.5);rotate(degrees=30,interp=bilinear,fill=0)",
+                           " pad( amount = 4 ) ; crop(size=32, random=1) ; hflip ",
+                           "rrc(size=(24,32),scale=(0.5,1),ratio=(0.75,1.333));trivialaugment;cutmix(alpha=1,p=0.5)",
+                           "randaugment(n=2,m=27,scale=tf);normalize(mean=(0.5,0.5,0.5),std=0.25)",
+                           "perspective(distortion=0.3,p=1,border=reflect101);erase(p=1);noise(std=4);mixup(alpha=0.2)",
+                           "brightness(max=0.4);contrast;saturation;sharpness;posterize(bits=3);solarize;"
+                           "solarize_add;invert;autocontrast;equalize;grayscale;cutout(size=8)",
+                           ""};
+    for (size_t i = 0; i < sizeof specs / sizeof *specs; i++)
+        fr_aug_policy_free(parse_ok(specs[i]));
+}
+
+static void test_errors_list_valid_names(void **state)
+{
+    (void)state;
+    parse_err("rotat(degrees=3)", "unknown op 'rotat'");
+    parse_err("rotat(degrees=3)", "valid: rrc, resize, crop");
+    parse_err("rotate(deg=3)", "unknown key 'deg' (valid: degrees, interp, border, fill, p)");
+    parse_err("rotate(interp=linear)", "valid: nearest, bilinear, bicubic");
+    parse_err("rotate(degrees=abc)", "needs a number");
+    parse_err("rotate(degrees=3", "expected ',' or ')'");
+    parse_err("rotate(degrees 3)", "expected '='");
+    parse_err("hflip(p=2)", "p=2 must be in [0, 1]");
+    parse_err("brightness;rrc(size=32)", "must come before pixel ops");
+    parse_err("randaugment(n=99)", "n=99");
+    parse_err("cutmix;hflip", "must come last");
+    parse_err("rotate(degrees=(1,2))", "takes 1 value");
+    parse_err("hflip rotate", "expected ';'");
+    parse_err("mixup(alpha=0)", "alpha must be > 0");
+    struct fr_aug_policy *p;
+    assert_int_equal(fr_aug_policy_parse(NULL, &p), FR_STATUS_INVALID_ARGUMENT);
+}
+
+static void test_sizes_and_counts(void **state)
+{
+    (void)state;
+    int h, w;
+    struct fr_aug_policy *p = parse_ok("rrc(size=224);hflip;rotate;brightness;randaugment(n=2,m=9)");
+    fr_aug_policy_out_size(p, 375, 500, &h, &w);
+    assert_int_equal(h, 224);
+    assert_int_equal(w, 224);
+    assert_int_equal(fr_aug_policy_max_ops(p), 4); /* fused warp + brightness + 2 RandAugment ops */
+    fr_aug_policy_free(p);
+    p = parse_ok("pad(amount=4);crop(size=32,random=1);hflip");
+    fr_aug_policy_out_size(p, 32, 32, &h, &w);
+    assert_true(h == 32 && w == 32);
+    assert_int_equal(fr_aug_policy_max_ops(p), 1);
+    fr_aug_policy_free(p);
+    p = parse_ok("resize(size=(10,20));normalize;cutmix");
+    fr_aug_policy_out_size(p, 7, 7, &h, &w);
+    assert_true(h == 10 && w == 20);
+    float mean[4], sd[4];
+    assert_int_equal(fr_aug_policy_normalize(p, mean, sd), 1);
+    assert_true(fabsf(mean[0] - 0.485f) < 1e-6f && fabsf(sd[2] - 0.225f) < 1e-6f);
+    assert_non_null(fr_aug_policy_mix(p));
+    assert_int_equal(fr_aug_policy_mix(p)->mode, FR_AUG_MIX_CUTMIX);
+    fr_aug_policy_free(p);
+}
+
+static void test_fused_flips(void **state)
+{
+    (void)state;
+    /* hflip and vflip with p=1 fuse into one warp: a 180° turn, x -> W-1-x, y -> H-1-y */
+    struct fr_aug_policy *p = parse_ok("hflip(p=1);vflip(p=1)");
+    float rec[FR_AUG_REC];
+    assert_int_equal(fr_aug_policy_max_ops(p), 1);
+    assert_int_equal(fr_aug_policy_draw(p, 1, 0, 0, 4, 6, rec), FR_STATUS_OK);
+    assert_int_equal((int)rec[0], FR_AUG_OP_WARP);
+    assert_int_equal((int)rec[1], FR_AUG_NEAREST); /* exact maps stay nearest */
+    const float want[9] = {-1, 0, 5, 0, -1, 3, 0, 0, 1};
+    for (int i = 0; i < 9; i++)
+        assert_true(fabsf(rec[7 + i] - want[i]) < 1e-6f);
+    /* and the pixels are the 180° rotation */
+    uint8_t in[24], out[24];
+    for (int i = 0; i < 24; i++)
+        in[i] = (uint8_t)i;
+    struct fr_aug_images a = {in, FR_U8, FR_AUG_NHWC, 1, 4, 6, 1}, b = {out, FR_U8, FR_AUG_NHWC, 1, 4, 6, 1};
+    assert_int_equal(fr_aug_apply_host(&a, &b, rec, 1, NULL), FR_STATUS_OK);
+    for (int i = 0; i < 24; i++)
+        assert_int_equal(out[i], 23 - i);
+    fr_aug_policy_free(p);
+}
+
+static void test_crop_and_pad(void **state)
+{
+    (void)state;
+    /* centre crop 2x2 of a 4x4 ramp, then pad 1 with fill 9 -> 4x4 frame around the centre */
+    struct fr_aug_policy *p = parse_ok("crop(size=2);pad(amount=1,fill=9)");
+    float rec[FR_AUG_REC];
+    fr_aug_policy_draw(p, 1, 0, 0, 4, 4, rec);
+    uint8_t in[16], out[16];
+    for (int i = 0; i < 16; i++)
+        in[i] = (uint8_t)i;
+    struct fr_aug_images a = {in, FR_U8, FR_AUG_NHWC, 1, 4, 4, 1}, b = {out, FR_U8, FR_AUG_NHWC, 1, 4, 4, 1};
+    assert_int_equal(fr_aug_apply_host(&a, &b, rec, 1, NULL), FR_STATUS_OK);
+    tu_assert_bytes_equal(out, (const uint8_t[]){9, 9, 9, 9, 9, 5, 6, 9, 9, 9, 10, 9, 9, 9, 9, 9}, 16);
+    fr_aug_policy_free(p);
+}
+
+static void test_draw_pure_function(void **state)
+{
+    (void)state;
+    struct fr_aug_policy *p = parse_ok("rrc(size=16);hflip;rotate(degrees=40);brightness;randaugment(n=2,m=9)");
+    int k = fr_aug_policy_max_ops(p);
+    float a[8 * FR_AUG_REC], b[8 * FR_AUG_REC], c[8 * FR_AUG_REC], d[8 * FR_AUG_REC];
+    assert_true(k <= 8);
+    fr_aug_policy_draw(p, 11, 3, 5, 40, 50, a);
+    fr_aug_policy_draw(p, 11, 3, 5, 40, 50, b);
+    fr_aug_policy_draw(p, 11, 3, 6, 40, 50, c); /* another sample */
+    fr_aug_policy_draw(p, 11, 4, 5, 40, 50, d); /* another step */
+    assert_memory_equal(a, b, sizeof(float) * FR_AUG_REC * k);
+    assert_true(memcmp(a, c, sizeof(float) * FR_AUG_REC * k) != 0);
+    assert_true(memcmp(a, d, sizeof(float) * FR_AUG_REC * k) != 0);
+    fr_aug_policy_free(p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_valid_specs),   cmocka_unit_test(test_errors_list_valid_names),
+        cmocka_unit_test(test_sizes_and_counts), cmocka_unit_test(test_fused_flips),
+        cmocka_unit_test(test_crop_and_pad),  cmocka_unit_test(test_draw_pure_function),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,94 @@
+/* Implementation of the test helpers declared in testutil.h. */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frugal/rng_host.h"
+
+#define GUARD 64
+#define GUARD_BYTE 0xA5
+
+void *tu_guard_alloc(size_t size)
+{
+    unsigned char *p = malloc(size + 2 * GUARD + sizeof(size_t));
+    assert_non_null(p);
+    memcpy(p, &size, sizeof(size_t));
+    memset(p + sizeof(size_t), GUARD_BYTE, GUARD);
+    memset(p + sizeof(size_t) + GUARD + size, GUARD_BYTE, GUARD);
+    memset(p + sizeof(size_t) + GUARD, 0, size);
+    return p + sizeof(size_t) + GUARD;
+}
+
+void tu_guard_check(const void *q)
+{
+    const unsigned char *p = (const unsigned char *)q - GUARD - sizeof(size_t);
+    size_t size;
+    memcpy(&size, p, sizeof(size_t));
+    for (size_t i = 0; i < GUARD; i++) {
+        if (p[sizeof(size_t) + i] != GUARD_BYTE)
+            fail_msg("guard byte %zu before the buffer was overwritten", GUARD - i);
+        if (p[sizeof(size_t) + GUARD + size + i] != GUARD_BYTE)
+            fail_msg("guard byte %zu after the buffer (size %zu) was overwritten", i, size);
+    }
+}
+
+void tu_guard_free(void *q)
+{
+    if (!q)
+        return;
+    tu_guard_check(q);
+    free((unsigned char *)q - GUARD - sizeof(size_t));
+}
+
+void tu_assert_close(const float *got, const float *want, size_t n, float atol, float rtol)
+{
+    for (size_t i = 0; i < n; i++) {
+        float d = fabsf(got[i] - want[i]);
+        if (!(d <= atol + rtol * fabsf(want[i])) || isnan(got[i]) != isnan(want[i]))
+            fail_msg("element %zu: got %.9g, want %.9g (|diff| %.3g > %.3g)", i, got[i], want[i], d,
+                     atol + rtol * fabsf(want[i]));
+    }
+}
+
+void tu_assert_bytes_equal(const void *got, const void *want, size_t n)
+{
+    const unsigned char *a = got, *b = want;
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            fail_msg("byte %zu: got %u, want %u", i, a[i], b[i]);
+}
+
+void tu_fill_uniform(float *x, size_t n, uint32_t seed, float lo, float hi)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = lo + (hi - lo) * fr_rng_uniform(seed, FR_RNG_INIT, 0, (uint32_t)(i / 4), (uint32_t)(i % 4));
+}
+
+struct fr_tensor *tu_tensor_f32(struct fr_ctx *ctx, int ndim, const int64_t *ne)
+{
+    struct fr_tensor *t = fr_tensor_new(ctx, FR_F32, ndim, ne);
+    assert_non_null(t);
+    fr_tensor_set_flags(t, FR_FLAG_INPUT);
+    return t;
+}
+
+void tu_run(struct fr_ctx *ctx, struct fr_backend *backend, struct fr_tensor *out, struct fr_tensor **inputs,
+            const float **input_data, int n_inputs, float *res)
+{
+    assert_non_null(out);
+    struct fr_graph *g = fr_graph_new(ctx);
+    assert_int_equal(fr_graph_add(g, out), FR_STATUS_OK);
+    enum fr_status st = fr_graph_plan(g, backend);
+    if (st != FR_STATUS_OK)
+        fail_msg("plan: %s", fr_last_error());
+    for (int i = 0; i < n_inputs; i++)
+        assert_int_equal(fr_tensor_set(inputs[i], input_data[i], fr_nbytes(inputs[i])), FR_STATUS_OK);
+    st = fr_graph_compute(g);
+    if (st != FR_STATUS_OK)
+        fail_msg("compute: %s", fr_last_error());
+    assert_int_equal(fr_tensor_get(out, res, (size_t)fr_nelements(out) * sizeof(float)), FR_STATUS_OK);
+    fr_graph_free(g);
+}

@@ -1,0 +1,39 @@
+/* Test helpers: guarded host buffers (overrun detection), tolerant comparisons, backends under test. */
+#ifndef FRUGAL_TESTUTIL_H
+#define FRUGAL_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "frugal/frugal.h"
+
+/* malloc with 64 guard bytes of a known pattern on each side; tu_guard_free() fails the test if
+ * either guard was overwritten. */
+void *tu_guard_alloc(size_t size);
+void tu_guard_free(void *p);
+void tu_guard_check(const void *p); /* fails the test if a guard was touched */
+
+/* Checks the whole buffer of every planned tensor in a graph/context for guard damage: the planner
+ * leaves FR_TEST_GUARD bytes after each tensor when FRUGAL_GUARD=1 is set (see fr_guard_check). */
+
+/* max |a-b| over n; fails with the index and values when above atol + rtol*|b|. */
+void tu_assert_close(const float *got, const float *want, size_t n, float atol, float rtol);
+void tu_assert_bytes_equal(const void *got, const void *want, size_t n);
+
+/* deterministic pseudo-random fill in [lo, hi) */
+void tu_fill_uniform(float *x, size_t n, uint32_t seed, float lo, float hi);
+
+/* A tensor leaf with data copied in; the context must later be planned/allocated. */
+struct fr_tensor *tu_tensor_f32(struct fr_ctx *ctx, int ndim, const int64_t *ne);
+
+/* Runs a graph holding `out` on `backend` after setting the inputs; copies the result into `res`
+ * (fr_nelements(out) floats). Fails the test on any error. */
+void tu_run(struct fr_ctx *ctx, struct fr_backend *backend, struct fr_tensor *out, struct fr_tensor **inputs,
+            const float **input_data, int n_inputs, float *res);
+
+#endif

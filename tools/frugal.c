@@ -1,0 +1,69 @@
+/* The frugal command-line tool: global flags and dispatch to the subcommands of commands.def. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define CMD(name, summary) int cmd_##name(int argc, char **argv);
+#include "commands.def"
+#undef CMD
+
+struct command {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *summary;
+};
+
+static const struct command commands[] = {
+#define CMD(name, summary) {#name, cmd_##name, summary},
+#include "commands.def"
+#undef CMD
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: frugal [--version] [--help] <command> [flags]\n\n"
+               "frugal: data-efficient learning (augmentation, transfer learning, distillation,\n"
+               "pseudo-labelling, Noisy Student) on any OpenCL device or the CPU.\n\ncommands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "%s", commands[i].name);
+        for (char *p = name; *p; p++)
+            if (*p == '_')
+                *p = '-';
+        fprintf(f, "  %-14s %s\n", name, commands[i].summary);
+    }
+    fprintf(f, "\nRun 'frugal <command> --help' for the flags of a command.\n"
+               "Environment: FRUGAL_DEVICE, FRUGAL_THREADS, FRUGAL_CACHE_DIR, FRUGAL_CL_PATH, FRUGAL_DEBUG.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("frugal %s\n", fr_version());
+        return CLI_OK;
+    }
+    char name[64];
+    snprintf(name, sizeof name, "%s", cmd);
+    for (char *p = name; *p; p++)
+        if (*p == '-')
+            *p = '_';
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return commands[i].fn(argc - 1, argv + 1);
+    if (cmd[0] == '-')
+        fprintf(stderr, "frugal: unknown flag '%s' (try 'frugal --help')\n", cmd);
+    else
+        fprintf(stderr, "frugal: unknown command '%s' (try 'frugal --help')\n", cmd);
+    return CLI_USAGE;
+}
