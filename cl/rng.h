@@ -6,7 +6,7 @@
 
 #ifdef __OPENCL_VERSION__
 typedef uint fr_u32;
-#define FR_RNG_FN inline
+#define FR_RNG_FN static inline
 #define FR_MULHI(a, b) mul_hi((fr_u32)(a), (fr_u32)(b))
 #else
 #include <stdint.h>

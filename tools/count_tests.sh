@@ -4,7 +4,7 @@
 set -u
 awk '
   /^=+ [0-9]+\/[0-9]+ =+$/ { if (inblock) finish(); inblock = 1; bad = 0; bf = 0; next }
-  /^result:/ { if ($0 !~ /exit status 0$/) bad = 1 }
+  /^result:/ { if ($0 ~ /exit status 77$/) s += 1; else if ($0 !~ /exit status 0$/) bad = 1 }
   /^\[  PASSED  \] [0-9]+ test/ { p += $4 }
   /^\[  FAILED  \] [0-9]+ test/ { f += $4; bf = 1 }
   /^\[  SKIPPED \] [0-9]+ test/ { s += $4 }

@@ -2,7 +2,7 @@
  * cannot run executes on the CPU path with copies (counted in fallback_ops, FRUGAL_DEBUG=sched). */
 #include "core/graph_internal.h"
 
-enum fr_status fr_graph_check_guards(struct fr_graph *g);
+enum fr_status fr_graph_check_guard(struct fr_graph *g, int k);
 
 /* Copies of a node's sources and storage into host memory, the CPU kernel, and the result back. */
 static enum fr_status run_fallback(struct fr_graph *g, struct fr_tensor *node)
@@ -49,12 +49,47 @@ static enum fr_status run_fallback(struct fr_graph *g, struct fr_tensor *node)
     return st;
 }
 
+/* Guard mode runs node by node: the guard after a node's output is rewritten just before the node runs
+ * and checked just after, since arena blocks are legitimately reused once their tensor is dead. */
+static enum fr_status guarded_node(struct fr_graph *g, int i)
+{
+    enum fr_status st;
+    struct fr_tensor *t = g->nodes[i];
+    int k = -1;
+    for (int j = 0; j < g->n_guards; j++)
+        if (g->guards[j].t == t)
+            k = j;
+    uint8_t pat[FR_GUARD_BYTES];
+    memset(pat, FR_GUARD_VALUE, sizeof pat);
+    if (k >= 0 && g->guards[k].buf == g->arena_buf &&
+        (st = t->buffer->backend->iface->buffer_set(g->guards[k].buf, g->guards[k].offset, pat,
+                                                                sizeof pat)) != FR_STATUS_OK)
+        return st;
+    st = g->fallback[i] ? run_fallback(g, t) : g->backend->iface->graph_compute(g->backend, &t, 1, &g->ex);
+    if (st == FR_STATUS_OK && g->backend->iface->synchronize)
+        st = g->backend->iface->synchronize(g->backend);
+    if (st == FR_STATUS_OK && k >= 0)
+        st = fr_graph_check_guard(g, k);
+    return st;
+}
+
 enum fr_status fr_graph_compute(struct fr_graph *g)
 {
     if (!g->planned)
         return fr_error(FR_STATUS_INVALID_ARGUMENT, "graph: not planned (call fr_graph_plan after adding nodes)");
     struct fr_backend *b = g->backend;
     enum fr_status st = FR_STATUS_OK;
+    if (g->guard) {
+        for (int i = 0; i < g->n_nodes && st == FR_STATUS_OK; i++)
+            if (!fr_node_is_noop(g->nodes[i]))
+                st = guarded_node(g, i);
+        /* static tensors (inputs, params, outputs) are never reused: their guards must still be intact */
+        for (int k = 0; k < g->n_guards && st == FR_STATUS_OK; k++)
+            if (g->guards[k].buf == g->static_buf)
+                st = fr_graph_check_guard(g, k);
+        g->ex.step++;
+        return st;
+    }
     int i = 0;
     while (i < g->n_nodes && st == FR_STATUS_OK) {
         if (fr_node_is_noop(g->nodes[i])) {
@@ -76,8 +111,6 @@ enum fr_status fr_graph_compute(struct fr_graph *g)
     }
     if (st == FR_STATUS_OK && b->iface->synchronize)
         st = b->iface->synchronize(b);
-    if (st == FR_STATUS_OK && g->guard)
-        st = fr_graph_check_guards(g);
     g->ex.step++;
     return st;
 }

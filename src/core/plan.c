@@ -114,22 +114,19 @@ static enum fr_status write_guards(struct fr_graph *g)
     return FR_STATUS_OK;
 }
 
-enum fr_status fr_graph_check_guards(struct fr_graph *g)
+enum fr_status fr_graph_check_guard(struct fr_graph *g, int k)
 {
     uint8_t got[FR_GUARD_BYTES];
-    for (int i = 0; i < g->n_guards; i++) {
-        struct fr_buffer *b = g->guards[i].buf;
-        enum fr_status st = b->backend->iface->buffer_get(b, g->guards[i].offset, got, sizeof got);
-        if (st != FR_STATUS_OK)
-            return st;
-        for (int k = 0; k < FR_GUARD_BYTES; k++)
-            if (got[k] != FR_GUARD_VALUE) {
-                struct fr_tensor *t = g->guards[i].t;
-                return fr_error(FR_STATUS_INVALID_ARGUMENT,
-                                "guard bytes after tensor '%s' (op %s) overwritten at +%d", t->name,
-                                fr_op_name(t->op), k);
-            }
-    }
+    struct fr_buffer *b = g->guards[k].buf;
+    enum fr_status st = b->backend->iface->buffer_get(b, g->guards[k].offset, got, sizeof got);
+    if (st != FR_STATUS_OK)
+        return st;
+    for (int i = 0; i < FR_GUARD_BYTES; i++)
+        if (got[i] != FR_GUARD_VALUE) {
+            struct fr_tensor *t = g->guards[k].t;
+            return fr_error(FR_STATUS_INVALID_ARGUMENT, "guard bytes after tensor '%s' (op %s) overwritten at +%d",
+                            t->name, fr_op_name(t->op), i);
+        }
     return FR_STATUS_OK;
 }
 
