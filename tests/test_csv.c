@@ -157,6 +157,11 @@ static void test_bad_rows(void **state)
     struct fr_csv_rows r;
     assert_int_equal(fr_csv_parse("a.png,1\0,2", 10, "bad.csv", &r), FR_STATUS_FORMAT);
     assert_non_null(strstr(fr_last_error(), "NUL"));
+    /* a UTF-8 byte order mark before the header is not part of it */
+    assert_int_equal(fr_csv_parse("\xEF\xBB\xBFpath,label\nx,1\n", 18, "bom.csv", &r), FR_STATUS_OK);
+    assert_int_equal(r.n, 1);
+    assert_string_equal(r.header[0], "label");
+    fr_csv_rows_free(&r);
     /* good rows parse without touching any image */
     const char *good = "x,3\n\"q\"\"uote\",1\n";
     assert_int_equal(fr_csv_parse(good, strlen(good), "ok.csv", &r), FR_STATUS_OK);

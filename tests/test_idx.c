@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -279,6 +280,35 @@ static void test_convert_opts(void **state)
     fr_dataset_free(ds);
 }
 
+/* FRUGAL_DATA points `fmnist` at another directory (plain or .gz files, FRUGAL_DATA or FRUGAL_DATA/fashion-mnist) */
+static void test_frugal_data_env(void **state)
+{
+    (void)state;
+    make_small();
+    char dir[400];
+    snprintf(dir, sizeof dir, "%s/fashion-mnist", tmpdir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    write_file(tpath("fashion-mnist/t10k-images-idx3-ubyte"), img_file, img_size, false);
+    write_file(tpath("fashion-mnist/t10k-labels-idx1-ubyte.gz"), lab_file, lab_size, true);
+    setenv("FRUGAL_DATA", tmpdir, 1);
+    struct fr_dataset *ds = NULL, *none = NULL;
+    enum fr_status st = fr_dataset_open("fmnist:test", NULL, &ds);
+    enum fr_status st_train = fr_dataset_open("fmnist", NULL, &none); /* no train files there */
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", fr_last_error());
+    unsetenv("FRUGAL_DATA");
+    assert_int_equal(st, FR_STATUS_OK);
+    assert_int_equal(ds->n, N);
+    assert_memory_equal(ds->pixels, px, sizeof px);
+    assert_int_equal(ds->labels[0], 4);
+    assert_int_equal(ds->n_classes, 10); /* Fashion-MNIST's classes, whatever labels the files hold */
+    assert_string_equal(ds->class_names[0], "T-shirt/top");
+    fr_dataset_free(ds);
+    assert_int_equal(st_train, FR_STATUS_NOT_FOUND);
+    assert_null(none);
+    assert_non_null(strstr(msg, "train-images-idx3-ubyte"));
+}
+
 /* Reference numbers computed once with an independent reader, /tmp/fm_sum.py:
  *   import gzip, struct; b = gzip.open(path).read(); sum(b[16:])   (images), list(b[8:18]) (labels)
  * train: pixel sum 3431114169, first image 76247; test: pixel sum 573469082, first image 33456. */
@@ -335,7 +365,7 @@ int main(void)
         cmocka_unit_test(test_roundtrip_plain_and_gz), cmocka_unit_test(test_from_memory_plain_and_gzip),
         cmocka_unit_test(test_four_dims_channels),     cmocka_unit_test(test_corruption),
         cmocka_unit_test(test_corrupt_files),          cmocka_unit_test(test_convert_opts),
-        cmocka_unit_test(test_fashion_mnist),
+        cmocka_unit_test(test_frugal_data_env),        cmocka_unit_test(test_fashion_mnist),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

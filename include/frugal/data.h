@@ -163,7 +163,8 @@ enum fr_status fr_loader_start(struct fr_loader *l, int64_t epoch, int64_t first
 enum fr_status fr_loader_next(struct fr_loader *l, const struct fr_batch **batch);
 void fr_loader_free(struct fr_loader *l);
 
-/* The permutation of n used for `epoch` (what the loader iterates), into perm[n]. */
+/* Seeded Fisher-Yates shuffle of perm[0..n) in place, Philox stream (seed, purpose, step). The loader uses
+ * purpose FR_RNG_SHUFFLE and step = epoch on 0..n-1; the splits FR_RNG_SPLIT. */
 void fr_shuffle_indices(int64_t *perm, int64_t n, uint64_t seed, uint32_t purpose, uint32_t step);
 
 #ifdef __cplusplus

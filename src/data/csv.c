@@ -121,6 +121,8 @@ enum fr_status fr_csv_parse(const char *text, size_t size, const char *name, str
     long lineno = 0;
     bool first = true;
     char *line = buf;
+    if (size >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3))
+        line += 3; /* UTF-8 byte order mark written by some spreadsheet exports */
     while (line && *line && st == FR_STATUS_OK) {
         lineno++;
         char *nl = strchr(line, '\n');
