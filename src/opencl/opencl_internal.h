@@ -85,6 +85,7 @@ struct fr_cl_op {
 /* The table indexed by enum fr_op, filled once by fr_cl_ops_init(). */
 const struct fr_cl_op *fr_cl_ops(void);
 void fr_cl_register_core(struct fr_cl_op *t);
+void fr_cl_register_nn(struct fr_cl_op *t); /* src/opencl/ops_nn.c */
 /* Test hook: replaces one entry (e.g. {NULL, NULL} to force the CPU fallback); returns the old one. */
 struct fr_cl_op fr_cl_ops_override(enum fr_op op, struct fr_cl_op e);
 

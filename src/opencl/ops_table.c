@@ -7,6 +7,7 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 static void fr_cl_ops_init(void)
 {
     fr_cl_register_core(table);
+    fr_cl_register_nn(table);
     /* later families: fr_cl_register_nn(table); fr_cl_register_loss(table); ... */
 }
 

@@ -1,0 +1,228 @@
+/* OpenCL launchers of the nn ops (ops_nn.def): conv2d, pools, activations, batch-norm, dropout, drop-path.
+ * Kernels in cl/{conv,pool,nn,norm,dropout}.cl; they mirror the CPU kernels in src/cpu/. */
+#include "opencl/opencl_internal.h"
+
+static int64_t inner_of(const struct fr_tensor *t) { return fr_nelements(t) / (t->ne[0] * t->ne[1]); }
+
+/* --- conv --- */
+static void conv_geom_args(struct fr_cl_launch *L, const struct fr_tensor *node)
+{
+    for (int i = 0; i < 7; i++) /* stride h/w, padding h/w, dilation h/w, groups */
+        fr_cl_arg_int(L, node->params[i].i);
+}
+
+static enum fr_status cl_conv2d(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
+{
+    (void)ex;
+    struct fr_cl_launch L;
+    fr_cl_begin(&L, cl, "conv.cl", "conv_conv2d");
+    fr_cl_arg_tensor(&L, y);
+    fr_cl_arg_tensor(&L, y->src[0]);
+    fr_cl_arg_tensor(&L, y->src[1]);
+    fr_cl_arg_tensor(&L, y->src[2] ? y->src[2] : y); /* a stand-in the kernel does not read */
+    fr_cl_arg_int(&L, y->src[2] != NULL);
+    fr_cl_arg_int(&L, y->params[7].i);
+    conv_geom_args(&L, y);
+    return fr_cl_run_1d(&L, fr_nelements(y));
+}
+
+static enum fr_status cl_conv2d_bwd(struct fr_cl *cl, struct fr_tensor *d, const char *kernel)
+{
+    struct fr_cl_launch L;
+    fr_cl_begin(&L, cl, "conv.cl", kernel);
+    fr_cl_arg_tensor(&L, d);
+    fr_cl_arg_tensor(&L, d->src[0]);
+    fr_cl_arg_tensor(&L, d->src[1]);
+    conv_geom_args(&L, d);
+    return fr_cl_run_1d(&L, fr_nelements(d));
+}
+
+static enum fr_status cl_conv2d_bwd_input(struct fr_cl *cl, struct fr_tensor *d, const struct fr_exec *ex)
+{
+    (void)ex;
+    return cl_conv2d_bwd(cl, d, "conv_conv2d_bwd_input");
+}
+
+static enum fr_status cl_conv2d_bwd_weight(struct fr_cl *cl, struct fr_tensor *d, const struct fr_exec *ex)
+{
+    (void)ex;
+    return cl_conv2d_bwd(cl, d, "conv_conv2d_bwd_weight");
+}
+
+static enum fr_status cl_channel_sum(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
+{
+    (void)ex;
+    struct fr_cl_launch L;
+    fr_cl_begin(&L, cl, "conv.cl", "conv_channel_sum");
+    fr_cl_arg_tensor(&L, y);
+    fr_cl_arg_tensor(&L, y->src[0]);
+    fr_cl_arg_int(&L, (int)inner_of(y->src[0]));
+    return fr_cl_run_1d(&L, fr_nelements(y));
+}
+
+/* --- pool --- */
+static enum fr_status pool(struct fr_cl *cl, struct fr_tensor *y, const char *kernel, int n_src)
+{
+    struct fr_cl_launch L;
+    fr_cl_begin(&L, cl, "pool.cl", kernel);
+    fr_cl_arg_tensor(&L, y);
+    for (int s = 0; s < n_src; s++)
+        fr_cl_arg_tensor(&L, y->src[s]);
+    for (int i = 0; i < 3; i++) /* kernel, stride, padding */
+        fr_cl_arg_int(&L, y->params[i].i);
+    return fr_cl_run_1d(&L, fr_nelements(y));
+}
+
+static enum fr_status cl_maxpool2d(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
+{
+    (void)ex;
+    return pool(cl, y, "pool_maxpool2d", 1);
+}
+static enum fr_status cl_maxpool2d_bwd(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
+{
+    (void)ex;
+    return pool(cl, y, "pool_maxpool2d_bwd", 2);
+}
+static enum fr_status cl_avgpool2d(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
+{
+    (void)ex;
+    return pool(cl, y, "pool_avgpool2d", 1);
+}
+static enum fr_status cl_avgpool2d_bwd(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
+{
+    (void)ex;
+    return pool(cl, y, "pool_avgpool2d_bwd", 1);
+}
+
+/* --- activations --- */
+static enum fr_status act(struct fr_cl *cl, struct fr_tensor *y, const char *kernel, bool slope)
+{
+    struct fr_cl_launch L;
+    fr_cl_begin(&L, cl, "nn.cl", kernel);
+    fr_cl_arg_tensor(&L, y);
+    fr_cl_arg_tensor(&L, y->src[0]);
+    if (y->src[1])
+        fr_cl_arg_tensor(&L, y->src[1]);
+    if (slope)
+        fr_cl_arg_float(&L, y->params[0].f);
+    return fr_cl_run_1d(&L, fr_nelements(y));
+}
+
+#define FR_CL_ACT(NAME, SLOPE)                                                                          \
+    static enum fr_status cl_##NAME(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)    \
+    {                                                                                                   \
+        (void)ex;                                                                                       \
+        return act(cl, y, "nn_" #NAME, SLOPE);                                                          \
+    }
+FR_CL_ACT(leaky_relu, true)
+FR_CL_ACT(leaky_relu_bwd, true)
+FR_CL_ACT(gelu, false)
+FR_CL_ACT(gelu_bwd, false)
+FR_CL_ACT(sigmoid, false)
+FR_CL_ACT(sigmoid_bwd, false)
+FR_CL_ACT(tanh, false)
+FR_CL_ACT(tanh_bwd, false)
+
+/* --- batch-norm --- */
+static enum fr_status cl_batchnorm(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
+{
+    struct fr_cl_launch L;
+    fr_cl_begin(&L, cl, "norm.cl", "norm_batchnorm");
+    fr_cl_arg_tensor(&L, y);
+    for (int s = 0; s < 5; s++) /* x, weight, bias, running mean, running var (written in training) */
+        fr_cl_arg_tensor(&L, y->src[s]);
+    fr_cl_arg_int(&L, (int)inner_of(y));
+    fr_cl_arg_float(&L, y->params[0].f);
+    fr_cl_arg_float(&L, y->params[1].f);
+    fr_cl_arg_int(&L, ex->training);
+    return fr_cl_run_1d(&L, y->ne[1]);
+}
+
+static enum fr_status cl_batchnorm_bwd_stats(struct fr_cl *cl, struct fr_tensor *st, const struct fr_exec *ex)
+{
+    struct fr_cl_launch L;
+    fr_cl_begin(&L, cl, "norm.cl", "norm_batchnorm_bwd_stats");
+    fr_cl_arg_tensor(&L, st);
+    for (int s = 0; s < 4; s++) /* x, gy, running mean, running var */
+        fr_cl_arg_tensor(&L, st->src[s]);
+    fr_cl_arg_int(&L, (int)inner_of(st->src[0]));
+    fr_cl_arg_float(&L, st->params[0].f);
+    fr_cl_arg_int(&L, ex->training);
+    return fr_cl_run_1d(&L, st->ne[1]);
+}
+
+static enum fr_status cl_batchnorm_bwd(struct fr_cl *cl, struct fr_tensor *dx, const struct fr_exec *ex)
+{
+    struct fr_cl_launch L;
+    fr_cl_begin(&L, cl, "norm.cl", "norm_batchnorm_bwd");
+    fr_cl_arg_tensor(&L, dx);
+    for (int s = 0; s < 4; s++) /* x, gy, weight, stats */
+        fr_cl_arg_tensor(&L, dx->src[s]);
+    fr_cl_arg_int(&L, (int)inner_of(dx));
+    fr_cl_arg_int(&L, ex->training);
+    return fr_cl_run_1d(&L, fr_nelements(dx));
+}
+
+/* --- dropout, drop-path --- */
+static enum fr_status drop_copy(struct fr_cl *cl, struct fr_tensor *y)
+{
+    struct fr_cl_launch L;
+    fr_cl_begin(&L, cl, "dropout.cl", "dropout_copy");
+    fr_cl_arg_tensor(&L, y);
+    fr_cl_arg_tensor(&L, y->src[0]);
+    return fr_cl_run_1d(&L, fr_nelements(y));
+}
+
+static enum fr_status drop(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex, bool path)
+{
+    float f = y->params[0].f;
+    if (!ex->training || (path ? f >= 1.0f : f == 0.0f))
+        return drop_copy(cl, y);
+    struct fr_cl_launch L;
+    fr_cl_begin(&L, cl, "dropout.cl", path ? "dropout_drop_path" : "dropout_dropout");
+    fr_cl_arg_tensor(&L, y);
+    fr_cl_arg_tensor(&L, y->src[0]);
+    fr_cl_arg_float(&L, f);
+    fr_cl_arg_float(&L, path ? 1.0f / f : 1.0f / (1.0f - f));
+    fr_cl_arg_uint(&L, ex->seed_lo);
+    fr_cl_arg_uint(&L, ex->seed_hi);
+    fr_cl_arg_uint(&L, ex->step);
+    fr_cl_arg_uint(&L, (unsigned)y->params[1].i);
+    if (path)
+        fr_cl_arg_int(&L, (int)(fr_nelements(y) / y->ne[0]));
+    return fr_cl_run_1d(&L, fr_nelements(y));
+}
+
+static enum fr_status cl_dropout(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
+{
+    return drop(cl, y, ex, false);
+}
+static enum fr_status cl_drop_path(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
+{
+    return drop(cl, y, ex, true);
+}
+
+void fr_cl_register_nn(struct fr_cl_op *t)
+{
+    t[FR_OP_CONV2D] = (struct fr_cl_op){cl_conv2d, NULL};
+    t[FR_OP_CONV2D_BWD_INPUT] = (struct fr_cl_op){cl_conv2d_bwd_input, NULL};
+    t[FR_OP_CONV2D_BWD_WEIGHT] = (struct fr_cl_op){cl_conv2d_bwd_weight, NULL};
+    t[FR_OP_CHANNEL_SUM] = (struct fr_cl_op){cl_channel_sum, NULL};
+    t[FR_OP_MAXPOOL2D] = (struct fr_cl_op){cl_maxpool2d, NULL};
+    t[FR_OP_MAXPOOL2D_BWD] = (struct fr_cl_op){cl_maxpool2d_bwd, NULL};
+    t[FR_OP_AVGPOOL2D] = (struct fr_cl_op){cl_avgpool2d, NULL};
+    t[FR_OP_AVGPOOL2D_BWD] = (struct fr_cl_op){cl_avgpool2d_bwd, NULL};
+    t[FR_OP_LEAKY_RELU] = (struct fr_cl_op){cl_leaky_relu, NULL};
+    t[FR_OP_LEAKY_RELU_BWD] = (struct fr_cl_op){cl_leaky_relu_bwd, NULL};
+    t[FR_OP_GELU] = (struct fr_cl_op){cl_gelu, NULL};
+    t[FR_OP_GELU_BWD] = (struct fr_cl_op){cl_gelu_bwd, NULL};
+    t[FR_OP_SIGMOID] = (struct fr_cl_op){cl_sigmoid, NULL};
+    t[FR_OP_SIGMOID_BWD] = (struct fr_cl_op){cl_sigmoid_bwd, NULL};
+    t[FR_OP_TANH] = (struct fr_cl_op){cl_tanh, NULL};
+    t[FR_OP_TANH_BWD] = (struct fr_cl_op){cl_tanh_bwd, NULL};
+    t[FR_OP_BATCHNORM] = (struct fr_cl_op){cl_batchnorm, NULL};
+    t[FR_OP_BATCHNORM_BWD_STATS] = (struct fr_cl_op){cl_batchnorm_bwd_stats, NULL};
+    t[FR_OP_BATCHNORM_BWD] = (struct fr_cl_op){cl_batchnorm_bwd, NULL};
+    t[FR_OP_DROPOUT] = (struct fr_cl_op){cl_dropout, NULL};
+    t[FR_OP_DROP_PATH] = (struct fr_cl_op){cl_drop_path, NULL};
+}
