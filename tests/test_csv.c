@@ -14,18 +14,11 @@
 
 static char tmpdir[256];
 
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
-
 /* images/a.png (grey 2x2 = 10,20,30,40), images/b,c.png (value 1x 2x), "with, comma.png" */
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/frugal-test-csv-XXXXXX");
-    if (!mkdtemp(tmpdir))
+    if (tu_tmpdir_create(tmpdir, sizeof tmpdir, "csv") != 0)
         return -1;
     char p[512];
     snprintf(p, sizeof p, "%s/images", tmpdir);
@@ -45,7 +38,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    return nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    return tu_tmpdir_remove(tmpdir);
 }
 
 static const char *write_csv(const char *name, const char *text)

@@ -16,23 +16,16 @@ unsigned char *stbi_write_png_to_mem(const unsigned char *pixels, int stride_byt
 
 static char tmpdir[256];
 
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
-
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/frugal-test-folder-XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return tu_tmpdir_create(tmpdir, sizeof tmpdir, "folder");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    return nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    return tu_tmpdir_remove(tmpdir);
 }
 
 static char *tpath(const char *fmt, const char *a)

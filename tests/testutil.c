@@ -6,6 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <ftw.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "frugal/rng_host.h"
 
 #define GUARD 64
@@ -91,4 +95,27 @@ void tu_run(struct fr_ctx *ctx, struct fr_backend *backend, struct fr_tensor *ou
         fail_msg("compute: %s", fr_last_error());
     assert_int_equal(fr_tensor_get(out, res, (size_t)fr_nelements(out) * sizeof(float)), FR_STATUS_OK);
     fr_graph_free(g);
+}
+
+static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    return remove(p);
+}
+
+int tu_tmpdir_create(char *dir, size_t size, const char *tag)
+{
+    snprintf(dir, size, "/tmp/frugal-test-%s-XXXXXX", tag);
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+int tu_tmpdir_remove(const char *dir) { return nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS); }
+
+const char *tu_path(const char *dir, const char *name)
+{
+    static char buf[4][512];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+    return buf[k];
 }

@@ -36,4 +36,11 @@ struct fr_tensor *tu_tensor_f32(struct fr_ctx *ctx, int ndim, const int64_t *ne)
 void tu_run(struct fr_ctx *ctx, struct fr_backend *backend, struct fr_tensor *out, struct fr_tensor **inputs,
             const float **input_data, int n_inputs, float *res);
 
+/* Temporary directories: creates /tmp/frugal-test-<tag>-XXXXXX into dir (size bytes); removes it and
+ * everything below it. Return 0 on success (cmocka setup/teardown convention). */
+int tu_tmpdir_create(char *dir, size_t size, const char *tag);
+int tu_tmpdir_remove(const char *dir);
+/* "<dir>/<name>" in one of 4 rotating static buffers */
+const char *tu_path(const char *dir, const char *name);
+
 #endif
