@@ -191,6 +191,34 @@ static void test_noise_statistics(void **state)
     assert_true(fabs(sd - 10.0) < 0.6);
 }
 
+static void test_planar_matches_interleaved(void **state)
+{
+    (void)state;
+    /* every op gives the same pixels on an NCHW copy (planar and generic paths vs the interleaved one) */
+    enum { H = 9, W = 11, C = 3 };
+    uint8_t hwc[H * W * C], chw[H * W * C], o1[H * W * C], o2[H * W * C], scratch[H * W * C];
+    for (int i = 0; i < H * W * C; i++)
+        hwc[i] = (uint8_t)((i * 97 + (i / 7) * 31) & 0xFF);
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            for (int k = 0; k < C; k++)
+                chw[(k * H + y) * W + x] = hwc[(y * W + x) * C + k];
+    for (int code = FR_AUG_OP_BRIGHTNESS; code < FR_AUG_OP_COUNT; code++) {
+        float r[FR_AUG_REC] = {(float)code, code == FR_AUG_OP_POSTERIZE ? 3.0f : 1.6f, 100, 3};
+        r[7] = 2, r[8] = 1, r[9] = 6, r[10] = 5;
+        memcpy(o1, hwc, sizeof o1);
+        memcpy(o2, chw, sizeof o2);
+        struct fr_aug_plane p1 = {o1, FR_U8, H, W, C, C, W * C, 1}, p2 = {o2, FR_U8, H, W, C, 1, W, H * W};
+        assert_int_equal(fr_aug_color_plane(&p1, r, scratch), FR_STATUS_OK);
+        assert_int_equal(fr_aug_color_plane(&p2, r, scratch), FR_STATUS_OK);
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
+                for (int k = 0; k < C; k++)
+                    if (o1[(y * W + x) * C + k] != o2[(k * H + y) * W + x])
+                        fail_msg("%s: NHWC and NCHW differ at (%d,%d,%d)", fr_aug_code_name((enum fr_aug_code)code), x, y, k);
+    }
+}
+
 static void test_f32_colour_unsupported(void **state)
 {
     (void)state;
@@ -212,6 +240,7 @@ int main(void)
         cmocka_unit_test(test_autocontrast_known_histogram),
         cmocka_unit_test(test_hand_ops),
         cmocka_unit_test(test_noise_statistics),
+        cmocka_unit_test(test_planar_matches_interleaved),
         cmocka_unit_test(test_f32_colour_unsupported),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,10 +18,13 @@ struct shape {
     int64_t m, n, k;
 };
 
-/* Odd sizes around the tile edges, k past one kc block (256), m past one mc block, n past one nc block. */
+/* Odd sizes around the tile edges; k past one kc block (256 or 1024 per family), m past one mc block,
+ * n past one nc block (2048 or 4096), and a 4 KiB-multiple ldc-like shape (n = 1024). */
 static const struct shape shapes[] = {
-    {1, 1, 1},     {1, 7, 33},    {7, 1, 129},   {33, 33, 33},  {129, 7, 257}, {257, 129, 33}, {13, 257, 7},
-    {100, 100, 1}, {1, 300, 257}, {64, 128, 300}, {300, 50, 600}, {500, 40, 20}, {3, 4200, 5},  {37, 70, 513},
+    {1, 1, 1},      {1, 7, 33},     {7, 1, 129},  {33, 33, 33},   {129, 7, 257},  {257, 129, 33},
+    {13, 257, 7},   {100, 100, 1},  {1, 300, 257}, {64, 128, 300}, {300, 50, 600}, {500, 40, 20},
+    {3, 4200, 5},   {37, 70, 513},  {17, 45, 1100}, {9, 33, 2100}, {40, 1024, 9}, {3, 4200, 300},
+    {3, 2100, 1030},
 };
 
 static void fill(float *x, size_t n, uint32_t seed)
@@ -34,8 +37,15 @@ static void fill(float *x, size_t n, uint32_t seed)
 }
 
 /* element (i,p) of op(A) and (p,j) of op(B) */
-static float at_a(const float *a, bool ta, int64_t lda, int64_t i, int64_t p) { return ta ? a[p * lda + i] : a[i * lda + p]; }
-static float at_b(const float *b, bool tb, int64_t ldb, int64_t p, int64_t j) { return tb ? b[j * ldb + p] : b[p * ldb + j]; }
+static float at_a(const float *a, bool ta, int64_t lda, int64_t i, int64_t p)
+{
+    return ta ? a[p * lda + i] : a[i * lda + p];
+}
+
+static float at_b(const float *b, bool tb, int64_t ldb, int64_t p, int64_t j)
+{
+    return tb ? b[j * ldb + p] : b[p * ldb + j];
+}
 
 /* Runs one case and compares with the double reference, each element within a bound scaled by
  * sum |alpha·a·b| + |beta·c| (float rounding grows with k). */
@@ -74,9 +84,9 @@ static void check_case(struct fr_threadpool *pool, bool ta, bool tb, struct shap
             }
             double got = c[i * ldc + j];
             if (!(fabs(got - ref) <= 1e-5 * mag + 1e-30))
-                fail_msg("%s %c%c m=%lld n=%lld k=%lld alpha=%g beta=%g: C[%lld,%lld] = %.9g, want %.9g", fr_sgemm_kernel_name(),
-                         ta ? 't' : 'n', tb ? 't' : 'n', (long long)m, (long long)n, (long long)k, alpha, beta,
-                         (long long)i, (long long)j, got, ref);
+                fail_msg("%s %c%c m=%lld n=%lld k=%lld alpha=%g beta=%g: C[%lld,%lld] = %.9g, want %.9g",
+                         fr_sgemm_kernel_name(), ta ? 't' : 'n', tb ? 't' : 'n', (long long)m, (long long)n,
+                         (long long)k, alpha, beta, (long long)i, (long long)j, got, ref);
         }
         /* the gap between rows (ldc > n) is not C: it must be untouched */
         if (i + 1 < m)
@@ -121,8 +131,9 @@ static void test_all_transposes_odd_sizes(void **state)
 
 static void alpha_beta_body(void)
 {
-    static const float ab[][2] = {{1.0f, 1.0f}, {0.5f, 0.0f}, {-1.5f, 0.25f}, {2.0f, -1.0f}, {0.0f, 0.5f}, {0.0f, 0.0f}};
-    struct shape s[] = {{33, 70, 300}, {5, 3, 2}, {129, 33, 7}};
+    static const float ab[][2] = {{1.0f, 1.0f},  {0.5f, 0.0f}, {-1.5f, 0.25f},
+                                  {2.0f, -1.0f}, {0.0f, 0.5f}, {0.0f, 0.0f}};
+    struct shape s[] = {{33, 70, 300}, {5, 3, 2}, {129, 33, 7}, {10, 40, 1500}};
     for (size_t i = 0; i < sizeof ab / sizeof ab[0]; i++)
         for (size_t j = 0; j < sizeof s / sizeof s[0]; j++)
             for (int t = 0; t < 4; t++)
@@ -137,7 +148,7 @@ static void test_alpha_beta(void **state)
 
 static void nan_body(void)
 {
-    struct shape s[] = {{1, 1, 1}, {40, 33, 300}, {12, 32, 16}, {2, 3, 1000}};
+    struct shape s[] = {{1, 1, 1}, {40, 33, 300}, {12, 32, 16}, {2, 3, 1000}, {40, 3, 300}};
     for (size_t j = 0; j < sizeof s / sizeof s[0]; j++) {
         check_case(NULL, false, false, s[j], 1.0f, 0.0f, true, (uint32_t)(200 + j), NULL);
         check_case(NULL, true, true, s[j], 0.5f, 0.0f, true, (uint32_t)(210 + j), NULL);
@@ -158,7 +169,8 @@ static void test_threads_match_single(void **state)
     struct fr_threadpool *p2 = fr_threadpool_new(2), *p3 = fr_threadpool_new(3);
     assert_non_null(p2);
     assert_non_null(p3);
-    struct shape s[] = {{257, 129, 300}, {64, 128, 600}, {32, 1000, 9}, {600, 70, 33}, {7, 5000, 3}, {300, 300, 300}};
+    struct shape s[] = {{257, 129, 300}, {64, 128, 600}, {32, 1000, 9}, {600, 70, 33}, {7, 5000, 3}, {300, 300, 300},
+                        {40, 50, 1300}, {300, 9, 500}, {20, 2100, 1100}};
     for (size_t j = 0; j < sizeof s / sizeof s[0]; j++) {
         for (int t = 0; t < 4; t++) {
             size_t c_len = (size_t)((s[j].m - 1) * (s[j].n + 2) + s[j].n);

@@ -13,6 +13,8 @@
 
 #include "core/internal.h"
 #include "frugal/device.h"
+#include "frugal/loss.h"
+#include "frugal/optim.h"
 #include "frugal_config.h"
 #include "testutil.h"
 
@@ -230,6 +232,124 @@ static struct fr_tensor *c_chain(struct pcase *P)
     return fr_mean(P->ctx, fr_scale(P->ctx, fr_sum(P->ctx, s, 1), -1.0f), 0);
 }
 
+/* ---------------- losses and optimizer steps (cl/loss.cl, cl/optim.cl) ---------------- */
+/* The gradient node of a loss, as its backward rule makes it: the forward's slots, gy after them. */
+static struct fr_tensor *loss_grad(struct pcase *P, enum fr_op op, struct fr_tensor *fwd, int n_fwd, float gy)
+{
+    assert_non_null(fwd);
+    struct fr_tensor *z = fwd->src[0];
+    struct fr_tensor *t = fr_node_new(P->ctx, op, FR_F32, z->ndim, z->ne, 1, &fwd->src[0]);
+    assert_non_null(t);
+    for (int s = 1; s < n_fwd; s++)
+        t->src[s] = fwd->src[s];
+    t->src[n_fwd] = fr_fill(P->ctx, FR_F32, SHAPE(1), gy);
+    memcpy(t->params, fwd->params, sizeof t->params);
+    return t;
+}
+static struct fr_tensor *labels(struct pcase *P, int64_t n, int k) { return pin(P, FR_I32, SHAPE(n), 0, (float)k); }
+static struct fr_tensor *weights(struct pcase *P, int64_t n) { return pin(P, FR_F32, SHAPE(n), 0.0f, 1.0f); }
+static struct fr_tensor *c_ce(struct pcase *P)
+{
+    struct fr_tensor *z = IN(P, 13, 10);
+    return fr_cross_entropy(P->ctx, z, labels(P, 13, 10), NULL, 0.0f);
+}
+static struct fr_tensor *ce_smooth(struct pcase *P)
+{
+    struct fr_tensor *z = IN(P, 37, 10);
+    P->lo[0] = -25.0f, P->hi[0] = 25.0f; /* confident rows: p of the label close to 1 */
+    return fr_cross_entropy(P->ctx, z, labels(P, 37, 10), weights(P, 37), 0.1f);
+}
+static struct fr_tensor *c_ce_smooth(struct pcase *P) { return ce_smooth(P); }
+static struct fr_tensor *c_ce_bwd(struct pcase *P)
+{
+    return loss_grad(P, FR_OP_CROSS_ENTROPY_BWD, ce_smooth(P), 3, 1.5f);
+}
+static struct fr_tensor *c_ce_bwd_plain(struct pcase *P)
+{
+    return loss_grad(P, FR_OP_CROSS_ENTROPY_BWD, c_ce(P), 3, 1.0f);
+}
+static struct fr_tensor *soft_ce(struct pcase *P)
+{
+    struct fr_tensor *z = IN(P, 9, 7), *t = pin(P, FR_F32, SHAPE(9, 7), 0.0f, 1.0f);
+    return fr_soft_cross_entropy(P->ctx, z, t, weights(P, 9));
+}
+static struct fr_tensor *c_soft_ce(struct pcase *P) { return soft_ce(P); }
+static struct fr_tensor *c_soft_ce_bwd(struct pcase *P)
+{
+    return loss_grad(P, FR_OP_SOFT_CROSS_ENTROPY_BWD, soft_ce(P), 3, -0.75f);
+}
+static struct fr_tensor *distill(struct pcase *P, bool hard)
+{
+    struct fr_tensor *zs = IN(P, 11, 10), *zt = IN(P, 11, 10);
+    P->lo[0] = P->lo[1] = -6.0f, P->hi[0] = P->hi[1] = 6.0f;
+    if (!hard)
+        return fr_distill_loss(P->ctx, zs, zt, NULL, NULL, 1.0f, 4.0f);
+    return fr_distill_loss(P->ctx, zs, zt, labels(P, 11, 10), weights(P, 11), 0.7f, 3.0f);
+}
+static struct fr_tensor *c_distill(struct pcase *P) { return distill(P, true); }
+static struct fr_tensor *c_distill_soft(struct pcase *P) { return distill(P, false); }
+static struct fr_tensor *c_distill_bwd(struct pcase *P) { return loss_grad(P, FR_OP_DISTILL_BWD, distill(P, true), 4, 2.0f); }
+static struct fr_tensor *c_distill_soft_bwd(struct pcase *P)
+{
+    return loss_grad(P, FR_OP_DISTILL_BWD, distill(P, false), 4, 1.0f);
+}
+static struct fr_tensor *mse(struct pcase *P) { return fr_mse_loss(P->ctx, IN(P, 6, 3, 5), IN(P, 6, 3, 5), weights(P, 6)); }
+static struct fr_tensor *c_mse(struct pcase *P) { return mse(P); }
+static struct fr_tensor *c_mse_bwd(struct pcase *P) { return loss_grad(P, FR_OP_MSE_BWD, mse(P), 3, 0.5f); }
+static struct fr_tensor *c_mse_plain(struct pcase *P) { return fr_mse_loss(P->ctx, IN(P, 300, 7), IN(P, 300, 7), NULL); }
+
+static struct fr_tensor *c_sumsq_carry(struct pcase *P)
+{
+    struct fr_tensor *a = IN(P, 1000), *b = IN(P, 37), *c = IN(P, 5, 7);
+    struct fr_tensor *s = fr_opt_sumsq(P->ctx, NULL, (struct fr_tensor *[]){a, b}, 2);
+    return fr_opt_sumsq(P->ctx, s, (struct fr_tensor *[]){c}, 1);
+}
+static struct fr_tensor *c_clip(struct pcase *P)
+{
+    struct fr_tensor *g = IN(P, 300);
+    return fr_opt_clip(P->ctx, fr_opt_sumsq(P->ctx, NULL, &g, 1), 3.0f);
+}
+
+/* Three optimizer steps of one parameter (input 0) with gradients inputs 1..3; moments and the step
+ * count start at zero as fr_optim_reset leaves them. clip > 0: clipping by the gradient's norm. Each
+ * prep rewrites the step scalars in place; the graph's source-order DFS runs step s (source 0 of step
+ * s+1) before the prep of step s+1 (a later source), as one training step per graph run would. */
+enum { OPT_SGD, OPT_NESTEROV, OPT_ADAM, OPT_ADAMW };
+static struct fr_tensor *opt3(struct pcase *P, int kind, float clip, float wd)
+{
+    struct fr_ctx *c = P->ctx;
+    struct fr_tensor *p = IN(P, 7, 33), *g[3] = {IN(P, 7, 33), IN(P, 7, 33), IN(P, 7, 33)};
+    struct fr_tensor *hyper = fr_fill(c, FR_F32, SHAPE(4), 0.0f), *lr = fr_fill(c, FR_F32, SHAPE(1), 0.05f);
+    struct fr_tensor *m = fr_fill(c, FR_F32, SHAPE(7, 33), 0.0f), *v = fr_fill(c, FR_F32, SHAPE(7, 33), 0.0f);
+    struct fr_tensor *prep = hyper;
+    for (int s = 0; s < 3; s++) {
+        struct fr_tensor *cl = clip > 0 ? fr_opt_clip(c, fr_opt_sumsq(c, NULL, &g[s], 1), clip) : NULL;
+        prep = fr_opt_prep(c, prep, lr, cl);
+        if (kind == OPT_SGD)
+            p = fr_sgd_step(c, p, g[s], m, prep, 0.5f, wd, 0.9f, 0.1f, false);
+        else if (kind == OPT_NESTEROV)
+            p = fr_sgd_step(c, p, g[s], m, prep, 1.0f, wd, 0.9f, 0.0f, true);
+        else
+            p = fr_adam_step(c, p, g[s], m, v, prep, 1.0f, wd, 0.9f, 0.999f, 1e-8f, kind == OPT_ADAMW);
+        assert_non_null(p);
+    }
+    return p;
+}
+static struct fr_tensor *c_sgd3(struct pcase *P) { return opt3(P, OPT_SGD, 0.0f, 0.01f); }
+static struct fr_tensor *c_nesterov3(struct pcase *P) { return opt3(P, OPT_NESTEROV, 0.0f, 0.0f); }
+static struct fr_tensor *c_sgd3_clip(struct pcase *P) { return opt3(P, OPT_SGD, 2.0f, 0.0f); }
+static struct fr_tensor *c_adam3(struct pcase *P) { return opt3(P, OPT_ADAM, 0.0f, 0.01f); }
+static struct fr_tensor *c_adamw3(struct pcase *P) { return opt3(P, OPT_ADAMW, 0.0f, 0.1f); }
+static struct fr_tensor *c_adamw3_clip(struct pcase *P) { return opt3(P, OPT_ADAMW, 1.0f, 0.01f); }
+static struct fr_tensor *c_sgd_plain(struct pcase *P)
+{
+    /* momentum 0: no buffer */
+    struct fr_ctx *c = P->ctx;
+    struct fr_tensor *p = IN(P, 1000), *g = IN(P, 1000);
+    struct fr_tensor *prep = fr_opt_prep(c, fr_fill(c, FR_F32, SHAPE(4), 0.0f), fr_fill(c, FR_F32, SHAPE(1), 0.1f), NULL);
+    return fr_sgd_step(c, p, g, NULL, prep, 1.0f, 0.0f, 0.0f, 0.0f, false);
+}
+
 static const struct prow rows[] = {
     {"cont transpose", c_cont_transpose, 0, 0, false},
     {"cont permute 4d", c_cont_permute4, 0, 0, false},
@@ -277,6 +397,28 @@ static const struct prow rows[] = {
     {"normalize channel axis 1", c_normalize, 1e-6f, 1e-6f, false},
     {"normalize last axis", c_normalize_last, 1e-6f, 1e-6f, false},
     {"chain matmul+bias+relu+log_softmax+sum+mean", c_chain, 1e-5f, 1e-5f, true},
+    {"cross_entropy", c_ce, 1e-7f, 1e-5f, false},
+    {"cross_entropy smoothed, weighted, confident", c_ce_smooth, 1e-7f, 1e-5f, false},
+    {"cross_entropy_bwd smoothed, weighted, confident", c_ce_bwd, 1e-7f, 1e-5f, true},
+    {"cross_entropy_bwd", c_ce_bwd_plain, 1e-7f, 1e-5f, true},
+    {"soft_cross_entropy weighted", c_soft_ce, 1e-7f, 1e-5f, false},
+    {"soft_cross_entropy_bwd", c_soft_ce_bwd, 1e-7f, 1e-5f, true},
+    {"distill alpha 0.7 T 3 weighted", c_distill, 1e-7f, 1e-5f, false},
+    {"distill alpha 1 T 4 no labels", c_distill_soft, 1e-7f, 1e-5f, false},
+    {"distill_bwd alpha 0.7 T 3", c_distill_bwd, 1e-7f, 1e-5f, true},
+    {"distill_bwd alpha 1 T 4", c_distill_soft_bwd, 1e-7f, 1e-5f, true},
+    {"mse weighted [6,3,5]", c_mse, 1e-7f, 1e-5f, false},
+    {"mse_bwd", c_mse_bwd, 1e-7f, 1e-5f, true},
+    {"mse 300 rows", c_mse_plain, 1e-7f, 1e-5f, false},
+    {"opt_sumsq chained with carry", c_sumsq_carry, 1e-6f, 1e-6f, true},
+    {"opt_clip", c_clip, 1e-7f, 1e-6f, true},
+    {"sgd momentum+dampening+wd 3 steps", c_sgd3, 2e-7f, 1e-6f, true},
+    {"sgd nesterov 3 steps", c_nesterov3, 2e-7f, 1e-6f, true},
+    {"sgd momentum 3 steps clipped", c_sgd3_clip, 2e-7f, 1e-6f, true},
+    {"sgd no momentum", c_sgd_plain, 0, 0, true},
+    {"adam L2 3 steps", c_adam3, 2e-7f, 1e-6f, true},
+    {"adamw 3 steps", c_adamw3, 2e-7f, 1e-6f, true},
+    {"adamw 3 steps clipped", c_adamw3_clip, 2e-7f, 1e-6f, true},
 };
 #define N_ROWS ((int)(sizeof rows / sizeof rows[0]))
 

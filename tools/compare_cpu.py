@@ -28,10 +28,18 @@ MODEL_S = [
     ("fc1 dX b64", "64x3136x128:nn"),
     ("fc1 dW b64", "128x3136x64:tn"),
     ("fc2 fwd b256", "256x10x128:nt"),
+    ("fc2 dX b256", "256x128x10:nn"),
+    ("fc2 dW b256", "10x128x256:tn"),
     ("conv1 b64", "32x50176x9:nn"),
     ("conv2 b64", "64x12544x288:nn"),
     ("conv2 dW b64", "64x288x12544:nt"),
     ("conv2 dX b64", "288x12544x64:tn"),
+    # per image, as src/cpu/conv.c calls it when samples are spread over threads
+    ("conv1 fwd/img", "32x784x9:nn"),
+    ("conv1 dW/img", "32x9x784:nt"),
+    ("conv2 fwd/img", "64x196x288:nn"),
+    ("conv2 dX/img", "288x196x64:tn"),
+    ("conv2 dW/img", "64x288x196:nt"),
 ]
 
 NUMPY_SIDE = r"""
@@ -48,8 +56,11 @@ except Exception as e:  # threadpoolctl absent or failing: say so
     info["blas"] = "unknown (threadpoolctl unavailable: %s)" % e.__class__.__name__
 print(json.dumps({"info": info}), flush=True)
 runs = int(sys.argv[1])
+cpu_clock = sys.argv[2] == "cpu"
+threads = int(sys.argv[3])
+clock = (lambda: time.process_time() / threads) if cpu_clock else time.perf_counter
 rng = np.random.default_rng(1)
-for spec in sys.argv[2:]:
+for spec in sys.argv[4:]:
     dims, tt = spec.split(":")
     m, n, k = (int(x) for x in dims.split("x"))
     a = rng.random((k, m) if tt[0] == "t" else (m, k), dtype=np.float32) - 0.5
@@ -58,14 +69,14 @@ for spec in sys.argv[2:]:
     b = b.T if tt[1] == "t" else b
     c = np.empty((m, n), dtype=np.float32)
     np.matmul(a, b, out=c)
-    t0 = time.perf_counter(); np.matmul(a, b, out=c); once = time.perf_counter() - t0
+    t0 = clock(); np.matmul(a, b, out=c); once = clock() - t0
     reps = 1 if once > 0.02 else int(0.02 / max(once, 1e-7)) + 1
     g = []
     for r in range(runs):
-        t0 = time.perf_counter()
+        t0 = clock()
         for i in range(reps):
             np.matmul(a, b, out=c)
-        g.append(2.0 * m * n * k * reps / (time.perf_counter() - t0) / 1e9)
+        g.append(2.0 * m * n * k * reps / max(clock() - t0, 1e-9) / 1e9)
     g.sort()
     print(json.dumps({"shape": spec, "median": g[len(g) // 2], "min": g[0], "max": g[-1]}), flush=True)
 """
@@ -83,9 +94,10 @@ def find_bench(explicit):
     return shutil.which("bench_gemm")
 
 
-def run_frugal(bench, threads, runs, specs, kernel):
+def run_frugal(bench, threads, runs, specs, kernel, clock):
     env = dict(os.environ, FRUGAL_THREADS=str(threads))
-    cmd = [bench, "-t", str(threads), "-r", str(runs)] + (["-k", kernel] if kernel else []) + specs
+    cmd = [bench, "-t", str(threads), "-r", str(runs), "-c", "1" if clock == "cpu" else "0"]
+    cmd += (["-k", kernel] if kernel else []) + specs
     out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
     res, name = {}, "?"
     for line in out.splitlines():
@@ -95,12 +107,13 @@ def run_frugal(bench, threads, runs, specs, kernel):
     return res, name, " ".join(cmd)
 
 
-def run_numpy(python, threads, runs, specs):
+def run_numpy(python, threads, runs, specs, clock):
     env = dict(os.environ)
     removed = [v for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if env.pop(v, None) is not None]
     for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env[v] = str(threads)
-    proc = subprocess.run([python, "-c", NUMPY_SIDE, str(runs)] + specs, env=env, capture_output=True, text=True)
+    proc = subprocess.run([python, "-c", NUMPY_SIDE, str(runs), clock, str(threads)] + specs, env=env,
+                          capture_output=True, text=True)
     if proc.returncode != 0:
         return None, proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed", removed
     res, info = {}, {}
@@ -120,6 +133,9 @@ def main():
     ap.add_argument("--runs", type=int, default=7, help="timed runs per shape; median and min-max reported")
     ap.add_argument("--kernel", help="force a frugal kernel family (avx512f, avx2+fma, sse2, ...)")
     ap.add_argument("--quick", action="store_true", help="square shapes only")
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                    help="wall time (default), or process CPU time / threads on both sides, which other load "
+                         "on a shared machine disturbs less")
     ap.add_argument("--python", default="/usr/bin/python3", help="python with numpy for the BLAS side")
     args = ap.parse_args()
 
@@ -134,12 +150,24 @@ def main():
         print("numpy not found for %s: only frugal's figures follow (apt-get install -y python3-numpy "
               "python3-threadpoolctl libopenblas0-pthread for the comparison)" % args.python)
     print("frugal: %s    numpy: %s" % (bench, args.python if have_numpy else "absent"))
-    print("GFLOP/s = median of %d runs (min-max); ratio = frugal median / numpy median" % args.runs)
+    print("GFLOP/s = median of %d runs (min-max), %s; ratio = frugal median / numpy median" % (
+        args.runs, "wall time" if args.clock == "wall" else "process CPU time / threads"))
 
     summary = []
     for t in [int(x) for x in args.threads.split(",") if x]:
-        fr, kname, cmd = run_frugal(bench, t, args.runs, specs, args.kernel)
-        npres, info, removed = (run_numpy(args.python, t, args.runs, specs) if have_numpy else (None, {}, []))
+        # Shape by shape, frugal then numpy, so that load from other processes hits both sides alike.
+        fr, npres, kname, info, removed, cmd = {}, ({} if have_numpy else None), "?", {}, [], ""
+        for spec in specs:
+            r, kname, cmd1 = run_frugal(bench, t, args.runs, [spec], args.kernel, args.clock)
+            fr.update(r)
+            cmd = cmd1.replace(spec, "MxNxK:TT")
+            if have_numpy and npres is not None:
+                r, info1, removed = run_numpy(args.python, t, args.runs, [spec], args.clock)
+                if r is None:
+                    npres, info = None, info1
+                else:
+                    npres.update(r)
+                    info = info1
         print("\n== %d thread%s ==  frugal kernel %s  (%s)" % (t, "" if t == 1 else "s", kname, cmd))
         if have_numpy:
             if npres is None:

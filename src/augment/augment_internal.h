@@ -27,7 +27,7 @@ struct fr_aug_plane fr_aug_plane_of(const struct fr_aug_images *b, int i);
 /* dst = src sampled through the inverse map minv (dst pixel -> src pixel); dst must not overlap src. */
 enum fr_status fr_aug_warp_plane(const struct fr_aug_plane *src, const struct fr_aug_plane *dst, const double minv[9],
                                  enum fr_aug_interp interp, enum fr_aug_border border, float fill);
-/* runs one non-geometric record in place; `scratch` holds at least h*w*c bytes (u8) */
+/* runs one non-geometric record in place; `scratch` holds at least h*w*c bytes */
 enum fr_status fr_aug_color_plane(const struct fr_aug_plane *img, const float *rec, uint8_t *scratch);
 /* copies a plane (same size, any strides) */
 void fr_aug_copy_plane(const struct fr_aug_plane *src, const struct fr_aug_plane *dst);

@@ -54,11 +54,9 @@ void fr_aug_copy_plane(const struct fr_aug_plane *s, const struct fr_aug_plane *
 static inline uint8_t blend(int a, int b, float f)
 {
     float t = (float)a + f * (float)(b - a);
-    if (t <= 0.0f)
-        return 0;
-    if (t >= 255.0f)
-        return 255;
-    return (uint8_t)t;
+    t = t < 0.0f ? 0.0f : t;
+    t = t > 255.0f ? 255.0f : t;
+    return (uint8_t)(int)t;
 }
 
 /* ITU-R 601-2 luma as PIL's RGB -> L conversion computes it */
@@ -67,8 +65,40 @@ static inline uint8_t luma(int r, int g, int b) { return (uint8_t)((r * 19595 + 
 /* channels a colour op changes: alpha (4th) is kept, as PIL's enhancers keep it */
 static inline int color_channels(int c) { return c == 4 ? 3 : c == 2 ? 1 : c; }
 
+/* contiguous interleaved (NHWC) image: one flat run of h*w*c bytes */
+static inline int interleaved(const struct fr_aug_plane *p)
+{
+    return p->sc == 1 && p->sx == p->c && p->sy == (ptrdiff_t)p->w * p->c;
+}
+
+/* contiguous planar (NCHW) image: channel k is a flat run of h*w bytes */
+static inline int planar(const struct fr_aug_plane *p) { return p->sx == 1 && p->sy == p->w; }
+
 static void apply_lut(const struct fr_aug_plane *p, const uint8_t lut[][256], int n_ch)
 {
+    const size_t npix = (size_t)p->h * p->w;
+    uint8_t *d = p->data;
+    if (interleaved(p) && n_ch == p->c) {
+        if (n_ch == 1 || (!memcmp(lut[0], lut[1], 256) && (n_ch < 3 || !memcmp(lut[0], lut[2], 256)))) {
+            const uint8_t *l = lut[0];
+            for (size_t i = 0; i < npix * n_ch; i++)
+                d[i] = l[d[i]];
+            return;
+        }
+        if (n_ch == 3) {
+            for (size_t i = 0; i < npix; i++, d += 3)
+                d[0] = lut[0][d[0]], d[1] = lut[1][d[1]], d[2] = lut[2][d[2]];
+            return;
+        }
+    }
+    if (planar(p)) {
+        for (int k = 0; k < n_ch; k++) {
+            uint8_t *q = d + k * p->sc;
+            for (size_t i = 0; i < npix; i++)
+                q[i] = lut[k][q[i]];
+        }
+        return;
+    }
     for (int k = 0; k < n_ch; k++)
         for (int y = 0; y < p->h; y++)
             for (int x = 0; x < p->w; x++) {
@@ -80,6 +110,14 @@ static void apply_lut(const struct fr_aug_plane *p, const uint8_t lut[][256], in
 static void histogram(const struct fr_aug_plane *p, int k, uint32_t h[256])
 {
     memset(h, 0, 256 * sizeof *h);
+    if (interleaved(p) || planar(p)) {
+        const uint8_t *q = (const uint8_t *)p->data + k * p->sc;
+        const ptrdiff_t step = interleaved(p) ? p->c : 1;
+        const size_t npix = (size_t)p->h * p->w;
+        for (size_t i = 0; i < npix; i++)
+            h[q[i * step]]++;
+        return;
+    }
     for (int y = 0; y < p->h; y++)
         for (int x = 0; x < p->w; x++)
             h[PIX(p, x, y, k)]++;
@@ -129,6 +167,29 @@ static void lut_autocontrast(const uint32_t h[256], uint8_t lut[256])
     }
 }
 
+/* one row of PIL's SMOOTH filter blended with the original, on interleaved pixels (neighbours at ±c);
+ * restrict lets the compiler vectorise it while keeping PIL's float operation order per element */
+static void sharp_row(uint8_t *restrict o, const uint8_t *restrict r0, const uint8_t *restrict r1,
+                      const uint8_t *restrict r2, ptrdiff_t n, int c, float f)
+{
+    const float k1 = 1.0f / 13.0f, k5 = 5.0f / 13.0f;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        float ss = 0.5f;
+        ss += (float)r2[i - c] * k1 + (float)r2[i] * k1 + (float)r2[i + c] * k1;
+        ss += (float)r1[i - c] * k1 + (float)r1[i] * k5 + (float)r1[i + c] * k1;
+        ss += (float)r0[i - c] * k1 + (float)r0[i] * k1 + (float)r0[i + c] * k1;
+        /* ss lies in [0.5, 255.5] (positive weights summing to 1), so PIL's clip8 reduces to truncation; the
+         * blend is clipped in the integer domain (same result, and no float branches to stop vectorising) */
+        int sm = (int)ss;
+        sm = sm > 255 ? 255 : sm;
+        float t = (float)sm + f * (float)((int)r1[i] - sm);
+        t = t > -1.0f ? t : -1.0f; /* keeps the int conversion in range; anything <= 0 ends as 0 */
+        t = t < 256.0f ? t : 256.0f;
+        int ti = (int)t;
+        o[i] = (uint8_t)(ti < 0 ? 0 : ti > 255 ? 255 : ti);
+    }
+}
+
 static void smooth_then_blend(const struct fr_aug_plane *p, int n_ch, float f, uint8_t *tmp)
 {
     /* tmp holds the original so that the filter reads unmodified neighbours */
@@ -136,6 +197,17 @@ static void smooth_then_blend(const struct fr_aug_plane *p, int n_ch, float f, u
     if (w < 3 || h < 3)
         return; /* PIL copies borders: nothing is smoothed */
     static const float k1 = 1.0f / 13.0f, k5 = 5.0f / 13.0f;
+    if (interleaved(p) && n_ch == p->c) {
+        /* neighbours sit at fixed offsets (±c, ±row): one flat loop per row, same float order as PIL */
+        const int c = p->c;
+        const ptrdiff_t row = (ptrdiff_t)w * c;
+        uint8_t *d = p->data;
+        memcpy(tmp, d, (size_t)h * row);
+        for (int y = 1; y < h - 1; y++)
+            sharp_row(d + y * row + c, tmp + (y - 1) * row + c, tmp + y * row + c, tmp + (y + 1) * row + c,
+                      row - 2 * c, c, f);
+        return;
+    }
     for (int k = 0; k < n_ch; k++) {
         for (int y = 0; y < h; y++)
             for (int x = 0; x < w; x++)
@@ -182,6 +254,16 @@ enum fr_status fr_aug_color_plane(const struct fr_aug_plane *p, const float *rec
     case FR_AUG_OP_CONTRAST_TF: {
         double sum = 0;
         uint32_t hist[256] = {0};
+        if (interleaved(p) && nc >= 3) {
+            const uint8_t *q = p->data;
+            uint64_t isum = 0;
+            for (size_t i = 0, n = (size_t)p->h * p->w; i < n; i++, q += c) {
+                int l = luma(q[0], q[1], q[2]);
+                isum += (uint64_t)l;
+                hist[l]++;
+            }
+            sum = (double)isum; /* exact: PIL sums the same integers */
+        } else
         for (int y = 0; y < p->h; y++)
             for (int x = 0; x < p->w; x++) {
                 int l = nc >= 3 ? luma(PIX(p, x, y, 0), PIX(p, x, y, 1), PIX(p, x, y, 2)) : PIX(p, x, y, 0);
@@ -206,6 +288,15 @@ enum fr_status fr_aug_color_plane(const struct fr_aug_plane *p, const float *rec
     case FR_AUG_OP_COLOR:
         if (nc < 3)
             return FR_STATUS_OK; /* grey image: the grey version is itself */
+        if (interleaved(p)) {
+            uint8_t *q = p->data;
+            const float f = rec[1];
+            for (size_t i = 0, n = (size_t)p->h * p->w; i < n; i++, q += c) {
+                int l = luma(q[0], q[1], q[2]);
+                q[0] = blend(l, q[0], f), q[1] = blend(l, q[1], f), q[2] = blend(l, q[2], f);
+            }
+            return FR_STATUS_OK;
+        }
         for (int y = 0; y < p->h; y++)
             for (int x = 0; x < p->w; x++) {
                 uint8_t *q = &PIX(p, x, y, 0);
@@ -245,6 +336,23 @@ enum fr_status fr_aug_color_plane(const struct fr_aug_plane *p, const float *rec
         return FR_STATUS_OK;
     case FR_AUG_OP_AUTOCONTRAST:
     case FR_AUG_OP_EQUALIZE:
+        if (interleaved(p) && nc == 3 && c == 3) { /* the three histograms in one pass over the pixels */
+            static _Thread_local uint32_t h3[3][256];
+            memset(h3, 0, sizeof h3);
+            const uint8_t *q = p->data;
+            for (size_t i = 0, n = (size_t)p->h * p->w; i < n; i++, q += 3) {
+                h3[0][q[0]]++;
+                h3[1][q[1]]++;
+                h3[2][q[2]]++;
+            }
+            for (int k = 0; k < 3; k++)
+                if (code == FR_AUG_OP_EQUALIZE)
+                    lut_equalize(h3[k], lut[k]);
+                else
+                    lut_autocontrast(h3[k], lut[k]);
+            apply_lut(p, (const uint8_t(*)[256])lut, nc);
+            return FR_STATUS_OK;
+        }
         for (int k = 0; k < nc; k++) {
             histogram(p, k, h);
             if (code == FR_AUG_OP_EQUALIZE)
@@ -295,10 +403,13 @@ enum fr_status fr_aug_color_plane(const struct fr_aug_plane *p, const float *rec
 }
 
 /* --- the per-sample program runner --- */
+#define MAX_SCRATCH_THREADS 256
 struct apply_job {
     const struct fr_aug_images *in, *out;
     const float *prog;
     int k;
+    void *scratch[MAX_SCRATCH_THREADS]; /* per pool thread: reused across samples (no malloc per image) */
+    size_t scratch_size[MAX_SCRATCH_THREADS];
     atomic_int failed;
     pthread_mutex_t lock;
     enum fr_status status;
@@ -335,7 +446,7 @@ static enum fr_status warp_record(const struct fr_aug_plane *src, const struct f
     return fr_aug_warp_plane(&s, dst, m, (enum fr_aug_interp)(int)rec[1], (enum fr_aug_border)(int)rec[2], rec[3]);
 }
 
-static enum fr_status run_sample(struct apply_job *j, int i)
+static enum fr_status run_sample(struct apply_job *j, int i, int thread)
 {
     struct fr_aug_plane src = fr_aug_plane_of(j->in, i), dst = fr_aug_plane_of(j->out, i);
     size_t es = dst.type == FR_U8 ? 1 : sizeof(float);
@@ -348,8 +459,19 @@ static enum fr_status run_sample(struct apply_job *j, int i)
         int code = (int)rec[0];
         if (code == FR_AUG_OP_IDENTITY)
             continue;
-        if (!buf && !(buf = malloc(bytes + (size_t)dst.h * dst.w)))
-            return fr_error(FR_STATUS_OUT_OF_MEMORY, "augment: out of memory");
+        if (!buf) {
+            size_t need = 2 * bytes; /* warp target + colour-op scratch (sharpness copies the image) */
+            if (thread < MAX_SCRATCH_THREADS && j->scratch_size[thread] >= need)
+                buf = j->scratch[thread];
+            else if (thread < MAX_SCRATCH_THREADS) {
+                free(j->scratch[thread]);
+                j->scratch_size[thread] = 0;
+                if (!(buf = j->scratch[thread] = malloc(need)))
+                    return fr_error(FR_STATUS_OUT_OF_MEMORY, "augment: out of memory");
+                j->scratch_size[thread] = need;
+            } else if (!(buf = malloc(need)))
+                return fr_error(FR_STATUS_OUT_OF_MEMORY, "augment: out of memory");
+        }
         if (code == FR_AUG_OP_WARP) {
             if (!have) {
                 st = warp_record(&src, &dst, rec);
@@ -371,7 +493,8 @@ static enum fr_status run_sample(struct apply_job *j, int i)
         }
         st = fr_aug_color_plane(&dst, rec, (uint8_t *)buf + bytes);
     }
-    free(buf);
+    if (thread >= MAX_SCRATCH_THREADS)
+        free(buf);
     if (st == FR_STATUS_OK && !have) {
         if (src.h != dst.h || src.w != dst.w)
             return fr_error(FR_STATUS_SHAPE, "augment: sample %d: output size differs and no warp resizes it", i);
@@ -382,11 +505,10 @@ static enum fr_status run_sample(struct apply_job *j, int i)
 
 static void apply_task(void *ctx, int64_t task, int thread)
 {
-    (void)thread;
     struct apply_job *j = ctx;
     if (atomic_load(&j->failed))
         return;
-    enum fr_status st = run_sample(j, (int)task);
+    enum fr_status st = run_sample(j, (int)task, thread);
     if (st != FR_STATUS_OK && !atomic_exchange(&j->failed, 1)) {
         /* fr_last_error() is per thread: carry the worker's message to the caller */
         pthread_mutex_lock(&j->lock);
@@ -406,7 +528,9 @@ enum fr_status fr_aug_apply_host(const struct fr_aug_images *in, const struct fr
     if (in->c < 1 || in->c > 4 || (in->type != FR_U8 && in->type != FR_F32) || in->h < 1 || in->w < 1 || out->h < 1 ||
         out->w < 1)
         return fr_error(FR_STATUS_SHAPE, "augment: apply: images must be u8/f32 with 1-4 channels and a positive size");
-    struct apply_job j = {.in = in, .out = out, .prog = prog, .k = k, .status = FR_STATUS_OK};
+    static const struct apply_job zero;
+    struct apply_job j = zero;
+    j.in = in, j.out = out, j.prog = prog, j.k = k, j.status = FR_STATUS_OK;
     atomic_init(&j.failed, 0);
     pthread_mutex_init(&j.lock, NULL);
     if (pool)
@@ -415,6 +539,8 @@ enum fr_status fr_aug_apply_host(const struct fr_aug_images *in, const struct fr
         for (int i = 0; i < in->n; i++)
             apply_task(&j, i, 0);
     pthread_mutex_destroy(&j.lock);
+    for (int t = 0; t < MAX_SCRATCH_THREADS; t++)
+        free(j.scratch[t]);
     if (atomic_load(&j.failed))
         return fr_error(j.status, "%s", j.msg);
     return FR_STATUS_OK;

@@ -74,14 +74,9 @@ static inline int border_idx(int i, int n, enum fr_aug_border border)
         return i < 0 ? 0 : n - 1;
     if (n == 1)
         return 0;
-    for (;;) { /* reflect-101: ... 2 1 | 0 1 2 ... n-1 | n-2 ... */
-        if (i < 0)
-            i = -i;
-        else if (i >= n)
-            i = 2 * n - 2 - i;
-        else
-            return i;
-    }
+    /* reflect-101: ... 2 1 | 0 1 2 ... n-1 | n-2 ..., periodic with 2n-2 */
+    int64_t period = 2 * (int64_t)n - 2, r = ((int64_t)i % period + period) % period;
+    return (int)(r < n ? r : period - r);
 }
 
 static inline int sat_int(double v)
@@ -93,19 +88,47 @@ static inline int sat_int(double v)
     return (int)lrint(v);
 }
 
-/* Source positions of one output row: for nearest integer pixels, else 1/32-pixel fixed point. */
-static void row_coords(const double *M, int y, int w, int out_h, enum fr_aug_interp interp, int *X, int *Y)
+/* Source positions of one output row: for nearest integer pixels, else 1/32-pixel fixed point.
+ * For affine maps A/B hold OpenCV's per-column deltas round(M0·x·1024), round(M3·x·1024), computed once. */
+static void row_coords_general(const double *M, int y, int w, int out_h, enum fr_aug_interp interp, int *X, int *Y);
+
+static void row_coords(const double *M, int y, int w, int out_h, enum fr_aug_interp interp, const int *A, const int *B,
+                       int *X, int *Y)
+{
+    int nearest = interp == FR_AUG_NEAREST;
+    if (A) {
+        int rd = nearest ? AB_SCALE / 2 : AB_SCALE / TAB_SIZE / 2;
+        int shift = nearest ? AB_BITS : AB_BITS - TAB_BITS;
+        int64_t X0 = (int64_t)sat_int((M[1] * y + M[2]) * AB_SCALE) + rd;
+        int64_t Y0 = (int64_t)sat_int((M[4] * y + M[5]) * AB_SCALE) + rd;
+        if (X0 > INT_MIN / 2 && X0 < INT_MAX / 2 && Y0 > INT_MIN / 2 && Y0 < INT_MAX / 2) {
+            int x0 = (int)X0, y0 = (int)Y0; /* no overflow possible: a 32-bit loop the compiler vectorises */
+            for (int x = 0; x < w; x++) {
+                X[x] = (x0 + A[x]) >> shift;
+                Y[x] = (y0 + B[x]) >> shift;
+            }
+        } else
+            for (int x = 0; x < w; x++) {
+                X[x] = (int)((X0 + A[x]) >> shift);
+                Y[x] = (int)((Y0 + B[x]) >> shift);
+            }
+        return;
+    }
+    row_coords_general(M, y, w, out_h, interp, X, Y);
+}
+
+static void row_coords_general(const double *M, int y, int w, int out_h, enum fr_aug_interp interp, int *X, int *Y)
 {
     int nearest = interp == FR_AUG_NEAREST;
     if (M[6] == 0 && M[7] == 0 && M[8] == 1) {
         int rd = nearest ? AB_SCALE / 2 : AB_SCALE / TAB_SIZE / 2;
         int shift = nearest ? AB_BITS : AB_BITS - TAB_BITS;
-        int X0 = sat_int((M[1] * y + M[2]) * AB_SCALE) + rd;
-        int Y0 = sat_int((M[4] * y + M[5]) * AB_SCALE) + rd;
+        int64_t X0 = (int64_t)sat_int((M[1] * y + M[2]) * AB_SCALE) + rd;
+        int64_t Y0 = (int64_t)sat_int((M[4] * y + M[5]) * AB_SCALE) + rd;
         for (int x = 0; x < w; x++) {
-            int adelta = sat_int(M[0] * x * AB_SCALE), bdelta = sat_int(M[3] * x * AB_SCALE);
-            X[x] = (int)(((int64_t)X0 + adelta) >> shift);
-            Y[x] = (int)(((int64_t)Y0 + bdelta) >> shift);
+            int64_t xs = (X0 + sat_int(M[0] * x * AB_SCALE)) >> shift, ys = (Y0 + sat_int(M[3] * x * AB_SCALE)) >> shift;
+            X[x] = (int)(xs < INT_MIN ? INT_MIN : xs > INT_MAX ? INT_MAX : xs);
+            Y[x] = (int)(ys < INT_MIN ? INT_MIN : ys > INT_MAX ? INT_MAX : ys);
         }
         return;
     }
@@ -140,8 +163,35 @@ static void warp_u8(const struct fr_aug_plane *s, const struct fr_aug_plane *d, 
     uint8_t *D = (uint8_t *)d->data + y * d->sy;
     const int c = s->c, sw = s->w, sh = s->h;
     const uint8_t fill = u8_fill(fillf);
+    /* interleaved RGB is the common case: a tight loop for pixels whose taps are all inside */
+    const int rgb = c == 3 && s->sc == 1 && d->sc == 1 && s->sx == 3 && d->sx == 3;
+    const ptrdiff_t ssy = s->sy;
     for (int x = 0; x < d->w; x++) {
         uint8_t *o = D + x * d->sx;
+        if (rgb && interp == FR_AUG_NEAREST) { /* tight loop while the taps stay inside */
+            for (; x < d->w && (unsigned)X[x] < (unsigned)sw && (unsigned)Y[x] < (unsigned)sh; x++, o += 3) {
+                const uint8_t *p = S + Y[x] * ssy + X[x] * 3;
+                o[0] = p[0], o[1] = p[1], o[2] = p[2];
+            }
+            if (x == d->w)
+                break;
+        }
+        if (rgb && interp == FR_AUG_BILINEAR) {
+            for (; x < d->w; x++, o += 3) {
+                int x0 = X[x] >> TAB_BITS, y0 = Y[x] >> TAB_BITS;
+                if (!((unsigned)x0 < (unsigned)(sw - 1) && (unsigned)y0 < (unsigned)(sh - 1)))
+                    break;
+                int fx = X[x] & (TAB_SIZE - 1), fy = Y[x] & (TAB_SIZE - 1);
+                int w00 = (TAB_SIZE - fx) * (TAB_SIZE - fy), w01 = fx * (TAB_SIZE - fy);
+                int w10 = (TAB_SIZE - fx) * fy, w11 = fx * fy;
+                const uint8_t *p0 = S + y0 * ssy + x0 * 3, *p1 = p0 + ssy;
+                o[0] = (uint8_t)((p0[0] * w00 + p0[3] * w01 + p1[0] * w10 + p1[3] * w11 + 512) >> 10);
+                o[1] = (uint8_t)((p0[1] * w00 + p0[4] * w01 + p1[1] * w10 + p1[4] * w11 + 512) >> 10);
+                o[2] = (uint8_t)((p0[2] * w00 + p0[5] * w01 + p1[2] * w10 + p1[5] * w11 + 512) >> 10);
+            }
+            if (x == d->w)
+                break;
+        }
         if (interp == FR_AUG_NEAREST) {
             int ix = border_idx(X[x], sw, border), iy = border_idx(Y[x], sh, border);
             if (ix < 0 || iy < 0)
@@ -250,6 +300,59 @@ static void warp_f32(const struct fr_aug_plane *s, const struct fr_aug_plane *d,
 #undef TAPF
 }
 
+/* Whole-pixel axis-aligned maps (translations, flips, crops, pads): x_src = ±x + tx, y_src = ±y + ty. Every
+ * interpolation gives the source pixel itself there, so rows are copied (memcpy when not mirrored). */
+static int warp_integer(const struct fr_aug_plane *s, const struct fr_aug_plane *d, const double *m,
+                        enum fr_aug_border border, float fill)
+{
+    if (!(m[1] == 0 && m[3] == 0 && m[6] == 0 && m[7] == 0 && m[8] == 1 && fabs(m[0]) == 1 && fabs(m[4]) == 1 &&
+          m[2] == floor(m[2]) && m[5] == floor(m[5]) && fabs(m[2]) < (1 << 28) && fabs(m[5]) < (1 << 28)))
+        return 0;
+    const int sx = (int)m[0], tx = (int)m[2], syy = (int)m[4], ty = (int)m[5], c = s->c;
+    const size_t es = s->type == FR_U8 ? 1 : sizeof(float);
+    const int contiguous_px = s->sc == 1 && d->sc == 1 && s->sx == c && d->sx == c; /* interleaved pixels */
+    uint8_t fill8 = u8_fill(fill);
+    for (int y = 0; y < d->h; y++) {
+        int iy = border_idx(syy * y + ty, s->h, border);
+        char *orow = (char *)d->data + (size_t)y * d->sy * es;
+        for (int x = 0; x < d->w;) {
+            int ix = border_idx(sx * x + tx, s->w, border);
+            if (iy >= 0 && contiguous_px && sx == -1 && es == 1 && (unsigned)(tx - x) < (unsigned)s->w) {
+                int run = FR_AUG_MIN_INT(d->w - x, tx - x + 1); /* mirrored row segment, pixel by pixel */
+                const uint8_t *src = (const uint8_t *)s->data + (size_t)iy * s->sy + (size_t)(tx - x) * c;
+                uint8_t *o = (uint8_t *)orow + (size_t)x * c;
+                if (c == 3)
+                    for (int j = 0; j < run; j++, o += 3, src -= 3)
+                        o[0] = src[0], o[1] = src[1], o[2] = src[2];
+                else
+                    for (int j = 0; j < run; j++, o += c, src -= c)
+                        memcpy(o, src, (size_t)c);
+                x += run;
+                continue;
+            }
+            if (iy >= 0 && ix >= 0 && contiguous_px && sx == 1 && (unsigned)(x + tx) < (unsigned)s->w) {
+                int run = FR_AUG_MIN_INT(d->w - x, s->w - (x + tx)); /* inside, left to right: one memcpy */
+                memcpy(orow + (size_t)x * c * es, (const char *)s->data + ((size_t)iy * s->sy + (size_t)ix * c) * es,
+                       (size_t)run * c * es);
+                x += run;
+                continue;
+            }
+            for (int k = 0; k < c; k++) {
+                char *o = orow + (x * d->sx + k * d->sc) * (ptrdiff_t)es;
+                if (iy < 0 || ix < 0) {
+                    if (s->type == FR_U8)
+                        *(uint8_t *)o = fill8;
+                    else
+                        *(float *)o = fill;
+                } else
+                    memcpy(o, (const char *)s->data + (iy * s->sy + ix * s->sx + k * s->sc) * (ptrdiff_t)es, es);
+            }
+            x++;
+        }
+    }
+    return 1;
+}
+
 enum fr_status fr_aug_warp_plane(const struct fr_aug_plane *src, const struct fr_aug_plane *dst, const double minv[9],
                                  enum fr_aug_interp interp, enum fr_aug_border border, float fill)
 {
@@ -261,13 +364,30 @@ enum fr_status fr_aug_warp_plane(const struct fr_aug_plane *src, const struct fr
     for (int i = 0; i < 9; i++)
         if (!isfinite(minv[i]))
             return fr_error(FR_STATUS_NUMERIC, "augment: warp: non-finite matrix");
+    if (warp_integer(src, dst, minv, border, fill))
+        return FR_STATUS_OK;
     if (interp == FR_AUG_BICUBIC)
         pthread_once(&cubic_once, cubic_init);
-    int *XY = malloc(sizeof(int) * 2 * (size_t)dst->w);
+    int *XY = malloc(sizeof(int) * 4 * (size_t)dst->w);
     if (!XY)
         return fr_error(FR_STATUS_OUT_OF_MEMORY, "augment: warp: out of memory");
+    int *A = NULL, *B = NULL;
+    if (minv[6] == 0 && minv[7] == 0 && minv[8] == 1) {
+        A = XY + 2 * dst->w, B = XY + 3 * dst->w;
+        for (int x = 0; x < dst->w; x++) {
+            A[x] = sat_int(minv[0] * x * AB_SCALE);
+            B[x] = sat_int(minv[3] * x * AB_SCALE);
+            if (A[x] < -(1 << 29) || A[x] > (1 << 29) || B[x] < -(1 << 29) || B[x] > (1 << 29))
+                A = B = NULL; /* huge maps: the general (block) path handles the range */
+            if (!A)
+                break;
+        }
+    }
     for (int y = 0; y < dst->h; y++) {
-        row_coords(minv, y, dst->w, dst->h, interp, XY, XY + dst->w);
+        if (A)
+            row_coords(minv, y, dst->w, dst->h, interp, A, B, XY, XY + dst->w);
+        else
+            row_coords_general(minv, y, dst->w, dst->h, interp, XY, XY + dst->w);
         if (src->type == FR_U8)
             warp_u8(src, dst, XY, XY + dst->w, y, interp, border, fill);
         else

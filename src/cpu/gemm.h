@@ -13,7 +13,9 @@ extern "C" {
 
 /* C[m×n] = alpha·op(A)·op(B) + beta·C, all row-major; op(A) is m×k (A is k×m when trans_a), op(B) is
  * k×n (B is n×k when trans_b); lda/ldb/ldc are row strides in elements. beta == 0 never reads C.
- * pool may be NULL (single thread). No allocation once the per-thread packing buffers have grown. */
+ * pool may be NULL (single thread); never pass the pool whose task is calling (use NULL inside a task).
+ * No allocation once the per-thread packing buffers (at most 4 MiB for B, 0.2 MiB for A) have grown;
+ * if one cannot be allocated the product is still computed, by a plain loop. */
 void fr_sgemm(struct fr_threadpool *pool, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
               float alpha, const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
               int64_t ldc);
@@ -33,9 +35,9 @@ struct fr_gemm_kernel {
     int64_t mc, kc, nc; /* cache blocking: A block mc×kc in L2, B panel kc×nr in L1, B block kc×nc in L3 */
     void (*pack_a)(int64_t mc, int64_t kc, const float *a, int64_t rs, int64_t cs, float *dst);
     void (*pack_b)(int64_t kc, int64_t nc, const float *b, int64_t rs, int64_t cs, float *dst);
-    /* C[mc×nc] = alpha·packA·packB + beta·C (beta == 0: C not read) */
+    /* C[mc×nc] = alpha·packA·packB + beta·C (beta == 0: C not read); element (i,j) of C is c[i*ldc + j*csc] */
     void (*block)(int64_t mc, int64_t nc, int64_t kc, const float *pa, const float *pb, float *c, int64_t ldc,
-                  float alpha, float beta);
+                  int64_t csc, float alpha, float beta);
 };
 
 extern const struct fr_gemm_kernel fr_gemm_kernel_generic;

@@ -9,11 +9,13 @@
 #include "cpu/gemm.h"
 
 #define FR_GK_NV (FR_GK_NR / FR_GK_VL)
+/* Packed B of at most this size (a column slab) is walked row panel by row panel when kc is short. */
+#ifndef FR_GK_IR_OUTER_BYTES
+#define FR_GK_IR_OUTER_BYTES (256 * 1024)
+#endif
 #define FR_GK_CAT2(a, b) a##_##b
 #define FR_GK_CAT(a, b) FR_GK_CAT2(a, b)
 #define FR_GK_FN(name) FR_GK_CAT(name, FR_GK_SUFFIX)
-#define FR_GK_STR2(x) #x
-#define FR_GK_STR(x) FR_GK_STR2(x)
 
 typedef float FR_GK_FN(vf) __attribute__((vector_size(FR_GK_VL * 4), may_alias));
 typedef float FR_GK_FN(vfu) __attribute__((vector_size(FR_GK_VL * 4), may_alias, aligned(4)));
@@ -32,10 +34,14 @@ FR_GK_FN(transpose8)(const float *src, int64_t ls, float *dst, int64_t ld)
     __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3),
            t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
            t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-    __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)), s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2)),
-           s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)), s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2)),
-           s4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0)), s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2)),
-           s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0)), s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+#define FR_GK_LO _MM_SHUFFLE(1, 0, 1, 0)
+#define FR_GK_HI _MM_SHUFFLE(3, 2, 3, 2)
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, FR_GK_LO), s1 = _mm256_shuffle_ps(t0, t2, FR_GK_HI),
+           s2 = _mm256_shuffle_ps(t1, t3, FR_GK_LO), s3 = _mm256_shuffle_ps(t1, t3, FR_GK_HI),
+           s4 = _mm256_shuffle_ps(t4, t6, FR_GK_LO), s5 = _mm256_shuffle_ps(t4, t6, FR_GK_HI),
+           s6 = _mm256_shuffle_ps(t5, t7, FR_GK_LO), s7 = _mm256_shuffle_ps(t5, t7, FR_GK_HI);
+#undef FR_GK_LO
+#undef FR_GK_HI
     _mm256_storeu_ps(dst, _mm256_permute2f128_ps(s0, s4, 0x20));
     _mm256_storeu_ps(dst + ld, _mm256_permute2f128_ps(s1, s5, 0x20));
     _mm256_storeu_ps(dst + 2 * ld, _mm256_permute2f128_ps(s2, s6, 0x20));
@@ -131,10 +137,12 @@ FR_GK_TARGET static void FR_GK_FN(pack_b)(int64_t kc, int64_t nc, const float *b
     }
 }
 
-/* One MR×NR tile of C over kc; edge tiles (mr < MR or nr < NR) go through a local tile. */
+/* One rows×NR tile of C over kc (rows = MR, or MR/2 for short edge panels: the packed A panel keeps its MR
+ * stride); edge tiles (mr < rows, nr < NR or strided C) go through a local tile. `rows` is a constant
+ * after inlining, so the loops unroll and the accumulators live in registers. */
 FR_GK_TARGET static inline __attribute__((always_inline)) void
-FR_GK_FN(micro)(int64_t kc, const float *restrict a, const float *restrict b, float *restrict c, int64_t ldc,
-                float alpha, float beta, int mr, int nr)
+FR_GK_FN(micro_rows)(int64_t kc, const float *restrict a, const float *restrict b, float *restrict c, int64_t ldc,
+                     int64_t csc, float alpha, float beta, int mr, int nr, const int rows)
 {
     VF acc[FR_GK_MR][FR_GK_NV];
 #pragma GCC unroll 16
@@ -142,9 +150,10 @@ FR_GK_FN(micro)(int64_t kc, const float *restrict a, const float *restrict b, fl
 #pragma GCC unroll 4
         for (int v = 0; v < FR_GK_NV; v++)
             acc[i][v] = (VF){0};
-    if (mr == FR_GK_MR && nr == FR_GK_NR) {
+    int edge = mr != rows || nr != FR_GK_NR || csc != 1;
+    if (!edge) {
 #pragma GCC unroll 16
-        for (int i = 0; i < FR_GK_MR; i++)
+        for (int i = 0; i < rows; i++)
             __builtin_prefetch(c + i * ldc, 1, 3);
     }
     for (int64_t p = 0; p < kc; p++) {
@@ -153,7 +162,7 @@ FR_GK_FN(micro)(int64_t kc, const float *restrict a, const float *restrict b, fl
         for (int v = 0; v < FR_GK_NV; v++)
             bv[v] = *(const VF *)(b + v * FR_GK_VL);
 #pragma GCC unroll 16
-        for (int i = 0; i < FR_GK_MR; i++) {
+        for (int i = 0; i < rows; i++) {
             VF av = FR_GK_SET1(a[i]);
 #pragma GCC unroll 4
             for (int v = 0; v < FR_GK_NV; v++)
@@ -163,18 +172,17 @@ FR_GK_FN(micro)(int64_t kc, const float *restrict a, const float *restrict b, fl
         b += FR_GK_NR;
     }
     float tile[FR_GK_MR * FR_GK_NR] __attribute__((aligned(64)));
-    int edge = mr != FR_GK_MR || nr != FR_GK_NR;
     float *dst = edge ? tile : c;
     int64_t ld = edge ? FR_GK_NR : ldc;
     if (edge || beta == 0.0f) {
 #pragma GCC unroll 16
-        for (int i = 0; i < FR_GK_MR; i++)
+        for (int i = 0; i < rows; i++)
 #pragma GCC unroll 4
             for (int v = 0; v < FR_GK_NV; v++)
                 *(VFU *)(dst + i * ld + v * FR_GK_VL) = acc[i][v] * alpha;
     } else if (beta == 1.0f) {
 #pragma GCC unroll 16
-        for (int i = 0; i < FR_GK_MR; i++)
+        for (int i = 0; i < rows; i++)
 #pragma GCC unroll 4
             for (int v = 0; v < FR_GK_NV; v++) {
                 VFU *cp = (VFU *)(dst + i * ld + v * FR_GK_VL);
@@ -182,7 +190,7 @@ FR_GK_FN(micro)(int64_t kc, const float *restrict a, const float *restrict b, fl
             }
     } else {
 #pragma GCC unroll 16
-        for (int i = 0; i < FR_GK_MR; i++)
+        for (int i = 0; i < rows; i++)
 #pragma GCC unroll 4
             for (int v = 0; v < FR_GK_NV; v++) {
                 VFU *cp = (VFU *)(dst + i * ld + v * FR_GK_VL);
@@ -192,20 +200,49 @@ FR_GK_FN(micro)(int64_t kc, const float *restrict a, const float *restrict b, fl
     if (edge) {
         for (int i = 0; i < mr; i++)
             for (int j = 0; j < nr; j++) {
-                float *cp = c + i * ldc + j;
+                float *cp = c + i * ldc + j * csc;
                 *cp = beta == 0.0f ? tile[i * FR_GK_NR + j] : *cp * beta + tile[i * FR_GK_NR + j];
             }
     }
 }
 
-FR_GK_TARGET static void FR_GK_FN(block)(int64_t mc, int64_t nc, int64_t kc, const float *pa, const float *pb,
-                                         float *c, int64_t ldc, float alpha, float beta)
+FR_GK_TARGET static inline __attribute__((always_inline)) void
+FR_GK_FN(micro)(int64_t kc, const float *restrict a, const float *restrict b, float *restrict c, int64_t ldc,
+                int64_t csc, float alpha, float beta, int mr, int nr)
 {
+    if (mr > FR_GK_MR / 2 || FR_GK_MR % 2 != 0)
+        FR_GK_FN(micro_rows)(kc, a, b, c, ldc, csc, alpha, beta, mr, nr, FR_GK_MR);
+    else
+        FR_GK_FN(micro_rows)(kc, a, b, c, ldc, csc, alpha, beta, mr, nr, FR_GK_MR / 2);
+}
+
+FR_GK_TARGET static void FR_GK_FN(block)(int64_t mc, int64_t nc, int64_t kc, const float *pa, const float *pb,
+                                         float *c, int64_t ldc, int64_t csc, float alpha, float beta)
+{
+    int64_t slab = FR_GK_IR_OUTER_BYTES / ((int64_t)sizeof(float) * kc) / FR_GK_NR * FR_GK_NR;
+    if (slab >= 4 * FR_GK_NR) {
+        /* Short kc: take C in column slabs whose packed B stays in L2 and walk each slab row panel by row
+         * panel, so consecutive kernel calls continue the same MR rows of C (C traffic dominates here,
+         * and a column of tiles with a 4 KiB-multiple ldc would land in one L1 set). */
+        for (int64_t s0 = 0; s0 < nc; s0 += slab) {
+            int64_t s1 = s0 + slab < nc ? s0 + slab : nc;
+            for (int64_t i0 = 0; i0 < mc; i0 += FR_GK_MR) {
+                int mr = (int)(mc - i0 < FR_GK_MR ? mc - i0 : FR_GK_MR);
+                for (int64_t j0 = s0; j0 < s1; j0 += FR_GK_NR) {
+                    int nr = (int)(nc - j0 < FR_GK_NR ? nc - j0 : FR_GK_NR);
+                    FR_GK_FN(micro)(kc, pa + i0 * kc, pb + j0 * kc, c + i0 * ldc + j0 * csc, ldc, csc, alpha, beta,
+                                    mr, nr);
+                }
+            }
+        }
+        return;
+    }
+    /* Each kc×NR B panel is reused across the MR-row panels of the A block while it is hot. */
     for (int64_t j0 = 0; j0 < nc; j0 += FR_GK_NR) {
         int nr = (int)(nc - j0 < FR_GK_NR ? nc - j0 : FR_GK_NR);
         for (int64_t i0 = 0; i0 < mc; i0 += FR_GK_MR) {
             int mr = (int)(mc - i0 < FR_GK_MR ? mc - i0 : FR_GK_MR);
-            FR_GK_FN(micro)(kc, pa + i0 * kc, pb + j0 * kc, c + i0 * ldc + j0, ldc, alpha, beta, mr, nr);
+            FR_GK_FN(micro)(kc, pa + i0 * kc, pb + j0 * kc, c + i0 * ldc + j0 * csc, ldc, csc, alpha, beta, mr, nr);
         }
     }
 }

@@ -2,6 +2,7 @@
 #include "cpu/cpu.h"
 
 #include <math.h>
+#include <stdint.h>
 
 struct pool_job {
     const float *x, *gy;
@@ -67,12 +68,50 @@ static void max_fwd(void *p, int64_t b, int64_t e)
     }
 }
 
+/* One row of disjoint 2x2 windows: every dx value of the two input rows is written (gy at the window's
+ * first maximum, 0 elsewhere), with selects instead of branches so the loop vectorises; which value wins
+ * is random, and mispredicted branches made this the slowest op of a training step. Returns false when
+ * the rows hold a NaN (or inf − inf), for the generic path to redo them. */
+static bool max_bwd_row2(const float *r0, const float *r1, const float *gy, float *d0, float *d1, int64_t ow)
+{
+    float nan_probe = 0.0f;
+    for (int64_t ox = 0; ox < ow; ox++) {
+        float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1], g = gy[ox];
+        nan_probe += (a + b) + (c + d);
+        /* a tournament keeps the first maximum: a later value wins only when strictly greater. Masks
+         * from the comparisons select g by bitwise and, which compilers keep free of branches. */
+        float m01 = b > a ? b : a, m23 = d > c ? d : c;
+        uint32_t gb = 0u - (uint32_t)(b > a), gd = 0u - (uint32_t)(d > c), late = 0u - (uint32_t)(m23 > m01);
+        uint32_t gbits;
+        memcpy(&gbits, &g, sizeof g);
+        uint32_t o[4] = {gbits & ~late & ~gb, gbits & ~late & gb, gbits & late & ~gd, gbits & late & gd};
+        memcpy(d0 + 2 * ox, o, 2 * sizeof(float));
+        memcpy(d1 + 2 * ox, o + 2, 2 * sizeof(float));
+    }
+    return !isnan(nan_probe);
+}
+
 static void max_bwd(void *p, int64_t b, int64_t e)
 {
     const struct pool_job *j = p;
     for (int64_t pl = b; pl < e; pl++) {
         const float *x = j->x + pl * j->h * j->w, *gy = j->gy + pl * j->oh * j->ow;
         float *dx = j->y + pl * j->h * j->w;
+        bool done = false;
+        if (j->k == 2 && j->s == 2 && j->p == 0) { /* model s's pools: disjoint 2x2 windows */
+            done = true;
+            for (int64_t oy = 0; oy < j->oh; oy++) {
+                const float *r0 = x + 2 * oy * j->w;
+                float *d0 = dx + 2 * oy * j->w;
+                done &= max_bwd_row2(r0, r0 + j->w, gy + oy * j->ow, d0, d0 + j->w, j->ow);
+                for (int64_t ix = 2 * j->ow; ix < j->w; ix++) /* an odd last column no window reads */
+                    d0[ix] = d0[j->w + ix] = 0.0f;
+            }
+            /* an odd last row no window reads */
+            memset(dx + 2 * j->oh * j->w, 0, (size_t)((j->h - 2 * j->oh) * j->w) * sizeof *dx);
+            if (done)
+                continue;
+        }
         memset(dx, 0, (size_t)(j->h * j->w) * sizeof *dx);
         for (int64_t oy = 0; oy < j->oh; oy++)
             for (int64_t ox = 0; ox < j->ow; ox++)

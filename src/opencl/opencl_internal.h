@@ -86,6 +86,9 @@ struct fr_cl_op {
 const struct fr_cl_op *fr_cl_ops(void);
 void fr_cl_register_core(struct fr_cl_op *t);
 void fr_cl_register_nn(struct fr_cl_op *t); /* src/opencl/ops_nn.c */
+void fr_cl_register_loss(struct fr_cl_op *t);  /* src/opencl/ops_loss.c */
+void fr_cl_register_optim(struct fr_cl_op *t); /* src/opencl/ops_optim.c */
+void fr_cl_register_augment(struct fr_cl_op *t); /* src/opencl/ops_augment.c */
 /* Test hook: replaces one entry (e.g. {NULL, NULL} to force the CPU fallback); returns the old one. */
 struct fr_cl_op fr_cl_ops_override(enum fr_op op, struct fr_cl_op e);
 

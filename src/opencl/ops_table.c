@@ -8,6 +8,9 @@ static void fr_cl_ops_init(void)
 {
     fr_cl_register_core(table);
     fr_cl_register_nn(table);
+    fr_cl_register_loss(table);
+    fr_cl_register_optim(table);
+    fr_cl_register_augment(table);
     /* later families: fr_cl_register_nn(table); fr_cl_register_loss(table); ... */
 }
 

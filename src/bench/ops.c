@@ -1,0 +1,245 @@
+/* The ops suite: GEMM shapes, conv2d forward/backward of the layers of models s and m, pooling,
+ * batch-norm, softmax, cross-entropy, an AdamW step — each a frugal graph run by fr_graph_compute. */
+#include "bench/bench_config.h"
+#include "bench/bench_internal.h"
+#include "frugal/loss.h"
+#include "frugal/nn.h"
+#include "frugal/optim.h"
+
+static struct fr_tensor *leaf(struct fr_ctx *ctx, enum fr_dtype type, int ndim, const int64_t *ne, const char *name,
+                              uint32_t flags)
+{
+    struct fr_tensor *t = fr_tensor_new(ctx, type, ndim, ne);
+    if (t) {
+        fr_tensor_set_name(t, "%s", name);
+        fr_tensor_set_flags(t, flags);
+    }
+    return t;
+}
+
+static struct fr_tensor *add(struct fr_graph *g, struct fr_tensor *t)
+{
+    return t && fr_graph_add(g, t) == FR_STATUS_OK ? t : NULL;
+}
+
+/* p: M, N, K, trans_b */
+static struct fr_tensor *build_gemm(struct fr_ctx *ctx, struct fr_graph *g, const struct fr_bench_item *it)
+{
+    int64_t m = it->p[0], n = it->p[1], k = it->p[2];
+    bool tb = it->p[3] != 0;
+    struct fr_tensor *a = leaf(ctx, FR_F32, 2, (int64_t[]){m, k}, "a", FR_FLAG_INPUT);
+    struct fr_tensor *b = leaf(ctx, FR_F32, 2, tb ? (int64_t[]){n, k} : (int64_t[]){k, n}, "b", FR_FLAG_INPUT);
+    return add(g, fr_matmul(ctx, a, b, false, tb));
+}
+
+static struct fr_tensor *build_softmax(struct fr_ctx *ctx, struct fr_graph *g, const struct fr_bench_item *it)
+{
+    struct fr_tensor *x = leaf(ctx, FR_F32, 2, (int64_t[]){it->p[0], it->p[1]}, "x", FR_FLAG_INPUT);
+    return add(g, fr_softmax(ctx, x, -1));
+}
+
+/* cross-entropy forward + backward; the logits' gradient is checked */
+static struct fr_tensor *build_xent(struct fr_ctx *ctx, struct fr_graph *g, const struct fr_bench_item *it)
+{
+    struct fr_tensor *z = leaf(ctx, FR_F32, 2, (int64_t[]){it->p[0], it->p[1]}, "logits", FR_FLAG_PARAM);
+    struct fr_tensor *y = leaf(ctx, FR_I32, 1, (int64_t[]){it->p[0]}, "labels", FR_FLAG_INPUT);
+    struct fr_tensor *loss = add(g, fr_cross_entropy(ctx, z, y, NULL, 0.0f));
+    if (!loss || fr_graph_backward(g, loss) != FR_STATUS_OK)
+        return NULL;
+    return z->grad;
+}
+
+/* AdamW update of one parameter tensor of p[0] elements (the optimizer ops alone) */
+static struct fr_tensor *build_adamw(struct fr_ctx *ctx, struct fr_graph *g, const struct fr_bench_item *it)
+{
+    int64_t n = it->p[0];
+    struct fr_tensor *p = leaf(ctx, FR_F32, 1, &n, "param", FR_FLAG_PARAM);
+    struct fr_tensor *gr = leaf(ctx, FR_F32, 1, &n, "grad", FR_FLAG_INPUT);
+    struct fr_tensor *m = leaf(ctx, FR_F32, 1, &n, "zeros m", FR_FLAG_STATE);
+    struct fr_tensor *v = leaf(ctx, FR_F32, 1, &n, "zeros v", FR_FLAG_STATE);
+    struct fr_tensor *hyper = leaf(ctx, FR_F32, 1, (int64_t[]){4}, "zeros hyper", FR_FLAG_STATE);
+    struct fr_tensor *lr = leaf(ctx, FR_F32, 1, (int64_t[]){1}, "lr", FR_FLAG_INPUT);
+    struct fr_tensor *prep = fr_opt_prep(ctx, hyper, lr, NULL);
+    if (!add(g, fr_adam_step(ctx, p, gr, m, v, prep, 1.0f, 0.01f, 0.9f, 0.999f, 1e-8f, true)))
+        return NULL;
+    return p;
+}
+
+#if FRUGAL_BENCH_HAVE_CONV
+/* p: N, C, H, W, O, stride, backward */
+static struct fr_tensor *build_conv(struct fr_ctx *ctx, struct fr_graph *g, const struct fr_bench_item *it)
+{
+    int64_t n = it->p[0], c = it->p[1], h = it->p[2], w = it->p[3], o = it->p[4];
+    bool bwd = it->p[6] != 0;
+    uint32_t fl = bwd ? FR_FLAG_PARAM : FR_FLAG_INPUT;
+    struct fr_tensor *x = leaf(ctx, FR_F32, 4, (int64_t[]){n, c, h, w}, "x", fl);
+    struct fr_tensor *wt = leaf(ctx, FR_F32, 4, (int64_t[]){o, c, 3, 3}, "w", fl);
+    struct fr_tensor *b = leaf(ctx, FR_F32, 1, (int64_t[]){o}, "b", fl);
+    struct fr_tensor *y = fr_conv2d(ctx, x, wt, b, it->p[5], 1);
+    if (!bwd)
+        return add(g, y);
+    struct fr_tensor *target = y ? leaf(ctx, FR_F32, 4, y->ne, "target", FR_FLAG_INPUT) : NULL;
+    struct fr_tensor *loss = add(g, fr_mse_loss(ctx, y, target, NULL));
+    if (!loss || fr_graph_backward(g, loss) != FR_STATUS_OK)
+        return NULL;
+    return wt->grad;
+}
+#endif
+
+#if FRUGAL_BENCH_HAVE_POOL
+static struct fr_tensor *build_pool(struct fr_ctx *ctx, struct fr_graph *g, const struct fr_bench_item *it)
+{
+    struct fr_tensor *x = leaf(ctx, FR_F32, 4, (int64_t[]){it->p[0], it->p[1], it->p[2], it->p[3]}, "x", FR_FLAG_INPUT);
+    return add(g, fr_maxpool2d(ctx, x, 2, 2, 0));
+}
+#endif
+
+#if FRUGAL_BENCH_HAVE_NORM
+/* batch-norm in training mode (batch statistics, running statistics updated) */
+static struct fr_tensor *build_bn(struct fr_ctx *ctx, struct fr_graph *g, const struct fr_bench_item *it)
+{
+    int64_t c = it->p[1];
+    struct fr_tensor *x = leaf(ctx, FR_F32, 4, (int64_t[]){it->p[0], c, it->p[2], it->p[3]}, "x", FR_FLAG_INPUT);
+    struct fr_tensor *wt = leaf(ctx, FR_F32, 1, &c, "ones w", FR_FLAG_PARAM | FR_FLAG_FROZEN);
+    struct fr_tensor *b = leaf(ctx, FR_F32, 1, &c, "zeros b", FR_FLAG_PARAM | FR_FLAG_FROZEN);
+    struct fr_tensor *rm = leaf(ctx, FR_F32, 1, &c, "zeros rm", FR_FLAG_STATE);
+    struct fr_tensor *rv = leaf(ctx, FR_F32, 1, &c, "ones rv", FR_FLAG_STATE);
+    return add(g, fr_batchnorm(ctx, x, wt, b, rm, rv, 1e-5f, 0.1f));
+}
+#endif
+
+static void conv_items(struct fr_bench_item *items, int *n, bool quick)
+{
+#if FRUGAL_BENCH_HAVE_CONV
+    /* the 3x3 layers of model s (conv1, conv2) and m (stem, one block per stage) on 1x28x28 inputs */
+    static const struct {
+        const char *name;
+        int c, h, o, stride;
+        bool quick;
+    } layers[] = {
+        {"s.conv1", 1, 28, 32, 1, false},       {"s.conv2", 32, 14, 64, 1, true},
+        {"m.layer1.0.conv1", 32, 28, 32, 1, false}, {"m.layer2.0.conv1", 32, 28, 64, 2, true},
+        {"m.layer3.1.conv2", 128, 7, 128, 1, false},
+    };
+    int batch = quick ? 32 : 64;
+    for (size_t i = 0; i < sizeof layers / sizeof layers[0]; i++) {
+        if (quick && !layers[i].quick)
+            continue;
+        for (int bwd = 0; bwd < 2; bwd++) {
+            struct fr_bench_item *it = &items[(*n)++];
+            memset(it, 0, sizeof *it);
+            int oh = (layers[i].h + 2 - 3) / layers[i].stride + 1;
+            snprintf(it->name, sizeof it->name, "conv2d %s %s N=%d", layers[i].name, bwd ? "fwd+bwd" : "fwd", batch);
+            double fwd = 2.0 * batch * layers[i].o * oh * oh * layers[i].c * 9.0;
+            it->flops = bwd ? 3.0 * fwd : fwd; /* backward: input and weight gradients, each one forward's work */
+            it->tol = 1e-4;
+            int p[7] = {batch, layers[i].c, layers[i].h, layers[i].h, layers[i].o, layers[i].stride, bwd};
+            memcpy(it->p, p, sizeof p);
+            it->build = build_conv;
+        }
+    }
+#else
+    (void)items;
+    (void)n;
+    (void)quick;
+#endif
+}
+
+enum fr_status fr_bench_ops(struct fr_bench_run *run)
+{
+    struct fr_bench_item items[40];
+    int n = 0;
+    /* GEMM: square shapes, model s's fc1 (x[N,3136] · W[128,3136]^T) and conv2 as a GEMM (im2col, N=64) */
+    static const struct {
+        int m, n, k, tb;
+        bool quick;
+        const char *what;
+    } gemms[] = {
+        {256, 256, 256, 0, true, ""},          {512, 512, 512, 0, false, ""},
+        {1024, 1024, 1024, 0, false, ""},      {64, 128, 3136, 1, true, " (s.fc1, batch 64)"},
+        {256, 128, 3136, 1, false, " (s.fc1, batch 256)"}, {64, 12544, 288, 0, false, " (s.conv2 im2col, batch 64)"},
+    };
+    for (size_t i = 0; i < sizeof gemms / sizeof gemms[0]; i++) {
+        if (run->quick && !gemms[i].quick)
+            continue;
+        struct fr_bench_item *it = &items[n++];
+        memset(it, 0, sizeof *it);
+        snprintf(it->name, sizeof it->name, "gemm %dx%dx%d%s%s", gemms[i].m, gemms[i].n, gemms[i].k,
+                 gemms[i].tb ? " B^T" : "", gemms[i].what);
+        it->flops = 2.0 * gemms[i].m * gemms[i].n * (double)gemms[i].k;
+        it->tol = 1e-4;
+        it->p[0] = gemms[i].m;
+        it->p[1] = gemms[i].n;
+        it->p[2] = gemms[i].k;
+        it->p[3] = gemms[i].tb;
+        it->build = build_gemm;
+    }
+    conv_items(items, &n, run->quick);
+#if FRUGAL_BENCH_HAVE_POOL || FRUGAL_BENCH_HAVE_NORM
+    int batch = run->quick ? 32 : 64;
+#endif
+#if FRUGAL_BENCH_HAVE_POOL
+    {
+        struct fr_bench_item *it = &items[n++];
+        memset(it, 0, sizeof *it);
+        snprintf(it->name, sizeof it->name, "maxpool2d 2x2 [%d,32,28,28]", batch);
+        double in = 4.0 * batch * 32 * 28 * 28;
+        it->bytes = in * 1.25; /* read the input, write a quarter */
+        it->tol = 1e-6;
+        int p[4] = {batch, 32, 28, 28};
+        memcpy(it->p, p, sizeof p);
+        it->build = build_pool;
+    }
+#endif
+#if FRUGAL_BENCH_HAVE_NORM
+    {
+        struct fr_bench_item *it = &items[n++];
+        memset(it, 0, sizeof *it);
+        snprintf(it->name, sizeof it->name, "batchnorm train [%d,64,14,14]", batch);
+        it->bytes = 3.0 * 4.0 * batch * 64 * 14 * 14; /* statistics pass, normalise pass, write */
+        it->tol = 1e-4;
+        it->training = true;
+        int p[4] = {batch, 64, 14, 14};
+        memcpy(it->p, p, sizeof p);
+        it->build = build_bn;
+    }
+#endif
+    {
+        struct fr_bench_item *it = &items[n++];
+        memset(it, 0, sizeof *it);
+        int rows = run->quick ? 256 : 1024;
+        snprintf(it->name, sizeof it->name, "softmax [%d,1000]", rows);
+        it->bytes = 2.0 * 4.0 * rows * 1000;
+        it->tol = 1e-5;
+        it->p[0] = rows;
+        it->p[1] = 1000;
+        it->build = build_softmax;
+
+        it = &items[n++];
+        memset(it, 0, sizeof *it);
+        snprintf(it->name, sizeof it->name, "cross-entropy fwd+bwd [%d,1000]", rows);
+        it->bytes = 3.0 * 4.0 * rows * 1000; /* logits read twice, gradient written */
+        it->tol = 1e-4;
+        it->p[0] = rows;
+        it->p[1] = 1000;
+        it->p[9] = 1000;
+        it->build = build_xent;
+
+        it = &items[n++];
+        memset(it, 0, sizeof *it);
+        int np = run->quick ? 1 << 18 : 1 << 20;
+        snprintf(it->name, sizeof it->name, "adamw step %d params", np);
+        it->bytes = 7.0 * 4.0 * np; /* param, grad, m, v read; param, m, v written */
+        it->tol = 1e-5;
+        it->p[0] = np;
+        it->build = build_adamw;
+    }
+#if !FRUGAL_BENCH_HAVE_CONV || !FRUGAL_BENCH_HAVE_POOL || !FRUGAL_BENCH_HAVE_NORM
+    fr_bench_note(run->r, "%s ops: conv2d/pooling/batch-norm items skipped: their ops are not in this build", run->spec);
+    run->r->n_skipped++;
+#endif
+    enum fr_status st = FR_STATUS_OK;
+    for (int i = 0; i < n && st == FR_STATUS_OK; i++)
+        st = fr_bench_item_run(run, "ops", &items[i]);
+    return st;
+}

@@ -1,0 +1,515 @@
+/* Networks for the recipes: built-in models with class names, checkpoints with resume metadata, the eval
+ * graph, prediction and evaluation (accuracy, loss, per-class accuracy, confusion matrix). */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "frugal/backend.h"
+#include "frugal/recipes.h"
+
+#define EVAL_BATCH 256
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void free_names(char **names, int n)
+{
+    if (!names)
+        return;
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+static enum fr_status set_names(struct fr_net *net, char *const *names, int n)
+{
+    char **nn = calloc((size_t)n, sizeof *nn);
+    if (!nn)
+        return fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
+    for (int i = 0; i < n; i++) {
+        char buf[32];
+        snprintf(buf, sizeof buf, "%d", i);
+        nn[i] = strdup(names && names[i] ? names[i] : buf);
+        if (!nn[i]) {
+            free_names(nn, i);
+            return fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
+        }
+    }
+    free_names(net->class_names, net->n_classes);
+    net->class_names = nn;
+    net->n_classes = n;
+    return FR_STATUS_OK;
+}
+
+void fr_net_free(struct fr_net *net)
+{
+    if (!net)
+        return;
+    fr_trainer_free(net->trainer);
+    fr_graph_free(net->eg);
+    fr_model_free(net->model);
+    fr_ctx_free(net->ctx);
+    free_names(net->class_names, net->n_classes);
+    free(net->pad);
+    free(net->ck_path);
+    free(net);
+}
+
+static enum fr_status net_build(struct fr_backend *be, const char *arch, int c, int h, int w, int k,
+                                struct fr_net **out)
+{
+    *out = NULL;
+    struct fr_net *net = calloc(1, sizeof *net);
+    if (!net)
+        return fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
+    net->be = be;
+    snprintf(net->arch, sizeof net->arch, "%s", arch);
+    net->c = c;
+    net->h = h;
+    net->w = w;
+    net->eval_batch = EVAL_BATCH;
+    net->ctx = fr_ctx_new();
+    enum fr_status st = net->ctx ? FR_STATUS_OK : fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
+    if (st == FR_STATUS_OK)
+        st = fr_model_builtin(net->ctx, arch, c, h, w, k, &net->model);
+    if (st == FR_STATUS_OK)
+        st = fr_model_alloc(net->model, be);
+    if (st != FR_STATUS_OK) {
+        fr_net_free(net);
+        return st;
+    }
+    *out = net;
+    return FR_STATUS_OK;
+}
+
+enum fr_status fr_net_new(struct fr_backend *be, const char *arch, int c, int h, int w, int n_classes,
+                          char *const *class_names, uint64_t seed, struct fr_net **out)
+{
+    struct fr_net *net;
+    enum fr_status st = net_build(be, arch, c, h, w, n_classes, &net);
+    if (st != FR_STATUS_OK)
+        return st;
+    if ((st = fr_model_init(net->model, seed, FR_INIT_DEFAULT, NULL)) != FR_STATUS_OK ||
+        (st = set_names(net, class_names, n_classes)) != FR_STATUS_OK) {
+        fr_net_free(net);
+        return st;
+    }
+    *out = net;
+    return FR_STATUS_OK;
+}
+
+/* The model's own tensors (parameters and batch-norm statistics). */
+static struct fr_named_tensor *model_named(const struct fr_net *net, int *n)
+{
+    *n = fr_model_n_tensors(net->model);
+    struct fr_named_tensor *ts = calloc((size_t)*n + 1, sizeof *ts);
+    if (!ts)
+        return NULL;
+    for (int i = 0; i < *n; i++) {
+        struct fr_model_entry e = fr_model_tensor(net->model, i);
+        ts[i].name = e.name;
+        ts[i].t = e.t;
+    }
+    return ts;
+}
+
+/* Every parameter and state tensor of the context that has storage: the model, the optimizer moments and
+ * step count. Names are unique by construction (state_dict names, "<param>.exp_avg", "optim.step"). */
+static struct fr_named_tensor *all_named(const struct fr_net *net, int *n)
+{
+    int cnt = fr_ctx_count(net->ctx), k = 0;
+    struct fr_named_tensor *ts = calloc((size_t)cnt + 1, sizeof *ts);
+    if (!ts)
+        return NULL;
+    for (int i = 0; i < cnt; i++) {
+        struct fr_tensor *t = fr_ctx_tensor(net->ctx, i);
+        if ((t->flags & (FR_FLAG_PARAM | FR_FLAG_STATE)) && t->buffer && t->name[0] && !t->view_src) {
+            ts[k].name = t->name;
+            ts[k].t = t;
+            k++;
+        }
+    }
+    *n = k;
+    return ts;
+}
+
+enum fr_status fr_net_save(const struct fr_net *net, const char *path, int64_t epoch, int64_t step_in_epoch,
+                           int64_t global_step, const struct fr_kv *extra, int n_extra)
+{
+    int n;
+    struct fr_named_tensor *ts = all_named(net, &n);
+    if (!ts)
+        return fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
+    cJSON *names = cJSON_CreateArray();
+    for (int i = 0; i < net->n_classes; i++)
+        cJSON_AddItemToArray(names, cJSON_CreateString(net->class_names[i]));
+    char *names_s = cJSON_PrintUnformatted(names);
+    cJSON_Delete(names);
+    char input[64], k[32], ep[32], sie[32], gs[32], grs[32];
+    snprintf(input, sizeof input, "%d,%d,%d", net->c, net->h, net->w);
+    snprintf(k, sizeof k, "%d", net->n_classes);
+    snprintf(ep, sizeof ep, "%lld", (long long)epoch);
+    snprintf(sie, sizeof sie, "%lld", (long long)step_in_epoch);
+    snprintf(gs, sizeof gs, "%lld", (long long)global_step);
+    uint32_t gstep = net->trainer ? fr_graph_step(fr_trainer_graph(net->trainer, false)) : 0;
+    snprintf(grs, sizeof grs, "%u", gstep);
+    struct fr_kv *meta = calloc((size_t)n_extra + 8, sizeof *meta);
+    enum fr_status st;
+    if (!meta || !names_s) {
+        st = fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
+    } else {
+        int m = 0;
+        meta[m++] = (struct fr_kv){"frugal.arch", net->arch};
+        meta[m++] = (struct fr_kv){"frugal.input", input};
+        meta[m++] = (struct fr_kv){"frugal.n_classes", k};
+        meta[m++] = (struct fr_kv){"frugal.class_names", names_s};
+        meta[m++] = (struct fr_kv){"frugal.epoch", ep};
+        meta[m++] = (struct fr_kv){"frugal.step_in_epoch", sie};
+        meta[m++] = (struct fr_kv){"frugal.global_step", gs};
+        meta[m++] = (struct fr_kv){"frugal.graph_step", grs};
+        for (int i = 0; i < n_extra; i++)
+            meta[m++] = extra[i];
+        st = fr_checkpoint_save(path, ts, n, meta, m);
+    }
+    free(meta);
+    cJSON_free(names_s);
+    free(ts);
+    return st;
+}
+
+static int64_t meta_int(const struct fr_safetensors *st, const char *key, int64_t dflt)
+{
+    const char *v = fr_st_meta(st, key);
+    if (!v)
+        return dflt;
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    return (errno || end == v) ? dflt : (int64_t)x;
+}
+
+enum fr_status fr_net_load(struct fr_backend *be, const char *path, struct fr_net **out)
+{
+    *out = NULL;
+    struct fr_safetensors *st;
+    enum fr_status s = fr_st_open(path, &st);
+    if (s != FR_STATUS_OK)
+        return s;
+    const char *arch = fr_st_meta(st, "frugal.arch"), *input = fr_st_meta(st, "frugal.input");
+    int c, h, w, k = (int)meta_int(st, "frugal.n_classes", 0);
+    if (!arch || !input || sscanf(input, "%d,%d,%d", &c, &h, &w) != 3 || k <= 0) {
+        fr_st_free(st);
+        return fr_error(FR_STATUS_FORMAT,
+                        "%s: not a frugal checkpoint (no frugal.arch/input/n_classes metadata); for plain "
+                        "safetensors weights use --weights with --arch",
+                        path);
+    }
+    struct fr_net *net;
+    if ((s = net_build(be, arch, c, h, w, k, &net)) != FR_STATUS_OK) {
+        fr_st_free(st);
+        return s;
+    }
+    char **names = calloc((size_t)k, sizeof *names);
+    cJSON *arr = cJSON_Parse(fr_st_meta(st, "frugal.class_names") ? fr_st_meta(st, "frugal.class_names") : "[]");
+    for (int i = 0; names && i < k; i++) {
+        cJSON *it = cJSON_GetArrayItem(arr, i);
+        names[i] = (it && cJSON_IsString(it)) ? it->valuestring : NULL;
+    }
+    s = names ? set_names(net, names, k) : fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
+    free(names);
+    cJSON_Delete(arr);
+    int n;
+    struct fr_named_tensor *ts = s == FR_STATUS_OK ? model_named(net, &n) : NULL;
+    if (s == FR_STATUS_OK && !ts)
+        s = fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
+    if (s == FR_STATUS_OK) {
+        struct fr_st_load_opts lo = {.allow_missing = false, .ignore_unexpected = true};
+        s = fr_st_load_tensors(st, ts, n, &lo);
+    }
+    free(ts);
+    if (s == FR_STATUS_OK) {
+        net->ck_epoch = meta_int(st, "frugal.epoch", 0);
+        net->ck_step_in_epoch = meta_int(st, "frugal.step_in_epoch", 0);
+        net->ck_global_step = meta_int(st, "frugal.global_step", 0);
+        net->ck_graph_step = (uint32_t)meta_int(st, "frugal.graph_step", 0);
+        net->ck_path = strdup(path);
+    }
+    fr_st_free(st);
+    if (s != FR_STATUS_OK) {
+        fr_net_free(net);
+        return s;
+    }
+    *out = net;
+    return FR_STATUS_OK;
+}
+
+enum fr_status fr_net_load_weights(struct fr_backend *be, const char *arch, const char *path, int c, int h, int w,
+                                   struct fr_net **out)
+{
+    *out = NULL;
+    struct fr_safetensors *st;
+    enum fr_status s = fr_st_open(path, &st);
+    if (s != FR_STATUS_OK)
+        return s;
+    /* build once with 1 class to learn the head's bias name, then size it from the file */
+    struct fr_net *probe;
+    if ((s = net_build(be, arch, c, h, w, 1, &probe)) != FR_STATUS_OK) {
+        fr_st_free(st);
+        return s;
+    }
+    int nt = fr_model_n_tensors(probe->model);
+    const char *bias = nt > 0 ? fr_model_tensor(probe->model, nt - 1).name : "";
+    const struct fr_st_tensor *bt = fr_st_find(st, bias);
+    int k = bt && bt->ndim == 1 ? (int)bt->shape[0] : 0;
+    if (k <= 0) {
+        s = fr_error(FR_STATUS_FORMAT, "%s: no 1-D tensor '%s' (the head bias of model '%s')", path, bias, arch);
+        fr_net_free(probe);
+        fr_st_free(st);
+        return s;
+    }
+    fr_net_free(probe);
+    struct fr_net *net;
+    if ((s = net_build(be, arch, c, h, w, k, &net)) == FR_STATUS_OK && (s = set_names(net, NULL, k)) == FR_STATUS_OK) {
+        int n;
+        struct fr_named_tensor *ts = model_named(net, &n);
+        struct fr_st_load_opts lo = {.allow_missing = false, .ignore_unexpected = true};
+        s = ts ? fr_st_load_tensors(st, ts, n, &lo) : fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
+        free(ts);
+    }
+    fr_st_free(st);
+    if (s != FR_STATUS_OK) {
+        fr_net_free(net);
+        return s;
+    }
+    *out = net;
+    return FR_STATUS_OK;
+}
+
+const char *fr_net_head_prefix(const struct fr_net *net, char *buf, size_t size)
+{
+    int nt = fr_model_n_tensors(net->model);
+    snprintf(buf, size, "%s", nt > 0 ? fr_model_tensor(net->model, nt - 1).name : "");
+    char *dot = strrchr(buf, '.');
+    if (dot)
+        dot[1] = 0;
+    return buf;
+}
+
+enum fr_status fr_net_replace_head(struct fr_net *net, int n_classes, char *const *class_names, uint64_t seed)
+{
+    if (net->trainer || net->eg)
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "net: replace the head before training or predicting");
+    enum fr_status st = fr_model_replace_head(net->model, n_classes);
+    if (st == FR_STATUS_OK)
+        st = fr_model_alloc(net->model, net->be);
+    char prefix[128];
+    if (st == FR_STATUS_OK)
+        st = fr_model_init(net->model, seed, FR_INIT_DEFAULT, fr_net_head_prefix(net, prefix, sizeof prefix));
+    if (st == FR_STATUS_OK)
+        st = set_names(net, class_names, n_classes);
+    free(net->ck_path); /* optimizer state of the old model does not apply */
+    net->ck_path = NULL;
+    net->ck_epoch = net->ck_step_in_epoch = net->ck_global_step = 0;
+    net->ck_graph_step = 0;
+    return st;
+}
+
+int fr_net_fallback_ops(const struct fr_net *net)
+{
+    int n = 0;
+    struct fr_graph_stats s;
+    if (net->trainer) {
+        fr_graph_get_stats(fr_trainer_graph(net->trainer, false), &s);
+        n += s.fallback_ops;
+        fr_graph_get_stats(fr_trainer_graph(net->trainer, true), &s);
+        n += s.fallback_ops;
+    }
+    if (net->eg) {
+        fr_graph_get_stats(net->eg, &s);
+        n += s.fallback_ops;
+    }
+    return n;
+}
+
+void fr_u8_nhwc_to_f32_nchw(const uint8_t *src, int64_t n, int c, int h, int w, float *out)
+{
+    const float s = 1.0f / 255.0f;
+    int64_t hw = (int64_t)h * w;
+    for (int64_t i = 0; i < n; i++) {
+        const uint8_t *p = src + i * hw * c;
+        float *o = out + i * hw * c;
+        if (c == 1) {
+            for (int64_t j = 0; j < hw; j++)
+                o[j] = (float)p[j] * s;
+        } else {
+            for (int64_t j = 0; j < hw; j++)
+                for (int ch = 0; ch < c; ch++)
+                    o[ch * hw + j] = (float)p[j * c + ch] * s;
+        }
+    }
+}
+
+void fr_images_to_f32(const struct fr_dataset *ds, const int64_t *idx, int64_t n, float *out)
+{
+    int64_t sz = (int64_t)ds->c * ds->h * ds->w;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t j = idx ? idx[i] : i;
+        fr_u8_nhwc_to_f32_nchw(ds->pixels + j * sz, 1, ds->c, ds->h, ds->w, out + i * sz);
+    }
+}
+
+static enum fr_status eval_graph(struct fr_net *net)
+{
+    if (net->eg)
+        return FR_STATUS_OK;
+    int64_t ne[4] = {net->eval_batch, net->c, net->h, net->w};
+    net->ex = fr_tensor_new(net->ctx, FR_F32, 4, ne);
+    if (!net->ex)
+        return fr_ctx_status(net->ctx);
+    fr_tensor_set_name(fr_tensor_set_flags(net->ex, FR_FLAG_INPUT), "net.eval_images");
+    net->elogits = fr_model_forward(net->model, net->ctx, net->ex, false);
+    if (!net->elogits)
+        return fr_ctx_status(net->ctx) ? fr_ctx_status(net->ctx) : FR_STATUS_INVALID_ARGUMENT;
+    net->eg = fr_graph_new(net->ctx);
+    if (!net->eg)
+        return fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
+    enum fr_status st = fr_graph_add(net->eg, net->elogits);
+    if (st == FR_STATUS_OK)
+        st = fr_graph_plan(net->eg, net->be);
+    if (st != FR_STATUS_OK) {
+        fr_graph_free(net->eg);
+        net->eg = NULL;
+        return st;
+    }
+    fr_graph_set_training(net->eg, false);
+    net->pad = calloc((size_t)(ne[0] * ne[1] * ne[2] * ne[3]), sizeof(float));
+    return net->pad ? FR_STATUS_OK : fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
+}
+
+enum fr_status fr_net_predict_f32(struct fr_net *net, const float *images, int64_t n, float *logits)
+{
+    if (net->trainer)
+        return fr_trainer_predict(net->trainer, images, n, logits);
+    enum fr_status st = eval_graph(net);
+    int64_t eb = net->eval_batch, sz = (int64_t)net->c * net->h * net->w, k = net->n_classes;
+    for (int64_t i = 0; i < n && st == FR_STATUS_OK; i += eb) {
+        int64_t cnt = n - i < eb ? n - i : eb;
+        const float *src = images + i * sz;
+        if (cnt < eb) {
+            memcpy(net->pad, src, (size_t)(cnt * sz) * sizeof(float));
+            src = net->pad;
+        }
+        if ((st = fr_tensor_set(net->ex, src, (size_t)(eb * sz) * sizeof(float))) != FR_STATUS_OK ||
+            (st = fr_graph_compute(net->eg)) != FR_STATUS_OK)
+            break;
+        st = fr_tensor_get(net->elogits, logits + i * k, (size_t)(cnt * k) * sizeof(float));
+    }
+    return st;
+}
+
+enum fr_status fr_net_predict(struct fr_net *net, const struct fr_dataset *ds, const int64_t *idx, int64_t n,
+                              float *logits)
+{
+    if (ds->c != net->c || ds->h != net->h || ds->w != net->w)
+        return fr_error(FR_STATUS_SHAPE, "%s: images are %dx%dx%d, the model expects %dx%dx%d", ds->source, ds->c,
+                        ds->h, ds->w, net->c, net->h, net->w);
+    const int64_t chunk = 2048, sz = (int64_t)net->c * net->h * net->w;
+    float *x = malloc((size_t)(chunk * sz) * sizeof(float));
+    int64_t *ids = malloc((size_t)chunk * sizeof *ids);
+    enum fr_status st = x && ids ? FR_STATUS_OK : fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
+    for (int64_t i = 0; i < n && st == FR_STATUS_OK; i += chunk) {
+        int64_t cnt = n - i < chunk ? n - i : chunk;
+        for (int64_t j = 0; j < cnt; j++)
+            ids[j] = idx ? idx[i + j] : i + j;
+        fr_images_to_f32(ds, ids, cnt, x);
+        st = fr_net_predict_f32(net, x, cnt, logits + i * net->n_classes);
+    }
+    free(x);
+    free(ids);
+    return st;
+}
+
+void fr_eval_free(struct fr_eval *e)
+{
+    if (!e)
+        return;
+    free(e->class_accuracy);
+    free(e->confusion);
+    memset(e, 0, sizeof *e);
+}
+
+enum fr_status fr_net_evaluate(struct fr_net *net, const struct fr_dataset *ds, const int64_t *idx, int64_t n,
+                               struct fr_eval *out)
+{
+    memset(out, 0, sizeof *out);
+    int k = net->n_classes;
+    int64_t *lab = malloc((size_t)(n > 0 ? n : 1) * sizeof *lab);
+    int64_t m = 0;
+    for (int64_t i = 0; lab && i < n; i++) {
+        int64_t j = idx ? idx[i] : i;
+        if (ds->labels && ds->labels[j] >= 0)
+            lab[m++] = j;
+    }
+    float *logits = lab ? malloc((size_t)(m > 0 ? m : 1) * k * sizeof(float)) : NULL;
+    out->class_accuracy = calloc((size_t)k, sizeof(double));
+    out->confusion = calloc((size_t)k * k, sizeof(int64_t));
+    if (!lab || !logits || !out->class_accuracy || !out->confusion) {
+        free(lab);
+        free(logits);
+        fr_eval_free(out);
+        return fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
+    }
+    out->n_classes = k;
+    out->n = m;
+    double t0 = now_s();
+    enum fr_status st = m > 0 ? fr_net_predict(net, ds, lab, m, logits) : FR_STATUS_OK;
+    out->seconds = now_s() - t0;
+    out->images_per_second = out->seconds > 0 ? (double)m / out->seconds : 0;
+    double loss = 0;
+    int64_t correct = 0;
+    for (int64_t i = 0; st == FR_STATUS_OK && i < m; i++) {
+        int y = ds->labels[lab[i]];
+        if (y >= k) {
+            st = fr_error(FR_STATUS_INVALID_ARGUMENT, "%s: image %lld has label %d but the model has %d classes",
+                          ds->source, (long long)lab[i], y, k);
+            break;
+        }
+        const float *z = logits + i * k;
+        int best = 0;
+        float mx = z[0];
+        for (int c = 1; c < k; c++)
+            if (z[c] > mx) {
+                mx = z[c];
+                best = c;
+            }
+        double se = 0;
+        for (int c = 0; c < k; c++)
+            se += exp((double)z[c] - mx);
+        loss += log(se) - ((double)z[y] - mx);
+        correct += best == y;
+        out->confusion[(int64_t)y * k + best]++;
+    }
+    if (st == FR_STATUS_OK) {
+        out->accuracy = m ? (double)correct / (double)m : NAN;
+        out->loss = m ? loss / (double)m : NAN;
+        for (int c = 0; c < k; c++) {
+            int64_t row = 0;
+            for (int d = 0; d < k; d++)
+                row += out->confusion[(int64_t)c * k + d];
+            out->class_accuracy[c] = row ? (double)out->confusion[(int64_t)c * k + c] / (double)row : NAN;
+        }
+    }
+    free(lab);
+    free(logits);
+    if (st != FR_STATUS_OK)
+        fr_eval_free(out);
+    return st;
+}

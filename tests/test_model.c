@@ -1,0 +1,420 @@
+/* Models on the CPU path: built-in t/s/m parameter names and shapes (PyTorch state_dict), init bounds,
+ * statistics and determinism, forward shapes, building errors naming the layer, freezing by prefix,
+ * head replacement, save/load by name, and the trainer's train/eval graphs over shared parameters. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "frugal/model.h"
+#include "frugal/nn.h"
+#include "testutil.h"
+
+static struct fr_backend *be;
+
+static int setup(void **s)
+{
+    (void)s;
+    be = fr_backend_cpu_new(2);
+    return be ? 0 : -1;
+}
+static int teardown(void **s)
+{
+    (void)s;
+    fr_backend_free(be);
+    return 0;
+}
+
+struct want {
+    const char *name;
+    int ndim;
+    int64_t ne[4];
+    uint32_t flag;
+};
+
+static void check_tensors(struct fr_model *m, const struct want *w, int n, bool exact_count)
+{
+    if (exact_count)
+        assert_int_equal(fr_model_n_tensors(m), n);
+    for (int i = 0; i < n; i++) {
+        struct fr_tensor *t = fr_model_find(m, w[i].name);
+        if (!t)
+            fail_msg("no tensor '%s'", w[i].name);
+        assert_int_equal(t->ndim, w[i].ndim);
+        for (int d = 0; d < w[i].ndim; d++)
+            if (t->ne[d] != w[i].ne[d])
+                fail_msg("%s: dim %d is %lld, want %lld", w[i].name, d, (long long)t->ne[d], (long long)w[i].ne[d]);
+        assert_true(t->flags & w[i].flag);
+        if (exact_count)
+            assert_string_equal(fr_model_tensor(m, i).name, w[i].name); /* state_dict order */
+    }
+}
+
+static void test_model_s_names_shapes(void **state)
+{
+    (void)state;
+    struct fr_ctx *ctx = fr_ctx_new();
+    struct fr_model *m;
+    assert_int_equal(fr_model_builtin(ctx, "s", 1, 28, 28, 10, &m), FR_STATUS_OK);
+    const struct want w[] = {
+        {"conv1.weight", 4, {32, 1, 3, 3}, FR_FLAG_PARAM}, {"conv1.bias", 1, {32}, FR_FLAG_PARAM},
+        {"conv2.weight", 4, {64, 32, 3, 3}, FR_FLAG_PARAM}, {"conv2.bias", 1, {64}, FR_FLAG_PARAM},
+        {"fc1.weight", 2, {128, 3136}, FR_FLAG_PARAM}, {"fc1.bias", 1, {128}, FR_FLAG_PARAM},
+        {"fc2.weight", 2, {10, 128}, FR_FLAG_PARAM}, {"fc2.bias", 1, {10}, FR_FLAG_PARAM},
+    };
+    check_tensors(m, w, 8, true);
+    assert_int_equal(fr_model_n_params(m), 421642); /* REFERENCE.md: about 422k */
+    assert_int_equal(fr_model_n_classes(m), 10);
+    fr_model_free(m);
+    fr_ctx_free(ctx);
+}
+
+static void test_model_t_and_m(void **state)
+{
+    (void)state;
+    struct fr_ctx *ctx = fr_ctx_new();
+    struct fr_model *t, *m;
+    assert_int_equal(fr_model_builtin(ctx, "t", 1, 28, 28, 10, &t), FR_STATUS_OK);
+    const struct want wt[] = {
+        {"conv1.weight", 4, {8, 1, 3, 3}, FR_FLAG_PARAM}, {"conv1.bias", 1, {8}, FR_FLAG_PARAM},
+        {"conv2.weight", 4, {16, 8, 3, 3}, FR_FLAG_PARAM}, {"conv2.bias", 1, {16}, FR_FLAG_PARAM},
+        {"fc.weight", 2, {10, 784}, FR_FLAG_PARAM}, {"fc.bias", 1, {10}, FR_FLAG_PARAM},
+    };
+    check_tensors(t, wt, 6, true);
+    assert_int_equal(fr_model_n_params(t), 80 + 1168 + 7850);
+    assert_int_equal(fr_model_builtin(ctx, "m", 1, 28, 28, 10, &m), FR_STATUS_OK);
+    const struct want wm[] = {
+        {"conv1.weight", 4, {32, 1, 3, 3}, FR_FLAG_PARAM},
+        {"bn1.weight", 1, {32}, FR_FLAG_PARAM},
+        {"bn1.running_mean", 1, {32}, FR_FLAG_STATE},
+        {"bn1.running_var", 1, {32}, FR_FLAG_STATE},
+        {"layer1.0.conv1.weight", 4, {32, 32, 3, 3}, FR_FLAG_PARAM},
+        {"layer2.0.conv1.weight", 4, {64, 32, 3, 3}, FR_FLAG_PARAM},
+        {"layer2.0.downsample.0.weight", 4, {64, 32, 1, 1}, FR_FLAG_PARAM},
+        {"layer2.0.downsample.1.running_var", 1, {64}, FR_FLAG_STATE},
+        {"layer3.1.bn2.bias", 1, {128}, FR_FLAG_PARAM},
+        {"fc.weight", 2, {10, 128}, FR_FLAG_PARAM},
+    };
+    check_tensors(m, wm, 10, false);
+    assert_null(fr_model_find(m, "layer1.0.downsample.0.weight")); /* same shape: identity shortcut */
+    assert_null(fr_model_find(m, "conv1.bias"));                   /* conv before batch-norm has no bias */
+    int64_t np = fr_model_n_params(m);
+    assert_true(np > 500000 && np < 2000000);
+    struct fr_model *x;
+    assert_int_equal(fr_model_builtin(ctx, "xl", 1, 28, 28, 10, &x), FR_STATUS_NOT_FOUND);
+    fr_model_free(t);
+    fr_model_free(m);
+    fr_ctx_free(ctx);
+}
+
+static void test_build_errors_name_layer(void **state)
+{
+    (void)state;
+    struct fr_ctx *ctx = fr_ctx_new();
+    struct fr_model *m = fr_model_new(ctx, 1, 28, 28);
+    assert_int_equal(fr_model_conv2d(m, "conv1", 4, 3, 1, 1, true), FR_STATUS_OK);
+    assert_int_equal(fr_model_linear(m, "head", 10), FR_STATUS_SHAPE); /* no flatten */
+    assert_non_null(strstr(fr_last_error(), "head"));
+    assert_int_equal(fr_model_maxpool(m, 64, 64), FR_STATUS_SHAPE);
+    assert_int_equal(fr_model_conv2d(m, "big", 4, 40, 1, 0, true), FR_STATUS_SHAPE);
+    assert_non_null(strstr(fr_last_error(), "big"));
+    assert_int_equal(fr_model_dropout(m, 1.0f), FR_STATUS_INVALID_ARGUMENT);
+    assert_int_equal(fr_model_residual_end(m, 1.0f), FR_STATUS_INVALID_ARGUMENT);
+    assert_int_equal(fr_model_flatten(m), FR_STATUS_OK);
+    assert_int_equal(fr_model_conv2d(m, "late", 4, 3, 1, 1, true), FR_STATUS_SHAPE);
+    assert_non_null(strstr(fr_last_error(), "late"));
+    assert_int_equal(fr_model_linear(m, "head", 10), FR_STATUS_OK);
+    /* wrong input shape at forward time names the input */
+    struct fr_tensor *x = fr_tensor_new_4d(ctx, FR_F32, 2, 3, 28, 28);
+    fr_tensor_set_name(x, "images");
+    assert_null(fr_model_forward(m, ctx, x, false));
+    assert_non_null(strstr(fr_last_error(), "images"));
+    fr_model_free(m);
+    fr_ctx_free(ctx);
+}
+
+static void read_all(struct fr_tensor *t, float *v) { assert_int_equal(fr_tensor_get(t, v, fr_nbytes(t)), FR_STATUS_OK); }
+
+static void test_init_bounds_determinism(void **state)
+{
+    (void)state;
+    struct fr_ctx *ctx = fr_ctx_new();
+    struct fr_model *a, *b;
+    assert_int_equal(fr_model_builtin(ctx, "s", 1, 28, 28, 10, &a), FR_STATUS_OK);
+    assert_int_equal(fr_model_builtin(ctx, "s", 1, 28, 28, 10, &b), FR_STATUS_OK);
+    assert_int_equal(fr_model_alloc(a, be), FR_STATUS_OK);
+    assert_int_equal(fr_model_alloc(b, be), FR_STATUS_OK);
+    assert_int_equal(fr_model_init(a, 42, FR_INIT_DEFAULT, NULL), FR_STATUS_OK);
+    assert_int_equal(fr_model_init(b, 42, FR_INIT_DEFAULT, NULL), FR_STATUS_OK);
+    static float va[401408], vb[401408];
+    const int fan_in[8] = {9, 9, 288, 288, 3136, 3136, 128, 128};
+    for (int i = 0; i < 8; i++) {
+        struct fr_tensor *ta = fr_model_tensor(a, i).t, *tb = fr_model_tensor(b, i).t;
+        int64_t n = fr_nelements(ta);
+        read_all(ta, va);
+        read_all(tb, vb);
+        tu_assert_bytes_equal(va, vb, (size_t)n * sizeof(float));
+        float bound = 1.0f / sqrtf((float)fan_in[i]), mx = 0;
+        double mean = 0;
+        for (int64_t j = 0; j < n; j++) {
+            if (!(fabsf(va[j]) <= bound))
+                fail_msg("%s[%lld] = %g outside +-%g", ta->name, (long long)j, va[j], bound);
+            mx = fmaxf(mx, fabsf(va[j]));
+            mean += va[j];
+        }
+        mean /= (double)n;
+        if (n >= 1000) { /* uniform: max near the bound, mean near 0, variance bound^2/3 */
+            assert_true(mx > 0.99f * bound);
+            assert_true(fabs(mean) < 0.05 * bound);
+        } else if (n >= 32) {
+            assert_true(mx > 0.8f * bound);
+        }
+    }
+    /* another seed gives other values */
+    assert_int_equal(fr_model_init(b, 43, FR_INIT_DEFAULT, NULL), FR_STATUS_OK);
+    read_all(fr_model_find(a, "fc1.weight"), va);
+    read_all(fr_model_find(b, "fc1.weight"), vb);
+    assert_true(memcmp(va, vb, 4096) != 0);
+    /* Kaiming-normal: std sqrt(2/fan_in), biases zero */
+    assert_int_equal(fr_model_init(b, 7, FR_INIT_KAIMING_NORMAL, NULL), FR_STATUS_OK);
+    read_all(fr_model_find(b, "fc1.weight"), vb);
+    double s1 = 0, s2 = 0;
+    for (int j = 0; j < 401408; j++) {
+        s1 += vb[j];
+        s2 += (double)vb[j] * vb[j];
+    }
+    double sd = sqrt(s2 / 401408 - (s1 / 401408) * (s1 / 401408)), want = sqrt(2.0 / 3136);
+    assert_true(fabs(sd - want) < 0.01 * want);
+    assert_true(fabs(s1 / 401408) < 0.01 * want);
+    read_all(fr_model_find(b, "fc1.bias"), vb);
+    for (int j = 0; j < 128; j++)
+        assert_true(vb[j] == 0.0f);
+    /* prefix: only the head */
+    read_all(fr_model_find(b, "conv1.weight"), va);
+    assert_int_equal(fr_model_init(b, 99, FR_INIT_DEFAULT, "fc2."), FR_STATUS_OK);
+    read_all(fr_model_find(b, "conv1.weight"), vb);
+    tu_assert_bytes_equal(vb, va, 288 * sizeof(float));
+    fr_model_free(a);
+    fr_model_free(b);
+    fr_ctx_free(ctx);
+}
+
+static void test_bn_init(void **state)
+{
+    (void)state;
+    struct fr_ctx *ctx = fr_ctx_new();
+    struct fr_model *m;
+    assert_int_equal(fr_model_builtin(ctx, "m", 1, 28, 28, 10, &m), FR_STATUS_OK);
+    assert_int_equal(fr_model_alloc(m, be), FR_STATUS_OK);
+    assert_int_equal(fr_model_init(m, 1, FR_INIT_DEFAULT, NULL), FR_STATUS_OK);
+    float v[128];
+    read_all(fr_model_find(m, "layer3.0.downsample.1.running_var"), v);
+    for (int i = 0; i < 128; i++)
+        assert_true(v[i] == 1.0f);
+    read_all(fr_model_find(m, "bn1.weight"), v);
+    assert_true(v[0] == 1.0f && v[31] == 1.0f);
+    read_all(fr_model_find(m, "bn1.running_mean"), v);
+    assert_true(v[0] == 0.0f);
+    fr_model_free(m);
+    fr_ctx_free(ctx);
+}
+
+/* forward shapes of all three models, and the trainer's eval graph agrees with itself */
+static void test_forward_and_trainer(void **state)
+{
+    (void)state;
+    const char *names[] = {"t", "s", "m"};
+    for (int k = 0; k < 3; k++) {
+        struct fr_ctx *ctx = fr_ctx_new();
+        struct fr_model *m;
+        assert_int_equal(fr_model_builtin(ctx, names[k], 1, 28, 28, 10, &m), FR_STATUS_OK);
+        assert_int_equal(fr_model_alloc(m, be), FR_STATUS_OK);
+        assert_int_equal(fr_model_init(m, 5, FR_INIT_DEFAULT, NULL), FR_STATUS_OK);
+        struct fr_trainer_opts o;
+        fr_trainer_opts_init(&o);
+        o.batch = 4;
+        o.eval_batch = 3;
+        o.optim.momentum = 0.9f;
+        struct fr_trainer *tr;
+        if (fr_trainer_new(m, be, &o, &tr) != FR_STATUS_OK)
+            fail_msg("trainer %s: %s", names[k], fr_last_error());
+        assert_true(fr_graph_training(fr_trainer_graph(tr, false)));
+        assert_false(fr_graph_training(fr_trainer_graph(tr, true)));
+        static float x[5 * 784], l1[5 * 10], l2[5 * 10];
+        tu_fill_uniform(x, 5 * 784, 3, 0, 1);
+        assert_int_equal(fr_trainer_predict(tr, x, 5, l1), FR_STATUS_OK);
+        assert_int_equal(fr_trainer_predict(tr, x, 5, l2), FR_STATUS_OK);
+        tu_assert_bytes_equal(l1, l2, sizeof l1); /* eval: no dropout, no statistics update */
+        /* a sample's logits do not depend on its chunk neighbours in eval mode */
+        assert_int_equal(fr_trainer_predict(tr, x + 3 * 784, 2, l2), FR_STATUS_OK);
+        tu_assert_close(l2, l1 + 30, 20, 1e-5f, 1e-4f);
+        const int32_t y[4] = {1, 2, 3, 4}, bad[4] = {1, 2, 10, 4};
+        float loss0, loss1;
+        assert_int_equal(fr_trainer_step(tr, x, y, NULL, NULL, 0.01f, &loss0), FR_STATUS_OK);
+        assert_true(loss0 > 1.0f && loss0 < 4.0f); /* about log(10) at init */
+        assert_int_equal(fr_trainer_step(tr, x, bad, NULL, NULL, 0.01f, &loss1), FR_STATUS_INVALID_ARGUMENT);
+        assert_non_null(strstr(fr_last_error(), "training step 1"));
+        assert_non_null(strstr(fr_last_error(), "sample 2"));
+        /* the update changed the parameters the eval graph reads */
+        assert_int_equal(fr_trainer_predict(tr, x, 5, l2), FR_STATUS_OK);
+        assert_true(memcmp(l1, l2, sizeof l1) != 0);
+        if (k == 2) { /* batch-norm running statistics moved during the training step */
+            float rm[32];
+            read_all(fr_model_find(m, "bn1.running_mean"), rm);
+            float s = 0;
+            for (int i = 0; i < 32; i++)
+                s += fabsf(rm[i]);
+            assert_true(s > 0.0f);
+        }
+        fr_trainer_free(tr);
+        fr_model_free(m);
+        fr_ctx_free(ctx);
+    }
+}
+
+
+/* the other loss kinds of the trainer: soft targets with per-sample weights, and distillation */
+static void test_trainer_soft_and_distill(void **state)
+{
+    (void)state;
+    for (int kind = 0; kind < 2; kind++) {
+        struct fr_ctx *ctx = fr_ctx_new();
+        struct fr_model *m;
+        assert_int_equal(fr_model_builtin(ctx, "t", 1, 28, 28, 10, &m), FR_STATUS_OK);
+        assert_int_equal(fr_model_alloc(m, be), FR_STATUS_OK);
+        assert_int_equal(fr_model_init(m, 3, FR_INIT_DEFAULT, NULL), FR_STATUS_OK);
+        struct fr_trainer_opts o;
+        fr_trainer_opts_init(&o);
+        o.batch = 8;
+        fr_optim_params_init(&o.optim, FR_OPTIM_ADAMW);
+        o.loss = kind == 0 ? FR_LOSS_SOFT_CE : FR_LOSS_DISTILL;
+        o.sample_weights = kind == 0;
+        o.alpha = 0.5f;
+        o.temperature = 4.0f;
+        struct fr_trainer *tr;
+        if (fr_trainer_new(m, be, &o, &tr) != FR_STATUS_OK)
+            fail_msg("trainer: %s", fr_last_error());
+        static float x[8 * 784], soft[8 * 10], teacher[8 * 10], w[8];
+        int32_t y[8];
+        tu_fill_uniform(x, 8 * 784, 5, 0, 1);
+        tu_fill_uniform(teacher, 80, 6, -3, 3);
+        for (int i = 0; i < 8; i++) {
+            y[i] = i % 10;
+            w[i] = i < 4 ? 1.0f : 0.0f;
+            for (int k = 0; k < 10; k++)
+                soft[i * 10 + k] = k == y[i] ? 0.8f : 0.2f / 9;
+        }
+        float l0 = 0, l = 0;
+        for (int s = 0; s < 30; s++) {
+            enum fr_status st = kind == 0 ? fr_trainer_step(tr, x, soft, NULL, w, 3e-3f, &l)
+                                          : fr_trainer_step(tr, x, y, teacher, NULL, 3e-3f, &l);
+            if (st != FR_STATUS_OK)
+                fail_msg("step %d: %s", s, fr_last_error());
+            if (s == 0)
+                l0 = l;
+        }
+        assert_true(isfinite(l0) && l < l0); /* fits its 8 samples */
+        fr_trainer_free(tr);
+        fr_model_free(m);
+        fr_ctx_free(ctx);
+    }
+}
+
+static void test_freeze_and_replace_head(void **state)
+{
+    (void)state;
+    struct fr_ctx *ctx = fr_ctx_new();
+    struct fr_model *m;
+    assert_int_equal(fr_model_builtin(ctx, "s", 1, 28, 28, 10, &m), FR_STATUS_OK);
+    assert_int_equal(fr_model_replace_head(m, 5), FR_STATUS_OK);
+    assert_int_equal(fr_model_n_classes(m), 5);
+    struct fr_tensor *w = fr_model_find(m, "fc2.weight");
+    assert_true(w->ne[0] == 5 && w->ne[1] == 128);
+    assert_int_equal(fr_model_find(m, "fc2.bias")->ne[0], 5);
+    assert_int_equal(fr_model_freeze(m, "conv", true), 4);
+    assert_int_equal(fr_model_alloc(m, be), FR_STATUS_OK);
+    assert_int_equal(fr_model_init(m, 1, FR_INIT_DEFAULT, NULL), FR_STATUS_OK);
+    float c0[288], c1[288];
+    read_all(fr_model_find(m, "conv1.weight"), c0);
+    struct fr_trainer_opts o;
+    fr_trainer_opts_init(&o);
+    o.batch = 2;
+    struct fr_trainer *tr;
+    assert_int_equal(fr_trainer_new(m, be, &o, &tr), FR_STATUS_OK);
+    assert_null(fr_model_find(m, "conv1.weight")->grad);
+    assert_null(fr_model_find(m, "conv2.bias")->grad);
+    assert_non_null(fr_model_find(m, "fc1.weight")->grad);
+    assert_int_equal(fr_optim_n_updates(fr_trainer_optim(tr)), 4);
+    static float x[2 * 784], logits[2 * 5];
+    tu_fill_uniform(x, 2 * 784, 1, 0, 1);
+    const int32_t y[2] = {4, 0};
+    float loss;
+    assert_int_equal(fr_trainer_step(tr, x, y, NULL, NULL, 0.1f, &loss), FR_STATUS_OK);
+    read_all(fr_model_find(m, "conv1.weight"), c1);
+    tu_assert_bytes_equal(c1, c0, sizeof c0);
+    assert_int_equal(fr_trainer_predict(tr, x, 2, logits), FR_STATUS_OK);
+    fr_trainer_free(tr);
+    /* no linear head at the end: nothing to replace */
+    struct fr_model *t = fr_model_new(ctx, 1, 8, 8);
+    assert_int_equal(fr_model_conv2d(t, "c", 2, 3, 1, 1, true), FR_STATUS_OK);
+    assert_int_equal(fr_model_replace_head(t, 3), FR_STATUS_INVALID_ARGUMENT);
+    fr_model_free(t);
+    fr_model_free(m);
+    fr_ctx_free(ctx);
+}
+
+static void test_save_load_by_name(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/frugal_test_model_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    struct fr_ctx *ctx = fr_ctx_new();
+    struct fr_model *a, *b;
+    assert_int_equal(fr_model_builtin(ctx, "m", 1, 28, 28, 10, &a), FR_STATUS_OK);
+    assert_int_equal(fr_model_builtin(ctx, "m", 1, 28, 28, 10, &b), FR_STATUS_OK);
+    assert_int_equal(fr_model_alloc(a, be), FR_STATUS_OK);
+    assert_int_equal(fr_model_alloc(b, be), FR_STATUS_OK);
+    assert_int_equal(fr_model_init(a, 1, FR_INIT_DEFAULT, NULL), FR_STATUS_OK);
+    assert_int_equal(fr_model_init(b, 2, FR_INIT_KAIMING_NORMAL, NULL), FR_STATUS_OK);
+    if (fr_model_save(a, path) != FR_STATUS_OK)
+        fail_msg("save: %s", fr_last_error());
+    if (fr_model_load(b, path, false, false) != FR_STATUS_OK)
+        fail_msg("load: %s", fr_last_error());
+    static float va[147456], vb[147456];
+    for (int i = 0; i < fr_model_n_tensors(a); i++) {
+        struct fr_tensor *ta = fr_model_tensor(a, i).t, *tb = fr_model_tensor(b, i).t;
+        read_all(ta, va);
+        read_all(tb, vb);
+        tu_assert_bytes_equal(vb, va, fr_nbytes(ta));
+    }
+    /* a model with another head does not load strictly */
+    struct fr_model *c;
+    assert_int_equal(fr_model_builtin(ctx, "m", 1, 28, 28, 7, &c), FR_STATUS_OK);
+    assert_int_equal(fr_model_alloc(c, be), FR_STATUS_OK);
+    assert_true(fr_model_load(c, path, false, false) != FR_STATUS_OK);
+    assert_non_null(strstr(fr_last_error(), "fc."));
+    unlink(path);
+    fr_model_free(a);
+    fr_model_free(b);
+    fr_model_free(c);
+    fr_ctx_free(ctx);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_model_s_names_shapes),
+        cmocka_unit_test(test_model_t_and_m),
+        cmocka_unit_test(test_build_errors_name_layer),
+        cmocka_unit_test(test_init_bounds_determinism),
+        cmocka_unit_test(test_bn_init),
+        cmocka_unit_test(test_forward_and_trainer),
+        cmocka_unit_test(test_trainer_soft_and_distill),
+        cmocka_unit_test(test_freeze_and_replace_head),
+        cmocka_unit_test(test_save_load_by_name),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

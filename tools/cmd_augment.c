@@ -1,0 +1,397 @@
+/* `frugal augment`: applies a policy to image files and writes a contact sheet and/or each result as PNG,
+ * so users can look at what their policy does. Runs the same graph ops as training, on the chosen device. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "cli.h"
+#include "core/threadpool.h"
+#include "frugal/augment.h"
+#include "frugal/data.h"
+
+#define CMD_NAME "augment"
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* --bench: images/s of the policy on random size×size×C u8 images (parameter drawing included), host path */
+static int bench(const struct fr_aug_policy *pol, int size, int c, int threads, int batch, double seconds)
+{
+    int k = fr_aug_policy_max_ops(pol), oh, ow;
+    fr_aug_policy_out_size(pol, size, size, &oh, &ow);
+    size_t in_img = (size_t)size * size * c;
+    uint8_t *in = malloc(in_img * batch), *out = malloc((size_t)oh * ow * c * batch);
+    float *prog = malloc(sizeof(float) * FR_AUG_REC * k * batch);
+    struct fr_threadpool *pool = threads == 1 ? NULL : fr_threadpool_new(threads);
+    if (!in || !out || !prog) {
+        free(in), free(out), free(prog);
+        return cli_error(CMD_NAME, CLI_FAIL, "out of memory");
+    }
+    uint32_t r = 12345;
+    for (size_t i = 0; i < in_img * batch; i++) { /* smooth-ish picture with noise, so histograms are not flat */
+        r = r * 1664525u + 1013904223u;
+        in[i] = (uint8_t)(((i / c) % size) / 2 + ((i / c / size) % size) / 3 + (r >> 28));
+    }
+    struct fr_aug_images a = {in, FR_U8, FR_AUG_NHWC, batch, size, size, c}, b = {out, FR_U8, FR_AUG_NHWC, batch, oh, ow, c};
+    struct timespec c0, c1;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
+    double t0 = now_s(), t;
+    long done = 0;
+    uint32_t step = 0;
+    do {
+        for (int i = 0; i < batch; i++)
+            fr_aug_policy_draw(pol, 1, step, (uint32_t)i, size, size, prog + (size_t)FR_AUG_REC * k * i);
+        if (fr_aug_apply_host(&a, &b, prog, k, pool)) {
+            fr_threadpool_free(pool);
+            free(in), free(out), free(prog);
+            return cli_error(CMD_NAME, CLI_FAIL, "%s", fr_last_error());
+        }
+        done += batch, step++;
+        t = now_s() - t0;
+    } while (t < seconds);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+    double cpu = (double)(c1.tv_sec - c0.tv_sec) + (c1.tv_nsec - c0.tv_nsec) * 1e-9;
+    /* images per CPU-second: the fair single-thread figure on a shared, loaded machine */
+    printf("{\"images_per_s\": %.1f, \"images_per_cpu_s\": %.1f, \"threads\": %d, \"size\": %d, \"images\": %ld}\n",
+           done / t, done / cpu, pool ? fr_threadpool_size(pool) : 1, size, done);
+    fr_threadpool_free(pool);
+    free(in), free(out), free(prog);
+    return CLI_OK;
+}
+
+struct img {
+    char *path;
+    uint8_t *pix;
+    int h, w;
+};
+
+static int has_image_ext(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    return dot && (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg") ||
+                   !strcasecmp(dot, ".bmp"));
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* expands directories (their image files, sorted; not recursive) and keeps plain files */
+static int collect(const struct cli_list *in, char ***out, int *n_out)
+{
+    char **list = NULL;
+    int n = 0, cap = 0;
+    for (int i = 0; i < in->n; i++) {
+        struct stat st;
+        if (stat(in->items[i], &st) != 0)
+            return cli_error(CMD_NAME, CLI_USAGE, "%s: no such file or directory", in->items[i]);
+        int first = n;
+        DIR *d = S_ISDIR(st.st_mode) ? opendir(in->items[i]) : NULL;
+        if (S_ISDIR(st.st_mode) && !d)
+            return cli_error(CMD_NAME, CLI_USAGE, "%s: cannot open directory", in->items[i]);
+        struct dirent *e;
+        do {
+            const char *name = NULL;
+            char buf[4096];
+            if (d) {
+                if (!(e = readdir(d)))
+                    break;
+                if (e->d_name[0] == '.' || !has_image_ext(e->d_name))
+                    continue;
+                snprintf(buf, sizeof buf, "%s/%s", in->items[i], e->d_name);
+                name = buf;
+            } else
+                name = in->items[i];
+            if (n == cap) {
+                cap = cap ? 2 * cap : 16;
+                char **nl = realloc(list, sizeof *list * (size_t)cap);
+                if (!nl)
+                    return cli_error(CMD_NAME, CLI_FAIL, "out of memory");
+                list = nl;
+            }
+            list[n++] = strdup(name);
+        } while (d);
+        if (d) {
+            closedir(d);
+            qsort(list + first, (size_t)(n - first), sizeof *list, cmp_str);
+            if (n == first)
+                fprintf(stderr, "frugal augment: %s: no .png/.jpg/.jpeg/.bmp files\n", in->items[i]);
+        }
+    }
+    *out = list;
+    *n_out = n;
+    return CLI_OK;
+}
+
+/* runs the policy on n_img images of one size, `count` samples each, through the graph on `be` */
+static int augment_group(struct fr_backend *be, const struct fr_aug_policy *pol, struct img **imgs, int n_img, int count,
+                         int c, uint64_t seed, uint32_t step, uint32_t first_sample, uint8_t **out, int *oh, int *ow)
+{
+    int h = imgs[0]->h, w = imgs[0]->w, n = n_img * count, k = fr_aug_policy_max_ops(pol);
+    fr_aug_policy_out_size(pol, h, w, oh, ow);
+    size_t in_img = (size_t)h * w * c, out_img = (size_t)*oh * *ow * c;
+    uint8_t *batch = malloc(in_img * n);
+    float *prog = malloc(sizeof(float) * FR_AUG_REC * k * n);
+    float *mrec = malloc(sizeof(float) * FR_AUG_MIX_REC * n);
+    *out = malloc(out_img * n);
+    int rc = CLI_FAIL;
+    struct fr_ctx *ctx = NULL;
+    struct fr_graph *g = NULL;
+    if (!batch || !prog || !mrec || !*out) {
+        cli_error(CMD_NAME, CLI_FAIL, "out of memory for %d images of %dx%d", n, w, h);
+        goto done;
+    }
+    for (int i = 0; i < n; i++) {
+        memcpy(batch + in_img * i, imgs[i / count]->pix, in_img);
+        if (fr_aug_policy_draw(pol, seed, step, first_sample + (uint32_t)i, h, w, prog + (size_t)FR_AUG_REC * k * i)) {
+            cli_error(CMD_NAME, CLI_FAIL, "%s", fr_last_error());
+            goto done;
+        }
+    }
+    const struct fr_aug_mix_cfg *mix = fr_aug_policy_mix(pol);
+    if (mix && fr_aug_mix_draw(mix, seed, step, n, *oh, *ow, mrec)) {
+        cli_error(CMD_NAME, CLI_FAIL, "%s", fr_last_error());
+        goto done;
+    }
+    ctx = fr_ctx_new();
+    struct fr_tensor *x = fr_tensor_set_flags(fr_tensor_new_4d(ctx, FR_U8, n, h, w, c), FR_FLAG_INPUT);
+    struct fr_tensor *p = fr_tensor_set_flags(fr_tensor_new(ctx, FR_F32, 3, (int64_t[]){n, k, FR_AUG_REC}), FR_FLAG_INPUT);
+    struct fr_tensor *m = fr_tensor_set_flags(fr_tensor_new_2d(ctx, FR_F32, n, FR_AUG_MIX_REC), FR_FLAG_INPUT);
+    struct fr_tensor *y = fr_aug_apply(ctx, x, p, *oh, *ow, FR_AUG_NHWC);
+    if (mix)
+        y = fr_aug_mix(ctx, y, m, FR_AUG_NHWC);
+    if (!y) {
+        cli_error(CMD_NAME, CLI_FAIL, "%s", fr_last_error());
+        goto done;
+    }
+    g = fr_graph_new(ctx);
+    if (fr_graph_add(g, y) || fr_graph_plan(g, be) || fr_tensor_set(x, batch, in_img * n) ||
+        fr_tensor_set(p, prog, sizeof(float) * FR_AUG_REC * k * n) ||
+        (mix && fr_tensor_set(m, mrec, sizeof(float) * FR_AUG_MIX_REC * n)) || fr_graph_compute(g) ||
+        fr_tensor_get(y, *out, out_img * n)) {
+        cli_error(CMD_NAME, CLI_FAIL, "%s", fr_last_error());
+        goto done;
+    }
+    rc = CLI_OK;
+done:
+    fr_graph_free(g);
+    fr_ctx_free(ctx);
+    free(batch);
+    free(prog);
+    free(mrec);
+    return rc;
+}
+
+int cmd_augment(int argc, char **argv)
+{
+    struct cli_list inputs = {0}, extra = {0};
+    const char *policy = NULL, *device = NULL, *grid = NULL, *out_dir = NULL, *on_error = "stop";
+    int64_t count = 8, seed = 0, step = 0, threads = 0, channels = 3, bench_size = 0;
+    double bench_seconds = 2.0;
+    struct cli_opt opts[] = {
+        {"input", CLI_STR_LIST, &inputs, "FILE_OR_DIR", "image files (PNG/JPEG/BMP) or directories of them", false},
+        {"policy", CLI_STR, &policy, "SPEC", "e.g. 'randaugment(n=2,m=9)' or 'rrc(size=224);hflip(p=0.5)'", false},
+        {"count", CLI_INT, &count, "N", "augmented samples per input image (default 8)", false},
+        {"seed", CLI_INT, &seed, "S", "RNG seed (default 0)", false},
+        {"step", CLI_INT, &step, "T", "training step to reproduce (default 0)", false},
+        {"device", CLI_STR, &device, "D", "cpu, cl:P:D or auto (default: FRUGAL_DEVICE or auto)", false},
+        {"threads", CLI_INT, &threads, "N", "CPU threads (default: all cores)", false},
+        {"channels", CLI_INT, &channels, "C", "decode images to C channels, 1..4 (default 3)", false},
+        {"grid", CLI_STR, &grid, "OUT.png", "write a contact sheet: one row per input, one column per sample", false},
+        {"out-dir", CLI_STR, &out_dir, "DIR", "write each result as DIR/<name>_<k>.png", false},
+        {"on-error", CLI_STR, &on_error, "stop|skip", "an unreadable image stops the run (default) or is skipped", false},
+        {"bench", CLI_INT, &bench_size, "SIZE", "time the policy on random SIZE×SIZE images instead (JSON img/s)", false},
+        {"bench-seconds", CLI_FLOAT, &bench_seconds, "S", "with --bench: how long to run (default 2)", false},
+        {0},
+    };
+    int rc = cli_parse(CMD_NAME,
+                       "--input FILE_OR_DIR... --policy SPEC [--count N] [--seed S] [--device D] [--grid OUT.png] "
+                       "[--out-dir DIR]",
+                       argc, argv, opts, &extra);
+    if (rc)
+        return rc < 0 ? CLI_OK : rc;
+    /* `--input a b c`: the words after the first input arrive as positional arguments */
+    if (extra.n) {
+        const char **all = realloc(inputs.items, sizeof *all * (size_t)(inputs.n + extra.n));
+        if (!all)
+            return cli_error(CMD_NAME, CLI_FAIL, "out of memory");
+        memcpy(all + inputs.n, extra.items, sizeof *all * (size_t)extra.n);
+        inputs.items = all;
+        inputs.n += extra.n;
+    }
+    if (bench_size > 0 && policy) {
+        struct fr_aug_policy *bp = NULL;
+        if (fr_aug_policy_parse(policy, &bp))
+            return cli_error(CMD_NAME, CLI_USAGE, "%s", fr_last_error());
+        if (bench_size > 4096 || channels < 1 || channels > 4)
+            return cli_error(CMD_NAME, CLI_USAGE, "--bench SIZE must be 1..4096 and --channels 1..4");
+        int brc = bench(bp, (int)bench_size, (int)channels, threads > 0 ? (int)threads : 0, 64, bench_seconds);
+        fr_aug_policy_free(bp);
+        return brc;
+    }
+    if (inputs.n == 0 || !policy)
+        return cli_error(CMD_NAME, CLI_USAGE, "--input and --policy are required (see --help)");
+    if (!grid && !out_dir)
+        return cli_error(CMD_NAME, CLI_USAGE, "nothing to write: give --grid OUT.png and/or --out-dir DIR");
+    if (count < 1 || count > 4096 || channels < 1 || channels > 4 || seed < 0 || step < 0 || step > UINT32_MAX)
+        return cli_error(CMD_NAME, CLI_USAGE, "--count must be 1..4096, --channels 1..4, --seed and --step >= 0");
+    int skip = !strcmp(on_error, "skip");
+    if (!skip && strcmp(on_error, "stop"))
+        return cli_error(CMD_NAME, CLI_USAGE, "--on-error %s: expected stop or skip", on_error);
+
+    struct fr_aug_policy *pol = NULL;
+    if (fr_aug_policy_parse(policy, &pol))
+        return cli_error(CMD_NAME, CLI_USAGE, "%s", fr_last_error());
+    float mean[4], sd[4];
+    if (fr_aug_policy_normalize(pol, mean, sd))
+        fprintf(stderr, "frugal augment: normalize() is not shown in previews (pixels stay 0..255)\n");
+
+    char **files = NULL;
+    int n_files = 0;
+    struct img *imgs = NULL;
+    int n_img = 0;
+    struct fr_backend *be = NULL;
+    uint8_t **results = NULL;
+    int *res_h = NULL, *res_w = NULL;
+    if ((rc = collect(&inputs, &files, &n_files)) != CLI_OK)
+        goto done;
+    imgs = calloc((size_t)n_files + 1, sizeof *imgs);
+    if (!imgs) {
+        rc = cli_error(CMD_NAME, CLI_FAIL, "out of memory");
+        goto done;
+    }
+    for (int i = 0; i < n_files; i++) {
+        int c;
+        struct img *im = &imgs[n_img];
+        if (fr_image_load(files[i], (int)channels, 0, 0, FR_RESIZE_BILINEAR, &im->pix, &c, &im->h, &im->w)) {
+            if (!skip) {
+                rc = cli_error(CMD_NAME, CLI_USAGE, "%s (use --on-error skip to go on without it)", fr_last_error());
+                goto done;
+            }
+            fprintf(stderr, "frugal augment: skipping %s\n", fr_last_error());
+            continue;
+        }
+        im->path = files[i];
+        n_img++;
+    }
+    if (n_img == 0) {
+        rc = cli_error(CMD_NAME, CLI_USAGE, "no readable images among the inputs");
+        goto done;
+    }
+    if ((rc = cli_open_device(CMD_NAME, device, (int)threads, &be)) != CLI_OK)
+        goto done;
+
+    /* one batch when all inputs share a size (so cutmix/mixup can pair different images), else one per image */
+    int same = 1;
+    for (int i = 1; i < n_img; i++)
+        same &= imgs[i].h == imgs[0].h && imgs[i].w == imgs[0].w;
+    if (!same && fr_aug_policy_mix(pol))
+        fprintf(stderr, "frugal augment: inputs differ in size: cutmix/mixup only pairs samples of the same image\n");
+    results = calloc((size_t)n_img, sizeof *results);
+    res_h = calloc((size_t)n_img, sizeof *res_h);
+    res_w = calloc((size_t)n_img, sizeof *res_w);
+    if (!results || !res_h || !res_w) {
+        rc = cli_error(CMD_NAME, CLI_FAIL, "out of memory");
+        goto done;
+    }
+    for (int i = 0; i < n_img; i += same ? n_img : 1) {
+        int ng = same ? n_img : 1, oh, ow;
+        struct img *group[ng];
+        for (int j = 0; j < ng; j++)
+            group[j] = &imgs[i + j];
+        uint8_t *out;
+        rc = augment_group(be, pol, group, ng, (int)count, (int)channels, (uint64_t)seed, (uint32_t)step,
+                           (uint32_t)(i * count), &out, &oh, &ow);
+        if (rc != CLI_OK) {
+            free(out);
+            goto done;
+        }
+        size_t per = (size_t)count * oh * ow * channels;
+        for (int j = 0; j < ng; j++) {
+            results[i + j] = malloc(per);
+            if (results[i + j])
+                memcpy(results[i + j], out + per * j, per);
+            res_h[i + j] = oh, res_w[i + j] = ow;
+        }
+        free(out);
+        for (int j = 0; j < ng; j++)
+            if (!results[i + j]) {
+                rc = cli_error(CMD_NAME, CLI_FAIL, "out of memory");
+                goto done;
+            }
+    }
+
+    if (out_dir) {
+        mkdir(out_dir, 0777);
+        for (int i = 0; i < n_img; i++) {
+            const char *base = strrchr(imgs[i].path, '/');
+            base = base ? base + 1 : imgs[i].path;
+            char stem[256];
+            snprintf(stem, sizeof stem, "%s", base);
+            char *dot = strrchr(stem, '.');
+            if (dot)
+                *dot = 0;
+            size_t one = (size_t)res_h[i] * res_w[i] * channels;
+            for (int s = 0; s < count; s++) {
+                char path[4096];
+                snprintf(path, sizeof path, "%s/%s_%d.png", out_dir, stem, s);
+                if (fr_aug_write_png(path, results[i] + one * s, res_h[i], res_w[i], (int)channels)) {
+                    rc = cli_error(CMD_NAME, CLI_FAIL, "%s", fr_last_error());
+                    goto done;
+                }
+            }
+        }
+        printf("wrote %lld images to %s\n", (long long)(count * n_img), out_dir);
+    }
+    if (grid) { /* cells of the largest result size, 2-pixel grey gutters */
+        int ch = 0, cw = 0, gap = 2;
+        for (int i = 0; i < n_img; i++)
+            ch = res_h[i] > ch ? res_h[i] : ch, cw = res_w[i] > cw ? res_w[i] : cw;
+        int gw = (int)count * (cw + gap) + gap, gh = n_img * (ch + gap) + gap;
+        if ((int64_t)gw * gh > (int64_t)1 << 28) {
+            rc = cli_error(CMD_NAME, CLI_USAGE, "contact sheet of %dx%d is too large: use fewer inputs or --count", gw, gh);
+            goto done;
+        }
+        uint8_t *sheet = malloc((size_t)gw * gh * channels);
+        if (!sheet) {
+            rc = cli_error(CMD_NAME, CLI_FAIL, "out of memory");
+            goto done;
+        }
+        memset(sheet, 96, (size_t)gw * gh * channels);
+        for (int i = 0; i < n_img; i++)
+            for (int s = 0; s < count; s++) {
+                const uint8_t *src = results[i] + (size_t)res_h[i] * res_w[i] * channels * s;
+                for (int y = 0; y < res_h[i]; y++)
+                    memcpy(sheet + (((size_t)gap + i * (ch + gap) + y) * gw + gap + s * (cw + gap)) * channels,
+                           src + (size_t)y * res_w[i] * channels, (size_t)res_w[i] * channels);
+            }
+        enum fr_status st = fr_aug_write_png(grid, sheet, gh, gw, (int)channels);
+        free(sheet);
+        if (st) {
+            rc = cli_error(CMD_NAME, CLI_FAIL, "%s", fr_last_error());
+            goto done;
+        }
+        printf("wrote %s (%d inputs x %lld samples, %s)\n", grid, n_img, (long long)count, fr_backend_name(be));
+    }
+    rc = CLI_OK;
+done:
+    for (int i = 0; results && i < n_img; i++)
+        free(results[i]);
+    free(results), free(res_h), free(res_w);
+    for (int i = 0; imgs && i < n_img; i++)
+        free(imgs[i].pix);
+    free(imgs);
+    for (int i = 0; i < n_files; i++)
+        free(files[i]);
+    free(files);
+    if (be)
+        fr_backend_free(be);
+    fr_aug_policy_free(pol);
+    return rc;
+}

@@ -1,0 +1,186 @@
+/* `frugal distill`: Hinton knowledge distillation from a teacher checkpoint into a student; the teacher runs in
+ * eval mode, its logits are computed once when the input is not augmented; --unlabeled adds transfer images
+ * that have only the teacher's targets. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "recipe_cli.h"
+
+int cmd_distill(int argc, char **argv)
+{
+    const char *cmd = "distill";
+    struct rc_common c;
+    struct rc_data d;
+    struct rc_fit f;
+    rc_defaults(&c, &d, &f);
+    f.model = "t";
+    const char *teacher = NULL, *unlabeled = NULL;
+    double temperature = 4.0, alpha = 0.9;
+    int64_t unlabeled_limit = 0;
+    struct cli_opt opts[] = {
+        RC_COMMON_OPTS(&c),
+        {"out", CLI_STR, &c.out, "DIR", "write model.safetensors (each epoch) and metrics.jsonl here", false},
+        {"teacher", CLI_STR, &teacher, "CKPT", "teacher checkpoint (required)", false},
+        {"model", CLI_STR, &f.model, "t|s|m", "student architecture (t)", false},
+        {"temperature", CLI_FLOAT, &temperature, "T", "softmax temperature (4)", false},
+        {"alpha", CLI_FLOAT, &alpha, "A", "weight of the soft (teacher) term (0.9)", false},
+        {"unlabeled", CLI_STR, &unlabeled, "SPEC", "extra transfer images, teacher targets only", false},
+        {"unlabeled-limit", CLI_INT, &unlabeled_limit, "N", "use only the first N --unlabeled images", false},
+        RC_DATA_OPTS(&d),
+        RC_FIT_OPTS(&f),
+        {0},
+    };
+    int rc = cli_parse(cmd, "--teacher CKPT --data SPEC [--model t|s|m] [--temperature T] [--alpha A] [--unlabeled SPEC]",
+                       argc, argv, opts, NULL);
+    if (rc)
+        return rc < 0 ? CLI_OK : rc;
+    if (!teacher)
+        return cli_error(cmd, CLI_USAGE, "--teacher CKPT is required");
+    if (!(temperature > 0) || !(alpha >= 0 && alpha <= 1))
+        return cli_error(cmd, CLI_USAGE, "--temperature must be > 0 and --alpha in [0, 1]");
+    if ((rc = rc_check_arch(cmd, f.model)) != CLI_OK)
+        return rc;
+    struct fr_fit_opts fo;
+    if ((rc = rc_fit_opts(cmd, &c, &f, &fo)) != CLI_OK)
+        return rc;
+    if (fo.cutmix > 0 || fo.mixup > 0)
+        return cli_error(cmd, CLI_USAGE, "--cutmix/--mixup cannot be combined with distillation");
+    if (c.out && (rc = rc_mkdir(cmd, c.out)) != CLI_OK)
+        return rc;
+    struct fr_backend *be = NULL;
+    struct fr_dataset *train = NULL, *test = NULL, *unl = NULL;
+    struct fr_split sp = {0};
+    struct fr_trainset ts = {0};
+    struct fr_net *net = NULL, *tnet = NULL;
+    enum fr_status st;
+    double t0 = rc_now();
+    if ((rc = cli_open_device(cmd, c.device, (int)c.threads, &be)) != CLI_OK)
+        return rc;
+    if ((st = fr_net_load(be, teacher, &tnet)) != FR_STATUS_OK) {
+        rc = rc_fail(cmd, st);
+        goto done;
+    }
+    if ((rc = rc_open_data(cmd, &d, &train, &test)) != CLI_OK || (rc = rc_split(cmd, &d, train, (uint64_t)c.seed, &sp)))
+        goto done;
+    if (unlabeled && (rc = rc_open_dataset(cmd, unlabeled, unlabeled_limit, &unl)) != CLI_OK)
+        goto done;
+    if (tnet->n_classes != train->n_classes) {
+        rc = cli_error(cmd, CLI_USAGE, "the teacher has %d classes, %s has %d", tnet->n_classes, train->source,
+                       train->n_classes);
+        goto done;
+    }
+    if (f.resume) {
+        if ((st = fr_net_load(be, f.resume, &net)) != FR_STATUS_OK) {
+            rc = rc_fail(cmd, st);
+            goto done;
+        }
+        fo.resume = true;
+    } else if ((st = fr_net_new(be, f.model, train->c, train->h, train->w, train->n_classes, train->class_names,
+                                (uint64_t)c.seed, &net)) != FR_STATUS_OK) {
+        rc = rc_fail(cmd, st);
+        goto done;
+    }
+    ts.n_classes = net->n_classes;
+    st = fr_trainset_add(&ts, 0, train, sp.labeled, sp.n_labeled, NULL, NULL);
+    if (st == FR_STATUS_OK && unl) {
+        int32_t *none = malloc((size_t)(unl->n > 0 ? unl->n : 1) * sizeof *none);
+        if (!none) {
+            rc = cli_error(cmd, CLI_FAIL, "out of memory");
+            goto done;
+        }
+        for (int64_t i = 0; i < unl->n; i++)
+            none[i] = -1;
+        st = fr_trainset_add(&ts, 1, unl, NULL, unl->n, none, NULL);
+        free(none);
+    }
+    if (st != FR_STATUS_OK) {
+        rc = rc_fail(cmd, st);
+        goto done;
+    }
+    bool cached = !fo.augment;
+    if (cached) { /* un-augmented input: the teacher's logits are the same every epoch */
+        int k = net->n_classes;
+        ts.teacher = malloc((size_t)((ts.cap > 0 ? ts.cap : 1) * k) * sizeof(float));
+        if (!ts.teacher) {
+            rc = cli_error(cmd, CLI_FAIL, "out of memory");
+            goto done;
+        }
+        for (int s = 0; s < 2 && st == FR_STATUS_OK; s++) {
+            int64_t *ids = malloc((size_t)(ts.n > 0 ? ts.n : 1) * sizeof *ids), *pos = malloc((size_t)(ts.n > 0 ? ts.n : 1) * sizeof *pos);
+            int64_t m = 0;
+            for (int64_t i = 0; ids && pos && i < ts.n; i++)
+                if (ts.src[i] == s) {
+                    ids[m] = ts.idx[i];
+                    pos[m++] = i;
+                }
+            float *lg = m > 0 ? malloc((size_t)(m * k) * sizeof(float)) : NULL;
+            if (m > 0 && ids && pos && lg)
+                st = fr_net_predict(tnet, ts.ds[s], ids, m, lg);
+            for (int64_t i = 0; st == FR_STATUS_OK && lg && i < m; i++)
+                memcpy(ts.teacher + pos[i] * k, lg + i * k, (size_t)k * sizeof(float));
+            free(ids);
+            free(pos);
+            free(lg);
+        }
+        if (st != FR_STATUS_OK) {
+            rc = rc_fail(cmd, st);
+            goto done;
+        }
+    }
+    fprintf(stderr, "frugal %s: teacher %s -> student %s (%lld parameters), T %.3g, alpha %.3g, %lld labeled + %lld unlabeled "
+                    "images, teacher logits %s\n",
+            cmd, tnet->arch, net->arch, (long long)fr_model_n_params(net->model), temperature, alpha, (long long)sp.n_labeled,
+            (long long)(unl ? unl->n : 0), cached ? "cached" : "per batch (augmented input)");
+    fo.distill = true;
+    fo.alpha = (float)alpha;
+    fo.temperature = (float)temperature;
+    fo.teacher = tnet;
+    fo.val_ds = train;
+    fo.val_idx = sp.val;
+    fo.n_val = sp.n_val;
+    char seed_s[32];
+    snprintf(seed_s, sizeof seed_s, "%lld", (long long)c.seed);
+    struct fr_kv meta[] = {{"frugal.split_seed", seed_s}, {"frugal.teacher", teacher}, {"frugal.data", d.data}};
+    fo.meta = meta;
+    fo.n_meta = 3;
+    struct progress pr;
+    progress_init(&pr, cmd, NULL);
+    fo.on_progress = progress_step;
+    fo.on_epoch = progress_epoch;
+    fo.user = &pr;
+    rc_install_sigint();
+    struct fr_fit_result fr;
+    st = fr_fit(net, &ts, &fo, &fr);
+    progress_done(&pr);
+    if (st != FR_STATUS_OK) {
+        rc = st == FR_STATUS_INTERRUPTED ? (fprintf(stderr, "frugal %s: %s\n", cmd, fr_last_error()), 130) : rc_fail(cmd, st);
+        goto done;
+    }
+    cJSON *extra = cJSON_CreateObject();
+    cJSON_AddNumberToObject(extra, "labels", (double)(sp.n_labeled + sp.n_val));
+    cJSON_AddNumberToObject(extra, "temperature", temperature);
+    cJSON_AddNumberToObject(extra, "alpha", alpha);
+    cJSON_AddStringToObject(extra, "teacher_model", tnet->arch);
+    cJSON_AddBoolToObject(extra, "teacher_logits_cached", cached);
+    if (test) {
+        struct fr_eval tev;
+        if ((st = fr_net_evaluate(tnet, test, NULL, test->n, &tev)) == FR_STATUS_OK) {
+            rc_json_num(extra, "teacher_test_accuracy", tev.accuracy);
+            if (!c.json)
+                printf("teacher test accuracy %.4f\n", tev.accuracy);
+            fr_eval_free(&tev);
+        }
+    }
+    rc = rc_finish(cmd, &c, be, net, &fr, test, rc_now() - t0, extra);
+done:
+    fr_net_free(net);
+    fr_net_free(tnet);
+    fr_trainset_free(&ts);
+    fr_split_free(&sp);
+    fr_dataset_free(train);
+    fr_dataset_free(test);
+    fr_dataset_free(unl);
+    fr_backend_free(be);
+    return rc;
+}

@@ -1,0 +1,107 @@
+/* `frugal eval`: accuracy, loss, per-class accuracy and the confusion matrix of a checkpoint (or plain
+ * safetensors weights with --arch) on a labeled dataset. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "recipe_cli.h"
+
+int cmd_eval(int argc, char **argv)
+{
+    const char *cmd = "eval";
+    struct rc_common c;
+    rc_defaults(&c, NULL, NULL);
+    const char *model = NULL, *weights = NULL, *arch = NULL, *data = NULL, *classes = NULL;
+    int64_t limit = 0;
+    struct cli_opt opts[] = {
+        RC_COMMON_OPTS(&c),
+        {"model", CLI_STR, &model, "CKPT", "frugal checkpoint to evaluate", false},
+        {"weights", CLI_STR, &weights, "FILE", "plain safetensors weights (with --arch)", false},
+        {"arch", CLI_STR, &arch, "t|s|m", "architecture of --weights", false},
+        {"data", CLI_STR, &data, "SPEC", "labeled data (default fmnist:test)", false},
+        {"classes", CLI_STR, &classes, "LIST", "use only these classes, renumbered (as in training)", false},
+        {"limit", CLI_INT, &limit, "N", "evaluate only the first N images", false},
+        {"out", CLI_STR, &c.out, "DIR", "unused (accepted for symmetry with the other commands)", false},
+        {0},
+    };
+    int rc = cli_parse(cmd, "--model CKPT | --weights FILE --arch t|s|m  [--data SPEC] [flags]", argc, argv, opts, NULL);
+    if (rc)
+        return rc < 0 ? CLI_OK : rc;
+    if (!model == !weights)
+        return cli_error(cmd, CLI_USAGE, "give exactly one of --model CKPT and --weights FILE");
+    if (weights && !arch)
+        return cli_error(cmd, CLI_USAGE, "--weights needs --arch t|s|m");
+    if (arch && (rc = rc_check_arch(cmd, arch)) != CLI_OK)
+        return rc;
+    struct fr_backend *be = NULL;
+    struct fr_dataset *ds = NULL;
+    struct fr_net *net = NULL;
+    struct fr_eval ev = {0};
+    double t0 = rc_now();
+    if ((rc = cli_open_device(cmd, c.device, (int)c.threads, &be)) != CLI_OK)
+        return rc;
+    if ((rc = rc_open_dataset(cmd, data ? data : "fmnist:test", limit, &ds)) != CLI_OK)
+        goto done;
+    if (classes && (rc = rc_filter_classes(cmd, classes, &ds)) != CLI_OK)
+        goto done;
+    enum fr_status st = model ? fr_net_load(be, model, &net) : fr_net_load_weights(be, arch, weights, ds->c, ds->h, ds->w, &net);
+    if (st != FR_STATUS_OK) {
+        rc = rc_fail(cmd, st);
+        goto done;
+    }
+    if ((st = fr_net_evaluate(net, ds, NULL, ds->n, &ev)) != FR_STATUS_OK) {
+        rc = rc_fail(cmd, st);
+        goto done;
+    }
+    int k = net->n_classes, fb = fr_net_fallback_ops(net);
+    rc_report_device(cmd, be, fb);
+    if (c.json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "command", cmd);
+        rc_json_num(o, "test_accuracy", ev.accuracy);
+        rc_json_num(o, "test_loss", ev.loss);
+        cJSON_AddNumberToObject(o, "test_images", (double)ev.n);
+        cJSON *names = cJSON_AddArrayToObject(o, "class_names");
+        cJSON *pc = cJSON_AddArrayToObject(o, "per_class_accuracy");
+        cJSON *cm = cJSON_AddArrayToObject(o, "confusion_matrix");
+        for (int i = 0; i < k; i++) {
+            cJSON_AddItemToArray(names, cJSON_CreateString(net->class_names[i]));
+            cJSON_AddItemToArray(pc, isnan(ev.class_accuracy[i]) ? cJSON_CreateNull()
+                                                                 : cJSON_CreateNumber(ev.class_accuracy[i]));
+            cJSON *row = cJSON_CreateArray();
+            for (int j = 0; j < k; j++)
+                cJSON_AddItemToArray(row, cJSON_CreateNumber((double)ev.confusion[(int64_t)i * k + j]));
+            cJSON_AddItemToArray(cm, row);
+        }
+        cJSON_AddNullToObject(o, "train_images_per_second");
+        rc_json_num(o, "eval_images_per_second", ev.images_per_second);
+        cJSON_AddNumberToObject(o, "seconds", rc_now() - t0);
+        cJSON_AddStringToObject(o, "device", fr_backend_name(be));
+        cJSON_AddNumberToObject(o, "fallback_ops", fb);
+        cJSON_AddStringToObject(o, "model", net->arch);
+        rc_json_print(o);
+    } else {
+        printf("accuracy %.4f  loss %.4f  on %lld images of %s\n\nper class:\n", ev.accuracy, ev.loss, (long long)ev.n,
+               ds->source);
+        for (int i = 0; i < k; i++)
+            printf("  %2d %-14.14s %.4f\n", i, net->class_names[i], ev.class_accuracy[i]);
+        printf("\nconfusion matrix (rows: true class, columns: predicted):\n     ");
+        for (int j = 0; j < k; j++)
+            printf("%6d", j);
+        printf("\n");
+        for (int i = 0; i < k; i++) {
+            printf("  %2d ", i);
+            for (int j = 0; j < k; j++)
+                printf("%6lld", (long long)ev.confusion[(int64_t)i * k + j]);
+            printf("\n");
+        }
+    }
+    rc = CLI_OK;
+done:
+    fr_eval_free(&ev);
+    fr_net_free(net);
+    fr_dataset_free(ds);
+    fr_backend_free(be);
+    return rc;
+}

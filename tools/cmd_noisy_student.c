@@ -1,0 +1,280 @@
+/* `frugal noisy-student`: the loop of REFERENCE.md section 6. A teacher trained on the label budget (or given)
+ * labels the unlabeled images without noise (soft labels, threshold 0.3, class balancing by default); a fresh,
+ * noised student of equal or larger size trains on labeled + pseudo-labeled images and becomes the next
+ * teacher; every round's checkpoint is kept (round<R>.safetensors) and a per-round table is printed. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frugal/augment.h"
+#include "recipe_cli.h"
+#include "rng.h"
+
+static int arch_rank(const char *a) { return !strcmp(a, "t") ? 0 : !strcmp(a, "s") ? 1 : 2; }
+
+int cmd_noisy_student(int argc, char **argv)
+{
+    const char *cmd = "noisy-student";
+    struct rc_common c;
+    struct rc_data d;
+    struct rc_fit f;
+    rc_defaults(&c, &d, &f);
+    d.labels = 1000;
+    f.epochs = 5;
+    const char *teacher_ckpt = NULL, *teacher_arch = "s", *student = NULL, *noise = "randaugment(n=2,m=9)",
+               *teacher_augment = NULL;
+    int64_t rounds = 2, teacher_epochs = 30, labeled_repeat = 1;
+    double threshold = 0.3, dropout = 0.5, sdepth = 0.8, ratio = 0;
+    bool soft = true, hard = false, balance = true;
+    struct cli_opt opts[] = {
+        RC_COMMON_OPTS(&c),
+        {"out", CLI_STR, &c.out, "DIR", "teacher.safetensors, round<R>.safetensors, metrics.jsonl", false},
+        {"rounds", CLI_INT, &rounds, "R", "self-training rounds (2)", false},
+        {"teacher", CLI_STR, &teacher_ckpt, "CKPT", "start from this teacher instead of training one", false},
+        {"teacher-model", CLI_STR, &teacher_arch, "t|s|m", "architecture of the first teacher (s)", false},
+        {"teacher-epochs", CLI_INT, &teacher_epochs, "N", "epochs of the first teacher (30)", false},
+        {"teacher-augment", CLI_STR, &teacher_augment, "POLICY", "augmentation of the first teacher (none)", false},
+        {"student", CLI_STR, &student, "t|s|m", "student architecture, equal or larger (teacher's)", false},
+        {"threshold", CLI_FLOAT, &threshold, "X", "keep pseudo-labels with confidence >= X (0.3)", false},
+        {"soft", CLI_BOOL, &soft, NULL, "soft pseudo-labels (default)", false},
+        {"hard", CLI_BOOL, &hard, NULL, "hard pseudo-labels", false},
+        {"balance", CLI_BOOL, &balance, NULL, "balance pseudo-labels per class (default; --balance=false)", false},
+        {"noise", CLI_STR, &noise, "POLICY", "student input noise ('randaugment(n=2,m=9)'; none)", false},
+        {"dropout", CLI_FLOAT, &dropout, "P", "dropout before the classifier (built-in models: 0.5)", false},
+        {"stochastic-depth", CLI_FLOAT, &sdepth, "S", "survival at the last block (built-in model m: 0.8)", false},
+        {"labeled-repeat", CLI_INT, &labeled_repeat, "N", "labeled images appear N times per student epoch (1)", false},
+        {"unlabeled-ratio", CLI_FLOAT, &ratio, "K", "unlabeled images per labeled image each round (0 = all)", false},
+        RC_DATA_OPTS(&d),
+        RC_FIT_OPTS(&f),
+        {0},
+    };
+    int rc = cli_parse(cmd, "--data SPEC --labels N --rounds R [--student t|s|m] [--threshold 0.3] [--soft|--hard] "
+                            "[--balance] [--noise POLICY] [--unlabeled-ratio K]",
+                       argc, argv, opts, NULL);
+    if (rc)
+        return rc < 0 ? CLI_OK : rc;
+    if (hard)
+        soft = false;
+    if (rounds < 1 || rounds > 100)
+        return cli_error(cmd, CLI_USAGE, "--rounds must be between 1 and 100");
+    if (!(threshold >= 0 && threshold <= 1) || ratio < 0)
+        return cli_error(cmd, CLI_USAGE, "--threshold must be in [0, 1] and --unlabeled-ratio >= 0");
+    if (fabs(dropout - 0.5) > 1e-9 || fabs(sdepth - 0.8) > 1e-9)
+        return cli_error(cmd, CLI_USAGE,
+                         "--dropout %g / --stochastic-depth %g: the built-in models have dropout 0.5 and survival 0.8 "
+                         "(model files are not supported yet)",
+                         dropout, sdepth);
+    if ((rc = rc_check_arch(cmd, teacher_arch)) != CLI_OK)
+        return rc;
+    if (student && (rc = rc_check_arch(cmd, student)) != CLI_OK)
+        return rc;
+    struct fr_fit_opts fo;
+    if ((rc = rc_fit_opts(cmd, &c, &f, &fo)) != CLI_OK)
+        return rc;
+    if (!strcmp(noise, "none"))
+        noise = NULL;
+    else {
+        struct fr_aug_policy *pol;
+        if (fr_aug_policy_parse(noise, &pol) != FR_STATUS_OK)
+            return cli_error(cmd, CLI_USAGE, "--noise: %s", fr_last_error());
+        fr_aug_policy_free(pol);
+    }
+    if (c.out && (rc = rc_mkdir(cmd, c.out)) != CLI_OK)
+        return rc;
+    struct fr_backend *be = NULL;
+    struct fr_dataset *train = NULL, *test = NULL;
+    struct fr_split sp = {0};
+    struct fr_net *teacher = NULL;
+    int64_t *unl = NULL;
+    cJSON *rows = cJSON_CreateArray();
+    enum fr_status st;
+    double t0 = rc_now();
+    if ((rc = cli_open_device(cmd, c.device, (int)c.threads, &be)) != CLI_OK)
+        goto done;
+    if ((rc = rc_open_data(cmd, &d, &train, &test)) != CLI_OK || (rc = rc_split(cmd, &d, train, (uint64_t)c.seed, &sp)))
+        goto done;
+    if (sp.n_unlabeled == 0) {
+        rc = cli_error(cmd, CLI_USAGE, "%s: no images left unlabeled by --labels %lld", train->source, (long long)d.labels);
+        goto done;
+    }
+    rc_install_sigint();
+    char prev_ckpt[4096] = "";
+    double tsec = rc_now();
+    if (teacher_ckpt) {
+        if ((st = fr_net_load(be, teacher_ckpt, &teacher)) != FR_STATUS_OK) {
+            rc = rc_fail(cmd, st);
+            goto done;
+        }
+        snprintf(prev_ckpt, sizeof prev_ckpt, "%s", teacher_ckpt);
+    } else {
+        if ((st = fr_net_new(be, teacher_arch, train->c, train->h, train->w, train->n_classes, train->class_names,
+                             (uint64_t)c.seed, &teacher)) != FR_STATUS_OK) {
+            rc = rc_fail(cmd, st);
+            goto done;
+        }
+        struct fr_trainset ts = {0};
+        ts.n_classes = teacher->n_classes;
+        struct fr_fit_opts to = fo;
+        to.epochs = (int)teacher_epochs;
+        to.augment = teacher_augment && strcmp(teacher_augment, "none") ? teacher_augment : NULL;
+        to.val_ds = train;
+        to.val_idx = sp.val;
+        to.n_val = sp.n_val;
+        to.ckpt_name = "teacher";
+        to.metrics_tag = "teacher";
+        struct progress pr;
+        progress_init(&pr, cmd, "teacher");
+        to.on_progress = progress_step;
+        to.on_epoch = progress_epoch;
+        to.user = &pr;
+        struct fr_fit_result fr;
+        st = fr_trainset_add(&ts, 0, train, sp.labeled, sp.n_labeled, NULL, NULL);
+        if (st == FR_STATUS_OK)
+            st = fr_fit(teacher, &ts, &to, &fr);
+        progress_done(&pr);
+        fr_trainset_free(&ts);
+        if (st != FR_STATUS_OK) {
+            rc = st == FR_STATUS_INTERRUPTED ? 130 : rc_fail(cmd, st);
+            if (st == FR_STATUS_INTERRUPTED)
+                fprintf(stderr, "frugal %s: %s\n", cmd, fr_last_error());
+            goto done;
+        }
+        if (c.out)
+            snprintf(prev_ckpt, sizeof prev_ckpt, "%s/teacher.safetensors", c.out);
+    }
+    if (!student)
+        student = teacher->arch;
+    if (arch_rank(student) < arch_rank(teacher->arch))
+        fprintf(stderr, "frugal %s: warning: student %s is smaller than teacher %s (Noisy Student wants equal or larger)\n",
+                cmd, student, teacher->arch);
+    struct fr_eval ev;
+    double teacher_acc = NAN;
+    if (test && (st = fr_net_evaluate(teacher, test, NULL, test->n, &ev)) == FR_STATUS_OK) {
+        teacher_acc = ev.accuracy;
+        fr_eval_free(&ev);
+    }
+    {
+        cJSON *r0 = cJSON_CreateObject();
+        cJSON_AddNumberToObject(r0, "round", 0);
+        cJSON_AddStringToObject(r0, "model", teacher->arch);
+        cJSON_AddNumberToObject(r0, "labels", (double)(sp.n_labeled + sp.n_val));
+        cJSON_AddNumberToObject(r0, "pseudo_labels", 0);
+        rc_json_num(r0, "test_accuracy", teacher_acc);
+        cJSON_AddNumberToObject(r0, "seconds", rc_now() - tsec);
+        if (prev_ckpt[0])
+            cJSON_AddStringToObject(r0, "checkpoint", prev_ckpt);
+        cJSON_AddItemToArray(rows, r0);
+    }
+    unl = malloc((size_t)sp.n_unlabeled * sizeof *unl);
+    if (!unl) {
+        rc = cli_error(cmd, CLI_FAIL, "out of memory");
+        goto done;
+    }
+    struct fr_pseudo_opts po = {(float)threshold, balance, 0, 1.0f};
+    struct rc_round last = {0};
+    for (int64_t r = 1; r <= rounds; r++) {
+        /* a fresh random subset of the unlabeled pool each round */
+        int64_t n_unl = sp.n_unlabeled;
+        memcpy(unl, sp.unlabeled, (size_t)n_unl * sizeof *unl);
+        if (ratio > 0 && (int64_t)(ratio * (double)sp.n_labeled) < n_unl) {
+            fr_shuffle_indices(unl, n_unl, (uint64_t)c.seed, FR_RNG_SPLIT, (uint32_t)(1000 + r));
+            n_unl = (int64_t)(ratio * (double)sp.n_labeled);
+        }
+        char stage[32], ck_name[32], round_s[24];
+        snprintf(stage, sizeof stage, "round %lld", (long long)r);
+        snprintf(ck_name, sizeof ck_name, "round%lld", (long long)r);
+        snprintf(round_s, sizeof round_s, "%lld", (long long)r);
+        struct fr_fit_opts so = fo;
+        so.augment = noise;
+        so.val_ds = train;
+        so.val_idx = sp.val;
+        so.n_val = sp.n_val;
+        so.ckpt_name = ck_name;
+        struct fr_kv meta[] = {{"frugal.round", round_s}, {"frugal.teacher", prev_ckpt}};
+        so.meta = meta;
+        so.n_meta = 2;
+        struct rc_round rr;
+        rc = rc_self_train(cmd, stage, be, teacher, train, &sp, unl, n_unl, &po, soft, student,
+                           (uint64_t)c.seed + (uint64_t)r, &so, (int)labeled_repeat, false, &rr);
+        if (rc != CLI_OK)
+            goto done;
+        double acc = NAN;
+        if (test && (st = fr_net_evaluate(rr.student, test, NULL, test->n, &ev)) == FR_STATUS_OK) {
+            acc = ev.accuracy;
+            fr_eval_free(&ev);
+        }
+        cJSON *row = cJSON_CreateObject();
+        cJSON_AddNumberToObject(row, "round", (double)r);
+        cJSON_AddStringToObject(row, "model", rr.student->arch);
+        cJSON_AddNumberToObject(row, "labels", (double)(sp.n_labeled + sp.n_val));
+        cJSON_AddNumberToObject(row, "unlabeled_images", (double)rr.unlabeled_used);
+        cJSON_AddNumberToObject(row, "pseudo_labels", (double)rr.pseudo_rows);
+        rc_json_num(row, "pseudo_label_accuracy", rr.pseudo_accuracy);
+        rc_json_num(row, "val_accuracy", rr.fit.val_accuracy);
+        rc_json_num(row, "test_accuracy", acc);
+        cJSON_AddNumberToObject(row, "seconds", rr.seconds);
+        cJSON_AddNumberToObject(row, "train_images_per_second", rr.fit.images_per_second);
+        cJSON_AddStringToObject(row, "teacher_checkpoint", prev_ckpt);
+        if (c.out) {
+            snprintf(prev_ckpt, sizeof prev_ckpt, "%s/%s.safetensors", c.out, ck_name);
+            cJSON_AddStringToObject(row, "checkpoint", prev_ckpt);
+        } else {
+            prev_ckpt[0] = 0;
+        }
+        cJSON_AddItemToArray(rows, row);
+        fr_net_free(teacher);
+        teacher = rr.student; /* the student becomes the teacher */
+        last = rr;
+    }
+    int fb = fr_net_fallback_ops(teacher);
+    rc_report_device(cmd, be, fb);
+    if (!c.json) {
+        printf("\n%-6s %-6s %7s %10s %10s %9s %10s %9s\n", "round", "model", "labels", "unlabeled", "pseudo", "pl acc",
+               "test acc", "time");
+        cJSON *row;
+        cJSON_ArrayForEach(row, rows)
+        {
+            cJSON *a = cJSON_GetObjectItem(row, "test_accuracy"), *pa = cJSON_GetObjectItem(row, "pseudo_label_accuracy"),
+                  *u = cJSON_GetObjectItem(row, "unlabeled_images");
+            char accs[16] = "-", pas[16] = "-", us[16] = "-";
+            if (cJSON_IsNumber(a))
+                snprintf(accs, sizeof accs, "%.4f", a->valuedouble);
+            if (cJSON_IsNumber(pa))
+                snprintf(pas, sizeof pas, "%.4f", pa->valuedouble);
+            if (cJSON_IsNumber(u))
+                snprintf(us, sizeof us, "%d", u->valueint);
+            char tm[16];
+            printf("%-6d %-6s %7d %10s %10d %9s %10s %8ss\n", cJSON_GetObjectItem(row, "round")->valueint,
+                   cJSON_GetObjectItem(row, "model")->valuestring, cJSON_GetObjectItem(row, "labels")->valueint, us,
+                   cJSON_GetObjectItem(row, "pseudo_labels")->valueint, pas, accs,
+                   (snprintf(tm, sizeof tm, "%.1f", cJSON_GetObjectItem(row, "seconds")->valuedouble), tm));
+        }
+    } else {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "command", "noisy_student");
+        cJSON *lastrow = cJSON_GetArrayItem(rows, cJSON_GetArraySize(rows) - 1);
+        cJSON *a = cJSON_GetObjectItem(lastrow, "test_accuracy");
+        rc_json_num(o, "test_accuracy", cJSON_IsNumber(a) ? a->valuedouble : NAN);
+        cJSON_AddNullToObject(o, "test_loss");
+        rc_json_num(o, "teacher_test_accuracy", teacher_acc);
+        rc_json_num(o, "train_images_per_second", last.fit.images_per_second);
+        cJSON_AddNumberToObject(o, "seconds", rc_now() - t0);
+        cJSON_AddStringToObject(o, "device", fr_backend_name(be));
+        cJSON_AddNumberToObject(o, "fallback_ops", fb);
+        cJSON_AddNumberToObject(o, "labels", (double)(sp.n_labeled + sp.n_val));
+        cJSON_AddItemToObject(o, "rounds", rows);
+        rows = NULL;
+        rc_json_print(o);
+    }
+    rc = CLI_OK;
+done:
+    cJSON_Delete(rows);
+    free(unl);
+    fr_net_free(teacher);
+    fr_split_free(&sp);
+    fr_dataset_free(train);
+    fr_dataset_free(test);
+    fr_backend_free(be);
+    return rc;
+}

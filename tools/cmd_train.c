@@ -1,0 +1,115 @@
+/* `frugal train`: supervised training on a label budget with augmentation, CutMix/MixUp, validation per epoch
+ * and a test evaluation at the end; checkpoints and metrics.jsonl in --out, --resume continues a run. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "recipe_cli.h"
+
+int cmd_train(int argc, char **argv)
+{
+    const char *cmd = "train";
+    struct rc_common c;
+    struct rc_data d;
+    struct rc_fit f;
+    rc_defaults(&c, &d, &f);
+    struct cli_opt opts[] = {
+        RC_COMMON_OPTS(&c),
+        {"out", CLI_STR, &c.out, "DIR", "write model.safetensors (each epoch) and metrics.jsonl here", false},
+        {"model", CLI_STR, &f.model, "t|s|m", "architecture (s)", false},
+        RC_DATA_OPTS(&d),
+        RC_FIT_OPTS(&f),
+        {0},
+    };
+    int rc = cli_parse(cmd, "--data SPEC [--labels N] [--model t|s|m] [--epochs N] [--augment POLICY] [flags]", argc,
+                       argv, opts, NULL);
+    if (rc)
+        return rc < 0 ? CLI_OK : rc;
+    if ((rc = rc_check_arch(cmd, f.model)) != CLI_OK)
+        return rc;
+    struct fr_fit_opts fo;
+    if ((rc = rc_fit_opts(cmd, &c, &f, &fo)) != CLI_OK)
+        return rc;
+    if (c.out && (rc = rc_mkdir(cmd, c.out)) != CLI_OK)
+        return rc;
+    struct fr_backend *be = NULL;
+    struct fr_dataset *train = NULL, *test = NULL;
+    struct fr_split sp = {0};
+    struct fr_trainset ts = {0};
+    struct fr_net *net = NULL;
+    enum fr_status st;
+    double t0 = rc_now();
+    if ((rc = cli_open_device(cmd, c.device, (int)c.threads, &be)) != CLI_OK)
+        return rc;
+    if ((rc = rc_open_data(cmd, &d, &train, &test)) != CLI_OK || (rc = rc_split(cmd, &d, train, (uint64_t)c.seed, &sp)))
+        goto done;
+    if (f.resume) {
+        if ((st = fr_net_load(be, f.resume, &net)) != FR_STATUS_OK) {
+            rc = rc_fail(cmd, st);
+            goto done;
+        }
+        if (net->n_classes != train->n_classes || net->c != train->c || net->h != train->h || net->w != train->w) {
+            rc = cli_error(cmd, CLI_USAGE, "--resume %s: the checkpoint's model does not fit %s", f.resume, train->source);
+            goto done;
+        }
+        fo.resume = true;
+        fprintf(stderr, "frugal %s: resuming %s at epoch %lld, step %lld\n", cmd, f.resume, (long long)net->ck_epoch + 1,
+                (long long)net->ck_step_in_epoch);
+    } else if ((st = fr_net_new(be, f.model, train->c, train->h, train->w, train->n_classes, train->class_names,
+                                (uint64_t)c.seed, &net)) != FR_STATUS_OK) {
+        rc = rc_fail(cmd, st);
+        goto done;
+    }
+    ts.n_classes = net->n_classes;
+    if ((st = fr_trainset_add(&ts, 0, train, sp.labeled, sp.n_labeled, NULL, NULL)) != FR_STATUS_OK) {
+        rc = rc_fail(cmd, st);
+        goto done;
+    }
+    fprintf(stderr, "frugal %s: model %s (%lld parameters), %lld labeled training images + %lld validation, %s\n", cmd,
+            net->arch, (long long)fr_model_n_params(net->model), (long long)sp.n_labeled, (long long)sp.n_val,
+            train->source);
+    char seed_s[32], labels_s[32];
+    snprintf(seed_s, sizeof seed_s, "%lld", (long long)c.seed);
+    snprintf(labels_s, sizeof labels_s, "%lld", (long long)(sp.n_labeled + sp.n_val));
+    struct fr_kv meta[] = {{"frugal.split_seed", seed_s}, {"frugal.labels", labels_s}, {"frugal.data", d.data}};
+    fo.meta = meta;
+    fo.n_meta = 3;
+    fo.val_ds = train;
+    fo.val_idx = sp.val;
+    fo.n_val = sp.n_val;
+    struct progress pr;
+    progress_init(&pr, cmd, NULL);
+    fo.on_progress = progress_step;
+    fo.on_epoch = progress_epoch;
+    fo.user = &pr;
+    rc_install_sigint();
+    struct fr_fit_result fr;
+    st = fr_fit(net, &ts, &fo, &fr);
+    progress_done(&pr);
+    if (st == FR_STATUS_INTERRUPTED) {
+        fprintf(stderr, "frugal %s: %s\n", cmd, fr_last_error());
+        rc_report_device(cmd, be, fr_net_fallback_ops(net));
+        rc = 130; /* interrupted: checkpoint saved */
+        goto done;
+    }
+    if (st != FR_STATUS_OK) {
+        rc = rc_fail(cmd, st);
+        goto done;
+    }
+    cJSON *extra = cJSON_CreateObject();
+    cJSON_AddNumberToObject(extra, "labels", (double)(sp.n_labeled + sp.n_val));
+    if (c.out) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/model.safetensors", c.out);
+        cJSON_AddStringToObject(extra, "checkpoint", path);
+    }
+    rc = rc_finish(cmd, &c, be, net, &fr, test, rc_now() - t0, extra);
+done:
+    fr_net_free(net);
+    fr_trainset_free(&ts);
+    fr_split_free(&sp);
+    fr_dataset_free(train);
+    fr_dataset_free(test);
+    fr_backend_free(be);
+    return rc;
+}
