@@ -103,6 +103,32 @@ static void test_reshape_permute_views(void **state)
     fr_ctx_free(ctx);
 }
 
+static void test_output_view_is_kept(void **state)
+{
+    (void)state;
+    /* v = reshape(relu(x)) is read after the run while later nodes reuse arena memory */
+    struct fr_ctx *ctx = fr_ctx_new();
+    struct fr_tensor *x = tu_tensor_f32(ctx, 1, (int64_t[]){64});
+    struct fr_tensor *v = fr_reshape(ctx, fr_relu(ctx, x), 2, (int64_t[]){8, 8});
+    struct fr_tensor *y = v;
+    for (int i = 0; i < 6; i++)
+        y = fr_scale_add(ctx, y, 2.0f, 1.0f);
+    struct fr_graph *g = fr_graph_new(ctx);
+    assert_int_equal(fr_graph_add(g, v), FR_STATUS_OK);
+    assert_int_equal(fr_graph_add(g, y), FR_STATUS_OK);
+    assert_int_equal(fr_graph_plan(g, be), FR_STATUS_OK);
+    float xv[64], got[64];
+    for (int i = 0; i < 64; i++)
+        xv[i] = (float)i - 10.0f;
+    fr_tensor_set(x, xv, sizeof xv);
+    assert_int_equal(fr_graph_compute(g), FR_STATUS_OK);
+    assert_int_equal(fr_tensor_get(v, got, sizeof got), FR_STATUS_OK);
+    for (int i = 0; i < 64; i++)
+        assert_float_equal(got[i], xv[i] > 0 ? xv[i] : 0.0f, 0);
+    fr_graph_free(g);
+    fr_ctx_free(ctx);
+}
+
 /* a deliberately bad kernel run by hand: writes one float past its output */
 static void test_guard_bytes_catch_overrun(void **state)
 {
@@ -151,6 +177,7 @@ int main(void)
         cmocka_unit_test(test_planner_reuses_memory_and_keeps_results),
         cmocka_unit_test(test_diamond_keeps_shared_input_alive),
         cmocka_unit_test(test_reshape_permute_views),
+        cmocka_unit_test(test_output_view_is_kept),
         cmocka_unit_test(test_guard_bytes_catch_overrun),
         cmocka_unit_test(test_status_strings_and_errors),
     };

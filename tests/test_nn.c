@@ -227,25 +227,29 @@ static void test_maxpool_nan(void **state)
 {
     (void)state;
     struct fr_ctx *ctx = fr_ctx_new();
-    struct fr_tensor *x = fr_tensor_new_4d(ctx, FR_F32, 1, 1, 2, 4);
+    /* four windows per row (the vector path); channel 0 has a NaN, channel 1 only ties */
+    struct fr_tensor *x = fr_tensor_new_4d(ctx, FR_F32, 1, 2, 2, 8);
     fr_tensor_set_flags(x, FR_FLAG_PARAM);
     struct fr_tensor *y = fr_maxpool2d(ctx, x, 2, 2, 0);
-    int64_t n = 2;
+    int64_t n = 8;
     struct fr_tensor *loss = fr_sum(ctx, fr_reshape(ctx, y, 1, &n), 0);
     struct fr_graph *g = fr_graph_new(ctx);
     assert_int_equal(fr_graph_add(g, y), FR_STATUS_OK);
     assert_int_equal(fr_graph_backward(g, loss), FR_STATUS_OK);
     assert_int_equal(fr_graph_plan(g, cpu1), FR_STATUS_OK);
-    const float xd[8] = {1, 5, 2, 9, /**/ NAN, 3, 4, 9};
+    const float xd[32] = {1, 5, 2, 9, 0, 0, 3, 1, /**/ NAN, 3, 4, 9, -1, -2, 3, 0,
+                          1, 5, 2, 9, 0, 0, 3, 1, /**/ 5, 3, 4, 9, -1, -2, 3, 0};
     assert_int_equal(fr_tensor_set(x, xd, sizeof xd), FR_STATUS_OK);
     assert_int_equal(fr_graph_compute(g), FR_STATUS_OK);
-    float yv[2], gx[8];
+    float yv[8], gx[32];
     assert_int_equal(fr_tensor_get(y, yv, sizeof yv), FR_STATUS_OK);
     assert_true(isnan(yv[0]));
-    assert_float_equal(yv[1], 9.0f, 0);
+    tu_assert_close(yv + 1, (float[]){9, 0, 3, 5, 9, 0, 3}, 7, 0, 0);
     assert_int_equal(fr_tensor_get(x->grad, gx, sizeof gx), FR_STATUS_OK);
-    const float want[8] = {0, 0, 0, 1, /**/ 1, 0, 0, 0}; /* ties (9, 9): the first one */
-    tu_assert_close(gx, want, 8, 0, 0);
+    /* ties (5, 5), (9, 9), (0, 0), (3, 3): the first one in window order */
+    const float want[32] = {0, 0, 0, 1, 1, 0, 1, 0, /**/ 1, 0, 0, 0, 0, 0, 0, 0,
+                            0, 1, 0, 1, 1, 0, 1, 0, /**/ 0, 0, 0, 0, 0, 0, 0, 0};
+    tu_assert_close(gx, want, 32, 0, 0);
     fr_graph_free(g);
     fr_ctx_free(ctx);
 }

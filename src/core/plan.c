@@ -81,9 +81,11 @@ void fr_graph_release_storage(struct fr_graph *g)
     g->n_guards = 0;
 }
 
-static bool is_static(const struct fr_tensor *t)
+/* Static storage: leaves, tensors with a keeping flag, and the storage roots of kept views (a reshaped
+ * output must not live in the arena, where its block would be reused). Filled per plan in `keep`. */
+static bool is_static(const struct fr_tensor *t, const uint8_t *keep, const int *index_of)
 {
-    return t->op == FR_OP_NONE || (t->flags & FR_STATIC_FLAGS);
+    return t->op == FR_OP_NONE || (t->flags & FR_STATIC_FLAGS) || keep[index_of[t->id]];
 }
 
 static size_t storage_size(const struct fr_graph *g, const struct fr_tensor *t)
@@ -143,6 +145,7 @@ enum fr_status fr_graph_plan(struct fr_graph *g, struct fr_backend *backend)
     size_t *arena_off = calloc((size_t)n + 1, sizeof(size_t));
     uint8_t *fb = realloc(g->fallback, (size_t)n + 1);
     struct arena ar = {0};
+    uint8_t *keep = NULL;
     if (!last_use || !index_of || !arena_off || !fb) {
         st = fr_error(FR_STATUS_OUT_OF_MEMORY, "plan: out of memory");
         goto done;
@@ -151,6 +154,16 @@ enum fr_status fr_graph_plan(struct fr_graph *g, struct fr_backend *backend)
     for (int i = 0; i < n; i++) {
         index_of[g->nodes[i]->id] = i;
         last_use[i] = i;
+    }
+    keep = calloc((size_t)n + 1, 1);
+    if (!keep) {
+        st = fr_error(FR_STATUS_OUT_OF_MEMORY, "plan: out of memory");
+        goto done;
+    }
+    for (int i = 0; i < n; i++) {
+        struct fr_tensor *t = g->nodes[i];
+        if (t->view_src && (t->flags & FR_STATIC_FLAGS))
+            keep[index_of[fr_storage_root(t)->id]] = 1;
     }
     /* liveness: a read of a view is a read of its storage root */
     for (int i = 0; i < n; i++) {
@@ -171,7 +184,7 @@ enum fr_status fr_graph_plan(struct fr_graph *g, struct fr_backend *backend)
     size_t static_size = 0;
     for (int i = 0; i < n; i++) {
         struct fr_tensor *t = g->nodes[i];
-        if (!t->view_src && !t->buffer && is_static(t))
+        if (!t->view_src && !t->buffer && is_static(t, keep, index_of))
             static_size += storage_size(g, t);
     }
     if (static_size) {
@@ -180,7 +193,7 @@ enum fr_status fr_graph_plan(struct fr_graph *g, struct fr_backend *backend)
         size_t off = 0;
         for (int i = 0; i < n; i++) {
             struct fr_tensor *t = g->nodes[i];
-            if (t->view_src || t->buffer || !is_static(t))
+            if (t->view_src || t->buffer || !is_static(t, keep, index_of))
                 continue;
             t->buffer = g->static_buf;
             t->offset = off;
@@ -203,7 +216,7 @@ enum fr_status fr_graph_plan(struct fr_graph *g, struct fr_backend *backend)
         head[i] = -1;
     for (int j = 0; j < n; j++) { /* lists of the roots that die at each index */
         struct fr_tensor *r = g->nodes[j];
-        if (r->view_src || r->buffer || is_static(r))
+        if (r->view_src || r->buffer || is_static(r, keep, index_of))
             continue;
         next[j] = head[last_use[j]];
         head[last_use[j]] = j;
@@ -211,7 +224,7 @@ enum fr_status fr_graph_plan(struct fr_graph *g, struct fr_backend *backend)
     bool ok = true;
     for (int i = 0; i < n && ok; i++) {
         struct fr_tensor *t = g->nodes[i];
-        if (!t->view_src && !t->buffer && !is_static(t)) {
+        if (!t->view_src && !t->buffer && !is_static(t, keep, index_of)) {
             size_t sz = storage_size(g, t);
             naive += sz;
             arena_off[i] = arena_alloc(&ar, sz);
@@ -230,7 +243,7 @@ enum fr_status fr_graph_plan(struct fr_graph *g, struct fr_backend *backend)
             goto done;
         for (int i = 0; i < n; i++) {
             struct fr_tensor *t = g->nodes[i];
-            if (t->view_src || t->buffer || is_static(t))
+            if (t->view_src || t->buffer || is_static(t, keep, index_of))
                 continue;
             t->buffer = g->arena_buf;
             t->offset = arena_off[i];
@@ -275,6 +288,7 @@ enum fr_status fr_graph_plan(struct fr_graph *g, struct fr_backend *backend)
     g->planned = true;
 done:
     free(ar.free);
+    free(keep);
     free(last_use);
     free(index_of);
     free(arena_off);

@@ -17,24 +17,37 @@ static void shape(struct bn_job *j, const struct fr_tensor *x)
     j->n = x->ne[0], j->c = x->ne[1], j->inner = fr_nelements(x) / (j->n * j->c);
 }
 
-/* batch mean and biased variance of channel c, two passes in double */
+/* Row reductions with eight float partial sums (the compiler may not reorder one float sum, so it gets
+ * eight it can vectorise); rows are one sample's plane of a channel, the sums over rows are in double. */
+#define ROW_REDUCE(NAME, ARGS, TERM)                                                        \
+    static double NAME ARGS                                                                \
+    {                                                                                      \
+        float p[8] = {0};                                                                  \
+        int64_t e = 0;                                                                     \
+        for (; e + 8 <= len; e += 8)                                                       \
+            for (int q = 0; q < 8; q++)                                                    \
+                p[q] += TERM(e + q);                                                       \
+        for (; e < len; e++)                                                               \
+            p[0] += TERM(e);                                                               \
+        return (double)(((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]))); \
+    }
+#define T_SUM(i) r[i]
+#define T_SQDEV(i) ((r[i] - mu) * (r[i] - mu))
+#define T_DOTDEV(i) (g[i] * (r[i] - mu))
+ROW_REDUCE(row_sum, (const float *r, int64_t len), T_SUM)
+ROW_REDUCE(row_sqdev, (const float *r, float mu, int64_t len), T_SQDEV)
+ROW_REDUCE(row_dotdev, (const float *g, const float *r, float mu, int64_t len), T_DOTDEV)
+
+/* batch mean and biased variance of channel c (two passes: the centred one keeps the variance accurate) */
 static void batch_stats(const struct bn_job *j, int64_t c, double *mean, double *var)
 {
     double s = 0.0;
-    for (int64_t i = 0; i < j->n; i++) {
-        const float *r = j->x + (i * j->c + c) * j->inner;
-        for (int64_t e = 0; e < j->inner; e++)
-            s += r[e];
-    }
+    for (int64_t i = 0; i < j->n; i++)
+        s += row_sum(j->x + (i * j->c + c) * j->inner, j->inner);
     int64_t m = j->n * j->inner;
     double mu = s / (double)m, q = 0.0;
-    for (int64_t i = 0; i < j->n; i++) {
-        const float *r = j->x + (i * j->c + c) * j->inner;
-        for (int64_t e = 0; e < j->inner; e++) {
-            double d = r[e] - mu;
-            q += d * d;
-        }
-    }
+    for (int64_t i = 0; i < j->n; i++)
+        q += row_sqdev(j->x + (i * j->c + c) * j->inner, (float)mu, j->inner);
     *mean = mu;
     *var = q / (double)m;
 }
@@ -98,14 +111,13 @@ static void bn_bwd_stats(void *p, int64_t c0, int64_t c1)
     for (int64_t c = c0; c < c1; c++) {
         float mean, invstd;
         norm_stats(j, c, &mean, &invstd);
-        double sg = 0.0, sgx = 0.0;
+        double sg = 0.0, sgx = 0.0; /* Σ gy·x̂ = invstd·Σ gy·(x − mean) */
         for (int64_t i = 0; i < j->n; i++) {
             const float *r = j->x + (i * j->c + c) * j->inner, *g = j->gy + (i * j->c + c) * j->inner;
-            for (int64_t e = 0; e < j->inner; e++) {
-                sg += g[e];
-                sgx += (double)g[e] * (double)((r[e] - mean) * invstd);
-            }
+            sg += row_sum(g, j->inner);
+            sgx += row_dotdev(g, r, mean, j->inner);
         }
+        sgx *= (double)invstd;
         st[c] = (float)sgx;
         st[j->c + c] = (float)sg;
         st[2 * j->c + c] = mean;

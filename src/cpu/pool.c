@@ -3,6 +3,9 @@
 
 #include <math.h>
 #include <stdint.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 struct pool_job {
     const float *x, *gy;
@@ -75,7 +78,31 @@ static void max_fwd(void *p, int64_t b, int64_t e)
 static bool max_bwd_row2(const float *r0, const float *r1, const float *gy, float *d0, float *d1, int64_t ow)
 {
     float nan_probe = 0.0f;
-    for (int64_t ox = 0; ox < ow; ox++) {
+    int64_t ox = 0;
+#if defined(__SSE2__)
+    /* four windows at a time: even/odd columns split, the same tournament on lanes, interleaved back */
+    __m128 probe = _mm_setzero_ps();
+    for (; ox + 4 <= ow; ox += 4) {
+        __m128 p0 = _mm_loadu_ps(r0 + 2 * ox), p1 = _mm_loadu_ps(r0 + 2 * ox + 4);
+        __m128 q0 = _mm_loadu_ps(r1 + 2 * ox), q1 = _mm_loadu_ps(r1 + 2 * ox + 4);
+        __m128 a = _mm_shuffle_ps(p0, p1, _MM_SHUFFLE(2, 0, 2, 0)), b = _mm_shuffle_ps(p0, p1, _MM_SHUFFLE(3, 1, 3, 1));
+        __m128 c = _mm_shuffle_ps(q0, q1, _MM_SHUFFLE(2, 0, 2, 0)), d = _mm_shuffle_ps(q0, q1, _MM_SHUFFLE(3, 1, 3, 1));
+        __m128 g = _mm_loadu_ps(gy + ox);
+        probe = _mm_add_ps(probe, _mm_add_ps(_mm_add_ps(a, b), _mm_add_ps(c, d)));
+        __m128 gb = _mm_cmpgt_ps(b, a), gd = _mm_cmpgt_ps(d, c);
+        __m128 late = _mm_cmpgt_ps(_mm_max_ps(c, d), _mm_max_ps(a, b));
+        __m128 wa = _mm_andnot_ps(late, _mm_andnot_ps(gb, g)), wb = _mm_andnot_ps(late, _mm_and_ps(gb, g));
+        __m128 wc = _mm_and_ps(late, _mm_andnot_ps(gd, g)), wd = _mm_and_ps(late, _mm_and_ps(gd, g));
+        _mm_storeu_ps(d0 + 2 * ox, _mm_unpacklo_ps(wa, wb));
+        _mm_storeu_ps(d0 + 2 * ox + 4, _mm_unpackhi_ps(wa, wb));
+        _mm_storeu_ps(d1 + 2 * ox, _mm_unpacklo_ps(wc, wd));
+        _mm_storeu_ps(d1 + 2 * ox + 4, _mm_unpackhi_ps(wc, wd));
+    }
+    float pr[4];
+    _mm_storeu_ps(pr, probe);
+    nan_probe = (pr[0] + pr[1]) + (pr[2] + pr[3]);
+#endif
+    for (; ox < ow; ox++) {
         float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1], g = gy[ox];
         nan_probe += (a + b) + (c + d);
         /* a tournament keeps the first maximum: a later value wins only when strictly greater. Masks
