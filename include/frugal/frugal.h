@@ -16,6 +16,14 @@
 #include "frugal/ops.h"
 #include "frugal/graph.h"
 #include "frugal/backend.h"
+#include "frugal/device.h"
+#include "frugal/nn.h"
+#include "frugal/loss.h"
+#include "frugal/optim.h"
+#include "frugal/model.h"
+#include "frugal/augment.h"
+#include "frugal/data.h"
+#include "frugal/io.h"
 
 #ifdef __cplusplus
 extern "C" {
