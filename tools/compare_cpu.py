@@ -140,8 +140,9 @@ def main():
     args = ap.parse_args()
 
     bench = find_bench(args.bench)
-    if not bench:
-        sys.exit("compare_cpu.py: bench_gemm not found; build it (ninja -C build tools/bench_gemm) or pass --bench")
+    if not bench or not os.access(bench, os.X_OK):
+        sys.exit("compare_cpu.py: bench_gemm not found%s; build it (ninja -C build tools/bench_gemm) or pass "
+                 "--bench" % (" at " + bench if bench else ""))
     shapes = [("n=%d" % n, "%dx%dx%d:nn" % (n, n, n)) for n in SQUARE] + ([] if args.quick else MODEL_S)
     specs = [s for _, s in shapes]
 

@@ -1,5 +1,5 @@
-/* fr_sgemm: the BLIS-style driver (blocking, shared packed B, per-thread packed A, thread split) and the
- * runtime choice of micro-kernel family; the kernels themselves are in gemm_kernel_<width>.c. */
+/* fr_sgemm: the BLIS-style driver (blocking, shared packed B or B in place, per-thread packed A, thread
+ * split, small-shape paths) and the runtime choice of micro-kernel family; kernels: gemm_kernel_<width>.c. */
 #include "cpu/gemm.h"
 
 #include <pthread.h>
@@ -149,6 +149,10 @@ struct gemm_job {
     int64_t n_chunk;      /* columns per task (multiple of nr) */
     int64_t n_chunks;     /* tasks per A block */
     int64_t b_panels_per_task, b_tasks_per_k;
+    /* B read in place (not transposed, one A block: packing it would not pay); only a partial last panel
+     * is packed, one per k block, at pb + q·kc_max·nr */
+    bool b_direct;
+    int64_t nc_full; /* columns of [jc, jc+nc) in full panels */
 };
 
 static void pack_b_task(void *ctx, int64_t task, int thread)
@@ -164,6 +168,10 @@ static void pack_b_task(void *ctx, int64_t task, int thread)
         nc = g->b_panels_per_task * kern->nr;
     int64_t rs = g->tb ? 1 : g->ldb, cs = g->tb ? g->ldb : 1;
     float *dst = g->pb + q * g->kc_max * g->panels * kern->nr + j0 * kc;
+    if (g->b_direct) {
+        j0 = g->nc_full, nc = g->nc - g->nc_full;
+        dst = g->pb + q * g->kc_max * kern->nr;
+    }
     kern->pack_b(kc, nc, g->b + pc * rs + (g->jc + j0) * cs, rs, cs, dst);
 }
 
@@ -181,6 +189,7 @@ static void compute_task(void *ctx, int64_t task, int thread)
     int64_t mc_pad = (mc + kern->mr - 1) / kern->mr * kern->mr;
     int64_t ars = g->ta ? 1 : g->lda, acs = g->ta ? g->lda : 1;
     float *pa = scratch_get(0, (size_t)(mc_pad * g->kc_max));
+    int64_t nr = kern->nr;
     for (int64_t pc = g->pc0, q = 0; pc < g->pc1; pc += g->kc_max, q++) {
         int64_t kc = g->k - pc < g->kc_max ? g->k - pc : g->kc_max;
         float beta = pc == 0 ? g->beta : 1.0f;
@@ -191,8 +200,18 @@ static void compute_task(void *ctx, int64_t task, int thread)
             continue;
         }
         kern->pack_a(mc, kc, g->a + i0 * ars + pc * acs, ars, acs, pa);
-        kern->block(mc, nc, kc, pa, g->pb + q * g->kc_max * g->panels * kern->nr + j0 * kc, c, g->ldc, g->csc,
-                    g->alpha, beta);
+        if (!g->b_direct) {
+            kern->block(mc, nc, kc, pa, g->pb + q * g->kc_max * g->panels * nr + j0 * kc, nr * kc, nr, c, g->ldc,
+                        g->csc, g->alpha, beta);
+            continue;
+        }
+        int64_t nfull = g->nc_full - j0 < nc ? g->nc_full - j0 : nc;
+        if (nfull > 0)
+            kern->block(mc, nfull, kc, pa, g->b + pc * g->ldb + g->jc + j0, nr, g->ldb, c, g->ldc, g->csc, g->alpha,
+                        beta);
+        if (nc > nfull)
+            kern->block(mc, nc - nfull, kc, pa, g->pb + q * g->kc_max * nr, nr * kc, nr, c + nfull * g->csc, g->ldc,
+                        g->csc, g->alpha, beta);
     }
 }
 
@@ -294,6 +313,9 @@ void fr_sgemm(struct fr_threadpool *pool, bool trans_a, bool trans_b, int64_t m,
         return;
     }
     g.kc_max = kc_max;
+    /* B read in place only when it is small (the per-image im2col GEMMs): measured, a large B read with
+     * its own row stride (TLB misses, 4 KiB aliasing) is slower than packing it. */
+    g.b_direct = !g.tb && g.m_blocks == 1 && (double)k * (double)n * sizeof(float) <= 512.0 * 1024.0;
     for (g.jc = 0; g.jc < n; g.jc += nc_max) {
         g.nc = n - g.jc < nc_max ? n - g.jc : nc_max;
         g.panels = (g.nc + nr - 1) / nr;
@@ -305,10 +327,14 @@ void fr_sgemm(struct fr_threadpool *pool, bool trans_a, bool trans_b, int64_t m,
             b_tasks = g.panels;
         g.b_panels_per_task = (g.panels + b_tasks - 1) / b_tasks;
         g.b_tasks_per_k = (g.panels + g.b_panels_per_task - 1) / g.b_panels_per_task;
+        g.nc_full = g.nc / nr * nr;
+        if (g.b_direct)
+            g.b_tasks_per_k = g.nc_full < g.nc ? 1 : 0;
         for (g.pc0 = 0; g.pc0 < k; g.pc0 = g.pc1) {
             g.pc1 = g.pc0 + k_per_round * kc_max < k ? g.pc0 + k_per_round * kc_max : k;
             int64_t kb = (g.pc1 - g.pc0 + kc_max - 1) / kc_max;
-            fr_threadpool_run(pool, kb * g.b_tasks_per_k, pack_b_task, &g);
+            if (g.b_tasks_per_k > 0)
+                fr_threadpool_run(pool, kb * g.b_tasks_per_k, pack_b_task, &g);
             fr_threadpool_run(pool, g.m_blocks * g.n_chunks, compute_task, &g);
         }
     }

@@ -35,9 +35,11 @@ struct fr_gemm_kernel {
     int64_t mc, kc, nc; /* cache blocking: A block mc×kc in L2, B panel kc×nr in L1, B block kc×nc in L3 */
     void (*pack_a)(int64_t mc, int64_t kc, const float *a, int64_t rs, int64_t cs, float *dst);
     void (*pack_b)(int64_t kc, int64_t nc, const float *b, int64_t rs, int64_t cs, float *dst);
-    /* C[mc×nc] = alpha·packA·packB + beta·C (beta == 0: C not read); element (i,j) of C is c[i*ldc + j*csc] */
-    void (*block)(int64_t mc, int64_t nc, int64_t kc, const float *pa, const float *pb, float *c, int64_t ldc,
-                  int64_t csc, float alpha, float beta);
+    /* C[mc×nc] = alpha·packA·B + beta·C (beta == 0: C not read); element (i,j) of C is c[i*ldc + j*csc].
+     * B's nr-column panel j starts at pb + j·pb_ps and its rows are pb_rs apart: packed (nr·kc, nr), or
+     * B itself read in place (nr, ldb) when every panel is full. */
+    void (*block)(int64_t mc, int64_t nc, int64_t kc, const float *pa, const float *pb, int64_t pb_ps,
+                  int64_t pb_rs, float *c, int64_t ldc, int64_t csc, float alpha, float beta);
 };
 
 extern const struct fr_gemm_kernel fr_gemm_kernel_generic;

@@ -141,8 +141,8 @@ FR_GK_TARGET static void FR_GK_FN(pack_b)(int64_t kc, int64_t nc, const float *b
  * stride); edge tiles (mr < rows, nr < NR or strided C) go through a local tile. `rows` is a constant
  * after inlining, so the loops unroll and the accumulators live in registers. */
 FR_GK_TARGET static inline __attribute__((always_inline)) void
-FR_GK_FN(micro_rows)(int64_t kc, const float *restrict a, const float *restrict b, float *restrict c, int64_t ldc,
-                     int64_t csc, float alpha, float beta, int mr, int nr, const int rows)
+FR_GK_FN(micro_rows)(int64_t kc, const float *restrict a, const float *restrict b, int64_t bs, float *restrict c,
+                     int64_t ldc, int64_t csc, float alpha, float beta, int mr, int nr, const int rows)
 {
     VF acc[FR_GK_MR][FR_GK_NV];
 #pragma GCC unroll 16
@@ -160,7 +160,7 @@ FR_GK_FN(micro_rows)(int64_t kc, const float *restrict a, const float *restrict 
         VF bv[FR_GK_NV];
 #pragma GCC unroll 4
         for (int v = 0; v < FR_GK_NV; v++)
-            bv[v] = *(const VF *)(b + v * FR_GK_VL);
+            bv[v] = *(const VFU *)(b + v * FR_GK_VL);
 #pragma GCC unroll 16
         for (int i = 0; i < rows; i++) {
             VF av = FR_GK_SET1(a[i]);
@@ -169,7 +169,7 @@ FR_GK_FN(micro_rows)(int64_t kc, const float *restrict a, const float *restrict 
                 acc[i][v] = FR_GK_FMA(av, bv[v], acc[i][v]);
         }
         a += FR_GK_MR;
-        b += FR_GK_NR;
+        b += bs;
     }
     float tile[FR_GK_MR * FR_GK_NR] __attribute__((aligned(64)));
     float *dst = edge ? tile : c;
@@ -207,17 +207,18 @@ FR_GK_FN(micro_rows)(int64_t kc, const float *restrict a, const float *restrict 
 }
 
 FR_GK_TARGET static inline __attribute__((always_inline)) void
-FR_GK_FN(micro)(int64_t kc, const float *restrict a, const float *restrict b, float *restrict c, int64_t ldc,
-                int64_t csc, float alpha, float beta, int mr, int nr)
+FR_GK_FN(micro)(int64_t kc, const float *restrict a, const float *restrict b, int64_t bs, float *restrict c,
+                int64_t ldc, int64_t csc, float alpha, float beta, int mr, int nr)
 {
     if (mr > FR_GK_MR / 2 || FR_GK_MR % 2 != 0)
-        FR_GK_FN(micro_rows)(kc, a, b, c, ldc, csc, alpha, beta, mr, nr, FR_GK_MR);
+        FR_GK_FN(micro_rows)(kc, a, b, bs, c, ldc, csc, alpha, beta, mr, nr, FR_GK_MR);
     else
-        FR_GK_FN(micro_rows)(kc, a, b, c, ldc, csc, alpha, beta, mr, nr, FR_GK_MR / 2);
+        FR_GK_FN(micro_rows)(kc, a, b, bs, c, ldc, csc, alpha, beta, mr, nr, FR_GK_MR / 2);
 }
 
 FR_GK_TARGET static void FR_GK_FN(block)(int64_t mc, int64_t nc, int64_t kc, const float *pa, const float *pb,
-                                         float *c, int64_t ldc, int64_t csc, float alpha, float beta)
+                                         int64_t pb_ps, int64_t pb_rs, float *c, int64_t ldc, int64_t csc,
+                                         float alpha, float beta)
 {
     int64_t slab = FR_GK_IR_OUTER_BYTES / ((int64_t)sizeof(float) * kc) / FR_GK_NR * FR_GK_NR;
     if (slab >= 4 * FR_GK_NR) {
@@ -230,8 +231,8 @@ FR_GK_TARGET static void FR_GK_FN(block)(int64_t mc, int64_t nc, int64_t kc, con
                 int mr = (int)(mc - i0 < FR_GK_MR ? mc - i0 : FR_GK_MR);
                 for (int64_t j0 = s0; j0 < s1; j0 += FR_GK_NR) {
                     int nr = (int)(nc - j0 < FR_GK_NR ? nc - j0 : FR_GK_NR);
-                    FR_GK_FN(micro)(kc, pa + i0 * kc, pb + j0 * kc, c + i0 * ldc + j0 * csc, ldc, csc, alpha, beta,
-                                    mr, nr);
+                    FR_GK_FN(micro)(kc, pa + i0 * kc, pb + j0 / FR_GK_NR * pb_ps, pb_rs, c + i0 * ldc + j0 * csc,
+                                    ldc, csc, alpha, beta, mr, nr);
                 }
             }
         }
@@ -242,7 +243,8 @@ FR_GK_TARGET static void FR_GK_FN(block)(int64_t mc, int64_t nc, int64_t kc, con
         int nr = (int)(nc - j0 < FR_GK_NR ? nc - j0 : FR_GK_NR);
         for (int64_t i0 = 0; i0 < mc; i0 += FR_GK_MR) {
             int mr = (int)(mc - i0 < FR_GK_MR ? mc - i0 : FR_GK_MR);
-            FR_GK_FN(micro)(kc, pa + i0 * kc, pb + j0 * kc, c + i0 * ldc + j0 * csc, ldc, csc, alpha, beta, mr, nr);
+            FR_GK_FN(micro)(kc, pa + i0 * kc, pb + j0 / FR_GK_NR * pb_ps, pb_rs, c + i0 * ldc + j0 * csc, ldc,
+                            csc, alpha, beta, mr, nr);
         }
     }
 }
