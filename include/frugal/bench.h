@@ -49,7 +49,7 @@ struct fr_bench_figure {
     char device[48];  /* "cpu", "cl:0:0" */
     double value;
     char unit[16];    /* "GB/s", "GFLOP/s", "ms", "us", "img/s", "% peak" */
-    char method[48];  /* "cl-events", "wall", "wall (fr_sgemm)" ... */
+    char method[80];  /* "cl-events", "wall", "wall (fr_sgemm ...)" ... */
     /* correctness against the CPU path (checked = false when the figure has no output to compare) */
     bool checked;
     double max_abs_err, max_rel_err, tol;

@@ -100,7 +100,7 @@ struct fr_bench_figure *fr_bench_add(struct fr_bench_run *run, const char *suite
     snprintf(f->device, sizeof f->device, "%s", run->spec);
     f->value = value;
     snprintf(f->unit, sizeof f->unit, "%s", unit);
-    snprintf(f->method, sizeof f->method, "%s", method);
+    snprintf(f->method, sizeof f->method, "%s%s", method, run->best ? ", best batch" : "");
     return f;
 }
 

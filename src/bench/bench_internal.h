@@ -24,9 +24,9 @@ struct fr_bench_run {
 double fr_bench_now(void);
 
 /* clpeak's method: one warm-up call, then a batch of k calls sized so one batch takes about
- * run->seconds, timed `repeat` times; returns the median seconds per call (< 0 on failure, with the
- * status in *st); with run->best the fastest batch instead of the median. fn returns a status; `timer` (may be NULL) returns the seconds of one call when the
- * callee measured them itself (device events), else wall clock is used. */
+ * run->seconds, timed `repeat` times; returns the median seconds per call (the fastest batch with
+ * run->best), < 0 on failure with the status in *st. fn sets *device_seconds when it measured the call
+ * itself (OpenCL profiling events); otherwise the batch is timed by the wall clock. */
 typedef enum fr_status (*fr_bench_fn)(void *ctx, double *device_seconds);
 double fr_bench_time(struct fr_bench_run *run, fr_bench_fn fn, void *ctx, enum fr_status *st);
 

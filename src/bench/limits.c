@@ -46,7 +46,7 @@ static enum fr_status cpu_limits(struct fr_bench_run *run, bool report)
     if (!pool)
         return fr_error(FR_STATUS_OUT_OF_MEMORY, "bench: cannot start a thread pool");
     enum fr_status st = FR_STATUS_OK;
-    char method[64] = "";
+    char method[80] = "";
     /* 64 MiB per array (32 MiB quick): well beyond the last-level cache */
     size_t n = (run->quick ? 8u : 16u) << 20;
     struct copy_ctx cc = {pool, malloc(n * sizeof(float)), malloc(n * sizeof(float)), n, 1u << 18};

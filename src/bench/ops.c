@@ -1,6 +1,5 @@
 /* The ops suite: GEMM shapes, conv2d forward/backward of the layers of models s and m, pooling,
  * batch-norm, softmax, cross-entropy, an AdamW step — each a frugal graph run by fr_graph_compute. */
-#include "bench/bench_config.h"
 #include "bench/bench_internal.h"
 #include "frugal/loss.h"
 #include "frugal/nn.h"
@@ -65,7 +64,6 @@ static struct fr_tensor *build_adamw(struct fr_ctx *ctx, struct fr_graph *g, con
     return p;
 }
 
-#if FRUGAL_BENCH_HAVE_CONV
 /* p: N, C, H, W, O, stride, backward */
 static struct fr_tensor *build_conv(struct fr_ctx *ctx, struct fr_graph *g, const struct fr_bench_item *it)
 {
@@ -84,17 +82,13 @@ static struct fr_tensor *build_conv(struct fr_ctx *ctx, struct fr_graph *g, cons
         return NULL;
     return wt->grad;
 }
-#endif
 
-#if FRUGAL_BENCH_HAVE_POOL
 static struct fr_tensor *build_pool(struct fr_ctx *ctx, struct fr_graph *g, const struct fr_bench_item *it)
 {
     struct fr_tensor *x = leaf(ctx, FR_F32, 4, (int64_t[]){it->p[0], it->p[1], it->p[2], it->p[3]}, "x", FR_FLAG_INPUT);
     return add(g, fr_maxpool2d(ctx, x, 2, 2, 0));
 }
-#endif
 
-#if FRUGAL_BENCH_HAVE_NORM
 /* batch-norm in training mode (batch statistics, running statistics updated) */
 static struct fr_tensor *build_bn(struct fr_ctx *ctx, struct fr_graph *g, const struct fr_bench_item *it)
 {
@@ -106,11 +100,9 @@ static struct fr_tensor *build_bn(struct fr_ctx *ctx, struct fr_graph *g, const 
     struct fr_tensor *rv = leaf(ctx, FR_F32, 1, &c, "ones rv", FR_FLAG_STATE);
     return add(g, fr_batchnorm(ctx, x, wt, b, rm, rv, 1e-5f, 0.1f));
 }
-#endif
 
 static void conv_items(struct fr_bench_item *items, int *n, bool quick)
 {
-#if FRUGAL_BENCH_HAVE_CONV
     /* the 3x3 layers of model s (conv1, conv2) and m (stem, one block per stage) on 1x28x28 inputs */
     static const struct {
         const char *name;
@@ -138,11 +130,6 @@ static void conv_items(struct fr_bench_item *items, int *n, bool quick)
             it->build = build_conv;
         }
     }
-#else
-    (void)items;
-    (void)n;
-    (void)quick;
-#endif
 }
 
 enum fr_status fr_bench_ops(struct fr_bench_run *run)
@@ -175,10 +162,7 @@ enum fr_status fr_bench_ops(struct fr_bench_run *run)
         it->build = build_gemm;
     }
     conv_items(items, &n, run->quick);
-#if FRUGAL_BENCH_HAVE_POOL || FRUGAL_BENCH_HAVE_NORM
     int batch = run->quick ? 32 : 64;
-#endif
-#if FRUGAL_BENCH_HAVE_POOL
     {
         struct fr_bench_item *it = &items[n++];
         memset(it, 0, sizeof *it);
@@ -190,8 +174,6 @@ enum fr_status fr_bench_ops(struct fr_bench_run *run)
         memcpy(it->p, p, sizeof p);
         it->build = build_pool;
     }
-#endif
-#if FRUGAL_BENCH_HAVE_NORM
     {
         struct fr_bench_item *it = &items[n++];
         memset(it, 0, sizeof *it);
@@ -203,7 +185,6 @@ enum fr_status fr_bench_ops(struct fr_bench_run *run)
         memcpy(it->p, p, sizeof p);
         it->build = build_bn;
     }
-#endif
     {
         struct fr_bench_item *it = &items[n++];
         memset(it, 0, sizeof *it);
@@ -234,10 +215,6 @@ enum fr_status fr_bench_ops(struct fr_bench_run *run)
         it->p[0] = np;
         it->build = build_adamw;
     }
-#if !FRUGAL_BENCH_HAVE_CONV || !FRUGAL_BENCH_HAVE_POOL || !FRUGAL_BENCH_HAVE_NORM
-    fr_bench_note(run->r, "%s ops: conv2d/pooling/batch-norm items skipped: their ops are not in this build", run->spec);
-    run->r->n_skipped++;
-#endif
     enum fr_status st = FR_STATUS_OK;
     for (int i = 0; i < n && st == FR_STATUS_OK; i++)
         st = fr_bench_item_run(run, "ops", &items[i]);

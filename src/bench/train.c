@@ -3,10 +3,8 @@
  * loss and the inference logits are checked against the CPU path. */
 #include <math.h>
 
-#include "bench/bench_config.h"
 #include "bench/bench_internal.h"
 
-#if FRUGAL_BENCH_HAVE_MODEL
 #include "frugal/augment.h"
 #include "frugal/model.h"
 
@@ -204,14 +202,15 @@ enum fr_status fr_bench_train(struct fr_bench_run *run)
         int batch;
         bool quick, infer;
     } w[] = {
-        {"t", 64, true, false},  {"s", 64, true, true},    {"m", 64, false, true},
-        {"t", 256, false, true}, {"s", 256, false, false}, {"m", 256, false, false},
+        {"t", 64, true, false}, {"s", 64, true, true},   {"m", 64, false, true},
+        {"t", 256, false, true}, {"s", 256, false, true}, {"m", 256, false, true},
     };
     enum fr_status st = FR_STATUS_OK;
     for (size_t i = 0; i < sizeof w / sizeof w[0] && st == FR_STATUS_OK; i++) {
         if (run->quick && !w[i].quick)
             continue;
-        st = train_one(run, w[i].model, w[i].batch, w[i].infer);
+        /* quick: inference of model s only; full: every model and batch */
+        st = train_one(run, w[i].model, w[i].batch, w[i].infer || !run->quick);
         if (st == FR_STATUS_UNSUPPORTED || st == FR_STATUS_SHAPE || st == FR_STATUS_NOT_FOUND) {
             fr_bench_note(run->r, "%s train: model %s batch %d skipped: %s", run->spec, w[i].model, w[i].batch,
                           fr_last_error());
@@ -226,14 +225,3 @@ enum fr_status fr_bench_train(struct fr_bench_run *run)
     return st;
 }
 
-#else
-
-enum fr_status fr_bench_train(struct fr_bench_run *run)
-{
-    fr_bench_note(run->r, "%s train: skipped: the model API (src/nn, src/train/trainer.c) is not in this build",
-                  run->spec);
-    run->r->n_skipped++;
-    return FR_STATUS_OK;
-}
-
-#endif
