@@ -36,14 +36,20 @@ static void sm_lines(void *p, int64_t begin, int64_t end)
             float m = -INFINITY;
             for (int64_t i = 0; i < len; i++)
                 m = fmaxf(m, X(i));
+            /* one expf per element (stored for softmax), summed in double */
             double sum = 0.0;
-            for (int64_t i = 0; i < len; i++)
-                sum += exp((double)(X(i) - m));
             if (j->kind == SM_SOFTMAX) {
+                for (int64_t i = 0; i < len; i++) {
+                    float e = expf(X(i) - m);
+                    D(i) = e;
+                    sum += e;
+                }
                 float inv = (float)(1.0 / sum);
                 for (int64_t i = 0; i < len; i++)
-                    D(i) = expf(X(i) - m) * inv;
+                    D(i) *= inv;
             } else {
+                for (int64_t i = 0; i < len; i++)
+                    sum += expf(X(i) - m);
                 float lse = m + (float)log(sum);
                 for (int64_t i = 0; i < len; i++)
                     D(i) = X(i) - lse;
