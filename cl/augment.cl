@@ -1,16 +1,25 @@
 /* Augmentation warp (FR_OP_AUG_WARP): one work-item per output pixel, the same arithmetic as
- * src/cpu/augment_warp.c — OpenCV's fixed-point source positions computed in double (so this file needs
- * cl_khr_fp64; the host falls back to the CPU path without it), 1/32-pixel bilinear weights, integer
- * rounding — so u8 results are bit-identical to the CPU path. Bicubic stays on the CPU path. */
+ * src/cpu/augment_warp.c — OpenCV's fixed-point source positions, 1/32-pixel bilinear weights, integer
+ * rounding — so u8 results are bit-identical to the CPU path. Bicubic stays on the CPU path.
+ * OpenCV computes the positions in double. With cl_khr_fp64 the kernels do the same; without it (or with
+ * use_tab = 1, which the host sets under FRUGAL_CL_NO_FP64=1 to test this path on any device) the host sends
+ * the exact positions as int tables (fr_aug_coord_table: per-column/per-row terms for affine maps, every
+ * pixel for perspective ones) and the device only adds integers. The other double steps have exact integer
+ * forms (contrast mean) or a host correction table (auto-contrast); gaussian noise falls back to float
+ * (within 1 grey level of the CPU path). */
 #include "common.h"
 
+#if defined(cl_khr_fp64) && !defined(FR_AUG_NO_FP64)
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
+#define FR_AUG_FP64 1
+#endif
 
 #define AB_BITS 10
 #define AB_SCALE 1024.0
 #define TAB_BITS 5
 #define TAB_SIZE 32
 
+#ifdef FR_AUG_FP64
 /* saturating round-half-even of a double to int, as the CPU's sat_int (lrint) */
 FR_CL_FN long aw_sat(double v)
 {
@@ -20,6 +29,7 @@ FR_CL_FN long aw_sat(double v)
         return 2147483647L;
     return (long)rint(v);
 }
+#endif
 
 FR_CL_FN int aw_clamp_int(long v) { return (int)(v < -2147483648L ? -2147483648L : v > 2147483647L ? 2147483647L : v); }
 
@@ -38,6 +48,21 @@ FR_CL_FN int aw_border(int i, int n, int border)
     return (int)(r < n ? r : period - r);
 }
 
+/* the source position of output pixel (x, y) from a host table (see fr_aug_coord_table); t[0] is the kind */
+FR_CL_FN void aw_coords_tab(__global const int *t, int x, int y, int ow, int oh, int nearest, int *X, int *Y)
+{
+    if (t[0] == 1) {
+        long rd = nearest ? 512 : 16;
+        int shift = nearest ? AB_BITS : AB_BITS - TAB_BITS;
+        *X = aw_clamp_int(((long)t[1 + 2 * ow + y] + rd + (long)t[1 + x]) >> shift);
+        *Y = aw_clamp_int(((long)t[1 + 2 * ow + oh + y] + rd + (long)t[1 + ow + x]) >> shift);
+        return;
+    }
+    *X = t[1 + 2 * y * ow + x];
+    *Y = t[1 + 2 * y * ow + ow + x];
+}
+
+#ifdef FR_AUG_FP64
 /* the source position of output pixel (x, y): integer pixels (nearest) or 1/32 fixed point */
 FR_CL_FN void aw_coords(__global const float *mp, int x, int y, int ow, int oh, int nearest, int *X, int *Y)
 {
@@ -64,6 +89,7 @@ FR_CL_FN void aw_coords(__global const float *mp, int x, int y, int ow, int oh, 
     *X = (int)aw_sat(fX);
     *Y = (int)aw_sat(fY);
 }
+#endif
 
 /* element offset of (n, y, x, k) in a contiguous NHWC (layout 0) or NCHW (layout 1) batch */
 FR_CL_FN int aw_at(const fr_clt p, int layout, int n, int y, int x, int k)
@@ -75,14 +101,14 @@ FR_CL_FN int aw_at(const fr_clt p, int layout, int n, int y, int x, int k)
     __kernel void NAME(__global T *dst, const fr_clt pd, __global const T *src, const fr_clt ps,                \
                        __global const float *mats, const fr_clt pm, const int layout, const int interp,          \
                        const int border, const float fill, const int c, const int h, const int w, const int oh,  \
-                       const int ow)                                                                             \
+                       const int ow, __global const int *tab, const int use_tab)                                 \
     {                                                                                                            \
         int i = get_global_id(0);                                                                                \
         if (i >= pd.n / c)                                                                                       \
             return;                                                                                              \
         int x = i % ow, y = (i / ow) % oh, n = i / (ow * oh);                                                    \
         int X, Y;                                                                                                \
-        aw_coords(mats + pm.off + n * 9, x, y, ow, oh, interp == 0, &X, &Y);                                    \
+        AW_COORDS(mats + pm.off + n * 9, tab + tab[n], x, y, ow, oh, interp == 0, &X, &Y);                      \
         T fillv = IS_U8 ? (T)(fill <= 0.0f ? 0 : fill >= 255.0f ? 255 : (int)rint(fill)) : (T)fill;            \
         if (interp == 0) {                                                                                       \
             int ix = aw_border(X, w, border), iy = aw_border(Y, h, border);                                      \
@@ -102,6 +128,18 @@ FR_CL_FN int aw_at(const fr_clt p, int layout, int n, int y, int x, int k)
             dst[aw_at(pd, layout, n, y, x, k)] = AW_BLEND_##IS_U8(v00, v01, v10, v11, fx, fy);                   \
         }                                                                                                        \
     }
+
+#ifdef FR_AUG_FP64
+#define AW_COORDS(m, t, x, y, ow, oh, nearest, X, Y)                                                           \
+    do {                                                                                                         \
+        if (use_tab)                                                                                             \
+            aw_coords_tab(t, x, y, ow, oh, nearest, X, Y);                                                       \
+        else                                                                                                     \
+            aw_coords(m, x, y, ow, oh, nearest, X, Y);                                                           \
+    } while (0)
+#else
+#define AW_COORDS(m, t, x, y, ow, oh, nearest, X, Y) aw_coords_tab(t, x, y, ow, oh, nearest, X, Y)
+#endif
 
 /* u8: OpenCV's 15-bit weights are 32·(32−fx)(32−fy) etc., so this integer form is its rounding */
 #define AW_BLEND_1(a, b, cc, d, fx, fy)                                                                          \
@@ -195,12 +233,11 @@ FR_CL_FN uchar ap_tap(__global const uchar *S, ap_plane s, int yy, int xx, int k
     return (yy < 0 || xx < 0) ? fill : S[s.off + yy * s.sy + xx * s.sx + k * s.sc];
 }
 
-/* one output pixel of a warp record (window already applied to s and m) */
-FR_CL_FN void ap_warp_px(__global uchar *D, ap_plane d, __global const uchar *S, ap_plane s, const double *m,
-                         int interp, int border, uchar fill, int c, int x, int y)
+#ifdef FR_AUG_FP64
+/* the source position of output pixel (x, y) of a warp record in double, as the CPU path */
+FR_CL_FN void ap_coords(const double *m, ap_plane d, int nearest, int x, int y, int *Xo, int *Yo)
 {
     int X, Y;
-    int nearest = interp == 0;
     if (m[6] == 0.0 && m[7] == 0.0 && m[8] == 1.0) {
         long rd = nearest ? 512 : 16;
         int shift = nearest ? AB_BITS : AB_BITS - TAB_BITS;
@@ -216,6 +253,15 @@ FR_CL_FN void ap_warp_px(__global uchar *D, ap_plane d, __global const uchar *S,
         X = (int)aw_sat(fmax(-2147483648.0, fmin(2147483647.0, (X0 + m[0] * x1) * W)));
         Y = (int)aw_sat(fmax(-2147483648.0, fmin(2147483647.0, (Y0 + m[3] * x1) * W)));
     }
+    *Xo = X, *Yo = Y;
+}
+#endif
+
+/* one output pixel of a warp record (window already applied to s) at source position (X, Y) */
+FR_CL_FN void ap_warp_px(__global uchar *D, ap_plane d, __global const uchar *S, ap_plane s, int X, int Y,
+                         int interp, int border, uchar fill, int c, int x, int y)
+{
+    int nearest = interp == 0;
     int o = d.off + y * d.sy + x * d.sx;
     if (nearest) {
         int ix = aw_border(X, s.w, border), iy = aw_border(Y, s.h, border);
@@ -256,16 +302,49 @@ FR_CL_FN void ap_warp_px(__global uchar *D, ap_plane d, __global const uchar *S,
     }
 }
 
+#ifdef FR_AUG_FP64
 FR_CL_FN float ap_gauss(uint a, uint b, int second)
 {
     double u1 = ((a >> 8) + 1) * (1.0 / 16777217.0), u2 = (b >> 8) * (1.0 / 16777216.0);
     double r = sqrt(-2.0 * log(u1));
     return (float)(second ? r * sin(2 * M_PI * u2) : r * cos(2 * M_PI * u2));
 }
+#endif
+
+/* the same Box-Muller draw in float: the noisy value may round to a neighbouring grey level */
+FR_CL_FN float ap_gauss_f32(uint a, uint b, int second)
+{
+    float u1 = (float)((a >> 8) + 1) * (1.0f / 16777217.0f), u2 = (float)(b >> 8) * (1.0f / 16777216.0f);
+    float r = sqrt(-2.0f * log(u1));
+    return second ? r * sinpi(2.0f * u2) : r * cospi(2.0f * u2);
+}
+
+/* PIL's auto-contrast value (int)(i * (255.0 / (hi - lo)) - lo * scale) in double without doubles: the exact
+ * quotient, one less where the host found that the double expression rounds just below an integer
+ * (ac: sorted keys lo << 16 | hi << 8 | i, n of them) */
+FR_CL_FN int ap_autocontrast(int i, int lo, int hi, __global const int *ac, int n)
+{
+    int num = (i - lo) * 255, den = hi - lo;
+    int v = num >= 0 ? num / den : -((-num) / den);
+    if (num >= 0 && num % den == 0 && n > 0) {
+        int key = (lo << 16) | (hi << 8) | i, a = 0, b = n;
+        while (a < b) {
+            int mid = (a + b) / 2;
+            if (ac[mid] < key)
+                a = mid + 1;
+            else
+                b = mid;
+        }
+        if (a < n && ac[a] == key)
+            v--;
+    }
+    return clamp(v, 0, 255);
+}
 
 __kernel void aug_apply_u8(__global uchar *dst, const fr_clt pd, __global const uchar *src, const fr_clt ps,
                            __global const float *prog, const fr_clt pp, __global uchar *tmp, const int layout,
-                           const int c, const int h, const int w, const int oh, const int ow, const int k)
+                           const int c, const int h, const int w, const int oh, const int ow, const int k,
+                           __global const int *tab, const int use_tab, const int ac_off, const int ac_n)
 {
     const int s = get_group_id(1), lane = get_local_id(0), L = get_local_size(0);
     __local uchar lut[4][256];
@@ -283,9 +362,11 @@ __kernel void aug_apply_u8(__global uchar *dst, const fr_clt pd, __global const 
         if (code == 0)
             continue;
         if (code == 1) { /* WARP: from the input (first) or the current image into the other buffer */
+#ifdef FR_AUG_FP64
             double m[9];
             for (int q = 0; q < 9; q++)
                 m[q] = (double)rec[7 + q];
+#endif
             __global const uchar *S = have ? cur : src;
             ap_plane sp = have ? pc : pin;
             int x0 = (int)rec[16], y0 = (int)rec[17], x1 = (int)rec[18], y1 = (int)rec[19];
@@ -293,23 +374,37 @@ __kernel void aug_apply_u8(__global uchar *dst, const fr_clt pd, __global const 
                 x0 = max(x0, 0), y0 = max(y0, 0), x1 = min(x1, sp.w), y1 = min(y1, sp.h);
                 if (x1 <= x0 || y1 <= y0) {
                     x0 = y0 = 0, x1 = y1 = 1;
+#ifdef FR_AUG_FP64
                     for (int q = 0; q < 9; q++)
                         m[q] = (q % 4 == 0) ? 1.0 : 0.0;
                     m[2] = m[5] = rec[2] != 0.0f ? 0.0 : -1e9;
-                } else if (x0 || y0)
+#endif
+                } else if (x0 || y0) {
+#ifdef FR_AUG_FP64
                     for (int q = 0; q < 3; q++) {
                         m[q] -= x0 * m[6 + q];
                         m[3 + q] -= y0 * m[6 + q];
                     }
+#endif
+                }
                 sp.off += y0 * sp.sy + x0 * sp.sx;
                 sp.w = x1 - x0, sp.h = y1 - y0;
             }
+            __global const int *t = tab + (use_tab ? tab[s * k + r] : 0);
             float f = rec[3];
             uchar fill = (uchar)(f <= 0.0f ? 0 : f >= 255.0f ? 255 : (int)rint(f));
             __global uchar *T = have ? oth : cur;
             ap_plane tp = have ? po : pc;
-            for (int i = lane; i < npix; i += L)
-                ap_warp_px(T, tp, S, sp, m, (int)rec[1], (int)rec[2], fill, c, i % ow, i / ow);
+            for (int i = lane; i < npix; i += L) {
+                int X, Y, px = i % ow, py = i / ow;
+#ifdef FR_AUG_FP64
+                if (!use_tab)
+                    ap_coords(m, tp, (int)rec[1] == 0, px, py, &X, &Y);
+                else
+#endif
+                    aw_coords_tab(t, px, py, ow, oh, (int)rec[1] == 0, &X, &Y);
+                ap_warp_px(T, tp, S, sp, X, Y, (int)rec[1], (int)rec[2], fill, c, px, py);
+            }
             barrier(CLK_GLOBAL_MEM_FENCE);
             if (have) { /* swap */
                 __global uchar *t = cur;
@@ -345,10 +440,12 @@ __kernel void aug_apply_u8(__global uchar *dst, const fr_clt pd, __global const 
                     red[0] = t;
                 }
                 barrier(CLK_LOCAL_MEM_FENCE);
+                /* (int)(sum / npix + 0.5) in double equals this integer form: a quotient with denominator
+                 * npix < 2^31 cannot fall within double rounding of a half-integer without being one */
                 if (code == 4)
-                    mean = (int)((double)red[0] / ((double)npix) + 0.5);
+                    mean = (int)((2 * red[0] + npix) / (2 * (long)npix));
                 else
-                    mean = clamp((int)((double)npix / 256.0), 0, 255);
+                    mean = clamp(npix / 256, 0, 255);
                 barrier(CLK_LOCAL_MEM_FENCE);
             }
             for (int i = lane; i < 256; i += L) {
@@ -404,11 +501,17 @@ __kernel void aug_apply_u8(__global uchar *dst, const fr_clt pd, __global const 
                         lo++;
                     while (hi >= 0 && !hh[hi])
                         hi--;
-                    double scale = hi > lo ? 255.0 / (hi - lo) : 1.0, offset = hi > lo ? -lo * scale : 0.0;
-                    for (int i = 0; i < 256; i++) {
-                        int iv = hi > lo ? (int)(i * scale + offset) : i;
-                        lut[lane][i] = (uchar)clamp(iv, 0, 255);
-                    }
+#ifdef FR_AUG_FP64
+                    if (!use_tab) {
+                        double scale = hi > lo ? 255.0 / (hi - lo) : 1.0, offset = hi > lo ? -lo * scale : 0.0;
+                        for (int i = 0; i < 256; i++) {
+                            int iv = hi > lo ? (int)(i * scale + offset) : i;
+                            lut[lane][i] = (uchar)clamp(iv, 0, 255);
+                        }
+                    } else
+#endif
+                        for (int i = 0; i < 256; i++)
+                            lut[lane][i] = (uchar)(hi > lo ? ap_autocontrast(i, lo, hi, tab + ac_off, ac_n) : i);
                 }
             }
             barrier(CLK_LOCAL_MEM_FENCE);
@@ -459,7 +562,11 @@ __kernel void aug_apply_u8(__global uchar *dst, const fr_clt pd, __global const 
                 for (int q = 0; q < nc; q++) {
                     long e = (long)i * nc + q;
                     fr_philox4 rr = fr_rng_block(k0, kk1, FR_RNG_NOISE, 0, 0, (uint)(e / 2));
-                    float z = ap_gauss(rr.v[0], rr.v[1], (int)(e & 1));
+#ifdef FR_AUG_FP64
+                    float z = use_tab ? ap_gauss_f32(rr.v[0], rr.v[1], (int)(e & 1)) : ap_gauss(rr.v[0], rr.v[1], (int)(e & 1));
+#else
+                    float z = ap_gauss_f32(rr.v[0], rr.v[1], (int)(e & 1));
+#endif
                     float v = (float)PX(i, q) + a * z;
                     PX(i, q) = (uchar)(v <= 0 ? 0 : v >= 255 ? 255 : (int)rint(v));
                 }

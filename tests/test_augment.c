@@ -265,9 +265,8 @@ static int warp_on(struct fr_backend *be, const void *img, size_t img_bytes, enu
     return st.fallback_ops;
 }
 
-static void test_opencl_warp_parity(void **state)
+static void warp_parity(void)
 {
-    (void)state;
     struct fr_backend *cl = NULL;
     if (fr_backend_open("cl:0:0", &cl) != FR_STATUS_OK || !cl) {
         print_message("no OpenCL device: parity not checked\n");
@@ -309,6 +308,12 @@ static void test_opencl_warp_parity(void **state)
     fr_backend_free(cl);
 }
 
+static void test_opencl_warp_parity(void **state)
+{
+    (void)state;
+    warp_parity();
+}
+
 /* one AUG_APPLY graph on `be` for a whole batch; returns the nodes that fell back to the CPU path */
 static int apply_on(struct fr_backend *be, const uint8_t *img, int layout, const float *prog, int n, int k, int h, int w,
                     int c, int oh, int ow, uint8_t *out)
@@ -334,9 +339,9 @@ static int apply_on(struct fr_backend *be, const uint8_t *img, int layout, const
     return st.fallback_ops;
 }
 
-static void test_opencl_apply_parity(void **state)
+/* noise_tol: grey levels the noise policy may differ by (0: bit-identical like every other policy) */
+static void apply_parity(int noise_tol)
 {
-    (void)state;
     struct fr_backend *cl = NULL;
     if (fr_backend_open("cl:0:0", &cl) != FR_STATUS_OK || !cl) {
         print_message("no OpenCL device: parity not checked\n");
@@ -368,14 +373,58 @@ static void test_opencl_apply_parity(void **state)
                 apply_on(cpu, img, layout, prog, N, k, H, W, c, oh, ow, a);
                 assert_int_equal(apply_on(cl, img, layout, prog, N, k, H, W, c, oh, ow, b), 0);
                 size_t diff = 0;
+                int tol = strncmp(policies[pi], "noise", 5) ? 0 : noise_tol;
                 for (size_t i = 0; i < (size_t)N * oh * ow * c; i++)
-                    diff += a[i] != b[i];
+                    diff += abs((int)a[i] - (int)b[i]) > tol;
                 if (diff)
                     fail_msg("%s (c=%d, layout %d): %zu of %zu bytes differ between the CPU path and OpenCL",
                              policies[pi], c, layout, diff, (size_t)N * oh * ow * c);
                 free(img), free(a), free(b), free(prog);
                 fr_aug_policy_free(pol);
             }
+    fr_backend_free(cpu);
+    fr_backend_free(cl);
+}
+
+static void test_opencl_apply_parity(void **state)
+{
+    (void)state;
+    apply_parity(0);
+}
+
+/* The no-fp64 device path (int coordinate tables from the host, integer contrast mean, auto-contrast
+ * correction table, float noise) forced on a device that has doubles: the same bytes as the CPU path, except
+ * gaussian noise within 1 grey level. Also PIL's auto-contrast quirk: lo = 0, hi = 25 maps 25 to 254, since
+ * 25 * (255.0 / 25) is 254.99999999999997 in double. */
+static void test_opencl_parity_no_fp64(void **state)
+{
+    (void)state;
+    struct fr_backend *cl = NULL;
+    if (fr_backend_open("cl:0:0", &cl) != FR_STATUS_OK || !cl) {
+        print_message("no OpenCL device: parity not checked\n");
+        skip();
+    }
+    assert_int_equal(setenv("FRUGAL_CL_NO_FP64", "1", 1), 0);
+    warp_parity();
+    apply_parity(1);
+    enum { N = 3, H = 4, W = 13 };
+    uint8_t img[N * H * W], a[N * H * W], b[N * H * W];
+    const int his[N] = {25, 29, 100}; /* all have quirk values (PIL: 25 -> 254, 29 -> 254, 100 -> 254) */
+    for (int s = 0; s < N; s++)
+        for (int i = 0; i < H * W; i++)
+            img[s * H * W + i] = (uint8_t)(i * his[s] / (H * W - 1));
+    float prog[N * FR_AUG_REC] = {0};
+    for (int s = 0; s < N; s++)
+        prog[s * FR_AUG_REC] = FR_AUG_OP_AUTOCONTRAST;
+    apply_on(cl, img, FR_AUG_NHWC, prog, N, 1, H, W, 1, H, W, b);
+    struct fr_backend *cpu = fr_backend_cpu_new(1);
+    apply_on(cpu, img, FR_AUG_NHWC, prog, N, 1, H, W, 1, H, W, a);
+    for (int s = 0; s < N; s++) {
+        assert_int_equal(a[s * H * W + H * W - 1], 254);
+        assert_int_equal(a[s * H * W], 0);
+    }
+    tu_assert_bytes_equal(b, a, sizeof a);
+    unsetenv("FRUGAL_CL_NO_FP64");
     fr_backend_free(cpu);
     fr_backend_free(cl);
 }
@@ -409,6 +458,7 @@ int main(void)
         cmocka_unit_test(test_apply_errors),
         cmocka_unit_test(test_opencl_warp_parity),
         cmocka_unit_test(test_opencl_apply_parity),
+        cmocka_unit_test(test_opencl_parity_no_fp64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

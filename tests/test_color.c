@@ -219,6 +219,52 @@ static void test_planar_matches_interleaved(void **state)
     }
 }
 
+/* The vector paths (integer sharpness sum, chunked colour blend, luma sums, two-bank histograms) and a program's
+ * first op reading straight from the source (LUT ops map src -> dst without a copy) against the generic
+ * per-pixel float code on planar copies, over random pixels and many factors (blends that clip at both ends). */
+static void test_fast_paths_match_generic(void **state)
+{
+    (void)state;
+    enum { H = 17, W = 29, C = 3, N = H * W * C };
+    uint8_t hwc[N], chw[N], o1[N], o2[N], o3[N], scratch[N];
+    uint32_t r = 99;
+    for (int i = 0; i < N; i++) {
+        r = r * 1664525u + 1013904223u;
+        hwc[i] = (uint8_t)(r >> 24);
+    }
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            for (int k = 0; k < C; k++)
+                chw[(k * H + y) * W + x] = hwc[(y * W + x) * C + k];
+    const float factors[] = {0.0f, 0.1f, 0.5f, 0.99f, 1.0f, 1.3f, 1.9f, 2.5f, -0.7f};
+    for (int code = FR_AUG_OP_BRIGHTNESS; code < FR_AUG_OP_COUNT; code++)
+        for (size_t fi = 0; fi < sizeof factors / sizeof *factors; fi++) {
+            if (code == FR_AUG_OP_NOISE)
+                continue;
+            float rec[FR_AUG_REC] = {(float)code, factors[fi], 100, 3};
+            if (code == FR_AUG_OP_POSTERIZE || code == FR_AUG_OP_SOLARIZE || code == FR_AUG_OP_SOLARIZE_ADD)
+                rec[1] = (float)(fi * 29 % 9 + (code == FR_AUG_OP_POSTERIZE ? 0 : 20 * fi));
+            rec[7] = 2, rec[8] = 1, rec[9] = 6, rec[10] = 5;
+            memcpy(o1, hwc, sizeof o1);
+            memcpy(o2, chw, sizeof o2);
+            struct fr_aug_plane p1 = {o1, FR_U8, H, W, C, C, W * C, 1}, p2 = {o2, FR_U8, H, W, C, 1, W, H * W};
+            assert_int_equal(fr_aug_color_plane(&p1, rec, scratch), FR_STATUS_OK);
+            assert_int_equal(fr_aug_color_plane(&p2, rec, scratch), FR_STATUS_OK);
+            for (int y = 0; y < H; y++)
+                for (int x = 0; x < W; x++)
+                    for (int k = 0; k < C; k++)
+                        if (o1[(y * W + x) * C + k] != o2[(k * H + y) * W + x])
+                            fail_msg("%s(%g): NHWC and NCHW differ at (%d,%d,%d)",
+                                     fr_aug_code_name((enum fr_aug_code)code), (double)rec[1], x, y, k);
+            struct fr_aug_images a = {hwc, FR_U8, FR_AUG_NHWC, 1, H, W, C}, b = {o3, FR_U8, FR_AUG_NHWC, 1, H, W, C};
+            memset(o3, 0xAB, sizeof o3);
+            assert_int_equal(fr_aug_apply_host(&a, &b, rec, 1, NULL), FR_STATUS_OK);
+            if (memcmp(o3, o1, sizeof o1))
+                fail_msg("%s(%g): first op from the source differs from the in-place op",
+                         fr_aug_code_name((enum fr_aug_code)code), (double)rec[1]);
+        }
+}
+
 static void test_f32_colour_unsupported(void **state)
 {
     (void)state;
@@ -241,6 +287,7 @@ int main(void)
         cmocka_unit_test(test_hand_ops),
         cmocka_unit_test(test_noise_statistics),
         cmocka_unit_test(test_planar_matches_interleaved),
+        cmocka_unit_test(test_fast_paths_match_generic),
         cmocka_unit_test(test_f32_colour_unsupported),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

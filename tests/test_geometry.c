@@ -274,6 +274,55 @@ static void test_far_outside_and_resize(void **state)
     tu_guard_free(src);
 }
 
+/* The interleaved-RGB fast paths (vector bilinear blend, 4-byte moves, mirrored row copies, vectorised
+ * perspective coordinates) against the per-channel generic path on planar copies of the same image, for maps
+ * that walk off every edge: both must give the same bytes. Image sizes put taps on the last pixel. */
+static void test_rgb_fast_paths_match_generic(void **state)
+{
+    (void)state;
+    enum { H = 23, W = 37, C = 3, OH = 19, OW = 41 };
+    uint8_t *hwc = tu_guard_alloc(H * W * C), chw[H * W * C], o1[OH * OW * C], o2[OH * OW * C];
+    uint32_t r = 7;
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            for (int c = 0; c < C; c++) {
+                r = r * 1664525u + 1013904223u;
+                hwc[(y * W + x) * C + c] = chw[(c * H + y) * W + x] = (uint8_t)(r >> 24);
+            }
+    double maps[8][9];
+    fr_geom_rotate(maps[0], 30, (W - 1) / 2.0, (H - 1) / 2.0);
+    fr_geom_rotate(maps[1], -137.5, 3.2, 11.9);
+    fr_geom_scale(maps[2], 1.7, 0.6, 18, 11);
+    fr_geom_shear(maps[3], 0.4, -0.2, 18, 11);
+    fr_geom_identity(maps[4]);
+    maps[4][0] = -1, maps[4][2] = W - 1; /* a pure flip: row copies */
+    fr_geom_translate(maps[5], -5, 3);
+    const double sq[8] = {0, 0, W - 1, 0, W - 1, H - 1, 0, H - 1};
+    const double d1[8] = {3, -2, W + 1, 4, W - 6, H + 3, -4, H - 5}, d2[8] = {-9, 1, W + 7, -3, W - 2, H - 9, 5, H + 6};
+    assert_int_equal(fr_geom_perspective_from_points(sq, d1, maps[6]), FR_STATUS_OK);
+    assert_int_equal(fr_geom_perspective_from_points(sq, d2, maps[7]), FR_STATUS_OK);
+    for (int m = 0; m < 8; m++) {
+        double inv[9];
+        assert_int_equal(fr_geom_invert(maps[m], inv), FR_STATUS_OK);
+        for (int interp = 0; interp < 3; interp++)
+            for (int border = 0; border < 3; border++) {
+                struct fr_aug_images a = {hwc, FR_U8, FR_AUG_NHWC, 1, H, W, C}, b = {o1, FR_U8, FR_AUG_NHWC, 1, OH, OW, C};
+                struct fr_aug_images a2 = {chw, FR_U8, FR_AUG_NCHW, 1, H, W, C}, b2 = {o2, FR_U8, FR_AUG_NCHW, 1, OH, OW, C};
+                struct fr_aug_plane s = fr_aug_plane_of(&a, 0), d = fr_aug_plane_of(&b, 0);
+                assert_int_equal(fr_aug_warp_plane(&s, &d, inv, interp, border, 77), FR_STATUS_OK);
+                s = fr_aug_plane_of(&a2, 0), d = fr_aug_plane_of(&b2, 0);
+                assert_int_equal(fr_aug_warp_plane(&s, &d, inv, interp, border, 77), FR_STATUS_OK);
+                for (int y = 0; y < OH; y++)
+                    for (int x = 0; x < OW; x++)
+                        for (int c = 0; c < C; c++)
+                            if (o1[(y * OW + x) * C + c] != o2[(c * OH + y) * OW + x])
+                                fail_msg("map %d interp %d border %d: pixel (%d,%d,%d) %d vs %d", m, interp, border, x,
+                                         y, c, o1[(y * OW + x) * C + c], o2[(c * OH + y) * OW + x]);
+            }
+    }
+    tu_guard_free(hwc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -283,6 +332,7 @@ int main(void)
         cmocka_unit_test(test_affine_from_points),     cmocka_unit_test(test_perspective_from_points),
         cmocka_unit_test(test_degenerate_points),      cmocka_unit_test(test_identity_all_modes),
         cmocka_unit_test(test_layouts_agree),          cmocka_unit_test(test_far_outside_and_resize),
+        cmocka_unit_test(test_rgb_fast_paths_match_generic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

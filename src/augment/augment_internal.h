@@ -27,6 +27,15 @@ struct fr_aug_plane fr_aug_plane_of(const struct fr_aug_images *b, int i);
 /* dst = src sampled through the inverse map minv (dst pixel -> src pixel); dst must not overlap src. */
 enum fr_status fr_aug_warp_plane(const struct fr_aug_plane *src, const struct fr_aug_plane *dst, const double minv[9],
                                  enum fr_aug_interp interp, enum fr_aug_border border, float fill);
+/* For OpenCL devices without doubles: the exact source coordinates of a warp as int32 tables (kind 1, affine:
+ * per-column terms A[out_w], B[out_w] and per-row terms X0[out_h], Y0[out_h] in 1/1024 pixel, combined on the
+ * device as clamp((X0[y] + round + A[x]) >> shift); kind 2, perspective: per row y, X[out_w] then Y[out_w], in
+ * pixels (nearest) or 1/32 pixel). Returns the kind; the length in int32 is fr_aug_coord_table_len(). */
+size_t fr_aug_coord_table_len(const double minv[9], int out_h, int out_w);
+int fr_aug_coord_table(const double minv[9], int interp, int out_h, int out_w, int32_t *t);
+/* The map and source window a WARP record applies to a sw×sh source (the window folded into the map, as the
+ * CPU path does); win = x0, y0, x1, y1 of the source actually read (the whole source when the record has none). */
+void fr_aug_record_map(const float *rec, int sw, int sh, double m[9], int win[4]);
 /* runs one non-geometric record in place; `scratch` holds at least h*w*c bytes */
 enum fr_status fr_aug_color_plane(const struct fr_aug_plane *img, const float *rec, uint8_t *scratch);
 /* copies a plane (same size, any strides) */

@@ -74,8 +74,23 @@ static inline int interleaved(const struct fr_aug_plane *p)
 /* contiguous planar (NCHW) image: channel k is a flat run of h*w bytes */
 static inline int planar(const struct fr_aug_plane *p) { return p->sx == 1 && p->sy == p->w; }
 
-static void apply_lut(const struct fr_aug_plane *p, const uint8_t lut[][256], int n_ch)
+/* src: where the LUT reads (p itself, or an interleaved source of the same size and channels, see
+ * color_op_from) */
+static void apply_lut_from(const struct fr_aug_plane *src, const struct fr_aug_plane *p, const uint8_t lut[][256],
+                           int n_ch)
 {
+    if (src->data != p->data) {
+        const size_t n = (size_t)p->h * p->w * p->c;
+        const uint8_t *a = src->data, *l = lut[0];
+        uint8_t *d = p->data;
+        if (p->c == 1 || (!memcmp(lut[0], lut[1], 256) && !memcmp(lut[0], lut[2], 256)))
+            for (size_t i = 0; i < n; i++)
+                d[i] = l[a[i]];
+        else
+            for (size_t i = 0; i < n; i += 3)
+                d[i] = lut[0][a[i]], d[i + 1] = lut[1][a[i + 1]], d[i + 2] = lut[2][a[i + 2]];
+        return;
+    }
     const size_t npix = (size_t)p->h * p->w;
     uint8_t *d = p->data;
     if (interleaved(p) && n_ch == p->c) {
@@ -167,21 +182,25 @@ static void lut_autocontrast(const uint32_t h[256], uint8_t lut[256])
     }
 }
 
-/* one row of PIL's SMOOTH filter blended with the original, on interleaved pixels (neighbours at ±c);
- * restrict lets the compiler vectorise it while keeping PIL's float operation order per element */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define FR_AUG_CLONES __attribute__((target_clones("avx2", "default"))) /* wider vectors, same IEEE ops */
+#else
+#define FR_AUG_CLONES
+#endif
+
+/* one row of PIL's SMOOTH filter blended with the original, on interleaved pixels (neighbours at ±c).
+ * PIL sums 0.5 + the 3×3 taps × (1 or 5)/13 in float and truncates. The exact value 0.5 + S/13 (S the integer
+ * weighted sum, at most 3315) is never closer than 1/26 to an integer, far beyond float's rounding error there
+ * (< 1e-3), so the truncation is exactly (2S + 13) / 26 in integers — which vectorises in 16-bit lanes. */
+FR_AUG_CLONES
 static void sharp_row(uint8_t *restrict o, const uint8_t *restrict r0, const uint8_t *restrict r1,
                       const uint8_t *restrict r2, ptrdiff_t n, int c, float f)
 {
-    const float k1 = 1.0f / 13.0f, k5 = 5.0f / 13.0f;
     for (ptrdiff_t i = 0; i < n; i++) {
-        float ss = 0.5f;
-        ss += (float)r2[i - c] * k1 + (float)r2[i] * k1 + (float)r2[i + c] * k1;
-        ss += (float)r1[i - c] * k1 + (float)r1[i] * k5 + (float)r1[i + c] * k1;
-        ss += (float)r0[i - c] * k1 + (float)r0[i] * k1 + (float)r0[i + c] * k1;
-        /* ss lies in [0.5, 255.5] (positive weights summing to 1), so PIL's clip8 reduces to truncation; the
-         * blend is clipped in the integer domain (same result, and no float branches to stop vectorising) */
-        int sm = (int)ss;
-        sm = sm > 255 ? 255 : sm;
+        uint16_t S = (uint16_t)(r0[i - c] + r0[i] + r0[i + c] + r1[i - c] + 5 * r1[i] + r1[i + c] + r2[i - c] + r2[i] +
+                                r2[i + c]);
+        int sm = (uint16_t)(2 * S + 13) / 26;
+        /* PIL's blend, clipped in the integer domain (the same result, and no float branches) */
         float t = (float)sm + f * (float)((int)r1[i] - sm);
         t = t > -1.0f ? t : -1.0f; /* keeps the int conversion in range; anything <= 0 ends as 0 */
         t = t < 256.0f ? t : 256.0f;
@@ -226,6 +245,60 @@ static void smooth_then_blend(const struct fr_aug_plane *p, int n_ch, float f, u
     }
 }
 
+/* blends one chunk of interleaved bytes with their pixel's grey value L (one per byte); PIL's float blend
+ * with the clipping done in the integer domain (the same result) so that the loop vectorises */
+FR_AUG_CLONES
+static void blend_chunk(uint8_t *restrict q, const uint8_t *restrict L, int n, float f)
+{
+    for (int j = 0; j < n; j++) {
+        float t = (float)L[j] + f * (float)((int)q[j] - (int)L[j]);
+        t = t > -1.0f ? t : -1.0f; /* keeps the int conversion in range; anything <= 0 ends as 0 */
+        t = t < 256.0f ? t : 256.0f;
+        int ti = (int)t;
+        q[j] = (uint8_t)(ti < 0 ? 0 : ti > 255 ? 255 : ti);
+    }
+}
+
+/* grey values of n interleaved RGB pixels, each written three times (one per byte of its pixel) */
+FR_AUG_CLONES
+static void luma3_chunk(const uint8_t *restrict r, uint8_t *restrict L, int n)
+{
+    for (int j = 0; j < n; j++) {
+        uint8_t l = luma(r[3 * j], r[3 * j + 1], r[3 * j + 2]);
+        L[3 * j] = l, L[3 * j + 1] = l, L[3 * j + 2] = l;
+    }
+}
+
+/* the sum of the grey values of n <= 4096 interleaved RGB pixels (fits 32 bits) */
+FR_AUG_CLONES
+static uint32_t luma_sum_chunk(const uint8_t *restrict r, int n)
+{
+    uint32_t s = 0;
+    for (int j = 0; j < n; j++)
+        s += luma(r[3 * j], r[3 * j + 1], r[3 * j + 2]);
+    return s;
+}
+
+static uint64_t luma_sum_rgb(const uint8_t *q, size_t npix)
+{
+    uint64_t total = 0;
+    for (size_t i = 0; i < npix; i += 4096)
+        total += luma_sum_chunk(q + 3 * i, (int)(npix - i < 4096 ? npix - i : 4096));
+    return total;
+}
+
+/* PIL's ImageEnhance.Color on interleaved RGB: grey values of a chunk of pixels, then one vector blend */
+static void color_rgb(uint8_t *q, size_t npix, float f)
+{
+    enum { CHUNK = 256 };
+    uint8_t L[3 * CHUNK];
+    for (size_t i = 0; i < npix; i += CHUNK) {
+        int n = (int)(npix - i < CHUNK ? npix - i : CHUNK);
+        luma3_chunk(q + 3 * i, L, n);
+        blend_chunk(q + 3 * i, L, 3 * n, f);
+    }
+}
+
 static float gauss_pair(fr_u32 a, fr_u32 b, int second)
 {
     double u1 = ((a >> 8) + 1) * (1.0 / 16777217.0), u2 = (b >> 8) * (1.0 / 16777216.0);
@@ -233,12 +306,23 @@ static float gauss_pair(fr_u32 a, fr_u32 b, int second)
     return (float)(second ? r * sin(2 * M_PI * u2) : r * cos(2 * M_PI * u2));
 }
 
-enum fr_status fr_aug_color_plane(const struct fr_aug_plane *p, const float *rec, uint8_t *scratch)
+/* Runs one record on p, reading from `in`: p itself, or (first op of a program) the source image, which LUT
+ * ops map straight into p instead of copying it first. */
+static enum fr_status color_op(const struct fr_aug_plane *in, const struct fr_aug_plane *p, const float *rec,
+                               uint8_t *scratch)
 {
     int code = (int)rec[0];
     if (p->type != FR_U8)
         return fr_error(FR_STATUS_UNSUPPORTED, "augment: %s: colour ops need u8 images",
                         fr_aug_code_name((enum fr_aug_code)code));
+    const int lut_op = code == FR_AUG_OP_BRIGHTNESS || code == FR_AUG_OP_CONTRAST || code == FR_AUG_OP_CONTRAST_TF ||
+                       code == FR_AUG_OP_POSTERIZE || code == FR_AUG_OP_SOLARIZE || code == FR_AUG_OP_SOLARIZE_ADD ||
+                       code == FR_AUG_OP_INVERT || code == FR_AUG_OP_AUTOCONTRAST || code == FR_AUG_OP_EQUALIZE;
+    if (in->data != p->data && !(lut_op && interleaved(in) && interleaved(p) && in->c == p->c &&
+                                 (p->c == 1 || p->c == 3) && in->h == p->h && in->w == p->w)) {
+        fr_aug_copy_plane(in, p);
+        in = p;
+    }
     const int c = p->c, nc = color_channels(c);
     uint8_t lut[4][256];
     uint32_t h[256];
@@ -248,14 +332,16 @@ enum fr_status fr_aug_color_plane(const struct fr_aug_plane *p, const float *rec
     case FR_AUG_OP_BRIGHTNESS:
         for (int i = 0; i < 256; i++)
             lut[0][i] = lut[1][i] = lut[2][i] = blend(0, i, rec[1]);
-        apply_lut(p, (const uint8_t(*)[256])lut, nc);
+        apply_lut_from(in, p, (const uint8_t(*)[256])lut, nc);
         return FR_STATUS_OK;
     case FR_AUG_OP_CONTRAST:
     case FR_AUG_OP_CONTRAST_TF: {
         double sum = 0;
         uint32_t hist[256] = {0};
-        if (interleaved(p) && nc >= 3) {
-            const uint8_t *q = p->data;
+        if (interleaved(in) && c == 3 && code == FR_AUG_OP_CONTRAST) {
+            sum = (double)luma_sum_rgb(in->data, (size_t)p->h * p->w); /* exact: PIL sums the same integers */
+        } else if (interleaved(in) && nc >= 3) {
+            const uint8_t *q = in->data;
             uint64_t isum = 0;
             for (size_t i = 0, n = (size_t)p->h * p->w; i < n; i++, q += c) {
                 int l = luma(q[0], q[1], q[2]);
@@ -266,7 +352,7 @@ enum fr_status fr_aug_color_plane(const struct fr_aug_plane *p, const float *rec
         } else
         for (int y = 0; y < p->h; y++)
             for (int x = 0; x < p->w; x++) {
-                int l = nc >= 3 ? luma(PIX(p, x, y, 0), PIX(p, x, y, 1), PIX(p, x, y, 2)) : PIX(p, x, y, 0);
+                int l = nc >= 3 ? luma(PIX(in, x, y, 0), PIX(in, x, y, 1), PIX(in, x, y, 2)) : PIX(in, x, y, 0);
                 sum += l;
                 hist[l]++;
             }
@@ -282,12 +368,16 @@ enum fr_status fr_aug_color_plane(const struct fr_aug_plane *p, const float *rec
         }
         for (int i = 0; i < 256; i++)
             lut[0][i] = lut[1][i] = lut[2][i] = blend(mean, i, rec[1]);
-        apply_lut(p, (const uint8_t(*)[256])lut, nc);
+        apply_lut_from(in, p, (const uint8_t(*)[256])lut, nc);
         return FR_STATUS_OK;
     }
     case FR_AUG_OP_COLOR:
         if (nc < 3)
             return FR_STATUS_OK; /* grey image: the grey version is itself */
+        if (interleaved(p) && c == 3) {
+            color_rgb(p->data, (size_t)p->h * p->w, rec[1]);
+            return FR_STATUS_OK;
+        }
         if (interleaved(p)) {
             uint8_t *q = p->data;
             const float f = rec[1];
@@ -314,53 +404,61 @@ enum fr_status fr_aug_color_plane(const struct fr_aug_plane *p, const float *rec
         uint8_t mask = (uint8_t)(~((1u << (8 - bits)) - 1));
         for (int i = 0; i < 256; i++)
             lut[0][i] = lut[1][i] = lut[2][i] = (uint8_t)(i & mask);
-        apply_lut(p, (const uint8_t(*)[256])lut, nc);
+        apply_lut_from(in, p, (const uint8_t(*)[256])lut, nc);
         return FR_STATUS_OK;
     }
     case FR_AUG_OP_SOLARIZE:
         for (int i = 0; i < 256; i++)
             lut[0][i] = lut[1][i] = lut[2][i] = (uint8_t)((float)i < rec[1] ? i : 255 - i);
-        apply_lut(p, (const uint8_t(*)[256])lut, nc);
+        apply_lut_from(in, p, (const uint8_t(*)[256])lut, nc);
         return FR_STATUS_OK;
     case FR_AUG_OP_SOLARIZE_ADD:
         for (int i = 0; i < 256; i++) {
             int v = (float)i < rec[2] ? i + (int)rec[1] : i;
             lut[0][i] = lut[1][i] = lut[2][i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
         }
-        apply_lut(p, (const uint8_t(*)[256])lut, nc);
+        apply_lut_from(in, p, (const uint8_t(*)[256])lut, nc);
         return FR_STATUS_OK;
     case FR_AUG_OP_INVERT:
         for (int i = 0; i < 256; i++)
             lut[0][i] = lut[1][i] = lut[2][i] = (uint8_t)(255 - i);
-        apply_lut(p, (const uint8_t(*)[256])lut, nc);
+        apply_lut_from(in, p, (const uint8_t(*)[256])lut, nc);
         return FR_STATUS_OK;
     case FR_AUG_OP_AUTOCONTRAST:
     case FR_AUG_OP_EQUALIZE:
-        if (interleaved(p) && nc == 3 && c == 3) { /* the three histograms in one pass over the pixels */
-            static _Thread_local uint32_t h3[3][256];
+        if (interleaved(in) && nc == 3 && c == 3) { /* the three histograms in one pass over the pixels */
+            /* two banks (even and odd pixels): neighbours often share a value, and one bank would make each
+             * increment wait for the previous one's store */
+            static _Thread_local uint32_t h3[3][256], h3b[3][256];
             memset(h3, 0, sizeof h3);
-            const uint8_t *q = p->data;
-            for (size_t i = 0, n = (size_t)p->h * p->w; i < n; i++, q += 3) {
-                h3[0][q[0]]++;
-                h3[1][q[1]]++;
-                h3[2][q[2]]++;
+            memset(h3b, 0, sizeof h3b);
+            const uint8_t *q = in->data;
+            size_t i = 0, n = (size_t)p->h * p->w;
+            for (; i + 1 < n; i += 2, q += 6) {
+                h3[0][q[0]]++, h3[1][q[1]]++, h3[2][q[2]]++;
+                h3b[0][q[3]]++, h3b[1][q[4]]++, h3b[2][q[5]]++;
             }
+            if (i < n)
+                h3[0][q[0]]++, h3[1][q[1]]++, h3[2][q[2]]++;
+            for (int k = 0; k < 3; k++)
+                for (int v = 0; v < 256; v++)
+                    h3[k][v] += h3b[k][v];
             for (int k = 0; k < 3; k++)
                 if (code == FR_AUG_OP_EQUALIZE)
                     lut_equalize(h3[k], lut[k]);
                 else
                     lut_autocontrast(h3[k], lut[k]);
-            apply_lut(p, (const uint8_t(*)[256])lut, nc);
+            apply_lut_from(in, p, (const uint8_t(*)[256])lut, nc);
             return FR_STATUS_OK;
         }
         for (int k = 0; k < nc; k++) {
-            histogram(p, k, h);
+            histogram(in, k, h);
             if (code == FR_AUG_OP_EQUALIZE)
                 lut_equalize(h, lut[k]);
             else
                 lut_autocontrast(h, lut[k]);
         }
-        apply_lut(p, (const uint8_t(*)[256])lut, nc);
+        apply_lut_from(in, p, (const uint8_t(*)[256])lut, nc);
         return FR_STATUS_OK;
     case FR_AUG_OP_GRAYSCALE:
         if (nc < 3)
@@ -402,6 +500,11 @@ enum fr_status fr_aug_color_plane(const struct fr_aug_plane *p, const float *rec
     }
 }
 
+enum fr_status fr_aug_color_plane(const struct fr_aug_plane *p, const float *rec, uint8_t *scratch)
+{
+    return color_op(p, p, rec, scratch);
+}
+
 /* --- the per-sample program runner --- */
 #define MAX_SCRATCH_THREADS 256
 struct apply_job {
@@ -418,16 +521,14 @@ struct apply_job {
 
 /* a WARP record: the source is first cut to the record's window (crop semantics: pixels outside it are
  * outside the image for the border rule), then resampled through the inverse map */
-static enum fr_status warp_record(const struct fr_aug_plane *src, const struct fr_aug_plane *dst, const float *rec)
+void fr_aug_record_map(const float *rec, int sw, int sh, double m[9], int win[4])
 {
-    double m[9];
     for (int q = 0; q < 9; q++)
         m[q] = rec[7 + q];
-    struct fr_aug_plane s = *src;
     int x0 = (int)rec[16], y0 = (int)rec[17], x1 = (int)rec[18], y1 = (int)rec[19];
     if (x1 > x0 && y1 > y0) {
         x0 = x0 < 0 ? 0 : x0, y0 = y0 < 0 ? 0 : y0;
-        x1 = x1 > src->w ? src->w : x1, y1 = y1 > src->h ? src->h : y1;
+        x1 = x1 > sw ? sw : x1, y1 = y1 > sh ? sh : y1;
         if (x1 <= x0 || y1 <= y0) { /* the window misses the image: everything is outside */
             x0 = y0 = 0, x1 = y1 = 1;
             fr_geom_translate(m, -1e9, -1e9);
@@ -439,10 +540,20 @@ static enum fr_status warp_record(const struct fr_aug_plane *src, const struct f
                 m[3 + q] -= y0 * m[6 + q];
             }
         }
-        size_t es = src->type == FR_U8 ? 1 : sizeof(float);
-        s.data = (char *)src->data + (y0 * src->sy + x0 * src->sx) * (ptrdiff_t)es;
-        s.w = x1 - x0, s.h = y1 - y0;
-    }
+    } else
+        x0 = y0 = 0, x1 = sw, y1 = sh;
+    win[0] = x0, win[1] = y0, win[2] = x1, win[3] = y1;
+}
+
+static enum fr_status warp_record(const struct fr_aug_plane *src, const struct fr_aug_plane *dst, const float *rec)
+{
+    double m[9];
+    int win[4];
+    fr_aug_record_map(rec, src->w, src->h, m, win);
+    struct fr_aug_plane s = *src;
+    size_t es = src->type == FR_U8 ? 1 : sizeof(float);
+    s.data = (char *)src->data + (win[1] * src->sy + win[0] * src->sx) * (ptrdiff_t)es;
+    s.w = win[2] - win[0], s.h = win[3] - win[1];
     return fr_aug_warp_plane(&s, dst, m, (enum fr_aug_interp)(int)rec[1], (enum fr_aug_border)(int)rec[2], rec[3]);
 }
 
@@ -488,8 +599,10 @@ static enum fr_status run_sample(struct apply_job *j, int i, int thread)
         if (!have) {
             if (src.h != dst.h || src.w != dst.w)
                 return fr_error(FR_STATUS_SHAPE, "augment: sample %d: size changes need a warp as the first op", i);
-            fr_aug_copy_plane(&src, &dst);
             have = 1;
+            st = dst.type == FR_U8 ? color_op(&src, &dst, rec, (uint8_t *)buf + bytes)
+                                   : fr_aug_color_plane(&dst, rec, (uint8_t *)buf + bytes);
+            continue;
         }
         st = fr_aug_color_plane(&dst, rec, (uint8_t *)buf + bytes);
     }

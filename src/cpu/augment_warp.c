@@ -8,12 +8,17 @@
 
 #include "augment/augment_internal.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h> /* baseline on x86-64: pmaddwd does a pixel's 2×2 taps × 3 channels in two multiplies */
+#endif
+
 #define AB_BITS 10
 #define AB_SCALE (1 << AB_BITS)
 #define TAB_BITS 5
 #define TAB_SIZE (1 << TAB_BITS)
 #define COEF_BITS 15
 #define COEF_SCALE (1 << COEF_BITS)
+#define PF_ROWS 2 /* prefetch distance in output rows */
 
 /* bicubic weights per (fy, fx) sub-pixel position, 4×4 shorts summing to COEF_SCALE as OpenCV builds them */
 static int32_t cubic_tab[TAB_SIZE * TAB_SIZE][16];
@@ -61,6 +66,21 @@ static void cubic_init(void)
             }
         }
     }
+}
+
+/* bilinear weights per sub-pixel position fy*32+fx as int16 pairs (w00, w10, w01, w11): the operands of one
+ * pmaddwd over interleaved (top, bottom) taps; every weight is at most 1024, so the pairs fit in int16 */
+static int16_t bilin_tab[TAB_SIZE * TAB_SIZE][4];
+static pthread_once_t bilin_once = PTHREAD_ONCE_INIT;
+
+static void bilin_init(void)
+{
+    for (int fy = 0; fy < TAB_SIZE; fy++)
+        for (int fx = 0; fx < TAB_SIZE; fx++) {
+            int16_t *t = bilin_tab[fy * TAB_SIZE + fx];
+            t[0] = (int16_t)((TAB_SIZE - fx) * (TAB_SIZE - fy)), t[1] = (int16_t)((TAB_SIZE - fx) * fy);
+            t[2] = (int16_t)(fx * (TAB_SIZE - fy)), t[3] = (int16_t)(fx * fy);
+        }
 }
 
 /* source index for a tap at i of n: -1 = outside under a constant border */
@@ -117,6 +137,9 @@ static void row_coords(const double *M, int y, int w, int out_h, enum fr_aug_int
     row_coords_general(M, y, w, out_h, interp, X, Y);
 }
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx2", "default")))
+#endif
 static void row_coords_general(const double *M, int y, int w, int out_h, enum fr_aug_interp interp, int *X, int *Y)
 {
     int nearest = interp == FR_AUG_NEAREST;
@@ -140,13 +163,39 @@ static void row_coords_general(const double *M, int y, int w, int out_h, enum fr
         double X0 = M[0] * xb + M[1] * y + M[2];
         double Y0 = M[3] * xb + M[4] * y + M[5];
         double W0 = M[6] * xb + M[7] * y + M[8];
-        for (int x1 = 0; x1 < bw; x1++) {
+        /* four columns at a time in GCC vectors (one AVX register in the avx2 clone, two SSE2 ones otherwise), with the same IEEE operations as the scalar form
+         * W = W ? ts/W : 0; fmax(INT_MIN, fmin(INT_MAX, v)) (NaN -> INT_MAX); lrint (adding and subtracting
+         * 1.5·2^52 rounds half to even for |v| <= 2^31) */
+        typedef double v2d __attribute__((vector_size(32)));
+        typedef long long v2l __attribute__((vector_size(32)));
+        typedef int v2i __attribute__((vector_size(16)));
+        const double ts = nearest ? 1. : (double)TAB_SIZE;
+        const v2d vmax = (v2d){0} + (double)INT_MAX, vmin = (v2d){0} + (double)INT_MIN;
+        const v2d magic = (v2d){0} + 6755399441055744.0, one = (v2d){0} + 1., vts = (v2d){0} + ts;
+#define SEL(m, a, b) ((v2d)(((v2l)(a) & (m)) | ((v2l)(b) & ~(m))))
+        int x1 = 0;
+        for (; x1 + 4 <= bw; x1 += 4) {
+            const v2d xv = {(double)x1, (double)(x1 + 1), (double)(x1 + 2), (double)(x1 + 3)};
+            v2d W = W0 + M[6] * xv;
+            v2l nz = W != 0;
+            v2d iw = vts / SEL(nz, W, one);
+            iw = (v2d)((v2l)iw & nz);
+            v2d fX = (X0 + M[0] * xv) * iw, fY = (Y0 + M[3] * xv) * iw;
+            fX = SEL(fX < vmax, fX, vmax);
+            fX = SEL(fX > vmin, fX, vmin);
+            fY = SEL(fY < vmax, fY, vmax);
+            fY = SEL(fY > vmin, fY, vmin);
+            v2i ix = __builtin_convertvector((fX + magic) - magic, v2i);
+            v2i iy = __builtin_convertvector((fY + magic) - magic, v2i);
+            memcpy(X + xb + x1, &ix, sizeof ix);
+            memcpy(Y + xb + x1, &iy, sizeof iy);
+        }
+#undef SEL
+        for (; x1 < bw; x1++) {
             double W = W0 + M[6] * x1;
-            W = W != 0 ? (nearest ? 1. / W : (double)TAB_SIZE / W) : 0;
-            double fX = fmax((double)INT_MIN, fmin((double)INT_MAX, (X0 + M[0] * x1) * W));
-            double fY = fmax((double)INT_MIN, fmin((double)INT_MAX, (Y0 + M[3] * x1) * W));
-            X[xb + x1] = sat_int(fX);
-            Y[xb + x1] = sat_int(fY);
+            W = W != 0 ? ts / W : 0;
+            X[xb + x1] = sat_int(fmax((double)INT_MIN, fmin((double)INT_MAX, (X0 + M[0] * x1) * W)));
+            Y[xb + x1] = sat_int(fmax((double)INT_MIN, fmin((double)INT_MAX, (Y0 + M[3] * x1) * W)));
         }
     }
 }
@@ -156,8 +205,10 @@ static inline uint8_t u8_fill(float fill)
     return (uint8_t)(fill <= 0 ? 0 : fill >= 255 ? 255 : lrintf(fill));
 }
 
+/* pf: byte offset from a tap to the same output column's tap a few rows further down (0: none), so that a
+ * rotated walk through a cold source image has its cache lines on the way before it needs them */
 static void warp_u8(const struct fr_aug_plane *s, const struct fr_aug_plane *d, const int *X, const int *Y, int y,
-                    enum fr_aug_interp interp, enum fr_aug_border border, float fillf)
+                    enum fr_aug_interp interp, enum fr_aug_border border, float fillf, ptrdiff_t pf)
 {
     const uint8_t *S = s->data;
     uint8_t *D = (uint8_t *)d->data + y * d->sy;
@@ -166,9 +217,36 @@ static void warp_u8(const struct fr_aug_plane *s, const struct fr_aug_plane *d, 
     /* interleaved RGB is the common case: a tight loop for pixels whose taps are all inside */
     const int rgb = c == 3 && s->sc == 1 && d->sc == 1 && s->sx == 3 && d->sx == 3;
     const ptrdiff_t ssy = s->sy;
+    const int last = d->w - 1; /* 4-byte stores stop before the row's last pixel */
+    const uint32_t fill4 = 0x01010101u * fill;
+    if (pf && rgb && interp != FR_AUG_BICUBIC) { /* every 4th column: lines hold ~21 pixels, rows turn < 45° */
+        const int sh_ = interp == FR_AUG_NEAREST ? 0 : TAB_BITS;
+        for (int x = 0; x < d->w; x += 4) {
+            uintptr_t p = (uintptr_t)S + (uintptr_t)((ptrdiff_t)(Y[x] >> sh_) * ssy + (ptrdiff_t)(X[x] >> sh_) * 3 + pf);
+            __builtin_prefetch((const void *)p);
+            if (sh_)
+                __builtin_prefetch((const void *)(p + (uintptr_t)ssy));
+        }
+    }
     for (int x = 0; x < d->w; x++) {
         uint8_t *o = D + x * d->sx;
         if (rgb && interp == FR_AUG_NEAREST) { /* tight loop while the taps stay inside */
+            /* 4-byte moves: the spare byte lands on the next output pixel, rewritten right after, so the
+             * row's last pixel is left to the careful path; reading a pixel's 4th byte needs one more
+             * source byte, which exists unless it is the image's very last pixel */
+            for (; x < last; x++, o += 3) {
+                if (!((unsigned)X[x] < (unsigned)sw && (unsigned)Y[x] < (unsigned)sh && (X[x] < sw - 1 || Y[x] < sh - 1))) {
+                    if (border == FR_AUG_CONSTANT && !((unsigned)X[x] < (unsigned)sw && (unsigned)Y[x] < (unsigned)sh)) {
+                        memcpy(o, &fill4, 4); /* outside: the fill (the common case at rotated corners) */
+                        continue;
+                    }
+                    break;
+                }
+                uint32_t v;
+                const uint8_t *p = S + Y[x] * ssy + X[x] * 3;
+                memcpy(&v, p, 4);
+                memcpy(o, &v, 4);
+            }
             for (; x < d->w && (unsigned)X[x] < (unsigned)sw && (unsigned)Y[x] < (unsigned)sh; x++, o += 3) {
                 const uint8_t *p = S + Y[x] * ssy + X[x] * 3;
                 o[0] = p[0], o[1] = p[1], o[2] = p[2];
@@ -177,6 +255,38 @@ static void warp_u8(const struct fr_aug_plane *s, const struct fr_aug_plane *d, 
                 break;
         }
         if (rgb && interp == FR_AUG_BILINEAR) {
+#if defined(__SSE2__)
+            /* 8-byte loads of the two tap pairs (2 bytes past the right tap: they exist unless the taps are
+             * the image's bottom-right 2×2) and a 4-byte store (see nearest) */
+            const __m128i zero = _mm_setzero_si128(), half = _mm_set1_epi32(1 << (2 * TAB_BITS - 1));
+            for (; x < last; x++, o += 3) {
+                int x0 = X[x] >> TAB_BITS, y0 = Y[x] >> TAB_BITS;
+                if (!((unsigned)x0 < (unsigned)(sw - 1) && (unsigned)y0 < (unsigned)(sh - 1) &&
+                      (x0 < sw - 2 || y0 < sh - 2))) {
+                    if (border == FR_AUG_CONSTANT && (x0 >= sw || x0 + 1 < 0 || y0 >= sh || y0 + 1 < 0)) {
+                        memcpy(o, &fill4, 4); /* all four taps outside: the fill */
+                        continue;
+                    }
+                    break;
+                }
+                const uint8_t *p0 = S + y0 * ssy + x0 * 3;
+                __m128i a = _mm_loadl_epi64((const __m128i *)(const void *)p0);
+                __m128i b = _mm_loadl_epi64((const __m128i *)(const void *)(p0 + ssy));
+                __m128i t = _mm_unpacklo_epi8(a, b); /* r0 R0 g0 G0 b0 B0 r1 R1 g1 G1 b1 B1 (top, bottom) */
+                __m128i lo = _mm_unpacklo_epi8(t, zero), hi = _mm_unpackhi_epi8(t, zero);
+                __m128i wv = _mm_loadl_epi64((const __m128i *)(const void *)
+                                                 bilin_tab[((Y[x] & (TAB_SIZE - 1)) << TAB_BITS) | (X[x] & (TAB_SIZE - 1))]);
+                __m128i w0 = _mm_shuffle_epi32(wv, _MM_SHUFFLE(1, 0, 0, 0));              /* left ×3, right */
+                __m128i w1 = _mm_move_epi64(_mm_shuffle_epi32(wv, _MM_SHUFFLE(1, 1, 1, 1))); /* right ×2, 0, 0 */
+                __m128i s0 = _mm_madd_epi16(lo, w0); /* R_left G_left B_left R_right */
+                __m128i s1 = _mm_madd_epi16(hi, w1); /* G_right B_right 0 0 */
+                __m128i sum = _mm_add_epi32(_mm_add_epi32(s0, _mm_srli_si128(s0, 12)), _mm_slli_si128(s1, 4));
+                sum = _mm_srai_epi32(_mm_add_epi32(sum, half), 2 * TAB_BITS);
+                sum = _mm_packs_epi32(sum, sum);
+                uint32_t v = (uint32_t)_mm_cvtsi128_si32(_mm_packus_epi16(sum, sum));
+                memcpy(o, &v, 4);
+            }
+#endif
             for (; x < d->w; x++, o += 3) {
                 int x0 = X[x] >> TAB_BITS, y0 = Y[x] >> TAB_BITS;
                 if (!((unsigned)x0 < (unsigned)(sw - 1) && (unsigned)y0 < (unsigned)(sh - 1)))
@@ -300,6 +410,39 @@ static void warp_f32(const struct fr_aug_plane *s, const struct fr_aug_plane *d,
 #undef TAPF
 }
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define FR_AUG_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define FR_AUG_CLONES
+#endif
+
+/* run mirrored RGB pixels: o[j] = src[-j] (pixel units). Five pixels per 16-byte shuffle (one pshufb where the
+ * CPU has it); each 16-byte store's spare byte lands on the next pixel, written after it, and each load's spare
+ * byte is the pixel after src[-j], which the caller guarantees exists. The last pixel moves 3 bytes. */
+FR_AUG_CLONES
+static void mirror_rgb(uint8_t *restrict o, const uint8_t *restrict src, int run)
+{
+    typedef uint8_t v16 __attribute__((vector_size(16)));
+    int j = 0;
+    for (; j + 6 <= run; j += 5, o += 15, src -= 15) {
+        v16 v;
+        memcpy(&v, src - 12, 16);
+#if defined(__clang__)
+        v = __builtin_shufflevector(v, v, 12, 13, 14, 9, 10, 11, 6, 7, 8, 3, 4, 5, 0, 1, 2, 15);
+#else
+        v = __builtin_shuffle(v, (v16){12, 13, 14, 9, 10, 11, 6, 7, 8, 3, 4, 5, 0, 1, 2, 15});
+#endif
+        memcpy(o, &v, 16);
+    }
+    for (; j < run - 1; j++, o += 3, src -= 3) {
+        uint32_t v;
+        memcpy(&v, src, 4);
+        memcpy(o, &v, 4);
+    }
+    if (j < run)
+        o[0] = src[0], o[1] = src[1], o[2] = src[2];
+}
+
 /* Whole-pixel axis-aligned maps (translations, flips, crops, pads): x_src = ±x + tx, y_src = ±y + ty. Every
  * interpolation gives the source pixel itself there, so rows are copied (memcpy when not mirrored). */
 static int warp_integer(const struct fr_aug_plane *s, const struct fr_aug_plane *d, const double *m,
@@ -315,15 +458,32 @@ static int warp_integer(const struct fr_aug_plane *s, const struct fr_aug_plane 
     for (int y = 0; y < d->h; y++) {
         int iy = border_idx(syy * y + ty, s->h, border);
         char *orow = (char *)d->data + (size_t)y * d->sy * es;
+        if (sx == -1 && contiguous_px && y + 1 < d->h) {
+            /* mirrored reads walk each row backwards, which the hardware prefetchers follow poorly: ask for the
+             * next source row now (one request per 64-byte line) */
+            int ny = border_idx(syy * (y + 1) + ty, s->h, border);
+            if (ny >= 0) {
+                const char *r = (const char *)s->data + (size_t)ny * s->sy * es;
+                for (size_t b = 0; b < (size_t)s->w * c * es; b += 64)
+                    __builtin_prefetch(r + b);
+            }
+        }
         for (int x = 0; x < d->w;) {
             int ix = border_idx(sx * x + tx, s->w, border);
             if (iy >= 0 && contiguous_px && sx == -1 && es == 1 && (unsigned)(tx - x) < (unsigned)s->w) {
                 int run = FR_AUG_MIN_INT(d->w - x, tx - x + 1); /* mirrored row segment, pixel by pixel */
                 const uint8_t *src = (const uint8_t *)s->data + (size_t)iy * s->sy + (size_t)(tx - x) * c;
                 uint8_t *o = (uint8_t *)orow + (size_t)x * c;
-                if (c == 3)
-                    for (int j = 0; j < run; j++, o += 3, src -= 3)
+                if (c == 3) {
+                    /* 4-byte moves (the spare byte is rewritten by the next pixel); the run's last pixel, and a
+                     * first source pixel at the row's end, take 3-byte moves so nothing outside is touched */
+                    int j = 0;
+                    if (run > 1 && tx - x == s->w - 1) {
                         o[0] = src[0], o[1] = src[1], o[2] = src[2];
+                        j = 1, o += 3, src -= 3;
+                    }
+                    mirror_rgb(o, src, run - j);
+                }
                 else
                     for (int j = 0; j < run; j++, o += c, src -= c)
                         memcpy(o, src, (size_t)c);
@@ -368,7 +528,10 @@ enum fr_status fr_aug_warp_plane(const struct fr_aug_plane *src, const struct fr
         return FR_STATUS_OK;
     if (interp == FR_AUG_BICUBIC)
         pthread_once(&cubic_once, cubic_init);
-    int *XY = malloc(sizeof(int) * 4 * (size_t)dst->w);
+    if (interp == FR_AUG_BILINEAR)
+        pthread_once(&bilin_once, bilin_init);
+    int stack_xy[4 * 1024]; /* rows up to 1024 pixels need no allocation per sample */
+    int *XY = dst->w <= 1024 ? stack_xy : malloc(sizeof(int) * 4 * (size_t)dst->w);
     if (!XY)
         return fr_error(FR_STATUS_OUT_OF_MEMORY, "augment: warp: out of memory");
     int *A = NULL, *B = NULL;
@@ -383,17 +546,21 @@ enum fr_status fr_aug_warp_plane(const struct fr_aug_plane *src, const struct fr
                 break;
         }
     }
+    ptrdiff_t pf = 0;
+    if (src->type == FR_U8 && minv[6] == 0 && minv[7] == 0 && fabs(minv[1]) < 64 && fabs(minv[4]) < 64)
+        pf = (ptrdiff_t)lrint(PF_ROWS * minv[4]) * src->sy + (ptrdiff_t)lrint(PF_ROWS * minv[1]) * src->sx;
     for (int y = 0; y < dst->h; y++) {
         if (A)
             row_coords(minv, y, dst->w, dst->h, interp, A, B, XY, XY + dst->w);
         else
             row_coords_general(minv, y, dst->w, dst->h, interp, XY, XY + dst->w);
         if (src->type == FR_U8)
-            warp_u8(src, dst, XY, XY + dst->w, y, interp, border, fill);
+            warp_u8(src, dst, XY, XY + dst->w, y, interp, border, fill, pf);
         else
             warp_f32(src, dst, XY, XY + dst->w, y, interp, border, fill);
     }
-    free(XY);
+    if (XY != stack_xy)
+        free(XY);
     return FR_STATUS_OK;
 }
 
@@ -415,4 +582,34 @@ enum fr_status fr_cpu_aug_warp(struct fr_cpu_kctx *k, struct fr_tensor *dst)
         fr_aug_make_warp(prog + (size_t)i * FR_AUG_REC, m, dst->params[1].i, dst->params[2].i, dst->params[3].f);
     }
     return fr_aug_apply_host(&in, &out, prog, 1, k->pool);
+}
+
+/* --- exact integer coordinate tables for OpenCL devices without doubles --- */
+
+size_t fr_aug_coord_table_len(const double minv[9], int out_h, int out_w)
+{
+    if (minv[6] == 0 && minv[7] == 0 && minv[8] == 1)
+        return 2 * ((size_t)out_w + (size_t)out_h);
+    return 2 * (size_t)out_w * (size_t)out_h;
+}
+
+int fr_aug_coord_table(const double minv[9], int interp, int out_h, int out_w, int32_t *t)
+{
+    if (minv[6] == 0 && minv[7] == 0 && minv[8] == 1) {
+        /* OpenCV's per-column and per-row terms; the device adds them in 64-bit integers as row_coords does */
+        for (int x = 0; x < out_w; x++) {
+            t[x] = sat_int(minv[0] * x * AB_SCALE);
+            t[out_w + x] = sat_int(minv[3] * x * AB_SCALE);
+        }
+        for (int y = 0; y < out_h; y++) {
+            t[2 * out_w + y] = sat_int((minv[1] * y + minv[2]) * AB_SCALE);
+            t[2 * out_w + out_h + y] = sat_int((minv[4] * y + minv[5]) * AB_SCALE);
+        }
+        return 1;
+    }
+    /* perspective: OpenCV divides per pixel in double, so the table holds every pixel's position */
+    for (int y = 0; y < out_h; y++)
+        row_coords_general(minv, y, out_w, out_h, (enum fr_aug_interp)interp, t + (size_t)2 * y * out_w,
+                           t + (size_t)2 * y * out_w + out_w);
+    return 2;
 }
