@@ -17,25 +17,30 @@ struct demo_row {
 };
 
 struct demo_cfg {
-    const char *model, *augment, *noise;
+    const char *model, *student, *augment, *noise, *teacher;
     int64_t labels, sup_epochs, aug_epochs, student_epochs, labeled_repeat;
     double ratio, threshold, pl_threshold, lr;
 };
 
 static void defaults(struct demo_cfg *d, bool quick)
 {
-    d->model = quick ? "t" : "s";
+    /* Measured on the shared 2-core machine: the tiny model t is ~5x faster than s and, with 1,000 labels, as
+     * accurate (82.5% vs 80.8% supervised), so every stage uses t; the students see all 59,000 unlabeled images
+     * (20 epochs each, --quick: 6). Students learn from the supervised model (Noisy Student's step 1). */
+    d->model = "t";
+    d->student = NULL;
+    d->teacher = "supervised";
     d->augment = "hflip;translate(x=0.1,y=0.1)";
     d->noise = "hflip;translate(x=0.1,y=0.1)";
     d->labels = 1000;
-    d->sup_epochs = quick ? 40 : 30;
-    d->aug_epochs = quick ? 40 : 30;
-    d->student_epochs = quick ? 4 : 5;
-    d->ratio = quick ? 20 : 20;
+    d->sup_epochs = quick ? 40 : 60;
+    d->aug_epochs = quick ? 60 : 120;
+    d->student_epochs = quick ? 6 : 20;
+    d->labeled_repeat = 10;
+    d->ratio = 0;
     d->threshold = 0.3;
     d->pl_threshold = 0.95;
-    d->lr = 0.002;
-    d->labeled_repeat = 1;
+    d->lr = 0.004;
 }
 
 /* trains a fresh net on the labeled images; returns exit code */
@@ -113,7 +118,10 @@ int cmd_demo(int argc, char **argv)
         {"out", CLI_STR, &c.out, "DIR", "keep every stage's checkpoint and metrics.jsonl here", false},
         {"data", CLI_STR, &data, "SPEC", "training data (fmnist; the test split is fmnist:test)", false},
         {"test-limit", CLI_INT, &test_limit, "N", "evaluate on the first N test images only", false},
-        {"model", CLI_STR, &cfg.model, "t|s|m", "architecture of every stage (s; --quick: t)", false},
+        {"model", CLI_STR, &cfg.model, "t|s|m", "architecture of the baselines and the first teacher (t)", false},
+        {"teacher", CLI_STR, &cfg.teacher, "WHICH",
+         "first teacher: supervised | supervised+augment | best (by validation accuracy) (supervised)", false},
+        {"student", CLI_STR, &cfg.student, "t|s|m", "architecture of the students (equal or larger: the model's)", false},
         {"labels", CLI_INT, &cfg.labels, "N", "label budget, validation included (1000)", false},
         {"sup-epochs", CLI_INT, &cfg.sup_epochs, "N", "epochs of the supervised baseline", false},
         {"aug-epochs", CLI_INT, &cfg.aug_epochs, "N", "epochs of the augmented baseline", false},
@@ -121,10 +129,10 @@ int cmd_demo(int argc, char **argv)
         {"augment", CLI_STR, &cfg.augment, "POLICY", "augmentation of the supervised+augment baseline", false},
         {"noise", CLI_STR, &cfg.noise, "POLICY", "input noise of the Noisy Student students", false},
         {"labeled-repeat", CLI_INT, &cfg.labeled_repeat, "N", "labeled images per student epoch, repeated", false},
-        {"unlabeled-ratio", CLI_FLOAT, &cfg.ratio, "K", "unlabeled images per labeled image and round", false},
+        {"unlabeled-ratio", CLI_FLOAT, &cfg.ratio, "K", "unlabeled images per labeled image and round (0 = all)", false},
         {"threshold", CLI_FLOAT, &cfg.threshold, "X", "Noisy Student confidence threshold (0.3)", false},
         {"pl-threshold", CLI_FLOAT, &cfg.pl_threshold, "X", "pseudo-label confidence threshold (0.95)", false},
-        {"lr", CLI_FLOAT, &cfg.lr, "X", "AdamW learning rate of every stage (0.002)", false},
+        {"lr", CLI_FLOAT, &cfg.lr, "X", "AdamW learning rate of every stage (0.004)", false},
         {0},
     };
     int rc = cli_parse(cmd, "[--device D] [--quick] [--json] [flags]", argc, argv, opts, NULL);
@@ -137,6 +145,12 @@ int cmd_demo(int argc, char **argv)
         dflt = &full;
     if (!cfg.model)
         cfg.model = dflt->model;
+    if (!cfg.student)
+        cfg.student = cfg.model;
+    if (!cfg.teacher)
+        cfg.teacher = dflt->teacher;
+    if (strcmp(cfg.teacher, "supervised") && strcmp(cfg.teacher, "supervised+augment") && strcmp(cfg.teacher, "best"))
+        return cli_error(cmd, CLI_USAGE, "--teacher %s: expected supervised, supervised+augment or best", cfg.teacher);
     if (!cfg.augment)
         cfg.augment = dflt->augment;
     if (!cfg.noise)
@@ -146,7 +160,7 @@ int cmd_demo(int argc, char **argv)
         cfg.x = dflt->x;
     DF(labels) DF(labeled_repeat) DF(sup_epochs) DF(aug_epochs) DF(student_epochs) DF(ratio) DF(threshold) DF(pl_threshold) DF(lr)
 #undef DF
-    if ((rc = rc_check_arch(cmd, cfg.model)) != CLI_OK)
+    if ((rc = rc_check_arch(cmd, cfg.model)) != CLI_OK || (rc = rc_check_arch(cmd, cfg.student)) != CLI_OK)
         return rc;
     for (int i = 0; i < 2; i++) {
         const char *p = i ? cfg.noise : cfg.augment;
@@ -210,8 +224,10 @@ int cmd_demo(int argc, char **argv)
     rows[nrows] = (struct demo_row){"supervised+augment", labels_used, test_acc(aug, test), rc_now() - t};
     stage_line(cmd, &rows[nrows++], fr_aug.val_accuracy);
 
-    /* the teacher: the better baseline on the validation images (never on the test set) */
-    bool aug_better = fr_aug.val_accuracy > fr_sup.val_accuracy;
+    /* the first teacher: Noisy Student's step 1 is the supervised model; "best" picks by the validation images
+     * (never by the test set) */
+    bool aug_better = !strcmp(cfg.teacher, "supervised+augment") ||
+                      (!strcmp(cfg.teacher, "best") && fr_aug.val_accuracy > fr_sup.val_accuracy);
     teacher = aug_better ? aug : sup;
     fprintf(stderr, "frugal %s: teacher = %s (validation accuracy %.3f)\n", cmd,
             aug_better ? "supervised+augment" : "supervised", aug_better ? fr_aug.val_accuracy : fr_sup.val_accuracy);
@@ -223,8 +239,8 @@ int cmd_demo(int argc, char **argv)
         goto done;
     }
     int64_t n_unl = sp.n_unlabeled;
-    if (cfg.ratio > 0 && (int64_t)(cfg.ratio * (double)labels_used) < n_unl)
-        n_unl = (int64_t)(cfg.ratio * (double)labels_used);
+    if (cfg.ratio > 0 && (int64_t)(cfg.ratio * (double)sp.n_labeled) < n_unl)
+        n_unl = (int64_t)(cfg.ratio * (double)sp.n_labeled);
 
     /* 3. pseudo-labelling (Lee 2013 with a FixMatch-style threshold): hard labels, no noise */
     memcpy(unl, sp.unlabeled, (size_t)sp.n_unlabeled * sizeof *unl);
@@ -237,7 +253,7 @@ int cmd_demo(int argc, char **argv)
     so.n_val = sp.n_val;
     so.ckpt_name = "pseudo-label";
     struct rc_round rr;
-    if ((rc = rc_self_train(cmd, "pseudo-label", be, teacher, train, &sp, unl, n_unl, &po, false, cfg.model,
+    if ((rc = rc_self_train(cmd, "pseudo-label", be, teacher, train, &sp, unl, n_unl, &po, false, cfg.student,
                             (uint64_t)c.seed + 100, &so, (int)cfg.labeled_repeat, true, &rr)))
         goto done;
     rows[nrows] = (struct demo_row){"pseudo-label", labels_used, test_acc(rr.student, test), rr.seconds};
@@ -256,7 +272,7 @@ int cmd_demo(int argc, char **argv)
         char name[32];
         snprintf(name, sizeof name, "noisy-student round %d", r);
         no.ckpt_name = r == 1 ? "noisy-student-round1" : "noisy-student-round2";
-        if ((rc = rc_self_train(cmd, name, be, cur, train, &sp, unl, n_unl, &pn, true, cfg.model,
+        if ((rc = rc_self_train(cmd, name, be, cur, train, &sp, unl, n_unl, &pn, true, cfg.student,
                                 (uint64_t)c.seed + 200 + (uint64_t)r, &no, (int)cfg.labeled_repeat, true, &rr)))
             goto done;
         rows[nrows] = (struct demo_row){r == 1 ? "noisy-student round 1" : "noisy-student round 2", labels_used,

@@ -50,6 +50,14 @@ int cmd_eval(int argc, char **argv)
         rc = rc_fail(cmd, st);
         goto done;
     }
+    if (weights && ds->class_names && ds->n_classes == net->n_classes) /* plain weights carry no class names */
+        for (int i = 0; i < net->n_classes; i++) {
+            char *nm = strdup(ds->class_names[i]);
+            if (nm) {
+                free(net->class_names[i]);
+                net->class_names[i] = nm;
+            }
+        }
     if ((st = fr_net_evaluate(net, ds, NULL, ds->n, &ev)) != FR_STATUS_OK) {
         rc = rc_fail(cmd, st);
         goto done;

@@ -21,10 +21,10 @@ int cmd_noisy_student(int argc, char **argv)
     struct rc_fit f;
     rc_defaults(&c, &d, &f);
     d.labels = 1000;
-    f.epochs = 5;
-    const char *teacher_ckpt = NULL, *teacher_arch = "s", *student = NULL, *noise = "randaugment(n=2,m=9)",
+    f.epochs = 20;
+    const char *teacher_ckpt = NULL, *teacher_arch = "t", *student = NULL, *noise = "randaugment(n=2,m=9)",
                *teacher_augment = NULL;
-    int64_t rounds = 2, teacher_epochs = 30, labeled_repeat = 1;
+    int64_t rounds = 2, teacher_epochs = 60, labeled_repeat = 10;
     double threshold = 0.3, dropout = 0.5, sdepth = 0.8, ratio = 0;
     bool soft = true, hard = false, balance = true;
     struct cli_opt opts[] = {
@@ -32,8 +32,8 @@ int cmd_noisy_student(int argc, char **argv)
         {"out", CLI_STR, &c.out, "DIR", "teacher.safetensors, round<R>.safetensors, metrics.jsonl", false},
         {"rounds", CLI_INT, &rounds, "R", "self-training rounds (2)", false},
         {"teacher", CLI_STR, &teacher_ckpt, "CKPT", "start from this teacher instead of training one", false},
-        {"teacher-model", CLI_STR, &teacher_arch, "t|s|m", "architecture of the first teacher (s)", false},
-        {"teacher-epochs", CLI_INT, &teacher_epochs, "N", "epochs of the first teacher (30)", false},
+        {"teacher-model", CLI_STR, &teacher_arch, "t|s|m", "architecture of the first teacher (t)", false},
+        {"teacher-epochs", CLI_INT, &teacher_epochs, "N", "epochs of the first teacher (60)", false},
         {"teacher-augment", CLI_STR, &teacher_augment, "POLICY", "augmentation of the first teacher (none)", false},
         {"student", CLI_STR, &student, "t|s|m", "student architecture, equal or larger (teacher's)", false},
         {"threshold", CLI_FLOAT, &threshold, "X", "keep pseudo-labels with confidence >= X (0.3)", false},
@@ -43,7 +43,7 @@ int cmd_noisy_student(int argc, char **argv)
         {"noise", CLI_STR, &noise, "POLICY", "student input noise ('randaugment(n=2,m=9)'; none)", false},
         {"dropout", CLI_FLOAT, &dropout, "P", "dropout before the classifier (built-in models: 0.5)", false},
         {"stochastic-depth", CLI_FLOAT, &sdepth, "S", "survival at the last block (built-in model m: 0.8)", false},
-        {"labeled-repeat", CLI_INT, &labeled_repeat, "N", "labeled images appear N times per student epoch (1)", false},
+        {"labeled-repeat", CLI_INT, &labeled_repeat, "N", "labeled images appear N times per student epoch (10)", false},
         {"unlabeled-ratio", CLI_FLOAT, &ratio, "K", "unlabeled images per labeled image each round (0 = all)", false},
         RC_DATA_OPTS(&d),
         RC_FIT_OPTS(&f),

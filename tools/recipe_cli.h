@@ -45,7 +45,7 @@ struct rc_fit {
         {"test-limit", CLI_INT, &(d)->test_limit, "N", "use only the first N test images", false}
 
 #define RC_FIT_OPTS(f)                                                                                            \
-    {"epochs", CLI_INT, &(f)->epochs, "N", "training epochs", false},                                             \
+    {"epochs", CLI_INT, &(f)->epochs, "N", "training epochs (10)", false},                                             \
         {"batch", CLI_INT, &(f)->batch, "N", "batch size (64)", false},                                           \
         {"optimizer", CLI_STR, &(f)->optimizer, "NAME", "sgd | adam | adamw (adamw)", false},                     \
         {"lr", CLI_FLOAT, &(f)->lr, "X", "base learning rate (0.002; sgd: 0.05)", false},                         \
