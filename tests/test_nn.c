@@ -135,6 +135,10 @@ static void test_conv2d_vs_naive(void **state)
         {1, 3, 6, 5, 2, 3, 3, {.pad_h = 1, .pad_w = 1, .relu = true}, true}, /* one sample: threaded GEMM */
         {8, 1, 12, 12, 4, 3, 3, {.pad_h = 1, .pad_w = 1}, true},       /* model s conv1 shape, small */
         {2, 4, 6, 6, 8, 3, 3, {.groups = 4, .pad_h = 1, .pad_w = 1}, false}, /* depthwise-like */
+        /* >= 8 channels in and out, 3x3 stride 1: the Winograd F(2x2, 3x3) path; odd maps, pads 0..2 */
+        {3, 8, 7, 6, 8, 3, 3, {.pad_h = 1, .pad_w = 1, .relu = true}, true},
+        {2, 9, 8, 9, 10, 3, 3, {0}, false},
+        {2, 8, 5, 6, 12, 3, 3, {.pad_h = 2, .pad_w = 1}, true},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         check_conv(&cases[i], cpu1);
@@ -342,6 +346,16 @@ static void test_batchnorm_train_eval(void **state)
     tu_assert_close(got, want, 8, 1e-5f, 1e-5f);
     assert_int_equal(fr_tensor_get(rv, r, sizeof r), FR_STATUS_OK);
     tu_assert_close(r, rv1, 2, 0, 0);
+
+    /* a frozen layer (transfer learning) in a training run: running statistics, and they stay unchanged */
+    w->flags |= FR_FLAG_FROZEN;
+    fr_graph_set_training(g, true);
+    assert_int_equal(fr_graph_compute(g), FR_STATUS_OK);
+    assert_int_equal(fr_tensor_get(y, got, sizeof got), FR_STATUS_OK);
+    tu_assert_close(got, want, 8, 1e-5f, 1e-5f);
+    assert_int_equal(fr_tensor_get(rm, r, sizeof r), FR_STATUS_OK);
+    tu_assert_close(r, rm1, 2, 0, 0);
+    w->flags &= ~FR_FLAG_FROZEN;
     fr_graph_free(g);
 
     if (cl) { /* the same training step on OpenCL: output and running statistics */

@@ -90,7 +90,6 @@ int cmd_finetune(int argc, char **argv)
     groups[1].frozen = frozen;
     fo.groups = groups;
     fo.n_groups = 2;
-    fo.freeze_state = frozen;
     ts.n_classes = net->n_classes;
     if ((st = fr_trainset_add(&ts, 0, train, sp.labeled, sp.n_labeled, NULL, NULL)) != FR_STATUS_OK) {
         rc = rc_fail(cmd, st);

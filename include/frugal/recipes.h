@@ -142,7 +142,6 @@ struct fr_fit_opts {
     const struct fr_kv *meta;            /* extra checkpoint metadata */
     int n_meta;
     bool resume;                         /* continue from the position loaded into the net */
-    bool freeze_state;                   /* keep batch-norm running statistics (frozen backbone) */
     volatile sig_atomic_t *stop;         /* set asynchronously: finish the step, save, FR_STATUS_INTERRUPTED */
     void (*on_progress)(void *user, const struct fr_fit_progress *p);
     void (*on_epoch)(void *user, const struct fr_epoch_stats *e);

@@ -62,6 +62,10 @@ fr_bwd_fn fr_op_bwd(enum fr_op op);
 /* The context takes ownership of `buf` (freed with the context). */
 enum fr_status fr_ctx_adopt_buffer(struct fr_ctx *ctx, struct fr_buffer *buf);
 
+/* Batch-norm nodes normalise with batch statistics (and update the running ones) only in training and
+ * when the layer is not frozen: a frozen weight (forward) or params[2].i (backward nodes) means eval. */
+bool fr_batchnorm_batch_stats(const struct fr_tensor *node, const struct fr_exec *ex);
+
 /* --- errors --- */
 enum fr_status fr_verror(enum fr_status s, const char *fmt, va_list ap);
 

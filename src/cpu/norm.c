@@ -97,7 +97,8 @@ enum fr_status fr_cpu_batchnorm(struct fr_cpu_kctx *k, struct fr_tensor *dst)
 {
     struct bn_job j = {.x = fr_f32(dst->src[0]), .w = fr_f32(dst->src[1]), .b = fr_f32(dst->src[2]),
                        .rm = fr_f32(dst->src[3]), .rv = fr_f32(dst->src[4]), .y = fr_f32(dst),
-                       .eps = dst->params[0].f, .momentum = dst->params[1].f, .training = k->ex->training};
+                       .eps = dst->params[0].f, .momentum = dst->params[1].f,
+                       .training = fr_batchnorm_batch_stats(dst, k->ex)};
     shape(&j, dst->src[0]);
     fr_cpu_parallel_for(k, j.c, 1, bn_fwd, &j);
     return FR_STATUS_OK;
@@ -129,7 +130,7 @@ enum fr_status fr_cpu_batchnorm_bwd_stats(struct fr_cpu_kctx *k, struct fr_tenso
 {
     struct bn_job j = {.x = fr_f32(dst->src[0]), .gy = fr_f32(dst->src[1]), .rm = fr_f32(dst->src[2]),
                        .rv = fr_f32(dst->src[3]), .y = fr_f32(dst), .eps = dst->params[0].f,
-                       .training = k->ex->training};
+                       .training = fr_batchnorm_batch_stats(dst, k->ex)};
     shape(&j, dst->src[0]);
     fr_cpu_parallel_for(k, j.c, 1, bn_bwd_stats, &j);
     return FR_STATUS_OK;
@@ -162,7 +163,8 @@ static void bn_bwd(void *p, int64_t c0, int64_t c1)
 enum fr_status fr_cpu_batchnorm_bwd(struct fr_cpu_kctx *k, struct fr_tensor *dst)
 {
     struct bn_job j = {.x = fr_f32(dst->src[0]), .gy = fr_f32(dst->src[1]), .w = fr_f32(dst->src[2]),
-                       .stats = fr_f32(dst->src[3]), .y = fr_f32(dst), .training = k->ex->training};
+                       .stats = fr_f32(dst->src[3]), .y = fr_f32(dst),
+                       .training = fr_batchnorm_batch_stats(dst, k->ex)};
     shape(&j, dst->src[0]);
     fr_cpu_parallel_for(k, j.c, 1, bn_bwd, &j);
     return FR_STATUS_OK;

@@ -134,7 +134,7 @@ static enum fr_status cl_batchnorm(struct fr_cl *cl, struct fr_tensor *y, const 
     fr_cl_arg_int(&L, (int)inner_of(y));
     fr_cl_arg_float(&L, y->params[0].f);
     fr_cl_arg_float(&L, y->params[1].f);
-    fr_cl_arg_int(&L, ex->training);
+    fr_cl_arg_int(&L, fr_batchnorm_batch_stats(y, ex));
     return fr_cl_run_1d(&L, y->ne[1]);
 }
 
@@ -147,7 +147,7 @@ static enum fr_status cl_batchnorm_bwd_stats(struct fr_cl *cl, struct fr_tensor 
         fr_cl_arg_tensor(&L, st->src[s]);
     fr_cl_arg_int(&L, (int)inner_of(st->src[0]));
     fr_cl_arg_float(&L, st->params[0].f);
-    fr_cl_arg_int(&L, ex->training);
+    fr_cl_arg_int(&L, fr_batchnorm_batch_stats(st, ex));
     return fr_cl_run_1d(&L, st->ne[1]);
 }
 
@@ -159,7 +159,7 @@ static enum fr_status cl_batchnorm_bwd(struct fr_cl *cl, struct fr_tensor *dx, c
     for (int s = 0; s < 4; s++) /* x, gy, weight, stats */
         fr_cl_arg_tensor(&L, dx->src[s]);
     fr_cl_arg_int(&L, (int)inner_of(dx));
-    fr_cl_arg_int(&L, ex->training);
+    fr_cl_arg_int(&L, fr_batchnorm_batch_stats(dx, ex));
     return fr_cl_run_1d(&L, fr_nelements(dx));
 }
 

@@ -56,14 +56,20 @@ enum fr_status fr_bwd_batchnorm(struct fr_ctx *ctx, struct fr_tensor *node, stru
     gy = fr_need_cont(ctx, gy);
     struct fr_tensor *stats = fr_node_new(ctx, FR_OP_BATCHNORM_BWD_STATS, FR_F32, 2, (int64_t[]){4, c}, 4,
                                           (struct fr_tensor *[]){x, gy, rm, rv});
-    if (stats)
+    /* a frozen layer (frozen weight) keeps its running statistics: it normalises as in eval mode */
+    int frozen = (w->flags & FR_FLAG_FROZEN) != 0;
+    if (stats) {
         stats->params[0] = node->params[0];
+        stats->params[2].i = frozen;
+    }
     enum fr_status st = FR_STATUS_OK;
     if (fr_needs_grad(x)) {
         struct fr_tensor *dx = fr_node_new(ctx, FR_OP_BATCHNORM_BWD, FR_F32, x->ndim, x->ne, 4,
                                            (struct fr_tensor *[]){x, gy, w, stats});
-        if (dx)
+        if (dx) {
             dx->params[0] = node->params[0];
+            dx->params[2].i = frozen;
+        }
         st = fr_grad_acc(ctx, x, dx);
     }
     if (st == FR_STATUS_OK && fr_needs_grad(w))
@@ -71,4 +77,13 @@ enum fr_status fr_bwd_batchnorm(struct fr_ctx *ctx, struct fr_tensor *node, stru
     if (st == FR_STATUS_OK && fr_needs_grad(b))
         st = fr_grad_acc(ctx, b, fr_reshape(ctx, fr_slice(ctx, stats, 0, 1, 1), 1, &c));
     return st;
+}
+
+bool fr_batchnorm_batch_stats(const struct fr_tensor *node, const struct fr_exec *ex)
+{
+    if (!ex->training)
+        return false;
+    if (node->op == FR_OP_BATCHNORM)
+        return !(node->src[1]->flags & FR_FLAG_FROZEN);
+    return !node->params[2].i;
 }

@@ -133,7 +133,7 @@ void fr_trainset_free(struct fr_trainset *ts)
 
 struct fit_bufs {
     uint8_t *u8a, *u8b;
-    float *x, *soft, *soft2, *teacher, *prog, *mixrec, *state;
+    float *x, *soft, *soft2, *teacher, *prog, *mixrec;
     int32_t *labels;
     int64_t *perm;
 };
@@ -148,7 +148,6 @@ static void bufs_free(struct fit_bufs *b)
     free(b->teacher);
     free(b->prog);
     free(b->mixrec);
-    free(b->state);
     free(b->labels);
     free(b->perm);
 }
@@ -314,35 +313,12 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
     b.mixrec = malloc((size_t)B * FR_AUG_MIX_REC * sizeof(float));
     b.labels = malloc((size_t)B * sizeof(int32_t));
     b.perm = malloc((size_t)ts->n * sizeof(int64_t));
-    /* frozen backbone: batch-norm running statistics are restored after every step */
-    int n_state = 0;
-    int64_t state_elems = 0;
-    for (int i = 0; i < fr_model_n_tensors(net->model); i++) {
-        struct fr_tensor *t = fr_model_tensor(net->model, i).t;
-        if (!(t->flags & FR_FLAG_PARAM)) {
-            n_state++;
-            state_elems += fr_nelements(t);
-        }
-    }
-    if (o->freeze_state && n_state)
-        b.state = malloc((size_t)state_elems * sizeof(float));
     if (!b.u8a || !b.u8b || !b.x || !b.soft || !b.soft2 || !b.teacher || !b.prog || !b.mixrec || !b.labels ||
-        !b.perm || (o->freeze_state && n_state && !b.state)) {
+        !b.perm) {
         bufs_free(&b);
         fr_aug_policy_free(pol);
         return fr_error(FR_STATUS_OUT_OF_MEMORY, "fit: out of memory");
     }
-    if (b.state) {
-        float *p = b.state;
-        for (int i = 0; i < fr_model_n_tensors(net->model) && st == FR_STATUS_OK; i++) {
-            struct fr_tensor *t = fr_model_tensor(net->model, i).t;
-            if (!(t->flags & FR_FLAG_PARAM)) {
-                st = fr_tensor_get(t, p, fr_nbytes(t));
-                p += fr_nelements(t);
-            }
-        }
-    }
-
     double t_start = now_s();
     int64_t images_done = 0;
     for (int64_t e = start_epoch; e < o->epochs && st == FR_STATUS_OK; e++) {
@@ -421,16 +397,6 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
             st = fr_trainer_step(net->trainer, b.x, lab, o->distill ? b.teacher : NULL, NULL, lr, &loss);
             if (st != FR_STATUS_OK)
                 break;
-            if (b.state) {
-                const float *p = b.state;
-                for (int i = 0; i < fr_model_n_tensors(net->model) && st == FR_STATUS_OK; i++) {
-                    struct fr_tensor *t = fr_model_tensor(net->model, i).t;
-                    if (!(t->flags & FR_FLAG_PARAM)) {
-                        st = fr_tensor_set(t, p, fr_nbytes(t));
-                        p += fr_nelements(t);
-                    }
-                }
-            }
             gstep++;
             images_done += B;
             loss_sum += loss;
