@@ -1,8 +1,13 @@
-/* Benchmark (meson test --benchmark): training images/s of a built-in model (default s, 1x28x28, 10 classes) on the CPU path
- * for the given batch sizes: forward + loss + backward + SGD-momentum update, one graph planned once.
- * Usage: bench_train [model] [batch...]   (threads: FRUGAL_THREADS, default all cores) */
+/* Benchmark (meson test --benchmark): training images/s (forward + loss + backward + SGD-momentum update, one graph
+ * planned once) and inference images/s of a built-in model (default s, 1x28x28, 10 classes) on the CPU path.
+ * Usage: bench_train [-t threads] [-m train|infer|both] [-s seconds] [model] [batch...]
+ *   threads: -t, else FRUGAL_THREADS, else all cores; batches default to 64 and 256.
+ * One line per run, "key value" pairs that tools/compare_train.py parses; the PyTorch side is
+ * tests/bench_train_torch.py with the same model, init scheme, batch, inputs and optimizer settings. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "frugal/frugal.h"
@@ -16,7 +21,26 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int bench(struct fr_backend *be, const char *name, int batch)
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static long peak_rss_kb(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : -1;
+}
+
+static int fail(void)
+{
+    fprintf(stderr, "bench_train: %s\n", fr_last_error());
+    return 1;
+}
+
+static int bench(struct fr_backend *be, const char *name, int batch, bool infer, double seconds)
 {
     struct fr_ctx *ctx = fr_ctx_new();
     struct fr_model *m;
@@ -24,58 +48,87 @@ static int bench(struct fr_backend *be, const char *name, int batch)
     struct fr_trainer_opts o;
     fr_trainer_opts_init(&o);
     o.batch = batch;
+    o.eval_batch = batch;
     o.optim.momentum = 0.9f;
     float *x = malloc((size_t)batch * 784 * sizeof *x);
+    float *logits = malloc((size_t)batch * 10 * sizeof *logits);
     int32_t *y = malloc((size_t)batch * sizeof *y);
-    if (!ctx || !x || !y || fr_model_builtin(ctx, name, 1, 28, 28, 10, &m) != FR_STATUS_OK ||
+    if (!ctx || !x || !y || !logits || fr_model_builtin(ctx, name, 1, 28, 28, 10, &m) != FR_STATUS_OK ||
         fr_model_alloc(m, be) != FR_STATUS_OK || fr_model_init(m, 1, FR_INIT_DEFAULT, NULL) != FR_STATUS_OK ||
-        fr_trainer_new(m, be, &o, &tr) != FR_STATUS_OK) {
-        fprintf(stderr, "bench_train: %s\n", fr_last_error());
-        return 1;
-    }
+        fr_trainer_new(m, be, &o, &tr) != FR_STATUS_OK)
+        return fail();
     for (int i = 0; i < batch * 784; i++)
         x[i] = fr_rng_uniform(1, FR_RNG_NOISE, 0, 0, (uint32_t)i);
     for (int i = 0; i < batch; i++)
         y[i] = i % 10;
     float loss;
-    for (int i = 0; i < 3; i++)
-        if (fr_trainer_step(tr, x, y, NULL, NULL, 0.01f, &loss) != FR_STATUS_OK) {
-            fprintf(stderr, "bench_train: %s\n", fr_last_error());
-            return 1;
-        }
     int steps = 0;
-    double t0 = now(), t;
-    do {
-        fr_trainer_step(tr, x, y, NULL, NULL, 0.01f, &loss);
-        steps++;
-        t = now() - t0;
-    } while (t < 5.0 || steps < 5);
+    double t0 = 0.0, t = 0.0, c0 = 0.0;
+    /* 3 warm-up steps, then as many as fit in `seconds` (at least 5) */
+    for (int i = -3; i < 0 || t < seconds || steps < 5; i++) {
+        if (i == 0)
+            t0 = now(), c0 = cpu_now();
+        enum fr_status st = infer ? fr_trainer_predict(tr, x, batch, logits)
+                                  : fr_trainer_step(tr, x, y, NULL, NULL, 0.01f, &loss);
+        if (st != FR_STATUS_OK)
+            return fail();
+        if (i >= 0) {
+            steps++;
+            t = now() - t0;
+        }
+    }
+    double cpu = cpu_now() - c0;
     struct fr_graph_stats st;
-    fr_graph_get_stats(fr_trainer_graph(tr, false), &st);
-    printf("model %s batch %4d threads %d: %8.1f train images/s (%d steps in %.2f s, %d nodes, arena %.1f MB)\n", name,
-           batch, fr_backend_cpu_threads(be), (double)steps * batch / t, steps, t, st.n_nodes,
-           (double)st.arena_bytes / 1e6);
+    fr_graph_get_stats(fr_trainer_graph(tr, infer), &st);
+    printf("impl frugal model %s mode %s batch %d threads %d images_per_s %.1f steps %d seconds %.2f cpu_seconds %.2f nodes %d "
+           "arena_mb %.1f peak_rss_kb %ld\n",
+           name, infer ? "infer" : "train", batch, fr_backend_cpu_threads(be), (double)steps * batch / t, steps, t, cpu,
+           st.n_nodes, (double)st.arena_bytes / 1e6, peak_rss_kb());
+    fflush(stdout);
     fr_trainer_free(tr);
     fr_model_free(m);
     fr_ctx_free(ctx);
     free(x);
     free(y);
+    free(logits);
     return 0;
 }
 
 int main(int argc, char **argv)
 {
-    const char *name = argc > 1 ? argv[1] : "s";
-    struct fr_backend *be = fr_backend_cpu_new(0);
-    if (!be)
-        return 1;
-    int rc = 0;
-    if (argc <= 2) {
-        rc |= bench(be, name, 64);
-        rc |= bench(be, name, 256);
+    int threads = 0, a = 1;
+    const char *mode = "train";
+    double seconds = 5.0;
+    for (; a + 1 < argc && argv[a][0] == '-'; a += 2) {
+        if (strcmp(argv[a], "-t") == 0)
+            threads = atoi(argv[a + 1]);
+        else if (strcmp(argv[a], "-m") == 0)
+            mode = argv[a + 1];
+        else if (strcmp(argv[a], "-s") == 0)
+            seconds = atof(argv[a + 1]);
+        else
+            break;
     }
-    for (int i = 2; i < argc; i++)
-        rc |= bench(be, name, atoi(argv[i]));
+    if (strcmp(mode, "train") != 0 && strcmp(mode, "infer") != 0 && strcmp(mode, "both") != 0) {
+        fprintf(stderr, "bench_train: -m must be train, infer or both\n");
+        return 2;
+    }
+    const char *name = a < argc ? argv[a++] : "s";
+    struct fr_backend *be = fr_backend_cpu_new(threads);
+    if (!be)
+        return fail();
+    int batches[64], nb = 0;
+    for (; a < argc && nb < 64; a++)
+        batches[nb++] = atoi(argv[a]);
+    if (nb == 0)
+        batches[nb++] = 64, batches[nb++] = 256;
+    int rc = 0;
+    for (int i = 0; i < nb; i++) {
+        if (strcmp(mode, "infer") != 0)
+            rc |= bench(be, name, batches[i], false, seconds);
+        if (strcmp(mode, "train") != 0)
+            rc |= bench(be, name, batches[i], true, seconds);
+    }
     fr_backend_free(be);
     return rc;
 }

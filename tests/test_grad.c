@@ -186,6 +186,9 @@ static void test_conv2d(void **state)
         {{3, 2, 5, 6}, {3, 2, 2, 3}, {.stride_w = 2, .pad_w = 1, .dil_w = 2}, false},
         {{2, 3, 4, 4}, {4, 3, 1, 1}, {0}, true},            /* 1x1 direct path */
         {{1, 2, 5, 5}, {3, 2, 3, 3}, {.pad_h = 1, .pad_w = 1}, true}, /* one sample: threaded GEMMs */
+        /* >= 8 channels, 3x3 stride 1: Winograd forward, input and weight gradients; odd maps, pads 0..2 */
+        {{2, 8, 5, 4}, {8, 8, 3, 3}, {.pad_h = 1, .pad_w = 1}, true},
+        {{3, 8, 6, 5}, {9, 8, 3, 3}, {.pad_h = 2, .pad_w = 0}, false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         check("conv2d", build_conv, &cases[i], NULL);

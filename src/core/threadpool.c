@@ -1,4 +1,5 @@
-/* A persistent pthread pool: workers spin briefly on a generation counter, then sleep on a condvar. */
+/* A persistent pthread pool: workers claim tasks with a CAS on a generation+index word, spin briefly, then
+ * sleep on a condvar. */
 #include "core/threadpool.h"
 
 #include <pthread.h>
@@ -8,21 +9,26 @@
 
 #define SPIN_ITERS 20000
 
+/* The job word packs a generation (which run) and the next task index, so a worker claims a task with one
+ * compare-and-swap that also proves the run is still the one it looked at. The caller waits only for tasks
+ * that were claimed, never for a worker to wake up: on a loaded machine a descheduled worker just takes no
+ * part, instead of stalling every run (and every op) until the scheduler gets round to it. */
+#define IDX_BITS 44
+#define IDX_MASK ((UINT64_C(1) << IDX_BITS) - 1)
+
 struct fr_threadpool {
     int n_threads;
     pthread_t *threads;
     pthread_mutex_t mu;
     pthread_cond_t wake;
     pthread_cond_t done_cv;
-    atomic_uint generation;
     atomic_int stop;
-    /* the current job */
-    fr_task_fn fn;
+    _Atomic uint64_t job;     /* generation << IDX_BITS | next task index */
+    atomic_llong n_tasks[2];  /* per generation parity: a late reader of an old run's count fails its CAS */
+    fr_task_fn fn;            /* stable while any task of the run is claimed but not done */
     void *ctx;
-    int64_t n_tasks;
-    atomic_llong next;
-    atomic_int active; /* workers still inside the current job */
-    pthread_mutex_t run_mu; /* one job at a time */
+    atomic_llong done;        /* tasks of the current run finished */
+    pthread_mutex_t run_mu;   /* one run at a time */
 };
 
 struct worker_arg {
@@ -30,13 +36,25 @@ struct worker_arg {
     int index;
 };
 
-static void work(struct fr_threadpool *p, int thread)
+/* Claims and runs tasks of the run in `job` until none is left; returns the generation it looked at. */
+static uint64_t work(struct fr_threadpool *p, int thread)
 {
+    uint64_t j = atomic_load_explicit(&p->job, memory_order_acquire);
     for (;;) {
-        long long i = atomic_fetch_add(&p->next, 1);
-        if (i >= p->n_tasks)
-            break;
-        p->fn(p->ctx, i, thread);
+        uint64_t gen = j >> IDX_BITS, i = j & IDX_MASK;
+        if ((long long)i >= atomic_load_explicit(&p->n_tasks[gen & 1], memory_order_relaxed))
+            return gen;
+        if (!atomic_compare_exchange_weak_explicit(&p->job, &j, j + 1, memory_order_acq_rel, memory_order_acquire))
+            continue; /* j now holds the current word */
+        /* the claim holds the run open: its count, fn and ctx cannot change until this task is counted done */
+        long long n = atomic_load_explicit(&p->n_tasks[gen & 1], memory_order_relaxed);
+        p->fn(p->ctx, (int64_t)i, thread);
+        if (atomic_fetch_add_explicit(&p->done, 1, memory_order_acq_rel) + 1 == n) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_broadcast(&p->done_cv);
+            pthread_mutex_unlock(&p->mu);
+        }
+        j = atomic_load_explicit(&p->job, memory_order_acquire);
     }
 }
 
@@ -46,27 +64,19 @@ static void *worker_main(void *arg)
     struct fr_threadpool *p = wa->pool;
     int index = wa->index;
     free(wa);
-    /* generation 0 is the pool's creation: a job posted before this thread first runs is still seen */
-    unsigned seen = 0;
     for (;;) {
+        uint64_t seen = work(p, index);
         int spins = 0;
-        while (atomic_load(&p->generation) == seen && !atomic_load(&p->stop) && spins < SPIN_ITERS)
+        while ((atomic_load(&p->job) >> IDX_BITS) == seen && !atomic_load(&p->stop) && spins < SPIN_ITERS)
             spins++;
-        if (atomic_load(&p->generation) == seen && !atomic_load(&p->stop)) {
+        if ((atomic_load(&p->job) >> IDX_BITS) == seen && !atomic_load(&p->stop)) {
             pthread_mutex_lock(&p->mu);
-            while (atomic_load(&p->generation) == seen && !atomic_load(&p->stop))
+            while ((atomic_load(&p->job) >> IDX_BITS) == seen && !atomic_load(&p->stop))
                 pthread_cond_wait(&p->wake, &p->mu);
             pthread_mutex_unlock(&p->mu);
         }
         if (atomic_load(&p->stop))
             return NULL;
-        seen = atomic_load(&p->generation);
-        work(p, index);
-        if (atomic_fetch_sub(&p->active, 1) == 1) {
-            pthread_mutex_lock(&p->mu);
-            pthread_cond_broadcast(&p->done_cv);
-            pthread_mutex_unlock(&p->mu);
-        }
     }
 }
 
@@ -137,22 +147,23 @@ void fr_threadpool_run(struct fr_threadpool *p, int64_t n_tasks, fr_task_fn fn, 
         return;
     }
     pthread_mutex_lock(&p->run_mu);
+    /* every task of the previous run is done, so nobody reads fn, ctx or this parity's count now */
+    uint64_t gen = (atomic_load(&p->job) >> IDX_BITS) + 1;
     p->fn = fn;
     p->ctx = ctx;
-    p->n_tasks = n_tasks;
-    atomic_store(&p->next, 0);
-    atomic_store(&p->active, p->n_threads - 1);
+    atomic_store_explicit(&p->n_tasks[gen & 1], n_tasks, memory_order_relaxed);
+    atomic_store(&p->done, 0);
     pthread_mutex_lock(&p->mu);
-    atomic_fetch_add(&p->generation, 1);
+    atomic_store_explicit(&p->job, (gen & ((UINT64_C(1) << (64 - IDX_BITS)) - 1)) << IDX_BITS, memory_order_release);
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
     work(p, 0);
     int spins = 0;
-    while (atomic_load(&p->active) > 0 && spins < SPIN_ITERS)
+    while (atomic_load(&p->done) < n_tasks && spins < SPIN_ITERS)
         spins++;
-    if (atomic_load(&p->active) > 0) {
+    if (atomic_load(&p->done) < n_tasks) {
         pthread_mutex_lock(&p->mu);
-        while (atomic_load(&p->active) > 0)
+        while (atomic_load(&p->done) < n_tasks)
             pthread_cond_wait(&p->done_cv, &p->mu);
         pthread_mutex_unlock(&p->mu);
     }
