@@ -58,8 +58,9 @@ struct fr_backend {
 struct fr_backend *fr_backend_cpu_new(int n_threads);
 int fr_backend_cpu_threads(const struct fr_backend *b);
 
-/* Opens a backend from a spec: "cpu", "cl:P:D", or "auto" (a GPU, then another OpenCL device, then
- * the CPU path; with a warning through the log when OpenCL is unusable). NULL spec = FRUGAL_DEVICE
+/* Opens a backend from a spec: "cpu", "cl:P:D", or "auto" (a GPU, then another non-CPU OpenCL device,
+ * then the CPU path; CPU-type OpenCL devices such as PoCL are slower than the pure-C path on the same
+ * cores and are used only when named; a warning through the log when OpenCL is unusable). NULL spec = FRUGAL_DEVICE
  * or "auto". An explicit unavailable "cl:P:D" is FR_STATUS_NOT_FOUND / FR_STATUS_DEVICE. */
 enum fr_status fr_backend_open(const char *spec, struct fr_backend **out);
 void fr_backend_free(struct fr_backend *b);

@@ -73,7 +73,9 @@ enum fr_status fr_backend_open(const char *spec, struct fr_backend **out)
         enum fr_status st = fr_opencl_open_auto(out);
         if (st == FR_STATUS_OK)
             return st;
-        fr_log(FR_LOG_WARN, "no usable OpenCL device (%s); using the CPU path", fr_last_error());
+        /* CPU-only OpenCL is a normal situation, not a failure: say it quietly */
+        fr_log(st == FR_STATUS_UNSUPPORTED ? FR_LOG_INFO : FR_LOG_WARN, "no usable OpenCL GPU (%s); using the CPU path",
+               fr_last_error());
 #endif
         *out = fr_backend_cpu_new(0);
         return *out ? FR_STATUS_OK : fr_error(FR_STATUS_OUT_OF_MEMORY, "cpu backend: out of memory");

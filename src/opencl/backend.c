@@ -271,15 +271,25 @@ enum fr_status fr_opencl_open_auto(struct fr_backend **out)
     if (st != FR_STATUS_OK)
         return st;
     char last[256] = "no OpenCL device found";
-    /* Two passes: GPUs first, then any other usable device. */
+    /* GPUs first, then accelerators and other devices. OpenCL devices of type CPU (PoCL, Intel's CPU
+     * runtime) are never chosen automatically: on the same cores the pure-C path is many times faster
+     * (here ~2,600 vs ~70 img/s training model s). They stay available as an explicit cl:P:D. */
+    int n_cpu = 0;
     for (int pass = 0; pass < 2 && !*out; pass++) {
         for (int i = 0; i < n && !*out; i++) {
-            bool gpu = strcmp(devs[i].type, "gpu") == 0;
-            if (!devs[i].usable || gpu != (pass == 0))
+            bool gpu = strcmp(devs[i].type, "gpu") == 0, cpu = strcmp(devs[i].type, "cpu") == 0;
+            if (pass == 0 && cpu && devs[i].usable)
+                n_cpu++;
+            if (!devs[i].usable || cpu || gpu != (pass == 0))
                 continue;
             if (fr_opencl_open(devs[i].platform, devs[i].device, out) != FR_STATUS_OK)
                 snprintf(last, sizeof last, "%s", fr_last_error());
         }
+    }
+    if (!*out && n_cpu > 0) {
+        fr_opencl_free_devices(devs);
+        return fr_error(FR_STATUS_UNSUPPORTED,
+                        "opencl: only CPU OpenCL devices (%d); the pure-C path is faster on the same cores", n_cpu);
     }
     fr_opencl_free_devices(devs);
     if (!*out)
