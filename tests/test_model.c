@@ -1,12 +1,14 @@
 /* Models on the CPU path: built-in t/s/m parameter names and shapes (PyTorch state_dict), init bounds,
  * statistics and determinism, forward shapes, building errors naming the layer, freezing by prefix,
- * head replacement, save/load by name, and the trainer's train/eval graphs over shared parameters. */
+ * head replacement, save/load by name, parity with model s trained in PyTorch, and the trainer's train/eval
+ * graphs over shared parameters. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "frugal/io.h"
 #include "frugal/model.h"
 #include "frugal/nn.h"
 #include "testutil.h"
@@ -403,6 +405,64 @@ static void test_save_load_by_name(void **state)
     fr_ctx_free(ctx);
 }
 
+/* model s trained in PyTorch (tests/data/make_torch_s.py) loads by name and predicts PyTorch's eval logits */
+static void test_torch_trained_s_parity(void **state)
+{
+    (void)state;
+    const char *cl = getenv("FRUGAL_CL_PATH"); /* <source>/cl, set by tests/meson.build */
+    char path[4096];
+    if (!cl || snprintf(path, sizeof path, "%s/../tests/data/torch_s.safetensors", cl) >= (int)sizeof path ||
+        access(path, R_OK) != 0) {
+        printf("skip: tests/data/torch_s.safetensors not found (FRUGAL_CL_PATH unset or file missing)\n");
+        skip();
+    }
+    struct fr_safetensors *st;
+    if (fr_st_open(path, &st) != FR_STATUS_OK)
+        fail_msg("open: %s", fr_last_error());
+    const struct fr_st_tensor *ti = fr_st_find(st, "test.inputs"), *tl = fr_st_find(st, "test.logits");
+    assert_non_null(ti);
+    assert_non_null(tl);
+    assert_int_equal(fr_st_numel(ti), 16 * 784);
+    assert_int_equal(fr_st_numel(tl), 16 * 10);
+    static float x[16 * 784], want[16 * 10], got[16 * 10];
+    assert_int_equal(fr_st_read_f32(st, ti, x, 16 * 784), FR_STATUS_OK);
+    assert_int_equal(fr_st_read_f32(st, tl, want, 16 * 10), FR_STATUS_OK);
+    fr_st_free(st);
+
+    struct fr_ctx *ctx = fr_ctx_new();
+    struct fr_model *m;
+    assert_int_equal(fr_model_builtin(ctx, "s", 1, 28, 28, 10, &m), FR_STATUS_OK);
+    assert_int_equal(fr_model_alloc(m, be), FR_STATUS_OK);
+    if (fr_model_load(m, path, false, true) != FR_STATUS_OK) /* test.* are the unexpected names */
+        fail_msg("load: %s", fr_last_error());
+    struct fr_trainer_opts o;
+    fr_trainer_opts_init(&o);
+    o.batch = 16;
+    struct fr_trainer *tr;
+    if (fr_trainer_new(m, be, &o, &tr) != FR_STATUS_OK)
+        fail_msg("trainer: %s", fr_last_error());
+    assert_int_equal(fr_trainer_predict(tr, x, 16, got), FR_STATUS_OK);
+    float maxd = 0;
+    for (int i = 0; i < 16 * 10; i++)
+        if (!(fabsf(got[i] - want[i]) <= maxd))
+            maxd = fabsf(got[i] - want[i]); /* also catches NaN */
+    printf("torch_s: max |logit - pytorch| = %.3g over 16x10\n", (double)maxd);
+    assert_true(maxd <= 1e-4f);
+    for (int i = 0; i < 16; i++) {
+        int a = 0, b = 0;
+        for (int k = 1; k < 10; k++) {
+            if (got[i * 10 + k] > got[i * 10 + a])
+                a = k;
+            if (want[i * 10 + k] > want[i * 10 + b])
+                b = k;
+        }
+        assert_int_equal(a, b);
+    }
+    fr_trainer_free(tr);
+    fr_model_free(m);
+    fr_ctx_free(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -415,6 +475,7 @@ int main(void)
         cmocka_unit_test(test_trainer_soft_and_distill),
         cmocka_unit_test(test_freeze_and_replace_head),
         cmocka_unit_test(test_save_load_by_name),
+        cmocka_unit_test(test_torch_trained_s_parity),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
