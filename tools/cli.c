@@ -94,11 +94,13 @@ static int set_value(const char *cmd, struct cli_opt *o, const char *v, const ch
     return CLI_OK;
 }
 
+static char **config_values;
+static int n_config_values;
+
 struct ini_state {
     const char *cmd, *path;
     struct cli_opt *opts;
     int rc;
-    char **keep; /* strdup'd values live as long as the process */
 };
 
 static int on_ini(void *user, const char *section, const char *name, const char *value)
@@ -114,14 +116,24 @@ static int on_ini(void *user, const char *section, const char *name, const char 
     }
     if (o->seen) /* the command line wins */
         return 1;
+    /* string values must outlive the parse: they are kept (reachable) for the life of the process */
+    bool keep = o->type == CLI_STR || o->type == CLI_STR_LIST;
     char *v = strdup(value);
-    if (!v) {
+    char **kept = keep ? realloc(config_values, (size_t)(n_config_values + 1) * sizeof *kept) : NULL;
+    if (!v || (keep && !kept)) {
+        free(v);
         s->rc = CLI_FAIL;
         return 0;
+    }
+    if (keep) {
+        config_values = kept;
+        config_values[n_config_values++] = v;
     }
     char where[512];
     snprintf(where, sizeof where, "%s: ", s->path);
     s->rc = set_value(s->cmd, o, v, where);
+    if (!keep)
+        free(v);
     return s->rc == CLI_OK;
 }
 
@@ -166,7 +178,7 @@ int cli_parse(const char *cmd, const char *usage, int argc, char **argv, struct 
         FILE *f = fopen(config, "r");
         if (!f)
             return cli_error(cmd, CLI_USAGE, "%s: cannot open config file: %s", config, strerror(errno));
-        struct ini_state s = {cmd, config, opts, CLI_OK, NULL};
+        struct ini_state s = {cmd, config, opts, CLI_OK};
         int line = ini_parse_file(f, on_ini, &s);
         fclose(f);
         if (s.rc != CLI_OK)

@@ -143,8 +143,10 @@ int cmd_noisy_student(int argc, char **argv)
         if (c.out)
             snprintf(prev_ckpt, sizeof prev_ckpt, "%s/teacher.safetensors", c.out);
     }
-    if (!student)
-        student = teacher->arch;
+    /* a copy: the first teacher is freed after round 1, when its student becomes the teacher */
+    char student_arch[sizeof teacher->arch];
+    snprintf(student_arch, sizeof student_arch, "%s", student ? student : teacher->arch);
+    student = student_arch;
     if (arch_rank(student) < arch_rank(teacher->arch))
         fprintf(stderr, "frugal %s: warning: student %s is smaller than teacher %s (Noisy Student wants equal or larger)\n",
                 cmd, student, teacher->arch);
