@@ -144,19 +144,9 @@ int cmd_distill(int argc, char **argv)
     struct fr_kv meta[] = {{"frugal.split_seed", seed_s}, {"frugal.teacher", teacher}, {"frugal.data", d.data}};
     fo.meta = meta;
     fo.n_meta = 3;
-    struct progress pr;
-    progress_init(&pr, cmd, NULL);
-    fo.on_progress = progress_step;
-    fo.on_epoch = progress_epoch;
-    fo.user = &pr;
-    rc_install_sigint();
     struct fr_fit_result fr;
-    st = fr_fit(net, &ts, &fo, &fr);
-    progress_done(&pr);
-    if (st != FR_STATUS_OK) {
-        rc = st == FR_STATUS_INTERRUPTED ? (fprintf(stderr, "frugal %s: %s\n", cmd, fr_last_error()), 130) : rc_fail(cmd, st);
+    if ((rc = rc_run_fit(cmd, be, net, &ts, &fo, &fr)) != CLI_OK)
         goto done;
-    }
     cJSON *extra = cJSON_CreateObject();
     cJSON_AddNumberToObject(extra, "labels", (double)(sp.n_labeled + sp.n_val));
     cJSON_AddNumberToObject(extra, "temperature", temperature);

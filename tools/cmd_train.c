@@ -77,25 +77,9 @@ int cmd_train(int argc, char **argv)
     fo.val_ds = train;
     fo.val_idx = sp.val;
     fo.n_val = sp.n_val;
-    struct progress pr;
-    progress_init(&pr, cmd, NULL);
-    fo.on_progress = progress_step;
-    fo.on_epoch = progress_epoch;
-    fo.user = &pr;
-    rc_install_sigint();
     struct fr_fit_result fr;
-    st = fr_fit(net, &ts, &fo, &fr);
-    progress_done(&pr);
-    if (st == FR_STATUS_INTERRUPTED) {
-        fprintf(stderr, "frugal %s: %s\n", cmd, fr_last_error());
-        rc_report_device(cmd, be, fr_net_fallback_ops(net));
-        rc = 130; /* interrupted: checkpoint saved */
+    if ((rc = rc_run_fit(cmd, be, net, &ts, &fo, &fr)) != CLI_OK)
         goto done;
-    }
-    if (st != FR_STATUS_OK) {
-        rc = rc_fail(cmd, st);
-        goto done;
-    }
     cJSON *extra = cJSON_CreateObject();
     cJSON_AddNumberToObject(extra, "labels", (double)(sp.n_labeled + sp.n_val));
     if (c.out) {

@@ -1,5 +1,6 @@
 /* Shared pieces of the recipe subcommands: defaults, datasets by spec, splits, fit options, SIGINT, reports. */
 #include "recipe_cli.h"
+#include "progress.h"
 
 #include <errno.h>
 #include <math.h>
@@ -445,4 +446,24 @@ int rc_self_train(const char *cmd, const char *stage, struct fr_backend *be, str
         return rc;
     }
     return CLI_OK;
+}
+
+int rc_run_fit(const char *cmd, struct fr_backend *be, struct fr_net *net, struct fr_trainset *ts,
+               struct fr_fit_opts *fo, struct fr_fit_result *fr)
+{
+    struct progress pr;
+    progress_init(&pr, cmd, NULL);
+    fo->on_progress = progress_step;
+    fo->on_epoch = progress_epoch;
+    fo->user = &pr;
+    rc_install_sigint();
+    enum fr_status st = fr_fit(net, ts, fo, fr);
+    progress_done(&pr);
+    fo->user = NULL;
+    if (st == FR_STATUS_INTERRUPTED) {
+        fprintf(stderr, "frugal %s: %s\n", cmd, fr_last_error());
+        rc_report_device(cmd, be, fr_net_fallback_ops(net));
+        return 130; /* interrupted: checkpoint saved */
+    }
+    return st == FR_STATUS_OK ? CLI_OK : rc_fail(cmd, st);
 }

@@ -96,6 +96,11 @@ void rc_json_print(cJSON *o);
 /* Whether a spec names a built-in architecture; prints the error otherwise. */
 int rc_check_arch(const char *cmd, const char *arch);
 
+/* fr_fit with the progress display and SIGINT handling: CLI_OK, 130 when interrupted (checkpoint saved,
+ * device reported), or the failure's exit code with its message printed. */
+int rc_run_fit(const char *cmd, struct fr_backend *be, struct fr_net *net, struct fr_trainset *ts,
+               struct fr_fit_opts *fo, struct fr_fit_result *fr);
+
 #endif
 
 /* The usual end of a run: test evaluation (when test != NULL), device report, JSON or text summary.
