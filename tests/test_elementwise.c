@@ -3,20 +3,7 @@
 
 #include "testutil.h"
 
-static struct fr_backend *be;
-
-static int setup(void **s)
-{
-    (void)s;
-    be = fr_backend_cpu_new(2);
-    return be ? 0 : -1;
-}
-static int teardown(void **s)
-{
-    (void)s;
-    fr_backend_free(be);
-    return 0;
-}
+#define be tu_cpu /* the suite's shared CPU backend (testutil.h) */
 
 static void test_add_sub_mul_div_same_shape(void **state)
 {
@@ -133,5 +120,5 @@ int main(void)
         cmocka_unit_test(test_bad_shapes),
     };
     setenv("FRUGAL_GUARD", "1", 1);
-    return cmocka_run_group_tests_name("elementwise", tests, setup, teardown);
+    return cmocka_run_group_tests_name("elementwise", tests, tu_cpu_setup, tu_cpu_teardown);
 }

@@ -4,9 +4,7 @@
 
 #include "cpu/cpu.h"
 
-static struct fr_backend *be;
-static int setup(void **s) { (void)s; be = fr_backend_cpu_new(2); return be ? 0 : -1; }
-static int teardown(void **s) { (void)s; fr_backend_free(be); return 0; }
+#define be tu_cpu /* the suite's shared CPU backend (testutil.h) */
 
 /* a chain of 12 elementwise ops on a 1000-element vector: a naive plan needs 12 buffers, liveness 2 */
 static struct fr_tensor *chain(struct fr_ctx *ctx, struct fr_tensor *x)
@@ -181,5 +179,5 @@ int main(void)
         cmocka_unit_test(test_guard_bytes_catch_overrun),
         cmocka_unit_test(test_status_strings_and_errors),
     };
-    return cmocka_run_group_tests_name("graph", tests, setup, teardown);
+    return cmocka_run_group_tests_name("graph", tests, tu_cpu_setup, tu_cpu_teardown);
 }

@@ -6,20 +6,7 @@
 #include "frugal/loss.h"
 #include "testutil.h"
 
-static struct fr_backend *be;
-
-static int setup(void **s)
-{
-    (void)s;
-    be = fr_backend_cpu_new(2);
-    return be ? 0 : -1;
-}
-static int teardown(void **s)
-{
-    (void)s;
-    fr_backend_free(be);
-    return 0;
-}
+#define be tu_cpu /* the suite's shared CPU backend (testutil.h) */
 
 #define N 3
 #define K 4
@@ -337,5 +324,5 @@ int main(void)
         cmocka_unit_test(test_bad_labels),
         cmocka_unit_test(test_shape_errors),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tu_cpu_setup, tu_cpu_teardown);
 }

@@ -1,9 +1,7 @@
 /* matmul on the CPU path: all four transpose combinations against a naive double reference, odd sizes. */
 #include "testutil.h"
 
-static struct fr_backend *be;
-static int setup(void **s) { (void)s; be = fr_backend_cpu_new(2); return be ? 0 : -1; }
-static int teardown(void **s) { (void)s; fr_backend_free(be); return 0; }
+#define be tu_cpu /* the suite's shared CPU backend (testutil.h) */
 
 static void check(int64_t m, int64_t n, int64_t k, bool ta, bool tb)
 {
@@ -77,5 +75,5 @@ int main(void)
         cmocka_unit_test(test_transposed_view_input),
     };
     setenv("FRUGAL_GUARD", "1", 1);
-    return cmocka_run_group_tests_name("matmul", tests, setup, teardown);
+    return cmocka_run_group_tests_name("matmul", tests, tu_cpu_setup, tu_cpu_teardown);
 }

@@ -13,20 +13,7 @@
 #include "frugal/nn.h"
 #include "testutil.h"
 
-static struct fr_backend *be;
-
-static int setup(void **s)
-{
-    (void)s;
-    be = fr_backend_cpu_new(2);
-    return be ? 0 : -1;
-}
-static int teardown(void **s)
-{
-    (void)s;
-    fr_backend_free(be);
-    return 0;
-}
+#define be tu_cpu /* the suite's shared CPU backend (testutil.h) */
 
 struct want {
     const char *name;
@@ -477,5 +464,5 @@ int main(void)
         cmocka_unit_test(test_save_load_by_name),
         cmocka_unit_test(test_torch_trained_s_parity),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tu_cpu_setup, tu_cpu_teardown);
 }

@@ -8,20 +8,7 @@
 #include "frugal/optim.h"
 #include "testutil.h"
 
-static struct fr_backend *be;
-
-static int setup(void **s)
-{
-    (void)s;
-    be = fr_backend_cpu_new(2);
-    return be ? 0 : -1;
-}
-static int teardown(void **s)
-{
-    (void)s;
-    fr_backend_free(be);
-    return 0;
-}
+#define be tu_cpu /* the suite's shared CPU backend (testutil.h) */
 
 #define R 2
 #define C 3
@@ -350,5 +337,5 @@ int main(void)
         cmocka_unit_test(test_schedules),
         cmocka_unit_test(test_schedule_drives_lr_tensor),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tu_cpu_setup, tu_cpu_teardown);
 }

@@ -119,3 +119,20 @@ const char *tu_path(const char *dir, const char *name)
     snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
     return buf[k];
 }
+
+struct fr_backend *tu_cpu;
+
+int tu_cpu_setup(void **state)
+{
+    (void)state;
+    tu_cpu = fr_backend_cpu_new(2);
+    return tu_cpu ? 0 : -1;
+}
+
+int tu_cpu_teardown(void **state)
+{
+    (void)state;
+    fr_backend_free(tu_cpu);
+    tu_cpu = NULL;
+    return 0;
+}

@@ -43,4 +43,9 @@ int tu_tmpdir_remove(const char *dir);
 /* "<dir>/<name>" in one of 4 rotating static buffers */
 const char *tu_path(const char *dir, const char *name);
 
+/* A 2-thread CPU backend shared by a suite: cmocka group setup/teardown that open/close tu_cpu. */
+extern struct fr_backend *tu_cpu;
+int tu_cpu_setup(void **state);
+int tu_cpu_teardown(void **state);
+
 #endif
