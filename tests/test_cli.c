@@ -445,6 +445,57 @@ static void test_demo_tiny(void **state)
     cJSON_Delete(o);
 }
 
+/* --model MODELFILE: trains, stores the file's text in the checkpoint, and the checkpoint evaluates after the
+ * file is gone; a bad model file is a usage error naming file:line */
+static void test_model_file(void **state)
+{
+    (void)state;
+    NEED_DATA();
+    char mf[600];
+    snprintf(mf, sizeof mf, "%s", tu_path(g_dir, "tiny-model.txt"));
+    FILE *f = fopen(mf, "w");
+    assert_non_null(f);
+    fputs("# a small CNN\nconv conv1 8 3 1 1\nrelu\nmaxpool 2 2\nflatten\nlinear head 32\nrelu\nlinear fc 99\n", f);
+    fclose(f);
+    assert_int_equal(run("train --data fmnist --train-limit 500 --labels 200 --test-limit 200 --batch 32 --threads 2 "
+                         "--epochs 1 --model %s --out %s --json",
+                         mf, tu_path(g_dir, "mf")),
+                     0);
+    cJSON *t = json_out();
+    double train_acc = num(t, "test_accuracy");
+    assert_string_equal(cJSON_GetObjectItem(t, "model")->valuestring, "tiny-model.txt");
+    assert_int_equal((int)num(t, "parameters"), 80 + 1568 * 32 + 32 + 32 * 10 + 10); /* head sized for 10 classes */
+    cJSON_Delete(t);
+    char ck[600];
+    snprintf(ck, sizeof ck, "%s", tu_path(g_dir, "mf/model.safetensors"));
+    struct fr_safetensors *st;
+    assert_int_equal(fr_st_open(ck, &st), FR_STATUS_OK);
+    const char *text = fr_st_meta(st, "frugal.model_text");
+    assert_non_null(text);
+    assert_non_null(strstr(text, "linear head 32"));
+    fr_st_free(st);
+    /* plain weights + --arch FILE while the file exists */
+    assert_int_equal(run("eval --weights %s --arch %s --data fmnist:test --limit 200 --json", ck, mf), 0);
+    cJSON *w = json_out();
+    assert_true(fabs(num(w, "test_accuracy") - train_acc) < 1e-9);
+    cJSON_Delete(w);
+    assert_int_equal(remove(mf), 0);
+    assert_int_equal(run("eval --model %s --data fmnist:test --limit 200 --json", ck), 0);
+    cJSON *o = json_out();
+    assert_true(fabs(num(o, "test_accuracy") - train_acc) < 1e-9); /* same weights, same 200 images */
+    cJSON_Delete(o);
+    f = fopen(mf, "w");
+    assert_non_null(f);
+    fputs("conv conv1 8 3 1 1\nrelux\nflatten\nlinear fc 10\n", f);
+    fclose(f);
+    assert_int_equal(run("train --data fmnist --model %s", mf), 2);
+    char want[700];
+    snprintf(want, sizeof want, "%s:2: unknown layer 'relux'", mf);
+    assert_non_null(strstr(stderr_text(), want));
+    assert_int_equal(run("train --data fmnist --model %s", tu_path(g_dir, "no-such-model.txt")), 2);
+    assert_non_null(strstr(stderr_text(), "no-such-model.txt"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -458,6 +509,7 @@ int main(void)
         cmocka_unit_test(test_distill),
         cmocka_unit_test(test_noisy_student_rounds),
         cmocka_unit_test(test_demo_tiny),
+        cmocka_unit_test(test_model_file),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -450,6 +450,207 @@ static void test_torch_trained_s_parity(void **state)
     fr_ctx_free(ctx);
 }
 
+
+/* --- model files (src/nn/modelfile.c) --- */
+
+static const char MODEL_S_TEXT[] = "# the built-in s as a model file\n"
+                                   "conv conv1 32 3 1 1      # name out_ch kernel stride pad\n"
+                                   "relu\n"
+                                   "maxpool 2 2\n"
+                                   "\n"
+                                   "conv\tconv2 64 3 1 1\n"
+                                   "relu\n"
+                                   "maxpool 2\n"
+                                   "flatten\n"
+                                   "linear fc1 128\n"
+                                   "relu\n"
+                                   "dropout 0.5\n"
+                                   "linear fc2 7            # outputs replaced by the class count\n";
+
+/* eval logits of a model for 5 fixed images after init with seed 5 */
+static void model_logits(struct fr_model *m, float *logits)
+{
+    assert_int_equal(fr_model_alloc(m, be), FR_STATUS_OK);
+    assert_int_equal(fr_model_init(m, 5, FR_INIT_DEFAULT, NULL), FR_STATUS_OK);
+    struct fr_trainer_opts o;
+    fr_trainer_opts_init(&o);
+    o.batch = 4;
+    struct fr_trainer *tr;
+    assert_int_equal(fr_trainer_new(m, be, &o, &tr), FR_STATUS_OK);
+    static float x[5 * 784];
+    tu_fill_uniform(x, 5 * 784, 11, 0, 1);
+    assert_int_equal(fr_trainer_predict(tr, x, 5, logits), FR_STATUS_OK);
+    fr_trainer_free(tr);
+}
+
+/* same tensors (names, shapes, order, flags) and the same eval logits as a built-in model */
+static void assert_same_model(const char *builtin, const char *text)
+{
+    struct fr_ctx *c1 = fr_ctx_new(), *c2 = fr_ctx_new();
+    struct fr_model *a, *b;
+    assert_int_equal(fr_model_builtin(c1, builtin, 1, 28, 28, 10, &a), FR_STATUS_OK);
+    if (fr_model_from_text(c2, text, "builtin.txt", 1, 28, 28, 10, &b) != FR_STATUS_OK)
+        fail_msg("model text for %s: %s", builtin, fr_last_error());
+    assert_int_equal(fr_model_n_tensors(a), fr_model_n_tensors(b));
+    for (int i = 0; i < fr_model_n_tensors(a); i++) {
+        struct fr_model_entry ea = fr_model_tensor(a, i), eb = fr_model_tensor(b, i);
+        assert_string_equal(ea.name, eb.name);
+        assert_int_equal(ea.t->ndim, eb.t->ndim);
+        for (int d = 0; d < ea.t->ndim; d++)
+            assert_int_equal(ea.t->ne[d], eb.t->ne[d]);
+        assert_int_equal(ea.t->flags & (FR_FLAG_PARAM | FR_FLAG_STATE), eb.t->flags & (FR_FLAG_PARAM | FR_FLAG_STATE));
+    }
+    assert_int_equal(fr_model_n_params(a), fr_model_n_params(b));
+    assert_int_equal(fr_model_n_classes(b), 10);
+    float la[50], lb[50];
+    model_logits(a, la);
+    model_logits(b, lb);
+    tu_assert_bytes_equal(la, lb, sizeof la); /* same init stream, same layers, same kernels */
+    fr_model_free(a);
+    fr_model_free(b);
+    fr_ctx_free(c1);
+    fr_ctx_free(c2);
+}
+
+static void test_modelfile_equals_builtin(void **state)
+{
+    (void)state;
+    assert_same_model("s", MODEL_S_TEXT);
+    /* m: batch-norm, residual blocks with projections, global pooling */
+    char m[4096];
+    int n = snprintf(m, sizeof m, "conv conv1 32 3 1 1 nobias\nbatchnorm bn1\nrelu\n");
+    const int widths[3] = {32, 64, 128};
+    for (int s = 0, b = 0; s < 3; s++)
+        for (int j = 0; j < 2; j++, b++) {
+            int st = s > 0 && j == 0 ? 2 : 1;
+            n += snprintf(m + n, sizeof m - (size_t)n,
+                          "residual layer%d.%d\n"
+                          "  conv layer%d.%d.conv1 %d 3 %d 1 nobias\n  batchnorm layer%d.%d.bn1\n  relu\n"
+                          "  conv layer%d.%d.conv2 %d 3 1 1 nobias\n  batchnorm layer%d.%d.bn2\n"
+                          "end %g\nrelu\n",
+                          s + 1, j, s + 1, j, widths[s], st, s + 1, j, s + 1, j, widths[s], s + 1, j,
+                          1.0 - 0.2 * (b + 1) / 6.0);
+        }
+    snprintf(m + n, sizeof m - (size_t)n, "gap\ndropout 0.5\nlinear fc 10\n");
+    assert_same_model("m", m);
+}
+
+static void expect_error(const char *text, enum fr_status want, const char *msg1, const char *msg2)
+{
+    struct fr_ctx *ctx = fr_ctx_new();
+    struct fr_model *m = (struct fr_model *)&m; /* must come back NULL */
+    enum fr_status st = fr_model_from_text(ctx, text, "model.txt", 1, 28, 28, 10, &m);
+    if (st != want)
+        fail_msg("status %d (want %d) for:\n%s\n%s", (int)st, (int)want, text, fr_last_error());
+    assert_null(m);
+    if (!strstr(fr_last_error(), msg1) || (msg2 && !strstr(fr_last_error(), msg2)))
+        fail_msg("error '%s' lacks '%s' / '%s'", fr_last_error(), msg1, msg2 ? msg2 : "");
+    fr_ctx_free(ctx);
+}
+
+static void test_modelfile_errors(void **state)
+{
+    (void)state;
+    expect_error("# c\nconv conv1 8 3 1 1\nconvv conv2 8 3 1 1\nflatten\nlinear fc 10\n", FR_STATUS_FORMAT,
+                 "model.txt:3: unknown layer 'convv'", "valid: conv, linear");
+    expect_error("conv conv1 8 3 1\nflatten\nlinear fc 10\n", FR_STATUS_FORMAT, "model.txt:1:",
+                 "conv NAME OUT_CH KERNEL STRIDE PAD");
+    expect_error("conv conv1 8 x 1 1\nflatten\nlinear fc 10\n", FR_STATUS_FORMAT, "model.txt:1:", "'x'");
+    expect_error("conv conv1 8 3 1 1 bias\nflatten\nlinear fc 10\n", FR_STATUS_FORMAT, "model.txt:1:", "'bias'");
+    expect_error("conv conv1 8 3 1 1\nflatten\nlinear fc 10\nrelu\n", FR_STATUS_FORMAT, "model.txt:4:",
+                 "last layer must be 'linear");
+    expect_error("# only a comment\n\n", FR_STATUS_FORMAT, "model.txt: no layers", NULL);
+    expect_error("conv conv1 8 3 1 1\nlinear fc 10\n", FR_STATUS_SHAPE, "model.txt:2:", "flatten");
+    expect_error("conv conv1 8 30 1 0\nflatten\nlinear fc 10\n", FR_STATUS_SHAPE, "model.txt:1:", "kernel larger");
+    expect_error("flatten\ndropout 1.5\nlinear fc 10\n", FR_STATUS_INVALID_ARGUMENT, "model.txt:2:", "dropout");
+    expect_error("conv c 8 3 1 1\nresidual r\nconv r.c 8 3 1 1\nflatten\nend\nlinear fc 10\n", FR_STATUS_SHAPE,
+                 "model.txt:5:", "must end on [N,C,H,W]"); /* flat features at the end of a block */
+    expect_error("conv c 8 3 1 1\nresidual r\nconv r.c 8 3 1 1\ngap\nlinear fc 10\n", FR_STATUS_FORMAT,
+                 "model.txt:2: 'residual' block is never closed", NULL);
+    expect_error("conv c 8 3 1 1\nend 0.9\nflatten\nlinear fc 10\n", FR_STATUS_FORMAT, "model.txt:2:",
+                 "without an open 'residual'");
+    expect_error("conv c 8 3 1 1\nresidual r\nconv r.c 8 3 1 1\nend 0\nflatten\nlinear fc 10\n",
+                 FR_STATUS_INVALID_ARGUMENT, "model.txt:4:", "survival");
+    expect_error("flatten\nlinear\nlinear fc 10\n", FR_STATUS_FORMAT, "model.txt:2:", "linear NAME OUT_FEATURES");
+
+    /* the file variant names the path; a missing file is an I/O error naming it */
+    char dir[512];
+    assert_int_equal(tu_tmpdir_create(dir, sizeof dir, "modelfile"), 0);
+    char path[600];
+    snprintf(path, sizeof path, "%s", tu_path(dir, "net.txt"));
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("flatten\nlinear fc1 32\nrelux\nlinear fc2 10\n", f);
+    fclose(f);
+    struct fr_ctx *ctx = fr_ctx_new();
+    struct fr_model *m;
+    assert_int_equal(fr_model_from_file(ctx, path, 1, 28, 28, 10, &m), FR_STATUS_FORMAT);
+    char want[700];
+    snprintf(want, sizeof want, "%s:3: unknown layer 'relux'", path);
+    assert_non_null(strstr(fr_last_error(), want));
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("flatten\nlinear fc1 32\nrelu\nlinear fc2 10\n", f);
+    fclose(f);
+    assert_int_equal(fr_model_from_file(ctx, path, 1, 28, 28, 3, &m), FR_STATUS_OK);
+    assert_int_equal(fr_model_n_params(m), 784 * 32 + 32 + 32 * 3 + 3);
+    fr_model_free(m);
+    assert_int_equal(fr_model_from_file(ctx, "/nonexistent/net.txt", 1, 28, 28, 10, &m), FR_STATUS_IO);
+    assert_non_null(strstr(fr_last_error(), "/nonexistent/net.txt"));
+    fr_ctx_free(ctx);
+    assert_int_equal(tu_tmpdir_remove(dir), 0);
+}
+
+/* logits of model s (init seed 3) for 2 fixed images, in a training-mode graph or an eval graph */
+static void s_logits(const struct fr_model_opts *o, bool training, float *res)
+{
+    struct fr_ctx *ctx = fr_ctx_new();
+    struct fr_model *m;
+    assert_int_equal(fr_model_builtin_ex(ctx, "s", 1, 28, 28, 10, o, &m), FR_STATUS_OK);
+    assert_int_equal(fr_model_alloc(m, be), FR_STATUS_OK);
+    assert_int_equal(fr_model_init(m, 3, FR_INIT_DEFAULT, NULL), FR_STATUS_OK);
+    struct fr_tensor *x = fr_tensor_new(ctx, FR_F32, 4, (int64_t[]){2, 1, 28, 28});
+    fr_tensor_set_flags(x, FR_FLAG_INPUT);
+    struct fr_tensor *y = fr_model_forward(m, ctx, x, training);
+    assert_non_null(y);
+    struct fr_graph *g = fr_graph_new(ctx);
+    assert_int_equal(fr_graph_add(g, y), FR_STATUS_OK);
+    fr_graph_set_training(g, training);
+    fr_graph_set_seed(g, 9);
+    if (fr_graph_plan(g, be) != FR_STATUS_OK)
+        fail_msg("plan: %s", fr_last_error());
+    static float xv[2 * 784];
+    tu_fill_uniform(xv, 2 * 784, 4, 0, 1);
+    assert_int_equal(fr_tensor_set(x, xv, sizeof xv), FR_STATUS_OK);
+    assert_int_equal(fr_graph_compute(g), FR_STATUS_OK);
+    assert_int_equal(fr_tensor_get(y, res, 20 * sizeof(float)), FR_STATUS_OK);
+    fr_graph_free(g);
+    fr_model_free(m);
+    fr_ctx_free(ctx);
+}
+
+/* fr_model_builtin_ex: the noise settings reach the layers; bad values are errors */
+static void test_builtin_noise_opts(void **state)
+{
+    (void)state;
+    struct fr_ctx *ctx = fr_ctx_new();
+    struct fr_model *m;
+    struct fr_model_opts o = {.dropout = 1.5f, .survival = -1.0f};
+    assert_int_equal(fr_model_builtin_ex(ctx, "s", 1, 28, 28, 10, &o, &m), FR_STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(fr_last_error(), "dropout probability 1.5"));
+    o = (struct fr_model_opts){.dropout = -1.0f, .survival = 0.0f};
+    assert_int_equal(fr_model_builtin_ex(ctx, "m", 1, 28, 28, 10, &o, &m), FR_STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(fr_last_error(), "survival probability"));
+    fr_ctx_free(ctx);
+    float eval[20], noisy[20], clean[20];
+    s_logits(NULL, false, eval);
+    s_logits(NULL, true, noisy); /* default dropout 0.5 changes the training forward */
+    assert_true(memcmp(eval, noisy, sizeof eval) != 0);
+    o = (struct fr_model_opts){.dropout = 0.0f, .survival = -1.0f};
+    s_logits(&o, true, clean); /* dropout 0: no noise left, same as eval */
+    tu_assert_close(clean, eval, 20, 1e-6f, 1e-6f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -463,6 +664,9 @@ int main(void)
         cmocka_unit_test(test_freeze_and_replace_head),
         cmocka_unit_test(test_save_load_by_name),
         cmocka_unit_test(test_torch_trained_s_parity),
+        cmocka_unit_test(test_modelfile_equals_builtin),
+        cmocka_unit_test(test_modelfile_errors),
+        cmocka_unit_test(test_builtin_noise_opts),
     };
     return cmocka_run_group_tests(tests, tu_cpu_setup, tu_cpu_teardown);
 }

@@ -22,7 +22,7 @@ int cmd_distill(int argc, char **argv)
         RC_COMMON_OPTS(&c),
         {"out", CLI_STR, &c.out, "DIR", "write model.safetensors (each epoch) and metrics.jsonl here", false},
         {"teacher", CLI_STR, &teacher, "CKPT", "teacher checkpoint (required)", false},
-        {"model", CLI_STR, &f.model, "t|s|m", "student architecture (t)", false},
+        {"model", CLI_STR, &f.model, "t|s|m|MODELFILE", "student: built-in architecture or a model file (t)", false},
         {"temperature", CLI_FLOAT, &temperature, "T", "softmax temperature (4)", false},
         {"alpha", CLI_FLOAT, &alpha, "A", "weight of the soft (teacher) term (0.9)", false},
         {"unlabeled", CLI_STR, &unlabeled, "SPEC", "extra transfer images, teacher targets only", false},
@@ -31,7 +31,7 @@ int cmd_distill(int argc, char **argv)
         RC_FIT_OPTS(&f),
         {0},
     };
-    int rc = cli_parse(cmd, "--teacher CKPT --data SPEC [--model t|s|m] [--temperature T] [--alpha A] [--unlabeled SPEC]",
+    int rc = cli_parse(cmd, "--teacher CKPT --data SPEC [--model t|s|m|MODELFILE] [--temperature T] [--alpha A] [--unlabeled SPEC]",
                        argc, argv, opts, NULL);
     if (rc)
         return rc < 0 ? CLI_OK : rc;

@@ -18,20 +18,20 @@ int cmd_eval(int argc, char **argv)
         RC_COMMON_OPTS(&c),
         {"model", CLI_STR, &model, "CKPT", "frugal checkpoint to evaluate", false},
         {"weights", CLI_STR, &weights, "FILE", "plain safetensors weights (with --arch)", false},
-        {"arch", CLI_STR, &arch, "t|s|m", "architecture of --weights", false},
+        {"arch", CLI_STR, &arch, "t|s|m|MODELFILE", "architecture of --weights: built-in or a model file", false},
         {"data", CLI_STR, &data, "SPEC", "labeled data (default fmnist:test)", false},
         {"classes", CLI_STR, &classes, "LIST", "use only these classes, renumbered (as in training)", false},
         {"limit", CLI_INT, &limit, "N", "evaluate only the first N images", false},
         {"out", CLI_STR, &c.out, "DIR", "unused (accepted for symmetry with the other commands)", false},
         {0},
     };
-    int rc = cli_parse(cmd, "--model CKPT | --weights FILE --arch t|s|m  [--data SPEC] [flags]", argc, argv, opts, NULL);
+    int rc = cli_parse(cmd, "--model CKPT | --weights FILE --arch t|s|m|MODELFILE  [--data SPEC] [flags]", argc, argv, opts, NULL);
     if (rc)
         return rc < 0 ? CLI_OK : rc;
     if (!model == !weights)
         return cli_error(cmd, CLI_USAGE, "give exactly one of --model CKPT and --weights FILE");
     if (weights && !arch)
-        return cli_error(cmd, CLI_USAGE, "--weights needs --arch t|s|m");
+        return cli_error(cmd, CLI_USAGE, "--weights needs --arch t|s|m|MODELFILE");
     if (arch && (rc = rc_check_arch(cmd, arch)) != CLI_OK)
         return rc;
     struct fr_backend *be = NULL;

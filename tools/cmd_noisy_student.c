@@ -32,24 +32,24 @@ int cmd_noisy_student(int argc, char **argv)
         {"out", CLI_STR, &c.out, "DIR", "teacher.safetensors, round<R>.safetensors, metrics.jsonl", false},
         {"rounds", CLI_INT, &rounds, "R", "self-training rounds (2)", false},
         {"teacher", CLI_STR, &teacher_ckpt, "CKPT", "start from this teacher instead of training one", false},
-        {"teacher-model", CLI_STR, &teacher_arch, "t|s|m", "architecture of the first teacher (t)", false},
+        {"teacher-model", CLI_STR, &teacher_arch, "t|s|m|MODELFILE", "architecture or model file of the first teacher (t)", false},
         {"teacher-epochs", CLI_INT, &teacher_epochs, "N", "epochs of the first teacher (60)", false},
         {"teacher-augment", CLI_STR, &teacher_augment, "POLICY", "augmentation of the first teacher (none)", false},
-        {"student", CLI_STR, &student, "t|s|m", "student architecture, equal or larger (teacher's)", false},
+        {"student", CLI_STR, &student, "t|s|m|MODELFILE", "student architecture or model file, equal or larger (teacher's)", false},
         {"threshold", CLI_FLOAT, &threshold, "X", "keep pseudo-labels with confidence >= X (0.3)", false},
         {"soft", CLI_BOOL, &soft, NULL, "soft pseudo-labels (default)", false},
         {"hard", CLI_BOOL, &hard, NULL, "hard pseudo-labels", false},
         {"balance", CLI_BOOL, &balance, NULL, "balance pseudo-labels per class (default; --balance=false)", false},
         {"noise", CLI_STR, &noise, "POLICY", "student input noise ('randaugment(n=2,m=9)'; none)", false},
-        {"dropout", CLI_FLOAT, &dropout, "P", "dropout before the classifier (built-in models: 0.5)", false},
-        {"stochastic-depth", CLI_FLOAT, &sdepth, "S", "survival at the last block (built-in model m: 0.8)", false},
+        {"dropout", CLI_FLOAT, &dropout, "P", "students' dropout before the classifier (built-in s, m; model files keep theirs)", false},
+        {"stochastic-depth", CLI_FLOAT, &sdepth, "S", "students' survival at the last block (built-in m; decays linearly from 1)", false},
         {"labeled-repeat", CLI_INT, &labeled_repeat, "N", "labeled images appear N times per student epoch (10)", false},
         {"unlabeled-ratio", CLI_FLOAT, &ratio, "K", "unlabeled images per labeled image each round (0 = all)", false},
         RC_DATA_OPTS(&d),
         RC_FIT_OPTS(&f),
         {0},
     };
-    int rc = cli_parse(cmd, "--data SPEC --labels N --rounds R [--student t|s|m] [--threshold 0.3] [--soft|--hard] "
+    int rc = cli_parse(cmd, "--data SPEC --labels N --rounds R [--student t|s|m|MODELFILE] [--threshold 0.3] [--soft|--hard] "
                             "[--balance] [--noise POLICY] [--unlabeled-ratio K]",
                        argc, argv, opts, NULL);
     if (rc)
@@ -60,11 +60,10 @@ int cmd_noisy_student(int argc, char **argv)
         return cli_error(cmd, CLI_USAGE, "--rounds must be between 1 and 100");
     if (!(threshold >= 0 && threshold <= 1) || ratio < 0)
         return cli_error(cmd, CLI_USAGE, "--threshold must be in [0, 1] and --unlabeled-ratio >= 0");
-    if (fabs(dropout - 0.5) > 1e-9 || fabs(sdepth - 0.8) > 1e-9)
-        return cli_error(cmd, CLI_USAGE,
-                         "--dropout %g / --stochastic-depth %g: the built-in models have dropout 0.5 and survival 0.8 "
-                         "(model files are not supported yet)",
-                         dropout, sdepth);
+    if (!(dropout >= 0 && dropout < 1) || !(sdepth > 0 && sdepth <= 1))
+        return cli_error(cmd, CLI_USAGE, "--dropout must be in [0, 1) and --stochastic-depth in (0, 1]");
+    /* students only: the teacher labels un-noised (eval mode) anyway; model files keep their own values */
+    rc_set_student_noise(&(struct fr_model_opts){(float)dropout, (float)sdepth});
     if ((rc = rc_check_arch(cmd, teacher_arch)) != CLI_OK)
         return rc;
     if (student && (rc = rc_check_arch(cmd, student)) != CLI_OK)
@@ -144,8 +143,14 @@ int cmd_noisy_student(int argc, char **argv)
             snprintf(prev_ckpt, sizeof prev_ckpt, "%s/teacher.safetensors", c.out);
     }
     /* a copy: the first teacher is freed after round 1, when its student becomes the teacher */
-    char student_arch[sizeof teacher->arch];
-    snprintf(student_arch, sizeof student_arch, "%s", student ? student : teacher->arch);
+    char student_arch[4096];
+    if (!student && teacher->model_text && teacher_ckpt) {
+        rc = cli_error(cmd, CLI_USAGE, "%s: the teacher is a model-file network (%s): name the student's model with "
+                                       "--student t|s|m|MODELFILE", teacher_ckpt, teacher->arch);
+        goto done;
+    }
+    /* a model-file teacher built here: its student uses the same file (teacher->arch is only its basename) */
+    snprintf(student_arch, sizeof student_arch, "%s", student ? student : teacher->model_text ? teacher_arch : teacher->arch);
     student = student_arch;
     if (arch_rank(student) < arch_rank(teacher->arch))
         fprintf(stderr, "frugal %s: warning: student %s is smaller than teacher %s (Noisy Student wants equal or larger)\n",

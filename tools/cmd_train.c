@@ -16,12 +16,12 @@ int cmd_train(int argc, char **argv)
     struct cli_opt opts[] = {
         RC_COMMON_OPTS(&c),
         {"out", CLI_STR, &c.out, "DIR", "write model.safetensors (each epoch) and metrics.jsonl here", false},
-        {"model", CLI_STR, &f.model, "t|s|m", "architecture (s)", false},
+        {"model", CLI_STR, &f.model, "t|s|m|MODELFILE", "built-in architecture or a model file (README: Model files) (s)", false},
         RC_DATA_OPTS(&d),
         RC_FIT_OPTS(&f),
         {0},
     };
-    int rc = cli_parse(cmd, "--data SPEC [--labels N] [--model t|s|m] [--epochs N] [--augment POLICY] [flags]", argc,
+    int rc = cli_parse(cmd, "--data SPEC [--labels N] [--model t|s|m|MODELFILE] [--epochs N] [--augment POLICY] [flags]", argc,
                        argv, opts, NULL);
     if (rc)
         return rc < 0 ? CLI_OK : rc;

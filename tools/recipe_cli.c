@@ -320,12 +320,32 @@ void rc_json_print(cJSON *o)
     cJSON_Delete(o);
 }
 
+static struct fr_model_opts g_student_noise = {-1.0f, -1.0f};
+
+void rc_set_student_noise(const struct fr_model_opts *mo)
+{
+    g_student_noise = mo ? *mo : (struct fr_model_opts){-1.0f, -1.0f};
+}
+
 int rc_check_arch(const char *cmd, const char *arch)
 {
-    if (!strcmp(arch, "t") || !strcmp(arch, "s") || !strcmp(arch, "m"))
+    if (fr_net_arch_builtin(arch))
         return CLI_OK;
-    return cli_error(cmd, CLI_USAGE, "--model %s: expected a built-in model t, s or m (model files are not supported yet)",
-                     arch);
+    /* anything else is a model file: read and parse it now so a typo fails before any data loads */
+    char *text;
+    enum fr_status st = fr_model_read_text(arch, &text);
+    if (st != FR_STATUS_OK)
+        return cli_error(cmd, CLI_USAGE, "%s (expected a built-in model t, s or m, or a model file)", fr_last_error());
+    struct fr_ctx *ctx = fr_ctx_new();
+    struct fr_model *m = NULL;
+    /* the input shape is not known yet: 1x28x28 checks the syntax; shapes are checked again on the data */
+    st = ctx ? fr_model_from_text(ctx, text, arch, 1, 28, 28, 10, &m) : FR_STATUS_OUT_OF_MEMORY;
+    free(text);
+    fr_model_free(m);
+    fr_ctx_free(ctx);
+    if (st != FR_STATUS_OK && st != FR_STATUS_SHAPE)
+        return cli_error(cmd, CLI_USAGE, "%s", fr_last_error());
+    return CLI_OK;
 }
 
 double rc_now(void)
@@ -418,7 +438,8 @@ int rc_self_train(const char *cmd, const char *stage, struct fr_backend *be, str
         st = fr_trainset_add(&ts, 0, ds, ps.idx, ps.n, ps.label, soft ? ps.prob : NULL);
     fr_pseudo_free(&ps);
     if (st == FR_STATUS_OK)
-        st = fr_net_new(be, arch, ds->c, ds->h, ds->w, teacher->n_classes, teacher->class_names, seed, &out->student);
+        st = fr_net_new_ex(be, arch, &g_student_noise, ds->c, ds->h, ds->w, teacher->n_classes, teacher->class_names,
+                           seed, &out->student);
     if (st != FR_STATUS_OK) {
         fr_trainset_free(&ts);
         return rc_fail(cmd, st);

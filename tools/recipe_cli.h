@@ -93,8 +93,12 @@ void rc_json_num(cJSON *o, const char *key, double v);
 /* prints the object on stdout and frees it */
 void rc_json_print(cJSON *o);
 
-/* Whether a spec names a built-in architecture; prints the error otherwise. */
+/* Whether a spec names a built-in architecture or a readable, well-formed model file; prints the error
+ * otherwise. */
 int rc_check_arch(const char *cmd, const char *arch);
+/* Noise overrides (--dropout, --stochastic-depth) for the students rc_self_train builds from then on;
+ * NULL restores the built-in defaults. */
+void rc_set_student_noise(const struct fr_model_opts *mo);
 
 /* fr_fit with the progress display and SIGINT handling: CLI_OK, 130 when interrupted (checkpoint saved,
  * device reported), or the failure's exit code with its message printed. */

@@ -53,6 +53,28 @@ enum fr_status fr_model_residual_end(struct fr_model *m, float survival);
  * with stochastic depth and dropout before the classifier: a Noisy Student student/teacher). */
 enum fr_status fr_model_builtin(struct fr_ctx *ctx, const char *name, int c, int h, int w, int n_classes,
                                 struct fr_model **out);
+/* Noise overrides for the built-in models: dropout before the classifier (s, m: 0.5) and the survival
+ * probability of the last residual block (m: 0.8, decaying linearly from 1). A negative value keeps the
+ * default. fr_model_builtin is fr_model_builtin_ex with both negative. */
+struct fr_model_opts {
+    float dropout;
+    float survival;
+};
+enum fr_status fr_model_builtin_ex(struct fr_ctx *ctx, const char *name, int c, int h, int w, int n_classes,
+                                   const struct fr_model_opts *o, struct fr_model **out);
+
+/* Model files (src/nn/modelfile.c): one layer per line, '#' starts a comment; names are the state_dict
+ * prefixes:
+ *   conv NAME OUT_CH KERNEL STRIDE PAD [nobias]   linear NAME OUT   batchnorm NAME   relu
+ *   maxpool K [S]   avgpool K [S]   gap   flatten   dropout P   residual NAME ... end [SURVIVAL]
+ * The last layer must be linear (the head): its outputs become n_classes. `src` names the text in
+ * errors ("model.txt:3: unknown layer 'convv' (valid: ...)"). */
+enum fr_status fr_model_from_text(struct fr_ctx *ctx, const char *text, const char *src, int c, int h, int w,
+                                  int n_classes, struct fr_model **out);
+enum fr_status fr_model_from_file(struct fr_ctx *ctx, const char *path, int c, int h, int w, int n_classes,
+                                  struct fr_model **out);
+/* The whole file as a NUL-terminated string (free()); at most 1 MiB of text. */
+enum fr_status fr_model_read_text(const char *path, char **text);
 
 /* --- parameters --- */
 struct fr_model_entry {

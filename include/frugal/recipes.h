@@ -43,14 +43,21 @@ struct fr_net {
     int64_t ck_epoch, ck_step_in_epoch, ck_global_step;
     uint32_t ck_graph_step;
     char *ck_path; /* checkpoint it was loaded from (resume reloads optimizer state from it) */
+    char *model_text; /* model-file text (saved as frugal.model_text) or NULL for a built-in arch */
 };
 
-/* A new network of a built-in architecture ("t", "s", "m"), initialised from `seed`. */
+/* A new network of a built-in architecture ("t", "s", "m") or a model file (any other arch is a path; its
+ * text goes into the checkpoints, net->arch keeps its basename), initialised from `seed`. */
 enum fr_status fr_net_new(struct fr_backend *be, const char *arch, int c, int h, int w, int n_classes,
                           char *const *class_names, uint64_t seed, struct fr_net **out);
 void fr_net_free(struct fr_net *net);
 /* A network from a frugal checkpoint (architecture, input shape and classes from its metadata). */
 enum fr_status fr_net_load(struct fr_backend *be, const char *path, struct fr_net **out);
+/* fr_net_new with noise overrides for the built-in models (NULL = defaults; see fr_model_builtin_ex). */
+enum fr_status fr_net_new_ex(struct fr_backend *be, const char *arch, const struct fr_model_opts *mo, int c, int h,
+                             int w, int n_classes, char *const *class_names, uint64_t seed, struct fr_net **out);
+/* Whether arch names a built-in model (t, s, m) rather than a model file. */
+bool fr_net_arch_builtin(const char *arch);
 /* A network of architecture `arch` whose weights come from a plain safetensors file (n_classes from the
  * shape of the last layer's bias in the file). */
 enum fr_status fr_net_load_weights(struct fr_backend *be, const char *arch, const char *path, int c, int h, int w,

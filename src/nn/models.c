@@ -10,7 +10,7 @@
     } while (0)
 
 /* conv 8 -> pool -> conv 16 -> pool -> linear */
-static enum fr_status build_t(struct fr_model *m, int k)
+static enum fr_status build_t(struct fr_model *m, int k, float dropout, float survival)
 {
     TRY(fr_model_conv2d(m, "conv1", 8, 3, 1, 1, true));
     TRY(fr_model_relu(m));
@@ -19,11 +19,13 @@ static enum fr_status build_t(struct fr_model *m, int k)
     TRY(fr_model_relu(m));
     TRY(fr_model_maxpool(m, 2, 2));
     TRY(fr_model_flatten(m));
+    (void)dropout;
+    (void)survival;
     return fr_model_linear(m, "fc", k);
 }
 
 /* REFERENCE.md section 8: conv1 3x3 ->32, pool, conv2 3x3 ->64, pool, fc1 ->128, dropout 0.5, fc2 */
-static enum fr_status build_s(struct fr_model *m, int k)
+static enum fr_status build_s(struct fr_model *m, int k, float dropout, float survival)
 {
     TRY(fr_model_conv2d(m, "conv1", 32, 3, 1, 1, true));
     TRY(fr_model_relu(m));
@@ -34,7 +36,8 @@ static enum fr_status build_s(struct fr_model *m, int k)
     TRY(fr_model_flatten(m));
     TRY(fr_model_linear(m, "fc1", 128));
     TRY(fr_model_relu(m));
-    TRY(fr_model_dropout(m, 0.5f));
+    TRY(fr_model_dropout(m, dropout));
+    (void)survival;
     return fr_model_linear(m, "fc2", k);
 }
 
@@ -59,7 +62,7 @@ static enum fr_status basic_block(struct fr_model *m, const char *name, int ch, 
 
 /* stem conv 32 + bn; three stages of two blocks (32, 64 /2, 128 /2); survival decays linearly to 0.8 at the
  * last block (Noisy Student); global pooling, dropout 0.5, fc. About 0.7 M parameters. */
-static enum fr_status build_m(struct fr_model *m, int k)
+static enum fr_status build_m(struct fr_model *m, int k, float dropout, float survival)
 {
     TRY(fr_model_conv2d(m, "conv1", 32, 3, 1, 1, false));
     TRY(fr_model_batchnorm(m, "bn1"));
@@ -71,21 +74,27 @@ static enum fr_status build_m(struct fr_model *m, int k)
         for (int j = 0; j < 2; j++, b++) {
             char name[32];
             snprintf(name, sizeof name, "layer%d.%d", s + 1, j);
-            float survival = 1.0f - 0.2f * (float)(b + 1) / (float)n_blocks;
-            TRY(basic_block(m, name, widths[s], s > 0 && j == 0 ? 2 : 1, survival));
+            float sv = 1.0f - (1.0f - survival) * (float)(b + 1) / (float)n_blocks;
+            TRY(basic_block(m, name, widths[s], s > 0 && j == 0 ? 2 : 1, sv));
         }
     TRY(fr_model_global_avgpool(m));
-    TRY(fr_model_dropout(m, 0.5f));
+    TRY(fr_model_dropout(m, dropout));
     return fr_model_linear(m, "fc", k);
 }
 
 enum fr_status fr_model_builtin(struct fr_ctx *ctx, const char *name, int c, int h, int w, int n_classes,
                                 struct fr_model **out)
 {
+    return fr_model_builtin_ex(ctx, name, c, h, w, n_classes, NULL, out);
+}
+
+enum fr_status fr_model_builtin_ex(struct fr_ctx *ctx, const char *name, int c, int h, int w, int n_classes,
+                                   const struct fr_model_opts *o, struct fr_model **out)
+{
     *out = NULL;
     if (!name || n_classes <= 0)
         return fr_error(FR_STATUS_INVALID_ARGUMENT, "model: need a name and at least one class");
-    enum fr_status (*build)(struct fr_model *, int) = NULL;
+    enum fr_status (*build)(struct fr_model *, int, float, float) = NULL;
     if (strcmp(name, "t") == 0)
         build = build_t;
     else if (strcmp(name, "s") == 0)
@@ -97,7 +106,9 @@ enum fr_status fr_model_builtin(struct fr_ctx *ctx, const char *name, int c, int
     struct fr_model *m = fr_model_new(ctx, c, h, w);
     if (!m)
         return fr_ctx_status(ctx) ? fr_ctx_status(ctx) : FR_STATUS_INVALID_ARGUMENT;
-    enum fr_status st = build(m, n_classes);
+    float dropout = o && o->dropout >= 0.0f ? o->dropout : 0.5f;
+    float survival = o && o->survival >= 0.0f ? o->survival : 0.8f;
+    enum fr_status st = build(m, n_classes, dropout, survival);
     if (st != FR_STATUS_OK) {
         char why[256];
         snprintf(why, sizeof why, "%s", fr_last_error());

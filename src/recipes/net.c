@@ -60,11 +60,18 @@ void fr_net_free(struct fr_net *net)
     free_names(net->class_names, net->n_classes);
     free(net->pad);
     free(net->ck_path);
+    free(net->model_text);
     free(net);
 }
 
-static enum fr_status net_build(struct fr_backend *be, const char *arch, int c, int h, int w, int k,
-                                struct fr_net **out)
+bool fr_net_arch_builtin(const char *arch)
+{
+    return arch && (!strcmp(arch, "t") || !strcmp(arch, "s") || !strcmp(arch, "m"));
+}
+
+/* arch: a built-in name, or (text != NULL) the label of a model-file text; src names the text in errors. */
+static enum fr_status net_build_text(struct fr_backend *be, const char *arch, const char *text, const char *src,
+                                     const struct fr_model_opts *mo, int c, int h, int w, int k, struct fr_net **out)
 {
     *out = NULL;
     struct fr_net *net = calloc(1, sizeof *net);
@@ -78,8 +85,13 @@ static enum fr_status net_build(struct fr_backend *be, const char *arch, int c, 
     net->eval_batch = EVAL_BATCH;
     net->ctx = fr_ctx_new();
     enum fr_status st = net->ctx ? FR_STATUS_OK : fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
-    if (st == FR_STATUS_OK)
-        st = fr_model_builtin(net->ctx, arch, c, h, w, k, &net->model);
+    if (st == FR_STATUS_OK && text) {
+        net->model_text = strdup(text);
+        st = net->model_text ? fr_model_from_text(net->ctx, text, src ? src : arch, c, h, w, k, &net->model)
+                             : fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
+    } else if (st == FR_STATUS_OK) {
+        st = fr_model_builtin_ex(net->ctx, arch, c, h, w, k, mo, &net->model);
+    }
     if (st == FR_STATUS_OK)
         st = fr_model_alloc(net->model, be);
     if (st != FR_STATUS_OK) {
@@ -90,11 +102,34 @@ static enum fr_status net_build(struct fr_backend *be, const char *arch, int c, 
     return FR_STATUS_OK;
 }
 
+/* A built-in arch, or a model file read from the path `arch` (labelled by its basename). */
+static enum fr_status net_build(struct fr_backend *be, const char *arch, const struct fr_model_opts *mo, int c, int h,
+                                int w, int k, struct fr_net **out)
+{
+    *out = NULL;
+    if (fr_net_arch_builtin(arch))
+        return net_build_text(be, arch, NULL, NULL, mo, c, h, w, k, out);
+    char *text;
+    enum fr_status st = fr_model_read_text(arch, &text);
+    if (st != FR_STATUS_OK)
+        return st;
+    const char *base = strrchr(arch, '/');
+    st = net_build_text(be, base ? base + 1 : arch, text, arch, mo, c, h, w, k, out);
+    free(text);
+    return st;
+}
+
 enum fr_status fr_net_new(struct fr_backend *be, const char *arch, int c, int h, int w, int n_classes,
                           char *const *class_names, uint64_t seed, struct fr_net **out)
 {
+    return fr_net_new_ex(be, arch, NULL, c, h, w, n_classes, class_names, seed, out);
+}
+
+enum fr_status fr_net_new_ex(struct fr_backend *be, const char *arch, const struct fr_model_opts *mo, int c, int h,
+                             int w, int n_classes, char *const *class_names, uint64_t seed, struct fr_net **out)
+{
     struct fr_net *net;
-    enum fr_status st = net_build(be, arch, c, h, w, n_classes, &net);
+    enum fr_status st = net_build(be, arch, mo, c, h, w, n_classes, &net);
     if (st != FR_STATUS_OK)
         return st;
     if ((st = fr_model_init(net->model, seed, FR_INIT_DEFAULT, NULL)) != FR_STATUS_OK ||
@@ -161,7 +196,7 @@ enum fr_status fr_net_save(const struct fr_net *net, const char *path, int64_t e
     snprintf(gs, sizeof gs, "%lld", (long long)global_step);
     uint32_t gstep = net->trainer ? fr_graph_step(fr_trainer_graph(net->trainer, false)) : 0;
     snprintf(grs, sizeof grs, "%u", gstep);
-    struct fr_kv *meta = calloc((size_t)n_extra + 8, sizeof *meta);
+    struct fr_kv *meta = calloc((size_t)n_extra + 9, sizeof *meta);
     enum fr_status st;
     if (!meta || !names_s) {
         st = fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
@@ -175,6 +210,8 @@ enum fr_status fr_net_save(const struct fr_net *net, const char *path, int64_t e
         meta[m++] = (struct fr_kv){"frugal.step_in_epoch", sie};
         meta[m++] = (struct fr_kv){"frugal.global_step", gs};
         meta[m++] = (struct fr_kv){"frugal.graph_step", grs};
+        if (net->model_text)
+            meta[m++] = (struct fr_kv){"frugal.model_text", net->model_text};
         for (int i = 0; i < n_extra; i++)
             meta[m++] = extra[i];
         st = fr_checkpoint_save(path, ts, n, meta, m);
@@ -213,7 +250,10 @@ enum fr_status fr_net_load(struct fr_backend *be, const char *path, struct fr_ne
                         path);
     }
     struct fr_net *net;
-    if ((s = net_build(be, arch, c, h, w, k, &net)) != FR_STATUS_OK) {
+    /* a model-file checkpoint carries the file's text: it loads without the file */
+    const char *text = fr_st_meta(st, "frugal.model_text");
+    if ((s = text ? net_build_text(be, arch, text, arch, NULL, c, h, w, k, &net)
+                  : net_build_text(be, arch, NULL, NULL, NULL, c, h, w, k, &net)) != FR_STATUS_OK) {
         fr_st_free(st);
         return s;
     }
@@ -261,7 +301,7 @@ enum fr_status fr_net_load_weights(struct fr_backend *be, const char *arch, cons
         return s;
     /* build once with 1 class to learn the head's bias name, then size it from the file */
     struct fr_net *probe;
-    if ((s = net_build(be, arch, c, h, w, 1, &probe)) != FR_STATUS_OK) {
+    if ((s = net_build(be, arch, NULL, c, h, w, 1, &probe)) != FR_STATUS_OK) {
         fr_st_free(st);
         return s;
     }
@@ -277,7 +317,7 @@ enum fr_status fr_net_load_weights(struct fr_backend *be, const char *arch, cons
     }
     fr_net_free(probe);
     struct fr_net *net;
-    if ((s = net_build(be, arch, c, h, w, k, &net)) == FR_STATUS_OK && (s = set_names(net, NULL, k)) == FR_STATUS_OK) {
+    if ((s = net_build(be, arch, NULL, c, h, w, k, &net)) == FR_STATUS_OK && (s = set_names(net, NULL, k)) == FR_STATUS_OK) {
         int n;
         struct fr_named_tensor *ts = model_named(net, &n);
         struct fr_st_load_opts lo = {.allow_missing = false, .ignore_unexpected = true};
