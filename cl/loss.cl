@@ -78,7 +78,9 @@ FR_CL_FN float ce_target(int c, int y, int k, float eps, float *one_minus)
 FR_CL_FN float loss_row(int kind, __global const float *z, __global const float *t, int y, int has_y, int k,
                         float f0, float inv_t, float temp, float gw, __global float *g)
 {
-    bool bad = has_y && (y < 0 || y >= k);
+    /* distillation: label -1 = an unlabeled transfer image, teacher targets only (no hard term) */
+    bool soft_only = kind == FR_LOSS_DISTILL && has_y && y == -1;
+    bool bad = has_y && !soft_only && (y < 0 || y >= k);
     if (kind == FR_LOSS_MSE) {
         float s = 0.0f, c = 0.0f;
         for (int j = 0; j < k; j++) {
@@ -133,7 +135,7 @@ FR_CL_FN float loss_row(int kind, __global const float *z, __global const float 
     }
     float l = alpha * temp * temp * kl;
     lse_t r1;
-    bool hard = alpha < 1.0f;
+    bool hard = alpha < 1.0f && !soft_only;
     if (hard) {
         r1 = row_lse(z, k, 1.0f);
         if (!bad)

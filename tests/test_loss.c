@@ -158,6 +158,8 @@ static void test_distill_t2_alpha(void **state)
             float T = temps[ti], a = alphas[ai];
             struct fx f;
             fx_init(&f, 3 + ti);
+            for (int i = 1; i < N; i += 3)
+                f.yv[i] = -1; /* unlabeled transfer images: teacher targets only */
             struct fr_tensor *l = fr_distill_loss(f.ctx, f.z, f.t, f.y, NULL, a, T);
             double want = 0, gwant[N * K];
             for (int i = 0; i < N; i++) {
@@ -167,9 +169,11 @@ static void test_distill_t2_alpha(void **state)
                     double pt = exp(zt[c] / T - lt), ps = exp(zs[c] / T - ls);
                     kl += pt * log(pt / ps);
                     /* the soft part's gradient is alpha*T*(p_s - p_t)/N (Hinton et al.) */
-                    gwant[i * K + c] = a * T * (ps - pt) / N + (1 - a) * (exp(zs[c] - l1) - (c == f.yv[i])) / N;
+                    gwant[i * K + c] = a * T * (ps - pt) / N;
+                    if (f.yv[i] >= 0)
+                        gwant[i * K + c] += (1 - a) * (exp(zs[c] - l1) - (c == f.yv[i])) / N;
                 }
-                want += (a * T * T * kl + (1 - a) * (l1 - zs[f.yv[i]])) / N;
+                want += (a * T * T * kl + (f.yv[i] >= 0 ? (1 - a) * (l1 - zs[f.yv[i]]) : 0.0)) / N;
             }
             float gz[N * K], gw[N * K];
             struct fr_graph *g = fx_graph(&f, l, true);

@@ -35,7 +35,8 @@ struct fr_tensor *fr_soft_cross_entropy(struct fr_ctx *ctx, struct fr_tensor *lo
 
 /* Hinton distillation: l_i = alpha * T^2 * KL(softmax(z_t/T) || softmax(z_s/T)) + (1-alpha) * CE(y_i, softmax(z_s)).
  * The teacher logits are a constant source (no gradient flows into them). labels may be NULL only when
- * alpha == 1. Gradient of the soft part w.r.t. z_s: alpha * T * (p_s - p_t) / N. */
+ * alpha == 1; a label of -1 leaves that sample's hard term out (unlabeled transfer images).
+ * Gradient of the soft part w.r.t. z_s: alpha * T * (p_s - p_t) / N. */
 struct fr_tensor *fr_distill_loss(struct fr_ctx *ctx, struct fr_tensor *student_logits,
                                   struct fr_tensor *teacher_logits, struct fr_tensor *labels,
                                   struct fr_tensor *weights, float alpha, float temperature);
@@ -45,6 +46,10 @@ struct fr_tensor *fr_mse_loss(struct fr_ctx *ctx, struct fr_tensor *a, struct fr
 
 /* Host checks for the training loop. `what` names the batch in the message (e.g. "batch 17"). */
 enum fr_status fr_labels_check(const int32_t *labels, int64_t n, int64_t n_classes, const char *what);
+/* The same, accepting -1 (an unlabeled image) when allow_unlabeled: the distillation loss treats a -1
+ * label as "teacher targets only" (the (1-alpha) hard term is left out for that sample). */
+enum fr_status fr_labels_check_ex(const int32_t *labels, int64_t n, int64_t n_classes, bool allow_unlabeled,
+                                  const char *what);
 enum fr_status fr_loss_check(float loss, const char *what);
 
 #ifdef __cplusplus

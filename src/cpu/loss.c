@@ -41,7 +41,9 @@ static void loss_rows(void *p, int64_t begin, int64_t end)
         float gw = (float)(w * j->scale);
         double l = 0.0;
         int32_t y = j->y ? j->y[i] : 0;
-        bool bad = j->y && (y < 0 || y >= k);
+        /* distillation: label -1 = an unlabeled transfer image, teacher targets only (no hard term) */
+        bool soft_only = j->kind == L_DISTILL && j->y && y == -1;
+        bool bad = j->y && !soft_only && (y < 0 || y >= k);
         switch (j->kind) {
         case L_CE: {
             double lse = lse_row(z, k, 1.0f), sz = 0.0;
@@ -79,13 +81,13 @@ static void loss_rows(void *p, int64_t begin, int64_t end)
             }
             double lse1 = a < 1.0 ? lse_row(z, k, 1.0f) : 0.0;
             l = a * T * T * kl;
-            if (a < 1.0 && !bad)
+            if (a < 1.0 && !bad && !soft_only)
                 l += (1.0 - a) * (lse1 - z[y]);
             if (g)
                 for (int64_t c = 0; c < k; c++) {
                     double ps = exp((double)(z[c] * inv_t) - lse_s), pt = exp((double)(t[c] * inv_t) - lse_t);
                     double d = a * T * (ps - pt);
-                    if (a < 1.0)
+                    if (a < 1.0 && !soft_only)
                         d += (1.0 - a) * (exp((double)z[c] - lse1) - (c == y ? 1.0 : 0.0));
                     g[c] = bad ? NAN : gw * (float)d;
                 }

@@ -179,8 +179,14 @@ enum fr_status fr_bwd_mse(struct fr_ctx *ctx, struct fr_tensor *node, struct fr_
 
 enum fr_status fr_labels_check(const int32_t *labels, int64_t n, int64_t n_classes, const char *what)
 {
+    return fr_labels_check_ex(labels, n, n_classes, false, what);
+}
+
+enum fr_status fr_labels_check_ex(const int32_t *labels, int64_t n, int64_t n_classes, bool allow_unlabeled,
+                                  const char *what)
+{
     for (int64_t i = 0; i < n; i++)
-        if (labels[i] < 0 || labels[i] >= n_classes)
+        if ((labels[i] < 0 || labels[i] >= n_classes) && !(allow_unlabeled && labels[i] == -1))
             return fr_error(FR_STATUS_INVALID_ARGUMENT, "%s: label %d of sample %lld is outside [0,%lld)",
                             what ? what : "labels", labels[i], (long long)i, (long long)n_classes);
     return FR_STATUS_OK;

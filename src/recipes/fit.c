@@ -381,16 +381,7 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
             fr_u8_nhwc_to_f32_nchw(cur, B, c, h, w, b.x);
             if (o->distill && !ts->teacher && (st = fr_net_predict_f32(o->teacher, b.x, B, b.teacher)) != FR_STATUS_OK)
                 break;
-            if (o->distill)
-                for (int i = 0; i < B; i++)
-                    if (b.labels[i] < 0) { /* unlabeled transfer images: the teacher's own argmax for the hard term */
-                        const float *z = b.teacher + (int64_t)i * k;
-                        int best = 0;
-                        for (int q = 1; q < k; q++)
-                            if (z[q] > z[best])
-                                best = q;
-                        b.labels[i] = best;
-                    }
+            /* unlabeled transfer images keep label -1: the distillation loss gives them teacher targets only */
             lr = fr_schedule_lr(&sched, gstep);
             float loss = 0;
             const void *lab = lk == FR_LOSS_SOFT_CE ? (const void *)b.soft : (const void *)b.labels;

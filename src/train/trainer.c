@@ -168,7 +168,8 @@ enum fr_status fr_trainer_step(struct fr_trainer *tr, const float *images, const
     char what[48];
     snprintf(what, sizeof what, "training step %lld", (long long)tr->step);
     enum fr_status st;
-    if (tr->y && tr->y->type == FR_I32 && (st = fr_labels_check(labels, b, tr->k, what)) != FR_STATUS_OK)
+    if (tr->y && tr->y->type == FR_I32 &&
+        (st = fr_labels_check_ex(labels, b, tr->k, tr->o.loss == FR_LOSS_DISTILL, what)) != FR_STATUS_OK)
         return st;
     if ((tr->y && !labels) || (tr->teacher && !teacher) || (tr->w && !weights))
         return fr_error(FR_STATUS_INVALID_ARGUMENT, "%s: missing labels, teacher logits or weights", what);
