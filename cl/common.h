@@ -58,6 +58,26 @@ FR_CL_FN void fr_kahan_add(float *s, float *c, float v)
     *s = t;
 }
 
+/* fr_kahan_add that keeps an infinite sum infinite (plain Kahan turns it into NaN through inf - inf),
+ * as the CPU path's double sums do. */
+FR_CL_FN void fr_kahan_add_inf(float *s, float *c, float v)
+{
+    fr_kahan_add(s, c, v);
+    if (isinf(*s))
+        *c = 0.0f;
+}
+
+/* Combines per-lane (sum, compensation) pairs in lane order into (*S, *C): deterministic, no atomics. */
+FR_CL_FN void fr_kahan_lanes(__local const float *ls, __local const float *lc, int nl, float *S, float *C)
+{
+    *S = 0.0f;
+    *C = 0.0f;
+    for (int i = 0; i < nl; i++) {
+        fr_kahan_add_inf(S, C, ls[i]);
+        fr_kahan_add_inf(S, C, -lc[i]);
+    }
+}
+
 /* Splits linear index i over the sizes ne into four coordinates. */
 FR_CL_FN void fr_unravel(const fr_clt p, int i, int *c)
 {

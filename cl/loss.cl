@@ -13,14 +13,6 @@
 #define FR_LOSS_MSE 3
 #define FR_LOSS_MAX_LANES 128 /* fr_cl_run_1d never uses a larger work-group */
 
-/* Kahan step that keeps an infinite sum infinite (the plain step turns it into NaN). */
-FR_CL_FN void loss_acc(float *s, float *c, float v)
-{
-    fr_kahan_add(s, c, v);
-    if (isinf(*s))
-        *c = 0.0f;
-}
-
 /* Log-sum-exp of row z (scaled by inv_t) in pieces: the maximum m, the index of its first
  * occurrence, rest = sum over the other classes of exp(z_j*inv_t - m); lse = m + log1p(rest). */
 typedef struct {
@@ -42,7 +34,7 @@ FR_CL_FN lse_t row_lse(__global const float *z, int k, float inv_t)
             r.amax = j;
             continue;
         }
-        loss_acc(&s, &c, exp(v - r.m));
+        fr_kahan_add_inf(&s, &c, exp(v - r.m));
     }
     r.rest = s;
     r.s = r.amax < 0 ? s : 1.0f + s; /* no maximum found: every logit was NaN */
@@ -85,7 +77,7 @@ FR_CL_FN float loss_row(int kind, __global const float *z, __global const float 
         float s = 0.0f, c = 0.0f;
         for (int j = 0; j < k; j++) {
             float d = z[j] - t[j];
-            loss_acc(&s, &c, d * d);
+            fr_kahan_add_inf(&s, &c, d * d);
             if (g)
                 g[j] = gw * 2.0f * d;
         }
@@ -96,7 +88,7 @@ FR_CL_FN float loss_row(int kind, __global const float *z, __global const float 
         lse_t r = row_lse(z, k, 1.0f);
         float sz = 0.0f, cz = 0.0f;
         for (int j = 0; j < k; j++)
-            loss_acc(&sz, &cz, z[j]);
+            fr_kahan_add_inf(&sz, &cz, z[j]);
         float l = NAN;
         if (!bad) {
             float a = (r.m - z[y]) + r.l1, b = (r.m - sz / (float)k) + r.l1;
@@ -114,10 +106,10 @@ FR_CL_FN float loss_row(int kind, __global const float *z, __global const float 
         /* loss = sum_c t_c (lse - z_c) = sum_c t_c (m - z_c) + st * log1p(rest) */
         float st = 0.0f, ct = 0.0f, sd = 0.0f, cd = 0.0f, sx = 0.0f, cx = 0.0f;
         for (int j = 0; j < k; j++) {
-            loss_acc(&st, &ct, t[j]);
-            loss_acc(&sd, &cd, t[j] * (r.m - z[j]));
+            fr_kahan_add_inf(&st, &ct, t[j]);
+            fr_kahan_add_inf(&sd, &cd, t[j] * (r.m - z[j]));
             if (j != r.amax)
-                loss_acc(&sx, &cx, t[j]);
+                fr_kahan_add_inf(&sx, &cx, t[j]);
         }
         if (g)
             for (int c = 0; c < k; c++)
@@ -131,7 +123,7 @@ FR_CL_FN float loss_row(int kind, __global const float *z, __global const float 
     float kl = 0.0f, ck = 0.0f;
     for (int c = 0; c < k; c++) {
         float pt = exp(t[c] * inv_t - rt.m) / rt.s;
-        loss_acc(&kl, &ck, pt * ((t[c] * inv_t - z[c] * inv_t) - dl));
+        fr_kahan_add_inf(&kl, &ck, pt * ((t[c] * inv_t - z[c] * inv_t) - dl));
     }
     float l = alpha * temp * temp * kl;
     lse_t r1;
@@ -168,7 +160,7 @@ __kernel void loss_fwd(__global float *out, const fr_clt pout, __global const fl
             int yi = has_y ? y[py.off + i] : 0;
             float l = loss_row(kind, z + pz.off + i * k, t + pt.off + i * k, yi, has_y, k, f0, inv_t, temp, 0.0f, 0);
             float wi = has_w ? w[pw.off + i] : 1.0f;
-            loss_acc(&s, &c, wi * l);
+            fr_kahan_add_inf(&s, &c, wi * l);
         }
     if (lid < FR_LOSS_MAX_LANES) {
         ls[lid] = s;
@@ -177,11 +169,8 @@ __kernel void loss_fwd(__global float *out, const fr_clt pout, __global const fl
     barrier(CLK_LOCAL_MEM_FENCE);
     if (get_group_id(0) != 0 || lid != 0)
         return;
-    float S = 0.0f, C = 0.0f;
-    for (int i = 0; i < nl; i++) {
-        loss_acc(&S, &C, ls[i]);
-        loss_acc(&S, &C, -lc[i]);
-    }
+    float S, C;
+    fr_kahan_lanes(ls, lc, nl, &S, &C);
     out[pout.off] = S / (float)n;
 }
 

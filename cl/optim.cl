@@ -8,18 +8,11 @@
 
 /* Kahan step that keeps an infinite sum infinite, as the CPU path's double sum does (the plain step
  * turns it into NaN). */
-FR_CL_FN void opt_acc(float *s, float *c, float v)
-{
-    fr_kahan_add(s, c, v);
-    if (isinf(*s))
-        *c = 0.0f;
-}
-
 FR_CL_FN void opt_sumsq_src(__global const float *x, const fr_clt p, int lid, int nl, float *s, float *c)
 {
     for (int i = lid; i < p.n; i += nl) {
         float v = x[p.off + i];
-        opt_acc(s, c, v * v);
+        fr_kahan_add_inf(s, c, v * v);
     }
 }
 
@@ -52,11 +45,8 @@ __kernel void opt_sumsq(__global float *out, const fr_clt pout, __global const f
     barrier(CLK_LOCAL_MEM_FENCE);
     if (get_group_id(0) != 0 || lid != 0)
         return;
-    float S = 0.0f, C = 0.0f;
-    for (int i = 0; i < nl; i++) {
-        opt_acc(&S, &C, ls[i]);
-        opt_acc(&S, &C, -lc[i]);
-    }
+    float S, C;
+    fr_kahan_lanes(ls, lc, nl, &S, &C);
     float v = S - C;
     if (carry == 0)
         v += x0[p0.off];
