@@ -22,6 +22,21 @@ FR_CL_FN void bn_stats(__global const float *x, int off, int N, int C, int inner
     *var = s / (float)(N * inner);
 }
 
+/* mean and 1/sqrt(var + eps) of channel c: batch statistics in training (*var = biased batch variance),
+ * the running ones otherwise. Running statistics are read here, never written. */
+FR_CL_FN void bn_norm(__global const float *x, int xoff, int N, int C, int inner, int c, __global const float *rm,
+                      const fr_clt prm, __global const float *rv, const fr_clt prv, float eps, int training,
+                      float *mean, float *invstd, float *var)
+{
+    if (training) {
+        bn_stats(x, xoff, N, C, inner, c, mean, var);
+    } else {
+        *mean = rm[prm.off + c];
+        *var = rv[prv.off + c];
+    }
+    *invstd = 1.0f / sqrt(*var + eps);
+}
+
 __kernel void norm_batchnorm(__global float *y, const fr_clt py, __global const float *x, const fr_clt px,
                              __global const float *w, const fr_clt pw, __global const float *b, const fr_clt pb,
                              __global float *rm, const fr_clt prm, __global float *rv, const fr_clt prv,
@@ -31,18 +46,13 @@ __kernel void norm_batchnorm(__global float *y, const fr_clt py, __global const 
     int N = px.ne[0], C = px.ne[1];
     if (c >= C)
         return;
-    float mean, invstd;
+    float mean, invstd, var;
+    bn_norm(x, px.off, N, C, inner, c, rm, prm, rv, prv, eps, training, &mean, &invstd, &var);
     if (training) {
-        float var;
-        bn_stats(x, px.off, N, C, inner, c, &mean, &var);
-        invstd = 1.0f / sqrt(var + eps);
         int m = N * inner;
         float unbiased = var * ((float)m / (float)(m - 1));
         rm[prm.off + c] = (1.0f - momentum) * rm[prm.off + c] + momentum * mean;
         rv[prv.off + c] = (1.0f - momentum) * rv[prv.off + c] + momentum * unbiased;
-    } else {
-        mean = rm[prm.off + c];
-        invstd = 1.0f / sqrt(rv[prv.off + c] + eps);
     }
     float a = w[pw.off + c] * invstd, sh = b[pb.off + c] - mean * a;
     for (int n = 0; n < N; n++)
@@ -61,15 +71,8 @@ __kernel void norm_batchnorm_bwd_stats(__global float *st, const fr_clt pst, __g
     int N = px.ne[0], C = px.ne[1];
     if (c >= C)
         return;
-    float mean, invstd;
-    if (training) {
-        float var;
-        bn_stats(x, px.off, N, C, inner, c, &mean, &var);
-        invstd = 1.0f / sqrt(var + eps);
-    } else {
-        mean = rm[prm.off + c];
-        invstd = 1.0f / sqrt(rv[prv.off + c] + eps);
-    }
+    float mean, invstd, var;
+    bn_norm(x, px.off, N, C, inner, c, rm, prm, rv, prv, eps, training, &mean, &invstd, &var);
     float sg = 0.0f, kg = 0.0f, sgx = 0.0f, kgx = 0.0f;
     for (int n = 0; n < N; n++)
         for (int e = 0; e < inner; e++) {
