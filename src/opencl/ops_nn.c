@@ -68,7 +68,7 @@ static enum fr_status pool(struct fr_cl *cl, struct fr_tensor *y, const char *ke
     fr_cl_arg_tensor(&L, y);
     for (int s = 0; s < n_src; s++)
         fr_cl_arg_tensor(&L, y->src[s]);
-    for (int i = 0; i < 3; i++) /* kernel, stride, padding */
+    for (int i = 0; i < 5; i++) /* kernel, stride, padding, ceil_mode, exclude_pad (the output size is y's) */
         fr_cl_arg_int(&L, y->params[i].i);
     return fr_cl_run_1d(&L, fr_nelements(y));
 }
@@ -92,6 +92,17 @@ static enum fr_status cl_avgpool2d_bwd(struct fr_cl *cl, struct fr_tensor *y, co
 {
     (void)ex;
     return pool(cl, y, "pool_avgpool2d_bwd", 1);
+}
+
+static enum fr_status cl_adaptive_avgpool2d(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
+{
+    (void)ex;
+    return pool(cl, y, "pool_adaptive_avgpool2d", 1);
+}
+static enum fr_status cl_adaptive_avgpool2d_bwd(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
+{
+    (void)ex;
+    return pool(cl, y, "pool_adaptive_avgpool2d_bwd", 1);
 }
 
 /* --- activations --- */
@@ -122,6 +133,14 @@ FR_CL_ACT(sigmoid, false)
 FR_CL_ACT(sigmoid_bwd, false)
 FR_CL_ACT(tanh, false)
 FR_CL_ACT(tanh_bwd, false)
+FR_CL_ACT(relu6, false)
+FR_CL_ACT(relu6_bwd, false)
+FR_CL_ACT(hardsigmoid, false)
+FR_CL_ACT(hardsigmoid_bwd, false)
+FR_CL_ACT(hardswish, false)
+FR_CL_ACT(hardswish_bwd, false)
+FR_CL_ACT(silu, false)
+FR_CL_ACT(silu_bwd, false)
 
 /* --- batch-norm --- */
 static enum fr_status cl_batchnorm(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
@@ -220,6 +239,16 @@ void fr_cl_register_nn(struct fr_cl_op *t)
     t[FR_OP_SIGMOID_BWD] = (struct fr_cl_op){cl_sigmoid_bwd, NULL};
     t[FR_OP_TANH] = (struct fr_cl_op){cl_tanh, NULL};
     t[FR_OP_TANH_BWD] = (struct fr_cl_op){cl_tanh_bwd, NULL};
+    t[FR_OP_RELU6] = (struct fr_cl_op){cl_relu6, NULL};
+    t[FR_OP_RELU6_BWD] = (struct fr_cl_op){cl_relu6_bwd, NULL};
+    t[FR_OP_HARDSIGMOID] = (struct fr_cl_op){cl_hardsigmoid, NULL};
+    t[FR_OP_HARDSIGMOID_BWD] = (struct fr_cl_op){cl_hardsigmoid_bwd, NULL};
+    t[FR_OP_HARDSWISH] = (struct fr_cl_op){cl_hardswish, NULL};
+    t[FR_OP_HARDSWISH_BWD] = (struct fr_cl_op){cl_hardswish_bwd, NULL};
+    t[FR_OP_SILU] = (struct fr_cl_op){cl_silu, NULL};
+    t[FR_OP_SILU_BWD] = (struct fr_cl_op){cl_silu_bwd, NULL};
+    t[FR_OP_ADAPTIVE_AVGPOOL2D] = (struct fr_cl_op){cl_adaptive_avgpool2d, NULL};
+    t[FR_OP_ADAPTIVE_AVGPOOL2D_BWD] = (struct fr_cl_op){cl_adaptive_avgpool2d_bwd, NULL};
     t[FR_OP_BATCHNORM] = (struct fr_cl_op){cl_batchnorm, NULL};
     t[FR_OP_BATCHNORM_BWD_STATS] = (struct fr_cl_op){cl_batchnorm_bwd_stats, NULL};
     t[FR_OP_BATCHNORM_BWD] = (struct fr_cl_op){cl_batchnorm_bwd, NULL};
