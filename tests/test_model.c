@@ -566,7 +566,12 @@ static void test_modelfile_errors(void **state)
     expect_error("conv c 8 3 1 1\nresidual r\nconv r.c 8 3 1 1\nflatten\nend\nlinear fc 10\n", FR_STATUS_SHAPE,
                  "model.txt:5:", "must end on [N,C,H,W]"); /* flat features at the end of a block */
     expect_error("conv c 8 3 1 1\nresidual r\nconv r.c 8 3 1 1\ngap\nlinear fc 10\n", FR_STATUS_FORMAT,
-                 "model.txt:2: 'residual' block is never closed", NULL);
+                 "model.txt:2: residual 'r' is never closed by 'end'", NULL);
+    /* finding #19: the block's last layer is fine, the head comes while it is open */
+    expect_error("conv c1 8 3 1 1\nresidual b1\nconv b1.c 8 3 1 1\nlinear fc 10\n", FR_STATUS_FORMAT,
+                 "model.txt:4: residual 'b1' (line 2) is never closed by 'end'", "flat features");
+    expect_error("conv c1 8 3 1 1\nresidual b1\nconv b1.c 8 3 1 1\nconv b1.d 8 3 1 1\n", FR_STATUS_FORMAT,
+                 "model.txt:4: the last layer must be", NULL);
     expect_error("conv c 8 3 1 1\nend 0.9\nflatten\nlinear fc 10\n", FR_STATUS_FORMAT, "model.txt:2:",
                  "without an open 'residual'");
     expect_error("conv c 8 3 1 1\nresidual r\nconv r.c 8 3 1 1\nend 0\nflatten\nlinear fc 10\n",
