@@ -77,9 +77,20 @@ static void max_fwd(void *p, int64_t b, int64_t e)
                 }
             continue;
         }
+        /* the maximum itself (no index): NaN wins, as in argmax */
         for (int64_t oy = 0; oy < j->oh; oy++)
-            for (int64_t ox = 0; ox < j->ow; ox++)
-                y[oy * j->ow + ox] = x[argmax(j, x, oy, ox)];
+            for (int64_t ox = 0; ox < j->ow; ox++) {
+                WINDOW(j, oy, ox);
+                float m = -INFINITY;
+                bool nan = false;
+                for (int64_t iy = y0; iy < y1; iy++)
+                    for (int64_t ix = x0; ix < x1; ix++) {
+                        float v = x[iy * j->w + ix];
+                        m = v > m ? v : m;
+                        nan |= v != v;
+                    }
+                y[oy * j->ow + ox] = nan ? NAN : m;
+            }
     }
 }
 

@@ -288,7 +288,8 @@ static enum fr_status add_line(struct fr_model *m, char **tok, int n, bool is_he
         int c, h, w;
         fr_model_input_shape(m, &c, &h, &w);
         if (na != 2 * c)
-            return fr_error(FR_STATUS_FORMAT, "normalize: %d values for a %d-channel input (%s)", na, c, sx->usage);
+            return fr_error(na % 2 ? FR_STATUS_FORMAT : FR_STATUS_SHAPE, "normalize: %d values for a %d-channel input (%s)",
+                            na, c, sx->usage);
         return fr_model_set_normalization(m, c, v, v + c);
     }
     if (!strcmp(kw, "residual")) {

@@ -61,10 +61,11 @@ enum fr_status fr_bwd_tanh(struct fr_ctx *ctx, struct fr_tensor *node, struct fr
 {
     return bwd(ctx, node, gy, FR_OP_TANH_BWD, node);
 }
-/* the torchvision activations: the gradient from the input */
+/* the torchvision activations: the gradient from the input, but for relu6 from the output (y in (0, 6) exactly
+ * where x is), so its input need not be kept */
 enum fr_status fr_bwd_relu6(struct fr_ctx *ctx, struct fr_tensor *node, struct fr_tensor *gy)
 {
-    return bwd(ctx, node, gy, FR_OP_RELU6_BWD, node->src[0]);
+    return bwd(ctx, node, gy, FR_OP_RELU6_BWD, node);
 }
 enum fr_status fr_bwd_hardsigmoid(struct fr_ctx *ctx, struct fr_tensor *node, struct fr_tensor *gy)
 {

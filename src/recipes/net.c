@@ -196,7 +196,19 @@ enum fr_status fr_net_save(const struct fr_net *net, const char *path, int64_t e
     snprintf(gs, sizeof gs, "%lld", (long long)global_step);
     uint32_t gstep = net->trainer ? fr_graph_step(fr_trainer_graph(net->trainer, false)) : 0;
     snprintf(grs, sizeof grs, "%u", gstep);
-    struct fr_kv *meta = calloc((size_t)n_extra + 9, sizeof *meta);
+    struct fr_kv *meta = calloc((size_t)n_extra + 10, sizeof *meta);
+    char norm[256] = "";
+    float nm[4], nsd[4];
+    int nn = fr_model_normalization(net->model, nm, nsd);
+    if (nn > 0) { /* {"mean":[a,b,c],"std":[d,e,f]} */
+        size_t k = (size_t)snprintf(norm, sizeof norm, "{\"mean\":[");
+        for (int i = 0; i < nn; i++)
+            k += (size_t)snprintf(norm + k, sizeof norm - k, "%s%.9g", i ? "," : "", (double)nm[i]);
+        k += (size_t)snprintf(norm + k, sizeof norm - k, "],\"std\":[");
+        for (int i = 0; i < nn; i++)
+            k += (size_t)snprintf(norm + k, sizeof norm - k, "%s%.9g", i ? "," : "", (double)nsd[i]);
+        snprintf(norm + k, sizeof norm - k, "]}");
+    }
     enum fr_status st;
     if (!meta || !names_s) {
         st = fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
@@ -212,6 +224,8 @@ enum fr_status fr_net_save(const struct fr_net *net, const char *path, int64_t e
         meta[m++] = (struct fr_kv){"frugal.graph_step", grs};
         if (net->model_text)
             meta[m++] = (struct fr_kv){"frugal.model_text", net->model_text};
+        if (norm[0])
+            meta[m++] = (struct fr_kv){"frugal.normalize", norm};
         for (int i = 0; i < n_extra; i++)
             meta[m++] = extra[i];
         st = fr_checkpoint_save(path, ts, n, meta, m);
@@ -220,6 +234,32 @@ enum fr_status fr_net_save(const struct fr_net *net, const char *path, int64_t e
     cJSON_free(names_s);
     free(ts);
     return st;
+}
+
+/* "frugal.normalize" metadata, {"mean": [..], "std": [..]}: the input normalisation of backbones exported from
+ * torchvision and of checkpoints whose model has one; applied when the model file has none. */
+static enum fr_status apply_normalize_meta(struct fr_net *net, const struct fr_safetensors *st)
+{
+    const char *v = fr_st_meta(st, "frugal.normalize");
+    if (!v || fr_model_normalization(net->model, NULL, NULL) > 0)
+        return FR_STATUS_OK;
+    cJSON *j = cJSON_Parse(v);
+    cJSON *mean = cJSON_GetObjectItemCaseSensitive(j, "mean"), *sd = cJSON_GetObjectItemCaseSensitive(j, "std");
+    int n = cJSON_GetArraySize(mean);
+    float m4[4], s4[4];
+    bool ok = j && n >= 1 && n <= 4 && cJSON_GetArraySize(sd) == n;
+    for (int i = 0; ok && i < n; i++) {
+        cJSON *a = cJSON_GetArrayItem(mean, i), *b = cJSON_GetArrayItem(sd, i);
+        ok = cJSON_IsNumber(a) && cJSON_IsNumber(b);
+        m4[i] = ok ? (float)a->valuedouble : 0.0f;
+        s4[i] = ok ? (float)b->valuedouble : 1.0f;
+    }
+    cJSON_Delete(j);
+    if (!ok)
+        return fr_error(FR_STATUS_FORMAT, "%s: frugal.normalize metadata '%.80s' is not {\"mean\": [..], \"std\": [..]}",
+                        st->name, v);
+    enum fr_status s = fr_model_set_normalization(net->model, n, m4, s4);
+    return s == FR_STATUS_OK ? s : fr_error(s, "%s: frugal.normalize: %s", st->name, fr_last_error());
 }
 
 static int64_t meta_int(const struct fr_safetensors *st, const char *key, int64_t dflt)
@@ -266,6 +306,8 @@ enum fr_status fr_net_load(struct fr_backend *be, const char *path, struct fr_ne
     s = names ? set_names(net, names, k) : fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
     free(names);
     cJSON_Delete(arr);
+    if (s == FR_STATUS_OK)
+        s = apply_normalize_meta(net, st);
     int n;
     struct fr_named_tensor *ts = s == FR_STATUS_OK ? model_named(net, &n) : NULL;
     if (s == FR_STATUS_OK && !ts)
@@ -318,11 +360,22 @@ enum fr_status fr_net_load_weights(struct fr_backend *be, const char *arch, cons
     fr_net_free(probe);
     struct fr_net *net;
     if ((s = net_build(be, arch, NULL, c, h, w, k, &net)) == FR_STATUS_OK && (s = set_names(net, NULL, k)) == FR_STATUS_OK) {
-        int n;
-        struct fr_named_tensor *ts = model_named(net, &n);
-        struct fr_st_load_opts lo = {.allow_missing = false, .ignore_unexpected = true};
-        s = ts ? fr_st_load_tensors(st, ts, n, &lo) : fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
-        free(ts);
+        /* every missing, unexpected and mis-shaped tensor in one message; class names and normalisation from
+         * the metadata of an exported backbone (tools/export_torchvision.py) */
+        s = fr_model_load_st(net->model, st, false, false);
+        cJSON *arr = cJSON_Parse(fr_st_meta(st, "frugal.class_names") ? fr_st_meta(st, "frugal.class_names") : "[]");
+        if (s == FR_STATUS_OK && cJSON_GetArraySize(arr) == k) {
+            char **names = calloc((size_t)k, sizeof *names);
+            for (int i = 0; names && i < k; i++) {
+                cJSON *it = cJSON_GetArrayItem(arr, i);
+                names[i] = cJSON_IsString(it) ? it->valuestring : NULL;
+            }
+            s = names ? set_names(net, names, k) : fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
+            free(names);
+        }
+        cJSON_Delete(arr);
+        if (s == FR_STATUS_OK)
+            s = apply_normalize_meta(net, st);
     }
     fr_st_free(st);
     if (s != FR_STATUS_OK) {
