@@ -81,62 +81,24 @@ __kernel void nn_tanh_bwd(__global float *y, const fr_clt py, __global const flo
     y[py.off + i] = gy[pg.off + i] * (1.0f - t * t);
 }
 
-__kernel void nn_relu6(__global float *y, const fr_clt py, __global const float *a, const fr_clt pa)
-{
-    int i = get_global_id(0);
-    if (i < py.n)
-        y[py.off + i] = fr_nn_relu6(a[pa.off + i]);
-}
-
-__kernel void nn_relu6_bwd(__global float *y, const fr_clt py, __global const float *a, const fr_clt pa,
-                             __global const float *gy, const fr_clt pg)
-{
-    int i = get_global_id(0);
-    if (i < py.n)
-        y[py.off + i] = fr_nn_relu6_grad(a[pa.off + i], gy[pg.off + i]);
-}
-
-__kernel void nn_hardsigmoid(__global float *y, const fr_clt py, __global const float *a, const fr_clt pa)
-{
-    int i = get_global_id(0);
-    if (i < py.n)
-        y[py.off + i] = fr_nn_hardsigmoid(a[pa.off + i]);
-}
-
-__kernel void nn_hardsigmoid_bwd(__global float *y, const fr_clt py, __global const float *a, const fr_clt pa,
-                                   __global const float *gy, const fr_clt pg)
-{
-    int i = get_global_id(0);
-    if (i < py.n)
-        y[py.off + i] = fr_nn_hardsigmoid_grad(a[pa.off + i], gy[pg.off + i]);
-}
-
-__kernel void nn_hardswish(__global float *y, const fr_clt py, __global const float *a, const fr_clt pa)
-{
-    int i = get_global_id(0);
-    if (i < py.n)
-        y[py.off + i] = fr_nn_hardswish(a[pa.off + i]);
-}
-
-__kernel void nn_hardswish_bwd(__global float *y, const fr_clt py, __global const float *a, const fr_clt pa,
-                                 __global const float *gy, const fr_clt pg)
-{
-    int i = get_global_id(0);
-    if (i < py.n)
-        y[py.off + i] = fr_nn_hardswish_grad(a[pa.off + i], gy[pg.off + i]);
-}
-
-__kernel void nn_silu(__global float *y, const fr_clt py, __global const float *a, const fr_clt pa)
-{
-    int i = get_global_id(0);
-    if (i < py.n)
-        y[py.off + i] = fr_nn_silu(a[pa.off + i]);
-}
-
-__kernel void nn_silu_bwd(__global float *y, const fr_clt py, __global const float *a, const fr_clt pa,
-                            __global const float *gy, const fr_clt pg)
-{
-    int i = get_global_id(0);
-    if (i < py.n)
-        y[py.off + i] = fr_nn_silu_grad(a[pa.off + i], gy[pg.off + i]);
-}
+/* y = f(a) and y = f'(a)·gy for the torchvision activations (a = the input; for relu6 the output also works):
+ * kernels nn_relu6, nn_relu6_bwd, nn_hardsigmoid, nn_hardsigmoid_bwd, nn_hardswish, nn_hardswish_bwd, nn_silu,
+ * nn_silu_bwd */
+#define FR_NN_ACT_KERNELS(NAME)                                                                                   \
+    __kernel void nn_##NAME(__global float *y, const fr_clt py, __global const float *a, const fr_clt pa)          \
+    {                                                                                                             \
+        int i = get_global_id(0);                                                                                 \
+        if (i < py.n)                                                                                             \
+            y[py.off + i] = fr_nn_##NAME(a[pa.off + i]);                                                          \
+    }                                                                                                             \
+    __kernel void nn_##NAME##_bwd(__global float *y, const fr_clt py, __global const float *a, const fr_clt pa,    \
+                                  __global const float *gy, const fr_clt pg)                                      \
+    {                                                                                                             \
+        int i = get_global_id(0);                                                                                 \
+        if (i < py.n)                                                                                             \
+            y[py.off + i] = fr_nn_##NAME##_grad(a[pa.off + i], gy[pg.off + i]);                                   \
+    }
+FR_NN_ACT_KERNELS(relu6)
+FR_NN_ACT_KERNELS(hardsigmoid)
+FR_NN_ACT_KERNELS(hardswish)
+FR_NN_ACT_KERNELS(silu)
