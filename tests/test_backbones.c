@@ -11,6 +11,7 @@
 
 #include "frugal/io.h"
 #include "frugal/model.h"
+#include "frugal/recipes.h"
 #include "testutil.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -199,11 +200,36 @@ static void test_wrong_weights(void **state)
     fr_ctx_free(ctx);
 }
 
+/* plain exported weights through the recipes' loader (finetune --from W --arch F): ImageNet class names from the
+ * metadata; a model file that does not fit is refused with every mismatch named */
+static void test_net_load_weights(void **state)
+{
+    (void)state;
+    if (!have_torch)
+        skip();
+    char arch[700], w[700];
+    snprintf(arch, sizeof arch, "%s/tools/models/mobilenet_v3_small.txt", root);
+    snprintf(w, sizeof w, "%s.safetensors", tu_path(dir, "mobilenet_v3_small"));
+    struct fr_net *net;
+    if (fr_net_load_weights(tu_cpu, arch, w, 3, 224, 224, &net) != FR_STATUS_OK)
+        fail_msg("%s", fr_last_error());
+    assert_int_equal(net->n_classes, 1000);
+    assert_string_equal(net->class_names[0], "tench");
+    assert_string_equal(net->class_names[999], "toilet tissue");
+    assert_int_equal(fr_model_normalization(net->model, NULL, NULL), 3);
+    fr_net_free(net);
+    snprintf(w, sizeof w, "%s.safetensors", tu_path(dir, "mobilenet_v3_large"));
+    assert_int_equal(fr_net_load_weights(tu_cpu, arch, w, 3, 224, 224, &net), FR_STATUS_SHAPE);
+    assert_non_null(strstr(fr_last_error(), " mis-shaped: features.")); /* v3-large is wider */
+    assert_non_null(strstr(fr_last_error(), "unexpected: "));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parity_with_torchvision),
         cmocka_unit_test(test_wrong_weights),
+        cmocka_unit_test(test_net_load_weights),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

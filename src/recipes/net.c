@@ -362,7 +362,7 @@ enum fr_status fr_net_load_weights(struct fr_backend *be, const char *arch, cons
     if ((s = net_build(be, arch, NULL, c, h, w, k, &net)) == FR_STATUS_OK && (s = set_names(net, NULL, k)) == FR_STATUS_OK) {
         /* every missing, unexpected and mis-shaped tensor in one message; class names and normalisation from
          * the metadata of an exported backbone (tools/export_torchvision.py) */
-        s = fr_model_load_st(net->model, st, false, false);
+        s = fr_model_load_st(net->model, st, false, fr_st_meta(st, "frugal.checkpoint") != NULL); /* + optimizer state */
         cJSON *arr = cJSON_Parse(fr_st_meta(st, "frugal.class_names") ? fr_st_meta(st, "frugal.class_names") : "[]");
         if (s == FR_STATUS_OK && cJSON_GetArraySize(arr) == k) {
             char **names = calloc((size_t)k, sizeof *names);
