@@ -737,6 +737,40 @@ static void test_modelfile_backbone_layers(void **state)
     fr_ctx_free(ctx);
 }
 
+/* Eval graphs fold a conv's batch-norm into its weights and bias: the same logits as the unfolded layers
+ * ("dropout 0" in between keeps them apart), with a conv bias, a fused ReLU and random statistics. */
+static void eval_logits(const char *text, float *out)
+{
+    struct fr_ctx *ctx = fr_ctx_new();
+    struct fr_model *m;
+    if (fr_model_from_text(ctx, text, "fold.txt", 2, 9, 7, 4, &m) != FR_STATUS_OK)
+        fail_msg("%s", fr_last_error());
+    assert_int_equal(fr_model_alloc(m, be), FR_STATUS_OK);
+    assert_int_equal(fr_model_init(m, 9, FR_INIT_DEFAULT, NULL), FR_STATUS_OK);
+    float v[6];
+    const char *names[] = {"bn.weight", "bn.bias", "bn.running_mean", "bn.running_var"};
+    for (int t = 0; t < 4; t++) {
+        tu_fill_uniform(v, 6, 40u + (uint32_t)t, t == 3 ? 0.2f : -1.0f, t == 3 ? 3.0f : 1.0f);
+        assert_int_equal(fr_tensor_set(fr_model_find(m, names[t]), v, sizeof v), FR_STATUS_OK);
+    }
+    struct fr_tensor *x = fr_tensor_new(ctx, FR_F32, 4, (int64_t[]){3, 2, 9, 7});
+    fr_tensor_set_flags(x, FR_FLAG_INPUT);
+    static float xd[3 * 2 * 9 * 7];
+    tu_fill_uniform(xd, sizeof xd / sizeof xd[0], 8, -1, 1);
+    tu_run(ctx, be, fr_model_forward(m, ctx, x, false), &x, (const float *[]){xd}, 1, out);
+    fr_model_free(m);
+    fr_ctx_free(ctx);
+}
+
+static void test_eval_folds_batchnorm(void **state)
+{
+    (void)state;
+    float a[12], b[12];
+    eval_logits("conv c 6 3 2 1\nbatchnorm bn eps=0.01\nrelu\ngap\nlinear fc 4\n", a);
+    eval_logits("conv c 6 3 2 1\ndropout 0\nbatchnorm bn eps=0.01\nrelu\ngap\nlinear fc 4\n", b);
+    tu_assert_close(a, b, 12, 1e-6f, 1e-5f);
+}
+
 /* PyTorch state_dicts carry num_batches_tracked: accepted and ignored even by a strict load */
 static void test_load_ignores_num_batches_tracked(void **state)
 {
@@ -817,6 +851,7 @@ int main(void)
         cmocka_unit_test(test_modelfile_errors),
         cmocka_unit_test(test_builtin_noise_opts),
         cmocka_unit_test(test_flatten_overflow),
+        cmocka_unit_test(test_eval_folds_batchnorm),
         cmocka_unit_test(test_modelfile_backbone_layers),
         cmocka_unit_test(test_load_ignores_num_batches_tracked),
     };

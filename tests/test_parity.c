@@ -413,6 +413,13 @@ static struct fr_tensor *c_adaptive_bwd(struct pcase *P)
     return pool_grad(P, FR_OP_ADAPTIVE_AVGPOOL2D_BWD, fr_adaptive_avgpool2d(P->ctx, pool_x(P, false, 7, 10), 3, 4));
 }
 
+static struct fr_tensor *c_bn_fold(struct pcase *P)
+{
+    struct fr_tensor *w = IN(P, 37), *b = IN(P, 37), *rm = IN(P, 37);
+    struct fr_tensor *rv = pin(P, FR_F32, SHAPE(37), 0.01f, 3.0f);
+    return fr_batchnorm_fold(P->ctx, w, b, rm, rv, 1e-3f);
+}
+
 static const struct prow rows[] = {
     {"cont transpose", c_cont_transpose, 0, 0, false},
     {"cont permute 4d", c_cont_permute4, 0, 0, false},
@@ -474,6 +481,7 @@ static const struct prow rows[] = {
     {"avgpool_bwd 3/2 pad 1 ceil_mode exclude_pad", c_avgpool_excl_bwd, 1e-6f, 1e-6f, true},
     {"adaptive_avgpool 7x10 -> 3x4", c_adaptive, 1e-6f, 1e-6f, false},
     {"adaptive_avgpool_bwd", c_adaptive_bwd, 1e-6f, 1e-6f, true},
+    {"batchnorm_fold", c_bn_fold, 1e-6f, 1e-6f, false},
     {"chain matmul+bias+relu+log_softmax+sum+mean", c_chain, 1e-5f, 1e-5f, true},
     {"cross_entropy", c_ce, 1e-7f, 1e-5f, false},
     {"cross_entropy smoothed, weighted, confident", c_ce_smooth, 1e-7f, 1e-5f, false},

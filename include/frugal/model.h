@@ -145,8 +145,9 @@ enum fr_init { FR_INIT_DEFAULT = 0, FR_INIT_KAIMING_NORMAL };
 enum fr_status fr_model_init(struct fr_model *m, uint64_t seed, enum fr_init kind, const char *prefix);
 
 /* Appends the forward pass on x [N,C,H,W] to ctx's graph nodes; returns the logits [N,K] (NULL on
- * error). training = false leaves dropout and drop-path out of the nodes (an eval graph); batch-norm
- * follows fr_graph_set_training of the graph that runs it. */
+ * error). training = false makes an eval graph: no dropout or drop-path, and a batch-norm right after a
+ * conv is folded into the conv's weights and bias (running statistics); other batch-norms follow
+ * fr_graph_set_training of the graph that runs them. Build graphs in the model's context. */
 struct fr_tensor *fr_model_forward(struct fr_model *m, struct fr_ctx *ctx, struct fr_tensor *x, bool training);
 /* The same; normalized = true: x is already normalised (fr_model_normalization applied by the caller). */
 struct fr_tensor *fr_model_forward_ex(struct fr_model *m, struct fr_ctx *ctx, struct fr_tensor *x, bool training,

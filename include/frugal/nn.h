@@ -78,6 +78,11 @@ struct fr_tensor *fr_batchnorm(struct fr_ctx *ctx, struct fr_tensor *x, struct f
                                struct fr_tensor *bias, struct fr_tensor *running_mean,
                                struct fr_tensor *running_var, float eps, float momentum);
 
+/* Eval-mode batch-norm as a per-channel affine map, [2, C]: row 0 scale = weight/√(running_var + eps), row 1
+ * shift = bias − running_mean·scale (y = x·scale + shift). Eval graphs fold it into the preceding conv. */
+struct fr_tensor *fr_batchnorm_fold(struct fr_ctx *ctx, struct fr_tensor *weight, struct fr_tensor *bias,
+                                    struct fr_tensor *running_mean, struct fr_tensor *running_var, float eps);
+
 /* Dropout with drop probability p in [0, 1): in training, element i is kept when Philox draw
  * (seed, FR_RNG_DROPOUT, step, salt, i) >= p and scaled by 1/(1−p); identity in eval. The salt is the
  * node's id so two dropout layers draw different masks; fr_dropout_salted picks it explicitly. */

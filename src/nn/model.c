@@ -463,11 +463,22 @@ struct fr_tensor *fr_model_forward_ex(struct fr_model *m, struct fr_ctx *ctx, st
         struct layer *l = &m->layers[i];
         switch (l->kind) {
         case L_CONV: {
-            /* a following ReLU runs inside the conv kernel */
+            /* eval: a following batch-norm is folded into the weights and bias (no tensor of its own); a
+             * following ReLU runs inside the conv kernel */
+            struct fr_tensor *w = l->w, *b = l->b;
+            if (!training && i + 1 < m->n_layers && m->layers[i + 1].kind == L_BN) {
+                const struct layer *bn = &m->layers[++i];
+                int64_t o = l->w->ne[0];
+                struct fr_tensor *ab = fr_batchnorm_fold(ctx, bn->w, bn->b, bn->rm, bn->rv, bn->f);
+                struct fr_tensor *a = fr_reshape(ctx, fr_slice(ctx, ab, 0, 0, 1), 1, &o);
+                struct fr_tensor *shift = fr_reshape(ctx, fr_slice(ctx, ab, 0, 1, 1), 1, &o);
+                w = fr_mul(ctx, l->w, fr_reshape(ctx, a, 4, (int64_t[]){o, 1, 1, 1}));
+                b = l->b ? fr_add(ctx, fr_mul(ctx, l->b, a), shift) : shift;
+            }
             bool relu = i + 1 < m->n_layers && m->layers[i + 1].kind == L_ACT && m->layers[i + 1].act == FR_ACT_RELU;
             struct fr_conv2d_params p = {.stride_h = l->stride, .stride_w = l->stride, .pad_h = l->pad, .pad_w = l->pad,
                                          .dil_h = l->dil, .dil_w = l->dil, .groups = l->groups, .relu = relu};
-            h = fr_conv2d_ex(ctx, h, l->w, l->b, &p);
+            h = fr_conv2d_ex(ctx, h, w, b, &p);
             i += relu;
             break;
         }

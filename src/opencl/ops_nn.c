@@ -182,6 +182,18 @@ static enum fr_status cl_batchnorm_bwd(struct fr_cl *cl, struct fr_tensor *dx, c
     return fr_cl_run_1d(&L, fr_nelements(dx));
 }
 
+static enum fr_status cl_batchnorm_fold(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
+{
+    (void)ex;
+    struct fr_cl_launch L;
+    fr_cl_begin(&L, cl, "norm.cl", "norm_batchnorm_fold");
+    fr_cl_arg_tensor(&L, y);
+    for (int s = 0; s < 4; s++) /* weight, bias, running mean, running var */
+        fr_cl_arg_tensor(&L, y->src[s]);
+    fr_cl_arg_float(&L, y->params[0].f);
+    return fr_cl_run_1d(&L, y->ne[1]);
+}
+
 /* --- dropout, drop-path --- */
 static enum fr_status drop_copy(struct fr_cl *cl, struct fr_tensor *y)
 {
@@ -252,6 +264,7 @@ void fr_cl_register_nn(struct fr_cl_op *t)
     t[FR_OP_BATCHNORM] = (struct fr_cl_op){cl_batchnorm, NULL};
     t[FR_OP_BATCHNORM_BWD_STATS] = (struct fr_cl_op){cl_batchnorm_bwd_stats, NULL};
     t[FR_OP_BATCHNORM_BWD] = (struct fr_cl_op){cl_batchnorm_bwd, NULL};
+    t[FR_OP_BATCHNORM_FOLD] = (struct fr_cl_op){cl_batchnorm_fold, NULL};
     t[FR_OP_DROPOUT] = (struct fr_cl_op){cl_dropout, NULL};
     t[FR_OP_DROP_PATH] = (struct fr_cl_op){cl_drop_path, NULL};
 }
