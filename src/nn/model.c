@@ -437,6 +437,18 @@ struct fr_tensor *fr_model_forward(struct fr_model *m, struct fr_ctx *ctx, struc
     return fr_model_forward_ex(m, ctx, x, training, false);
 }
 
+/* Eval: conv(x, w, b) then batch-norm as one conv with w·scale and b·scale + shift (running statistics). */
+static void fold_bn(struct fr_ctx *ctx, struct fr_tensor **w, struct fr_tensor **b, struct fr_tensor *bw,
+                    struct fr_tensor *bb, struct fr_tensor *rm, struct fr_tensor *rv, float eps)
+{
+    int64_t o = (*w)->ne[0];
+    struct fr_tensor *ab = fr_batchnorm_fold(ctx, bw, bb, rm, rv, eps);
+    struct fr_tensor *a = fr_reshape(ctx, fr_slice(ctx, ab, 0, 0, 1), 1, &o);
+    struct fr_tensor *shift = fr_reshape(ctx, fr_slice(ctx, ab, 0, 1, 1), 1, &o);
+    *w = fr_mul(ctx, *w, fr_reshape(ctx, a, 4, (int64_t[]){o, 1, 1, 1}));
+    *b = *b ? fr_add(ctx, fr_mul(ctx, *b, a), shift) : shift;
+}
+
 /* a 1x1 conv with bias on [N,C,1,1] (squeeze-excitation) */
 static struct fr_tensor *conv1x1(struct fr_ctx *ctx, struct fr_tensor *h, struct fr_tensor *w, struct fr_tensor *b)
 {
@@ -468,12 +480,7 @@ struct fr_tensor *fr_model_forward_ex(struct fr_model *m, struct fr_ctx *ctx, st
             struct fr_tensor *w = l->w, *b = l->b;
             if (!training && i + 1 < m->n_layers && m->layers[i + 1].kind == L_BN) {
                 const struct layer *bn = &m->layers[++i];
-                int64_t o = l->w->ne[0];
-                struct fr_tensor *ab = fr_batchnorm_fold(ctx, bn->w, bn->b, bn->rm, bn->rv, bn->f);
-                struct fr_tensor *a = fr_reshape(ctx, fr_slice(ctx, ab, 0, 0, 1), 1, &o);
-                struct fr_tensor *shift = fr_reshape(ctx, fr_slice(ctx, ab, 0, 1, 1), 1, &o);
-                w = fr_mul(ctx, l->w, fr_reshape(ctx, a, 4, (int64_t[]){o, 1, 1, 1}));
-                b = l->b ? fr_add(ctx, fr_mul(ctx, l->b, a), shift) : shift;
+                fold_bn(ctx, &w, &b, bn->w, bn->b, bn->rm, bn->rv, bn->f);
             }
             bool relu = i + 1 < m->n_layers && m->layers[i + 1].kind == L_ACT && m->layers[i + 1].act == FR_ACT_RELU;
             struct fr_conv2d_params p = {.stride_h = l->stride, .stride_w = l->stride, .pad_h = l->pad, .pad_w = l->pad,
@@ -521,7 +528,12 @@ struct fr_tensor *fr_model_forward_ex(struct fr_model *m, struct fr_ctx *ctx, st
             break;
         case L_RES_END: {
             struct fr_tensor *sc = stack[--depth];
-            if (l->pw) {
+            if (l->pw && !training) {
+                struct fr_conv2d_params p = {.stride_h = l->stride, .stride_w = l->stride};
+                struct fr_tensor *w = l->pw, *b = NULL;
+                fold_bn(ctx, &w, &b, l->bn_w, l->bn_b, l->bn_rm, l->bn_rv, 1e-5f);
+                sc = fr_conv2d_ex(ctx, sc, w, b, &p);
+            } else if (l->pw) {
                 struct fr_conv2d_params p = {.stride_h = l->stride, .stride_w = l->stride};
                 sc = fr_batchnorm(ctx, fr_conv2d_ex(ctx, sc, l->pw, NULL, &p), l->bn_w, l->bn_b, l->bn_rm, l->bn_rv,
                                   1e-5f, 0.1f);
