@@ -40,20 +40,27 @@ static bool pool2x2(const struct pool_job *j)
                fr_pool_window((int)(ox), (j)->k, (j)->s, (j)->p, (int)(j)->w, &x0, &x1);         \
     (void)span
 
-/* index of the first maximum in the window (row-major), as PyTorch; NaN wins so it propagates */
+/* index of the first maximum in the window (row-major), as PyTorch; NaN wins so it propagates. Selects
+ * instead of branches (which value wins is random); a window holding a NaN is walked again for its first NaN. */
 static int64_t argmax(const struct pool_job *j, const float *x, int64_t oy, int64_t ox)
 {
     WINDOW(j, oy, ox);
     int64_t best = y0 * j->w + x0;
     float m = x[best];
+    bool nan = false;
     for (int64_t iy = y0; iy < y1; iy++)
         for (int64_t ix = x0; ix < x1; ix++) {
             float v = x[iy * j->w + ix];
-            if (v > m || (isnan(v) && !isnan(m))) {
-                m = v;
-                best = iy * j->w + ix;
-            }
+            int64_t idx = iy * j->w + ix;
+            best = v > m ? idx : best;
+            m = v > m ? v : m;
+            nan |= v != v;
         }
+    if (nan)
+        for (int64_t iy = y0; iy < y1; iy++)
+            for (int64_t ix = x0; ix < x1; ix++)
+                if (isnan(x[iy * j->w + ix]))
+                    return iy * j->w + ix;
     return best;
 }
 
