@@ -413,6 +413,48 @@ static struct fr_tensor *c_adaptive_bwd(struct pcase *P)
     return pool_grad(P, FR_OP_ADAPTIVE_AVGPOOL2D_BWD, fr_adaptive_avgpool2d(P->ctx, pool_x(P, false, 7, 10), 3, 4));
 }
 
+/* grouped / depthwise / dilated convs (MobileNet, EfficientNet) and their gradient nodes */
+/* which = 0: the forward (x, w, bias inputs); 1: only w is an input (grad input); 2: only x (grad weight) */
+static struct fr_tensor *conv_g(struct pcase *P, int which, int64_t c, int64_t o, int g, int k, int s, int d)
+{
+    struct fr_tensor *x = which != 1 ? IN(P, 2, c, 9, 8) : fr_tensor_new(P->ctx, FR_F32, SHAPE(2, c, 9, 8));
+    struct fr_tensor *w = which != 2 ? IN(P, o, c / g, k, k) : fr_tensor_new(P->ctx, FR_F32, SHAPE(o, c / g, k, k));
+    struct fr_conv2d_params p = {.stride_h = s, .stride_w = s, .pad_h = d * (k / 2), .pad_w = d * (k / 2),
+                                 .dil_h = d, .dil_w = d, .groups = g};
+    return fr_conv2d_ex(P->ctx, x, w, which == 0 ? IN(P, o) : NULL, &p);
+}
+static struct fr_tensor *conv_grad(struct pcase *P, enum fr_op op, struct fr_tensor *y)
+{
+    assert_non_null(y);
+    struct fr_tensor *gy = IN(P, y->ne[0], y->ne[1], y->ne[2], y->ne[3]);
+    struct fr_tensor *like = op == FR_OP_CONV2D_BWD_INPUT ? y->src[0] : y->src[1];
+    struct fr_tensor *a = op == FR_OP_CONV2D_BWD_INPUT ? y->src[1] : y->src[0];
+    struct fr_tensor *t = fr_node_new(P->ctx, op, FR_F32, 4, like->ne, 2, (struct fr_tensor *[]){a, gy});
+    assert_non_null(t);
+    memcpy(t->params, y->params, sizeof t->params);
+    t->params[7].i = 0; /* no fused ReLU in a gradient */
+    return t;
+}
+static struct fr_tensor *c_conv_dw(struct pcase *P) { return conv_g(P, 0, 6, 6, 6, 3, 2, 1); }
+static struct fr_tensor *c_conv_dw5(struct pcase *P) { return conv_g(P, 0, 4, 4, 4, 5, 1, 1); }
+static struct fr_tensor *c_conv_dil(struct pcase *P) { return conv_g(P, 0, 4, 6, 2, 3, 1, 2); }
+static struct fr_tensor *c_conv_dw_bwd_input(struct pcase *P)
+{
+    return conv_grad(P, FR_OP_CONV2D_BWD_INPUT, conv_g(P, 1, 6, 6, 6, 3, 2, 1));
+}
+static struct fr_tensor *c_conv_dw_bwd_weight(struct pcase *P)
+{
+    return conv_grad(P, FR_OP_CONV2D_BWD_WEIGHT, conv_g(P, 2, 6, 6, 6, 3, 2, 1));
+}
+static struct fr_tensor *c_conv_dil_bwd_input(struct pcase *P)
+{
+    return conv_grad(P, FR_OP_CONV2D_BWD_INPUT, conv_g(P, 1, 4, 6, 2, 3, 1, 2));
+}
+static struct fr_tensor *c_conv_dil_bwd_weight(struct pcase *P)
+{
+    return conv_grad(P, FR_OP_CONV2D_BWD_WEIGHT, conv_g(P, 2, 4, 6, 2, 3, 1, 2));
+}
+
 static struct fr_tensor *c_bn_fold(struct pcase *P)
 {
     struct fr_tensor *w = IN(P, 37), *b = IN(P, 37), *rm = IN(P, 37);
@@ -482,6 +524,13 @@ static const struct prow rows[] = {
     {"adaptive_avgpool 7x10 -> 3x4", c_adaptive, 1e-6f, 1e-6f, false},
     {"adaptive_avgpool_bwd", c_adaptive_bwd, 1e-6f, 1e-6f, true},
     {"batchnorm_fold", c_bn_fold, 1e-6f, 1e-6f, false},
+    {"conv depthwise 3x3/2", c_conv_dw, 1e-5f, 1e-5f, false},
+    {"conv depthwise 5x5", c_conv_dw5, 1e-5f, 1e-5f, false},
+    {"conv groups 2 dilation 2", c_conv_dil, 1e-5f, 1e-5f, false},
+    {"conv_bwd_input depthwise 3x3/2", c_conv_dw_bwd_input, 1e-5f, 1e-5f, false},
+    {"conv_bwd_weight depthwise 3x3/2", c_conv_dw_bwd_weight, 1e-5f, 1e-5f, false},
+    {"conv_bwd_input groups 2 dilation 2", c_conv_dil_bwd_input, 1e-5f, 1e-5f, false},
+    {"conv_bwd_weight groups 2 dilation 2", c_conv_dil_bwd_weight, 1e-5f, 1e-5f, false},
     {"chain matmul+bias+relu+log_softmax+sum+mean", c_chain, 1e-5f, 1e-5f, true},
     {"cross_entropy", c_ce, 1e-7f, 1e-5f, false},
     {"cross_entropy smoothed, weighted, confident", c_ce_smooth, 1e-7f, 1e-5f, false},
