@@ -190,6 +190,9 @@ static void test_conv2d(void **state)
         /* >= 8 channels, 3x3 stride 1: Winograd forward, input and weight gradients; odd maps, pads 0..2 */
         {{2, 8, 5, 4}, {8, 8, 3, 3}, {.pad_h = 1, .pad_w = 1}, true},
         {{3, 8, 6, 5}, {9, 8, 3, 3}, {.pad_h = 2, .pad_w = 0}, false},
+        /* depthwise: the direct path, stride 2 and dilation 2 */
+        {{2, 3, 7, 6}, {3, 1, 3, 3}, {.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1, .groups = 3}, true},
+        {{2, 4, 6, 7}, {4, 1, 3, 3}, {.stride_w = 2, .pad_h = 2, .pad_w = 2, .dil_h = 2, .dil_w = 2, .groups = 4}, false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         check("conv2d", build_conv, &cases[i], NULL);
