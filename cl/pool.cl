@@ -43,6 +43,53 @@ __kernel void pool_maxpool2d(__global float *y, const fr_clt py, __global const 
     y[py.off + i] = x[base + pool_argmax(x, base, H, W, r / OW, r % OW, k, s, p)];
 }
 
+/* the stored argmax of every window (plane offsets), for the gather forward and the backward below */
+__kernel void pool_maxpool2d_index(__global int *ix, const fr_clt pix, __global const float *x, const fr_clt px,
+                                   const int k, const int s, const int p, const int ceil_mode, const int excl)
+{
+    int i = get_global_id(0);
+    if (i >= pix.n)
+        return;
+    int OW = pix.ne[3], OH = pix.ne[2], H = px.ne[2], W = px.ne[3];
+    int plane = i / (OH * OW), r = i - plane * OH * OW;
+    ix[pix.off + i] = pool_argmax(x, px.off + plane * H * W, H, W, r / OW, r % OW, k, s, p);
+}
+
+/* y = x at the stored argmax */
+__kernel void pool_maxpool2d_at(__global float *y, const fr_clt py, __global const float *x, const fr_clt px,
+                                __global const int *ix, const fr_clt pix, const int k, const int s, const int p,
+                                const int ceil_mode, const int excl)
+{
+    int i = get_global_id(0);
+    if (i >= py.n)
+        return;
+    int plane = i / (py.ne[2] * py.ne[3]);
+    y[py.off + i] = x[px.off + plane * px.ne[2] * px.ne[3] + ix[pix.off + i]];
+}
+
+/* dx at (iy, ix) = Σ gy over the covering windows whose stored argmax is (iy, ix) */
+__kernel void pool_maxpool2d_bwd_at(__global float *dx, const fr_clt pdx, __global const int *ix, const fr_clt pix,
+                                    __global const float *gy, const fr_clt pg, const int k, const int s, const int p,
+                                    const int ceil_mode, const int excl)
+{
+    int i = get_global_id(0);
+    if (i >= pdx.n)
+        return;
+    int H = pdx.ne[2], W = pdx.ne[3], OH = pg.ne[2], OW = pg.ne[3];
+    int plane = i / (H * W), r = i - plane * H * W, iy = r / W, ixx = r % W;
+    int oy0, oy1, ox0, ox1;
+    fr_pool_cover(iy, k, s, p, OH, &oy0, &oy1);
+    fr_pool_cover(ixx, k, s, p, OW, &ox0, &ox1);
+    float g = 0.0f;
+    for (int oy = oy0; oy <= oy1; oy++)
+        for (int ox = ox0; ox <= ox1; ox++) {
+            int o = plane * OH * OW + oy * OW + ox;
+            if (ix[pix.off + o] == r)
+                g += gy[pg.off + o];
+        }
+    dx[pdx.off + i] = g;
+}
+
 /* dx at (iy, ix) = Σ gy over the windows whose first maximum is (iy, ix) */
 __kernel void pool_maxpool2d_bwd(__global float *dx, const fr_clt pdx, __global const float *x, const fr_clt px,
                                  __global const float *gy, const fr_clt pg, const int k, const int s, const int p,

@@ -233,11 +233,16 @@ static void test_pools(void **state)
     /* 2x2/2 max-pool has its own backward path: even and odd widths, an odd height; ceil_mode makes partial
      * last windows, exclude_pad changes the average's divisor at the borders */
     struct pool_arg cases[] = {
-        {true, {2, 2, 0, false, false}, 6},  {true, {2, 2, 0, false, false}, 7}, {true, {2, 2, 0, false, false}, 19},
-        {true, {3, 2, 1, false, false}, 6},  {true, {3, 1, 1, false, false}, 6}, {true, {2, 2, 0, true, false}, 7},
-        {true, {3, 2, 1, true, false}, 8},   {false, {2, 2, 0, false, false}, 6}, {false, {3, 2, 1, false, false}, 7},
-        {false, {2, 1, 1, false, false}, 6}, {false, {3, 2, 0, true, false}, 8}, {false, {3, 2, 1, true, true}, 8},
-        {false, {2, 2, 1, false, true}, 7},
+        {true, {2, 2, 0, false, false, false}, 6},  {true, {2, 2, 0, false, false, false}, 7},
+        {true, {2, 2, 0, false, false, false}, 19}, {true, {3, 2, 1, false, false, false}, 6},
+        {true, {3, 1, 1, false, false, false}, 6},  {true, {2, 2, 0, true, false, false}, 7},
+        {true, {3, 2, 1, true, false, false}, 8},   {false, {2, 2, 0, false, false, false}, 6},
+        {false, {3, 2, 1, false, false, false}, 7}, {false, {2, 1, 1, false, false, false}, 6},
+        {false, {3, 2, 0, true, false, false}, 8},  {false, {3, 2, 1, true, true, false}, 8},
+        {false, {2, 2, 1, false, true, false}, 7},
+        /* the forward stores its argmax and the backward scatters through it */
+        {true, {3, 2, 1, false, false, true}, 6},   {true, {2, 2, 0, false, false, true}, 7},
+        {true, {3, 2, 1, true, false, true}, 8},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         check(cases[i].max ? "maxpool2d" : "avgpool2d", build_pool, &cases[i], NULL);

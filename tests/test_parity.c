@@ -387,6 +387,25 @@ static struct fr_tensor *maxpool_ceil(struct pcase *P)
     return fr_maxpool2d_ex(P->ctx, x, &(struct fr_pool2d_params){.kernel = 3, .stride = 2, .pad = 1, .ceil_mode = true});
 }
 static struct fr_tensor *c_maxpool_ceil(struct pcase *P) { return maxpool_ceil(P); }
+/* the stored-argmax variant: the index node, the gather it feeds, and the gradient from the index */
+static struct fr_tensor *maxpool_kept(struct pcase *P)
+{
+    struct fr_tensor *x = IN(P, 2, 3, 8, 9);
+    P->ints[0] = true; /* ties: the first maximum */
+    struct fr_pool2d_params pp = {.kernel = 3, .stride = 2, .pad = 1, .ceil_mode = true, .keep_index = true};
+    return fr_maxpool2d_ex(P->ctx, x, &pp);
+}
+static struct fr_tensor *c_maxpool_index(struct pcase *P) { return maxpool_kept(P)->src[1]; }
+static struct fr_tensor *c_maxpool_at(struct pcase *P) { return maxpool_kept(P); }
+static struct fr_tensor *c_maxpool_bwd_at(struct pcase *P)
+{
+    struct fr_tensor *y = maxpool_kept(P), *gy = IN(P, y->ne[0], y->ne[1], y->ne[2], y->ne[3]);
+    struct fr_tensor *t = fr_node_new(P->ctx, FR_OP_MAXPOOL2D_BWD, FR_F32, 4, y->src[0]->ne, 2,
+                                      (struct fr_tensor *[]){y->src[1], gy});
+    assert_non_null(t);
+    memcpy(t->params, y->params, sizeof t->params);
+    return t;
+}
 static struct fr_tensor *c_maxpool_ceil_bwd(struct pcase *P)
 {
     return pool_grad(P, FR_OP_MAXPOOL2D_BWD, maxpool_ceil(P));
@@ -518,6 +537,9 @@ static const struct prow rows[] = {
     {"silu_bwd", c_silu_bwd, 1e-6f, 1e-5f, false},
     {"maxpool 3/2 pad 1 ceil_mode, ties", c_maxpool_ceil, 0, 0, false},
     {"maxpool_bwd 3/2 pad 1 ceil_mode, ties", c_maxpool_ceil_bwd, 0, 0, true},
+    {"maxpool_index 3/2 pad 1 ceil_mode, ties", c_maxpool_index, 0, 0, false},
+    {"maxpool at a stored index", c_maxpool_at, 0, 0, true},
+    {"maxpool_bwd from a stored index", c_maxpool_bwd_at, 0, 0, true},
     {"avgpool 3/2 ceil_mode", c_avgpool_ceil, 1e-6f, 1e-6f, false},
     {"avgpool 3/2 pad 1 ceil_mode exclude_pad", c_avgpool_excl, 1e-6f, 1e-6f, false},
     {"avgpool_bwd 3/2 pad 1 ceil_mode exclude_pad", c_avgpool_excl_bwd, 1e-6f, 1e-6f, true},

@@ -47,6 +47,7 @@ struct fr_tensor *fr_avgpool2d(struct fr_ctx *ctx, struct fr_tensor *x, int kern
 struct fr_pool2d_params {
     int kernel, stride, pad; /* stride <= 0 means stride = kernel */
     bool ceil_mode, exclude_pad;
+    bool keep_index; /* max: store each window's argmax (an i32 node) for the backward (training graphs) */
 };
 struct fr_tensor *fr_maxpool2d_ex(struct fr_ctx *ctx, struct fr_tensor *x, const struct fr_pool2d_params *p);
 struct fr_tensor *fr_avgpool2d_ex(struct fr_ctx *ctx, struct fr_tensor *x, const struct fr_pool2d_params *p);

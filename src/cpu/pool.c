@@ -13,6 +13,8 @@
 struct pool_job {
     const float *x, *gy;
     float *y;
+    const int32_t *idx_in; /* a stored argmax (forward gather, backward scatter) */
+    int32_t *idx;          /* MAXPOOL2D_INDEX's output */
     int64_t h, w, oh, ow;
     int k, s, p;
     bool exclude_pad;
@@ -64,12 +66,31 @@ static int64_t argmax(const struct pool_job *j, const float *x, int64_t oy, int6
     return best;
 }
 
+/* the stored argmax of every window */
+static void max_index(void *p, int64_t b, int64_t e)
+{
+    const struct pool_job *j = p;
+    for (int64_t pl = b; pl < e; pl++) {
+        const float *x = j->x + pl * j->h * j->w;
+        int32_t *ix = j->idx + pl * j->oh * j->ow;
+        for (int64_t oy = 0; oy < j->oh; oy++)
+            for (int64_t ox = 0; ox < j->ow; ox++)
+                ix[oy * j->ow + ox] = (int32_t)argmax(j, x, oy, ox);
+    }
+}
+
 static void max_fwd(void *p, int64_t b, int64_t e)
 {
     const struct pool_job *j = p;
     for (int64_t pl = b; pl < e; pl++) {
         const float *x = j->x + pl * j->h * j->w;
         float *y = j->y + pl * j->oh * j->ow;
+        if (j->idx_in) { /* the values at the stored argmax */
+            const int32_t *ix = j->idx_in + pl * j->oh * j->ow;
+            for (int64_t q = 0; q < j->oh * j->ow; q++)
+                y[q] = x[ix[q]];
+            continue;
+        }
         if (pool2x2(j)) { /* the common case, without the generic window walk */
             for (int64_t oy = 0; oy < j->oh; oy++)
                 for (int64_t ox = 0; ox < j->ow; ox++) {
@@ -152,8 +173,16 @@ static void max_bwd(void *p, int64_t b, int64_t e)
 {
     const struct pool_job *j = p;
     for (int64_t pl = b; pl < e; pl++) {
-        const float *x = j->x + pl * j->h * j->w, *gy = j->gy + pl * j->oh * j->ow;
+        const float *gy = j->gy + pl * j->oh * j->ow;
         float *dx = j->y + pl * j->h * j->w;
+        if (j->idx_in) { /* scattered through the stored argmax */
+            const int32_t *ix = j->idx_in + pl * j->oh * j->ow;
+            memset(dx, 0, (size_t)(j->h * j->w) * sizeof *dx);
+            for (int64_t q = 0; q < j->oh * j->ow; q++)
+                dx[ix[q]] += gy[q];
+            continue;
+        }
+        const float *x = j->x + pl * j->h * j->w;
         bool done = false;
         if (pool2x2(j)) { /* model s's pools: disjoint 2x2 windows */
             done = true;
@@ -266,9 +295,18 @@ static void adaptive_bwd(void *p, int64_t b, int64_t e)
 static int64_t planes(const struct fr_tensor *t) { return t->ne[0] * t->ne[1]; }
 static int64_t grain(const struct pool_job *j) { return FR_MAX(1, 16384 / FR_MAX(1, j->h * j->w)); }
 
+enum fr_status fr_cpu_maxpool2d_index(struct fr_cpu_kctx *k, struct fr_tensor *dst)
+{
+    struct pool_job j = {.x = fr_f32(dst->src[0]), .idx = (int32_t *)fr_tensor_data(dst)};
+    setup(&j, dst->src[0], dst, dst);
+    fr_cpu_parallel_for(k, planes(dst), grain(&j), max_index, &j);
+    return FR_STATUS_OK;
+}
+
 enum fr_status fr_cpu_maxpool2d(struct fr_cpu_kctx *k, struct fr_tensor *dst)
 {
-    struct pool_job j = {.x = fr_f32(dst->src[0]), .y = fr_f32(dst)};
+    struct pool_job j = {.x = fr_f32(dst->src[0]), .y = fr_f32(dst),
+                         .idx_in = dst->src[1] ? (const int32_t *)fr_tensor_data(dst->src[1]) : NULL};
     setup(&j, dst->src[0], dst, dst);
     fr_cpu_parallel_for(k, planes(dst), grain(&j), max_fwd, &j);
     return FR_STATUS_OK;
@@ -276,7 +314,9 @@ enum fr_status fr_cpu_maxpool2d(struct fr_cpu_kctx *k, struct fr_tensor *dst)
 
 enum fr_status fr_cpu_maxpool2d_bwd(struct fr_cpu_kctx *k, struct fr_tensor *dst)
 {
-    struct pool_job j = {.x = fr_f32(dst->src[0]), .gy = fr_f32(dst->src[1]), .y = fr_f32(dst)};
+    bool stored = dst->src[0]->type == FR_I32; /* (index, gy) or (x, gy) */
+    struct pool_job j = {.x = stored ? NULL : fr_f32(dst->src[0]), .gy = fr_f32(dst->src[1]), .y = fr_f32(dst),
+                         .idx_in = stored ? (const int32_t *)fr_tensor_data(dst->src[0]) : NULL};
     setup(&j, dst, dst->src[1], dst);
     fr_cpu_parallel_for(k, planes(dst), grain(&j), max_bwd, &j);
     return FR_STATUS_OK;

@@ -500,7 +500,10 @@ struct fr_tensor *fr_model_forward_ex(struct fr_model *m, struct fr_ctx *ctx, st
             break;
         case L_MAXPOOL:
         case L_AVGPOOL: {
-            struct fr_pool2d_params p = {l->k, l->stride, l->pad, l->ceil_mode, l->exclude_pad};
+            /* training stores the argmax of overlapping windows (ResNet's 3/2): the backward would search
+             * each several times; disjoint ones (2/2) are searched once, faster than a stored index */
+            bool keep = training && l->kind == L_MAXPOOL && (l->k > l->stride || l->pad > 0);
+            struct fr_pool2d_params p = {l->k, l->stride, l->pad, l->ceil_mode, l->exclude_pad, keep};
             h = l->kind == L_MAXPOOL ? fr_maxpool2d_ex(ctx, h, &p) : fr_avgpool2d_ex(ctx, h, &p);
             break;
         }

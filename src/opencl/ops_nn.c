@@ -73,15 +73,31 @@ static enum fr_status pool(struct fr_cl *cl, struct fr_tensor *y, const char *ke
     return fr_cl_run_1d(&L, fr_nelements(y));
 }
 
+/* the max-pool family moves i32 argmax tensors besides f32 ones */
+static bool max_pool_types(struct fr_cl *cl, const struct fr_tensor *node)
+{
+    (void)cl;
+    bool ok = node->type == FR_F32 || node->type == FR_I32;
+    for (int i = 0; i < FR_MAX_SRC; i++)
+        ok &= !node->src[i] || node->src[i]->type == FR_F32 || node->src[i]->type == FR_I32;
+    return ok;
+}
+
+/* with a stored argmax (an i32 source) the max-pool gathers and its gradient reads no window */
 static enum fr_status cl_maxpool2d(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
 {
     (void)ex;
-    return pool(cl, y, "pool_maxpool2d", 1);
+    return y->src[1] ? pool(cl, y, "pool_maxpool2d_at", 2) : pool(cl, y, "pool_maxpool2d", 1);
+}
+static enum fr_status cl_maxpool2d_index(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
+{
+    (void)ex;
+    return pool(cl, y, "pool_maxpool2d_index", 1);
 }
 static enum fr_status cl_maxpool2d_bwd(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
 {
     (void)ex;
-    return pool(cl, y, "pool_maxpool2d_bwd", 2);
+    return pool(cl, y, y->src[0]->type == FR_I32 ? "pool_maxpool2d_bwd_at" : "pool_maxpool2d_bwd", 2);
 }
 static enum fr_status cl_avgpool2d(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
 {
@@ -239,8 +255,9 @@ void fr_cl_register_nn(struct fr_cl_op *t)
     t[FR_OP_CONV2D_BWD_INPUT] = (struct fr_cl_op){cl_conv2d_bwd_input, NULL};
     t[FR_OP_CONV2D_BWD_WEIGHT] = (struct fr_cl_op){cl_conv2d_bwd_weight, NULL};
     t[FR_OP_CHANNEL_SUM] = (struct fr_cl_op){cl_channel_sum, NULL};
-    t[FR_OP_MAXPOOL2D] = (struct fr_cl_op){cl_maxpool2d, NULL};
-    t[FR_OP_MAXPOOL2D_BWD] = (struct fr_cl_op){cl_maxpool2d_bwd, NULL};
+    t[FR_OP_MAXPOOL2D] = (struct fr_cl_op){cl_maxpool2d, max_pool_types};
+    t[FR_OP_MAXPOOL2D_INDEX] = (struct fr_cl_op){cl_maxpool2d_index, max_pool_types};
+    t[FR_OP_MAXPOOL2D_BWD] = (struct fr_cl_op){cl_maxpool2d_bwd, max_pool_types};
     t[FR_OP_AVGPOOL2D] = (struct fr_cl_op){cl_avgpool2d, NULL};
     t[FR_OP_AVGPOOL2D_BWD] = (struct fr_cl_op){cl_avgpool2d_bwd, NULL};
     t[FR_OP_LEAKY_RELU] = (struct fr_cl_op){cl_leaky_relu, NULL};

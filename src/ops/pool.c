@@ -4,6 +4,19 @@
 #include "frugal/nn.h"
 #include "nn_math.h"
 
+static struct fr_tensor *set_params(struct fr_tensor *t, int kernel, int stride, int padding,
+                                    const struct fr_pool2d_params *pp)
+{
+    if (t) {
+        t->params[0].i = kernel;
+        t->params[1].i = stride;
+        t->params[2].i = padding;
+        t->params[3].i = pp->ceil_mode;
+        t->params[4].i = t->op == FR_OP_AVGPOOL2D && pp->exclude_pad;
+    }
+    return t;
+}
+
 static struct fr_tensor *pool(struct fr_ctx *ctx, enum fr_op op, struct fr_tensor *x, const struct fr_pool2d_params *pp)
 {
     if (!x)
@@ -28,15 +41,11 @@ static struct fr_tensor *pool(struct fr_ctx *ctx, enum fr_op op, struct fr_tenso
         return fr_ctx_fail(ctx, FR_STATUS_SHAPE, "%s: kernel %d larger than padded input '%s' %s", fr_op_name(op),
                            kernel, x->name, sx);
     x = fr_need_cont(ctx, x);
-    struct fr_tensor *t = fr_node_new(ctx, op, FR_F32, 4, (int64_t[]){x ? x->ne[0] : 0, x ? x->ne[1] : 0, oh, ow}, 1, &x);
-    if (t) {
-        t->params[0].i = kernel;
-        t->params[1].i = stride;
-        t->params[2].i = padding;
-        t->params[3].i = pp->ceil_mode;
-        t->params[4].i = op == FR_OP_AVGPOOL2D && pp->exclude_pad;
-    }
-    return t;
+    int64_t ne[4] = {x ? x->ne[0] : 0, x ? x->ne[1] : 0, oh, ow};
+    struct fr_tensor *src[2] = {x, NULL};
+    if (op == FR_OP_MAXPOOL2D && pp->keep_index) /* the forward stores its argmax: the backward reads no window */
+        src[1] = set_params(fr_node_new(ctx, FR_OP_MAXPOOL2D_INDEX, FR_I32, 4, ne, 1, &x), kernel, stride, padding, pp);
+    return set_params(fr_node_new(ctx, op, FR_F32, 4, ne, src[1] ? 2 : 1, src), kernel, stride, padding, pp);
 }
 
 struct fr_tensor *fr_maxpool2d_ex(struct fr_ctx *ctx, struct fr_tensor *x, const struct fr_pool2d_params *p)
@@ -51,12 +60,12 @@ struct fr_tensor *fr_avgpool2d_ex(struct fr_ctx *ctx, struct fr_tensor *x, const
 
 struct fr_tensor *fr_maxpool2d(struct fr_ctx *ctx, struct fr_tensor *x, int kernel, int stride, int padding)
 {
-    return pool(ctx, FR_OP_MAXPOOL2D, x, &(struct fr_pool2d_params){kernel, stride, padding, false, false});
+    return pool(ctx, FR_OP_MAXPOOL2D, x, &(struct fr_pool2d_params){kernel, stride, padding, false, false, false});
 }
 
 struct fr_tensor *fr_avgpool2d(struct fr_ctx *ctx, struct fr_tensor *x, int kernel, int stride, int padding)
 {
-    return pool(ctx, FR_OP_AVGPOOL2D, x, &(struct fr_pool2d_params){kernel, stride, padding, false, false});
+    return pool(ctx, FR_OP_AVGPOOL2D, x, &(struct fr_pool2d_params){kernel, stride, padding, false, false, false});
 }
 
 struct fr_tensor *fr_adaptive_avgpool2d(struct fr_ctx *ctx, struct fr_tensor *x, int oh, int ow)
@@ -98,15 +107,16 @@ static struct fr_tensor *with_params(struct fr_tensor *t, const struct fr_tensor
     return t;
 }
 
+/* from the stored argmax when the forward kept it, else from x (the windows searched again) */
 enum fr_status fr_bwd_maxpool2d(struct fr_ctx *ctx, struct fr_tensor *node, struct fr_tensor *gy)
 {
-    struct fr_tensor *x = node->src[0];
+    struct fr_tensor *x = node->src[0], *from = node->src[1] ? node->src[1] : x;
     if (!fr_needs_grad(x))
         return FR_STATUS_OK;
     gy = fr_need_cont(ctx, gy);
     return fr_grad_acc(ctx, x,
                        with_params(fr_node_new(ctx, FR_OP_MAXPOOL2D_BWD, FR_F32, 4, x->ne, 2,
-                                               (struct fr_tensor *[]){x, gy}),
+                                               (struct fr_tensor *[]){from, gy}),
                                    node));
 }
 
