@@ -75,14 +75,15 @@ enum fr_status fr_net_save(const struct fr_net *net, const char *path, int64_t e
 /* Nodes of this net's graphs that ran on the CPU instead of the device. */
 int fr_net_fallback_ops(const struct fr_net *net);
 
-/* Logits [n, K] of images idx[0..n) of ds (idx NULL = 0..n-1), eval mode. */
+/* Logits [n, K] of images idx[0..n) of ds (idx NULL = 0..n-1), eval mode; NaN rows for unreadable images that the
+ * dataset skips. */
 enum fr_status fr_net_predict(struct fr_net *net, const struct fr_dataset *ds, const int64_t *idx, int64_t n,
                               float *logits);
 /* Logits of f32 NCHW images (already scaled). */
 enum fr_status fr_net_predict_f32(struct fr_net *net, const float *images, int64_t n, float *logits);
 
-/* u8 NHWC images of ds -> f32 NCHW in [0,1]. */
-void fr_images_to_f32(const struct fr_dataset *ds, const int64_t *idx, int64_t n, float *out);
+/* Images idx[0..n) of ds (fr_dataset_read into u8, n*c*h*w bytes) -> f32 NCHW in [0,1]. */
+enum fr_status fr_images_to_f32(const struct fr_dataset *ds, int64_t *idx, int64_t n, uint8_t *u8, float *out);
 void fr_u8_nhwc_to_f32_nchw(const uint8_t *src, int64_t n, int c, int h, int w, float *out);
 
 /* --- evaluation --- */

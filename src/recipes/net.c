@@ -397,13 +397,12 @@ void fr_u8_nhwc_to_f32_nchw(const uint8_t *src, int64_t n, int c, int h, int w, 
     }
 }
 
-void fr_images_to_f32(const struct fr_dataset *ds, const int64_t *idx, int64_t n, float *out)
+enum fr_status fr_images_to_f32(const struct fr_dataset *ds, int64_t *idx, int64_t n, uint8_t *u8, float *out)
 {
-    int64_t sz = (int64_t)ds->c * ds->h * ds->w;
-    for (int64_t i = 0; i < n; i++) {
-        int64_t j = idx ? idx[i] : i;
-        fr_u8_nhwc_to_f32_nchw(ds->pixels + j * sz, 1, ds->c, ds->h, ds->w, out + i * sz);
-    }
+    enum fr_status st = fr_dataset_read(ds, idx, n, NULL, u8);
+    if (st == FR_STATUS_OK)
+        fr_u8_nhwc_to_f32_nchw(u8, n, ds->c, ds->h, ds->w, out);
+    return st;
 }
 
 static enum fr_status eval_graph(struct fr_net *net)
@@ -461,18 +460,28 @@ enum fr_status fr_net_predict(struct fr_net *net, const struct fr_dataset *ds, c
     if (ds->c != net->c || ds->h != net->h || ds->w != net->w)
         return fr_error(FR_STATUS_SHAPE, "%s: images are %dx%dx%d, the model expects %dx%dx%d", ds->source, ds->c,
                         ds->h, ds->w, net->c, net->h, net->w);
-    const int64_t chunk = 2048, sz = (int64_t)net->c * net->h * net->w;
+    /* chunks of at most 2048 images and about 64 MiB of floats: photos at 224² are 600 KB each */
+    const int64_t sz = (int64_t)net->c * net->h * net->w, k = net->n_classes;
+    int64_t chunk = ((int64_t)64 << 20) / (sz * (int64_t)sizeof(float));
+    chunk = chunk < 1 ? 1 : chunk > 2048 ? 2048 : chunk;
     float *x = malloc((size_t)(chunk * sz) * sizeof(float));
+    uint8_t *u8 = malloc((size_t)(chunk * sz));
     int64_t *ids = malloc((size_t)chunk * sizeof *ids);
-    enum fr_status st = x && ids ? FR_STATUS_OK : fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
+    enum fr_status st = x && u8 && ids ? FR_STATUS_OK : fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
     for (int64_t i = 0; i < n && st == FR_STATUS_OK; i += chunk) {
         int64_t cnt = n - i < chunk ? n - i : chunk;
         for (int64_t j = 0; j < cnt; j++)
             ids[j] = idx ? idx[i + j] : i + j;
-        fr_images_to_f32(ds, ids, cnt, x);
-        st = fr_net_predict_f32(net, x, cnt, logits + i * net->n_classes);
+        if ((st = fr_images_to_f32(ds, ids, cnt, u8, x)) != FR_STATUS_OK)
+            break;
+        st = fr_net_predict_f32(net, x, cnt, logits + i * k);
+        for (int64_t j = 0; j < cnt; j++) /* a skipped unreadable image: NaN logits */
+            if (ids[j] != (idx ? idx[i + j] : i + j))
+                for (int64_t q = 0; q < k; q++)
+                    logits[(i + j) * k + q] = NAN;
     }
     free(x);
+    free(u8);
     free(ids);
     return st;
 }
@@ -515,7 +524,11 @@ enum fr_status fr_net_evaluate(struct fr_net *net, const struct fr_dataset *ds, 
     out->images_per_second = out->seconds > 0 ? (double)m / out->seconds : 0;
     double loss = 0;
     int64_t correct = 0;
+    int64_t used = 0;
     for (int64_t i = 0; st == FR_STATUS_OK && i < m; i++) {
+        if (isnan(logits[i * k]))
+            continue; /* an unreadable image the dataset skips */
+        used++;
         int y = ds->labels[lab[i]];
         if (y >= k) {
             st = fr_error(FR_STATUS_INVALID_ARGUMENT, "%s: image %lld has label %d but the model has %d classes",
@@ -538,8 +551,9 @@ enum fr_status fr_net_evaluate(struct fr_net *net, const struct fr_dataset *ds, 
         out->confusion[(int64_t)y * k + best]++;
     }
     if (st == FR_STATUS_OK) {
-        out->accuracy = m ? (double)correct / (double)m : NAN;
-        out->loss = m ? loss / (double)m : NAN;
+        out->n = used;
+        out->accuracy = used ? (double)correct / (double)used : NAN;
+        out->loss = used ? loss / (double)used : NAN;
         for (int c = 0; c < k; c++) {
             int64_t row = 0;
             for (int d = 0; d < k; d++)
