@@ -367,6 +367,7 @@ done:
     for (int i = 0; i < n_files; i++)
         free(files[i]);
     free(files);
+    free(inputs.items), free(extra.items); /* finding 46: the input lists leaked */
     if (be)
         fr_backend_free(be);
     fr_aug_policy_free(pol);
