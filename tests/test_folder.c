@@ -733,6 +733,55 @@ static void test_jpeg_decoders(void **state)
     free(data);
 }
 
+/* A large JPEG read at a small size: libjpeg-turbo decodes it reduced (here by 4) and gives nearly the pixels of a
+ * full decode resampled; stb_image builds (and PNGs) take the full decode. */
+static void test_reduced_decode(void **state)
+{
+    (void)state;
+    enum { H = 600, W = 800, S = 64 };
+    uint8_t *rgb = malloc((size_t)H * W * 3);
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            for (int k = 0; k < 3; k++) /* smooth shading and soft-edged discs, as in a photo */
+                rgb[((size_t)y * W + x) * 3 + k] =
+                    (uint8_t)(100 + 60 * sin(0.011 * x * (k + 1) + 0.007 * y) +
+                              (((x - 300) * (x - 300) + (y - 250) * (y - 250)) < 150 * 150 ? 60 * k - 50 : 0));
+    char dir[600], path[700];
+    snprintf(dir, sizeof dir, "%s", tpath("%s", "large"));
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/big.jpg", dir);
+    assert_true(stbi_write_jpg(path, W, H, 3, rgb, 95));
+    struct fr_dataset_opts o;
+    fr_dataset_opts_init(&o);
+    o.height = o.width = S, o.channels = 3;
+    struct fr_dataset *ds;
+    assert_int_equal(fr_dataset_folder_open(dir, &o, &ds), FR_STATUS_OK);
+    uint8_t *got = tu_read_all(ds);
+    /* reference: the full decode, its centre 600x600 resampled to 64x64 */
+    uint8_t *data, want[S * S * 3];
+    size_t n;
+    assert_int_equal(fr_read_file(path, &data, &n), FR_STATUS_OK);
+    struct fr_img im;
+    assert_int_equal(fr_img_decode(data, n, path, 3, &im), FR_STATUS_OK);
+    assert_int_equal(fr_img_resample(im.px, 3, H, W, (int[]){0, 100, 600, 600}, false, want, 3, S, S,
+                                     FR_RESIZE_BILINEAR), FR_STATUS_OK);
+    double sum = 0;
+    int worst = 0;
+    for (int i = 0; i < S * S * 3; i++) {
+        int d = abs(got[i] - want[i]);
+        sum += d;
+        worst = d > worst ? d : worst;
+    }
+    printf("reduced decode vs full decode + resample: mean |diff| %.3f, max %d grey levels\n", sum / (S * S * 3), worst);
+    assert_true(sum / (S * S * 3) < 0.5);
+    assert_true(worst <= 8); /* at the disc's edge */
+    free(data);
+    free(im.px);
+    free(got);
+    free(rgb);
+    fr_dataset_free(ds);
+}
+
 /* --- the CLI: findings 11, 18, 21, 22 end to end --- */
 
 static char out_text[1 << 16], err_text[1 << 14];
@@ -897,7 +946,8 @@ int main(void)
         cmocka_unit_test(test_rrc_window),            cmocka_unit_test(test_center_crop),
         cmocka_unit_test(test_random_crops),          cmocka_unit_test(test_mixed_sizes_and_channels),
         cmocka_unit_test(test_subset_and_files),      cmocka_unit_test(test_image_names),
-        cmocka_unit_test(test_jpeg_decoders),         cmocka_unit_test(test_cli_findings),
+        cmocka_unit_test(test_jpeg_decoders),         cmocka_unit_test(test_reduced_decode),
+        cmocka_unit_test(test_cli_findings),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -40,10 +40,18 @@ struct fr_img {
 enum fr_status fr_img_info(const uint8_t *data, size_t size, const char *name, int *c, int *h, int *w);
 /* Decodes into `channels` channels (0 = native); libjpeg-turbo for JPEG in builds with it, else stb_image. */
 enum fr_status fr_img_decode(const uint8_t *data, size_t size, const char *name, int channels, struct fr_img *out);
+/* The same, reduced by 1/denom (2, 4, 8) when libjpeg-turbo decodes it (a JPEG in a build with it): the output
+ * is then ceil(h/denom) x ceil(w/denom), the file's pixel (y, x) at (y/denom, x/denom). Other files: full size. */
+enum fr_status fr_img_decode_reduced(const uint8_t *data, size_t size, const char *name, int channels, int denom,
+                                     struct fr_img *out);
 /* Resamples the window win = {top, left, height, width} of src (sh×sw, sc channels) onto dst (dh×dw, dc channels),
  * mirrored when flip, with Pillow's conventions (a crop, then Image.resize; bilinear antialiased when shrinking). */
 enum fr_status fr_img_resample(const uint8_t *src, int sc, int sh, int sw, const int win[4], bool flip, uint8_t *dst,
                                int dc, int dh, int dw, enum fr_resize mode);
+/* The same with a box of fractional pixels {top, left, height, width} (as Pillow's resize(box=...), taps kept within
+ * the box's whole pixels). */
+enum fr_status fr_img_resample_box(const uint8_t *src, int sc, int sh, int sw, const double box[4], bool flip,
+                                   uint8_t *dst, int dc, int dh, int dw, enum fr_resize mode);
 /* The centre window of an sh×sw image with dh×dw's aspect ratio spanning its shorter side (resize + centre crop). */
 void fr_img_center_window(int sh, int sw, int dh, int dw, int win[4]);
 /* malloc'd copy; NULL on out of memory. */

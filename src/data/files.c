@@ -132,19 +132,30 @@ static void read_one(void *ctx, int64_t i, int thread)
         res->st = FR_STATUS_FORMAT; /* named when it was first met */
         return;
     }
-    uint8_t *data;
+    uint8_t *data = NULL;
     size_t size;
     struct fr_img im = {0};
     enum fr_status st = fr_read_file(ds->paths[j], &data, &size);
-    if (st == FR_STATUS_OK) {
-        st = fr_img_decode(data, size, ds->paths[j], ds->c, &im);
-        free(data);
+    int ic, ih, iw, win[4], denom = 1;
+    bool flip = false;
+    if (st == FR_STATUS_OK && (st = fr_img_info(data, size, ds->paths[j], &ic, &ih, &iw)) == FR_STATUS_OK) {
+        flip = fr_ds_window(jb->ro, j, ih, iw, ds->h, ds->w, win);
+        /* a window at least 4x the output: a JPEG decodes reduced (1/2, 1/4, 1/8) to a window still 2x the output,
+         * whose resampling smooths what the reduced IDCT leaves (within a few grey levels of the full decode) */
+        while (denom < 8 && win[2] >= 4 * denom * ds->h && win[3] >= 4 * denom * ds->w)
+            denom *= 2;
+        st = fr_img_decode_reduced(data, size, ds->paths[j], ds->c, denom, &im);
     }
+    free(data);
     if (st == FR_STATUS_OK) {
-        int win[4];
-        bool flip = fr_ds_window(jb->ro, j, im.h, im.w, ds->h, ds->w, win);
-        st = fr_img_resample(im.px, im.c, im.h, im.w, win, flip, jb->out + (size_t)i * ds->h * ds->w * ds->c, ds->c,
-                             ds->h, ds->w, ds->files->resize);
+        uint8_t *out = jb->out + (size_t)i * ds->h * ds->w * ds->c;
+        if (im.w == iw && im.h == ih) {
+            st = fr_img_resample(im.px, im.c, im.h, im.w, win, flip, out, ds->c, ds->h, ds->w, ds->files->resize);
+        } else { /* decoded reduced: the same window in its coordinates */
+            const double box[4] = {(double)win[0] / denom, (double)win[1] / denom, (double)win[2] / denom,
+                                   (double)win[3] / denom};
+            st = fr_img_resample_box(im.px, im.c, im.h, im.w, box, flip, out, ds->c, ds->h, ds->w, ds->files->resize);
+        }
         free(im.px);
     }
     outcome_set(res, st);

@@ -118,10 +118,16 @@ static void taps_free(struct taps *t)
     free(t->k);
 }
 
-/* Taps mapping source positions [lo, lo + len) onto `out` pixels. */
-static bool taps_make(int lo, int len, int out, enum fr_resize mode, struct taps *t)
+/* Taps mapping source positions [lo, lo + len) (a crop box; lo and len may have fractions) onto `out` pixels, reading
+ * only pixels [floor(lo), ceil(lo + len)) of a row or column of `size`. */
+static bool taps_make(double lo, double len, int size, int out, enum fr_resize mode, struct taps *t)
 {
-    double scale = (double)len / out, fscale = scale > 1 ? scale : 1, support = mode == FR_RESIZE_NEAREST ? 0.5 : fscale;
+    /* relative to the box's first whole pixel: an integer box gives Pillow's numbers for crop + resize exactly */
+    int base = (int)floor(lo), end = (int)ceil(lo + len);
+    end = end > size ? size : end;
+    int span = end - base;
+    double frac = lo - base;
+    double scale = len / out, fscale = scale > 1 ? scale : 1, support = mode == FR_RESIZE_NEAREST ? 0.5 : fscale;
     t->ksize = mode == FR_RESIZE_NEAREST ? 1 : (int)ceil(support) * 2 + 1;
     t->first = malloc(sizeof(int) * (size_t)out);
     t->count = malloc(sizeof(int) * (size_t)out);
@@ -133,18 +139,18 @@ static bool taps_make(int lo, int len, int out, enum fr_resize mode, struct taps
         return false;
     }
     for (int x = 0; x < out; x++) {
-        double center = (x + 0.5) * scale;
+        double center = frac + (x + 0.5) * scale;
         int32_t *kk = t->k + (size_t)x * t->ksize;
         if (mode == FR_RESIZE_NEAREST) {
             int s = (int)center;
-            t->first[x] = lo + (s < len ? s : len - 1);
+            t->first[x] = base + (s < span ? s : span - 1);
             t->count[x] = 1;
             kk[0] = 1 << PREC_BITS;
             continue;
         }
         int xmin = (int)(center - support + 0.5), xmax = (int)(center + support + 0.5);
         xmin = xmin < 0 ? 0 : xmin;
-        xmax = (xmax > len ? len : xmax) - xmin;
+        xmax = (xmax > span ? span : xmax) - xmin;
         double sum = 0;
         for (int i = 0; i < xmax; i++) {
             double d = fabs((i + xmin - center + 0.5) / fscale);
@@ -155,7 +161,7 @@ static bool taps_make(int lo, int len, int out, enum fr_resize mode, struct taps
             double v = sum != 0 ? w[i] / sum : 0;
             kk[i] = (int32_t)(v < 0 ? v * (1 << PREC_BITS) - 0.5 : v * (1 << PREC_BITS) + 0.5);
         }
-        t->first[x] = lo + xmin;
+        t->first[x] = base + xmin;
         t->count[x] = xmax;
     }
     free(w);
@@ -238,13 +244,16 @@ FR_IMG_CLONES static void pass_v(const uint8_t *src, size_t stride, int base, co
     }
 }
 
-enum fr_status fr_img_resample(const uint8_t *src, int sc, int sh, int sw, const int win[4], bool flip, uint8_t *dst,
-                               int dc, int dh, int dw, enum fr_resize mode)
+enum fr_status fr_img_resample_box(const uint8_t *src, int sc, int sh, int sw, const double box[4], bool flip,
+                                   uint8_t *dst, int dc, int dh, int dw, enum fr_resize mode)
 {
-    int top = win[0], left = win[1], wh = win[2], ww = win[3];
-    bool need_h = left != 0 || ww != sw || dw != sw || flip, need_v = top != 0 || wh != sh || dh != sh;
+    double top = box[0], left = box[1], bh = box[2], bw = box[3];
+    /* the whole pixels the box touches */
+    int r0 = (int)floor(top), r1 = (int)ceil(top + bh), c0 = (int)floor(left), c1 = (int)ceil(left + bw);
+    r1 = r1 > sh ? sh : r1, c1 = c1 > sw ? sw : c1;
+    bool need_h = left != 0 || bw != sw || dw != sw || flip, need_v = top != 0 || bh != sh || dh != sh;
     /* the channel conversion runs on whichever side has fewer pixels */
-    bool conv_first = sc != dc && (size_t)wh * ww < (size_t)dh * dw;
+    bool conv_first = sc != dc && (size_t)(r1 - r0) * (c1 - c0) < (size_t)dh * dw;
     int c = conv_first ? dc : sc;
     uint8_t *conv = NULL, *tmp = NULL, *out = dst;
     int32_t *acc = NULL;
@@ -257,42 +266,42 @@ enum fr_status fr_img_resample(const uint8_t *src, int sc, int sh, int sw, const
             convert_channels(src, sc, dst, dc, (size_t)sh * sw);
         return FR_STATUS_OK;
     }
-    if (conv_first) { /* convert the window's rows only */
-        if (!(conv = malloc((size_t)wh * sw * dc)))
+    if (conv_first) { /* convert the box's pixels only, into rows 0.. */
+        if (!(conv = malloc((size_t)(r1 - r0) * sw * dc)))
             goto oom;
-        for (int y = 0; y < wh; y++)
-            convert_channels(src + ((size_t)(top + y) * sw + left) * sc, sc, conv + ((size_t)y * sw + left) * dc, dc,
-                             (size_t)ww);
+        for (int y = r0; y < r1; y++)
+            convert_channels(src + ((size_t)y * sw + c0) * sc, sc, conv + ((size_t)(y - r0) * sw + c0) * dc, dc,
+                             (size_t)(c1 - c0));
         src = conv;
-        top = 0;
+        top -= r0, r1 -= r0, r0 = 0;
     }
     if (c != dc && !(out = malloc((size_t)dh * dw * c)))
         goto oom;
-    if ((need_h && !taps_make(left, ww, dw, mode, &th)) || (need_v && !taps_make(top, wh, dh, mode, &tv)))
+    if ((need_h && !taps_make(left, bw, sw, dw, mode, &th)) || (need_v && !taps_make(top, bh, r1, dh, mode, &tv)))
         goto oom;
     if (need_v && !(acc = malloc(sizeof(int32_t) * (size_t)(need_h ? dw : sw) * c)))
         goto oom;
     if (need_h && need_v) {
         /* horizontal pass on the rows the vertical taps read */
-        int r0 = tv.first[0], r1 = tv.first[dh - 1] + tv.count[dh - 1];
+        int y0 = tv.first[0], y1 = tv.first[0] + tv.count[0];
         for (int y = 0; y < dh; y++) {
-            r0 = tv.first[y] < r0 ? tv.first[y] : r0;
-            r1 = tv.first[y] + tv.count[y] > r1 ? tv.first[y] + tv.count[y] : r1;
+            y0 = tv.first[y] < y0 ? tv.first[y] : y0;
+            y1 = tv.first[y] + tv.count[y] > y1 ? tv.first[y] + tv.count[y] : y1;
         }
-        if (!(tmp = malloc((size_t)(r1 - r0) * dw * c)))
+        if (!(tmp = malloc((size_t)(y1 - y0) * dw * c)))
             goto oom;
-        pass_h(src, sw, c, r0, r1 - r0, &th, flip, tmp, dw);
-        pass_v(tmp, (size_t)dw * c, r0, &tv, dh, out, acc);
+        pass_h(src, sw, c, y0, y1 - y0, &th, flip, tmp, dw);
+        pass_v(tmp, (size_t)dw * c, y0, &tv, dh, out, acc);
     } else if (need_h) {
-        pass_h(src, sw, c, top, dh, &th, flip, out, dw);
-    } else { /* vertical only: the window spans whole rows */
+        pass_h(src, sw, c, r0, dh, &th, flip, out, dw);
+    } else { /* vertical only: the box spans whole rows */
         pass_v(src, (size_t)sw * c, 0, &tv, dh, out, acc);
     }
     if (c != dc)
         convert_channels(out, c, dst, dc, (size_t)dh * dw);
     goto done;
 oom:
-    st = fr_error(FR_STATUS_OUT_OF_MEMORY, "out of memory resampling %dx%d to %dx%d", wh, ww, dh, dw);
+    st = fr_error(FR_STATUS_OUT_OF_MEMORY, "out of memory resampling %gx%g to %dx%d", bh, bw, dh, dw);
 done:
     taps_free(&th);
     taps_free(&tv);
@@ -302,6 +311,13 @@ done:
     if (out != dst)
         free(out);
     return st;
+}
+
+enum fr_status fr_img_resample(const uint8_t *src, int sc, int sh, int sw, const int win[4], bool flip, uint8_t *dst,
+                               int dc, int dh, int dw, enum fr_resize mode)
+{
+    const double box[4] = {win[0], win[1], win[2], win[3]};
+    return fr_img_resample_box(src, sc, sh, sw, box, flip, dst, dc, dh, dw, mode);
 }
 
 void fr_img_center_window(int sh, int sw, int dh, int dw, int win[4])
@@ -371,9 +387,10 @@ static enum fr_status stb_info(const uint8_t *data, size_t size, const char *nam
 }
 
 #if FRUGAL_HAVE_TURBOJPEG
-/* libjpeg-turbo through the TurboJPEG API; NULL handle or any failure: the caller falls back to stb_image, which
- * then names the problem (so both builds report bad files alike). */
-static bool tj_decode(const uint8_t *data, size_t size, int channels, struct fr_img *out)
+/* libjpeg-turbo through the TurboJPEG API, reduced by 1/denom (1, 2, 4, 8: the IDCT of each 8x8 block outputs
+ * 8/denom pixels); any failure: the caller falls back to stb_image, which then names the problem (so both builds
+ * report bad files alike). */
+static bool tj_decode(const uint8_t *data, size_t size, int channels, int denom, struct fr_img *out)
 {
     if (!is_jpeg(data, size) || size > ULONG_MAX)
         return false;
@@ -387,6 +404,7 @@ static bool tj_decode(const uint8_t *data, size_t size, int channels, struct fr_
         int c = channels ? channels : cs == TJCS_GRAY ? 1 : 3;
         int pf = c == 1 || c == 2 ? TJPF_GRAY : c == 3 ? TJPF_RGB : TJPF_RGBA;
         int pc = c == 2 ? 1 : c;
+        w = (w + denom - 1) / denom, h = (h + denom - 1) / denom; /* TJSCALED(dim, 1/denom) */
         uint8_t *px = malloc((size_t)w * h * pc);
         /* a warning (e.g. a truncated file decoded with grey filling) is an error: the image is not what was stored */
         if (px && tjDecompress2(tj, data, (unsigned long)size, px, w, 0, h, pf, TJFLAG_STOPONWARNING) == 0) {
@@ -415,14 +433,17 @@ enum fr_status fr_img_info(const uint8_t *data, size_t size, const char *name, i
     return stb_info(data, size, name, c, h, w);
 }
 
-enum fr_status fr_img_decode(const uint8_t *data, size_t size, const char *name, int channels, struct fr_img *out)
+enum fr_status fr_img_decode_reduced(const uint8_t *data, size_t size, const char *name, int channels, int denom,
+                                     struct fr_img *out)
 {
     memset(out, 0, sizeof *out);
     if (channels < 0 || channels > 4)
         return fr_error(FR_STATUS_INVALID_ARGUMENT, "%s: bad channel count %d", name, channels);
 #if FRUGAL_HAVE_TURBOJPEG
-    if (tj_decode(data, size, channels, out))
+    if (tj_decode(data, size, channels, denom == 2 || denom == 4 || denom == 8 ? denom : 1, out))
         return FR_STATUS_OK;
+#else
+    (void)denom;
 #endif
     int iw, ih, ic;
     enum fr_status st = stb_info(data, size, name, &ic, &ih, &iw);
@@ -436,6 +457,11 @@ enum fr_status fr_img_decode(const uint8_t *data, size_t size, const char *name,
     /* stb allocates with plain malloc (STBI_MALLOC default), so callers free() it */
     out->px = img, out->c = dc, out->h = sh, out->w = sw;
     return FR_STATUS_OK;
+}
+
+enum fr_status fr_img_decode(const uint8_t *data, size_t size, const char *name, int channels, struct fr_img *out)
+{
+    return fr_img_decode_reduced(data, size, name, channels, 1, out);
 }
 
 enum fr_status fr_image_decode(const void *data, size_t size, const char *name, int channels, int height, int width,
