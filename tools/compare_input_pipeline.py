@@ -3,13 +3,15 @@
 + flip at load on T decoding threads, normalisation to f32 NCHW) vs a PyTorch DataLoader with T worker processes and
 torchvision transforms (ImageFolder, RandomResizedCrop(224), RandomHorizontalFlip, ToTensor, Normalize), one epoch
 each, alternating, repeated. Peak memory: frugal's max RSS vs the sum over PyTorch's processes (main + workers),
-sampled every 20 ms, both as RSS and as PSS (shared pages split between the processes that map them).
+sampled every 20 ms, both as RSS and as PSS (shared pages split between the processes that map them). Speed is
+given per wall-clock second and per CPU-second (user + system time of all the processes of a run: robust to other
+load on a shared machine).
 
 usage: /usr/bin/python3 tools/compare_input_pipeline.py [--dir /tmp/frugal-photos] [--images 5000] [--threads 2]
            [--repeats 3] [--batch 32] [--bench build/tools/bench_input] [--scaling 1000]
 The folder is made on first use (10 classes of synthetic photo-like JPEGs, 256-500 px per side, quality 90).
 --scaling N also runs frugal on the first N images to show that its peak RSS does not grow with the image count."""
-import argparse, json, os, statistics, subprocess, sys, threading, time
+import argparse, json, os, resource, statistics, subprocess, sys, threading, time
 
 p = argparse.ArgumentParser()
 p.add_argument('--dir', default='/tmp/frugal-photos')
@@ -119,15 +121,23 @@ print(json.dumps({"images": n, "seconds": secs, "images_per_s": n / secs, "open_
 '''
 
 
+def cpu_children():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)  # every finished descendant that was waited for
+    return r.ru_utime + r.ru_stime
+
+
 def run(cmd):
+    cpu0 = cpu_children()
     pr = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     smp = Sampler(pr.pid)
     out, err = pr.communicate()
+    cpu = cpu_children() - cpu0
     rss, pss = smp.done()
     if pr.returncode != 0:
         sys.exit(f'{cmd[0]} failed: {err.strip()}')
     r = json.loads(out.strip().splitlines()[-1])
     r['peak_rss_kb'], r['peak_pss_kb'] = rss, pss
+    r['images_per_cpu_s'] = r['images'] / cpu
     return r
 
 
@@ -141,16 +151,19 @@ for rep in range(args.repeats):
     fr = run(fr_cmd)
     load = os.getloadavg()[0]
     rows.append((fr, pt, load))
-    print(f'repeat {rep + 1}: frugal {fr["images_per_s"]:7.1f} img/s  {fr["peak_rss_kb"] / 1024:6.1f} MB   '
-          f'PyTorch {pt["images_per_s"]:7.1f} img/s  {pt["peak_rss_kb"] / 1024:6.1f} MB RSS '
-          f'({pt["peak_pss_kb"] / 1024:.1f} MB PSS)   speed x{fr["images_per_s"] / pt["images_per_s"]:.2f}  '
-          f'load {load:.1f}', flush=True)
+    print(f'repeat {rep + 1}: frugal {fr["images_per_s"]:6.1f} img/s {fr["images_per_cpu_s"]:6.1f} img/CPU-s '
+          f'{fr["peak_rss_kb"] / 1024:5.1f} MB | PyTorch {pt["images_per_s"]:6.1f} img/s '
+          f'{pt["images_per_cpu_s"]:6.1f} img/CPU-s {pt["peak_rss_kb"] / 1024:5.1f} MB RSS '
+          f'({pt["peak_pss_kb"] / 1024:.1f} MB PSS) | x{fr["images_per_s"] / pt["images_per_s"]:.2f} wall, '
+          f'x{fr["images_per_cpu_s"] / pt["images_per_cpu_s"]:.2f} CPU | load {load:.1f}', flush=True)
 speed = [f['images_per_s'] / p['images_per_s'] for f, p, _ in rows]
+cpu = [f['images_per_cpu_s'] / p['images_per_cpu_s'] for f, p, _ in rows]
 rss = [f['peak_rss_kb'] / p['peak_rss_kb'] for f, p, _ in rows]
 pss = [f['peak_pss_kb'] / p['peak_pss_kb'] for f, p, _ in rows]
 print(f'\n{args.images} JPEGs 256-500 px -> {args.size}x{args.size}, batch {args.batch}, {T} decoding threads / worker '
       f'processes, {os.cpu_count()} cores; PyTorch {rows[0][1]["torch"]}, torchvision {rows[0][1]["torchvision"]}')
-print(f'speed ratio frugal/PyTorch: median {statistics.median(speed):.2f} (min {min(speed):.2f}, max {max(speed):.2f})')
+print(f'speed ratio frugal/PyTorch: median {statistics.median(speed):.2f} (min {min(speed):.2f}, max {max(speed):.2f}) '
+      f'per wall second, {statistics.median(cpu):.2f} (min {min(cpu):.2f}, max {max(cpu):.2f}) per CPU-second')
 print(f'peak RSS ratio frugal/PyTorch: median {statistics.median(rss):.3f} (PSS ratio {statistics.median(pss):.3f})')
 print(f'frugal open (directory listing) {statistics.median(f["open_seconds"] for f, _, _ in rows):.3f} s, '
       f'PyTorch ImageFolder {statistics.median(p["open_seconds"] for _, p, _ in rows):.3f} s')

@@ -13,6 +13,7 @@
 
 #include "frugal/augment.h"
 #include "frugal/backend.h"
+#include "frugal/io.h"
 
 volatile sig_atomic_t rc_stop = 0;
 
@@ -86,6 +87,18 @@ int rc_image_opts(const char *cmd, const struct rc_data *d, struct fr_dataset_op
         return cli_error(cmd, CLI_USAGE, "--on-bad-image %s: expected stop or skip", d->on_bad_image);
     o->on_bad_image = d->on_bad_image && !strcmp(d->on_bad_image, "skip") ? FR_BAD_IMAGE_SKIP : FR_BAD_IMAGE_FAIL;
     return CLI_OK;
+}
+
+void rc_checkpoint_input(const char *path, struct rc_data *d)
+{
+    struct fr_safetensors *st;
+    if (!path || fr_st_open(path, &st) != FR_STATUS_OK)
+        return; /* not readable: the load that follows says why */
+    const char *in = fr_st_meta(st, "frugal.input");
+    int c, h, w;
+    if (in && sscanf(in, "%d,%d,%d", &c, &h, &w) == 3 && c > 0 && h > 0 && w > 0)
+        d->in_c = c, d->in_h = h, d->in_w = w;
+    fr_st_free(st);
 }
 
 int rc_open_dataset(const char *cmd, const char *spec, int64_t limit, const struct rc_data *d, struct fr_dataset **out)

@@ -80,6 +80,8 @@ int rc_fail(const char *cmd, enum fr_status st);
 
 /* Dataset options from the image flags of d (NULL = defaults), with d's model input as the default size. Exit code. */
 int rc_image_opts(const char *cmd, const struct rc_data *d, struct fr_dataset_opts *o);
+/* When path is a frugal checkpoint, its input size becomes d's default image size (as if a model were loaded). */
+void rc_checkpoint_input(const char *path, struct rc_data *d);
 /* Opens a dataset spec ("fmnist:test" etc.) with the image flags of d, keeps the first `limit` images (0 = all). Exit
  * code. */
 int rc_open_dataset(const char *cmd, const char *spec, int64_t limit, const struct rc_data *d, struct fr_dataset **out);

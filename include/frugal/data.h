@@ -3,6 +3,8 @@
  *
  *   struct fr_dataset_opts o;  fr_dataset_opts_init(&o);  o.split = "train";
  *   struct fr_dataset *ds;     fr_dataset_open("fmnist", &o, &ds);       // or idx:IMG,LAB folder:DIR csv:FILE
+ *   int64_t idx[2] = {5, 9};   uint8_t *px = malloc(2 * ds->h * ds->w * ds->c);
+ *   fr_dataset_read(ds, idx, 2, NULL, px);                              // u8 NHWC, any kind of dataset
  *   struct fr_split sp;        fr_split_make(ds, 1000, 100, seed, &sp);  // 900 train + 100 val labels
  *   struct fr_loader_opts lo;  fr_loader_opts_init(&lo);  lo.batch = 64;  lo.seed = seed;
  *   struct fr_loader *ld;      fr_loader_new(ds, sp.labeled, sp.n_labeled, &lo, &ld);
@@ -61,7 +63,8 @@ struct fr_dataset_opts {
     enum fr_resize resize;
     enum fr_bad_image on_bad_image;
     const char *split;   /* named datasets: "train" (default) or "test" */
-    int threads;         /* decoding threads of on-demand datasets (0 = FRUGAL_THREADS, else the cores) */
+    int threads;         /* decoding threads of on-demand datasets (0 = as many as the CPU path: fr_set_threads,
+                          * FRUGAL_THREADS, else the cores) */
 };
 
 void fr_dataset_opts_init(struct fr_dataset_opts *o);

@@ -65,11 +65,14 @@ enum fr_status fr_ds_files_subset(const struct fr_image_files *src, const int64_
     return FR_STATUS_OK;
 }
 
+/* Decoding threads: as asked, else as many as the CPU path has (fr_set_threads, FRUGAL_THREADS, the cores). */
+static int decode_threads(int asked) { return asked > 0 ? asked : fr_threadpool_size(fr_threadpool_default()); }
+
 static enum fr_status pool_get(struct fr_image_files *f, struct fr_threadpool **pool)
 {
     pthread_mutex_lock(&f->mu);
     if (!f->pool)
-        f->pool = fr_threadpool_new(f->threads);
+        f->pool = fr_threadpool_new(decode_threads(f->threads));
     *pool = f->pool;
     pthread_mutex_unlock(&f->mu);
     return *pool ? FR_STATUS_OK : fr_error(FR_STATUS_OUT_OF_MEMORY, "cannot start the image decoding threads");
@@ -304,7 +307,7 @@ enum fr_status fr_ds_load_images(struct fr_dataset *ds, char *const *paths, int6
             st = fr_error(FR_STATUS_OUT_OF_MEMORY, "%s: out of memory for %lld images", ds->source, (long long)n);
             goto done;
         }
-        struct fr_threadpool *pool = fr_threadpool_new(opts->threads);
+        struct fr_threadpool *pool = fr_threadpool_new(decode_threads(opts->threads));
         if (!pool) {
             st = fr_error(FR_STATUS_OUT_OF_MEMORY, "cannot start the image decoding threads");
             goto done;
