@@ -53,7 +53,7 @@ enum fr_bad_image {
 };
 
 /* Interpolation when an image is resized: bilinear is Pillow's (antialiased when shrinking, as torchvision's
- * Resize on images). */
+ * Resize on images, same bytes); nearest takes the source pixel under the output pixel's centre. */
 enum fr_resize { FR_RESIZE_BILINEAR = 0, FR_RESIZE_NEAREST };
 
 struct fr_dataset_opts {
