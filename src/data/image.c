@@ -430,6 +430,20 @@ static bool tj_decode(const uint8_t *data, size_t size, int channels, int denom,
 
 enum fr_status fr_img_info(const uint8_t *data, size_t size, const char *name, int *c, int *h, int *w)
 {
+#if FRUGAL_HAVE_TURBOJPEG
+    /* libjpeg-turbo reads JPEGs stb_image does not (arithmetic coding, 12-bit): ask the decoder that will decode */
+    tjhandle tj = is_jpeg(data, size) && size <= ULONG_MAX ? tjInitDecompress() : NULL;
+    if (tj) {
+        int subsamp, cs;
+        int ok = tjDecompressHeader3(tj, data, (unsigned long)size, w, h, &subsamp, &cs) == 0 && cs != TJCS_CMYK &&
+                 cs != TJCS_YCCK;
+        tjDestroy(tj);
+        if (ok) {
+            *c = cs == TJCS_GRAY ? 1 : 3;
+            return check_dims(name, *w, *h);
+        }
+    }
+#endif
     return stb_info(data, size, name, c, h, w);
 }
 
