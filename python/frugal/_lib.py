@@ -66,10 +66,6 @@ PROTOTYPES = {
 }
 
 
-# TEMPORARY until the augmenter API is merged
-_PENDING = {"fr_augmenter_new", "fr_augmenter_free", "fr_augmenter_output", "fr_augmenter_run", "fr_net_predict_u8"}
-
-
 def _candidates():
     env = os.environ.get("FRUGAL_LIB")
     if env:
@@ -102,15 +98,13 @@ def _load():
         except OSError as e:
             errors.append(str(e))
             continue
-        missing = [n for n in PROTOTYPES if not hasattr(dll, n) and n not in _PENDING]
+        missing = [n for n in PROTOTYPES if not hasattr(dll, n)]
         if missing:
             errors.append(f"{p}: lacks {', '.join(missing)} (older than this Python package: rebuild frugal)")
             if explicit:
                 break
             continue
         for name, (res, args) in PROTOTYPES.items():
-            if not hasattr(dll, name):
-                continue
             fn = getattr(dll, name)
             fn.restype, fn.argtypes = res, args
         return dll, str(p)

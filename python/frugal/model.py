@@ -95,13 +95,7 @@ class Model(Handle):
         logits = np.empty((x.shape[0], self._k), np.float32)
         with self._lock:
             self._ensure()
-            if hasattr(_lib.lib, "fr_net_predict_u8"):
-                _lib.call("fr_net_predict_u8", self._net, x.ctypes.data, x.shape[0], logits.ctypes.data)
-            else:  # TEMPORARY until the augmenter API merge
-                f = np.ascontiguousarray((x.astype(np.float32) * np.float32(1 / 255)).transpose(0, 3, 1, 2))
-                fn = _lib.lib.fr_net_predict_f32
-                fn.argtypes = [ctypes.c_void_p] * 2 + [ctypes.c_int64, ctypes.c_void_p]
-                _lib.check(fn(self._net, f.ctypes.data, x.shape[0], logits.ctypes.data))
+            _lib.call("fr_net_predict_u8", self._net, x.ctypes.data, x.shape[0], logits.ctypes.data)
         return logits
 
     def evaluate(self, images, labels):
