@@ -29,8 +29,6 @@ def images_u8(x, what, hwc=None):
         raise ValueError(f"{what}: images [N, H, W, C] need N, H, W >= 1 and C in 1..4, got shape {tuple(a.shape)}")
     if hwc is not None and (h, w, c) != tuple(hwc):
         raise ValueError(f"{what}: images are {h}x{w}x{c} (H x W x C), expected {hwc[0]}x{hwc[1]}x{hwc[2]}")
-    if a.nbytes >= 1 << 62:
-        raise ValueError(f"{what}: batch too large")
     return c_array(a)
 
 

@@ -4,10 +4,22 @@ worker: the parent's threads and device queues do not exist there), pickled as t
 import ctypes
 import os
 import threading
+import weakref
 
 from . import _lib
 
 __all__ = ["Handle", "device_spec"]
+
+_live = weakref.WeakSet()
+
+
+def _after_fork_in_child():
+    # a lock held by another thread of the parent at the fork would stay locked forever in the child
+    for h in list(_live):
+        h._lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def device_spec(device, threads):
@@ -27,6 +39,7 @@ class Handle:
         self._lock = threading.Lock()
         self._be = None
         self._pid = None
+        _live.add(self)
         self._ensure()
 
     def _ensure(self):

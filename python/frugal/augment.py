@@ -10,6 +10,7 @@ from ._handle import Handle
 __all__ = ["Augment"]
 
 _U32 = 1 << 32
+_CACHED = 4  # augmenters kept for different image sizes
 _DTYPES = {0: np.float32, 1: np.uint8}  # enum fr_dtype: FR_F32, FR_U8
 
 
@@ -42,7 +43,7 @@ class Augment(Handle):
         self._config = dict(policy=policy, seed=int(seed), device=device, threads=threads, n_classes=n_classes,
                             normalize=bool(normalize))
         self.step = 0
-        self._aug = {}  # (h, w, c) -> (handle, batch capacity)
+        self._aug = {}  # (h, w, c) -> (handle, batch capacity, (out_h, out_w, dtype, layout))
         self._start(device, threads)
 
     def _open(self):
@@ -55,7 +56,7 @@ class Augment(Handle):
         self._aug = {}
 
     def _free(self):
-        for a, _ in self._aug.values():
+        for a, _, _ in self._aug.values():
             _lib.lib.fr_augmenter_free(a)
 
     @property
@@ -76,34 +77,35 @@ class Augment(Handle):
         return self._config["n_classes"]
 
     def _augmenter(self, n, h, w, c):
-        """The C augmenter for images h x w x c that takes at least n per call (made on first use)."""
-        a, cap = self._aug.get((h, w, c), (None, 0))
+        """(handle, output geometry) of the C augmenter for images h x w x c that takes at least n per call
+        (made on first use)."""
+        a, cap, geo = self._aug.get((h, w, c), (None, 0, None))
         if a is not None and n <= cap:
-            return a
+            return a, geo
         if a is not None:
             _lib.lib.fr_augmenter_free(a)
             del self._aug[(h, w, c)]
+        while len(self._aug) >= _CACHED:  # the oldest size goes
+            old = next(iter(self._aug))
+            _lib.lib.fr_augmenter_free(self._aug.pop(old)[0])
         cfg = self._config
         o = _lib.AugmenterOpts(policy=_lib.encode(cfg["policy"]), seed=cfg["seed"], batch=n, h=h, w=w, c=c,
                                n_classes=cfg["n_classes"], no_normalize=0 if cfg["normalize"] else 1)
         a = ctypes.c_void_p()
         _lib.call("fr_augmenter_new", self._be, ctypes.byref(o), ctypes.byref(a))
-        self._aug[(h, w, c)] = (a, n)
-        return a
+        v = [ctypes.c_int() for _ in range(4)]
+        _lib.lib.fr_augmenter_output(a, *(ctypes.byref(x) for x in v))
+        geo = tuple(x.value for x in v)
+        self._aug[(h, w, c)] = (a, n, geo)
+        return a, geo
 
     def output_shape(self, images_shape):
         """(shape, dtype) of the result for input images of shape [N, H, W, C]."""
         n, h, w, c = images_shape
         with self._lock:
             self._ensure()
-            oh, ow, t, lay = self._output(self._augmenter(1, h, w, c))
+            oh, ow, t, lay = self._augmenter(1, h, w, c)[1]
         return ((n, c, oh, ow) if lay else (n, oh, ow, c)), _DTYPES[t]
-
-    @staticmethod
-    def _output(a):
-        v = [ctypes.c_int() for _ in range(4)]
-        _lib.lib.fr_augmenter_output(a, *(ctypes.byref(x) for x in v))
-        return tuple(x.value for x in v)
 
     def __call__(self, images, labels=None, *, step=None, first_sample=0, out=None):
         """Augments a batch: returns the new images, or (images, soft_labels float32 [N, n_classes]) when
@@ -119,14 +121,15 @@ class Augment(Handle):
             if k == 0:
                 raise ValueError("Augment: labels need the class count: Augment(..., n_classes=K)")
             y = _arrays.int_labels(labels, n, "Augment", 0, k)
-        s = self.step if step is None else _u32(step, "step")
+        if step is not None:
+            step = _u32(step, "step")
         first = _u32(first_sample, "first_sample")
         if first + n > _U32:
             raise ValueError(f"Augment: samples {first}..{first + n - 1} run past 2^32")
         with self._lock:
+            s = self.step if step is None else step
             self._ensure()
-            a = self._augmenter(n, h, w, c)
-            oh, ow, t, lay = self._output(a)
+            a, (oh, ow, t, lay) = self._augmenter(n, h, w, c)
             shape, dtype = ((n, c, oh, ow) if lay else (n, oh, ow, c)), _DTYPES[t]
             if out is None:
                 out = np.empty(shape, dtype)
@@ -137,8 +140,8 @@ class Augment(Handle):
             soft = np.empty((n, k), np.float32) if y is not None else None
             _lib.call("fr_augmenter_run", a, s, first, n, x.ctypes.data, out.ctypes.data, _arrays.ptr(y),
                       _arrays.ptr(soft))
-        if step is None:
-            self.step = (s + 1) % _U32
+            if step is None:
+                self.step = (s + 1) % _U32
         return out if y is None else (out, soft)
 
     def __getstate__(self):

@@ -215,3 +215,11 @@ def test_a_forked_child_uses_the_parents_augment():
     p.join(60)
     assert p.exitcode == 0 and np.array_equal(got, want)
     assert np.array_equal(aug(x, step=4), want)  # the parent's handles still work
+
+
+def test_many_image_sizes_in_turn():
+    a = frugal.Augment("randaugment(n=2,m=9)", seed=11)
+    for size in (8, 9, 10, 11, 12, 8):  # more sizes than augmenters kept: the oldest are remade
+        x = pictures(3, size, size + 1, seed=size)
+        assert np.array_equal(a(x, step=size), frugal.Augment(a.policy, seed=11)(x, step=size))
+    assert len(a._aug) <= 4
