@@ -1,8 +1,9 @@
 """Finds and loads libfrugal with ctypes, declares the C prototypes and turns failed calls into exceptions.
 
 Search order: $FRUGAL_LIB (a path to libfrugal.so); the build tree of the checkout this package sits in
-($FRUGAL_BUILD_DIR or <repo>/build); the install prefix (the dynamic loader's search path, then
-lib/<multiarch>, lib64 and lib under sys.prefix, /usr/local and /usr). ctypes.CDLL releases the GIL
+($FRUGAL_BUILD_DIR or <repo>/build); the install prefix: lib/<multiarch>, lib64 and lib under sys.prefix
+(a venv or conda environment), the dynamic loader's search path (ldconfig, LD_LIBRARY_PATH), then the same
+directories under /usr/local and /usr. ctypes.CDLL releases the GIL
 during every call, so frugal work in one Python thread does not stop the others."""
 import ctypes
 import os
@@ -77,12 +78,11 @@ def _candidates():
         out.append((Path(build) if Path(build).is_absolute() else repo / build) / LIBNAME)
     if (repo / "meson.build").is_file():
         out.append(repo / "build" / LIBNAME)
-    out.append(Path(LIBNAME))  # the dynamic loader's search path (ldconfig, LD_LIBRARY_PATH)
     multiarch = sysconfig.get_config_var("MULTIARCH") or ""
-    for prefix in dict.fromkeys([sys.prefix, "/usr/local", "/usr"]):
-        for sub in ("lib/" + multiarch if multiarch else None, "lib64", "lib"):
-            if sub:
-                out.append(Path(prefix) / sub / LIBNAME)
+    libdirs = [d for d in ("lib/" + multiarch if multiarch else None, "lib64", "lib") if d]
+    out += [Path(sys.prefix) / d / LIBNAME for d in libdirs]  # installed with this Python (a venv, conda)
+    out.append(Path(LIBNAME))  # the dynamic loader's search path (ldconfig, LD_LIBRARY_PATH)
+    out += [Path(p) / d / LIBNAME for p in ("/usr/local", "/usr") if p != sys.prefix for d in libdirs]
     return out, False
 
 

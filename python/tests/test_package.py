@@ -5,6 +5,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -56,20 +57,27 @@ def test_calls_release_the_gil():
     assert not _lib.lib.fr_version._flags_ & ctypes._FUNCFLAG_PYTHONAPI
 
 
-def test_pip_install_builds_and_imports(tmp_path):
-    src, target = tmp_path / "src", tmp_path / "site"  # a copy: pip builds in the tree it is given
+def test_pip_install_into_a_venv_finds_the_library_in_its_prefix(tmp_path):
+    """`pip install ./python` into a virtual environment whose prefix holds libfrugal (as `meson install
+    --prefix VENV` puts it there): the installed package loads it without FRUGAL_LIB."""
+    venv = tmp_path / "venv"
+    r = subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], capture_output=True,
+                       text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot make a venv (Debian: python3-venv): {r.stderr.strip().splitlines()[-1:]}")
+    py = venv / "bin" / "python"
+    src = tmp_path / "src"  # a copy: pip builds in the tree it is given
     shutil.copytree(PY, src, ignore=shutil.ignore_patterns("tests", "build", "*.egg-info", "__pycache__", ".*"))
-    r = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-build-isolation", "--no-deps",
-                        "--no-index", "--target", str(target), str(src)], capture_output=True, text=True,
-                       cwd=tmp_path)
-    if r.returncode != 0 and "No module named pip" in r.stderr:
-        pytest.skip("pip is not installed")
+    r = subprocess.run([str(py), "-m", "pip", "install", "--quiet", "--no-build-isolation", "--no-deps", "--no-index",
+                        str(src)], capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert (target / "frugal" / "augment.py").exists()
-    # the installed copy finds the library through FRUGAL_LIB (no build tree next to it)
-    e = dict(os.environ, PYTHONPATH=str(target), FRUGAL_LIB=frugal.library_path)
-    r = subprocess.run([sys.executable, "-c", "import frugal; print(frugal.__file__, frugal.__version__)"],
-                       capture_output=True, text=True, env=e, cwd=tmp_path)
+    multiarch = sysconfig.get_config_var("MULTIARCH")
+    libdir = venv / "lib" / multiarch if multiarch else venv / "lib"
+    libdir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(frugal.library_path, libdir / "libfrugal.so")
+    env = {k: v for k, v in os.environ.items() if k not in ("FRUGAL_LIB", "FRUGAL_BUILD_DIR", "PYTHONPATH")}
+    r = subprocess.run([str(py), "-c", "import frugal; print(frugal.__file__); print(frugal.library_path); "
+                        "print(frugal.__version__)"], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    path, version = r.stdout.split()
-    assert path.startswith(str(target)) and version == frugal.__version__
+    pkg, lib, version = r.stdout.split()
+    assert pkg.startswith(str(venv)) and lib == str(libdir / "libfrugal.so") and version == frugal.__version__
