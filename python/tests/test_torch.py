@@ -40,14 +40,18 @@ def test_collate_in_workers_equals_augment_by_batch_index(workers):
     assert b == 4
 
 
-def test_collate_set_epoch_changes_the_augmentations_reproducibly():
-    images, labels = dataset(16)
-    data = list(zip(images, labels))
+def batches(collate, n=16):
+    """the image batches of a 2-worker DataLoader over n samples"""
+    images, labels = dataset(n)
+    loader = torch.utils.data.DataLoader(list(zip(images, labels)), batch_size=8, num_workers=2, collate_fn=collate)
+    return [x for x, _ in loader]
 
+
+def test_collate_set_epoch_changes_the_augmentations_reproducibly():
     def epoch(e):
         c = Collate(POLICY, n_classes=4, seed=3)
         c.set_epoch(e)
-        return [x for x, _ in torch.utils.data.DataLoader(data, batch_size=8, num_workers=2, collate_fn=c)]
+        return batches(c)
 
     e0, e1, e0b = epoch(0), epoch(1), epoch(0)
     assert all(torch.equal(a, b) for a, b in zip(e0, e0b))
@@ -55,13 +59,9 @@ def test_collate_set_epoch_changes_the_augmentations_reproducibly():
 
 
 def test_collate_without_a_seed_follows_torch_manual_seed():
-    images, labels = dataset(16)
-    data = list(zip(images, labels))
-
     def run(seed):
         torch.manual_seed(seed)
-        c = Collate("randaugment(n=2,m=9)")
-        return [x for x, _ in torch.utils.data.DataLoader(data, batch_size=8, num_workers=2, collate_fn=c)]
+        return batches(Collate("randaugment(n=2,m=9)"))
 
     a, b, c = run(1), run(1), run(2)
     assert all(torch.equal(x, y) for x, y in zip(a, b))
