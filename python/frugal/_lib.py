@@ -9,7 +9,7 @@ import ctypes
 import os
 import sys
 import sysconfig
-from ctypes import POINTER, c_char_p, c_double, c_int, c_int64, c_uint32, c_uint64, c_void_p
+from ctypes import POINTER, c_char_p, c_double, c_float, c_int, c_int64, c_uint32, c_uint64, c_void_p
 from pathlib import Path
 
 from .errors import LibraryNotFound, from_status
@@ -49,6 +49,8 @@ PROTOTYPES = {
     "fr_net_arch_name": (c_char_p, [vp]),
     "fr_net_fallback_ops": (c_int, [vp]),
     "fr_net_predict_u8": (c_int, [vp, vp, c_int64, vp]),
+    "fr_net_set_normalize": (c_int, [vp, POINTER(c_float), POINTER(c_float)]),
+    "fr_net_normalize_str": (c_char_p, [vp, c_char_p, ctypes.c_size_t]),
     "fr_net_evaluate_u8": (c_int, [vp, vp, vp, c_int64, POINTER(c_double), POINTER(c_double), POINTER(c_int64), vp,
                                    vp]),
     "fr_dataset_open_size": (c_int, [c_char_p, c_int, c_int, c_int, c_int, POINTER(vp)]),

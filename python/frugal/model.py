@@ -21,9 +21,12 @@ class Model(Handle):
         m.evaluate(images, labels)["accuracy"]
 
     Training runs through the CLI (`frugal train/finetune/distill/noisy-student`); its checkpoints load
-    here. Images are scaled and normalised on the device as the checkpoint says (x/255 by default)."""
+    here. Images are scaled and normalised on the device, (x/255 - mean[c]) / std[c], with the checkpoint's
+    values (x/255 by default) or mean= and std= (one value or one per channel: a PyTorch model's
+    transforms.Normalize)."""
 
-    def __init__(self, path, *, arch=None, input_shape=None, class_names=None, device="auto", threads=None):
+    def __init__(self, path, *, arch=None, input_shape=None, class_names=None, mean=None, std=None, device="auto",
+                 threads=None):
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"Model: path must be a file path, got {type(path).__name__}")
         if arch is not None:
@@ -39,9 +42,18 @@ class Model(Handle):
             raise ValueError("Model: input_shape is read from the checkpoint; it goes with arch= and plain weights")
         if class_names is not None:
             class_names = [str(s) for s in class_names]
+        if (mean is None) != (std is None):
+            raise ValueError("Model: give both mean= and std= (or neither)")
+        norm = None
+        if mean is not None:
+            norm = tuple(tuple(float(v) for v in np.atleast_1d(np.asarray(a, np.float64)).ravel()) for a in (mean, std))
+            if not all(1 <= len(a) <= 4 for a in norm) or not all(v > 0 and np.isfinite(v) for v in norm[1]) \
+                    or not all(np.isfinite(v) for v in norm[0]):
+                raise ValueError(f"Model: mean and std need 1..4 finite values, std > 0; got {mean!r}, {std!r}")
         self._config = dict(path=os.fspath(path), arch=None if arch is None else os.fspath(arch),
                             input_shape=None if input_shape is None else tuple(int(v) for v in input_shape),
-                            class_names=class_names, device=device, threads=threads)
+                            class_names=class_names, mean=None if norm is None else norm[0],
+                            std=None if norm is None else norm[1], device=device, threads=threads)
         self._net = None
         self._start(device, threads)
 
@@ -57,6 +69,13 @@ class Model(Handle):
         v = [ctypes.c_int() for _ in range(4)]
         _lib.lib.fr_net_info(net, *(ctypes.byref(x) for x in v))
         self._c, self._h, self._w, self._k = (x.value for x in v)
+        if cfg["mean"] is not None:
+            for a in (cfg["mean"], cfg["std"]):
+                if len(a) not in (1, self._c):
+                    raise ValueError(f"Model: {len(a)} mean/std values for {self._c} channels")
+            m4, s4 = ((ctypes.c_float * 4)(*(a * 4 if len(a) == 1 else a + (a[-1],) * (4 - len(a))))
+                      for a in (cfg["mean"], cfg["std"]))
+            _lib.call("fr_net_set_normalize", net, m4, s4)
         names = cfg["class_names"]
         if names is not None and len(names) != self._k:
             raise ValueError(f"Model: {len(names)} class names for a model with {self._k} classes")
@@ -83,6 +102,16 @@ class Model(Handle):
     def input_shape(self):
         """(C, H, W) of the network's input; predict() takes uint8 images [N, H, W, C]."""
         return (self._c, self._h, self._w)
+
+    @property
+    def normalize(self):
+        """(mean, std) per channel applied on the device: (x/255 - mean[c]) / std[c]."""
+        buf = ctypes.create_string_buffer(256)
+        with self._lock:
+            self._ensure()
+            text = _lib.lib.fr_net_normalize_str(self._net, buf, 256).decode()
+        mean, std = (tuple(float(v) for v in part.split("=")[1].split(",")[:self._c]) for part in text.split(";"))
+        return mean, std
 
     @property
     def arch(self):

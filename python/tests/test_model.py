@@ -73,6 +73,7 @@ def test_evaluate_skips_unlabelled_images(checkpoint, fmnist_test):
 def test_checkpoint_metadata(checkpoint, fmnist_test):
     m = frugal.Model(checkpoint)
     assert m.input_shape == (1, 28, 28) and m.n_classes == 10 and m.arch == "t"
+    assert m.normalize == ((0.0,), (1.0,))
     assert m.class_names == fmnist_test[2]
     assert "cpu" in m.device or m.device.startswith("cl:")
 
@@ -148,16 +149,22 @@ def test_pytorch_weights_with_a_model_file_give_pytorchs_logits(tmp_path, fmnist
     (tmp_path / "net.txt").write_text(MODEL_FILE)
     names = ["a", "b", "c", "d", "e"]
     m = frugal.Model(tmp_path / "w.safetensors", arch=tmp_path / "net.txt", input_shape=(1, 28, 28),
-                     class_names=names)
+                     class_names=names, mean=0.25, std=[0.5])  # transforms.Normalize(0.25, 0.5) in PyTorch
     assert m.n_classes == 5 and m.class_names == names and m.arch == "net.txt"
+    assert m.normalize == ((0.25,), (0.5,))
     images = fmnist_test[0][:16]
     with torch.no_grad():
-        want = net(torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255).numpy()
+        want = net((torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255 - 0.25) / 0.5).numpy()
     got = m.predict(images)
     assert np.abs(got - want).max() < 1e-5
     # without class names: "0".."K-1"
     plain = frugal.Model(tmp_path / "w.safetensors", arch=tmp_path / "net.txt", input_shape=(1, 28, 28))
     assert plain.class_names == ["0", "1", "2", "3", "4"]
+    with pytest.raises(ValueError, match="mean"):
+        frugal.Model(tmp_path / "w.safetensors", arch=tmp_path / "net.txt", input_shape=(1, 28, 28), mean=0.5)
+    with pytest.raises(ValueError, match="channels"):
+        frugal.Model(tmp_path / "w.safetensors", arch=tmp_path / "net.txt", input_shape=(1, 28, 28), mean=(0, 0),
+                     std=(1, 1))
     with pytest.raises(ValueError, match="class names"):
         frugal.Model(tmp_path / "w.safetensors", arch=tmp_path / "net.txt", input_shape=(1, 28, 28),
                      class_names=["x"])
