@@ -4,10 +4,10 @@
  *
  *   char *js;
  *   if (fr_devices_json(&js) == FR_STATUS_OK) { puts(js); fr_free(js); }
- *   struct fr_backend *be;  fr_backend_open_threads("cpu", 1, &be);
- *   struct fr_net *net;     fr_net_load(be, "model.safetensors", &net);
- *   int c, h, w, k;         fr_net_info(net, &c, &h, &w, &k);
- *   double acc, loss;       fr_net_evaluate_u8(net, pixels, labels, n, &acc, &loss, NULL, NULL, NULL);
+ *   struct fr_backend *cpu1;  fr_backend_open_threads("cpu", 1, &cpu1);
+ *   struct fr_net *net;       fr_net_load(cpu1, "model.safetensors", &net);
+ *   int c, h, w, k;           fr_net_info(net, &c, &h, &w, &k);
+ *   double acc, loss;         fr_net_evaluate_u8(net, images_u8, labels_i32, N, &acc, &loss, NULL, NULL, NULL);
  */
 #ifndef FRUGAL_BINDINGS_H
 #define FRUGAL_BINDINGS_H
