@@ -40,11 +40,19 @@ def test_collate_in_workers_equals_augment_by_batch_index(workers):
     assert b == 4
 
 
-def batches(collate, n=16):
+def batches(collate, n=16, context=None):
     """the image batches of a 2-worker DataLoader over n samples"""
     images, labels = dataset(n)
-    loader = torch.utils.data.DataLoader(list(zip(images, labels)), batch_size=8, num_workers=2, collate_fn=collate)
+    loader = torch.utils.data.DataLoader(list(zip(images, labels)), batch_size=8, num_workers=2, collate_fn=collate,
+                                         multiprocessing_context=context)
     return [x for x, _ in loader]
+
+
+def test_spawned_workers_give_the_same_batches_as_forked_ones():
+    # spawn pickles the collate function (its settings, not C handles) into fresh interpreters
+    want = batches(Collate(POLICY, n_classes=4, seed=5))
+    got = batches(Collate(POLICY, n_classes=4, seed=5), context="spawn")
+    assert all(torch.equal(a, b) for a, b in zip(want, got))
 
 
 def test_collate_set_epoch_changes_the_augmentations_reproducibly():
