@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """frugal augmentation through Python against torchvision, side by side in one process, one thread:
 RandAugment(2,9) on 224x224x3 uint8 images, per image; and the Python overhead of one frugal call on a
-batch of 64 (the time in the Python wrapper around the C call, over the time in the C call).
+batch of 64 (the time in the Python wrapper around the C call, over the time in the C call). The CLI's
+`frugal augment --bench` (the same C call without Python) is timed alongside when it is built.
 
 usage: /usr/bin/python3 python/bench_augment.py [--seconds 2] [--repeats 5] [--size 224] [--batch 64]
                                                 [--policy 'randaugment(n=2,m=9)'] [--json FILE]
@@ -13,6 +14,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -96,6 +98,15 @@ def overhead(calls=30):
 
 
 rows = [("frugal via Python (batch %d)" % B, lambda: rate(frugal_batch, B))]
+cli = Path(os.environ.get("FRUGAL_EXE") or Path(frugal.library_path).parent / "tools" / "frugal")
+if os.access(cli, os.X_OK):  # the same C call without Python (its own random pictures, batch 64)
+    def cli_rate():
+        r = subprocess.run([str(cli), "augment", "--bench", str(S), "--policy", args.policy, "--threads", "1",
+                            "--device", "cpu", "--bench-seconds", str(args.seconds)], capture_output=True, text=True,
+                           check=True)
+        return json.loads(r.stdout.strip().splitlines()[-1])["images_per_cpu_s"]
+
+    rows.append(("frugal C only (frugal augment)", cli_rate))
 try:
     import torch
     import torchvision
