@@ -16,7 +16,7 @@ _live = weakref.WeakSet()
 def _after_fork_in_child():
     # a lock held by another thread of the parent at the fork would stay locked forever in the child
     for h in list(_live):
-        h._lock = threading.Lock()
+        h._lock = threading.RLock()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -36,7 +36,7 @@ class Handle:
 
     def _start(self, device, threads):
         self._device, self._threads = device_spec(device, threads)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # close() on a failed re-open runs under it
         self._be = None
         self._pid = None
         _live.add(self)

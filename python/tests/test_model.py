@@ -176,3 +176,43 @@ def test_a_model_file_error_names_the_file_and_line(tmp_path):
     with pytest.raises(frugal.Error) as ei:
         frugal.Model(tmp_path / "w.safetensors", arch=tmp_path / "bad.txt", input_shape=(1, 8, 8))
     assert "bad.txt:2" in str(ei.value) and "convv" in str(ei.value)
+
+
+def test_a_child_that_cannot_reopen_the_model_gets_the_error(checkpoint, tmp_path, fmnist_test):
+    """after a fork the model is loaded again from its file: a file gone by then is a FileError in the child,
+    not a hang"""
+    import multiprocessing as mp
+    import shutil
+
+    path = tmp_path / "m.safetensors"
+    shutil.copy(checkpoint, path)
+    m = frugal.Model(path, device="cpu")
+    path.unlink()
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+
+    def child():
+        try:
+            m.predict(fmnist_test[0][:2])
+            q.put("no error")
+        except frugal.FileError as e:
+            q.put(str(e))
+
+    p = ctx.Process(target=child)
+    p.start()
+    msg = q.get(timeout=60)
+    p.join(30)
+    assert str(path) in msg
+    assert m.predict(fmnist_test[0][:2]).shape == (2, 10)  # the parent's copy is unaffected
+
+
+def test_a_closed_model_whose_file_is_gone_raises_on_use(checkpoint, tmp_path, fmnist_test):
+    import shutil
+
+    path = tmp_path / "m.safetensors"
+    shutil.copy(checkpoint, path)
+    m = frugal.Model(path, device="cpu")
+    m.close()
+    path.unlink()
+    with pytest.raises(frugal.FileError, match="m.safetensors"):
+        m.predict(fmnist_test[0][:2])
