@@ -166,8 +166,8 @@ bool fr_image_name_ok(const char *name);
 enum fr_status fr_image_list_dir(const char *dir, char ***paths, int64_t *n, char ***subdirs, int64_t *n_subdirs);
 void fr_image_list_free(char **list, int64_t n);
 
-/* Decodes a PNG/JPEG/BMP image from memory into `channels` channels (0 = native) resized to height×width
- * (0 = native; a stretch, no crop). *pixels is malloc'd (HWC u8); free() it. */
+/* Decodes a PNG/JPEG/BMP image from memory into `channels` channels (0 = native) brought to height×width (0 =
+ * native) as datasets read images (shorter side resized, centre cropped). *pixels is malloc'd (HWC u8); free() it. */
 enum fr_status fr_image_decode(const void *data, size_t size, const char *name, int channels, int height, int width,
                                enum fr_resize resize, uint8_t **pixels, int *c, int *h, int *w);
 enum fr_status fr_image_load(const char *path, int channels, int height, int width, enum fr_resize resize,

@@ -492,7 +492,8 @@ enum fr_status fr_image_decode(const void *data, size_t size, const char *name, 
     int dh = height ? height : im.h, dw = width ? width : im.w;
     if (dh != im.h || dw != im.w) {
         uint8_t *out = malloc((size_t)dh * dw * im.c);
-        int win[4] = {0, 0, im.h, im.w};
+        int win[4];
+        fr_img_center_window(im.h, im.w, dh, dw, win); /* as datasets (and so eval, predict, training) read it */
         st = out ? fr_img_resample(im.px, im.c, im.h, im.w, win, false, out, im.c, dh, dw, mode)
                  : fr_error(FR_STATUS_OUT_OF_MEMORY, "%s: out of memory resizing to %dx%d", name, dh, dw);
         free(im.px);
