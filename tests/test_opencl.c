@@ -177,11 +177,25 @@ static void test_build_error_reports(void **state)
     assert_int_equal(fr_backend_open(spec, &b), FR_STATUS_OK);
     cl_kernel k;
     size_t wg;
-    assert_int_equal(fr_cl_kernel(b->ctx, "broken.cl", "broken_k", &k, &wg), FR_STATUS_DEVICE);
-    const char *msg = fr_last_error();
+    struct fr_cl *cl = b->ctx;
+    n_warnings = 0;
+    fr_log_set_callback(count_log, NULL);
+    assert_int_equal(fr_cl_kernel(cl, "broken.cl", "broken_k", &k, &wg), FR_STATUS_UNSUPPORTED);
+    char msg[4096];
+    snprintf(msg, sizeof msg, "%s", fr_last_error());
     assert_non_null(strstr(msg, path));          /* the file */
     assert_non_null(strstr(msg, spec));          /* the device */
     assert_non_null(strstr(msg, "undeclared_thing")); /* the compiler's log */
+    assert_int_equal(n_warnings, 1);             /* reported once, with the log's first line */
+    assert_non_null(strstr(last_warning, "broken.cl"));
+    assert_non_null(strstr(last_warning, "undeclared_thing"));
+    /* remembered: the same error again, no second compile and no second warning */
+    int compiled = cl->n_compiled;
+    assert_int_equal(fr_cl_kernel(cl, "broken.cl", "broken_k", &k, &wg), FR_STATUS_UNSUPPORTED);
+    assert_int_equal(cl->n_compiled, compiled);
+    assert_string_equal(fr_last_error(), msg);
+    assert_int_equal(n_warnings, 1);
+    fr_log_set_callback(NULL, NULL);
     /* a missing kernel name in a good file is an error too, not a crash */
     assert_int_equal(fr_cl_kernel(b->ctx, "layout.cl", "layout_nope", &k, &wg), FR_STATUS_DEVICE);
     assert_non_null(strstr(fr_last_error(), "layout_nope"));

@@ -47,11 +47,18 @@ struct fr_backend_i {
 
 enum fr_backend_kind { FR_BACKEND_CPU = 0, FR_BACKEND_OPENCL };
 
+struct fr_prof;
+
 struct fr_backend {
     const struct fr_backend_i *iface;
     enum fr_backend_kind kind;
     char name[128]; /* "cpu" or "cl:0:0 (device name)" */
     void *ctx;
+    uint64_t mem_bytes;   /* device memory (0: host memory, not tracked) */
+    uint64_t max_buffer;  /* largest buffer the planner makes (0: no limit); the arena is split into chunks of
+                           * at most this: the device's max allocation, at most 2 GiB where kernels index
+                           * elements with 32-bit ints */
+    struct fr_prof *prof; /* per-op timing while on (frugal/profile.h), else NULL */
 };
 
 /* The pure-C backend; n_threads <= 0 means FRUGAL_THREADS or all online cores. */

@@ -12,7 +12,9 @@ struct fr_graph {
     int in_graph_cap;
 
     struct fr_backend *backend;
-    struct fr_buffer *static_buf, *arena_buf;
+    /* storage chunks of at most backend->max_buffer bytes: static ones first, then the arena's */
+    struct fr_buffer **bufs;
+    int n_bufs, n_static_bufs;
     bool planned;
     bool guard;
     uint8_t *fallback; /* per node: run on the CPU path with copies */
@@ -20,7 +22,7 @@ struct fr_graph {
     struct fr_exec ex;
     struct fr_graph_stats stats;
     /* guard regions to check after a run: (buffer, offset) pairs */
-    struct fr_guard { struct fr_buffer *buf; size_t offset; struct fr_tensor *t; } *guards;
+    struct fr_guard { struct fr_buffer *buf; size_t offset; struct fr_tensor *t; bool arena; } *guards;
     int n_guards;
 };
 
@@ -38,5 +40,9 @@ static inline bool fr_node_is_noop(const struct fr_tensor *t)
                          FR_FLAG_CONST | FR_FLAG_LOSS)
 
 void fr_graph_release_storage(struct fr_graph *g);
+
+/* An out-of-memory status gets what the graph needs on its device and a batch size to try appended to its
+ * message (the batch: the outer size of the largest INPUT tensor); other statuses pass through. */
+enum fr_status fr_graph_oom_hint(const struct fr_graph *g, enum fr_status st, size_t static_bytes, size_t arena_bytes);
 
 #endif
