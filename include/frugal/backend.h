@@ -59,6 +59,8 @@ struct fr_backend {
                            * at most this: the device's max allocation, at most 2 GiB where kernels index
                            * elements with 32-bit ints */
     struct fr_prof *prof; /* per-op timing while on (frugal/profile.h), else NULL */
+    char oom_hint[200];   /* what the graph last planned or run here needs and a batch to try: appended to
+                           * out-of-memory messages */
 };
 
 /* The pure-C backend; n_threads <= 0 means FRUGAL_THREADS or all online cores. */

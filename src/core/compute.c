@@ -133,6 +133,7 @@ enum fr_status fr_graph_compute(struct fr_graph *g)
     struct fr_backend *b = g->backend;
     enum fr_status st = FR_STATUS_OK;
     fr_prof_run_begin(b, g->ex.training);
+    memcpy(b->oom_hint, g->oom_hint, sizeof b->oom_hint); /* out of memory from here on: this graph */
     for (int i = 0; i < g->n_nodes && st == FR_STATUS_OK; i++)
         if (!fr_node_is_noop(g->nodes[i]))
             st = g->guard ? guarded_node(g, i) : run_node(g, i);
@@ -144,5 +145,5 @@ enum fr_status fr_graph_compute(struct fr_graph *g)
         st = b->iface->synchronize(b);
     fr_prof_run_end(b);
     g->ex.step++;
-    return fr_graph_oom_hint(g, st, g->stats.static_bytes, g->stats.arena_bytes);
+    return st;
 }

@@ -21,6 +21,7 @@ struct fr_graph {
     struct fr_backend *cpu; /* for fallback nodes on a non-CPU backend */
     struct fr_exec ex;
     struct fr_graph_stats stats;
+    char oom_hint[200]; /* fr_graph_oom_hint at plan time, handed to the backend at each run */
     /* guard regions to check after a run: (buffer, offset) pairs */
     struct fr_guard { struct fr_buffer *buf; size_t offset; struct fr_tensor *t; bool arena; } *guards;
     int n_guards;
@@ -41,8 +42,8 @@ static inline bool fr_node_is_noop(const struct fr_tensor *t)
 
 void fr_graph_release_storage(struct fr_graph *g);
 
-/* An out-of-memory status gets what the graph needs on its device and a batch size to try appended to its
- * message (the batch: the outer size of the largest INPUT tensor); other statuses pass through. */
-enum fr_status fr_graph_oom_hint(const struct fr_graph *g, enum fr_status st, size_t static_bytes, size_t arena_bytes);
+/* What the graph needs on its device and a batch size to try (the batch: the outer size of the largest INPUT
+ * tensor), for out-of-memory messages. */
+void fr_graph_oom_hint(const struct fr_graph *g, size_t static_bytes, size_t arena_bytes, char *buf, size_t size);
 
 #endif

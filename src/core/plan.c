@@ -135,19 +135,16 @@ static int64_t graph_batch(const struct fr_graph *g)
     return batch;
 }
 
-enum fr_status fr_graph_oom_hint(const struct fr_graph *g, enum fr_status st, size_t static_bytes, size_t arena_bytes)
+void fr_graph_oom_hint(const struct fr_graph *g, size_t static_bytes, size_t arena_bytes, char *buf, size_t size)
 {
-    if (st != FR_STATUS_OUT_OF_MEMORY || strstr(fr_last_error(), "try a batch"))
-        return st;
-    char msg[1024];
-    snprintf(msg, sizeof msg, "%s", fr_last_error());
-    double mib = 1.0 / (1 << 20);
+    double mib = 1.0 / (1 << 20), need = (double)(static_bytes + arena_bytes) * mib;
     int64_t batch = graph_batch(g);
     uint64_t mem = g->backend ? g->backend->mem_bytes : 0;
-    if (batch <= 1 || arena_bytes == 0)
-        return fr_error(st, "%s; this graph needs %.1f MiB (%.1f MiB of intermediates)%s", msg,
-                        (double)(static_bytes + arena_bytes) * mib, (double)arena_bytes * mib,
-                        batch == 1 ? " at batch 1: use a smaller model or another device" : "");
+    if (batch <= 1 || arena_bytes == 0) {
+        snprintf(buf, size, "this graph needs %.1f MiB (%.1f MiB of intermediates)%s", need,
+                 (double)arena_bytes * mib, batch == 1 ? " at batch 1: use a smaller model or another device" : "");
+        return;
+    }
     /* the intermediates scale with the batch; leave a fifth of the device to the driver and other users */
     int64_t fit = batch / 2;
     double per = (double)arena_bytes / (double)batch, room = 0.8 * (double)mem - (double)static_bytes;
@@ -156,12 +153,11 @@ enum fr_status fr_graph_oom_hint(const struct fr_graph *g, enum fr_status st, si
     if (fit >= 16)
         fit -= fit % 8;
     if (fit < 1)
-        return fr_error(st, "%s; this graph needs %.1f MiB (%.1f MiB of intermediates at batch %lld): even batch 1 "
-                            "would not fit, use a smaller model or another device",
-                        msg, (double)(static_bytes + arena_bytes) * mib, (double)arena_bytes * mib, (long long)batch);
-    return fr_error(st, "%s; this graph needs %.1f MiB (%.1f MiB of intermediates at batch %lld): try a batch of %lld",
-                    msg, (double)(static_bytes + arena_bytes) * mib, (double)arena_bytes * mib, (long long)batch,
-                    (long long)fit);
+        snprintf(buf, size, "this graph needs %.1f MiB (%.1f MiB of intermediates at batch %lld): even batch 1 would "
+                 "not fit, use a smaller model or another device", need, (double)arena_bytes * mib, (long long)batch);
+    else
+        snprintf(buf, size, "this graph needs %.1f MiB (%.1f MiB of intermediates at batch %lld): try a batch of %lld",
+                 need, (double)arena_bytes * mib, (long long)batch, (long long)fit);
 }
 
 /* Static storage: leaves, tensors with a keeping flag, and the storage roots of kept views (a reshaped
@@ -342,7 +338,9 @@ enum fr_status fr_graph_plan(struct fr_graph *g, struct fr_backend *backend)
         st = fr_error(FR_STATUS_OUT_OF_MEMORY, "plan: out of memory");
         goto done;
     }
-    /* the chunks on the device: static first, then the arena's */
+    /* the chunks on the device: static first, then the arena's (out of memory says what this graph needs) */
+    fr_graph_oom_hint(g, static_size, arena_size, g->oom_hint, sizeof g->oom_hint);
+    memcpy(backend->oom_hint, g->oom_hint, sizeof backend->oom_hint);
     for (int c = 0; c < n_static && st == FR_STATUS_OK; c++)
         st = add_chunk(g, static_chunk[c]);
     g->n_static_bufs = g->n_bufs;
@@ -350,10 +348,13 @@ enum fr_status fr_graph_plan(struct fr_graph *g, struct fr_backend *backend)
         st = add_chunk(g, ar.a[c].end);
     free(static_chunk);
     free(ar.a);
-    if (st != FR_STATUS_OK) {
-        st = fr_graph_oom_hint(g, st, static_size, arena_size);
-        goto done;
+    if (st == FR_STATUS_OUT_OF_MEMORY && !strstr(fr_last_error(), g->oom_hint)) { /* backends that do not add it */
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", fr_last_error());
+        st = fr_error(st, "%s; %s", msg, g->oom_hint);
     }
+    if (st != FR_STATUS_OK)
+        goto done;
     for (int i = 0; i < n; i++) {
         struct fr_tensor *t = g->nodes[i];
         if (chunk[i] < 0)

@@ -61,12 +61,14 @@ enum fr_status fr_cl_fail(struct fr_cl *cl, cl_int err, const char *call, const 
         va_end(ap);
         strcat(what, ")");
     }
+    const char *hint = cl->backend->oom_hint;
     if (is_oom(err))
         return fr_error(FR_STATUS_OUT_OF_MEMORY,
                         "opencl: %s (%s): out of device memory: %s%s returned %s; the device has %.1f GiB, at most "
-                        "%.1f GiB per buffer",
+                        "%.1f GiB per buffer%s%s",
                         cl->info.spec, cl->info.name, call, what, fr_cl_error_name(err),
-                        (double)cl->info.global_mem / (1 << 30), (double)cl->info.max_alloc / (1 << 30));
+                        (double)cl->info.global_mem / (1 << 30), (double)cl->info.max_alloc / (1 << 30),
+                        hint[0] ? "; " : "", hint);
     return fr_error(FR_STATUS_DEVICE, "opencl: %s (%s): %s%s failed: %s", cl->info.spec, cl->info.name, call, what,
                     fr_cl_error_name(err));
 }

@@ -253,7 +253,7 @@ static enum fr_status build_program(struct fr_cl *cl, const char *file, cl_progr
     cl_int fault = fr_cl_fault(FR_CL_BUILD);
     if (fault != CL_SUCCESS) {
         free(src);
-        return build_failed(cl, origin, fault, "(failure injected by FRUGAL_CL_FAULT)");
+        return build_failed(cl, origin, fault, "failure injected by FRUGAL_CL_FAULT");
     }
     unsigned char key[16];
     fr_cl_cache_key(cl, src, len, cl->build_options, key);
