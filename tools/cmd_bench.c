@@ -33,6 +33,14 @@ static int write_file(const char *path, const char *text)
     return ok ? CLI_OK : cli_error("bench", CLI_FAIL, "%s: write failed", path);
 }
 
+static bool seen(const struct cli_opt *opts, const char *name)
+{
+    for (; opts->name; opts++)
+        if (strcmp(opts->name, name) == 0)
+            return opts->seen;
+    return false;
+}
+
 int cmd_bench(int argc, char **argv)
 {
     const char *device = "all", *suite = "quick", *json = NULL, *markdown = NULL, *csv = NULL, *compare = NULL;
@@ -85,8 +93,12 @@ int cmd_bench(int argc, char **argv)
     fr_bench_opts_init(&o);
     if (!fr_bench_suite_parse(suite, &o.suites))
         return cli_error("bench", CLI_USAGE, "--suite %s: expected quick, full, limits, ops, augment or train", suite);
-    if (repeat < 0 || repeat > 64 || seconds < 0 || threads < 0)
-        return cli_error("bench", CLI_USAGE, "--repeat 1..64, --seconds and --threads must not be negative");
+    if (seen(opts, "repeat") && (repeat < 1 || repeat > 64))
+        return cli_error("bench", CLI_USAGE, "--repeat %lld: expected 1..64 timed batches", (long long)repeat);
+    if (seen(opts, "seconds") && !(seconds > 0 && seconds <= 60)) /* NaN fails too */
+        return cli_error("bench", CLI_USAGE, "--seconds %g: expected a time above 0 and at most 60", seconds);
+    if (threads < 0 || threads > 1024)
+        return cli_error("bench", CLI_USAGE, "--threads %lld: expected 1..1024 (0 = the default)", (long long)threads);
     o.repeat = (int)repeat;
     o.seconds = seconds;
     o.threads = (int)threads;

@@ -182,6 +182,11 @@ enum fr_status fr_bench_device_list(const char *spec, char ***specs, int *n)
             one[m++] = tok;
         }
         for (int i = 0; i < m; i++) {
+            bool dup = false; /* "cpu,cpu" or "all,cl:0:0": each device once */
+            for (int j = 0; j < cnt && !dup; j++)
+                dup = strcmp(list[j], one[i]) == 0;
+            if (dup)
+                continue;
             if (cnt == cap) {
                 cap = cap ? 2 * cap : 8;
                 char **l = realloc(list, (size_t)cap * sizeof *l);
@@ -212,7 +217,8 @@ static void describe(struct fr_backend *be, struct fr_bench_device *d, const cha
 {
     snprintf(d->spec, sizeof d->spec, "%s", spec);
     if (be->kind == FR_BACKEND_CPU) {
-        snprintf(d->name, sizeof d->name, "pure-C CPU path, %d threads", fr_backend_cpu_threads(be));
+        int n = fr_backend_cpu_threads(be);
+        snprintf(d->name, sizeof d->name, "pure-C CPU path, %d thread%s", n, n == 1 ? "" : "s");
         snprintf(d->driver, sizeof d->driver, "SIMD %s", fr_cpu_simd_name());
     } else {
         fr_bench_cl_driver(be, d->name, sizeof d->name, d->driver, sizeof d->driver);

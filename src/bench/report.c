@@ -91,6 +91,20 @@ static bool first_of_row(const struct fr_bench_report *r, int i)
     return true;
 }
 
+/* +1 when more is better (rates), -1 when less is (times), 0 when neither (shares, counts) */
+static int direction(const char *unit)
+{
+    static const char *const more[] = {"GB/s", "GFLOP/s", "img/s"}, *const less[] = {"ms", "us", "s"};
+    for (size_t i = 0; i < sizeof more / sizeof more[0]; i++)
+        if (strcmp(unit, more[i]) == 0)
+            return 1;
+    for (size_t i = 0; i < sizeof less / sizeof less[0]; i++)
+        if (strcmp(unit, less[i]) == 0)
+            return -1;
+    return 0;
+}
+
+/* value, then how many times faster or slower than the first device for rates and times */
 static void cell(const struct fr_bench_report *r, const struct fr_bench_figure *f, int d, char *buf, size_t size)
 {
     const struct fr_bench_figure *c = find(r, f->suite, f->name, f->unit, r->devices[d].spec);
@@ -101,10 +115,15 @@ static void cell(const struct fr_bench_report *r, const struct fr_bench_figure *
     char v[32];
     fmt_value(v, sizeof v, c->value);
     const struct fr_bench_figure *base = find(r, f->suite, f->name, f->unit, r->devices[0].spec);
-    if (d > 0 && base && base->value != 0 && strcmp(c->unit, "%") != 0)
-        snprintf(buf, size, "%s (%.2fx)%s", v, c->value / base->value, c->flagged ? " WRONG" : "");
-    else
+    int dir = direction(c->unit);
+    if (d > 0 && base && base->value > 0 && c->value > 0 && dir != 0) {
+        double speed = dir > 0 ? c->value / base->value : base->value / c->value;
+        double x = speed >= 1 ? speed : 1 / speed;
+        snprintf(buf, size, "%s (%.*fx %s)%s", v, x >= 100 ? 0 : x >= 10 ? 1 : 2, x, speed >= 1 ? "faster" : "slower",
+                 c->flagged ? " WRONG" : "");
+    } else {
         snprintf(buf, size, "%s%s", v, c->flagged ? " WRONG" : "");
+    }
 }
 
 static const char *const suites[] = {"limits", "ops", "augment", "train"};
@@ -121,6 +140,8 @@ static void table(const struct fr_bench_report *r, struct sbuf *b, bool markdown
         sb_printf(b, "frugal %s bench, %s (%s)\n", r->version, r->date, r->build_options);
         for (int d = 0; d < r->n_devices; d++)
             sb_printf(b, "  %-8s %s; %s\n", r->devices[d].spec, r->devices[d].name, r->devices[d].driver);
+        if (r->n_devices > 1)
+            sb_printf(b, "  (x faster / x slower: against %s, for rates and times)\n", r->devices[0].spec);
     } else {
         sb_printf(b, "# frugal bench\n\nfrugal %s, %s, `%s`\n\n", r->version, r->date, r->build_options);
         for (int d = 0; d < r->n_devices; d++)
@@ -143,7 +164,7 @@ static void table(const struct fr_bench_report *r, struct sbuf *b, bool markdown
         } else {
             sb_printf(b, "\n== %s ==\n%-*s", suites[s], wname, "figure");
             for (int d = 0; d < r->n_devices; d++)
-                sb_printf(b, " %22s", r->devices[d].spec);
+                sb_printf(b, " %24s", r->devices[d].spec);
             sb_printf(b, "\n");
         }
         for (int i = 0; i < r->n_figures; i++) {
@@ -162,16 +183,21 @@ static void table(const struct fr_bench_report *r, struct sbuf *b, bool markdown
                 if (markdown)
                     sb_printf(b, " %s |", c);
                 else
-                    sb_printf(b, " %22s", c);
+                    sb_printf(b, " %24s", c);
             }
             sb_printf(b, "\n");
         }
     }
+    /* the CPU path is the reference: only other devices' figures are checked against it */
     int checked = 0;
     for (int i = 0; i < r->n_figures; i++)
-        checked += r->figures[i].checked;
-    sb_printf(b, "\n%scorrectness vs the CPU path: %d figures checked, %d flagged%s\n", markdown ? "**" : "", checked,
-              r->n_flagged, markdown ? "**" : "");
+        checked += r->figures[i].checked && strcmp(r->figures[i].device, "cpu") != 0;
+    if (checked)
+        sb_printf(b, "\n%scorrectness vs the CPU path: %d figures checked, %d flagged%s\n", markdown ? "**" : "",
+                  checked, r->n_flagged, markdown ? "**" : "");
+    else
+        sb_printf(b, "\n%scorrectness: only the CPU path ran, nothing to compare with it (%d flagged)%s\n",
+                  markdown ? "**" : "", r->n_flagged, markdown ? "**" : "");
     if (r->n_failed)
         sb_printf(b, "%s%d item(s) FAILED, see the notes%s\n", markdown ? "**" : "", r->n_failed, markdown ? "**" : "");
     for (int i = 0; i < r->n_figures; i++) {
