@@ -110,6 +110,11 @@ void fr_cl_fault_set(const char *spec)
     apply(spec);
 }
 
+long fr_cl_fault_calls(enum fr_cl_call call)
+{
+    return (unsigned)call < FR_CL_N_CALLS ? atomic_load(&counters[call]) : 0;
+}
+
 cl_int fr_cl_fault(enum fr_cl_call call)
 {
     pthread_once(&env_once, from_env);

@@ -194,8 +194,10 @@ enum fr_status fr_cl_buffer_create(struct fr_cl *cl, cl_mem_flags flags, size_t 
 enum fr_cl_call { FR_CL_BUILD = 0, FR_CL_ALLOC, FR_CL_WRITE, FR_CL_READ, FR_CL_ENQUEUE, FR_CL_FINISH, FR_CL_N_CALLS };
 cl_int fr_cl_fault(enum fr_cl_call call);
 const char *fr_cl_call_name(enum fr_cl_call call);
-/* Test hook: replaces the rules (NULL or "" = none) and restarts the counts. */
+/* Test hooks: replaces the rules (NULL or "" = none) and restarts the counts; calls of a kind counted since
+ * (only while some rule is set). */
 void fr_cl_fault_set(const char *spec);
+long fr_cl_fault_calls(enum fr_cl_call call);
 
 /* --- profiling --- */
 /* While profiling, the event slot for a command about to be enqueued on cl->queue, recorded against the
