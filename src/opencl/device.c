@@ -138,7 +138,20 @@ static bool has_any(const char *s, const char *const *words)
 }
 
 /* OpenCL has no query for the fp64 rate: full rate is known by name (datacenter parts), every other GPU is
- * taken as slow, which only costs the host the exact integer tables the no-fp64 path uses anyway. */
+ * taken as slow, which only costs the host the exact integer tables the no-fp64 path uses anyway.
+ * NVIDIA: GA100/GH100/GV100/GP100 parts; AMD: CDNA (gfx908, gfx90a, gfx94x) and gfx906 (MI50/60); Intel:
+ * Data Center GPU Max. */
+enum fr_cl_fp64 fr_cl_fp64_by_name(const char *type, const char *name, const char *board)
+{
+    static const char *const full[] = {"A100", "A800", "H100", "H800", "H200", "H20", "GH200", "B100", "B200",
+                                       "V100", "P100", "TITAN V", "GV100", "GP100", "gfx906", "gfx908", "gfx90a",
+                                       "gfx940", "gfx941", "gfx942", "gfx950", "Instinct", "Data Center GPU Max",
+                                       NULL};
+    if (strcmp(type, "cpu") == 0)
+        return FR_CL_FP64_FULL;
+    return has_any(name, full) || (board && has_any(board, full)) ? FR_CL_FP64_FULL : FR_CL_FP64_SLOW;
+}
+
 enum fr_cl_fp64 fr_cl_fp64_class(cl_device_id d, const struct fr_device_info *info)
 {
     const char *e = getenv("FRUGAL_CL_FP64");
@@ -149,19 +162,13 @@ enum fr_cl_fp64 fr_cl_fp64_class(cl_device_id d, const struct fr_device_info *in
         return FR_CL_FP64_NONE;
     if (e && strcmp(e, "slow") == 0)
         return FR_CL_FP64_SLOW;
-    if ((e && strcmp(e, "full") == 0) || strcmp(info->type, "cpu") == 0)
+    if (e && strcmp(e, "full") == 0)
         return FR_CL_FP64_FULL;
-    /* NVIDIA: GA100/GH100/GV100/GP100 parts; AMD: CDNA (gfx908, gfx90a, gfx94x) and gfx906 (MI50/60); Intel:
-     * Data Center GPU Max. CL_DEVICE_BOARD_NAME_AMD (0x4038) has the marketing name on AMD. */
-    static const char *const full[] = {"A100", "A800", "H100", "H800", "H200", "H20", "GH200", "B100", "B200",
-                                       "V100", "P100", "TITAN V", "GV100", "GP100", "gfx906", "gfx908", "gfx90a",
-                                       "gfx940", "gfx941", "gfx942", "gfx950", "Instinct", "Data Center GPU Max",
-                                       NULL};
-    char board[128] = "";
+    char board[128] = ""; /* CL_DEVICE_BOARD_NAME_AMD (0x4038): the marketing name on AMD */
     if (strstr(info->vendor, "Advanced Micro Devices") || strstr(info->vendor, "AMD"))
         clGetDeviceInfo(d, 0x4038, sizeof board - 1, board, NULL);
     board[sizeof board - 1] = 0;
-    return has_any(info->name, full) || has_any(board, full) ? FR_CL_FP64_FULL : FR_CL_FP64_SLOW;
+    return fr_cl_fp64_by_name(info->type, info->name, board);
 }
 
 enum fr_status fr_opencl_list_devices(struct fr_device_info **out, int *n)

@@ -211,8 +211,10 @@ void fr_cl_prof_collect(struct fr_cl *cl);
 const char *fr_cl_error_name(cl_int err);
 /* Fills info for one device; usable/why_not included. */
 void fr_cl_device_info(cl_platform_id p, cl_device_id d, int pi, int di, struct fr_device_info *info);
-/* How fast the device runs doubles (name rules; FRUGAL_CL_FP64=none|slow|full overrides). */
+/* How fast the device runs doubles (name rules; FRUGAL_CL_FP64=none|slow|full overrides); the rules alone
+ * for a device that has cl_khr_fp64 (type "gpu"/"cpu"/..., CL_DEVICE_NAME, AMD's board name or NULL). */
 enum fr_cl_fp64 fr_cl_fp64_class(cl_device_id d, const struct fr_device_info *info);
+enum fr_cl_fp64 fr_cl_fp64_by_name(const char *type, const char *name, const char *board);
 
 /* --- disk cache of program binaries --- */
 struct fr_cl_cache_stats {
