@@ -200,6 +200,14 @@ static void test_suite_parse(void **state)
     assert_true(m & FR_BENCH_QUICK_FLAG);
     assert_true((m & FR_BENCH_FULL) == FR_BENCH_FULL);
     assert_false(fr_bench_suite_parse("fast", &m));
+    /* comma lists: named suites, "quick" sets the sizes only */
+    assert_true(fr_bench_suite_parse("quick,ops,train", &m));
+    assert_int_equal(m, FR_BENCH_OPS | FR_BENCH_TRAIN | FR_BENCH_QUICK_FLAG);
+    assert_true(fr_bench_suite_parse("ops,augment", &m));
+    assert_int_equal(m, FR_BENCH_OPS | FR_BENCH_AUGMENT);
+    assert_false(fr_bench_suite_parse("ops,bogus", &m));
+    assert_false(fr_bench_suite_parse("ops,", &m));
+    assert_false(fr_bench_suite_parse("", &m));
     char **specs;
     int n;
     assert_int_equal(fr_bench_device_list("cpu,cl:0:0", &specs, &n), FR_STATUS_OK);

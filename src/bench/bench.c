@@ -21,12 +21,29 @@ bool fr_bench_suite_parse(const char *name, unsigned *mask)
         unsigned mask;
     } t[] = {{"quick", FR_BENCH_QUICK},   {"full", FR_BENCH_FULL},       {"limits", FR_BENCH_LIMITS},
              {"ops", FR_BENCH_OPS},       {"augment", FR_BENCH_AUGMENT}, {"train", FR_BENCH_TRAIN}};
-    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
-        if (name && strcmp(name, t[i].name) == 0) {
-            *mask = t[i].mask;
-            return true;
+    if (!name || !*name)
+        return false;
+    /* a comma list: named suites are ORed; "quick" or "full" next to them only sets the size */
+    unsigned suites = 0, size = 0;
+    const char *p = name;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        size_t i = 0;
+        while (i < sizeof t / sizeof t[0] && !(strlen(t[i].name) == len && strncmp(p, t[i].name, len) == 0))
+            i++;
+        if (i == sizeof t / sizeof t[0])
+            return false;
+        if (i < 2) {
+            size |= t[i].mask & FR_BENCH_QUICK_FLAG;
+        } else {
+            suites |= t[i].mask;
         }
-    return false;
+        if (!p[len])
+            break;
+        p += len + 1;
+    }
+    *mask = (suites ? suites : FR_BENCH_FULL) | size;
+    return true;
 }
 
 double fr_bench_now(void)
