@@ -265,7 +265,9 @@ static void test_json_schema(void **state)
     assert_non_null(find(r, "global memory bandwidth", "GB/s"));
     assert_non_null(find(r, "peak fp32 compute", "GFLOP/s"));
     assert_non_null(find(r, "gemm 256x256x256", "GFLOP/s"));
-    assert_non_null(find(r, "gemm 256x256x256 % of peak", "%"));
+    /* its share of the peak, or (timed above the peak on a busy machine) a note saying so */
+    assert_true(find(r, "gemm 256x256x256 % of peak", "%") ||
+                strstr(r->notes, "gemm 256x256x256 runs at"));
     assert_non_null(find(r, "softmax", "GB/s"));
     cJSON_Delete(root);
 
