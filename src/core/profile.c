@@ -1,8 +1,8 @@
 /* Per-op profiles: counters per (phase, op) while a backend is profiled, the summary and its table. */
 #include <math.h>
-#include <stdarg.h>
 
 #include "core/profile_internal.h"
+#include "core/sbuf.h"
 #include "frugal_config.h"
 #if FRUGAL_HAVE_OPENCL
 #include "opencl/opencl.h"
@@ -208,46 +208,13 @@ void fr_profile_free(struct fr_profile *p)
     p->n_rows = 0;
 }
 
-struct sbuf {
-    char *s;
-    size_t len, cap;
-    bool oom;
-};
-
-static void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-    if (b->oom)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    size_t need = n < 0 ? 0 : b->len + (size_t)n + 1;
-    if (need > b->cap) {
-        char *s = realloc(b->s, 2 * need);
-        if (!s)
-            n = -1;
-        else
-            b->s = s, b->cap = 2 * need;
-    }
-    if (n < 0) {
-        b->oom = true;
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
 char *fr_profile_format(const struct fr_profile *p)
 {
-    struct sbuf b = {0};
+    struct fr_sbuf b = {0};
     int steps = p->steps > 0 ? p->steps : 1;
-    sb_printf(&b, "profile of %s: %d training step%s, %s\n", p->device, p->steps, p->steps == 1 ? "" : "s", p->method);
+    fr_sbuf_printf(&b, "profile of %s: %d training step%s, %s\n", p->device, p->steps, p->steps == 1 ? "" : "s", p->method);
     if (p->steps > 0) {
-        sb_printf(&b, "%-34s %7s %10s %14s %22s\n", "op (training step)", "share", "ms/step", "launches/step",
+        fr_sbuf_printf(&b, "%-34s %7s %10s %14s %22s\n", "op (training step)", "share", "ms/step", "launches/step",
                   "work-items/launch, min");
         for (int i = 0; i < p->n_rows; i++) {
             const struct fr_profile_row *r = &p->rows[i];
@@ -258,40 +225,36 @@ char *fr_profile_format(const struct fr_profile *p)
             if (r->min_work_items >= 0 && known > 0)
                 snprintf(items, sizeof items, "%.0f, %lld", r->work_items / (double)known,
                          (long long)r->min_work_items);
-            sb_printf(&b, "%-34.34s %6.1f%% %10.3f %14.1f %22s\n", r->op, p->step_ms > 0 ? 100.0 * r->ms / p->step_ms : 0,
+            fr_sbuf_printf(&b, "%-34.34s %6.1f%% %10.3f %14.1f %22s\n", r->op, p->step_ms > 0 ? 100.0 * r->ms / p->step_ms : 0,
                       r->ms / steps, (double)r->launches / steps, items);
         }
-        sb_printf(&b, "%-34s %6.1f%% %10.3f\n", "all ops of a step", 100.0, p->step_ms / steps);
+        fr_sbuf_printf(&b, "%-34s %6.1f%% %10.3f\n", "all ops of a step", 100.0, p->step_ms / steps);
     }
     if (p->min_work_items >= 0)
-        sb_printf(&b, "smallest kernel launch in a step: %lld work-items (%s, op %s, output %lld elements)\n",
+        fr_sbuf_printf(&b, "smallest kernel launch in a step: %lld work-items (%s, op %s, output %lld elements)\n",
                   (long long)p->min_work_items, p->min_kernel, p->min_op, (long long)p->min_output);
     if (p->parallel_target > 0) {
         if (p->below_target > 0)
-            sb_printf(&b,
+            fr_sbuf_printf(&b,
                       "parallelism target %lld work-items: %.1f launches per step below it with larger outputs "
                       "(smallest: %s, op %s, %lld work-items for %lld outputs)\n",
                       (long long)p->parallel_target, (double)p->below_target / steps, p->below_kernel, p->below_op,
                       (long long)p->below_items, (long long)p->below_output);
         else
-            sb_printf(&b, "parallelism target %lld work-items: every launch in a step reaches it or covers its whole output\n",
+            fr_sbuf_printf(&b, "parallelism target %lld work-items: every launch in a step reaches it or covers its whole output\n",
                       (long long)p->parallel_target);
     }
     bool other = false;
     for (int i = 0; i < p->n_rows; i++)
         other |= !p->rows[i].training;
     if (other) {
-        sb_printf(&b, "outside the steps (%d other graph run%s, copies of inputs and results): %.1f ms in all\n",
+        fr_sbuf_printf(&b, "outside the steps (%d other graph run%s, copies of inputs and results): %.1f ms in all\n",
                   p->other_runs, p->other_runs == 1 ? "" : "s", p->other_ms);
         for (int i = 0; i < p->n_rows; i++) {
             const struct fr_profile_row *r = &p->rows[i];
             if (!r->training && r->ms >= 0.05 * p->other_ms)
-                sb_printf(&b, "  %-32.32s %10.1f ms %8ld launches\n", r->op, r->ms, r->launches);
+                fr_sbuf_printf(&b, "  %-32.32s %10.1f ms %8ld launches\n", r->op, r->ms, r->launches);
         }
     }
-    if (b.oom) {
-        free(b.s);
-        return NULL;
-    }
-    return b.s ? b.s : strdup("");
+    return fr_sbuf_finish(&b);
 }

@@ -25,7 +25,13 @@
  *      elements) for ops with other dtypes or limits. Declare it below and call it from
  *      fr_cl_ops_init() in src/opencl/ops_table.c; add the .c to src/opencl/meson.build.
  *   3. Add rows to the parity table in tests/test_parity.c.
- * An op whose slot stays NULL runs on the CPU path with copies (counted as a fallback).
+ * An op whose slot stays NULL runs on the CPU path with copies (counted as a fallback); so does a node whose
+ * launcher returns FR_STATUS_UNSUPPORTED at run time (a program that does not build on the device: its op
+ * is then marked unsupported there, see fr_cl_program).
+ * Device memory a launcher needs (scratch, tables) comes from fr_cl_buffer_create, never clCreateBuffer:
+ * it counts for fault injection and turns allocation failures into FR_STATUS_OUT_OF_MEMORY. A command
+ * enqueued without fr_cl_run_* (CLBlast, a copy) passes fr_cl_prof_event(cl, name, items) as its event so
+ * that --profile sees it. Errors of other OpenCL calls go through fr_cl_fail (device, call, OOM mapping).
  */
 #ifndef FRUGAL_OPENCL_INTERNAL_H
 #define FRUGAL_OPENCL_INTERNAL_H

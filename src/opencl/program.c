@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <unistd.h>
 
+#include "core/sbuf.h"
 #include "opencl/embedded.h"
 #include "opencl/opencl_internal.h"
 
@@ -86,34 +87,9 @@ static char *load_raw(const char *name, size_t *len, char *origin, size_t osize)
     return NULL;
 }
 
-struct sbuf {
-    char *p;
-    size_t n, cap;
-    bool oom;
-};
-
-static void sb_add(struct sbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = (b->n + n + 1) * 2;
-        char *g = realloc(b->p, cap);
-        if (!g) {
-            b->oom = true;
-            return;
-        }
-        b->p = g;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
-
 /* Inlines `#include "x"` lines (each file once; the headers have guards anyway) so the compiler
  * never searches directories and the hashed text is exactly what gets compiled. */
-static enum fr_status expand(const char *name, struct sbuf *out, char seen[][64], int *n_seen, int depth,
+static enum fr_status expand(const char *name, struct fr_sbuf *out, char seen[][64], int *n_seen, int depth,
                              char *origin, size_t osize)
 {
     for (int i = 0; i < *n_seen; i++)
@@ -142,12 +118,12 @@ static enum fr_status expand(const char *name, struct sbuf *out, char seen[][64]
         if (le - q > 9 && strncmp(q, "#include", 8) == 0 && sscanf(q + 8, " \"%63[^\"]\"", inc) == 1) {
             char line[96];
             int n = snprintf(line, sizeof line, "/* begin %s */\n", inc);
-            sb_add(out, line, (size_t)n);
+            fr_sbuf_add(out, line, (size_t)n);
             st = expand(inc, out, seen, n_seen, depth + 1, NULL, 0);
             n = snprintf(line, sizeof line, "\n/* end %s */\n", inc);
-            sb_add(out, line, (size_t)n);
+            fr_sbuf_add(out, line, (size_t)n);
         } else {
-            sb_add(out, p, (size_t)(le - p));
+            fr_sbuf_add(out, p, (size_t)(le - p));
         }
         p = le;
     }
@@ -159,7 +135,7 @@ static enum fr_status expand(const char *name, struct sbuf *out, char seen[][64]
 
 enum fr_status fr_cl_source_load(const char *name, char **src, size_t *len, char *origin, size_t origin_size)
 {
-    struct sbuf b = {0};
+    struct fr_sbuf b = {0};
     char seen[32][64];
     int n_seen = 0;
     char org[1024] = "";
@@ -167,11 +143,13 @@ enum fr_status fr_cl_source_load(const char *name, char **src, size_t *len, char
     if (origin)
         snprintf(origin, origin_size, "%s", org);
     if (st != FR_STATUS_OK) {
-        free(b.p);
+        free(b.s);
         return st;
     }
-    *src = b.p;
-    *len = b.n;
+    size_t n = b.len;
+    if (!(*src = fr_sbuf_finish(&b)))
+        return fr_error(FR_STATUS_OUT_OF_MEMORY, "%s: out of memory", name);
+    *len = n;
     return FR_STATUS_OK;
 }
 
