@@ -158,8 +158,9 @@ enum fr_status fr_cl_run_1d(struct fr_cl_launch *L, int64_t n)
         return L->st;
     if (n <= 0)
         return FR_STATUS_OK;
-    /* 128 (or the device's preferred multiple, when larger), within the kernel's limit */
-    size_t local = pow2_floor(FR_MIN(L->wg_size, FR_MAX((size_t)128, L->wg_multiple)));
+    /* at most 128 (kernels may size local arrays by it), a power of two: a multiple of every preferred
+     * multiple reported so far (NVIDIA 32, AMD 32/64, Intel 8-32, PoCL 8) */
+    size_t local = pow2_floor(FR_MIN(L->wg_size, (size_t)128));
     size_t global = ((size_t)n + local - 1) / local * local;
     return enqueue(L, 1, &global, &local, n);
 }

@@ -135,8 +135,8 @@ struct fr_cl_launch {
     cl_kernel kernel;
     size_t wg_size;
     cl_uint n_args;
-    size_t arg_bytes; /* against CL_DEVICE_MAX_PARAMETER_SIZE */
-    size_t wg_multiple;
+    size_t arg_bytes;   /* against CL_DEVICE_MAX_PARAMETER_SIZE */
+    size_t wg_multiple; /* the device's preferred work-group multiple, for launchers that size their groups */
     const char *name;
     enum fr_status st;
 };
