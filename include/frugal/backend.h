@@ -1,5 +1,6 @@
 /* Backends: an opaque handle over a table of functions. The CPU backend is always present;
- * OpenCL devices are added when the build and the machine have them.
+ * OpenCL devices are added when the build and the machine have them. A backend (and every graph planned on
+ * it) is used by one thread at a time; open one backend per thread to run devices in parallel.
  *
  *   struct fr_backend *b = NULL;
  *   if (fr_backend_open("auto", &b) != FR_STATUS_OK) { puts(fr_last_error()); }

@@ -393,8 +393,11 @@ enum fr_status fr_opencl_open(int platform, int device, struct fr_backend **out)
         return FR_STATUS_UNSUPPORTED;
     }
     cl->max_work_group = cl->info.max_work_group;
-    size_t items[3] = {1, 1, 1};
-    if (clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof items, items, NULL) != CL_SUCCESS)
+    size_t items[64] = {1, 1, 1}; /* sized by the device's dimensions (3 at least, more allowed) */
+    cl_uint dims = 3;
+    clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_ITEM_DIMENSIONS, sizeof dims, &dims, NULL);
+    if (dims < 2 || dims > 64 ||
+        clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_ITEM_SIZES, dims * sizeof items[0], items, NULL) != CL_SUCCESS)
         items[0] = items[1] = 1;
     cl->max_item[0] = items[0] ? items[0] : 1;
     cl->max_item[1] = items[1] ? items[1] : 1;
