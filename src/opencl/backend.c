@@ -341,19 +341,19 @@ static enum fr_status find_device(int pi, int di, cl_platform_id *pp, cl_device_
     if (err != CL_SUCCESS || np == 0)
         return fr_error(FR_STATUS_NOT_FOUND, "cl:%d:%d: no OpenCL platform (%s)", pi, di,
                         err != CL_SUCCESS ? fr_cl_error_name(err) : "none installed");
+    if (np > 64) /* the lists below hold 64 */
+        np = 64;
     if (pi < 0 || (cl_uint)pi >= np)
         return fr_error(FR_STATUS_NOT_FOUND, "cl:%d:%d: no such platform (%u available)", pi, di, np);
     cl_platform_id plats[64];
-    if (np > 64)
-        np = 64;
     clGetPlatformIDs(np, plats, NULL);
     cl_uint nd = 0;
-    if (clGetDeviceIDs(plats[pi], CL_DEVICE_TYPE_ALL, 0, NULL, &nd) != CL_SUCCESS || nd == 0 || di < 0 ||
-        (cl_uint)di >= nd)
+    if (clGetDeviceIDs(plats[pi], CL_DEVICE_TYPE_ALL, 0, NULL, &nd) != CL_SUCCESS)
+        nd = 0;
+    nd = nd > 64 ? 64 : nd;
+    if (nd == 0 || di < 0 || (cl_uint)di >= nd)
         return fr_error(FR_STATUS_NOT_FOUND, "cl:%d:%d: no such device (platform %d has %u)", pi, di, pi, nd);
     cl_device_id devs[64];
-    if (nd > 64)
-        nd = 64;
     clGetDeviceIDs(plats[pi], CL_DEVICE_TYPE_ALL, nd, devs, NULL);
     *pp = plats[pi];
     *dd = devs[di];
@@ -363,8 +363,8 @@ static enum fr_status find_device(int pi, int di, cl_platform_id *pp, cl_device_
 enum fr_status fr_opencl_open(int platform, int device, struct fr_backend **out)
 {
     *out = NULL;
-    cl_platform_id p;
-    cl_device_id d;
+    cl_platform_id p = NULL;
+    cl_device_id d = NULL;
     enum fr_status st = find_device(platform, device, &p, &d);
     if (st != FR_STATUS_OK)
         return st;
