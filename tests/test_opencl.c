@@ -329,7 +329,8 @@ static void test_offsets_at_plan_time(void **state)
     fr_backend_free(b);
 }
 
-/* Device code is recognised by __OPENCL_C_VERSION__ alone (clang defines only that one) */
+/* Device code is recognised by __OPENCL_C_VERSION__ alone (clang defines only that one), and augment.cl's
+ * branch for devices without fp64 compiles (only the int-table launch path is exercised at run time here) */
 static void test_opencl_c_macro(void **state)
 {
     (void)state;
@@ -356,6 +357,18 @@ static void test_opencl_c_macro(void **state)
     clReleaseKernel(k);
     clReleaseProgram(p);
     free(full);
+    free(src);
+    /* augment.cl's branch for devices without doubles compiles on this one too */
+    assert_int_equal(fr_cl_source_load("augment.cl", &src, &len, NULL, 0), FR_STATUS_OK);
+    s = src;
+    p = clCreateProgramWithSource(cl->context, 1, &s, NULL, &err);
+    assert_int_equal(err, CL_SUCCESS);
+    char opts[300];
+    snprintf(opts, sizeof opts, "%s -DFR_AUG_NO_FP64", cl->build_options);
+    err = clBuildProgram(p, 1, &cl->device, opts, NULL, NULL);
+    if (err != CL_SUCCESS)
+        fail_msg("augment.cl with FR_AUG_NO_FP64: %s", fr_cl_error_name(err));
+    clReleaseProgram(p);
     free(src);
     fr_backend_free(b);
 }
