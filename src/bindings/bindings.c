@@ -73,6 +73,8 @@ enum fr_status fr_devices_json(char **json)
         cJSON_AddNumberToObject(o, "compute_units", d[i].compute_units);
         cJSON_AddNumberToObject(o, "global_mem_bytes", (double)d[i].global_mem);
         cJSON_AddNumberToObject(o, "max_alloc_bytes", (double)d[i].max_alloc);
+        cJSON_AddNumberToObject(o, "max_parameter_bytes", (double)d[i].max_parameter_size);
+        cJSON_AddStringToObject(o, "fp64", d[i].fp64);
         cJSON_AddBoolToObject(o, "usable", d[i].usable);
         if (!d[i].usable)
             cJSON_AddStringToObject(o, "why_not", d[i].why_not);
