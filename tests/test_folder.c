@@ -615,6 +615,69 @@ static void test_subset_and_files(void **state)
     fr_dataset_free(ds);
 }
 
+/* the prefetching loader reads on-demand datasets through fr_dataset_read: same bytes, labels that follow
+ * replaced images, a failure returned by fr_loader_next */
+static void test_loader_on_folder(void **state)
+{
+    (void)state;
+    const char *root = make_tree("ld"); /* a_cat/0.png, a_cat/1.bmp, b_dog/0.png */
+    struct fr_dataset_opts o;
+    fr_dataset_opts_init(&o);
+    o.channels = 3, o.height = IH, o.width = IW, o.on_bad_image = FR_BAD_IMAGE_SKIP;
+    struct fr_dataset *ds;
+    assert_int_equal(fr_dataset_folder_open(root, &o, &ds), FR_STATUS_OK);
+    uint8_t *all = tu_read_all(ds);
+    struct fr_loader_opts lo;
+    fr_loader_opts_init(&lo);
+    lo.batch = 2, lo.seed = 3;
+    struct fr_loader *ld;
+    assert_int_equal(fr_loader_new(ds, NULL, 0, &lo, &ld), FR_STATUS_OK);
+    enum { SZ = IH * IW * 3 };
+    for (int e = 0; e < 2; e++) {
+        assert_int_equal(fr_loader_start(ld, e, 0), FR_STATUS_OK);
+        const struct fr_batch *b;
+        int seen = 0;
+        while (fr_loader_next(ld, &b) == FR_STATUS_OK && b) {
+            for (int i = 0; i < b->n; i++) {
+                assert_memory_equal(b->images + i * SZ, all + b->index[i] * SZ, SZ);
+                assert_int_equal(b->labels[i], ds->labels[b->index[i]]);
+            }
+            seen += b->n;
+        }
+        assert_int_equal(seen, 3);
+    }
+    fr_loader_free(ld);
+    /* b_dog/0.png truncated after its header: replaced by a cat in its batch, with the cat's label */
+    char bad[600];
+    snprintf(bad, sizeof bad, "%s/b_dog/0.png", root);
+    write_bytes(bad, "\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\0\x06\0\0\0\x04\x08\x02\0\0\0", 29);
+    fr_log_set_callback(count_log, NULL);
+    lo.batch = 3, lo.prefetch = false;
+    assert_int_equal(fr_loader_new(ds, NULL, 0, &lo, &ld), FR_STATUS_OK);
+    assert_int_equal(fr_loader_start(ld, 0, 0), FR_STATUS_OK);
+    const struct fr_batch *b;
+    assert_int_equal(fr_loader_next(ld, &b), FR_STATUS_OK);
+    assert_non_null(b);
+    for (int i = 0; i < 3; i++) {
+        assert_int_not_equal(b->index[i], 2);
+        assert_int_equal(b->labels[i], 0);
+    }
+    fr_loader_free(ld);
+    fr_dataset_free(ds);
+    o.on_bad_image = FR_BAD_IMAGE_FAIL;
+    assert_int_equal(fr_dataset_folder_open(root, &o, &ds), FR_STATUS_OK);
+    lo.prefetch = true;
+    assert_int_equal(fr_loader_new(ds, NULL, 0, &lo, &ld), FR_STATUS_OK);
+    assert_int_equal(fr_loader_start(ld, 0, 0), FR_STATUS_OK);
+    assert_int_equal(fr_loader_next(ld, &b), FR_STATUS_FORMAT);
+    assert_null(b);
+    assert_non_null(strstr(fr_last_error(), "b_dog/0.png"));
+    fr_log_set_callback(NULL, NULL);
+    fr_loader_free(ld);
+    fr_dataset_free(ds);
+    free(all);
+}
+
 /* finding 22: one rule for which files are images */
 static void test_image_names(void **state)
 {
@@ -945,7 +1008,8 @@ int main(void)
         cmocka_unit_test(test_decode_from_memory),    cmocka_unit_test(test_resample_pillow),
         cmocka_unit_test(test_rrc_window),            cmocka_unit_test(test_center_crop),
         cmocka_unit_test(test_random_crops),          cmocka_unit_test(test_mixed_sizes_and_channels),
-        cmocka_unit_test(test_subset_and_files),      cmocka_unit_test(test_image_names),
+        cmocka_unit_test(test_subset_and_files),      cmocka_unit_test(test_loader_on_folder),
+        cmocka_unit_test(test_image_names),
         cmocka_unit_test(test_jpeg_decoders),         cmocka_unit_test(test_reduced_decode),
         cmocka_unit_test(test_cli_findings),
     };
