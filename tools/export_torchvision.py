@@ -262,7 +262,8 @@ def export(arch, args):
     meta = {"format": "pt", "frugal.source": f"torchvision {torchvision.__version__} {arch}" +
             (f" weights {args.weights}" if args.weights else f" random init seed {args.seed}"),
             "frugal.input": f"3,{args.size},{args.size}", "frugal.class_names": json.dumps(classes),
-            "frugal.normalize": json.dumps({"mean": MEAN, "std": STD})}
+            "frugal.normalize": "mean=" + ",".join(f"{v:g}" for v in MEAN + [0]) + ";std=" +
+            ",".join(f"{v:g}" for v in STD + [1])}
     tensors = {k: v.detach().cpu().numpy() for k, v in sd.items()}
     with open(f"{args.out}/{arch}.txt", "w") as f:
         f.write(text)

@@ -74,10 +74,11 @@ enum fr_status fr_model_dropout(struct fr_model *m, float p);
 enum fr_status fr_model_residual_begin(struct fr_model *m, const char *name);
 enum fr_status fr_model_residual_end(struct fr_model *m, float survival);
 
-/* Input normalisation (x − mean[c]) / std[c] over n = the input's channels (1..4), applied by
- * fr_model_forward to its f32 input before the first layer (ImageNet backbones: mean 0.485 0.456 0.406,
- * std 0.229 0.224 0.225 on [0,1] pixels). n = 0 removes it. fr_model_normalization gives n (0 = none). An
- * input stage that normalises on its own reads it and builds the graph with fr_model_forward_ex. */
+/* The input normalisation the model expects, (x − mean[c]) / std[c] on [0,1] pixels over n = the input's
+ * channels (1..4) (ImageNet backbones: mean 0.485 0.456 0.406, std 0.229 0.224 0.225); a model file's
+ * `normalize` line sets it. fr_model_forward does not apply it: the input stages do (struct fr_net takes
+ * it as its mean/std, normalising on the device). n = 0 removes it; fr_model_normalization gives n
+ * (0 = none) and fills mean/std when not NULL. */
 enum fr_status fr_model_set_normalization(struct fr_model *m, int n, const float *mean, const float *std);
 int fr_model_normalization(const struct fr_model *m, float mean[4], float std[4]);
 
@@ -149,9 +150,6 @@ enum fr_status fr_model_init(struct fr_model *m, uint64_t seed, enum fr_init kin
  * conv is folded into the conv's weights and bias (running statistics); other batch-norms follow
  * fr_graph_set_training of the graph that runs them. Build graphs in the model's context. */
 struct fr_tensor *fr_model_forward(struct fr_model *m, struct fr_ctx *ctx, struct fr_tensor *x, bool training);
-/* The same; normalized = true: x is already normalised (fr_model_normalization applied by the caller). */
-struct fr_tensor *fr_model_forward_ex(struct fr_model *m, struct fr_ctx *ctx, struct fr_tensor *x, bool training,
-                                      bool normalized);
 
 /* safetensors by name (frugal/io.h); strict unless allow_missing / ignore_unexpected. PyTorch's
  * "*.num_batches_tracked" buffers are accepted and ignored. A file that does not fit is one error listing
@@ -186,10 +184,26 @@ void fr_trainer_free(struct fr_trainer *tr);
  * on the host; a NaN/Inf loss is FR_STATUS_NUMERIC naming the step. *loss may be NULL. */
 enum fr_status fr_trainer_step(struct fr_trainer *tr, const float *images, const void *labels, const float *teacher,
                                const float *weights, float lr, float *loss);
-/* Logits [n,K] for n images in eval mode (any n; runs the eval graph in chunks). */
+/* Logits [n,K] for n images in eval mode (any n; runs the eval graph in chunks): f32 NCHW images, the
+ * trainer's own predictor (see below). */
 enum fr_status fr_trainer_predict(struct fr_trainer *tr, const float *images, int64_t n, float *logits);
 struct fr_graph *fr_trainer_graph(const struct fr_trainer *tr, bool eval);
 struct fr_optim *fr_trainer_optim(const struct fr_trainer *tr);
+
+/* --- prediction: an eval graph over the model's parameters (src/train/trainer.c) --- */
+struct fr_predictor_opts {
+    int batch;             /* images per graph run; any n is run in chunks of it (default 256) */
+    enum fr_dtype input;   /* FR_U8: u8 NHWC images, normalised on the device (default); FR_F32: f32 NCHW */
+    float mean[4], std[4]; /* FR_U8: y = (x/255 - mean[c]) / std[c] per channel (default 0 and 1: x/255) */
+};
+void fr_predictor_opts_init(struct fr_predictor_opts *o);
+struct fr_predictor;
+enum fr_status fr_predictor_new(struct fr_model *m, struct fr_backend *backend, const struct fr_predictor_opts *o,
+                                struct fr_predictor **out);
+void fr_predictor_free(struct fr_predictor *p);
+/* Logits [n, K] of n images (the input type of the options) in eval mode. */
+enum fr_status fr_predictor_run(struct fr_predictor *p, const void *images, int64_t n, float *logits);
+struct fr_graph *fr_predictor_graph(const struct fr_predictor *p);
 
 #ifdef __cplusplus
 }

@@ -432,11 +432,6 @@ enum fr_status fr_model_residual_end(struct fr_model *m, float survival)
     return FR_STATUS_OK;
 }
 
-struct fr_tensor *fr_model_forward(struct fr_model *m, struct fr_ctx *ctx, struct fr_tensor *x, bool training)
-{
-    return fr_model_forward_ex(m, ctx, x, training, false);
-}
-
 /* Eval: conv(x, w, b) then batch-norm as one conv with w·scale and b·scale + shift (running statistics). */
 static void fold_bn(struct fr_ctx *ctx, struct fr_tensor **w, struct fr_tensor **b, struct fr_tensor *bw,
                     struct fr_tensor *bb, struct fr_tensor *rm, struct fr_tensor *rv, float eps)
@@ -455,8 +450,7 @@ static struct fr_tensor *conv1x1(struct fr_ctx *ctx, struct fr_tensor *h, struct
     return fr_conv2d_ex(ctx, h, w, b, &(struct fr_conv2d_params){0});
 }
 
-struct fr_tensor *fr_model_forward_ex(struct fr_model *m, struct fr_ctx *ctx, struct fr_tensor *x, bool training,
-                                      bool normalized)
+struct fr_tensor *fr_model_forward(struct fr_model *m, struct fr_ctx *ctx, struct fr_tensor *x, bool training)
 {
     if (!m || !x)
         return NULL;
@@ -468,8 +462,6 @@ struct fr_tensor *fr_model_forward_ex(struct fr_model *m, struct fr_ctx *ctx, st
                            fr_tensor_shape_str(x, sh, sizeof sh), m->in.c, m->in.h, m->in.w);
     }
     struct fr_tensor *h = x, *stack[FR_MODEL_MAX_DEPTH];
-    if (m->norm_ch && !normalized)
-        h = fr_normalize(ctx, h, 1, 1.0f, m->norm_mean, m->norm_std, m->norm_ch);
     int depth = 0;
     for (int i = 0; i < m->n_layers && h; i++) {
         struct layer *l = &m->layers[i];
