@@ -221,6 +221,23 @@ static void test_net_load_weights(void **state)
     assert_string_equal(net->class_names[0], "tench");
     assert_string_equal(net->class_names[999], "toilet tissue");
     assert_int_equal(fr_model_normalization(net->model, NULL, NULL), 3);
+    assert_true(net->mean[0] == 0.485f && net->std[2] == 0.225f); /* the net's input stage normalises */
+    fr_net_free(net);
+    /* a model file without a normalize line takes the normalisation from the weights' metadata */
+    char *text = layers_of(arch), plain[700];
+    char *line = strstr(text, "normalize ");
+    assert_non_null(line);
+    memset(line, ' ', (size_t)(strchr(line, '\n') - line));
+    snprintf(plain, sizeof plain, "%s", tu_path(dir, "plain-arch.txt"));
+    FILE *f = fopen(plain, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    free(text);
+    if (fr_net_load_weights(tu_cpu, plain, w, 3, 224, 224, &net) != FR_STATUS_OK)
+        fail_msg("%s", fr_last_error());
+    assert_int_equal(fr_model_normalization(net->model, NULL, NULL), 0);
+    assert_true(net->mean[1] == 0.456f && net->std[0] == 0.229f && net->std[3] == 1.0f);
     fr_net_free(net);
     snprintf(w, sizeof w, "%s.safetensors", tu_path(dir, "mobilenet_v3_large"));
     assert_int_equal(fr_net_load_weights(tu_cpu, arch, w, 3, 224, 224, &net), FR_STATUS_SHAPE);
