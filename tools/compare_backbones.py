@@ -22,6 +22,11 @@ TARGETS = {("resnet18", "infer", "images_per_s"): 2.0, ("resnet18", "train", "im
            ("mobilenet_v2", "train", "images_per_s"): 1.2}
 
 
+def per_cpu(kv):
+    """images per second of CPU time (all threads)"""
+    return float(kv["images_per_s"]) * float(kv["seconds"]) / max(float(kv["cpu_seconds"]), 1e-9)
+
+
 def blas_report():
     code = ("import numpy, torch, threadpoolctl\n"
             "print('; '.join(f\"{i['user_api']} {i['internal_api']} {i.get('version')} {i['filepath']}\" "
@@ -74,7 +79,8 @@ def main():
                           f"{float(kv['seconds']):.1f} s)  peak RSS {kv['wait4_rss_kb'] / 1024:7.1f} MB  "
                           f"(load {loadavg()})", flush=True)
     print(f"load average at end: {loadavg()}")
-    print(f"\nmedian [min..max] over {a.repeats} runs, batch {b}, {t} threads; ratio = frugal / PyTorch")
+    print(f"\nmedian [min..max] over {a.repeats} runs, batch {b}, {t} threads; ratio = frugal / PyTorch; per CPU-second "
+          "= images per second of CPU time used (fairer when other work shares the cores)")
     for name in a.models.split(","):
         for mode in a.modes.split(","):
             f, p = res.get(("frugal", name, mode), []), res.get(("pytorch", name, mode), [])
@@ -82,12 +88,15 @@ def main():
                 continue
             fi, fl, fh = med_spread([float(k["images_per_s"]) for k in f])
             pi, pl, ph = med_spread([float(k["images_per_s"]) for k in p])
+            fc, _, _ = med_spread([per_cpu(k) for k in f])
+            pc, _, _ = med_spread([per_cpu(k) for k in p])
             fr, _, _ = med_spread([k["wait4_rss_kb"] / 1024 for k in f])
             pr, _, _ = med_spread([k["wait4_rss_kb"] / 1024 for k in p])
             ti = TARGETS.get((name, mode, "images_per_s"))
             tr = TARGETS.get((name, mode, "rss"))
             print(f"{name:14s} {mode:5s}: frugal {fi:7.2f} [{fl:.2f}..{fh:.2f}] img/s, PyTorch {pi:7.2f} "
                   f"[{pl:.2f}..{ph:.2f}] -> {fi / pi:5.2f}x" + (f" (target >= {ti}x)" if ti else "") +
+                  f"; per CPU-second {fc:.2f} vs {pc:.2f} -> {fc / pc:4.2f}x"
                   f"; peak RSS {fr:6.0f} MB vs {pr:6.0f} MB -> {fr / pr:4.2f}x" +
                   (f" (target <= {tr}x)" if tr else ""))
 
