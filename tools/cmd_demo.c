@@ -245,7 +245,7 @@ int cmd_demo(int argc, char **argv)
     /* 3. pseudo-labelling (Lee 2013 with a FixMatch-style threshold): hard labels, no noise */
     memcpy(unl, sp.unlabeled, (size_t)sp.n_unlabeled * sizeof *unl);
     fr_shuffle_indices(unl, sp.n_unlabeled, (uint64_t)c.seed, FR_RNG_SPLIT, 1001);
-    struct fr_pseudo_opts po = {(float)cfg.pl_threshold, false, 0, 1.0f};
+    struct fr_pseudo_opts po = {.threshold = (float)cfg.pl_threshold, .temperature = 1.0f};
     struct fr_fit_opts so = base;
     so.epochs = (int)cfg.student_epochs;
     so.val_ds = train;
@@ -266,7 +266,7 @@ int cmd_demo(int argc, char **argv)
     for (int r = 1; r <= 2; r++) {
         memcpy(unl, sp.unlabeled, (size_t)sp.n_unlabeled * sizeof *unl);
         fr_shuffle_indices(unl, sp.n_unlabeled, (uint64_t)c.seed, FR_RNG_SPLIT, (uint32_t)(1000 + r));
-        struct fr_pseudo_opts pn = {(float)cfg.threshold, true, 0, 1.0f};
+        struct fr_pseudo_opts pn = {.threshold = (float)cfg.threshold, .balance = true, .temperature = 1.0f};
         struct fr_fit_opts no = so;
         no.augment = noise;
         char name[32];

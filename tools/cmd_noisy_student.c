@@ -178,7 +178,7 @@ int cmd_noisy_student(int argc, char **argv)
         rc = cli_error(cmd, CLI_FAIL, "out of memory");
         goto done;
     }
-    struct fr_pseudo_opts po = {(float)threshold, balance, 0, 1.0f};
+    struct fr_pseudo_opts po = {.threshold = (float)threshold, .balance = balance, .temperature = 1.0f};
     struct rc_round last = {0};
     for (int64_t r = 1; r <= rounds; r++) {
         /* a fresh random subset of the unlabeled pool each round */

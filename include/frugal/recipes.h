@@ -167,25 +167,76 @@ struct fr_fit_result {
 enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct fr_fit_opts *o,
                       struct fr_fit_result *r);
 
-/* --- pseudo-labelling (REFERENCE.md section 6) --- */
+/* --- pseudo-labelling (src/recipes/pseudo.c) --- */
 struct fr_pseudo_opts {
-    float threshold;   /* keep predictions with max probability >= threshold */
+    float threshold;   /* keep predictions whose top probability is >= threshold, in [0, 1] */
     bool balance;      /* per class: keep the most confident of frequent classes, duplicate rare ones */
     int64_t per_class; /* balance target (0 = kept / K) */
-    float temperature; /* softmax temperature for the soft labels (1) */
+    float temperature; /* softmax temperature of the probabilities (0 = 1) */
+    bool flip;         /* test-time flips: probabilities averaged over each image and its mirror image */
+    struct fr_net *const *teachers; /* more teachers (e.g. earlier rounds): probabilities averaged over all */
+    int n_teachers;
+};
+/* The options' range checks (threshold outside [0, 1] ...), as fr_pseudo_label makes them. */
+enum fr_status fr_pseudo_check(const struct fr_pseudo_opts *o);
+/* what a teacher's labelling kept */
+struct fr_pseudo_report {
+    int64_t unlabeled;        /* images labeled */
+    int64_t confident;        /* of them, with confidence >= threshold (distinct images) */
+    int64_t rows;             /* rows kept (after balancing: duplicates of rare classes, the rest left out) */
+    double accuracy;          /* of the confident predictions against the dataset's labels, NaN without labels */
+    int n_classes;
+    int64_t *class_confident; /* confident images per predicted class [K] */
+    int64_t *class_rows;      /* rows per class [K] */
 };
 struct fr_pseudo {
-    int64_t n;
+    int64_t n;      /* rows kept (= report.rows) */
     int n_classes;
-    int64_t *idx;   /* image index (duplicates possible after balancing) */
+    int64_t *idx;   /* image index per row */
     int32_t *label; /* argmax */
     float *prob;    /* n x K probabilities */
     float *conf;    /* max probability */
+    struct fr_pseudo_report report;
 };
-/* Labels images idx[0..n) of ds with the teacher (eval mode, no noise). */
+/* Labels images idx[0..n) of ds (idx NULL = 0..n-1) with the teacher(s) in eval mode (no noise). Unreadable images
+ * that the dataset skips are never kept. */
 enum fr_status fr_pseudo_label(struct fr_net *teacher, const struct fr_dataset *ds, const int64_t *idx, int64_t n,
                                const struct fr_pseudo_opts *o, struct fr_pseudo *out);
 void fr_pseudo_free(struct fr_pseudo *p);
+void fr_pseudo_report_free(struct fr_pseudo_report *r);
+
+/* --- self-training rounds: pseudo-labelling, Noisy Student (src/recipes/selftrain.c) ---
+ * Round r (1, 2, ...) of a run with seed S: the teacher labels the unlabeled images of the split (a subset drawn
+ * with (S, FR_RNG_SPLIT, 1000 + r) when a ratio is set), without noise; a fresh student initialised and trained with
+ * seed fr_round_seed(S, r) learns from the labeled images, repeated, plus the pseudo-labels, with noise. Every
+ * command that runs rounds (noisy-student, demo) goes through this, so the same seed gives the same rounds. */
+struct fr_round_opts {
+    const char *arch;             /* the student: t, s, m or a model file (equal to or larger than the teacher) */
+    struct fr_model_opts noise;   /* the student's dropout / stochastic depth (-1: the architecture's own) */
+    struct fr_pseudo_opts pseudo; /* how the teacher labels: threshold, balancing, flips, more teachers */
+    bool soft;                    /* learn the teacher's probabilities (else its argmax) */
+    int labeled_repeat;           /* the labeled images appear this many times per epoch (>= 1) */
+    double unlabeled_ratio;       /* unlabeled images per labeled image and round (0 = all) */
+    struct fr_fit_opts fit;       /* the student's training: fit.augment is its input noise, fit.seed the run's seed */
+};
+void fr_round_opts_init(struct fr_round_opts *o); /* student t, threshold 0.3, balanced soft labels, repeat 1 */
+uint64_t fr_round_seed(uint64_t seed, int round); /* seed + round */
+/* The unlabeled images of round `round`: all of sp->unlabeled in the round's order, the first *n of them
+ * (ratio x labeled images, or all when ratio is 0). *idx holds all of them (free()). */
+enum fr_status fr_round_unlabeled(const struct fr_split *sp, double ratio, uint64_t seed, int round, int64_t **idx,
+                                  int64_t *n);
+struct fr_round {
+    int round;
+    struct fr_net *student;        /* the trained student (the next teacher) */
+    struct fr_pseudo_report pseudo; /* what the teacher's labelling kept */
+    struct fr_fit_result fit;
+    double seconds;
+};
+/* One round (see above). The teacher's classes and input must be the dataset's. FR_STATUS_INTERRUPTED (fit.stop)
+ * leaves the student in out->student (its checkpoint saved by fr_fit). */
+enum fr_status fr_self_train_round(struct fr_net *teacher, const struct fr_dataset *ds, const struct fr_split *sp,
+                                   int round, const struct fr_round_opts *o, struct fr_round *out);
+void fr_round_free(struct fr_round *r);
 
 #ifdef __cplusplus
 }
