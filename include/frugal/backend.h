@@ -51,6 +51,7 @@ struct fr_backend {
     const struct fr_backend_i *iface;
     enum fr_backend_kind kind;
     char name[128]; /* "cpu" or "cl:0:0 (device name)" */
+    bool no_fp64;   /* kernels cannot use doubles: AUG_APPLY then needs its coordinate-table input (augment.h) */
     void *ctx;
 };
 

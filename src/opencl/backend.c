@@ -237,6 +237,11 @@ enum fr_status fr_opencl_open(int platform, int device, struct fr_backend **out)
     cl_ulong lmem = 0;
     clGetDeviceInfo(d, CL_DEVICE_LOCAL_MEM_SIZE, sizeof lmem, &lmem, NULL);
     cl->local_mem = lmem;
+    cl_device_fp_config fp64 = 0;
+    const char *nf = getenv("FRUGAL_CL_NO_FP64"); /* test hook: the table path on any device */
+    cl->fp64 = clGetDeviceInfo(d, CL_DEVICE_DOUBLE_FP_CONFIG, sizeof fp64, &fp64, NULL) == CL_SUCCESS && fp64 &&
+               !(nf && *nf && strcmp(nf, "0") != 0);
+    b->no_fp64 = !cl->fp64;
     /* No -cl-fast-relaxed-math: it breaks NaN checks and CPU parity. */
     snprintf(cl->build_options, sizeof cl->build_options, "-cl-std=CL1.2");
     const char *cb = getenv("FRUGAL_CLBLAST");

@@ -65,6 +65,8 @@ struct fr_cl {
     size_t max_work_group;
     size_t max_item[2]; /* CL_DEVICE_MAX_WORK_ITEM_SIZES of dims 0 and 1 */
     uint64_t local_mem; /* CL_DEVICE_LOCAL_MEM_SIZE */
+    bool fp64;          /* kernels may use doubles (cl_khr_fp64; off under FRUGAL_CL_NO_FP64=1): augmentation then
+                           computes OpenCV's double coordinates on the device instead of reading host tables */
     struct fr_cl_program_entry *programs;
     int n_programs, cap_programs;
     struct fr_cl_kernel_entry *kernels;
