@@ -96,14 +96,18 @@ float fr_aug_linspace31(float start, float end, int bin);
 /* one torchvision op with a signed magnitude as a record (as torchvision's _apply_op) */
 void fr_aug_tv_record(enum fr_aug_tv_op op, double magnitude, int h, int w, int interp, float fill, float *rec);
 
+/* the name of the policy's first op that changes an in_h×in_w image's size ("none" if none does) */
+const char *fr_aug_policy_resizing_op(const struct fr_aug_policy *pol, int in_h, int in_w);
 /* whether the policy has per-sample ops (else AUG_APPLY is left out of graphs) */
 bool fr_aug_policy_has_ops(const struct fr_aug_policy *pol);
 
 /* The input stage of a policy as graph nodes in ctx: u8 NHWC images [batch,h,w,c] -> AUG_APPLY (programs) ->
- * AUG_MIX (mix records), as far as the policy has them. Inputs (flagged INPUT, filled per run by the host from
- * fr_aug_policy_draw_batch): images, prog (NULL without per-sample ops), tab (coordinate tables, only with
- * `tables`: for backends with no_fp64; fill with fr_aug_stage_set_tables), mixrec (NULL without a mixing stage
- * unless want_mixrec: label mixing alone). out: u8 NHWC [batch, oh, ow, c]. */
+ * AUG_MIX (mix records), as far as the policy has them (FR_AUG_STAGE_MIX: a mixing stage in any case). Inputs
+ * (flagged INPUT, filled per run by the host from fr_aug_policy_draw_batch): images, prog (NULL without per-sample
+ * ops), tab (coordinate tables, with FR_AUG_STAGE_TABLES for backends with no_fp64; fill with
+ * fr_aug_stage_set_tables), mixrec (NULL without a mixing stage unless FR_AUG_STAGE_MIXREC: labels mixed alone).
+ * out: u8 NHWC [batch, oh, ow, c]. */
+enum { FR_AUG_STAGE_MIX = 1, FR_AUG_STAGE_MIXREC = 2, FR_AUG_STAGE_TABLES = 4 };
 struct fr_aug_stage {
     int k, oh, ow;  /* records per sample (0 = no AUG_APPLY), output size */
     bool mix;       /* an AUG_MIX node */
@@ -112,7 +116,7 @@ struct fr_aug_stage {
 };
 struct fr_ctx;
 enum fr_status fr_aug_stage_build(struct fr_ctx *ctx, const struct fr_aug_policy *pol, int batch, int h, int w, int c,
-                                  bool want_mixrec, bool tables, struct fr_aug_stage *s);
+                                  unsigned flags, struct fr_aug_stage *s);
 /* fills the table input from one batch of programs (buf: tab_cap ints of host scratch) */
 enum fr_status fr_aug_stage_set_tables(const struct fr_aug_stage *s, const float *prog, int batch, int h, int w,
                                        int32_t *buf);

@@ -17,8 +17,9 @@ static struct fr_tensor *stage_input(struct fr_ctx *ctx, enum fr_dtype type, int
 }
 
 enum fr_status fr_aug_stage_build(struct fr_ctx *ctx, const struct fr_aug_policy *pol, int batch, int h, int w, int c,
-                                  bool want_mixrec, bool tables, struct fr_aug_stage *s)
+                                  unsigned flags, struct fr_aug_stage *s)
 {
+    const bool tables = flags & FR_AUG_STAGE_TABLES;
     memset(s, 0, sizeof *s);
     s->oh = h, s->ow = w;
     s->images = stage_input(ctx, FR_U8, 4, (int64_t[]){batch, h, w, c}, "aug.images");
@@ -37,8 +38,8 @@ enum fr_status fr_aug_stage_build(struct fr_ctx *ctx, const struct fr_aug_policy
         }
         y = fr_aug_apply_tab(ctx, y, s->prog, s->tab, s->oh, s->ow, FR_AUG_NHWC);
     }
-    s->mix = pol && fr_aug_policy_mix(pol);
-    if (s->mix || want_mixrec)
+    s->mix = (pol && fr_aug_policy_mix(pol)) || (flags & FR_AUG_STAGE_MIX);
+    if (s->mix || (flags & FR_AUG_STAGE_MIXREC))
         s->mixrec = stage_input(ctx, FR_F32, 2, (int64_t[]){batch, FR_AUG_MIX_REC}, "aug.mix");
     if (s->mix)
         y = fr_aug_mix(ctx, y, s->mixrec, FR_AUG_NHWC);
@@ -99,7 +100,9 @@ enum fr_status fr_augmenter_new(struct fr_backend *be, const struct fr_augmenter
     if (st == FR_STATUS_OK && !(a->ctx = fr_ctx_new()))
         st = fr_error(FR_STATUS_OUT_OF_MEMORY, "augmenter: out of memory");
     if (st == FR_STATUS_OK)
-        st = fr_aug_stage_build(a->ctx, a->pol, o->batch, o->h, o->w, o->c, o->n_classes > 0, be->no_fp64, &a->st);
+        st = fr_aug_stage_build(a->ctx, a->pol, o->batch, o->h, o->w, o->c,
+                                (o->n_classes > 0 ? FR_AUG_STAGE_MIXREC : 0) | (be->no_fp64 ? FR_AUG_STAGE_TABLES : 0),
+                                &a->st);
     if (st == FR_STATUS_OK) {
         a->y = a->norm ? fr_aug_to_nchw(a->ctx, a->st.out, mean, sd) : a->st.out;
         if (o->n_classes > 0) {

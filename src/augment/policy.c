@@ -766,3 +766,14 @@ size_t fr_aug_policy_table_len(const struct fr_aug_policy *pol, int in_h, int in
     size_t per_warp = 1 + (persp ? 2 * (size_t)oh * ow : 2 * ((size_t)oh + ow));
     return (size_t)pol->k * (1 + per_warp); /* an offset per record, at most K warps */
 }
+
+const char *fr_aug_policy_resizing_op(const struct fr_aug_policy *pol, int in_h, int in_w)
+{
+    int h = in_h, w = in_w;
+    for (int i = 0; i < pol->n; i++) {
+        stage_size(&pol->st[i], &h, &w);
+        if (h != in_h || w != in_w)
+            return ops[pol->st[i].op].name;
+    }
+    return "none";
+}

@@ -73,7 +73,11 @@ static enum fr_status guarded_node(struct fr_graph *g, int i)
     return st;
 }
 
-enum fr_status fr_graph_compute(struct fr_graph *g)
+static enum fr_status run(struct fr_graph *g, bool sync);
+enum fr_status fr_graph_compute(struct fr_graph *g) { return run(g, true); }
+enum fr_status fr_graph_enqueue(struct fr_graph *g) { return run(g, false); }
+
+static enum fr_status run(struct fr_graph *g, bool sync)
 {
     if (!g->planned)
         return fr_error(FR_STATUS_INVALID_ARGUMENT, "graph: not planned (call fr_graph_plan after adding nodes)");
@@ -109,7 +113,7 @@ enum fr_status fr_graph_compute(struct fr_graph *g)
         st = b->iface->graph_compute(b, g->nodes + i, j - i, &g->ex);
         i = j;
     }
-    if (st == FR_STATUS_OK && b->iface->synchronize)
+    if (st == FR_STATUS_OK && sync && b->iface->synchronize)
         st = b->iface->synchronize(b);
     g->ex.step++;
     return st;

@@ -158,6 +158,51 @@ static enum fr_status cl_synchronize(struct fr_backend *b)
     return FR_STATUS_OK;
 }
 
+/* Non-blocking transfers on the in-order queue (the trainer's overlapped input pipeline): the write runs before the
+ * kernels enqueued after it; the read after those enqueued before it, its event is the ticket. */
+static enum fr_status cl_buffer_set_async(struct fr_buffer *buf, size_t offset, const void *src, size_t size)
+{
+    enum fr_status st = check_range(buf, offset, size, "write");
+    if (st != FR_STATUS_OK || size == 0)
+        return st;
+    struct fr_cl *cl = cl_of(buf->backend);
+    cl_int err = clEnqueueWriteBuffer(cl->queue, (cl_mem)buf->handle, CL_FALSE, offset, size, src, 0, NULL, NULL);
+    if (err != CL_SUCCESS)
+        return fr_error(FR_STATUS_DEVICE, "opencl: write to %s failed: %s", cl->info.spec, fr_cl_error_name(err));
+    return FR_STATUS_OK;
+}
+
+static enum fr_status cl_buffer_get_async(struct fr_buffer *buf, size_t offset, void *dst, size_t size, void **ticket)
+{
+    *ticket = NULL;
+    enum fr_status st = check_range(buf, offset, size, "read");
+    if (st != FR_STATUS_OK || size == 0)
+        return st;
+    struct fr_cl *cl = cl_of(buf->backend);
+    cl_event ev = NULL;
+    cl_int err = clEnqueueReadBuffer(cl->queue, (cl_mem)buf->handle, CL_FALSE, offset, size, dst, 0, NULL, &ev);
+    if (err != CL_SUCCESS)
+        return fr_error(FR_STATUS_DEVICE, "opencl: read from %s failed: %s", cl->info.spec, fr_cl_error_name(err));
+    clFlush(cl->queue); /* start the queued work now: nothing else may come before the host waits */
+    *ticket = ev;
+    return FR_STATUS_OK;
+}
+
+static enum fr_status cl_wait(struct fr_backend *b, void *ticket)
+{
+    if (!ticket)
+        return FR_STATUS_OK;
+    cl_event ev = (cl_event)ticket;
+    cl_int err = clWaitForEvents(1, &ev), status = CL_COMPLETE;
+    if (err == CL_SUCCESS)
+        err = clGetEventInfo(ev, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status, &status, NULL);
+    clReleaseEvent(ev);
+    if (err != CL_SUCCESS || status < 0)
+        return fr_error(FR_STATUS_DEVICE, "opencl: %s failed while running: %s", cl_of(b)->info.spec,
+                        fr_cl_error_name(err != CL_SUCCESS ? err : status));
+    return FR_STATUS_OK;
+}
+
 static const struct fr_backend_i cl_iface = {
     .free = cl_free,
     .buffer_alloc = cl_buffer_alloc,
@@ -167,6 +212,9 @@ static const struct fr_backend_i cl_iface = {
     .supports_op = cl_supports_op,
     .graph_compute = cl_graph_compute,
     .synchronize = cl_synchronize,
+    .buffer_set_async = cl_buffer_set_async,
+    .buffer_get_async = cl_buffer_get_async,
+    .wait = cl_wait,
 };
 
 /* Platform and device handles for "cl:P:D". */

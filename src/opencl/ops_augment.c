@@ -37,10 +37,21 @@ static enum fr_status cl_aug_warp(struct fr_cl *cl, struct fr_tensor *y, const s
     return fr_cl_run_1d(&L, fr_nelements(y) / c);
 }
 
+/* why an op runs on the CPU path here (FRUGAL_DEBUG=sched) */
+static bool refuse(struct fr_cl *cl, const char *op, const char *why)
+{
+    if (fr_debug_enabled("sched"))
+        fr_log(FR_LOG_WARN, "sched: %s falls back to the CPU path on %s: %s", op, cl->info.spec, why);
+    return false;
+}
+
 /* OpenCV's positions in double on the device; without doubles the CPU path runs it (exact) */
 static bool aug_warp_supported(struct fr_cl *cl, const struct fr_tensor *y)
 {
-    return cl->fp64 && (y->type == FR_U8 || y->type == FR_F32);
+    if (!cl->fp64)
+        return refuse(cl, "aug_warp", "the device has no usable doubles for OpenCV's positions (AUG_APPLY reads host "
+                                      "tables instead)");
+    return y->type == FR_U8 || y->type == FR_F32;
 }
 
 static enum fr_status cl_aug_apply(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
@@ -72,7 +83,12 @@ static enum fr_status cl_aug_apply(struct fr_cl *cl, struct fr_tensor *y, const 
 /* u8 programs (colour ops are defined on u8); without doubles only with the host's table input */
 static bool aug_apply_supported(struct fr_cl *cl, const struct fr_tensor *y)
 {
-    return y->type == FR_U8 && y->src[2] && (cl->fp64 || y->src[3]);
+    if (y->type != FR_U8)
+        return refuse(cl, "aug_apply", "programs run on u8 images only");
+    if (!cl->fp64 && !y->src[3])
+        return refuse(cl, "aug_apply", "the device has no usable doubles and the graph gives no coordinate tables "
+                                       "(fr_aug_apply_tab)");
+    return y->src[2] != NULL;
 }
 
 static enum fr_status cl_aug_mix(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
