@@ -175,8 +175,9 @@ enum fr_status fr_trainer_tables(const struct fr_trainer *tr, const float *prog,
  * NULL. */
 enum fr_status fr_trainer_step(struct fr_trainer *tr, const void *images, const void *labels, const float *teacher,
                                const float *weights, float lr, float *loss);
-/* steps submitted so far */
+/* steps submitted so far; bytes the last one copied from the host to the backend's memory */
 int64_t fr_trainer_steps(const struct fr_trainer *tr);
+size_t fr_trainer_upload_bytes(const struct fr_trainer *tr);
 /* Logits [n,K] for n images (per opts.input, normalised as in training) in eval mode (any n; the trainer's own
  * predictor, see below). */
 enum fr_status fr_trainer_predict(struct fr_trainer *tr, const void *images, int64_t n, float *logits);

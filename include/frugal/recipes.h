@@ -162,6 +162,7 @@ struct fr_fit_result {
     double train_loss, val_accuracy;
     int fallback_ops;
     bool interrupted;
+    size_t host_to_device_bytes_per_step; /* the u8 batch, programs, tables, mix records, targets, learning rate */
 };
 enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct fr_fit_opts *o,
                       struct fr_fit_result *r);

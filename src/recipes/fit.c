@@ -462,6 +462,7 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
     r->seconds = now_s() - t_start;
     r->images_per_second = r->seconds > 0 ? (double)images_done / r->seconds : 0;
     r->fallback_ops = fr_net_fallback_ops(net);
+    r->host_to_device_bytes_per_step = fr_trainer_upload_bytes(tr);
     fr_loader_free(ld);
     prep_free(&prep);
     fr_aug_policy_free(pol);

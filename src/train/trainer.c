@@ -152,6 +152,7 @@ struct fr_trainer {
     int64_t step, k;           /* steps submitted, classes */
     bool async;                /* the backend has asynchronous transfers */
     size_t stage_bytes;        /* bytes of one slot */
+    size_t uploaded;           /* by the last step */
     struct slot slot[2];
     int32_t *tab;              /* coordinate tables when the caller gives none */
 };
@@ -432,10 +433,12 @@ enum fr_status fr_trainer_submit(struct fr_trainer *tr, const struct fr_batch_in
     if (s->pending && (st = collect(tr, s, NULL)) != FR_STATUS_OK) /* normally collected by the previous call */
         return st;
     size_t at = 0;
+    tr->uploaded = 0;
     for (size_t i = 0; i < sizeof up / sizeof *up && st == FR_STATUS_OK; i++) {
         struct fr_tensor *t = up[i].t;
         if (!t || !up[i].bytes)
             continue;
+        tr->uploaded += up[i].bytes;
         if (tr->async) { /* a copy of our own, so the write can run while the caller refills its buffers */
             memcpy(s->buf + at, up[i].src, up[i].bytes);
             st = t->buffer->backend->iface->buffer_set_async(t->buffer, t->offset, s->buf + at, up[i].bytes);
@@ -504,5 +507,6 @@ enum fr_status fr_trainer_predict(struct fr_trainer *tr, const void *images, int
 }
 
 int64_t fr_trainer_steps(const struct fr_trainer *tr) { return tr->step; }
+size_t fr_trainer_upload_bytes(const struct fr_trainer *tr) { return tr->uploaded; }
 struct fr_graph *fr_trainer_graph(const struct fr_trainer *tr, bool eval) { return eval ? fr_predictor_graph(tr->pred) : tr->g; }
 struct fr_optim *fr_trainer_optim(const struct fr_trainer *tr) { return tr->opt; }
