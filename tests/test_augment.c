@@ -483,6 +483,15 @@ static void test_augmenter(void **state)
     free(prog);
     fr_aug_policy_free(pol);
 
+    /* the same bytes on one thread */
+    struct fr_backend *cpu1 = fr_backend_cpu_new(1);
+    static uint8_t got1[N * SZ];
+    static float soft1[N * 5];
+    augmenter_run(cpu1, spec, N, 4, 0, N, in, got1, lab, soft1, NULL);
+    tu_assert_bytes_equal(got1, got, sizeof got);
+    tu_assert_bytes_equal(soft1, soft, sizeof soft);
+    fr_backend_free(cpu1);
+
     /* without mixing, a sample's result depends only on (seed, step, its global index): samples 5..8 of a batch
      * equal a 4-image call at first_sample 5 with a batch of 6 (a partial batch) */
     static uint8_t part[4 * SZ];
