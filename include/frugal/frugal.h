@@ -12,6 +12,7 @@
 #define FRUGAL_H
 
 #include "frugal/status.h"
+#include "frugal/bindings.h"
 #include "frugal/tensor.h"
 #include "frugal/ops.h"
 #include "frugal/graph.h"
