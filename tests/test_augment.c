@@ -522,6 +522,10 @@ static void test_augmenter(void **state)
     fr_augmenter_free(a);
     ao.policy = "cutmix(alpha=0)";
     assert_int_equal(fr_augmenter_new(cpu, &ao, &a), FR_STATUS_INVALID_ARGUMENT);
+    /* finding 19: the message names the output size, not the input's */
+    ao.policy = "resize(size=65536)";
+    assert_int_equal(fr_augmenter_new(cpu, &ao, &a), FR_STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(fr_last_error(), "4 images of 65536x65536x3"));
 
     /* the same bytes on an OpenCL device */
     struct fr_backend *cl = NULL;

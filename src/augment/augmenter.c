@@ -103,6 +103,10 @@ enum fr_status fr_augmenter_new(struct fr_backend *be, const struct fr_augmenter
         st = fr_aug_stage_build(a->ctx, a->pol, o->batch, o->h, o->w, o->c,
                                 (o->n_classes > 0 ? FR_AUG_STAGE_MIXREC : 0) | (be->no_fp64 ? FR_AUG_STAGE_TABLES : 0),
                                 &a->st);
+    if (st == FR_STATUS_OK && (int64_t)o->batch * a->st.oh * a->st.ow * o->c > INT32_MAX)
+        st = fr_error(FR_STATUS_INVALID_ARGUMENT,
+                      "augmenter: %d images of %dx%dx%d (the policy's output for %dx%d inputs) exceed 2^31 bytes a batch",
+                      o->batch, a->st.ow, a->st.oh, o->c, o->w, o->h);
     if (st == FR_STATUS_OK) {
         a->y = a->norm ? fr_aug_to_nchw(a->ctx, a->st.out, mean, sd) : a->st.out;
         if (o->n_classes > 0) {
