@@ -6,7 +6,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define FR_AUG_MIN_INT(a, b) ((a) < (b) ? (a) : (b))
 #include <stdint.h>
 
 #include "augment_common.h"

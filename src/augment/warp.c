@@ -94,10 +94,10 @@ static void row_coords_general(const double *M, int y, int w, int out_h, enum fr
         return;
     }
     /* OpenCV evaluates perspective maps in blocks whose start column enters the rounding */
-    int bh0 = FR_AUG_MIN_INT(16, out_h);
-    int bw0 = FR_AUG_MIN_INT(32 * 32 / bh0, w);
+    int bh0 = fr_aug_min_int(16, out_h);
+    int bw0 = fr_aug_min_int(32 * 32 / bh0, w);
     for (int xb = 0; xb < w; xb += bw0) {
-        int bw = FR_AUG_MIN_INT(bw0, w - xb);
+        int bw = fr_aug_min_int(bw0, w - xb);
         double X0 = M[0] * xb + M[1] * y + M[2];
         double Y0 = M[3] * xb + M[4] * y + M[5];
         double W0 = M[6] * xb + M[7] * y + M[8];
@@ -395,7 +395,7 @@ static int warp_integer(const struct fr_aug_plane *s, const struct fr_aug_plane 
         for (int x = 0; x < d->w;) {
             int ix = border_idx(sx * x + tx, s->w, border);
             if (iy >= 0 && contiguous_px && sx == -1 && es == 1 && (unsigned)(tx - x) < (unsigned)s->w) {
-                int run = FR_AUG_MIN_INT(d->w - x, tx - x + 1); /* mirrored row segment, pixel by pixel */
+                int run = fr_aug_min_int(d->w - x, tx - x + 1); /* mirrored row segment, pixel by pixel */
                 const uint8_t *src = (const uint8_t *)s->data + (size_t)iy * s->sy + (size_t)(tx - x) * c;
                 uint8_t *o = (uint8_t *)orow + (size_t)x * c;
                 if (c == 3) {
@@ -415,7 +415,7 @@ static int warp_integer(const struct fr_aug_plane *s, const struct fr_aug_plane 
                 continue;
             }
             if (iy >= 0 && ix >= 0 && contiguous_px && sx == 1 && (unsigned)(x + tx) < (unsigned)s->w) {
-                int run = FR_AUG_MIN_INT(d->w - x, s->w - (x + tx)); /* inside, left to right: one memcpy */
+                int run = fr_aug_min_int(d->w - x, s->w - (x + tx)); /* inside, left to right: one memcpy */
                 memcpy(orow + (size_t)x * c * es, (const char *)s->data + ((size_t)iy * s->sy + (size_t)ix * c) * es,
                        (size_t)run * c * es);
                 x += run;
