@@ -125,7 +125,7 @@ struct fr_fit_progress {
 struct fr_epoch_stats {
     int64_t epoch, epochs;
     double train_loss, val_accuracy, val_loss; /* val NaN without a validation set */
-    double seconds, images_per_second;
+    double seconds, images_per_second;         /* the epoch; training images/s of its step loop */
     float lr;
 };
 struct fr_fit_opts {
@@ -162,7 +162,8 @@ void fr_fit_opts_init(struct fr_fit_opts *o); /* 10 epochs, batch 64, AdamW lr 2
 
 struct fr_fit_result {
     int64_t epochs_done, steps;
-    double seconds, images_per_second;
+    double seconds, images_per_second; /* all of it; training images per second of the step loops (validation and
+                                          checkpoints excluded) */
     double train_loss, val_accuracy;
     int fallback_ops;
     bool interrupted;

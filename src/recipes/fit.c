@@ -378,7 +378,7 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
     if (st == FR_STATUS_OK)
         st = fr_loader_new_src(&src, &lo, &ld);
 
-    double t_start = now_s();
+    double t_start = now_s(), train_s = 0; /* train_s: time in the step loops (validation and checkpoints excluded) */
     int64_t images_done = 0;
     for (int64_t e = start_epoch; e < o->epochs && st == FR_STATUS_OK; e++) {
         double te = now_s();
@@ -418,7 +418,8 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
                 p.loss = loss;
                 p.lr = lr;
                 p.elapsed = now_s() - t_start;
-                p.images_per_second = p.elapsed > 0 ? (double)images_done / p.elapsed : 0;
+                double ts_now = train_s + (now_s() - te);
+                p.images_per_second = ts_now > 0 ? (double)images_done / ts_now : 0;
                 int64_t left = (o->epochs - e) * spe - (b->step + 1);
                 p.eta = images_done > 0 ? p.elapsed / (double)r->steps * (double)left : 0;
                 o->on_progress(o->user, &p);
@@ -431,6 +432,8 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
                 r->interrupted = true;
             }
         }
+        double loop_s = now_s() - te;
+        train_s += loop_s;
         if (st != FR_STATUS_OK)
             break;
         struct fr_epoch_stats es = {0};
@@ -448,7 +451,7 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
             fr_eval_free(&ev);
         }
         es.seconds = now_s() - te;
-        es.images_per_second = es.seconds > 0 ? (double)(loss_n * B) / es.seconds : 0;
+        es.images_per_second = loop_s > 0 ? (double)(loss_n * B) / loop_s : 0; /* training images/s */
         r->epochs_done = e + 1;
         r->train_loss = es.train_loss;
         r->val_accuracy = es.val_accuracy;
@@ -460,7 +463,7 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
     }
     fr_trainer_finish(tr, NULL); /* nothing left in flight on an error either */
     r->seconds = now_s() - t_start;
-    r->images_per_second = r->seconds > 0 ? (double)images_done / r->seconds : 0;
+    r->images_per_second = train_s > 0 ? (double)images_done / train_s : 0;
     r->fallback_ops = fr_net_fallback_ops(net);
     r->host_to_device_bytes_per_step = fr_trainer_upload_bytes(tr);
     fr_loader_free(ld);
