@@ -1,8 +1,9 @@
 /* Augmentation kernels: AUG_WARP (one work-item per output pixel), AUG_APPLY (one work-group per sample runs its
  * program records), AUG_MIX and AUG_MIX_LABELS (one work-item per value). The maths is augment_common.h's, shared
  * with the CPU path, so results are bit-identical (gaussian noise without doubles: within 1 grey level).
- * OpenCV computes warp positions in double: devices with cl_khr_fp64 do the same; without it (or when the host
- * asks, use_tab) AUG_APPLY reads exact integer positions from a host-filled table input (fr_aug_tables_fill). */
+ * OpenCV computes warp positions in double: devices with cl_khr_fp64 do the same; without it, or when doubles are
+ * slow (the host then gives tables: use_tab), AUG_APPLY reads exact integer positions from a host-filled table
+ * input (fr_aug_tables_fill). */
 #include "common.h"
 #include "augment_common.h"
 

@@ -385,7 +385,7 @@ static void test_opencl_parity_no_fp64(void **state)
         print_message("no OpenCL device: parity not checked\n");
         skip();
     }
-    assert_int_equal(setenv("FRUGAL_CL_NO_FP64", "1", 1), 0);
+    assert_int_equal(setenv("FRUGAL_CL_FP64", "none", 1), 0);
     warp_parity();
     apply_parity(1);
     enum { N = 3, H = 4, W = 13 };
@@ -405,7 +405,7 @@ static void test_opencl_parity_no_fp64(void **state)
         assert_int_equal(a[s * H * W], 0);
     }
     tu_assert_bytes_equal(b, a, sizeof a);
-    unsetenv("FRUGAL_CL_NO_FP64");
+    unsetenv("FRUGAL_CL_FP64");
     fr_backend_free(cpu);
     fr_backend_free(cl);
 }

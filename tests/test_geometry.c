@@ -378,7 +378,7 @@ static void test_opencv_double_maps(void **state)
     struct fr_backend *cl = NULL;
     for (int pass = 0; pass < 2; pass++) { /* with doubles, then the table path */
         if (pass)
-            setenv("FRUGAL_CL_NO_FP64", "1", 1);
+            setenv("FRUGAL_CL_FP64", "none", 1);
         if (fr_backend_open("cl:0:0", &cl) != FR_STATUS_OK || !cl) {
             print_message("no OpenCL device: OpenCL not checked\n");
             break;
@@ -389,7 +389,7 @@ static void test_opencv_double_maps(void **state)
         fr_backend_free(cl);
         cl = NULL;
     }
-    unsetenv("FRUGAL_CL_NO_FP64");
+    unsetenv("FRUGAL_CL_FP64");
     free(img), free(want), free(got), free(in), free(prog), free(prog32);
 }
 

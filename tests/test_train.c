@@ -11,9 +11,13 @@
 
 #include "frugal/augment.h"
 #include "frugal/model.h"
+#include "frugal_config.h"
 #include "frugal/recipes.h"
 #include "frugal/rng_host.h"
 #include "testutil.h"
+#if FRUGAL_HAVE_OPENCL
+#include "opencl/opencl_internal.h"
+#endif
 
 static struct fr_backend *be;
 
@@ -300,7 +304,7 @@ static void test_stage_devices_and_threads(void **state)
     tu_assert_close(two, one, NSTEP, 1e-5f, 1e-5f);
     for (int pass = 0; pass < 2; pass++) {
         if (pass)
-            setenv("FRUGAL_CL_NO_FP64", "1", 1);
+            setenv("FRUGAL_CL_FP64", "none", 1);
         struct fr_backend *cl = NULL;
         if (fr_backend_open("cl:0:0", &cl) != FR_STATUS_OK || !cl) {
             print_message("no OpenCL device: not checked\n");
@@ -310,8 +314,63 @@ static void test_stage_devices_and_threads(void **state)
         tu_assert_close(dev, one, NSTEP, 1e-4f, 1e-4f);
         fr_backend_free(cl);
     }
-    unsetenv("FRUGAL_CL_NO_FP64");
+    unsetenv("FRUGAL_CL_FP64");
 }
+
+#if FRUGAL_HAVE_OPENCL
+/* The overlapped path's failures on OpenCL (fault injection): an upload, the late loss read and the wait for it
+ * fail with a one-line status naming the call; the trainer goes on afterwards. */
+static void test_async_failures(void **state)
+{
+    (void)state;
+    struct fr_backend *cl = NULL;
+    if (fr_backend_open("cl:0:0", &cl) != FR_STATUS_OK || !cl) {
+        print_message("no OpenCL device: not checked\n");
+        skip();
+    }
+    struct fr_aug_policy *pol;
+    assert_int_equal(fr_aug_policy_parse("hflip;cutmix", &pol), FR_STATUS_OK);
+    struct fr_ctx *ctx;
+    struct fr_model *m;
+    struct fr_trainer *tr = stage_trainer(cl, &ctx, &m, pol, FR_U8, FR_LOSS_CE);
+    static uint8_t img[SB * SH * SH];
+    int32_t lab[SB];
+    synthetic(img, SB, lab);
+    float *prog = malloc(sizeof(float) * SB * FR_AUG_REC * fr_aug_policy_max_ops(pol)), mix[SB * FR_AUG_MIX_REC];
+    static const struct {
+        const char *rule, *call;
+    } cases[] = {{"write:2", "clEnqueueWriteBuffer"}, {"read:1", "clEnqueueReadBuffer"}, {"finish:1", "clWaitForEvents"}};
+    uint32_t step = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        fr_cl_fault_set(cases[i].rule);
+        enum fr_status st = FR_STATUS_OK;
+        for (int s = 0; s < 3 && st == FR_STATUS_OK; s++, step++) {
+            assert_int_equal(fr_aug_policy_draw_batch(pol, 1, step, 0, SB, SB, SH, SH, prog, mix), FR_STATUS_OK);
+            struct fr_batch_in in = {.images = img, .prog = prog, .mix = mix, .targets = lab};
+            st = fr_trainer_submit(tr, &in, 0.01f, NULL);
+        }
+        if (st == FR_STATUS_OK)
+            st = fr_trainer_finish(tr, NULL);
+        assert_true(st != FR_STATUS_OK);
+        if (!strstr(fr_last_error(), cases[i].call) || strchr(fr_last_error(), '\n'))
+            fail_msg("%s: '%s'", cases[i].rule, fr_last_error());
+        fr_cl_fault_set(NULL);
+        fr_trainer_finish(tr, NULL);
+        float loss = NAN;
+        assert_int_equal(fr_aug_policy_draw_batch(pol, 1, step, 0, SB, SB, SH, SH, prog, mix), FR_STATUS_OK);
+        struct fr_batch_in in = {.images = img, .prog = prog, .mix = mix, .targets = lab};
+        assert_int_equal(fr_trainer_submit(tr, &in, 0.01f, NULL), FR_STATUS_OK);
+        assert_int_equal(fr_trainer_finish(tr, &loss), FR_STATUS_OK);
+        assert_true(isfinite(loss));
+    }
+    free(prog);
+    fr_trainer_free(tr);
+    fr_model_free(m);
+    fr_ctx_free(ctx);
+    fr_aug_policy_free(pol);
+    fr_backend_free(cl);
+}
+#endif
 
 /* --- fr_fit: the policy is the single source of truth (new-user finding 6) --- */
 struct fit_data {
@@ -437,6 +496,9 @@ int main(void)
         cmocka_unit_test(test_predict_u8),
         cmocka_unit_test(test_stage_matches_host_pipeline),
         cmocka_unit_test(test_stage_devices_and_threads),
+#if FRUGAL_HAVE_OPENCL
+        cmocka_unit_test(test_async_failures),
+#endif
         cmocka_unit_test(test_fit_policy),
         cmocka_unit_test(test_fit_teacher_in_graph),
         cmocka_unit_test(test_train_s_fashion_mnist),

@@ -55,15 +55,28 @@ int cmd_devices(int argc, char **argv)
         cJSON *o = cJSON_GetArrayItem(list, i + 1);
         bool want = precompile && d->usable && (pc_p < 0 || (d->platform == pc_p && d->device == pc_d));
         if (want && o) {
-            int n_prog = 0, n_comp = 0;
-            enum fr_status st = fr_opencl_precompile(d->platform, d->device, &n_prog, &n_comp);
-            cJSON_AddNumberToObject(o, "programs_ready", n_prog);
-            cJSON_AddNumberToObject(o, "programs_compiled", n_comp);
+            struct fr_precompile_report rep;
+            enum fr_status st = fr_opencl_precompile(d->platform, d->device, &rep);
+            cJSON_AddNumberToObject(o, "programs", rep.n_programs);
+            cJSON_AddNumberToObject(o, "programs_ready", rep.n_ready);
+            cJSON_AddNumberToObject(o, "programs_compiled", rep.n_compiled);
+            cJSON_AddNumberToObject(o, "programs_failed", rep.n_failed);
+            cJSON *fails = cJSON_AddArrayToObject(o, "failed_programs");
+            for (int k = 0; k < rep.n_failed; k++) {
+                cJSON *fo = cJSON_CreateObject();
+                cJSON_AddStringToObject(fo, "file", rep.failures[k].file);
+                cJSON_AddStringToObject(fo, "error", rep.failures[k].error ? rep.failures[k].error : "");
+                cJSON_AddItemToArray(fails, fo);
+            }
             if (st != FR_STATUS_OK) {
                 cJSON_AddStringToObject(o, "precompile_error", fr_last_error());
+                /* every failing program with its log, then the one-line summary */
+                for (int k = 0; k < rep.n_failed; k++)
+                    fprintf(stderr, "frugal devices: %s: %s\n", d->spec, rep.failures[k].error);
                 fprintf(stderr, "frugal devices: %s: %s\n", d->spec, fr_last_error());
                 pc_fail++;
             }
+            fr_opencl_precompile_free(&rep);
         }
     }
     if (precompile && pc_p >= 0) {
@@ -94,15 +107,24 @@ int cmd_devices(int argc, char **argv)
             printf("%-8s %s (%s) on %s\n", d->spec, d->name, d->type, d->platform_name);
             printf("         vendor %s, driver %s, %s, %s\n", d->vendor, d->driver_version, d->device_version,
                    d->opencl_c_version);
-            printf("         %u compute units, %.1f GiB global memory, %.1f GiB max allocation\n", d->compute_units,
-                   (double)d->global_mem / (1 << 30), (double)d->max_alloc / (1 << 30));
+            printf("         %u compute units, %.1f GiB global memory, %.1f GiB max allocation, fp64 %s\n",
+                   d->compute_units, (double)d->global_mem / (1 << 30), (double)d->max_alloc / (1 << 30), d->fp64);
             printf("         usable: %s\n", d->usable ? "yes" : d->why_not);
             cJSON *o = cJSON_GetArrayItem(list, i + 1);
             cJSON *ready = cJSON_GetObjectItem(o, "programs_ready");
-            if (ready)
-                printf("         precompiled: %d programs ready, %d compiled, %d from the cache\n", ready->valueint,
-                       cJSON_GetObjectItem(o, "programs_compiled")->valueint,
-                       ready->valueint - cJSON_GetObjectItem(o, "programs_compiled")->valueint);
+            if (ready) {
+                int comp = cJSON_GetObjectItem(o, "programs_compiled")->valueint;
+                int failed = cJSON_GetObjectItem(o, "programs_failed")->valueint;
+                printf("         precompiled: %d programs ready, %d compiled, %d from the cache", ready->valueint, comp,
+                       ready->valueint - comp);
+                if (failed) {
+                    printf("; %d FAILED (their ops run on the CPU path):", failed);
+                    cJSON *f;
+                    cJSON_ArrayForEach(f, cJSON_GetObjectItem(o, "failed_programs"))
+                        printf(" %s", cJSON_GetObjectItem(f, "file")->valuestring);
+                }
+                printf("\n");
+            }
         }
     }
     fr_opencl_free_devices(cl_devs);

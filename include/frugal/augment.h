@@ -186,7 +186,7 @@ struct fr_graph *fr_augmenter_graph(const struct fr_augmenter *a);
 /* prog: f32 [N, K, FR_AUG_REC] (usually an INPUT filled by fr_aug_policy_draw each step) */
 struct fr_tensor *fr_aug_apply(struct fr_ctx *ctx, struct fr_tensor *images, struct fr_tensor *prog, int out_h,
                                int out_w, enum fr_aug_layout layout);
-/* The same for devices without (fast) doubles (struct fr_backend.no_fp64): tab, an i32 INPUT, holds OpenCV's
+/* The same for devices without full-rate doubles (struct fr_backend.no_fp64): tab, an i32 INPUT, holds OpenCV's
  * double-precision coordinates of the programs' warps, filled by the host each run (the augmenter and the trainer
  * do this); without it such a device runs AUG_APPLY on the CPU path. */
 struct fr_tensor *fr_aug_apply_tab(struct fr_ctx *ctx, struct fr_tensor *images, struct fr_tensor *prog,

@@ -18,6 +18,7 @@
 #include "frugal/graph.h"
 #include "frugal/backend.h"
 #include "frugal/device.h"
+#include "frugal/profile.h"
 #include "frugal/nn.h"
 #include "frugal/loss.h"
 #include "frugal/optim.h"

@@ -170,7 +170,8 @@ enum fr_status fr_trainer_finish(struct fr_trainer *tr, float *last_loss);
  * batch's programs (thread-safe: e.g. on a loader thread). */
 size_t fr_trainer_tables_len(const struct fr_trainer *tr);
 enum fr_status fr_trainer_tables(const struct fr_trainer *tr, const float *prog, int32_t *tab, size_t *len);
-/* One synchronous step without programs (submit + finish): images per opts.input; labels: i32 [N] (CE, DISTILL)
+/* One synchronous step without programs (blocking transfers, the graph run to its end): images per opts.input;
+ * labels: i32 [N] (CE, DISTILL)
  * or f32 [N,K] soft targets (SOFT_CE); teacher: f32 [N,K] (DISTILL) or NULL; weights [N] or NULL. *loss may be
  * NULL. */
 enum fr_status fr_trainer_step(struct fr_trainer *tr, const void *images, const void *labels, const float *teacher,

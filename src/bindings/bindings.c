@@ -73,6 +73,8 @@ enum fr_status fr_devices_json(char **json)
         cJSON_AddNumberToObject(o, "compute_units", d[i].compute_units);
         cJSON_AddNumberToObject(o, "global_mem_bytes", (double)d[i].global_mem);
         cJSON_AddNumberToObject(o, "max_alloc_bytes", (double)d[i].max_alloc);
+        cJSON_AddNumberToObject(o, "max_parameter_bytes", (double)d[i].max_parameter_size);
+        cJSON_AddStringToObject(o, "fp64", d[i].fp64);
         cJSON_AddBoolToObject(o, "usable", d[i].usable);
         if (!d[i].usable)
             cJSON_AddStringToObject(o, "why_not", d[i].why_not);
@@ -185,13 +187,20 @@ void fr_dataset_info(const struct fr_dataset *ds, int64_t *n, int *c, int *h, in
         *n_classes = ds->n_classes;
 }
 
-void fr_dataset_copy(const struct fr_dataset *ds, uint8_t *pixels, int32_t *labels)
+enum fr_status fr_dataset_copy(const struct fr_dataset *ds, uint8_t *pixels, int32_t *labels)
 {
-    if (pixels && ds->pixels)
-        memcpy(pixels, ds->pixels, (size_t)ds->n * ds->h * ds->w * ds->c);
-    if (labels)
+    int64_t *idx = malloc(sizeof(int64_t) * (size_t)(ds->n > 0 ? ds->n : 1));
+    if (!idx)
+        return fr_error(FR_STATUS_OUT_OF_MEMORY, "%s: out of memory", ds->source);
+    for (int64_t i = 0; i < ds->n; i++)
+        idx[i] = i;
+    /* folders and CSV lists are decoded here; a skipped unreadable image's slot holds the image that replaced it */
+    enum fr_status st = pixels ? fr_dataset_read(ds, idx, ds->n, NULL, pixels) : FR_STATUS_OK;
+    if (st == FR_STATUS_OK && labels)
         for (int64_t i = 0; i < ds->n; i++)
-            labels[i] = ds->labels ? ds->labels[i] : -1;
+            labels[i] = ds->labels && idx[i] >= 0 ? ds->labels[idx[i]] : -1;
+    free(idx);
+    return st;
 }
 
 const char *fr_dataset_class_name(const struct fr_dataset *ds, int i)

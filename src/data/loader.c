@@ -1,6 +1,6 @@
 /* The batch loader: per-epoch seeded shuffle of entries (images of up to two datasets with labels, soft targets and
- * extra rows), batches gathered into two fixed slots, one filled (and prepared by the caller's hook) ahead by a
- * thread. */
+ * extra rows), batches read (fr_dataset_read) into two fixed slots, one filled (and prepared by the caller's hook)
+ * ahead by a thread. */
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,8 +13,11 @@ struct slot {
     int32_t *labels;
     float *soft, *extra;
     int64_t *index;
+    int64_t *entry, *ids; /* the batch's entries (replaced ones follow their image), image indices of one read */
+    int *pos;             /* batch positions of one read */
+    uint8_t *stage;       /* images of one dataset when the batch mixes two */
     struct fr_batch b;
-    enum fr_status st; /* of the prepare hook */
+    enum fr_status st; /* of reading the images or of the prepare hook */
     char msg[256];
 };
 
@@ -47,18 +50,68 @@ void fr_loader_opts_init(struct fr_loader_opts *o)
     o->prefetch = true;
 }
 
-/* Gathers batch `step` of the current epoch into slot s (no allocation), then runs the prepare hook. */
+/* Reads the images of the batch's entries (fr_dataset_read per source dataset: a copy, or decoding on the
+ * dataset's threads). An entry whose image the dataset skipped as unreadable becomes the entry of the image that
+ * replaced it, so its label and rows follow; -1 when nothing of its read was readable (zeros). */
+static enum fr_status read_entries(struct fr_loader *l, struct slot *sl, int64_t n)
+{
+    const struct fr_loader_src *src = &l->src;
+    for (int d = 0; d < 2; d++) {
+        if (!src->ds[d])
+            continue;
+        int m = 0;
+        for (int64_t i = 0; i < n; i++)
+            if ((src->which ? src->which[sl->entry[i]] : 0) == d)
+                sl->pos[m] = (int)i, sl->ids[m++] = src->idx ? src->idx[sl->entry[i]] : sl->entry[i];
+        if (m == 0)
+            continue;
+        uint8_t *dst = m == n ? sl->images : sl->stage;
+        enum fr_status st = fr_dataset_read(src->ds[d], sl->ids, m, NULL, dst);
+        if (st != FR_STATUS_OK)
+            return st;
+        for (int q = 0; q < m; q++) {
+            int64_t *e = &sl->entry[sl->pos[q]], asked = src->idx ? src->idx[*e] : *e;
+            if (sl->ids[q] != asked) { /* replaced: take the entry of the image it got */
+                int r = 0;
+                while (r < m && !(sl->ids[r] == sl->ids[q] &&
+                                  (src->idx ? src->idx[sl->entry[sl->pos[r]]] : sl->entry[sl->pos[r]]) == sl->ids[q]))
+                    r++;
+                *e = sl->ids[q] < 0 || r == m ? -1 : sl->entry[sl->pos[r]];
+            }
+            if (dst != sl->images)
+                memcpy(sl->images + (size_t)sl->pos[q] * l->isz, dst + (size_t)q * l->isz, l->isz);
+        }
+    }
+    return FR_STATUS_OK;
+}
+
+/* Reads batch `step` of the current epoch into slot s (no allocation) with the entries' labels and rows, then runs
+ * the prepare hook. */
 static void fill(struct fr_loader *l, int s, int64_t step)
 {
     struct slot *sl = &l->slot[s];
     const struct fr_loader_src *src = &l->src;
     int64_t first = step * l->o.batch;
     int64_t n = l->n - first < l->o.batch ? l->n - first : l->o.batch;
+    for (int64_t i = 0; i < n; i++)
+        sl->entry[i] = l->perm[first + i];
+    if ((sl->st = read_entries(l, sl, n)) != FR_STATUS_OK) {
+        snprintf(sl->msg, sizeof sl->msg, "%s", fr_last_error()); /* per thread: carried to fr_loader_next */
+        return;
+    }
     for (int64_t i = 0; i < n; i++) {
-        int64_t e = l->perm[first + i];                 /* the entry */
+        int64_t e = sl->entry[i];
+        if (e < 0) { /* nothing readable: zeros, unlabeled */
+            sl->labels[i] = -1;
+            sl->index[i] = -1;
+            if (sl->soft)
+                memset(sl->soft + (size_t)i * l->n_soft, 0, sizeof(float) * l->n_soft);
+            if (sl->extra)
+                memset(sl->extra + (size_t)i * src->n_extra, 0, sizeof(float) * src->n_extra);
+            continue;
+        }
         const struct fr_dataset *ds = src->ds[src->which ? src->which[e] : 0];
-        int64_t j = src->idx ? src->idx[e] : e;         /* its image */
-        memcpy(sl->images + (size_t)i * l->isz, ds->pixels + (size_t)j * l->isz, l->isz);
+        int64_t j = src->idx ? src->idx[e] : e; /* its image */
         sl->labels[i] = src->labels ? src->labels[e] : ds->labels ? ds->labels[j] : -1;
         sl->index[i] = src->which ? e : j;
         if (sl->soft)
@@ -72,9 +125,8 @@ static void fill(struct fr_loader *l, int s, int64_t step)
     sl->b.n = (int)n;
     sl->b.epoch = l->epoch;
     sl->b.step = step;
-    sl->st = FR_STATUS_OK;
     if (l->o.prepare && (sl->st = l->o.prepare(l->o.user, &sl->b)) != FR_STATUS_OK)
-        snprintf(sl->msg, sizeof sl->msg, "%s", fr_last_error()); /* per thread: carried to fr_loader_next */
+        snprintf(sl->msg, sizeof sl->msg, "%s", fr_last_error());
 }
 
 static void *worker(void *arg)
@@ -150,6 +202,10 @@ void fr_loader_free(struct fr_loader *l)
         free(l->slot[s].soft);
         free(l->slot[s].extra);
         free(l->slot[s].index);
+        free(l->slot[s].entry);
+        free(l->slot[s].ids);
+        free(l->slot[s].pos);
+        free(l->slot[s].stage);
     }
     free(l->perm);
     free(l);
@@ -209,11 +265,17 @@ enum fr_status fr_loader_new_src(const struct fr_loader_src *src, const struct f
         sl->images = malloc(B * l->isz + 1);
         sl->labels = malloc(B * sizeof(int32_t));
         sl->index = malloc(B * sizeof(int64_t));
+        sl->entry = malloc(B * sizeof(int64_t));
+        sl->ids = malloc(B * sizeof(int64_t));
+        sl->pos = malloc(B * sizeof(int));
+        if (src->ds[1])
+            sl->stage = malloc(B * l->isz + 1);
         if (n_soft)
             sl->soft = malloc(B * sizeof(float) * (size_t)n_soft);
         if (src->extra)
             sl->extra = malloc(B * sizeof(float) * (size_t)src->n_extra);
-        ok = sl->images && sl->labels && sl->index && (!n_soft || sl->soft) && (!src->extra || sl->extra);
+        ok = sl->images && sl->labels && sl->index && sl->entry && sl->ids && sl->pos && (!src->ds[1] || sl->stage) &&
+             (!n_soft || sl->soft) && (!src->extra || sl->extra);
         sl->b.c = ds0->c, sl->b.h = ds0->h, sl->b.w = ds0->w;
         sl->b.images = sl->images;
         sl->b.labels = sl->labels;

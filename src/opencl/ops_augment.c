@@ -1,7 +1,8 @@
 /* OpenCL launchers of the augmentation ops (cl/augment.cl): AUG_WARP, AUG_APPLY (one work-group per sample),
- * AUG_MIX and AUG_MIX_LABELS. Without doubles (struct fr_cl.fp64, one device query at open) AUG_APPLY reads OpenCV's
- * coordinates from its table input, filled by the host with the programs: no read-back, no buffer per launch;
- * AUG_WARP then runs on the CPU path. */
+ * AUG_MIX and AUG_MIX_LABELS. Unless the device runs doubles at full rate (struct fr_cl.fp64, its class from
+ * src/opencl/device.c; struct fr_backend.no_fp64 tells the graph builders) AUG_APPLY reads OpenCV's coordinates
+ * from its table input, filled by the host with the programs: no read-back, no buffer per launch. AUG_WARP needs
+ * doubles (slow ones will do); without any it runs on the CPU path. */
 #include "augment/augment_internal.h"
 #include "opencl/opencl_internal.h"
 
@@ -48,7 +49,7 @@ static bool refuse(struct fr_cl *cl, const char *op, const char *why)
 /* OpenCV's positions in double on the device; without doubles the CPU path runs it (exact) */
 static bool aug_warp_supported(struct fr_cl *cl, const struct fr_tensor *y)
 {
-    if (!cl->fp64)
+    if (cl->fp64 == FR_CL_FP64_NONE)
         return refuse(cl, "aug_warp", "the device has no usable doubles for OpenCV's positions (AUG_APPLY reads host "
                                       "tables instead)");
     return y->type == FR_U8 || y->type == FR_F32;
@@ -85,7 +86,7 @@ static bool aug_apply_supported(struct fr_cl *cl, const struct fr_tensor *y)
 {
     if (y->type != FR_U8)
         return refuse(cl, "aug_apply", "programs run on u8 images only");
-    if (!cl->fp64 && !y->src[3])
+    if (cl->fp64 == FR_CL_FP64_NONE && !y->src[3])
         return refuse(cl, "aug_apply", "the device has no usable doubles and the graph gives no coordinate tables "
                                        "(fr_aug_apply_tab)");
     return y->src[2] != NULL;

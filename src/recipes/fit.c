@@ -155,6 +155,10 @@ static enum fr_status fit_prepare(void *user, const struct fr_batch *b)
     const int s = b->slot;
     const uint32_t step = (uint32_t)(b->epoch * p->spe + b->step); /* the global step: programs are a pure function
                                                                       of (seed, step, sample) */
+    for (int i = 0; i < b->n; i++)
+        if (b->index[i] < 0) /* the dataset skipped every image of the read as unreadable */
+            return fr_error(FR_STATUS_FORMAT, "fit: no readable image in training batch %lld of epoch %lld",
+                            (long long)b->step + 1, (long long)b->epoch + 1);
     enum fr_status st = FR_STATUS_OK;
     if (p->pol)
         st = fr_aug_policy_draw_batch(p->pol, p->seed, step, 0, b->n, p->batch, p->h, p->w, p->prog[s],

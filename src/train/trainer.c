@@ -392,7 +392,8 @@ static enum fr_status collect(struct fr_trainer *tr, struct slot *s, float *loss
     return fr_loss_check(s->loss, what);
 }
 
-enum fr_status fr_trainer_submit(struct fr_trainer *tr, const struct fr_batch_in *b, float lr, float *prev_loss)
+/* one step; async: copies, non-blocking uploads, the graph enqueued and the loss read started (else all blocking) */
+static enum fr_status submit(struct fr_trainer *tr, const struct fr_batch_in *b, float lr, float *prev_loss, bool async)
 {
     const struct fr_trainer_opts *o = &tr->o;
     int64_t n = o->batch;
@@ -439,7 +440,7 @@ enum fr_status fr_trainer_submit(struct fr_trainer *tr, const struct fr_batch_in
         if (!t || !up[i].bytes)
             continue;
         tr->uploaded += up[i].bytes;
-        if (tr->async) { /* a copy of our own, so the write can run while the caller refills its buffers */
+        if (async) { /* a copy of our own, so the write can run while the caller refills its buffers */
             memcpy(s->buf + at, up[i].src, up[i].bytes);
             st = t->buffer->backend->iface->buffer_set_async(t->buffer, t->offset, s->buf + at, up[i].bytes);
             at += (fr_nbytes(t) + 63) & ~(size_t)63;
@@ -447,13 +448,13 @@ enum fr_status fr_trainer_submit(struct fr_trainer *tr, const struct fr_batch_in
             st = fr_tensor_set(t, up[i].src, up[i].bytes);
     }
     if (st == FR_STATUS_OK)
-        st = tr->async ? fr_graph_enqueue(tr->g) : fr_graph_compute(tr->g);
+        st = async ? fr_graph_enqueue(tr->g) : fr_graph_compute(tr->g);
     if (st != FR_STATUS_OK)
         return st;
     s->step = tr->step++;
     s->pending = true;
     s->ticket = NULL;
-    if (tr->async)
+    if (async)
         st = tr->loss->buffer->backend->iface->buffer_get_async(tr->loss->buffer, tr->loss->offset, &s->loss,
                                                                 sizeof s->loss, &s->ticket);
     else
@@ -462,6 +463,11 @@ enum fr_status fr_trainer_submit(struct fr_trainer *tr, const struct fr_batch_in
         return st;
     struct slot *prev = &tr->slot[tr->step & 1]; /* the step before this one, still running or done */
     return prev->pending ? collect(tr, prev, prev_loss) : FR_STATUS_OK;
+}
+
+enum fr_status fr_trainer_submit(struct fr_trainer *tr, const struct fr_batch_in *b, float lr, float *prev_loss)
+{
+    return submit(tr, b, lr, prev_loss, tr->async);
 }
 
 enum fr_status fr_trainer_finish(struct fr_trainer *tr, float *last_loss)
@@ -485,7 +491,7 @@ enum fr_status fr_trainer_step(struct fr_trainer *tr, const void *images, const 
     if (tr->st.prog || tr->st.mix)
         return fr_error(FR_STATUS_INVALID_ARGUMENT, "trainer: augmented input needs fr_trainer_submit with programs");
     struct fr_batch_in b = {.images = images, .targets = labels, .teacher = teacher, .weights = weights};
-    enum fr_status st = fr_trainer_submit(tr, &b, lr, NULL);
+    enum fr_status st = submit(tr, &b, lr, NULL, false); /* synchronous: every transfer blocks, then clFinish */
     enum fr_status fin = fr_trainer_finish(tr, loss);
     return st != FR_STATUS_OK ? st : fin;
 }
