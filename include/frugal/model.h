@@ -133,7 +133,8 @@ struct fr_trainer_opts {
     /* the input stage: u8 images -> per-sample ops -> CutMix/MixUp -> normalisation, in the graph, on the device */
     enum fr_dtype input;                 /* FR_F32 (default): f32 NCHW images as given; FR_U8: u8 NHWC images */
     const struct fr_aug_policy *augment; /* FR_U8: its per-sample ops and mixing stage (NULL = none); it must keep the
-                                            image size. Targets are mixed like the images (CE becomes soft CE). */
+                                            image size. Targets are mixed like the images (CE becomes soft CE).
+                                            Read by fr_trainer_new only (as is the teacher model struct). */
     bool mix;                            /* FR_U8: a mixing stage even when the policy has none */
     float mean[4], std[4];               /* FR_U8: model input (x/255 - mean[c]) / std[c] (default 0 and 1) */
     struct fr_model *teacher;            /* DISTILL, FR_U8: a teacher built in the student's context with frozen

@@ -359,6 +359,8 @@ enum fr_status fr_trainer_new(struct fr_model *m, struct fr_backend *backend, co
         fr_trainer_free(tr);
         return st;
     }
+    tr->o.augment = NULL; /* used by build only: the caller may free them */
+    tr->o.teacher = NULL;
     *out = tr;
     return FR_STATUS_OK;
 }
