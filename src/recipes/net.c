@@ -97,6 +97,9 @@ static enum fr_status net_build_text(struct fr_backend *be, const char *arch, co
     } else if (st == FR_STATUS_OK) {
         st = fr_model_builtin_ex(net->ctx, arch, c, h, w, k, mo, &net->model);
     }
+    float mean[4] = {0, 0, 0, 0}, std[4] = {1, 1, 1, 1};
+    if (st == FR_STATUS_OK && fr_model_normalization(net->model, mean, std) > 0) /* a model file's normalize line */
+        st = fr_net_set_normalize(net, mean, std);
     if (st == FR_STATUS_OK)
         st = fr_model_alloc(net->model, be);
     if (st != FR_STATUS_OK) {
@@ -370,11 +373,24 @@ enum fr_status fr_net_load_weights(struct fr_backend *be, const char *arch, cons
     fr_net_free(probe);
     struct fr_net *net;
     if ((s = net_build(be, arch, NULL, c, h, w, k, &net)) == FR_STATUS_OK && (s = set_names(net, NULL, k)) == FR_STATUS_OK) {
-        int n;
-        struct fr_named_tensor *ts = model_named(net, &n);
-        struct fr_st_load_opts lo = {.allow_missing = false, .ignore_unexpected = true};
-        s = ts ? fr_st_load_tensors(st, ts, n, &lo) : fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
-        free(ts);
+        /* every missing, unexpected and mis-shaped tensor in one message; class names and normalisation from
+         * the metadata of an exported backbone (tools/export_torchvision.py) */
+        s = fr_model_load_st(net->model, st, false, fr_st_meta(st, "frugal.checkpoint") != NULL); /* + optimizer state */
+        cJSON *arr = cJSON_Parse(fr_st_meta(st, "frugal.class_names") ? fr_st_meta(st, "frugal.class_names") : "[]");
+        if (s == FR_STATUS_OK && cJSON_GetArraySize(arr) == k) {
+            char **names = calloc((size_t)k, sizeof *names);
+            for (int i = 0; names && i < k; i++) {
+                cJSON *it = cJSON_GetArrayItem(arr, i);
+                names[i] = cJSON_IsString(it) ? it->valuestring : NULL;
+            }
+            s = names ? set_names(net, names, k) : fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
+            free(names);
+        }
+        cJSON_Delete(arr);
+        const char *norm = fr_st_meta(st, "frugal.normalize"); /* unless the model file has a normalize line */
+        if (s == FR_STATUS_OK && norm && fr_model_normalization(net->model, NULL, NULL) == 0 &&
+            (s = parse_normalize(norm, net)) != FR_STATUS_OK)
+            s = fr_error(s, "%s: frugal.normalize: %s", path, fr_last_error());
     }
     fr_st_free(st);
     if (s != FR_STATUS_OK) {
