@@ -14,9 +14,13 @@
 #include "core/internal.h"
 #include "frugal/device.h"
 #include "frugal/loss.h"
+#include "frugal/nn.h"
 #include "frugal/optim.h"
 #include "frugal_config.h"
 #include "testutil.h"
+#if FRUGAL_HAVE_OPENCL
+#include "opencl/opencl_internal.h" /* fr_cl_set_sizing */
+#endif
 
 /* --- the builder API the rows use: inputs are created through pin() so the runner can fill them --- */
 #define MAX_IN 4
@@ -351,6 +355,87 @@ static struct fr_tensor *c_sgd_plain(struct pcase *P)
     return fr_sgd_step(c, p, g, NULL, prep, 1.0f, 0.0f, 0.0f, 0.0f, false);
 }
 
+/* ---------------- nn: conv2d (GEMM, batched 1x1 GEMM and direct paths), channel sums ---------------- */
+enum { CV_FWD, CV_BWD_INPUT, CV_BWD_WEIGHT };
+/* x [n,c,h,w], weight [o, c/groups, kh, kw]: the forward or one gradient node as the backward rule makes it */
+static struct fr_tensor *conv(struct pcase *P, int which, const int64_t *xs, int64_t o, int64_t kh, int64_t kw,
+                              struct fr_conv2d_params p, bool bias)
+{
+    int64_t groups = p.groups ? p.groups : 1, ws[4] = {o, xs[1] / groups, kh, kw};
+    /* a gradient node reads only two of them: the others just give the forward its shape */
+    struct fr_tensor *x = which != CV_BWD_INPUT ? pin(P, FR_F32, 4, xs, -2.0f, 2.0f) : fr_tensor_new(P->ctx, FR_F32, 4, xs);
+    struct fr_tensor *w = which != CV_BWD_WEIGHT ? pin(P, FR_F32, 4, ws, -2.0f, 2.0f) : fr_tensor_new(P->ctx, FR_F32, 4, ws);
+    struct fr_tensor *b = !bias ? NULL : which == CV_FWD ? pin(P, FR_F32, SHAPE(o), -2.0f, 2.0f) : fr_tensor_new(P->ctx, FR_F32, SHAPE(o));
+    struct fr_tensor *y = fr_conv2d_ex(P->ctx, x, w, b, &p);
+    assert_non_null(y);
+    if (which == CV_FWD)
+        return y;
+    struct fr_tensor *gy = pin(P, FR_F32, 4, y->ne, -2.0f, 2.0f);
+    struct fr_tensor *d = which == CV_BWD_INPUT
+                              ? fr_node_new(P->ctx, FR_OP_CONV2D_BWD_INPUT, FR_F32, 4, x->ne, 2, (struct fr_tensor *[]){w, gy})
+                              : fr_node_new(P->ctx, FR_OP_CONV2D_BWD_WEIGHT, FR_F32, 4, w->ne, 2, (struct fr_tensor *[]){x, gy});
+    assert_non_null(d);
+    memcpy(d->params, y->params, sizeof d->params);
+    return d;
+}
+/* 3x3, padding 1, bias and ReLU: im2col + GEMM */
+static struct fr_tensor *cv_gemm(struct pcase *P, int which)
+{
+    return conv(P, which, (int64_t[]){3, 5, 9, 7}, 6, 3, 3, (struct fr_conv2d_params){.pad_h = 1, .pad_w = 1, .relu = true},
+                true);
+}
+/* stride 2, dilation 2, two groups: a GEMM per group */
+static struct fr_tensor *cv_groups(struct pcase *P, int which)
+{
+    return conv(P, which, (int64_t[]){2, 8, 11, 10}, 8, 3, 3,
+                (struct fr_conv2d_params){.stride_h = 2, .stride_w = 2, .pad_h = 2, .pad_w = 2, .dil_h = 2, .dil_w = 2,
+                                          .groups = 2},
+                false);
+}
+/* 1x1, two groups, bias and ReLU: batched GEMMs on the input itself, no columns */
+static struct fr_tensor *cv_1x1(struct pcase *P, int which)
+{
+    return conv(P, which, (int64_t[]){3, 16, 5, 6}, 16, 1, 1, (struct fr_conv2d_params){.groups = 2, .relu = true}, true);
+}
+/* 5x2 kernel, strides (2, 1), padding (2, 0): rectangular geometry through the columns */
+static struct fr_tensor *cv_rect(struct pcase *P, int which)
+{
+    return conv(P, which, (int64_t[]){2, 3, 8, 9}, 7, 5, 2,
+                (struct fr_conv2d_params){.stride_h = 2, .stride_w = 1, .pad_h = 2, .pad_w = 0}, true);
+}
+/* depthwise 3x3 stride 2: the direct kernels */
+static struct fr_tensor *cv_depthwise(struct pcase *P, int which)
+{
+    return conv(P, which, (int64_t[]){2, 6, 7, 8}, 6, 3, 3,
+                (struct fr_conv2d_params){.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1, .groups = 6}, true);
+}
+/* long sums per weight: split over work-groups (depthwise) or into split-K GEMMs when sized as a GPU */
+static struct fr_tensor *c_cv_long_dw(struct pcase *P)
+{
+    return conv(P, CV_BWD_WEIGHT, (int64_t[]){4, 3, 20, 20}, 8, 3, 3, (struct fr_conv2d_params){.pad_h = 1, .pad_w = 1},
+                true);
+}
+static struct fr_tensor *c_cv_depthwise_long_dw(struct pcase *P)
+{
+    return conv(P, CV_BWD_WEIGHT, (int64_t[]){8, 4, 24, 24}, 4, 3, 3,
+                (struct fr_conv2d_params){.pad_h = 1, .pad_w = 1, .groups = 4}, false);
+}
+#define CONV_CASES(NAME)                                                                                          \
+    static struct fr_tensor *c_##NAME(struct pcase *P) { return NAME(P, CV_FWD); }                                \
+    static struct fr_tensor *c_##NAME##_dx(struct pcase *P) { return NAME(P, CV_BWD_INPUT); }                     \
+    static struct fr_tensor *c_##NAME##_dw(struct pcase *P) { return NAME(P, CV_BWD_WEIGHT); }
+CONV_CASES(cv_gemm)
+CONV_CASES(cv_groups)
+CONV_CASES(cv_1x1)
+CONV_CASES(cv_rect)
+CONV_CASES(cv_depthwise)
+static struct fr_tensor *c_channel_sum(struct pcase *P)
+{
+    struct fr_tensor *x = IN(P, 5, 7, 6, 3);
+    return fr_node_new(P->ctx, FR_OP_CHANNEL_SUM, FR_F32, SHAPE(7), 1, &x);
+}
+static struct fr_tensor *c_sum_to_long(struct pcase *P) { return fr_sum_to(P->ctx, IN(P, 40, 1000), SHAPE(1)); }
+
 static const struct prow rows[] = {
     {"cont transpose", c_cont_transpose, 0, 0, false},
     {"cont permute 4d", c_cont_permute4, 0, 0, false},
@@ -420,6 +505,25 @@ static const struct prow rows[] = {
     {"adam L2 3 steps", c_adam3, 2e-7f, 1e-6f, true},
     {"adamw 3 steps", c_adamw3, 2e-7f, 1e-6f, true},
     {"adamw 3 steps clipped", c_adamw3_clip, 2e-7f, 1e-6f, true},
+    {"sum_to scalar of 40000", c_sum_to_long, 1e-3f, 1e-6f, false},
+    {"conv 3x3 pad 1 bias relu", c_cv_gemm, 1e-4f, 1e-5f, false},
+    {"conv 3x3 pad 1 grad input", c_cv_gemm_dx, 1e-4f, 1e-5f, false},
+    {"conv 3x3 pad 1 grad weight", c_cv_gemm_dw, 1e-4f, 1e-5f, false},
+    {"conv stride 2 dilation 2 groups 2", c_cv_groups, 1e-4f, 1e-5f, false},
+    {"conv stride 2 dilation 2 groups 2 grad input", c_cv_groups_dx, 1e-4f, 1e-5f, false},
+    {"conv stride 2 dilation 2 groups 2 grad weight", c_cv_groups_dw, 1e-4f, 1e-5f, false},
+    {"conv 1x1 groups 2 bias relu", c_cv_1x1, 1e-4f, 1e-5f, false},
+    {"conv 1x1 groups 2 grad input", c_cv_1x1_dx, 1e-4f, 1e-5f, false},
+    {"conv 1x1 groups 2 grad weight", c_cv_1x1_dw, 1e-4f, 1e-5f, false},
+    {"conv 5x2 stride (2,1) pad (2,0)", c_cv_rect, 1e-4f, 1e-5f, false},
+    {"conv 5x2 stride (2,1) pad (2,0) grad input", c_cv_rect_dx, 1e-4f, 1e-5f, false},
+    {"conv 5x2 stride (2,1) pad (2,0) grad weight", c_cv_rect_dw, 1e-4f, 1e-5f, false},
+    {"conv depthwise stride 2", c_cv_depthwise, 1e-4f, 1e-5f, false},
+    {"conv depthwise stride 2 grad input", c_cv_depthwise_dx, 1e-4f, 1e-5f, false},
+    {"conv depthwise stride 2 grad weight", c_cv_depthwise_dw, 1e-4f, 1e-5f, false},
+    {"conv 3x3 grad weight over 1600 positions", c_cv_long_dw, 1e-4f, 1e-5f, false},
+    {"conv depthwise grad weight over 4608 positions", c_cv_depthwise_long_dw, 1e-4f, 1e-5f, false},
+    {"channel_sum", c_channel_sum, 1e-5f, 1e-6f, false},
 };
 #define N_ROWS ((int)(sizeof rows / sizeof rows[0]))
 
@@ -503,8 +607,9 @@ static bool same(const void *got, const void *want, size_t bytes, bool exact, fl
 static struct fr_device_info *devs;
 static int n_devs;
 
-static void compare_all(bool clblast)
+static void compare_all(bool clblast, bool gpu_sizing)
 {
+    (void)gpu_sizing;
     struct fr_backend *cpu = fr_backend_cpu_new(0);
     assert_non_null(cpu);
     int usable = 0;
@@ -517,13 +622,24 @@ static void compare_all(bool clblast)
         if (fr_backend_open(devs[d].spec, &cl) != FR_STATUS_OK)
             fail_msg("%s: %s", devs[d].spec, fr_last_error());
         for (int r = 0; r < N_ROWS; r++) {
-            if (!clblast && strncmp(rows[r].name, "matmul", 6) != 0 && strncmp(rows[r].name, "chain", 5) != 0)
+            if (!clblast && strncmp(rows[r].name, "matmul", 6) != 0 && strncmp(rows[r].name, "chain", 5) != 0 &&
+                strncmp(rows[r].name, "conv", 4) != 0)
                 continue; /* the gemm.cl pass only needs the rows that multiply */
             enum fr_dtype t0, t1;
             size_t n0, n1;
             int fb0, fb1;
             void *want = run_row(r, cpu, &t0, &n0, &fb0);
             void *got = run_row(r, cl, &t1, &n1, &fb1);
+            /* the same device gives the same bits run to run (fixed reduction orders, no atomics) */
+            {
+                enum fr_dtype t2;
+                size_t n2;
+                int fb2;
+                void *again = run_row(r, cl, &t2, &n2, &fb2);
+                if (memcmp(again, got, n1) != 0)
+                    fail_msg("%s on %s: two runs differ", rows[r].name, devs[d].spec);
+                tu_guard_free(again);
+            }
             assert_int_equal(t0, t1);
             assert_int_equal(n0, n1);
             if (fb1 != 0)
@@ -549,14 +665,28 @@ static void compare_all(bool clblast)
 static void test_parity_clblast(void **state)
 {
     (void)state;
-    compare_all(true);
+    compare_all(true, false);
 }
 
 /* The portable gemm.cl path, also what a build without CLBlast uses. */
 static void test_parity_gemm_cl(void **state)
 {
     (void)state;
-    compare_all(false);
+    compare_all(false, false);
+}
+
+/* As a large GPU sizes the work: reductions split over many work-groups, split-K weight gradients, and
+ * convolution columns chunked a sample at a time (a 4 KiB scratch budget). */
+static void test_parity_gpu_sizing(void **state)
+{
+    (void)state;
+#if FRUGAL_HAVE_OPENCL
+    fr_cl_set_sizing(0, 1 << 20);
+    compare_all(true, true);
+    fr_cl_set_sizing(4 << 10, 1 << 20); /* conv columns one sample at a time */
+    compare_all(true, true);
+    fr_cl_set_sizing(0, 0);
+#endif
 }
 
 int main(void)
@@ -578,6 +708,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parity_clblast),
         cmocka_unit_test(test_parity_gemm_cl),
+        cmocka_unit_test(test_parity_gpu_sizing),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     fr_opencl_free_devices(devs);

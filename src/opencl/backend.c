@@ -17,6 +17,7 @@ static void cl_free(struct fr_backend *b)
         if (cl->queue)
             clFinish(cl->queue);
         fr_cl_gemm_release(cl);
+        fr_cl_scratch_release(cl);
         for (int i = 0; i < cl->n_kernels; i++)
             clReleaseKernel(cl->kernels[i].kernel);
         for (int i = 0; i < cl->n_programs; i++)

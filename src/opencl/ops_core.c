@@ -137,36 +137,96 @@ static enum fr_status cl_matmul(struct fr_cl *cl, struct fr_tensor *y, const str
 }
 
 /* --- reductions --- */
-static enum fr_status reduce(struct fr_cl *cl, struct fr_tensor *y, const char *kernel, bool mean)
+/* A grid of the given sizes (for kernels that only unravel indices over it). */
+static fr_clt grid_of(const int64_t *ne)
 {
-    const struct fr_tensor *x = y->src[0];
-    int axis = y->params[0].i;
+    fr_clt p;
+    memset(&p, 0, sizeof p);
+    p.n = 1;
+    for (int d = 0; d < 4; d++) {
+        p.ne[d] = (fr_i32)ne[d];
+        p.n *= p.ne[d];
+    }
+    return p;
+}
+
+enum fr_status fr_cl_sum_rows(struct fr_cl *cl, const struct fr_tensor *y, const int64_t *grid,
+                              const struct fr_tensor *x, float mul)
+{
+    fr_clt pd = grid_of(grid), py, px;
+    cl_mem my, mx;
+    size_t oy, ox;
+    enum fr_status st;
+    if ((st = fr_cl_param(y, NULL, &py)) != FR_STATUS_OK || (st = fr_cl_param(x, NULL, &px)) != FR_STATUS_OK ||
+        (st = fr_cl_storage(cl, y, &my, &oy)) != FR_STATUS_OK || (st = fr_cl_storage(cl, x, &mx, &ox)) != FR_STATUS_OK)
+        return st;
+    int64_t rows = pd.n, len = px.n / FR_MAX(pd.n, 1);
     struct fr_cl_launch L;
-    fr_cl_begin(&L, cl, "reduce.cl", kernel);
-    fr_cl_arg_tensor(&L, y);
-    fr_cl_arg_tensor(&L, x);
-    fr_cl_arg_int(&L, axis);
-    if (mean)
-        fr_cl_arg_float(&L, (float)x->ne[axis]);
-    else if (strcmp(kernel, "reduce_sum") == 0)
-        fr_cl_arg_float(&L, 1.0f);
-    return fr_cl_run_1d(&L, fr_nelements(y));
+    if (fr_cl_begin(&L, cl, "reduce.cl", "reduce_sum_part") != FR_STATUS_OK)
+        return L.st;
+    /* many outputs (each work-item its own, reads coalesced across outputs) or short rows: no split */
+    if (rows >= fr_cl_fill_items(cl, L.kernel) || len < 64) {
+        fr_cl_begin(&L, cl, "reduce.cl", "reduce_sum");
+        fr_cl_arg_mem(&L, my);
+        fr_cl_arg_param(&L, &py);
+        fr_cl_arg_param(&L, &pd);
+        fr_cl_arg_mem(&L, mx);
+        fr_cl_arg_param(&L, &px);
+        fr_cl_arg_float(&L, mul);
+        return fr_cl_run_1d(&L, rows);
+    }
+    int lanes = fr_cl_lanes(&L, len), splits = fr_cl_splits(&L, rows, len, lanes);
+    cl_mem part = my;
+    if (splits > 1 && (st = fr_cl_scratch(cl, FR_CL_SCRATCH_PART, (size_t)(rows * splits) * 4, &part)) != FR_STATUS_OK)
+        return st;
+    fr_cl_arg_mem(&L, my);
+    fr_cl_arg_param(&L, &py);
+    fr_cl_arg_param(&L, &pd);
+    fr_cl_arg_mem(&L, part);
+    fr_cl_arg_mem(&L, mx);
+    fr_cl_arg_param(&L, &px);
+    fr_cl_arg_float(&L, mul);
+    fr_cl_arg_int(&L, splits);
+    if ((st = fr_cl_run_2d(&L, (int64_t)lanes * splits, rows, (size_t)lanes, 1)) != FR_STATUS_OK || splits == 1)
+        return st;
+    return fr_cl_sum_parts(cl, my, &py, part, splits, splits, 1, mul);
+}
+
+enum fr_status fr_cl_sum_parts(struct fr_cl *cl, cl_mem y, const fr_clt *py, cl_mem part, int splits, int istride,
+                               int sstride, float mul)
+{
+    struct fr_cl_launch L;
+    fr_cl_begin(&L, cl, "reduce.cl", "reduce_parts");
+    fr_cl_arg_mem(&L, y);
+    fr_cl_arg_param(&L, py);
+    fr_cl_arg_mem(&L, part);
+    fr_cl_arg_int(&L, splits);
+    fr_cl_arg_int(&L, istride);
+    fr_cl_arg_int(&L, sstride);
+    fr_cl_arg_float(&L, mul);
+    return fr_cl_run_1d(&L, py->n);
 }
 
 static enum fr_status cl_sum(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
 {
     (void)ex;
-    return reduce(cl, y, "reduce_sum", false);
+    return fr_cl_sum_rows(cl, y, y->ne, y->src[0], 1.0f);
 }
 static enum fr_status cl_mean(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
 {
     (void)ex;
-    return reduce(cl, y, "reduce_sum", true);
+    return fr_cl_sum_rows(cl, y, y->ne, y->src[0], (float)y->src[0]->ne[y->params[0].i]);
 }
+
 static enum fr_status cl_max(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
 {
     (void)ex;
-    return reduce(cl, y, "reduce_max", false);
+    struct fr_cl_launch L;
+    fr_cl_begin(&L, cl, "reduce.cl", "reduce_max");
+    fr_cl_arg_tensor(&L, y);
+    fr_cl_arg_tensor(&L, y->src[0]);
+    fr_cl_arg_int(&L, y->params[0].i);
+    return fr_cl_run_1d(&L, fr_nelements(y));
 }
 
 static enum fr_status cl_max_bwd(struct fr_cl *cl, struct fr_tensor *gx, const struct fr_exec *ex)
@@ -183,26 +243,18 @@ static enum fr_status cl_max_bwd(struct fr_cl *cl, struct fr_tensor *gx, const s
     return fr_cl_run_1d(&L, fr_nelements(ym));
 }
 
+/* the destination's sizes aligned to the source's trailing dims (size 1 on summed dims) */
 static enum fr_status cl_sum_to(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
 {
     (void)ex;
     const struct fr_tensor *x = y->src[0];
-    int64_t ne[4], nb[4];
+    int64_t ne[4];
     int off = x->ndim - y->ndim;
     for (int d = 0; d < 4; d++) {
         int dy = d - off;
         ne[d] = (dy >= 0 && dy < y->ndim) ? y->ne[dy] : 1;
     }
-    fr_broadcast_strides(y, x->ndim, x->ne, nb);
-    fr_clt pd;
-    struct fr_cl_launch L;
-    fr_cl_begin(&L, cl, "reduce.cl", "reduce_sum_to");
-    if (L.st == FR_STATUS_OK)
-        L.st = fr_cl_param_raw(y, ne, nb, &pd);
-    fr_cl_arg_tensor(&L, y);
-    fr_cl_arg_param(&L, &pd);
-    fr_cl_arg_tensor(&L, x);
-    return fr_cl_run_1d(&L, fr_nelements(y));
+    return fr_cl_sum_rows(cl, y, ne, x, 1.0f);
 }
 
 /* --- softmax --- */

@@ -1,64 +1,8 @@
-/* OpenCL launchers of the nn ops (ops_nn.def): conv2d, pools, activations, batch-norm, dropout, drop-path.
- * Kernels in cl/{conv,pool,nn,norm,dropout}.cl; they mirror the CPU kernels in src/cpu/. */
+/* OpenCL launchers of the nn ops (ops_nn.def): pools, activations, batch-norm, dropout, drop-path (conv2d in
+ * ops_conv.c). Kernels in cl/{pool,nn,norm,dropout}.cl; they mirror the CPU kernels in src/cpu/. */
 #include "opencl/opencl_internal.h"
 
 static int64_t inner_of(const struct fr_tensor *t) { return fr_nelements(t) / (t->ne[0] * t->ne[1]); }
-
-/* --- conv --- */
-static void conv_geom_args(struct fr_cl_launch *L, const struct fr_tensor *node)
-{
-    for (int i = 0; i < 7; i++) /* stride h/w, padding h/w, dilation h/w, groups */
-        fr_cl_arg_int(L, node->params[i].i);
-}
-
-static enum fr_status cl_conv2d(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
-{
-    (void)ex;
-    struct fr_cl_launch L;
-    fr_cl_begin(&L, cl, "conv.cl", "conv_conv2d");
-    fr_cl_arg_tensor(&L, y);
-    fr_cl_arg_tensor(&L, y->src[0]);
-    fr_cl_arg_tensor(&L, y->src[1]);
-    fr_cl_arg_tensor(&L, y->src[2] ? y->src[2] : y); /* a stand-in the kernel does not read */
-    fr_cl_arg_int(&L, y->src[2] != NULL);
-    fr_cl_arg_int(&L, y->params[7].i);
-    conv_geom_args(&L, y);
-    return fr_cl_run_1d(&L, fr_nelements(y));
-}
-
-static enum fr_status cl_conv2d_bwd(struct fr_cl *cl, struct fr_tensor *d, const char *kernel)
-{
-    struct fr_cl_launch L;
-    fr_cl_begin(&L, cl, "conv.cl", kernel);
-    fr_cl_arg_tensor(&L, d);
-    fr_cl_arg_tensor(&L, d->src[0]);
-    fr_cl_arg_tensor(&L, d->src[1]);
-    conv_geom_args(&L, d);
-    return fr_cl_run_1d(&L, fr_nelements(d));
-}
-
-static enum fr_status cl_conv2d_bwd_input(struct fr_cl *cl, struct fr_tensor *d, const struct fr_exec *ex)
-{
-    (void)ex;
-    return cl_conv2d_bwd(cl, d, "conv_conv2d_bwd_input");
-}
-
-static enum fr_status cl_conv2d_bwd_weight(struct fr_cl *cl, struct fr_tensor *d, const struct fr_exec *ex)
-{
-    (void)ex;
-    return cl_conv2d_bwd(cl, d, "conv_conv2d_bwd_weight");
-}
-
-static enum fr_status cl_channel_sum(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
-{
-    (void)ex;
-    struct fr_cl_launch L;
-    fr_cl_begin(&L, cl, "conv.cl", "conv_channel_sum");
-    fr_cl_arg_tensor(&L, y);
-    fr_cl_arg_tensor(&L, y->src[0]);
-    fr_cl_arg_int(&L, (int)inner_of(y->src[0]));
-    return fr_cl_run_1d(&L, fr_nelements(y));
-}
 
 /* --- pool --- */
 static enum fr_status pool(struct fr_cl *cl, struct fr_tensor *y, const char *kernel, int n_src)
@@ -204,10 +148,7 @@ static enum fr_status cl_drop_path(struct fr_cl *cl, struct fr_tensor *y, const 
 
 void fr_cl_register_nn(struct fr_cl_op *t)
 {
-    t[FR_OP_CONV2D] = (struct fr_cl_op){cl_conv2d, NULL};
-    t[FR_OP_CONV2D_BWD_INPUT] = (struct fr_cl_op){cl_conv2d_bwd_input, NULL};
-    t[FR_OP_CONV2D_BWD_WEIGHT] = (struct fr_cl_op){cl_conv2d_bwd_weight, NULL};
-    t[FR_OP_CHANNEL_SUM] = (struct fr_cl_op){cl_channel_sum, NULL};
+    fr_cl_register_conv(t); /* src/opencl/ops_conv.c */
     t[FR_OP_MAXPOOL2D] = (struct fr_cl_op){cl_maxpool2d, NULL};
     t[FR_OP_MAXPOOL2D_BWD] = (struct fr_cl_op){cl_maxpool2d_bwd, NULL};
     t[FR_OP_AVGPOOL2D] = (struct fr_cl_op){cl_avgpool2d, NULL};

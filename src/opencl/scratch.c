@@ -1,0 +1,118 @@
+/* Device scratch memory of one OpenCL backend (im2col columns, transposed operands, CLBlast's temporary
+ * buffer, reduction partials: grown on demand, never allocated per launch) and work sizing for kernels. */
+#include "opencl/opencl_internal.h"
+
+/* A slot grows to at least 1.5x its old size (rounded to 1 MiB) so a sequence of growing requests
+ * reallocates a few times only. */
+enum fr_status fr_cl_scratch(struct fr_cl *cl, int slot, size_t bytes, cl_mem *out)
+{
+    *out = NULL;
+    if (slot < 0 || slot >= FR_CL_SCRATCH_SLOTS)
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "opencl: no scratch slot %d", slot);
+    struct fr_cl_scratch *s = &cl->scratch[slot];
+    if (bytes == 0)
+        bytes = 1;
+    if (s->mem && s->size >= bytes) {
+        *out = s->mem;
+        return FR_STATUS_OK;
+    }
+    if (bytes > cl->info.max_alloc)
+        return fr_error(FR_STATUS_OUT_OF_MEMORY, "opencl: %zu bytes of scratch exceed %s's max allocation of %llu",
+                        bytes, cl->info.spec, (unsigned long long)cl->info.max_alloc);
+    size_t want = FR_MAX(bytes, s->size + s->size / 2);
+    want = (want + ((size_t)1 << 20) - 1) & ~(((size_t)1 << 20) - 1);
+    if (want > cl->info.max_alloc)
+        want = bytes;
+    if (s->mem) {
+        /* kernels already enqueued may still read the old buffer: let them finish before it goes */
+        clFinish(cl->queue);
+        clReleaseMemObject(s->mem);
+        s->mem = NULL;
+        s->size = 0;
+    }
+    cl_int err;
+    cl_mem m = clCreateBuffer(cl->context, CL_MEM_READ_WRITE, want, NULL, &err);
+    if ((!m || err != CL_SUCCESS) && want > bytes)
+        m = clCreateBuffer(cl->context, CL_MEM_READ_WRITE, want = bytes, NULL, &err);
+    if (!m || err != CL_SUCCESS)
+        return fr_error(err == CL_MEM_OBJECT_ALLOCATION_FAILURE || err == CL_OUT_OF_RESOURCES ||
+                                err == CL_OUT_OF_HOST_MEMORY || err == CL_INVALID_BUFFER_SIZE
+                            ? FR_STATUS_OUT_OF_MEMORY
+                            : FR_STATUS_DEVICE,
+                        "opencl: cannot allocate %zu bytes of scratch on %s: %s", bytes, cl->info.spec,
+                        fr_cl_error_name(err));
+    s->mem = m;
+    s->size = want;
+    *out = m;
+    return FR_STATUS_OK;
+}
+
+void fr_cl_scratch_release(struct fr_cl *cl)
+{
+    for (int i = 0; i < FR_CL_SCRATCH_SLOTS; i++) {
+        if (cl->scratch[i].mem)
+            clReleaseMemObject(cl->scratch[i].mem);
+        cl->scratch[i].mem = NULL;
+        cl->scratch[i].size = 0;
+    }
+}
+
+/* test hooks (fr_cl_set_sizing): 0 = the device's own values */
+static size_t budget_override;
+static int64_t fill_override;
+
+void fr_cl_set_sizing(size_t scratch_budget, int64_t fill_items)
+{
+    budget_override = scratch_budget;
+    fill_override = fill_items;
+}
+
+size_t fr_cl_scratch_budget(const struct fr_cl *cl)
+{
+    if (budget_override)
+        return budget_override;
+    size_t cap = (size_t)64 << 20;
+    if (cl->info.max_alloc / 4 < cap)
+        cap = (size_t)(cl->info.max_alloc / 4);
+    return FR_MAX(cap, (size_t)1 << 20);
+}
+
+/* CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE of the first kernel asked (it is a property of the
+ * device's SIMD width in practice: 32 on NVIDIA, 32/64 on AMD, 8-32 on Intel, 8 on PoCL). */
+static size_t wg_multiple(struct fr_cl *cl, cl_kernel k)
+{
+    if (cl->wg_multiple == 0) {
+        size_t m = 0;
+        if (clGetKernelWorkGroupInfo(k, cl->device, CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE, sizeof m, &m,
+                                     NULL) != CL_SUCCESS ||
+            m == 0)
+            m = 1;
+        cl->wg_multiple = m;
+    }
+    return cl->wg_multiple;
+}
+
+int64_t fr_cl_fill_items(struct fr_cl *cl, cl_kernel k)
+{
+    if (fill_override)
+        return fill_override;
+    return 8 * (int64_t)FR_MAX(cl->info.compute_units, 1u) * (int64_t)wg_multiple(cl, k);
+}
+
+int fr_cl_lanes(const struct fr_cl_launch *L, int64_t len)
+{
+    size_t lanes = 1;
+    size_t cap = FR_MIN(L->wg_size, (size_t)FR_CL_LANES);
+    while (lanes * 2 <= cap && (int64_t)lanes < len)
+        lanes *= 2;
+    return (int)lanes;
+}
+
+int fr_cl_splits(struct fr_cl_launch *L, int64_t rows, int64_t len, int lanes)
+{
+    int64_t fill = fr_cl_fill_items(L->cl, L->kernel);
+    int64_t s = (fill + rows * lanes - 1) / (rows * lanes);
+    int64_t most = FR_MAX(len / (4 * (int64_t)lanes), 1); /* each lane keeps at least ~4 elements */
+    s = FR_MIN(FR_MIN(s, most), (int64_t)FR_CL_MAX_SPLITS);
+    return (int)FR_MAX(s, 1);
+}
