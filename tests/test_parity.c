@@ -23,7 +23,7 @@
 #endif
 
 /* --- the builder API the rows use: inputs are created through pin() so the runner can fill them --- */
-#define MAX_IN 4
+#define MAX_IN 8
 struct pcase {
     struct fr_ctx *ctx;
     struct fr_tensor *in[MAX_IN];
@@ -68,6 +68,7 @@ struct prow {
      * time) sit inside blocks that earlier, dead tensors legitimately overwrite: guard-check only
      * single-op graphs, whose tensors never share memory. */
     bool no_guard;
+    bool training; /* run in training mode (batch-norm statistics, dropout masks), seed 7, step 3 */
 };
 
 /* ---------------- cases: layout ---------------- */
@@ -434,96 +435,142 @@ static struct fr_tensor *c_channel_sum(struct pcase *P)
     struct fr_tensor *x = IN(P, 5, 7, 6, 3);
     return fr_node_new(P->ctx, FR_OP_CHANNEL_SUM, FR_F32, SHAPE(7), 1, &x);
 }
+/* batch-norm: the statistics node, the normalisation, gradient statistics and input gradient */
+static struct fr_tensor *bn(struct pcase *P, int64_t n, int64_t c, int64_t h, int64_t w, bool bias)
+{
+    struct fr_tensor *x = pin(P, FR_F32, 4, (int64_t[]){n, c, h, w}, -2.0f, 3.0f);
+    struct fr_tensor *wt = IN(P, c), *b = bias ? IN(P, c) : fr_tensor_new(P->ctx, FR_F32, SHAPE(c));
+    /* running statistics must be leaves (the kernels update them in place) */
+    struct fr_tensor *rm = pin(P, FR_F32, SHAPE(c), -1.0f, 1.0f), *rv = pin(P, FR_F32, SHAPE(c), 0.5f, 2.0f);
+    struct fr_tensor *y = fr_batchnorm(P->ctx, x, wt, b, rm, rv, 1e-5f, 0.1f);
+    assert_non_null(y);
+    return y;
+}
+static struct fr_tensor *c_bn(struct pcase *P) { return bn(P, 6, 5, 7, 3, true); }
+static struct fr_tensor *c_bn_stats_long(struct pcase *P) { return bn(P, 16, 3, 20, 20, false)->src[3]; }
+static struct fr_tensor *bn_grad(struct pcase *P, bool dx)
+{
+    struct fr_tensor *y = bn(P, 8, 6, 16, 16, false), *x = y->src[0], *gy = IN(P, 8, 6, 16, 16);
+    struct fr_tensor *gst = fr_node_new(P->ctx, FR_OP_BATCHNORM_BWD_STATS, FR_F32, SHAPE(2, 6), 3,
+                                        (struct fr_tensor *[]){x, gy, y->src[3]});
+    if (!dx)
+        return gst;
+    struct fr_tensor *d = fr_node_new(P->ctx, FR_OP_BATCHNORM_BWD, FR_F32, 4, x->ne, 5,
+                                      (struct fr_tensor *[]){x, gy, y->src[1], y->src[3], gst});
+    d->params[0] = y->params[0];
+    return d;
+}
+static struct fr_tensor *c_bn_gstats(struct pcase *P) { return bn_grad(P, false); }
+static struct fr_tensor *c_bn_dx(struct pcase *P) { return bn_grad(P, true); }
+static struct fr_tensor *c_bn1d(struct pcase *P)
+{
+    struct fr_tensor *x = IN(P, 9, 4), *wt = IN(P, 4), *b = IN(P, 4);
+    struct fr_tensor *rm = pin(P, FR_F32, SHAPE(4), -1.0f, 1.0f), *rv = pin(P, FR_F32, SHAPE(4), 0.5f, 2.0f);
+    return fr_batchnorm(P->ctx, x, wt, b, rm, rv, 1e-3f, 0.2f);
+}
+
+/* dropout and drop-path in training: the same Philox units on both paths, so bit-identical */
+static struct fr_tensor *c_dropout(struct pcase *P) { return fr_dropout(P->ctx, IN(P, 7, 33), 0.3f); }
+static struct fr_tensor *c_drop_path(struct pcase *P) { return fr_drop_path(P->ctx, IN(P, 9, 5, 31), 0.6f); }
+
 static struct fr_tensor *c_sum_to_long(struct pcase *P) { return fr_sum_to(P->ctx, IN(P, 40, 1000), SHAPE(1)); }
 
 static const struct prow rows[] = {
-    {"cont transpose", c_cont_transpose, 0, 0, false},
-    {"cont permute 4d", c_cont_permute4, 0, 0, false},
-    {"cont slice", c_cont_slice, 0, 0, false},
-    {"cont u8 transpose", c_cont_u8, 0, 0, false},
-    {"cont i32 transpose", c_cont_i32, 0, 0, false},
-    {"cont broadcast", c_cont_broadcast, 0, 0, false},
-    {"fill f32", c_fill_f32, 0, 0, false},
-    {"fill i32", c_fill_i32, 0, 0, false},
-    {"fill u8 clamped", c_fill_u8, 0, 0, false},
-    {"add 7x13", c_add, 0, 0, false},
-    {"sub broadcast [5,1,3]-[4,3]", c_sub_bcast, 0, 0, false},
-    {"mul row broadcast", c_mul_row, 0, 0, false},
-    {"div broadcast", c_div, 0, 0, false},
-    {"add scalar", c_add_scalar, 0, 0, false},
-    {"add strided views", c_add_views, 0, 0, false},
-    {"scale_add", c_scale, 0, 0, false},
-    {"relu of a view", c_relu, 0, 0, false},
-    {"relu_bwd", c_relu_bwd, 0, 0, false},
-    {"matmul nn", c_mm_nn, 1e-5f, 1e-5f, false},
-    {"matmul tn", c_mm_tn, 1e-5f, 1e-5f, false},
-    {"matmul nt", c_mm_nt, 1e-5f, 1e-5f, false},
-    {"matmul tt", c_mm_tt, 1e-5f, 1e-5f, false},
-    {"matmul several 64-blocks 100x70x130", c_mm_blocks, 1e-5f, 1e-5f, false},
-    {"matmul vector", c_mm_vec, 1e-5f, 1e-5f, false},
-    {"matmul strided views", c_mm_view, 1e-5f, 1e-5f, false},
-    {"sum axis 0", c_sum0, 1e-6f, 1e-6f, false},
-    {"sum 1000 long", c_sum_last, 1e-5f, 1e-6f, false},
-    {"mean axis 1", c_mean1, 1e-6f, 1e-6f, false},
-    {"mean of a view", c_mean_view, 1e-6f, 1e-6f, false},
-    {"max with ties", c_max_ties, 0, 0, false},
-    {"max_bwd first maximum", c_max_bwd, 0, 0, false},
-    {"sum_to rows", c_sum_to_rows, 1e-6f, 1e-6f, false},
-    {"sum_to keepdim", c_sum_to_keep, 1e-6f, 1e-6f, false},
-    {"sum_to scalar", c_sum_to_all, 1e-5f, 1e-6f, false},
-    {"softmax last axis, wide range", c_softmax_last, 1e-7f, 1e-5f, false},
-    {"softmax axis 0", c_softmax_axis0, 1e-7f, 1e-5f, false},
-    {"log_softmax of a view", c_log_softmax, 1e-6f, 1e-6f, false},
-    {"softmax_bwd", c_softmax_bwd, 1e-6f, 1e-5f, false},
-    {"log_softmax_bwd", c_log_softmax_bwd, 1e-6f, 1e-5f, false},
-    {"convert u8->f32", c_u8_to_f32, 0, 0, false},
-    {"convert f32->u8 round/clamp", c_f32_to_u8, 0, 0, false},
-    {"convert f32->i32", c_f32_to_i32, 0, 0, false},
-    {"convert i32->f32 view", c_i32_to_f32, 0, 0, false},
-    {"normalize channel axis 1", c_normalize, 1e-6f, 1e-6f, false},
-    {"normalize last axis", c_normalize_last, 1e-6f, 1e-6f, false},
-    {"chain matmul+bias+relu+log_softmax+sum+mean", c_chain, 1e-5f, 1e-5f, true},
-    {"cross_entropy", c_ce, 1e-7f, 1e-5f, false},
-    {"cross_entropy smoothed, weighted, confident", c_ce_smooth, 1e-7f, 1e-5f, false},
-    {"cross_entropy_bwd smoothed, weighted, confident", c_ce_bwd, 1e-7f, 1e-5f, true},
-    {"cross_entropy_bwd", c_ce_bwd_plain, 1e-7f, 1e-5f, true},
-    {"soft_cross_entropy weighted", c_soft_ce, 1e-7f, 1e-5f, false},
-    {"soft_cross_entropy_bwd", c_soft_ce_bwd, 1e-7f, 1e-5f, true},
-    {"distill alpha 0.7 T 3 weighted, some unlabeled", c_distill, 1e-7f, 1e-5f, false},
-    {"distill alpha 1 T 4 no labels", c_distill_soft, 1e-7f, 1e-5f, false},
-    {"distill_bwd alpha 0.7 T 3", c_distill_bwd, 1e-7f, 1e-5f, true},
-    {"distill_bwd alpha 1 T 4", c_distill_soft_bwd, 1e-7f, 1e-5f, true},
-    {"mse weighted [6,3,5]", c_mse, 1e-7f, 1e-5f, false},
-    {"mse_bwd", c_mse_bwd, 1e-7f, 1e-5f, true},
-    {"mse 300 rows", c_mse_plain, 1e-7f, 1e-5f, false},
-    {"opt_sumsq chained with carry", c_sumsq_carry, 1e-6f, 1e-6f, true},
-    {"opt_clip", c_clip, 1e-7f, 1e-6f, true},
-    {"sgd momentum+dampening+wd 3 steps", c_sgd3, 2e-7f, 1e-6f, true},
-    {"sgd nesterov 3 steps", c_nesterov3, 2e-7f, 1e-6f, true},
-    {"sgd momentum 3 steps clipped", c_sgd3_clip, 2e-7f, 1e-6f, true},
-    {"sgd no momentum", c_sgd_plain, 0, 0, true},
-    {"adam L2 3 steps", c_adam3, 2e-7f, 1e-6f, true},
-    {"adamw 3 steps", c_adamw3, 2e-7f, 1e-6f, true},
-    {"adamw 3 steps clipped", c_adamw3_clip, 2e-7f, 1e-6f, true},
-    {"sum_to scalar of 40000", c_sum_to_long, 1e-3f, 1e-6f, false},
-    {"conv 3x3 pad 1 bias relu", c_cv_gemm, 1e-4f, 1e-5f, false},
-    {"conv 3x3 pad 1 grad input", c_cv_gemm_dx, 1e-4f, 1e-5f, false},
-    {"conv 3x3 pad 1 grad weight", c_cv_gemm_dw, 1e-4f, 1e-5f, false},
-    {"conv stride 2 dilation 2 groups 2", c_cv_groups, 1e-4f, 1e-5f, false},
-    {"conv stride 2 dilation 2 groups 2 grad input", c_cv_groups_dx, 1e-4f, 1e-5f, false},
-    {"conv stride 2 dilation 2 groups 2 grad weight", c_cv_groups_dw, 1e-4f, 1e-5f, false},
-    {"conv 1x1 groups 2 bias relu", c_cv_1x1, 1e-4f, 1e-5f, false},
-    {"conv 1x1 groups 2 grad input", c_cv_1x1_dx, 1e-4f, 1e-5f, false},
-    {"conv 1x1 groups 2 grad weight", c_cv_1x1_dw, 1e-4f, 1e-5f, false},
-    {"conv 5x2 stride (2,1) pad (2,0)", c_cv_rect, 1e-4f, 1e-5f, false},
-    {"conv 5x2 stride (2,1) pad (2,0) grad input", c_cv_rect_dx, 1e-4f, 1e-5f, false},
-    {"conv 5x2 stride (2,1) pad (2,0) grad weight", c_cv_rect_dw, 1e-4f, 1e-5f, false},
-    {"conv depthwise stride 2", c_cv_depthwise, 1e-4f, 1e-5f, false},
-    {"conv depthwise stride 2 grad input", c_cv_depthwise_dx, 1e-4f, 1e-5f, false},
-    {"conv depthwise stride 2 grad weight", c_cv_depthwise_dw, 1e-4f, 1e-5f, false},
-    {"conv 3x3 grad weight over 1600 positions", c_cv_long_dw, 1e-4f, 1e-5f, false},
-    {"conv depthwise grad weight over 4608 positions", c_cv_depthwise_long_dw, 1e-4f, 1e-5f, false},
-    {"channel_sum", c_channel_sum, 1e-5f, 1e-6f, false},
+    {"cont transpose", c_cont_transpose, 0, 0, false, false},
+    {"cont permute 4d", c_cont_permute4, 0, 0, false, false},
+    {"cont slice", c_cont_slice, 0, 0, false, false},
+    {"cont u8 transpose", c_cont_u8, 0, 0, false, false},
+    {"cont i32 transpose", c_cont_i32, 0, 0, false, false},
+    {"cont broadcast", c_cont_broadcast, 0, 0, false, false},
+    {"fill f32", c_fill_f32, 0, 0, false, false},
+    {"fill i32", c_fill_i32, 0, 0, false, false},
+    {"fill u8 clamped", c_fill_u8, 0, 0, false, false},
+    {"add 7x13", c_add, 0, 0, false, false},
+    {"sub broadcast [5,1,3]-[4,3]", c_sub_bcast, 0, 0, false, false},
+    {"mul row broadcast", c_mul_row, 0, 0, false, false},
+    {"div broadcast", c_div, 0, 0, false, false},
+    {"add scalar", c_add_scalar, 0, 0, false, false},
+    {"add strided views", c_add_views, 0, 0, false, false},
+    {"scale_add", c_scale, 0, 0, false, false},
+    {"relu of a view", c_relu, 0, 0, false, false},
+    {"relu_bwd", c_relu_bwd, 0, 0, false, false},
+    {"matmul nn", c_mm_nn, 1e-5f, 1e-5f, false, false},
+    {"matmul tn", c_mm_tn, 1e-5f, 1e-5f, false, false},
+    {"matmul nt", c_mm_nt, 1e-5f, 1e-5f, false, false},
+    {"matmul tt", c_mm_tt, 1e-5f, 1e-5f, false, false},
+    {"matmul several 64-blocks 100x70x130", c_mm_blocks, 1e-5f, 1e-5f, false, false},
+    {"matmul vector", c_mm_vec, 1e-5f, 1e-5f, false, false},
+    {"matmul strided views", c_mm_view, 1e-5f, 1e-5f, false, false},
+    {"sum axis 0", c_sum0, 1e-6f, 1e-6f, false, false},
+    {"sum 1000 long", c_sum_last, 1e-5f, 1e-6f, false, false},
+    {"mean axis 1", c_mean1, 1e-6f, 1e-6f, false, false},
+    {"mean of a view", c_mean_view, 1e-6f, 1e-6f, false, false},
+    {"max with ties", c_max_ties, 0, 0, false, false},
+    {"max_bwd first maximum", c_max_bwd, 0, 0, false, false},
+    {"sum_to rows", c_sum_to_rows, 1e-6f, 1e-6f, false, false},
+    {"sum_to keepdim", c_sum_to_keep, 1e-6f, 1e-6f, false, false},
+    {"sum_to scalar", c_sum_to_all, 1e-5f, 1e-6f, false, false},
+    {"softmax last axis, wide range", c_softmax_last, 1e-7f, 1e-5f, false, false},
+    {"softmax axis 0", c_softmax_axis0, 1e-7f, 1e-5f, false, false},
+    {"log_softmax of a view", c_log_softmax, 1e-6f, 1e-6f, false, false},
+    {"softmax_bwd", c_softmax_bwd, 1e-6f, 1e-5f, false, false},
+    {"log_softmax_bwd", c_log_softmax_bwd, 1e-6f, 1e-5f, false, false},
+    {"convert u8->f32", c_u8_to_f32, 0, 0, false, false},
+    {"convert f32->u8 round/clamp", c_f32_to_u8, 0, 0, false, false},
+    {"convert f32->i32", c_f32_to_i32, 0, 0, false, false},
+    {"convert i32->f32 view", c_i32_to_f32, 0, 0, false, false},
+    {"normalize channel axis 1", c_normalize, 1e-6f, 1e-6f, false, false},
+    {"normalize last axis", c_normalize_last, 1e-6f, 1e-6f, false, false},
+    {"chain matmul+bias+relu+log_softmax+sum+mean", c_chain, 1e-5f, 1e-5f, true, false},
+    {"cross_entropy", c_ce, 1e-7f, 1e-5f, false, false},
+    {"cross_entropy smoothed, weighted, confident", c_ce_smooth, 1e-7f, 1e-5f, false, false},
+    {"cross_entropy_bwd smoothed, weighted, confident", c_ce_bwd, 1e-7f, 1e-5f, true, false},
+    {"cross_entropy_bwd", c_ce_bwd_plain, 1e-7f, 1e-5f, true, false},
+    {"soft_cross_entropy weighted", c_soft_ce, 1e-7f, 1e-5f, false, false},
+    {"soft_cross_entropy_bwd", c_soft_ce_bwd, 1e-7f, 1e-5f, true, false},
+    {"distill alpha 0.7 T 3 weighted, some unlabeled", c_distill, 1e-7f, 1e-5f, false, false},
+    {"distill alpha 1 T 4 no labels", c_distill_soft, 1e-7f, 1e-5f, false, false},
+    {"distill_bwd alpha 0.7 T 3", c_distill_bwd, 1e-7f, 1e-5f, true, false},
+    {"distill_bwd alpha 1 T 4", c_distill_soft_bwd, 1e-7f, 1e-5f, true, false},
+    {"mse weighted [6,3,5]", c_mse, 1e-7f, 1e-5f, false, false},
+    {"mse_bwd", c_mse_bwd, 1e-7f, 1e-5f, true, false},
+    {"mse 300 rows", c_mse_plain, 1e-7f, 1e-5f, false, false},
+    {"opt_sumsq chained with carry", c_sumsq_carry, 1e-6f, 1e-6f, true, false},
+    {"opt_clip", c_clip, 1e-7f, 1e-6f, true, false},
+    {"sgd momentum+dampening+wd 3 steps", c_sgd3, 2e-7f, 1e-6f, true, false},
+    {"sgd nesterov 3 steps", c_nesterov3, 2e-7f, 1e-6f, true, false},
+    {"sgd momentum 3 steps clipped", c_sgd3_clip, 2e-7f, 1e-6f, true, false},
+    {"sgd no momentum", c_sgd_plain, 0, 0, true, false},
+    {"adam L2 3 steps", c_adam3, 2e-7f, 1e-6f, true, false},
+    {"adamw 3 steps", c_adamw3, 2e-7f, 1e-6f, true, false},
+    {"adamw 3 steps clipped", c_adamw3_clip, 2e-7f, 1e-6f, true, false},
+    {"sum_to scalar of 40000", c_sum_to_long, 1e-3f, 1e-6f, false, false},
+    {"conv 3x3 pad 1 bias relu", c_cv_gemm, 1e-4f, 1e-5f, false, false},
+    {"conv 3x3 pad 1 grad input", c_cv_gemm_dx, 1e-4f, 1e-5f, false, false},
+    {"conv 3x3 pad 1 grad weight", c_cv_gemm_dw, 1e-4f, 1e-5f, false, false},
+    {"conv stride 2 dilation 2 groups 2", c_cv_groups, 1e-4f, 1e-5f, false, false},
+    {"conv stride 2 dilation 2 groups 2 grad input", c_cv_groups_dx, 1e-4f, 1e-5f, false, false},
+    {"conv stride 2 dilation 2 groups 2 grad weight", c_cv_groups_dw, 1e-4f, 1e-5f, false, false},
+    {"conv 1x1 groups 2 bias relu", c_cv_1x1, 1e-4f, 1e-5f, false, false},
+    {"conv 1x1 groups 2 grad input", c_cv_1x1_dx, 1e-4f, 1e-5f, false, false},
+    {"conv 1x1 groups 2 grad weight", c_cv_1x1_dw, 1e-4f, 1e-5f, false, false},
+    {"conv 5x2 stride (2,1) pad (2,0)", c_cv_rect, 1e-4f, 1e-5f, false, false},
+    {"conv 5x2 stride (2,1) pad (2,0) grad input", c_cv_rect_dx, 1e-4f, 1e-5f, false, false},
+    {"conv 5x2 stride (2,1) pad (2,0) grad weight", c_cv_rect_dw, 1e-4f, 1e-5f, false, false},
+    {"conv depthwise stride 2", c_cv_depthwise, 1e-4f, 1e-5f, false, false},
+    {"conv depthwise stride 2 grad input", c_cv_depthwise_dx, 1e-4f, 1e-5f, false, false},
+    {"conv depthwise stride 2 grad weight", c_cv_depthwise_dw, 1e-4f, 1e-5f, false, false},
+    {"conv 3x3 grad weight over 1600 positions", c_cv_long_dw, 1e-4f, 1e-5f, false, false},
+    {"conv depthwise grad weight over 4608 positions", c_cv_depthwise_long_dw, 1e-4f, 1e-5f, false, false},
+    {"channel_sum", c_channel_sum, 1e-5f, 1e-6f, false, false},
+    {"batchnorm train [6,5,7,3]", c_bn, 1e-5f, 1e-5f, true, true},
+    {"batchnorm eval [6,5,7,3]", c_bn, 1e-6f, 1e-6f, true, false},
+    {"batchnorm train [9,4] (1d)", c_bn1d, 1e-5f, 1e-5f, true, true},
+    {"batchnorm train statistics over 6400 values", c_bn_stats_long, 1e-6f, 1e-5f, true, true},
+    {"batchnorm gradient statistics", c_bn_gstats, 1e-5f, 1e-5f, true, true},
+    {"batchnorm grad input", c_bn_dx, 1e-5f, 1e-5f, true, true},
+    {"dropout train", c_dropout, 0, 0, false, true},
+    {"drop_path train", c_drop_path, 0, 0, false, true},
 };
 #define N_ROWS ((int)(sizeof rows / sizeof rows[0]))
 
@@ -574,6 +621,9 @@ static void *run_row(int r, struct fr_backend *b, enum fr_dtype *type, size_t *b
     if (fr_graph_plan(g, b) != FR_STATUS_OK)
         fail_msg("%s on %s: plan: %s", rows[r].name, fr_backend_name(b), fr_last_error());
     fill_inputs(&P, r);
+    fr_graph_set_training(g, rows[r].training);
+    fr_graph_set_seed(g, 7);
+    fr_graph_set_step(g, 3);
     if (fr_graph_compute(g) != FR_STATUS_OK)
         fail_msg("%s on %s: compute: %s", rows[r].name, fr_backend_name(b), fr_last_error());
     *type = out->type;

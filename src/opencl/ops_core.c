@@ -7,7 +7,10 @@ static enum fr_status cl_cont(struct fr_cl *cl, struct fr_tensor *y, const struc
 {
     (void)ex;
     struct fr_cl_launch L;
-    fr_cl_begin(&L, cl, "layout.cl", fr_dtype_size(y->type) == 4 ? "layout_cont_4" : "layout_cont_1");
+    /* the destination is always a fresh contiguous tensor in practice: then only the source needs index math */
+    bool c = fr_is_contiguous(y);
+    fr_cl_begin(&L, cl, "layout.cl",
+                fr_dtype_size(y->type) == 4 ? (c ? "layout_cont_4_c" : "layout_cont_4") : (c ? "layout_cont_1_c" : "layout_cont_1"));
     fr_cl_arg_tensor(&L, y);
     fr_cl_arg_tensor(&L, y->src[0]);
     return fr_cl_run_1d(&L, fr_nelements(y));
@@ -35,10 +38,22 @@ static enum fr_status cl_fill(struct fr_cl *cl, struct fr_tensor *y, const struc
 }
 
 /* --- elementwise --- */
+/* Begins kernel `name`, or its `_c` variant when y and every source are contiguous with y's number of
+ * elements (then no source is broadcast and element i of each is at offset + i). */
+static void begin_ew(struct fr_cl_launch *L, struct fr_cl *cl, const char *name, const struct fr_tensor *y, int n_src)
+{
+    bool c = fr_is_contiguous(y);
+    for (int s = 0; s < n_src && c; s++)
+        c = fr_is_contiguous(y->src[s]) && fr_nelements(y->src[s]) == fr_nelements(y);
+    char k[64];
+    snprintf(k, sizeof k, "%s%s", name, c ? "_c" : "");
+    fr_cl_begin(L, cl, "elementwise.cl", k);
+}
+
 static enum fr_status binary(struct fr_cl *cl, struct fr_tensor *y, const char *kernel)
 {
     struct fr_cl_launch L;
-    fr_cl_begin(&L, cl, "elementwise.cl", kernel);
+    begin_ew(&L, cl, kernel, y, 2);
     fr_cl_arg_tensor(&L, y);
     fr_cl_arg_tensor_bcast(&L, y->src[0], y);
     fr_cl_arg_tensor_bcast(&L, y->src[1], y);
@@ -75,7 +90,7 @@ static enum fr_status cl_scale(struct fr_cl *cl, struct fr_tensor *y, const stru
 {
     (void)ex;
     struct fr_cl_launch L;
-    fr_cl_begin(&L, cl, "elementwise.cl", "elementwise_scale");
+    begin_ew(&L, cl, "elementwise_scale", y, 1);
     fr_cl_arg_tensor(&L, y);
     fr_cl_arg_tensor_bcast(&L, y->src[0], y);
     fr_cl_arg_float(&L, y->params[0].f);
@@ -87,7 +102,7 @@ static enum fr_status cl_relu(struct fr_cl *cl, struct fr_tensor *y, const struc
 {
     (void)ex;
     struct fr_cl_launch L;
-    fr_cl_begin(&L, cl, "elementwise.cl", "elementwise_relu");
+    begin_ew(&L, cl, "elementwise_relu", y, 1);
     fr_cl_arg_tensor(&L, y);
     fr_cl_arg_tensor_bcast(&L, y->src[0], y);
     return fr_cl_run_1d(&L, fr_nelements(y));
