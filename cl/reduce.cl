@@ -52,8 +52,11 @@ __kernel void reduce_sum(__global float *y, const fr_clt py, const fr_clt pd, __
 /* Few outputs with many terms: output i (global dimension 1) splits its terms into S chunks (work-group s of
  * dimension 0); the group's lanes sum a chunk with compensation, a fixed tree adds the lanes. S == 1 writes
  * y, else part[i*S + s] for reduce_parts. */
+/* When the summed dims collapse into at most two strided runs (B > 0), term t is at (t / B)*sa + (t % B)*sb:
+ * one division per term (channel sums: B = h*w, sb = 1, sa = c*h*w). */
 __kernel void reduce_sum_part(__global float *y, const fr_clt py, const fr_clt pd, __global float *part,
-                              __global const float *x, const fr_clt px, const float mul, const int S)
+                              __global const float *x, const fr_clt px, const float mul, const int S, const int B,
+                              const int sa, const int sb)
 {
     __local float acc[FR_CL_LANES];
     int lid = get_local_id(0), nl = get_local_size(0), s = get_group_id(0), i = get_global_id(1);
@@ -61,8 +64,14 @@ __kernel void reduce_sum_part(__global float *y, const fr_clt py, const fr_clt p
     int base = red_setup(pd, px, i, rs);
     int L = rs[0] * rs[1] * rs[2] * rs[3], chunk = (L + S - 1) / S, lo = s * chunk, hi = min(L, lo + chunk);
     float sum = 0.0f, comp = 0.0f;
-    for (int t = lo + lid; t < hi; t += nl)
-        fr_kahan_add(&sum, &comp, x[base + red_term(px, rs, t)]);
+    if (B > 0)
+        for (int t = lo + lid; t < hi; t += nl) {
+            int a = t / B;
+            fr_kahan_add(&sum, &comp, x[base + a * sa + (t - a * B) * sb]);
+        }
+    else
+        for (int t = lo + lid; t < hi; t += nl)
+            fr_kahan_add(&sum, &comp, x[base + red_term(px, rs, t)]);
     acc[lid] = sum - comp;
     fr_tree_sum(acc, lid, nl);
     if (lid != 0)

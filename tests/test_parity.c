@@ -23,7 +23,7 @@
 #endif
 
 /* --- the builder API the rows use: inputs are created through pin() so the runner can fill them --- */
-#define MAX_IN 8
+#define MAX_IN 12
 struct pcase {
     struct fr_ctx *ctx;
     struct fr_tensor *in[MAX_IN];
@@ -347,6 +347,29 @@ static struct fr_tensor *c_sgd3_clip(struct pcase *P) { return opt3(P, OPT_SGD, 
 static struct fr_tensor *c_adam3(struct pcase *P) { return opt3(P, OPT_ADAM, 0.0f, 0.01f); }
 static struct fr_tensor *c_adamw3(struct pcase *P) { return opt3(P, OPT_ADAMW, 0.0f, 0.1f); }
 static struct fr_tensor *c_adamw3_clip(struct pcase *P) { return opt3(P, OPT_ADAMW, 1.0f, 0.01f); }
+/* One step of three parameters (different sizes, lr multipliers and weight decays, moments from earlier
+ * steps): the updates run in one launch. The output adds them as s1 + (s2 + s3), so the three steps are
+ * consecutive graph nodes. */
+static struct fr_tensor *opt_multi(struct pcase *P, bool adam)
+{
+    struct fr_ctx *c = P->ctx;
+    struct fr_tensor *prep = fr_opt_prep(c, fr_fill(c, FR_F32, SHAPE(4), 0.0f), fr_fill(c, FR_F32, SHAPE(1), 0.05f), NULL);
+    struct fr_tensor *s[3];
+    for (int i = 0; i < 3; i++) {
+        int64_t n = 100 + 37 * i;
+        struct fr_tensor *p = pin(P, FR_F32, 1, &n, -2.0f, 2.0f), *g = pin(P, FR_F32, 1, &n, -2.0f, 2.0f);
+        /* moments as leaves, as an optimizer keeps them (fills would be nodes between the steps) */
+        struct fr_tensor *m = pin(P, FR_F32, 1, &n, -1.0f, 1.0f), *v = adam ? pin(P, FR_F32, 1, &n, 0.0f, 1.0f) : NULL;
+        float lr_mult = 1.0f - 0.25f * (float)i, wd = 0.01f * (float)i;
+        s[i] = adam ? fr_adam_step(c, p, g, m, v, prep, lr_mult, wd, 0.9f, 0.999f, 1e-8f, true)
+                    : fr_sgd_step(c, p, g, m, prep, lr_mult, wd, 0.9f, 0.0f, true);
+        assert_non_null(s[i]);
+        s[i] = fr_slice(c, s[i], 0, 0, 100); /* a common shape to add them */
+    }
+    return fr_add(c, s[0], fr_add(c, s[1], s[2]));
+}
+static struct fr_tensor *c_sgd_multi(struct pcase *P) { return opt_multi(P, false); }
+static struct fr_tensor *c_adamw_multi(struct pcase *P) { return opt_multi(P, true); }
 static struct fr_tensor *c_sgd_plain(struct pcase *P)
 {
     /* momentum 0: no buffer */
@@ -544,6 +567,8 @@ static const struct prow rows[] = {
     {"adam L2 3 steps", c_adam3, 2e-7f, 1e-6f, true, false},
     {"adamw 3 steps", c_adamw3, 2e-7f, 1e-6f, true, false},
     {"adamw 3 steps clipped", c_adamw3_clip, 2e-7f, 1e-6f, true, false},
+    {"sgd nesterov 3 tensors in one launch", c_sgd_multi, 2e-7f, 1e-6f, true, false},
+    {"adamw 3 tensors in one launch", c_adamw_multi, 2e-7f, 1e-6f, true, false},
     {"sum_to scalar of 40000", c_sum_to_long, 1e-3f, 1e-6f, false, false},
     {"conv 3x3 pad 1 bias relu", c_cv_gemm, 1e-4f, 1e-5f, false, false},
     {"conv 3x3 pad 1 grad input", c_cv_gemm_dx, 1e-4f, 1e-5f, false, false},

@@ -141,7 +141,10 @@ static enum fr_status cl_graph_compute(struct fr_backend *b, struct fr_tensor **
             continue;
         if ((unsigned)t->op >= FR_OP_COUNT || !ops[t->op].launch)
             return fr_error(FR_STATUS_UNSUPPORTED, "opencl: op %s has no OpenCL kernel", fr_op_name(t->op));
-        enum fr_status st = ops[t->op].launch(cl, t, ex);
+        fr_cl_group_fn group = fr_cl_group_launcher(t->op);
+        int done = 1;
+        enum fr_status st = group ? group(cl, nodes + i, n - i, ex, &done) : ops[t->op].launch(cl, t, ex);
+        i += done - 1;
         if (st != FR_STATUS_OK)
             return st;
     }

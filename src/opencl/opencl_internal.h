@@ -68,6 +68,14 @@ struct fr_cl_scratch {
     cl_mem mem;
     size_t size;
 };
+/* A device copy of a small constant table (fr_cl_table), found again by content. */
+#define FR_CL_TABLES 16
+struct fr_cl_table {
+    cl_mem mem;
+    void *host; /* the bytes it holds */
+    size_t size;
+    uint64_t used; /* table_clock at the last use */
+};
 
 struct fr_cl {
     struct fr_backend *backend;
@@ -89,6 +97,8 @@ struct fr_cl {
     int n_cache_hits, n_compiled; /* programs of this backend, for the summary at close */
     double compile_ms;
     struct fr_cl_scratch scratch[FR_CL_SCRATCH_SLOTS]; /* src/opencl/scratch.c */
+    struct fr_cl_table tables[FR_CL_TABLES];
+    uint64_t table_clock;
     size_t wg_multiple; /* CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE, 0 until first asked */
 };
 
@@ -99,6 +109,12 @@ struct fr_cl_op {
     fr_cl_launch_fn launch;    /* NULL: the op runs on the CPU path */
     fr_cl_supports_fn supports; /* NULL: the default check (all f32) */
 };
+/* A launcher for a run of consecutive nodes of one op (every optimizer step of a graph in one kernel):
+ * launches nodes[0 .. *n_done), at least the first, and says how many it took. */
+typedef enum fr_status (*fr_cl_group_fn)(struct fr_cl *cl, struct fr_tensor **nodes, int n, const struct fr_exec *ex,
+                                         int *n_done);
+/* The group launcher of an op, NULL for ops launched one node at a time (src/opencl/ops_optim.c). */
+fr_cl_group_fn fr_cl_group_launcher(enum fr_op op);
 /* The table indexed by enum fr_op, filled once by fr_cl_ops_init(). */
 const struct fr_cl_op *fr_cl_ops(void);
 void fr_cl_register_core(struct fr_cl_op *t);
@@ -143,6 +159,10 @@ enum fr_status fr_cl_param_raw(const struct fr_tensor *t, const int64_t *ne, con
 /* --- device scratch memory and work sizing (src/opencl/scratch.c) --- */
 /* A buffer of at least `bytes` for slot `slot`; may replace the slot's previous buffer (after a clFinish). */
 enum fr_status fr_cl_scratch(struct fr_cl *cl, int slot, size_t bytes, cl_mem *out);
+/* A read-only device buffer holding `bytes` of data: the same content gives the same buffer again without a
+ * transfer (a graph's tables repeat every step); the least recently used of FR_CL_TABLES is replaced. */
+enum fr_status fr_cl_table(struct fr_cl *cl, const void *data, size_t bytes, cl_mem *out);
+/* Releases the scratch buffers and tables (at backend close). */
 void fr_cl_scratch_release(struct fr_cl *cl);
 /* Bytes an op should aim to use per scratch slot when it chunks its work (64 MiB, less on small devices). */
 size_t fr_cl_scratch_budget(const struct fr_cl *cl);

@@ -165,6 +165,34 @@ static fr_clt grid_of(const int64_t *ne)
     return p;
 }
 
+/* The summed dims of x (size 1 in the grid, more in x) as at most two strided runs, outer then inner:
+ * run = {inner length B, outer stride, inner stride}; B = 0 when they do not collapse that far. */
+static void two_runs(const fr_clt *pd, const fr_clt *px, int run[3])
+{
+    int len[4], st[4], n = 0;
+    for (int d = 0; d < 4; d++) {
+        if (pd->ne[d] == px->ne[d] || px->ne[d] == 1)
+            continue;
+        if (n > 0 && st[n - 1] == px->st[d] * px->ne[d]) { /* continues the previous run */
+            len[n - 1] *= px->ne[d];
+            st[n - 1] = px->st[d];
+        } else {
+            len[n] = px->ne[d];
+            st[n] = px->st[d];
+            n++;
+        }
+    }
+    run[0] = run[1] = run[2] = 0;
+    if (n == 1) {
+        run[0] = len[0];
+        run[2] = st[0];
+    } else if (n == 2) {
+        run[0] = len[1];
+        run[1] = st[0];
+        run[2] = st[1];
+    }
+}
+
 enum fr_status fr_cl_sum_rows(struct fr_cl *cl, const struct fr_tensor *y, const int64_t *grid,
                               const struct fr_tensor *x, float mul)
 {
@@ -202,6 +230,10 @@ enum fr_status fr_cl_sum_rows(struct fr_cl *cl, const struct fr_tensor *y, const
     fr_cl_arg_param(&L, &px);
     fr_cl_arg_float(&L, mul);
     fr_cl_arg_int(&L, splits);
+    int run[3];
+    two_runs(&pd, &px, run);
+    for (int k = 0; k < 3; k++)
+        fr_cl_arg_int(&L, run[k]);
     if ((st = fr_cl_run_2d(&L, (int64_t)lanes * splits, rows, (size_t)lanes, 1)) != FR_STATUS_OK || splits == 1)
         return st;
     return fr_cl_sum_parts(cl, my, &py, part, splits, splits, 1, mul);

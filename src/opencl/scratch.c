@@ -1,5 +1,6 @@
 /* Device scratch memory of one OpenCL backend (im2col columns, transposed operands, CLBlast's temporary
- * buffer, reduction partials: grown on demand, never allocated per launch) and work sizing for kernels. */
+ * buffer, reduction partials: grown on demand, never allocated per launch), device copies of small constant
+ * tables (the multi-tensor optimizer's), and work sizing for kernels. */
 #include "opencl/opencl_internal.h"
 
 /* A slot grows to at least 1.5x its old size (rounded to 1 MiB) so a sequence of growing requests
@@ -47,8 +48,58 @@ enum fr_status fr_cl_scratch(struct fr_cl *cl, int slot, size_t bytes, cl_mem *o
     return FR_STATUS_OK;
 }
 
+enum fr_status fr_cl_table(struct fr_cl *cl, const void *data, size_t bytes, cl_mem *out)
+{
+    *out = NULL;
+    struct fr_cl_table *e = NULL;
+    for (int i = 0; i < FR_CL_TABLES; i++) {
+        struct fr_cl_table *t = &cl->tables[i];
+        if (t->mem && t->size == bytes && memcmp(t->host, data, bytes) == 0) {
+            t->used = ++cl->table_clock;
+            *out = t->mem;
+            return FR_STATUS_OK;
+        }
+        if (!e || !t->mem || (e->mem && t->used < e->used))
+            e = t; /* a free slot, else the least recently used */
+    }
+    if (e->mem) {
+        clFinish(cl->queue); /* kernels enqueued earlier may still read it */
+        clReleaseMemObject(e->mem);
+        free(e->host);
+        memset(e, 0, sizeof *e);
+    }
+    void *host = malloc(bytes);
+    if (!host)
+        return fr_error(FR_STATUS_OUT_OF_MEMORY, "opencl: out of memory");
+    memcpy(host, data, bytes);
+    cl_int err;
+    /* COPY_HOST_PTR: the data is copied at creation, so nothing on the queue can see a half-written table */
+    cl_mem m = clCreateBuffer(cl->context, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, bytes, host, &err);
+    if (!m || err != CL_SUCCESS) {
+        free(host);
+        return fr_error(err == CL_MEM_OBJECT_ALLOCATION_FAILURE || err == CL_OUT_OF_RESOURCES ||
+                                err == CL_OUT_OF_HOST_MEMORY
+                            ? FR_STATUS_OUT_OF_MEMORY
+                            : FR_STATUS_DEVICE,
+                        "opencl: cannot allocate a %zu-byte table on %s: %s", bytes, cl->info.spec,
+                        fr_cl_error_name(err));
+    }
+    e->mem = m;
+    e->host = host;
+    e->size = bytes;
+    e->used = ++cl->table_clock;
+    *out = m;
+    return FR_STATUS_OK;
+}
+
 void fr_cl_scratch_release(struct fr_cl *cl)
 {
+    for (int i = 0; i < FR_CL_TABLES; i++) {
+        if (cl->tables[i].mem)
+            clReleaseMemObject(cl->tables[i].mem);
+        free(cl->tables[i].host);
+        memset(&cl->tables[i], 0, sizeof cl->tables[i]);
+    }
     for (int i = 0; i < FR_CL_SCRATCH_SLOTS; i++) {
         if (cl->scratch[i].mem)
             clReleaseMemObject(cl->scratch[i].mem);
