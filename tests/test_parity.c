@@ -433,6 +433,16 @@ static struct fr_tensor *cv_depthwise(struct pcase *P, int which)
     return conv(P, which, (int64_t[]){2, 6, 7, 8}, 6, 3, 3,
                 (struct fr_conv2d_params){.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1, .groups = 6}, true);
 }
+/* 3x3 stride 1 with >= 8 channels in and out: Winograd F(2x2, 3x3); odd map sizes, paddings 1 and (2, 0) */
+static struct fr_tensor *cv_wino(struct pcase *P, int which)
+{
+    return conv(P, which, (int64_t[]){3, 8, 9, 7}, 10, 3, 3, (struct fr_conv2d_params){.pad_h = 1, .pad_w = 1, .relu = true},
+                true);
+}
+static struct fr_tensor *cv_wino_pads(struct pcase *P, int which)
+{
+    return conv(P, which, (int64_t[]){2, 9, 6, 11}, 8, 3, 3, (struct fr_conv2d_params){.pad_h = 2, .pad_w = 0}, false);
+}
 /* long sums per weight: split over work-groups (depthwise) or into split-K GEMMs when sized as a GPU */
 static struct fr_tensor *c_cv_long_dw(struct pcase *P)
 {
@@ -453,6 +463,8 @@ CONV_CASES(cv_groups)
 CONV_CASES(cv_1x1)
 CONV_CASES(cv_rect)
 CONV_CASES(cv_depthwise)
+CONV_CASES(cv_wino)
+CONV_CASES(cv_wino_pads)
 static struct fr_tensor *c_channel_sum(struct pcase *P)
 {
     struct fr_tensor *x = IN(P, 5, 7, 6, 3);
@@ -585,6 +597,12 @@ static const struct prow rows[] = {
     {"conv depthwise stride 2", c_cv_depthwise, 1e-4f, 1e-5f, false, false},
     {"conv depthwise stride 2 grad input", c_cv_depthwise_dx, 1e-4f, 1e-5f, false, false},
     {"conv depthwise stride 2 grad weight", c_cv_depthwise_dw, 1e-4f, 1e-5f, false, false},
+    {"conv winograd 3x3 pad 1 bias relu", c_cv_wino, 1e-4f, 1e-5f, false, false},
+    {"conv winograd 3x3 pad 1 grad input", c_cv_wino_dx, 1e-4f, 1e-5f, false, false},
+    {"conv winograd 3x3 pad 1 grad weight", c_cv_wino_dw, 1e-4f, 1e-5f, false, false},
+    {"conv winograd 3x3 pad (2,0)", c_cv_wino_pads, 1e-4f, 1e-5f, false, false},
+    {"conv winograd 3x3 pad (2,0) grad input", c_cv_wino_pads_dx, 1e-4f, 1e-5f, false, false},
+    {"conv winograd 3x3 pad (2,0) grad weight", c_cv_wino_pads_dw, 1e-4f, 1e-5f, false, false},
     {"conv 3x3 grad weight over 1600 positions", c_cv_long_dw, 1e-4f, 1e-5f, false, false},
     {"conv depthwise grad weight over 4608 positions", c_cv_depthwise_long_dw, 1e-4f, 1e-5f, false, false},
     {"channel_sum", c_channel_sum, 1e-5f, 1e-6f, false, false},

@@ -62,6 +62,7 @@ enum fr_cl_scratch_slot {
     FR_CL_SCRATCH_AUX,  /* a transposed operand (conv outputs or output gradients as columns) */
     FR_CL_SCRATCH_GEMM, /* CLBlast's temporary buffer, split-K partial products */
     FR_CL_SCRATCH_PART, /* per-split partial results of reductions */
+    FR_CL_SCRATCH_FILTER, /* transformed filters (Winograd) */
     FR_CL_SCRATCH_SLOTS
 };
 struct fr_cl_scratch {

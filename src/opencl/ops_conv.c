@@ -1,7 +1,8 @@
-/* OpenCL launchers of conv2d, its input and weight gradients and the bias gradient (CHANNEL_SUM): convolution
- * as GEMM (im2col/col2im kernels of cl/conv.cl around fr_cl_sgemm_batched: CLBlast or cl/gemm.cl; 1x1
- * convolutions without columns), a direct path for few channels per group (depthwise); CPU kernels in
- * src/cpu/conv.c. Columns live in the backend's scratch memory, a chunk of samples at a time. */
+/* OpenCL launchers of conv2d, its input and weight gradients and the bias gradient (CHANNEL_SUM): Winograd
+ * F(2x2, 3x3) for 3x3 stride-1 convolutions, else convolution as GEMM (im2col/col2im kernels of cl/conv.cl
+ * around fr_cl_sgemm_batched: CLBlast or cl/gemm.cl; 1x1 convolutions without columns), and a direct path for
+ * few channels per group (depthwise); CPU kernels in src/cpu/conv.c, which makes the same choices. Columns
+ * and tiles live in the backend's scratch memory, a chunk of samples at a time. */
 #include "opencl/opencl_internal.h"
 
 enum { P_SH, P_SW, P_PH, P_PW, P_DH, P_DW, P_GROUPS, P_RELU };
@@ -90,6 +91,131 @@ static enum fr_status gy_cols(struct fr_cl *cl, cl_mem t, const struct fr_tensor
     return chunk_kernel(cl, "conv_nchw_to_cols", t, gy, cv, n0, nb, g, runs(nb * cv->P), cv->og, true);
 }
 
+/* --- Winograd F(2x2, 3x3) (cl/conv.cl): 3x3, stride 1, no dilation or groups, padding <= 2, >= 8 channels
+ * in and out (as the CPU path) --- */
+static bool wino_fits(const struct conv *cv)
+{
+    const fr_clconv *q = &cv->q;
+    return q->kh == 3 && q->kw == 3 && q->sh == 1 && q->sw == 1 && q->dh == 1 && q->dw == 1 && q->groups == 1 &&
+           q->ph <= 2 && q->pw <= 2 && q->c >= 8 && q->o >= 8;
+}
+
+/* tiles per sample of conv q and the samples per chunk whose 16 planes of max(c, o) rows fit the budget */
+static int64_t wino_tiles(const fr_clconv *q) { return (int64_t)((q->oh + 1) / 2) * ((q->ow + 1) / 2); }
+static int wino_chunk(struct fr_cl *cl, const fr_clconv *q)
+{
+    size_t per_sample = (size_t)16 * (size_t)FR_MAX(q->c, q->o) * (size_t)wino_tiles(q) * sizeof(float);
+    return (int)FR_MAX(1, FR_MIN((int64_t)q->n, (int64_t)(fr_cl_scratch_budget(cl) / per_sample)));
+}
+
+/* a Winograd kernel over the tile columns of a chunk: global (nb*T, rows) */
+static enum fr_status wino_kernel(struct fr_cl *cl, const char *name, cl_mem planes, const struct fr_tensor *t,
+                                  const fr_clconv *q, int n0, int nb, int64_t rows)
+{
+    struct fr_cl_launch L;
+    fr_cl_begin(&L, cl, "conv.cl", name);
+    fr_cl_arg_mem(&L, planes);
+    fr_cl_arg_tensor(&L, t);
+    fr_cl_arg_bytes(&L, q, sizeof *q);
+    fr_cl_arg_int(&L, n0);
+    fr_cl_arg_int(&L, nb);
+    return fr_cl_run_2d(&L, (int64_t)nb * wino_tiles(q), rows, 0, 0);
+}
+
+/* out = conv q of `in` with filter w ([q.o][q.c] or, flipped, [q.c][q.o]), bias and ReLU: the forward
+ * (flip false) or the input gradient (in = gy, flip true, q the convolution of gy that gives dx) */
+static enum fr_status wino_conv(struct fr_cl *cl, struct fr_tensor *out, const struct fr_tensor *in,
+                                const struct fr_tensor *w, const struct fr_tensor *b, bool relu, const fr_clconv *q,
+                                bool flip)
+{
+    int nb = wino_chunk(cl, q);
+    int64_t T = wino_tiles(q), ncol_max = (int64_t)nb * T;
+    cl_mem u, v, m;
+    enum fr_status st;
+    if ((st = fr_cl_scratch(cl, FR_CL_SCRATCH_FILTER, (size_t)(16 * q->o * q->c) * 4, &u)) != FR_STATUS_OK ||
+        (st = fr_cl_scratch(cl, FR_CL_SCRATCH_COL, (size_t)(16 * q->c * ncol_max) * 4, &v)) != FR_STATUS_OK ||
+        (st = fr_cl_scratch(cl, FR_CL_SCRATCH_AUX, (size_t)(16 * q->o * ncol_max) * 4, &m)) != FR_STATUS_OK)
+        return st;
+    struct fr_cl_launch L;
+    fr_cl_begin(&L, cl, "conv.cl", "conv_wino_filter");
+    fr_cl_arg_mem(&L, u);
+    fr_cl_arg_tensor(&L, w);
+    fr_cl_arg_int(&L, q->o);
+    fr_cl_arg_int(&L, q->c);
+    fr_cl_arg_int(&L, flip);
+    if ((st = fr_cl_run_2d(&L, q->c, q->o, 0, 0)) != FR_STATUS_OK)
+        return st;
+    for (int n0 = 0; n0 < q->n && st == FR_STATUS_OK; n0 += nb) {
+        int k = FR_MIN(nb, q->n - n0);
+        int64_t ncol = (int64_t)k * T;
+        if ((st = wino_kernel(cl, "conv_wino_input", v, in, q, n0, k, q->c)) != FR_STATUS_OK ||
+            (st = fr_cl_sgemm_batched(cl, false, false, q->o, (int)ncol, q->c, 1.0f, u, 0, (size_t)q->c,
+                                      (size_t)(q->o * q->c), v, 0, (size_t)ncol, (size_t)(q->c * ncol), 0.0f, m, 0,
+                                      (size_t)ncol, (size_t)(q->o * ncol), 16)) != FR_STATUS_OK)
+            break;
+        fr_cl_begin(&L, cl, "conv.cl", "conv_wino_output");
+        fr_cl_arg_tensor(&L, out);
+        fr_cl_arg_mem(&L, m);
+        fr_cl_arg_tensor(&L, b ? b : out);
+        fr_cl_arg_int(&L, b != NULL);
+        fr_cl_arg_int(&L, relu);
+        fr_cl_arg_bytes(&L, q, sizeof *q);
+        fr_cl_arg_int(&L, n0);
+        fr_cl_arg_int(&L, k);
+        st = fr_cl_run_2d(&L, ncol, q->o, 0, 0);
+    }
+    return st;
+}
+
+/* the convolution of gy that gives dx: gy's channels in, the input's out, padding 2 - p */
+static fr_clconv wino_transposed(const fr_clconv *q)
+{
+    fr_clconv t = *q;
+    t.c = q->o;
+    t.h = q->oh;
+    t.w = q->ow;
+    t.o = q->c;
+    t.oh = q->h;
+    t.ow = q->w;
+    t.ph = 2 - q->ph;
+    t.pw = 2 - q->pw;
+    return t;
+}
+
+/* dW = Gᵀ·(Σ over chunks of dM_ξ·V_ξᵀ)·G */
+static enum fr_status wino_bwd_weight(struct fr_cl *cl, struct fr_tensor *dw, const struct fr_tensor *x,
+                                      const struct fr_tensor *gy, const fr_clconv *q)
+{
+    int nb = wino_chunk(cl, q);
+    int64_t T = wino_tiles(q), ncol_max = (int64_t)nb * T;
+    cl_mem du, v, dm;
+    enum fr_status st;
+    if ((st = fr_cl_scratch(cl, FR_CL_SCRATCH_FILTER, (size_t)(16 * q->o * q->c) * 4, &du)) != FR_STATUS_OK ||
+        (st = fr_cl_scratch(cl, FR_CL_SCRATCH_COL, (size_t)(16 * q->c * ncol_max) * 4, &v)) != FR_STATUS_OK ||
+        (st = fr_cl_scratch(cl, FR_CL_SCRATCH_AUX, (size_t)(16 * q->o * ncol_max) * 4, &dm)) != FR_STATUS_OK)
+        return st;
+    for (int n0 = 0; n0 < q->n && st == FR_STATUS_OK; n0 += nb) {
+        int k = FR_MIN(nb, q->n - n0);
+        int64_t ncol = (int64_t)k * T;
+        if ((st = wino_kernel(cl, "conv_wino_input", v, x, q, n0, k, q->c)) != FR_STATUS_OK ||
+            (st = wino_kernel(cl, "conv_wino_grad", dm, gy, q, n0, k, q->o)) != FR_STATUS_OK)
+            break;
+        /* dU_ξ [o, c] (+)= dM_ξ [o, ncol] · V_ξᵀ [ncol, c] */
+        st = fr_cl_sgemm_batched(cl, false, true, q->o, q->c, (int)ncol, 1.0f, dm, 0, (size_t)ncol,
+                                 (size_t)(q->o * ncol), v, 0, (size_t)ncol, (size_t)(q->c * ncol), n0 == 0 ? 0.0f : 1.0f,
+                                 du, 0, (size_t)q->c, (size_t)(q->o * q->c), 16);
+    }
+    if (st != FR_STATUS_OK)
+        return st;
+    struct fr_cl_launch L;
+    fr_cl_begin(&L, cl, "conv.cl", "conv_wino_dw");
+    fr_cl_arg_tensor(&L, dw);
+    fr_cl_arg_mem(&L, du);
+    fr_cl_arg_int(&L, q->o);
+    fr_cl_arg_int(&L, q->c);
+    return fr_cl_run_2d(&L, q->c, q->o, 0, 0);
+}
+
 /* --- forward --- */
 static enum fr_status conv_direct(struct fr_cl *cl, struct fr_tensor *y, const struct conv *cv)
 {
@@ -113,6 +239,8 @@ static enum fr_status cl_conv2d(struct fr_cl *cl, struct fr_tensor *y, const str
     conv_init(&cv, cl, x, w, y, y);
     if (cv.direct)
         return conv_direct(cl, y, &cv);
+    if (wino_fits(&cv))
+        return wino_conv(cl, y, x, w, b, y->params[P_RELU].i != 0, &cv.q, false);
     struct opnd ox, ow, oy;
     enum fr_status st;
     if ((st = opnd(cl, x, &ox)) != FR_STATUS_OK || (st = opnd(cl, w, &ow)) != FR_STATUS_OK ||
@@ -188,6 +316,10 @@ static enum fr_status cl_conv2d_bwd_input(struct fr_cl *cl, struct fr_tensor *dx
         arg_conv(&L, &cv);
         return fr_cl_run_1d(&L, fr_nelements(dx));
     }
+    if (wino_fits(&cv)) {
+        fr_clconv t = wino_transposed(q);
+        return wino_conv(cl, dx, gy, w, NULL, false, &t, true);
+    }
     struct opnd ow, og, od;
     enum fr_status st;
     if ((st = opnd(cl, w, &ow)) != FR_STATUS_OK || (st = opnd(cl, gy, &og)) != FR_STATUS_OK ||
@@ -262,6 +394,8 @@ static enum fr_status cl_conv2d_bwd_weight(struct fr_cl *cl, struct fr_tensor *d
     conv_init(&cv, cl, x, dw, gy, dw);
     if (cv.direct)
         return bwd_weight_direct(cl, dw, &cv);
+    if (wino_fits(&cv))
+        return wino_bwd_weight(cl, dw, x, gy, &cv.q);
     const fr_clconv *q = &cv.q;
     struct opnd od;
     enum fr_status st;
