@@ -84,17 +84,6 @@ FR_CL_FN void fr_kahan_add_inf(float *s, float *c, float v)
         *c = 0.0f;
 }
 
-/* Combines per-lane (sum, compensation) pairs in lane order into (*S, *C): deterministic, no atomics. */
-FR_CL_FN void fr_kahan_lanes(__local const float *ls, __local const float *lc, int nl, float *S, float *C)
-{
-    *S = 0.0f;
-    *C = 0.0f;
-    for (int i = 0; i < nl; i++) {
-        fr_kahan_add_inf(S, C, ls[i]);
-        fr_kahan_add_inf(S, C, -lc[i]);
-    }
-}
-
 /* Sums v[0..nl) into v[0] by a fixed pairwise tree (nl a power of two, every lane of the work-group
  * calls it after writing v[lid]): the order depends only on nl, so results are the same run to run. */
 FR_CL_FN void fr_tree_sum(__local float *v, int lid, int nl)

@@ -3,15 +3,14 @@
  * to avoid the cancellations f32 would otherwise expose: lse - z_c is taken as (m - z_c) + log1p(rest)
  * with `rest` the sum of exp(z_j - m) over every class but the (first) maximum, and p_c - t_c for the
  * maximum class as (st - t_c) - st * rest / s when the target dominates. Sums are compensated.
- * Forward: one work-group, lanes take rows in turn, lane 0 adds the lanes' partial sums in lane order
- * (deterministic, no atomics). Backward: one work-item per row. */
+ * Forward: work-groups over chunks of rows, lanes take rows in turn, fixed-order trees (deterministic, no
+ * atomics). Backward: one work-item per row. */
 #include "common.h"
 
 #define FR_LOSS_CE 0
 #define FR_LOSS_SOFT 1
 #define FR_LOSS_DISTILL 2
 #define FR_LOSS_MSE 3
-#define FR_LOSS_MAX_LANES 128 /* fr_cl_run_1d never uses a larger work-group */
 
 /* Log-sum-exp of row z (scaled by inv_t) in pieces: the maximum m, the index of its first
  * occurrence, rest = sum over the other classes of exp(z_j*inv_t - m); lse = m + log1p(rest). */
@@ -146,32 +145,45 @@ FR_CL_FN float loss_row(int kind, __global const float *z, __global const float 
     return bad ? NAN : l;
 }
 
-/* out [1] = mean over rows of w_i * loss_i. n rows of k; z, t, y, w contiguous (the host checks). */
-__kernel void loss_fwd(__global float *out, const fr_clt pout, __global const float *z, const fr_clt pz,
-                       __global const float *t, const fr_clt pt, __global const int *y, const fr_clt py,
-                       __global const float *w, const fr_clt pw, const int kind, const int has_y, const int has_w,
-                       const int n, const int k, const float f0, const float inv_t, const float temp)
+/* out [1] = mean over rows of w_i * loss_i. n rows of k; z, t, y, w contiguous (the host checks). The rows are
+ * split into S chunks (work-group s); lanes take a chunk's rows in turn with compensated sums, a fixed tree
+ * adds the lanes. S == 1 writes out; else part[s] for loss_fwd_final. */
+__kernel void loss_fwd(__global float *out, const fr_clt pout, __global float *part, __global const float *z,
+                       const fr_clt pz, __global const float *t, const fr_clt pt, __global const int *y,
+                       const fr_clt py, __global const float *w, const fr_clt pw, const int kind, const int has_y,
+                       const int has_w, const int n, const int k, const float f0, const float inv_t, const float temp,
+                       const int S)
 {
-    __local float ls[FR_LOSS_MAX_LANES], lc[FR_LOSS_MAX_LANES];
-    int lid = get_local_id(0), nl = min((int)get_local_size(0), FR_LOSS_MAX_LANES);
+    __local float acc[FR_CL_LANES];
+    int lid = get_local_id(0), nl = get_local_size(0), sg = get_group_id(0);
+    int chunk = (n + S - 1) / S, lo = sg * chunk, hi = min(n, lo + chunk);
     float s = 0.0f, c = 0.0f;
-    if (get_group_id(0) == 0 && lid < FR_LOSS_MAX_LANES)
-        for (int i = lid; i < n; i += nl) {
-            int yi = has_y ? y[py.off + i] : 0;
-            float l = loss_row(kind, z + pz.off + i * k, t + pt.off + i * k, yi, has_y, k, f0, inv_t, temp, 0.0f, 0);
-            float wi = has_w ? w[pw.off + i] : 1.0f;
-            fr_kahan_add_inf(&s, &c, wi * l);
-        }
-    if (lid < FR_LOSS_MAX_LANES) {
-        ls[lid] = s;
-        lc[lid] = c;
+    for (int i = lo + lid; i < hi; i += nl) {
+        int yi = has_y ? y[py.off + i] : 0;
+        float l = loss_row(kind, z + pz.off + i * k, t + pt.off + i * k, yi, has_y, k, f0, inv_t, temp, 0.0f, 0);
+        float wi = has_w ? w[pw.off + i] : 1.0f;
+        fr_kahan_add_inf(&s, &c, wi * l);
     }
-    barrier(CLK_LOCAL_MEM_FENCE);
-    if (get_group_id(0) != 0 || lid != 0)
+    acc[lid] = isinf(s) ? s : s - c;
+    fr_tree_sum(acc, lid, nl);
+    if (lid != 0)
         return;
-    float S, C;
-    fr_kahan_lanes(ls, lc, nl, &S, &C);
-    out[pout.off] = S / (float)n;
+    if (S == 1)
+        out[pout.off] = acc[0] / (float)n;
+    else
+        part[sg] = acc[0];
+}
+
+/* out [1] = Σ part[s] in chunk order / n */
+__kernel void loss_fwd_final(__global float *out, const fr_clt pout, __global const float *part, const int S,
+                             const int n)
+{
+    if (get_global_id(0) != 0)
+        return;
+    float s = 0.0f, c = 0.0f;
+    for (int k = 0; k < S; k++)
+        fr_kahan_add_inf(&s, &c, part[k]);
+    out[pout.off] = (isinf(s) ? s : s - c) / (float)n;
 }
 
 /* g [n,k] = gy * w_i / n (/ k for MSE) * dloss_i/dz; one work-item per row. */

@@ -265,6 +265,11 @@ static struct fr_tensor *ce_smooth(struct pcase *P)
     return fr_cross_entropy(P->ctx, z, labels(P, 37, 10), weights(P, 37), 0.1f);
 }
 static struct fr_tensor *c_ce_smooth(struct pcase *P) { return ce_smooth(P); }
+/* enough rows to split the batch over work-groups when sized as a GPU */
+static struct fr_tensor *c_ce_long(struct pcase *P)
+{
+    return fr_cross_entropy(P->ctx, IN(P, 5000, 10), labels(P, 5000, 10), weights(P, 5000), 0.05f);
+}
 static struct fr_tensor *c_ce_bwd(struct pcase *P)
 {
     return loss_grad(P, FR_OP_CROSS_ENTROPY_BWD, ce_smooth(P), 3, 1.5f);
@@ -558,6 +563,7 @@ static const struct prow rows[] = {
     {"normalize last axis", c_normalize_last, 1e-6f, 1e-6f, false, false},
     {"chain matmul+bias+relu+log_softmax+sum+mean", c_chain, 1e-5f, 1e-5f, true, false},
     {"cross_entropy", c_ce, 1e-7f, 1e-5f, false, false},
+    {"cross_entropy 5000 rows", c_ce_long, 1e-6f, 1e-5f, false, false},
     {"cross_entropy smoothed, weighted, confident", c_ce_smooth, 1e-7f, 1e-5f, false, false},
     {"cross_entropy_bwd smoothed, weighted, confident", c_ce_bwd, 1e-7f, 1e-5f, true, false},
     {"cross_entropy_bwd", c_ce_bwd_plain, 1e-7f, 1e-5f, true, false},
