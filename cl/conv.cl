@@ -9,11 +9,10 @@
 /* GEMM-like: a*b+c may become one fma (see common.h). */
 #pragma OPENCL FP_CONTRACT ON
 
-/* im2col and col2im give each work-item a segment of up to FR_CONV_SEG consecutive positions of one row
- * (global dimension 0 over rows x segments): the index arithmetic is done once per segment and the inner
- * loops run over contiguous memory; wide rows still spread over several work-items. The other column
- * kernels take FR_CONV_RUN consecutive columns per work-item. */
-#define FR_CONV_SEG 16
+/* im2col and col2im give each work-item a segment of up to `seg` consecutive positions of one row (global
+ * dimension 0 over rows x segments; the host picks seg <= 16, shorter when the device needs more
+ * work-items): the index arithmetic is done once per segment and the inner loops run over contiguous
+ * memory. The other column kernels take FR_CONV_RUN consecutive columns per work-item. */
 #define FR_CONV_RUN 4
 
 /* the outputs o in [*lo, *hi) of [s0, s1) whose input coordinate o*s + x0 lies in [0, n) */
@@ -26,15 +25,15 @@ FR_CL_FN void conv_span(int n, int s, int x0, int s0, int s1, int *lo, int *hi)
 }
 
 /* col[k][j] of group g for samples n0.. n0+nb-1: k = (c*kh + ki)*kw + kj, j = n*P + oy*ow + ox; 0 in the
- * padding. Global (nb*oh*ceil(ow / FR_CONV_SEG), K). */
+ * padding. Global (nb*oh*ceil(ow / seg), K). */
 __kernel void conv_im2col(__global float *col, __global const float *x, const fr_clt px, const fr_clconv q,
-                          const int n0, const int nb, const int g)
+                          const int n0, const int nb, const int g, const int seg)
 {
-    int segs = (q.ow + FR_CONV_SEG - 1) / FR_CONV_SEG;
+    int segs = (q.ow + seg - 1) / seg;
     int r = get_global_id(0), k = get_global_id(1), cg = q.c / q.groups;
     if (r >= nb * q.oh * segs || k >= cg * q.kh * q.kw)
         return;
-    int row = r / segs, s0 = (r - row * segs) * FR_CONV_SEG, s1 = min(s0 + FR_CONV_SEG, q.ow);
+    int row = r / segs, s0 = (r - row * segs) * seg, s1 = min(s0 + seg, q.ow);
     int n = row / q.oh, oy = row - n * q.oh;
     int kj = k % q.kw, t = k / q.kw, ki = t % q.kh, c = t / q.kh;
     __global float *dst = col + k * nb * q.oh * q.ow + row * q.ow;
@@ -101,15 +100,15 @@ __kernel void conv_nchw_to_cols(__global float *t, __global const float *gy, con
 
 /* dx[n0+n][g*cg + c][iy][ix] = Σ over the taps (ki, kj) that read it of dcol[(c*kh + ki)*kw + kj][n*P + oy*ow + ox],
  * added in (ki, kj) order into the work-item's own segment of an input row (no atomics). Global
- * (nb*h*ceil(w / FR_CONV_SEG), cg). */
+ * (nb*h*ceil(w / seg), cg). */
 __kernel void conv_col2im(__global float *dx, const fr_clt pdx, __global const float *dcol, const fr_clconv q,
-                          const int n0, const int nb, const int g)
+                          const int n0, const int nb, const int g, const int seg)
 {
-    int segs = (q.w + FR_CONV_SEG - 1) / FR_CONV_SEG;
+    int segs = (q.w + seg - 1) / seg;
     int r = get_global_id(0), c = get_global_id(1), cg = q.c / q.groups;
     if (r >= nb * q.h * segs || c >= cg)
         return;
-    int row = r / segs, s0 = (r - row * segs) * FR_CONV_SEG, s1 = min(s0 + FR_CONV_SEG, q.w);
+    int row = r / segs, s0 = (r - row * segs) * seg, s1 = min(s0 + seg, q.w);
     int n = row / q.h, iy = row - n * q.h, P = q.oh * q.ow, ncol = nb * P;
     __global float *d = dx + pdx.off + (((n0 + n) * q.c + g * cg + c) * q.h + iy) * q.w;
     for (int ix = s0; ix < s1; ix++)
@@ -258,31 +257,25 @@ __kernel void conv_bias_act(__global float *y, const fr_clt py, __global const f
  * for the T = th*tw tiles of each of nb samples; plane ξ of V is [c][nb*T], of M [o][nb*T]. q is the
  * convolution computed (for the input gradient: of gy with the flipped filter, pads 2 - p). ---- */
 
-/* U[ξ][a][b] of filter w [O][C][3][3]: a = o, b = c; flip: a = c, b = o and the filter rotated by 180°.
- * Global (nb_, na). */
+/* Row i of U[ξ = 4i + j][a][b] of filter w [O][C][3][3]: a = o, b = c; flip: a = c, b = o and the filter rotated
+ * by 180°. Global (nb_, na * 4). */
 __kernel void conv_wino_filter(__global float *u, __global const float *w, const fr_clt pw, const int na, const int nb_,
                                const int flip)
 {
-    int b = get_global_id(0), a = get_global_id(1);
+    int b = get_global_id(0), a = get_global_id(1) >> 2, i = get_global_id(1) & 3;
     if (b >= nb_ || a >= na)
         return;
     __global const float *src = w + pw.off + (flip ? b * na + a : a * nb_ + b) * 9;
-    float g[3][3], t[4][3];
-    for (int i = 0; i < 3; i++)
-        for (int j = 0; j < 3; j++)
-            g[i][j] = flip ? src[(2 - i) * 3 + (2 - j)] : src[i * 3 + j];
-    for (int j = 0; j < 3; j++) {
-        t[0][j] = g[0][j];
-        t[1][j] = 0.5f * ((g[0][j] + g[1][j]) + g[2][j]);
-        t[2][j] = 0.5f * ((g[0][j] - g[1][j]) + g[2][j]);
-        t[3][j] = g[2][j];
-    }
+    float g[3][3], t[3];
+    for (int r = 0; r < 3; r++)
+        for (int k = 0; k < 3; k++)
+            g[r][k] = flip ? src[(2 - r) * 3 + (2 - k)] : src[r * 3 + k];
+    for (int k = 0; k < 3; k++) /* row i of G·g */
+        t[k] = i == 0 ? g[0][k] : i == 3 ? g[2][k] : 0.5f * ((g[0][k] + (i == 1 ? g[1][k] : -g[1][k])) + g[2][k]);
+    float r[4] = {t[0], 0.5f * ((t[0] + t[1]) + t[2]), 0.5f * ((t[0] - t[1]) + t[2]), t[2]};
     int plane = na * nb_;
-    for (int i = 0; i < 4; i++) {
-        float r[4] = {t[i][0], 0.5f * ((t[i][0] + t[i][1]) + t[i][2]), 0.5f * ((t[i][0] - t[i][1]) + t[i][2]), t[i][2]};
-        for (int j = 0; j < 4; j++)
-            u[(i * 4 + j) * plane + a * nb_ + b] = r[j];
-    }
+    for (int j = 0; j < 4; j++)
+        u[(i * 4 + j) * plane + a * nb_ + b] = r[j];
 }
 
 /* V[ξ][c][j] = Bᵀ·d·B of the 4x4 input patch of tile j (zero outside the input). Global (nb*T, c). */
@@ -381,24 +374,21 @@ __kernel void conv_wino_grad(__global float *dm, __global const float *gy, const
     }
 }
 
-/* dW[o][c] = Gᵀ·dU·G of dU[ξ][o][c], Gᵀ = [[1, ½, ½, 0], [0, ½, −½, 0], [0, ½, ½, 1]]. Global (c, o). */
+/* Row i of dW[o][c] = Gᵀ·dU·G of dU[ξ][o][c], Gᵀ = [[1, ½, ½, 0], [0, ½, −½, 0], [0, ½, ½, 1]]. Global (c, o * 3). */
 __kernel void conv_wino_dw(__global float *dw, const fr_clt pdw, __global const float *du, const int O, const int C)
 {
-    int c = get_global_id(0), o = get_global_id(1);
+    int c = get_global_id(0), o = get_global_id(1) / 3, i = get_global_id(1) - o * 3;
     if (c >= C || o >= O)
         return;
-    float u[16], t[3][4];
+    float u[16], t[4];
     for (int k = 0; k < 16; k++)
         u[k] = du[(k * O + o) * C + c];
-    for (int k = 0; k < 4; k++) {
-        t[0][k] = u[k] + 0.5f * (u[4 + k] + u[8 + k]);
-        t[1][k] = 0.5f * (u[4 + k] - u[8 + k]);
-        t[2][k] = 0.5f * (u[4 + k] + u[8 + k]) + u[12 + k];
-    }
-    __global float *d = dw + pdw.off + (o * C + c) * 9;
-    for (int i = 0; i < 3; i++) {
-        d[i * 3 + 0] = t[i][0] + 0.5f * (t[i][1] + t[i][2]);
-        d[i * 3 + 1] = 0.5f * (t[i][1] - t[i][2]);
-        d[i * 3 + 2] = 0.5f * (t[i][1] + t[i][2]) + t[i][3];
-    }
+    for (int k = 0; k < 4; k++) /* row i of Gᵀ·dU */
+        t[k] = i == 0 ? u[k] + 0.5f * (u[4 + k] + u[8 + k])
+             : i == 1 ? 0.5f * (u[4 + k] - u[8 + k])
+                      : 0.5f * (u[4 + k] + u[8 + k]) + u[12 + k];
+    __global float *d = dw + pdw.off + (o * C + c) * 9 + i * 3;
+    d[0] = t[0] + 0.5f * (t[1] + t[2]);
+    d[1] = 0.5f * (t[1] - t[2]);
+    d[2] = 0.5f * (t[1] + t[2]) + t[3];
 }

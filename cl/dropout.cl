@@ -5,7 +5,7 @@
  * up to FR_DROP_SEG elements of one sample and draws once. Contiguous tensors. */
 #include "common.h"
 
-#define FR_DROP_SEG 64
+#define FR_DROP_SEG 8
 
 /* global: ceil(n / 4) */
 __kernel void dropout_dropout(__global float *y, const fr_clt py, __global const float *x, const fr_clt px,

@@ -454,6 +454,11 @@ static struct fr_tensor *c_cv_long_dw(struct pcase *P)
     return conv(P, CV_BWD_WEIGHT, (int64_t[]){4, 3, 20, 20}, 8, 3, 3, (struct fr_conv2d_params){.pad_h = 1, .pad_w = 1},
                 true);
 }
+static struct fr_tensor *c_cv_wino_long_dw(struct pcase *P)
+{
+    return conv(P, CV_BWD_WEIGHT, (int64_t[]){9, 8, 13, 17}, 8, 3, 3, (struct fr_conv2d_params){.pad_h = 1, .pad_w = 1},
+                false);
+}
 static struct fr_tensor *c_cv_depthwise_long_dw(struct pcase *P)
 {
     return conv(P, CV_BWD_WEIGHT, (int64_t[]){8, 4, 24, 24}, 4, 3, 3,
@@ -610,6 +615,7 @@ static const struct prow rows[] = {
     {"conv winograd 3x3 pad (2,0) grad input", c_cv_wino_pads_dx, 1e-4f, 1e-5f, false, false},
     {"conv winograd 3x3 pad (2,0) grad weight", c_cv_wino_pads_dw, 1e-4f, 1e-5f, false, false},
     {"conv 3x3 grad weight over 1600 positions", c_cv_long_dw, 1e-4f, 1e-5f, false, false},
+    {"conv winograd grad weight over 567 tiles", c_cv_wino_long_dw, 1e-4f, 1e-5f, false, false},
     {"conv depthwise grad weight over 4608 positions", c_cv_depthwise_long_dw, 1e-4f, 1e-5f, false, false},
     {"channel_sum", c_channel_sum, 1e-5f, 1e-6f, false, false},
     {"batchnorm train [6,5,7,3]", c_bn, 1e-5f, 1e-5f, true, true},

@@ -51,18 +51,29 @@ static enum fr_status opnd(struct fr_cl *cl, const struct fr_tensor *t, struct o
     return st;
 }
 
-/* work-items of the column kernels along their columns: FR_CONV_RUN columns each, or FR_CONV_SEG
- * positions of a row (cl/conv.cl) */
+/* work-items of the column kernels along their columns: FR_CONV_RUN columns each (cl/conv.cl) */
 static int64_t runs(int64_t cols) { return (cols + 3) / 4; }
-static int64_t segs(int64_t width) { return (width + 15) / 16; }
 
-/* One im2col-like kernel over a chunk: (n0, nb) samples of group g; global (nb*P or nb*h*w, rows). */
+/* im2col/col2im: segments of `seg` positions of rows `width` long, seg as long as 16 while the launch still has
+ * enough work-items to fill the device (rows x other: the rest of the global size) */
+static int seg_len(struct fr_cl *cl, const struct fr_cl_launch *L, int64_t width, int64_t rows)
+{
+    int64_t fill = fr_cl_fill_items(cl, L->kernel);
+    int seg = 16;
+    while (seg > 1 && rows * ((width + seg - 1) / seg) < fill)
+        seg /= 2;
+    return seg;
+}
+
+/* One column kernel over a chunk: (n0, nb) samples of group g. seg_w > 0: rows of that width in segments
+ * (im2col, col2im; `lines` rows times `rows` in dimension 1), else FR_CONV_RUN columns of nb*P per work-item. */
 static enum fr_status chunk_kernel(struct fr_cl *cl, const char *name, cl_mem dst, const struct fr_tensor *t,
-                                   const struct conv *cv, int n0, int nb, int g, int64_t cols, int64_t rows,
-                                   bool dst_first)
+                                   const struct conv *cv, int n0, int nb, int g, int64_t lines, int64_t seg_w,
+                                   int64_t rows, bool dst_first)
 {
     struct fr_cl_launch L;
-    fr_cl_begin(&L, cl, "conv.cl", name);
+    if (fr_cl_begin(&L, cl, "conv.cl", name) != FR_STATUS_OK)
+        return L.st;
     if (dst_first) {
         fr_cl_arg_mem(&L, dst);
         fr_cl_arg_tensor(&L, t);
@@ -74,21 +85,35 @@ static enum fr_status chunk_kernel(struct fr_cl *cl, const char *name, cl_mem ds
     fr_cl_arg_int(&L, n0);
     fr_cl_arg_int(&L, nb);
     fr_cl_arg_int(&L, g);
-    return fr_cl_run_2d(&L, cols, rows, 0, 0);
+    if (seg_w <= 0)
+        return fr_cl_run_2d(&L, runs(nb * cv->P), rows, 0, 0);
+    int seg = seg_len(cl, &L, seg_w, lines * rows);
+    fr_cl_arg_int(&L, seg);
+    return fr_cl_run_2d(&L, lines * ((seg_w + seg - 1) / seg), rows, 0, 0);
 }
 
 static enum fr_status im2col(struct fr_cl *cl, cl_mem col, const struct fr_tensor *x, const struct conv *cv, int n0,
                              int nb, int g)
 {
-    return chunk_kernel(cl, "conv_im2col", col, x, cv, n0, nb, g, (int64_t)nb * cv->q.oh * segs(cv->q.ow), cv->kg,
-                        true);
+    return chunk_kernel(cl, "conv_im2col", col, x, cv, n0, nb, g, (int64_t)nb * cv->q.oh, cv->q.ow, cv->kg, true);
 }
 
 /* output gradient of group g as columns [og, nb*P] */
 static enum fr_status gy_cols(struct fr_cl *cl, cl_mem t, const struct fr_tensor *gy, const struct conv *cv, int n0,
                               int nb, int g)
 {
-    return chunk_kernel(cl, "conv_nchw_to_cols", t, gy, cv, n0, nb, g, runs(nb * cv->P), cv->og, true);
+    return chunk_kernel(cl, "conv_nchw_to_cols", t, gy, cv, n0, nb, g, 0, 0, cv->og, true);
+}
+
+/* Splits of a GEMM with `outs` outputs and depth `depth` (a weight gradient) so that outputs x splits fills the
+ * device, each split at least 256 deep. */
+static int split_k(struct fr_cl *cl, int64_t outs, int64_t depth)
+{
+    struct fr_cl_launch L;
+    if (fr_cl_begin(&L, cl, "reduce.cl", "reduce_parts") != FR_STATUS_OK)
+        return 1;
+    int64_t fill = fr_cl_fill_items(cl, L.kernel);
+    return (int)FR_MAX(1, FR_MIN(FR_MIN((fill + outs - 1) / outs, depth / 256), (int64_t)FR_CL_MAX_SPLITS));
 }
 
 /* --- Winograd F(2x2, 3x3) (cl/conv.cl): 3x3, stride 1, no dilation or groups, padding <= 2, >= 8 channels
@@ -143,7 +168,7 @@ static enum fr_status wino_conv(struct fr_cl *cl, struct fr_tensor *out, const s
     fr_cl_arg_int(&L, q->o);
     fr_cl_arg_int(&L, q->c);
     fr_cl_arg_int(&L, flip);
-    if ((st = fr_cl_run_2d(&L, q->c, q->o, 0, 0)) != FR_STATUS_OK)
+    if ((st = fr_cl_run_2d(&L, q->c, 4 * (int64_t)q->o, 0, 0)) != FR_STATUS_OK)
         return st;
     for (int n0 = 0; n0 < q->n && st == FR_STATUS_OK; n0 += nb) {
         int k = FR_MIN(nb, q->n - n0);
@@ -194,16 +219,45 @@ static enum fr_status wino_bwd_weight(struct fr_cl *cl, struct fr_tensor *dw, co
         (st = fr_cl_scratch(cl, FR_CL_SCRATCH_COL, (size_t)(16 * q->c * ncol_max) * 4, &v)) != FR_STATUS_OK ||
         (st = fr_cl_scratch(cl, FR_CL_SCRATCH_AUX, (size_t)(16 * q->o * ncol_max) * 4, &dm)) != FR_STATUS_OK)
         return st;
+    int64_t oc = (int64_t)q->o * q->c;
+    int splits = nb >= q->n ? split_k(cl, 16 * oc, (int64_t)q->n * T) : 1;
+    cl_mem part = NULL;
+    if (splits > 1 && (st = fr_cl_scratch(cl, FR_CL_SCRATCH_PART, (size_t)(16 * oc * splits) * 4, &part)) != FR_STATUS_OK)
+        return st;
     for (int n0 = 0; n0 < q->n && st == FR_STATUS_OK; n0 += nb) {
         int k = FR_MIN(nb, q->n - n0);
         int64_t ncol = (int64_t)k * T;
         if ((st = wino_kernel(cl, "conv_wino_input", v, x, q, n0, k, q->c)) != FR_STATUS_OK ||
             (st = wino_kernel(cl, "conv_wino_grad", dm, gy, q, n0, k, q->o)) != FR_STATUS_OK)
             break;
-        /* dU_ξ [o, c] (+)= dM_ξ [o, ncol] · V_ξᵀ [ncol, c] */
-        st = fr_cl_sgemm_batched(cl, false, true, q->o, q->c, (int)ncol, 1.0f, dm, 0, (size_t)ncol,
-                                 (size_t)(q->o * ncol), v, 0, (size_t)ncol, (size_t)(q->c * ncol), n0 == 0 ? 0.0f : 1.0f,
-                                 du, 0, (size_t)q->c, (size_t)(q->o * q->c), 16);
+        if (splits == 1) {
+            /* dU_ξ [o, c] (+)= dM_ξ [o, ncol] · V_ξᵀ [ncol, c] */
+            st = fr_cl_sgemm_batched(cl, false, true, q->o, q->c, (int)ncol, 1.0f, dm, 0, (size_t)ncol,
+                                     (size_t)(q->o * ncol), v, 0, (size_t)ncol, (size_t)(q->c * ncol),
+                                     n0 == 0 ? 0.0f : 1.0f, du, 0, (size_t)q->c, (size_t)oc, 16);
+            continue;
+        }
+        /* split-K: part[s][ξ] = the columns [s*len, (s+1)*len) of plane ξ (the last split also the rest),
+         * then dU = Σ_s part[s] in order */
+        int64_t len = ncol / splits, rest = ncol - len * splits;
+        for (int xi = 0; xi < 16 && st == FR_STATUS_OK; xi++)
+            st = fr_cl_sgemm_batched(cl, false, true, q->o, q->c, (int)len, 1.0f, dm, (size_t)(xi * q->o * ncol),
+                                     (size_t)ncol, (size_t)len, v, (size_t)(xi * q->c * ncol), (size_t)ncol,
+                                     (size_t)len, 0.0f, part, (size_t)(xi * oc), (size_t)q->c, (size_t)(16 * oc),
+                                     splits);
+        if (st == FR_STATUS_OK && rest > 0)
+            st = fr_cl_sgemm_batched(cl, false, true, q->o, q->c, (int)rest, 1.0f, dm, (size_t)(len * splits),
+                                     (size_t)ncol, (size_t)(q->o * ncol), v, (size_t)(len * splits), (size_t)ncol,
+                                     (size_t)(q->c * ncol), 1.0f, part, (size_t)((splits - 1) * 16 * oc),
+                                     (size_t)q->c, (size_t)oc, 16);
+        if (st == FR_STATUS_OK) {
+            fr_clt pu;
+            memset(&pu, 0, sizeof pu);
+            pu.ne[0] = pu.n = (fr_i32)(16 * oc);
+            pu.ne[1] = pu.ne[2] = pu.ne[3] = 1;
+            pu.st[0] = 1;
+            st = fr_cl_sum_parts(cl, du, &pu, part, splits, 1, (int)(16 * oc), 1.0f);
+        }
     }
     if (st != FR_STATUS_OK)
         return st;
@@ -213,7 +267,7 @@ static enum fr_status wino_bwd_weight(struct fr_cl *cl, struct fr_tensor *dw, co
     fr_cl_arg_mem(&L, du);
     fr_cl_arg_int(&L, q->o);
     fr_cl_arg_int(&L, q->c);
-    return fr_cl_run_2d(&L, q->c, q->o, 0, 0);
+    return fr_cl_run_2d(&L, q->c, 3 * (int64_t)q->o, 0, 0);
 }
 
 /* --- forward --- */
@@ -350,7 +404,7 @@ static enum fr_status cl_conv2d_bwd_input(struct fr_cl *cl, struct fr_tensor *dx
                                   ow.off + (size_t)(g * cv.og * cv.kg), (size_t)cv.kg, t, 0, (size_t)ncol, 0.0f, col,
                                   0, (size_t)ncol)) != FR_STATUS_OK)
                 break;
-            st = chunk_kernel(cl, "conv_col2im", col, dx, &cv, n0, nb, g, (int64_t)nb * q->h * segs(q->w), cv.cg, false);
+            st = chunk_kernel(cl, "conv_col2im", col, dx, &cv, n0, nb, g, (int64_t)nb * q->h, q->w, cv.cg, false);
         }
     }
     return st;
@@ -409,14 +463,7 @@ static enum fr_status cl_conv2d_bwd_weight(struct fr_cl *cl, struct fr_tensor *d
     int64_t outs = cv.og * cv.kg;
     /* Few outputs and one chunk: split the long sum over samples x positions into `splits` GEMMs of one
      * batch (partial products in scratch, added in order after), so the device has enough work-groups. */
-    int splits = 1;
-    if (cv.nb >= q->n) {
-        struct fr_cl_launch L;
-        if (fr_cl_begin(&L, cl, "reduce.cl", "reduce_parts") != FR_STATUS_OK)
-            return L.st;
-        int64_t ncol = (int64_t)q->n * cv.P, fill = fr_cl_fill_items(cl, L.kernel);
-        splits = (int)FR_MAX(1, FR_MIN(FR_MIN((fill + outs - 1) / outs, ncol / 256), (int64_t)FR_CL_MAX_SPLITS));
-    }
+    int splits = cv.nb >= q->n ? split_k(cl, outs, (int64_t)q->n * cv.P) : 1;
     if (splits > 1 && (st = fr_cl_scratch(cl, FR_CL_SCRATCH_PART, (size_t)(outs * splits) * 4, &part)) != FR_STATUS_OK)
         return st;
     for (int g = 0; g < q->groups && st == FR_STATUS_OK; g++) {

@@ -38,22 +38,22 @@ static enum fr_status cl_fill(struct fr_cl *cl, struct fr_tensor *y, const struc
 }
 
 /* --- elementwise --- */
-/* Begins kernel `name`, or its `_c` variant when y and every source are contiguous with y's number of
+/* Begins kernel `name`, or its variant `name_c` when y and every source are contiguous with y's number of
  * elements (then no source is broadcast and element i of each is at offset + i). */
-static void begin_ew(struct fr_cl_launch *L, struct fr_cl *cl, const char *name, const struct fr_tensor *y, int n_src)
+static void begin_ew(struct fr_cl_launch *L, struct fr_cl *cl, const char *name, const char *name_c,
+                     const struct fr_tensor *y, int n_src)
 {
     bool c = fr_is_contiguous(y);
     for (int s = 0; s < n_src && c; s++)
         c = fr_is_contiguous(y->src[s]) && fr_nelements(y->src[s]) == fr_nelements(y);
-    char k[64];
-    snprintf(k, sizeof k, "%s%s", name, c ? "_c" : "");
-    fr_cl_begin(L, cl, "elementwise.cl", k);
+    fr_cl_begin(L, cl, "elementwise.cl", c ? name_c : name);
 }
+#define BEGIN_EW(L, cl, NAME, y, n_src) begin_ew(L, cl, NAME, NAME "_c", y, n_src)
 
-static enum fr_status binary(struct fr_cl *cl, struct fr_tensor *y, const char *kernel)
+static enum fr_status binary(struct fr_cl *cl, struct fr_tensor *y, const char *kernel, const char *kernel_c)
 {
     struct fr_cl_launch L;
-    begin_ew(&L, cl, kernel, y, 2);
+    begin_ew(&L, cl, kernel, kernel_c, y, 2);
     fr_cl_arg_tensor(&L, y);
     fr_cl_arg_tensor_bcast(&L, y->src[0], y);
     fr_cl_arg_tensor_bcast(&L, y->src[1], y);
@@ -63,34 +63,34 @@ static enum fr_status binary(struct fr_cl *cl, struct fr_tensor *y, const char *
 static enum fr_status cl_add(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
 {
     (void)ex;
-    return binary(cl, y, "elementwise_add");
+    return binary(cl, y, "elementwise_add", "elementwise_add_c");
 }
 static enum fr_status cl_sub(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
 {
     (void)ex;
-    return binary(cl, y, "elementwise_sub");
+    return binary(cl, y, "elementwise_sub", "elementwise_sub_c");
 }
 static enum fr_status cl_mul(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
 {
     (void)ex;
-    return binary(cl, y, "elementwise_mul");
+    return binary(cl, y, "elementwise_mul", "elementwise_mul_c");
 }
 static enum fr_status cl_div(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
 {
     (void)ex;
-    return binary(cl, y, "elementwise_div");
+    return binary(cl, y, "elementwise_div", "elementwise_div_c");
 }
 static enum fr_status cl_relu_bwd(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
 {
     (void)ex;
-    return binary(cl, y, "elementwise_relu_bwd");
+    return binary(cl, y, "elementwise_relu_bwd", "elementwise_relu_bwd_c");
 }
 
 static enum fr_status cl_scale(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
 {
     (void)ex;
     struct fr_cl_launch L;
-    begin_ew(&L, cl, "elementwise_scale", y, 1);
+    BEGIN_EW(&L, cl, "elementwise_scale", y, 1);
     fr_cl_arg_tensor(&L, y);
     fr_cl_arg_tensor_bcast(&L, y->src[0], y);
     fr_cl_arg_float(&L, y->params[0].f);
@@ -102,7 +102,7 @@ static enum fr_status cl_relu(struct fr_cl *cl, struct fr_tensor *y, const struc
 {
     (void)ex;
     struct fr_cl_launch L;
-    begin_ew(&L, cl, "elementwise_relu", y, 1);
+    BEGIN_EW(&L, cl, "elementwise_relu", y, 1);
     fr_cl_arg_tensor(&L, y);
     fr_cl_arg_tensor_bcast(&L, y->src[0], y);
     return fr_cl_run_1d(&L, fr_nelements(y));

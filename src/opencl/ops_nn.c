@@ -208,7 +208,7 @@ static enum fr_status drop(struct fr_cl *cl, struct fr_tensor *y, const struct f
         return fr_cl_run_1d(&L, (fr_nelements(y) + 3) / 4); /* one Philox block per 4 elements */
     int64_t inner = fr_nelements(y) / y->ne[0];
     fr_cl_arg_int(&L, (int)inner);
-    return fr_cl_run_2d(&L, (inner + 63) / 64, y->ne[0], 0, 0); /* one draw per segment of a sample */
+    return fr_cl_run_2d(&L, (inner + 7) / 8, y->ne[0], 0, 0); /* one draw per 8 values of a sample */
 }
 
 static enum fr_status cl_dropout(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
