@@ -3,11 +3,9 @@
  * dimension 0, channel c of dimension 1), the lanes keep Welford (count, mean, M2) triples merged by a fixed
  * tree (Chan et al.), and the chunks are merged in order; the running averages are updated from the result.
  * Gradient statistics [2, C] (Σ gy·x̂, Σ gy) use the forward's statistics, split the same way with
- * compensated lane sums. Normalisation and input gradient: a run of FR_BN_RUN values of one row per
- * work-item. Deterministic: every order is fixed by the shape and the device. */
+ * compensated lane sums. Normalisation and input gradient: a run of values of one row per work-item (as
+ * long as the device is still filled: CPUs like long runs, GPUs many work-items). Deterministic: every order is fixed by the shape and the device. */
 #include "common.h"
-
-#define FR_BN_RUN 4
 
 /* merges triple b into a */
 FR_CL_FN void bn_merge(int *na, float *ma, float *qa, int nb, float mb, float qb)
@@ -108,18 +106,27 @@ __kernel void norm_bn_stats_final(__global float *st, const fr_clt pst, __global
     bn_finish(st, pst, rm, prm, rv, prv, C, c, n, mean, m2, eps, momentum);
 }
 
-/* y = x·a + b per channel, a = w·invstd, b = bias − mean·a. Global (ceil(inner / FR_BN_RUN), N*C). */
+/* work-item i: values [e0, e1) of row `row` of the N*C rows of `inner` values (runs of `run` values) */
+FR_CL_FN int bn_run(int i, int inner, int run, int *e0, int *e1)
+{
+    int rpr = (inner + run - 1) / run, row = i / rpr;
+    *e0 = (i - row * rpr) * run;
+    *e1 = min(*e0 + run, inner);
+    return row;
+}
+
+/* y = x·a + b per channel, a = w·invstd, b = bias − mean·a. Global N*C*ceil(inner / run). */
 __kernel void norm_batchnorm(__global float *y, const fr_clt py, __global const float *x, const fr_clt px,
                              __global const float *w, const fr_clt pw, __global const float *b, const fr_clt pb,
-                             __global const float *st, const fr_clt pst, const int inner)
+                             __global const float *st, const fr_clt pst, const int inner, const int run)
 {
-    int e0 = get_global_id(0) * FR_BN_RUN, row = get_global_id(1), C = px.ne[1];
-    if (e0 >= inner || row >= px.ne[0] * C)
+    int e0, e1, row = bn_run(get_global_id(0), inner, run, &e0, &e1), C = px.ne[1];
+    if (row >= px.ne[0] * C)
         return;
     int c = row % C;
     float a = w[pw.off + c * pw.st[0]] * st[pst.off + C + c];
     float sh = b[pb.off + c * pb.st[0]] - st[pst.off + c] * a;
-    for (int e = e0; e < min(e0 + FR_BN_RUN, inner); e++)
+    for (int e = e0; e < e1; e++)
         y[py.off + row * inner + e] = x[px.off + row * inner + e] * a + sh;
 }
 
@@ -178,20 +185,20 @@ __kernel void norm_bn_bwd_final(__global float *gst, const fr_clt pgst, __global
 }
 
 /* training: dx = w·invstd·(gy − (Σgy + x̂·Σgy·x̂)/M); eval or frozen: dx = w·invstd·gy.
- * Global (ceil(inner / FR_BN_RUN), N*C). */
+ * Global N*C*ceil(inner / run). */
 __kernel void norm_batchnorm_bwd(__global float *dx, const fr_clt pdx, __global const float *x, const fr_clt px,
                                  __global const float *gy, const fr_clt pg, __global const float *w, const fr_clt pw,
                                  __global const float *st, const fr_clt pst, __global const float *gst,
-                                 const fr_clt pgst, const int inner, const int training)
+                                 const fr_clt pgst, const int inner, const int training, const int run)
 {
-    int e0 = get_global_id(0) * FR_BN_RUN, row = get_global_id(1), C = px.ne[1];
-    if (e0 >= inner || row >= px.ne[0] * C)
+    int e0, e1, row = bn_run(get_global_id(0), inner, run, &e0, &e1), C = px.ne[1];
+    if (row >= px.ne[0] * C)
         return;
     int c = row % C;
     float mean = st[pst.off + c], invstd = st[pst.off + C + c];
     float sgx = gst[pgst.off + c], sg = gst[pgst.off + C + c];
     float a = w[pw.off + c * pw.st[0]] * invstd, inv_m = 1.0f / (float)(px.ne[0] * inner);
-    for (int e = e0; e < min(e0 + FR_BN_RUN, inner); e++) {
+    for (int e = e0; e < e1; e++) {
         int i = row * inner + e;
         float g = gy[pg.off + i];
         if (training) {

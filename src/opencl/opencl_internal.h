@@ -179,6 +179,9 @@ void fr_cl_set_sizing(size_t scratch_budget, int64_t fill_items);
  * rows x splits x lanes fills the device. Fixed by shape and device: results are the same run to run. */
 int fr_cl_lanes(const struct fr_cl_launch *L, int64_t len);
 int fr_cl_splits(struct fr_cl_launch *L, int64_t rows, int64_t len, int lanes);
+/* Values per work-item for `rows` rows of `len` values: `most` (a power of two), halved while
+ * rows x ceil(len / run) does not fill the device. */
+int64_t fr_cl_run_length(struct fr_cl_launch *L, int64_t rows, int64_t len, int64_t most);
 
 /* --- sums (src/opencl/ops_core.c, cl/reduce.cl) --- */
 /* y = Σ of x over every dim where `grid` (x's 4-D index space, y's sizes) has size 1 and x does not,

@@ -54,16 +54,7 @@ static enum fr_status opnd(struct fr_cl *cl, const struct fr_tensor *t, struct o
 /* work-items of the column kernels along their columns: FR_CONV_RUN columns each (cl/conv.cl) */
 static int64_t runs(int64_t cols) { return (cols + 3) / 4; }
 
-/* im2col/col2im: segments of `seg` positions of rows `width` long, seg as long as 16 while the launch still has
- * enough work-items to fill the device (rows x other: the rest of the global size) */
-static int seg_len(struct fr_cl *cl, const struct fr_cl_launch *L, int64_t width, int64_t rows)
-{
-    int64_t fill = fr_cl_fill_items(cl, L->kernel);
-    int seg = 16;
-    while (seg > 1 && rows * ((width + seg - 1) / seg) < fill)
-        seg /= 2;
-    return seg;
-}
+
 
 /* One column kernel over a chunk: (n0, nb) samples of group g. seg_w > 0: rows of that width in segments
  * (im2col, col2im; `lines` rows times `rows` in dimension 1), else FR_CONV_RUN columns of nb*P per work-item. */
@@ -87,7 +78,7 @@ static enum fr_status chunk_kernel(struct fr_cl *cl, const char *name, cl_mem ds
     fr_cl_arg_int(&L, g);
     if (seg_w <= 0)
         return fr_cl_run_2d(&L, runs(nb * cv->P), rows, 0, 0);
-    int seg = seg_len(cl, &L, seg_w, lines * rows);
+    int seg = (int)fr_cl_run_length(&L, lines * rows, seg_w, 16); /* segments of up to 16 positions */
     fr_cl_arg_int(&L, seg);
     return fr_cl_run_2d(&L, lines * ((seg_w + seg - 1) / seg), rows, 0, 0);
 }

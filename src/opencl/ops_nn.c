@@ -116,11 +116,13 @@ static enum fr_status cl_batchnorm_stats(struct fr_cl *cl, struct fr_tensor *st,
     return fr_cl_run_1d(&L, C);
 }
 
-/* the row kernels: FR_BN_RUN values of one of the N*C rows per work-item (cl/norm.cl) */
+/* the row kernels (cl/norm.cl): a run of values of one of the N*C rows per work-item, the run as long as 64
+ * while the launch still fills the device; the run length is the last argument */
 static enum fr_status run_rows(struct fr_cl_launch *L, const struct fr_tensor *x)
 {
-    int64_t inner = inner_of(x);
-    return fr_cl_run_2d(L, (inner + 3) / 4, x->ne[0] * x->ne[1], 0, 0);
+    int64_t rows = x->ne[0] * x->ne[1], inner = inner_of(x), run = fr_cl_run_length(L, rows, inner, 64);
+    fr_cl_arg_int(L, (int)run);
+    return fr_cl_run_1d(L, rows * ((inner + run - 1) / run));
 }
 
 static enum fr_status cl_batchnorm(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
@@ -206,9 +208,10 @@ static enum fr_status drop(struct fr_cl *cl, struct fr_tensor *y, const struct f
     fr_cl_arg_uint(&L, (unsigned)y->params[1].i);
     if (!path)
         return fr_cl_run_1d(&L, (fr_nelements(y) + 3) / 4); /* one Philox block per 4 elements */
-    int64_t inner = fr_nelements(y) / y->ne[0];
+    int64_t inner = fr_nelements(y) / y->ne[0], seg = fr_cl_run_length(&L, y->ne[0], inner, 64);
     fr_cl_arg_int(&L, (int)inner);
-    return fr_cl_run_2d(&L, (inner + 7) / 8, y->ne[0], 0, 0); /* one draw per 8 values of a sample */
+    fr_cl_arg_int(&L, (int)seg);
+    return fr_cl_run_2d(&L, (inner + seg - 1) / seg, y->ne[0], 0, 0); /* one draw per segment of a sample */
 }
 
 static enum fr_status cl_dropout(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)

@@ -167,3 +167,11 @@ int fr_cl_splits(struct fr_cl_launch *L, int64_t rows, int64_t len, int lanes)
     s = FR_MIN(FR_MIN(s, most), (int64_t)FR_CL_MAX_SPLITS);
     return (int)FR_MAX(s, 1);
 }
+
+int64_t fr_cl_run_length(struct fr_cl_launch *L, int64_t rows, int64_t len, int64_t most)
+{
+    int64_t fill = fr_cl_fill_items(L->cl, L->kernel), run = most;
+    while (run > 1 && rows * ((len + run - 1) / run) < fill)
+        run /= 2;
+    return run;
+}
