@@ -257,6 +257,17 @@ __kernel void conv_bias_act(__global float *y, const fr_clt py, __global const f
  * for the T = th*tw tiles of each of nb samples; plane ξ of V is [c][nb*T], of M [o][nb*T]. q is the
  * convolution computed (for the input gradient: of gy with the flipped filter, pads 2 - p). ---- */
 
+/* Tile column j of nb samples: sample *n, tile row *ty and column *tx; returns the columns nb*T. */
+FR_CL_FN int wino_tile(const fr_clconv q, int nb, int j, int *n, int *ty, int *tx)
+{
+    int tw = (q.ow + 1) / 2, T = ((q.oh + 1) / 2) * tw;
+    *n = j / T;
+    int t = j - *n * T;
+    *ty = t / tw;
+    *tx = t - *ty * tw;
+    return nb * T;
+}
+
 /* Row i of U[ξ = 4i + j][a][b] of filter w [O][C][3][3]: a = o, b = c; flip: a = c, b = o and the filter rotated
  * by 180°. Global (nb_, na * 4). */
 __kernel void conv_wino_filter(__global float *u, __global const float *w, const fr_clt pw, const int na, const int nb_,
@@ -282,11 +293,9 @@ __kernel void conv_wino_filter(__global float *u, __global const float *w, const
 __kernel void conv_wino_input(__global float *v, __global const float *x, const fr_clt px, const fr_clconv q,
                               const int n0, const int nb)
 {
-    int th = (q.oh + 1) / 2, tw = (q.ow + 1) / 2, T = th * tw, ncol = nb * T;
-    int j = get_global_id(0), c = get_global_id(1);
+    int j = get_global_id(0), c = get_global_id(1), n, ty, tx, ncol = wino_tile(q, nb, j, &n, &ty, &tx);
     if (j >= ncol || c >= q.c)
         return;
-    int n = j / T, t = j - n * T, ty = t / tw, tx = t - ty * tw;
     int y0 = 2 * ty - q.ph, x0 = 2 * tx - q.pw;
     __global const float *xc = x + px.off + ((n0 + n) * q.c + c) * q.h * q.w;
     float d[4][4];
@@ -317,11 +326,9 @@ __kernel void conv_wino_output(__global float *y, const fr_clt py, __global cons
                                const fr_clt pb, const int has_bias, const int relu, const fr_clconv q, const int n0,
                                const int nb)
 {
-    int th = (q.oh + 1) / 2, tw = (q.ow + 1) / 2, T = th * tw, ncol = nb * T;
-    int j = get_global_id(0), o = get_global_id(1);
+    int j = get_global_id(0), o = get_global_id(1), n, ty, tx, ncol = wino_tile(q, nb, j, &n, &ty, &tx);
     if (j >= ncol || o >= q.o)
         return;
-    int n = j / T, t = j - n * T, ty = t / tw, tx = t - ty * tw;
     int plane = q.o * ncol;
     __global const float *mo = m + o * ncol + j;
     float p[16];
@@ -347,11 +354,9 @@ __kernel void conv_wino_output(__global float *y, const fr_clt py, __global cons
 __kernel void conv_wino_grad(__global float *dm, __global const float *gy, const fr_clt pg, const fr_clconv q,
                              const int n0, const int nb)
 {
-    int th = (q.oh + 1) / 2, tw = (q.ow + 1) / 2, T = th * tw, ncol = nb * T;
-    int j = get_global_id(0), o = get_global_id(1);
+    int j = get_global_id(0), o = get_global_id(1), n, ty, tx, ncol = wino_tile(q, nb, j, &n, &ty, &tx);
     if (j >= ncol || o >= q.o)
         return;
-    int n = j / T, t = j - n * T, ty = t / tw, tx = t - ty * tw;
     __global const float *g = gy + pg.off + ((n0 + n) * q.o + o) * q.oh * q.ow;
     float e[2][2];
     for (int i = 0; i < 2; i++)

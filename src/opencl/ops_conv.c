@@ -56,6 +56,14 @@ static int64_t runs(int64_t cols) { return (cols + 3) / 4; }
 
 
 
+/* scratch for a chunk of columns [kg, nb*P] and of outputs (or output gradients) [og, nb*P] */
+static enum fr_status col_scratch(struct fr_cl *cl, const struct conv *cv, cl_mem *col, cl_mem *t)
+{
+    size_t ncol = (size_t)cv->nb * (size_t)cv->P;
+    enum fr_status st = fr_cl_scratch(cl, FR_CL_SCRATCH_COL, (size_t)cv->kg * ncol * sizeof(float), col);
+    return st != FR_STATUS_OK ? st : fr_cl_scratch(cl, FR_CL_SCRATCH_AUX, (size_t)cv->og * ncol * sizeof(float), t);
+}
+
 /* One column kernel over a chunk: (n0, nb) samples of group g. seg_w > 0: rows of that width in segments
  * (im2col, col2im; `lines` rows times `rows` in dimension 1), else FR_CONV_RUN columns of nb*P per work-item. */
 static enum fr_status chunk_kernel(struct fr_cl *cl, const char *name, cl_mem dst, const struct fr_tensor *t,
@@ -313,9 +321,7 @@ static enum fr_status cl_conv2d(struct fr_cl *cl, struct fr_tensor *y, const str
         return fr_cl_run_1d(&L, fr_nelements(y));
     }
     cl_mem col, t;
-    size_t ncol_max = (size_t)cv.nb * (size_t)cv.P;
-    if ((st = fr_cl_scratch(cl, FR_CL_SCRATCH_COL, (size_t)cv.kg * ncol_max * 4, &col)) != FR_STATUS_OK ||
-        (st = fr_cl_scratch(cl, FR_CL_SCRATCH_AUX, (size_t)cv.og * ncol_max * 4, &t)) != FR_STATUS_OK)
+    if ((st = col_scratch(cl, &cv, &col, &t)) != FR_STATUS_OK)
         return st;
     for (int n0 = 0; n0 < q->n && st == FR_STATUS_OK; n0 += cv.nb) {
         int nb = FR_MIN(cv.nb, q->n - n0);
@@ -381,9 +387,7 @@ static enum fr_status cl_conv2d_bwd_input(struct fr_cl *cl, struct fr_tensor *dx
         return st;
     }
     cl_mem col, t;
-    size_t ncol_max = (size_t)cv.nb * (size_t)cv.P;
-    if ((st = fr_cl_scratch(cl, FR_CL_SCRATCH_COL, (size_t)cv.kg * ncol_max * 4, &col)) != FR_STATUS_OK ||
-        (st = fr_cl_scratch(cl, FR_CL_SCRATCH_AUX, (size_t)cv.og * ncol_max * 4, &t)) != FR_STATUS_OK)
+    if ((st = col_scratch(cl, &cv, &col, &t)) != FR_STATUS_OK)
         return st;
     for (int n0 = 0; n0 < q->n && st == FR_STATUS_OK; n0 += cv.nb) {
         int nb = FR_MIN(cv.nb, q->n - n0);
@@ -447,9 +451,7 @@ static enum fr_status cl_conv2d_bwd_weight(struct fr_cl *cl, struct fr_tensor *d
     if ((st = opnd(cl, dw, &od)) != FR_STATUS_OK)
         return st;
     cl_mem col, t, part;
-    size_t ncol_max = (size_t)cv.nb * (size_t)cv.P;
-    if ((st = fr_cl_scratch(cl, FR_CL_SCRATCH_COL, (size_t)cv.kg * ncol_max * 4, &col)) != FR_STATUS_OK ||
-        (st = fr_cl_scratch(cl, FR_CL_SCRATCH_AUX, (size_t)cv.og * ncol_max * 4, &t)) != FR_STATUS_OK)
+    if ((st = col_scratch(cl, &cv, &col, &t)) != FR_STATUS_OK)
         return st;
     int64_t outs = cv.og * cv.kg;
     /* Few outputs and one chunk: split the long sum over samples x positions into `splits` GEMMs of one
