@@ -12,8 +12,7 @@
 /* im2col and col2im give each work-item a segment of up to `seg` consecutive positions of one row (global
  * dimension 0 over rows x segments; the host picks seg <= 16, shorter when the device needs more
  * work-items): the index arithmetic is done once per segment and the inner loops run over contiguous
- * memory. The other column kernels take FR_CONV_RUN consecutive columns per work-item. */
-#define FR_CONV_RUN 4
+ * memory. The other column kernels take `run` consecutive columns per work-item (also the host's choice). */
 
 /* the outputs o in [*lo, *hi) of [s0, s1) whose input coordinate o*s + x0 lies in [0, n) */
 FR_CL_FN void conv_span(int n, int s, int x0, int s0, int s1, int *lo, int *hi)
@@ -53,19 +52,19 @@ __kernel void conv_im2col(__global float *col, __global const float *x, const fr
         dst[ox] = 0.0f;
 }
 
-/* y[n0+n][g*og + o][p] = t[o][n*P + p] (+ bias) (ReLU). Global (ceil(nb*P / FR_CONV_RUN), og). */
+/* y[n0+n][g*og + o][p] = t[o][n*P + p] (+ bias) (ReLU). Global (ceil(nb*P / run), og). */
 __kernel void conv_cols_to_nchw(__global float *y, const fr_clt py, __global const float *t,
                                 __global const float *b, const fr_clt pb, const int has_bias, const int relu,
-                                const fr_clconv q, const int n0, const int nb, const int g)
+                                const fr_clconv q, const int n0, const int nb, const int g, const int run)
 {
-    int j = get_global_id(0) * FR_CONV_RUN, o = get_global_id(1);
+    int j = get_global_id(0) * run, o = get_global_id(1);
     int P = q.oh * q.ow, ncol = nb * P, og = q.o / q.groups;
     if (j >= ncol || o >= og)
         return;
     int n = j / P, p = j - n * P, oc = g * og + o;
     float bias = has_bias ? b[pb.off + oc * pb.st[0]] : 0.0f;
     __global float *yr = y + py.off + ((n0 + n) * q.o + oc) * P;
-    for (int e = 0; e < FR_CONV_RUN && j + e < ncol; e++) {
+    for (int e = 0; e < run && j + e < ncol; e++) {
         float v = t[o * ncol + j + e];
         if (has_bias)
             v += bias;
@@ -79,17 +78,17 @@ __kernel void conv_cols_to_nchw(__global float *y, const fr_clt py, __global con
     }
 }
 
-/* t[o][n*P + p] = gy[n0+n][g*og + o][p]. Global (ceil(nb*P / FR_CONV_RUN), og). */
+/* t[o][n*P + p] = gy[n0+n][g*og + o][p]. Global (ceil(nb*P / run), og). */
 __kernel void conv_nchw_to_cols(__global float *t, __global const float *gy, const fr_clt pg, const fr_clconv q,
-                                const int n0, const int nb, const int g)
+                                const int n0, const int nb, const int g, const int run)
 {
-    int j = get_global_id(0) * FR_CONV_RUN, o = get_global_id(1);
+    int j = get_global_id(0) * run, o = get_global_id(1);
     int P = q.oh * q.ow, ncol = nb * P, og = q.o / q.groups;
     if (j >= ncol || o >= og)
         return;
     int n = j / P, p = j - n * P;
     __global const float *gr = gy + pg.off + ((n0 + n) * q.o + g * og + o) * P;
-    for (int e = 0; e < FR_CONV_RUN && j + e < ncol; e++) {
+    for (int e = 0; e < run && j + e < ncol; e++) {
         t[o * ncol + j + e] = gr[p];
         if (++p == P) {
             p = 0;

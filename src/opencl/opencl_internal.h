@@ -60,8 +60,8 @@ struct fr_cl_program_entry {
 enum fr_cl_scratch_slot {
     FR_CL_SCRATCH_COL,  /* im2col columns / their gradient */
     FR_CL_SCRATCH_AUX,  /* a transposed operand (conv outputs or output gradients as columns) */
-    FR_CL_SCRATCH_GEMM, /* CLBlast's temporary buffer, split-K partial products */
-    FR_CL_SCRATCH_PART, /* per-split partial results of reductions */
+    FR_CL_SCRATCH_GEMM, /* CLBlast's temporary buffer */
+    FR_CL_SCRATCH_PART, /* per-split partial results of reductions and split-K GEMMs */
     FR_CL_SCRATCH_FILTER, /* transformed filters (Winograd) */
     FR_CL_SCRATCH_SLOTS
 };

@@ -51,8 +51,14 @@ static enum fr_status opnd(struct fr_cl *cl, const struct fr_tensor *t, struct o
     return st;
 }
 
-/* work-items of the column kernels along their columns: FR_CONV_RUN columns each (cl/conv.cl) */
-static int64_t runs(int64_t cols) { return (cols + 3) / 4; }
+/* The column kernels' work along their columns (the last argument, cl/conv.cl): runs of up to 64 columns
+ * while the device is still filled with og rows; global (ceil(cols / run), og). */
+static enum fr_status run_cols(struct fr_cl_launch *L, int64_t cols, int64_t og)
+{
+    int64_t run = fr_cl_run_length(L, og, cols, 64);
+    fr_cl_arg_int(L, (int)run);
+    return fr_cl_run_2d(L, (cols + run - 1) / run, og, 0, 0);
+}
 
 
 
@@ -65,7 +71,7 @@ static enum fr_status col_scratch(struct fr_cl *cl, const struct conv *cv, cl_me
 }
 
 /* One column kernel over a chunk: (n0, nb) samples of group g. seg_w > 0: rows of that width in segments
- * (im2col, col2im; `lines` rows times `rows` in dimension 1), else FR_CONV_RUN columns of nb*P per work-item. */
+ * (im2col, col2im; `lines` rows times `rows` in dimension 1), else runs of the nb*P columns (run_cols). */
 static enum fr_status chunk_kernel(struct fr_cl *cl, const char *name, cl_mem dst, const struct fr_tensor *t,
                                    const struct conv *cv, int n0, int nb, int g, int64_t lines, int64_t seg_w,
                                    int64_t rows, bool dst_first)
@@ -85,7 +91,7 @@ static enum fr_status chunk_kernel(struct fr_cl *cl, const char *name, cl_mem ds
     fr_cl_arg_int(&L, nb);
     fr_cl_arg_int(&L, g);
     if (seg_w <= 0)
-        return fr_cl_run_2d(&L, runs(nb * cv->P), rows, 0, 0);
+        return run_cols(&L, nb * cv->P, rows);
     int seg = (int)fr_cl_run_length(&L, lines * rows, seg_w, 16); /* segments of up to 16 positions */
     fr_cl_arg_int(&L, seg);
     return fr_cl_run_2d(&L, lines * ((seg_w + seg - 1) / seg), rows, 0, 0);
@@ -344,7 +350,7 @@ static enum fr_status cl_conv2d(struct fr_cl *cl, struct fr_tensor *y, const str
             fr_cl_arg_int(&L, n0);
             fr_cl_arg_int(&L, nb);
             fr_cl_arg_int(&L, g);
-            st = fr_cl_run_2d(&L, runs(ncol), cv.og, 0, 0);
+            st = run_cols(&L, ncol, cv.og);
         }
     }
     return st;
