@@ -2,7 +2,9 @@
 #ifndef FRUGAL_CL_COMMON_H
 #define FRUGAL_CL_COMMON_H
 
-#ifdef __OPENCL_VERSION__
+#include "rng.h" /* first: defines FR_OPENCL_C in device code */
+
+#ifdef FR_OPENCL_C
 /* Floating-point contraction. The CPU path is built with -ffp-contract=off, so by default every kernel
  * keeps a*b+c unfused: elementwise ops, conversions, activations, normalisation, losses, softmax, the
  * optimizer updates and the RNG-driven kernels give the CPU path's bits or stay within an ulp or two of
@@ -21,8 +23,6 @@ typedef int fr_i32;
 #include <stdint.h>
 typedef int32_t fr_i32;
 #endif
-
-#include "rng.h"
 
 /* One tensor operand as a kernel sees it (ArrayFire's KParam idea): sizes and strides in elements of
  * its own type, outermost dim first (PyTorch order), and the offset of element 0 in elements from
@@ -46,7 +46,7 @@ typedef struct {
     fr_i32 n, c, h, w, o, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw, groups;
 } fr_clconv;
 
-#ifdef __OPENCL_VERSION__
+#ifdef FR_OPENCL_C
 /* Element offset of linear (row-major over p's own ne) index i in tensor p. */
 FR_CL_FN int fr_clt_index(const fr_clt p, int i)
 {

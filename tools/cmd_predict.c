@@ -105,7 +105,8 @@ int cmd_predict(int argc, char **argv)
     int nf = 0;
     struct fr_backend *be = NULL;
     struct fr_net *net = NULL;
-    float *x = NULL, *logits = NULL;
+    uint8_t *x = NULL;
+    float *logits = NULL;
     double t0 = rc_now();
     if ((rc = collect(cmd, &inputs, &files, &nf)) != CLI_OK)
         goto done;
@@ -118,7 +119,7 @@ int cmd_predict(int argc, char **argv)
     }
     int64_t sz = (int64_t)net->c * net->h * net->w;
     int k = net->n_classes;
-    x = malloc((size_t)(nf * sz) * sizeof(float));
+    x = malloc((size_t)(nf * sz));
     logits = malloc((size_t)nf * k * sizeof(float));
     if (!x || !logits) {
         rc = cli_error(cmd, CLI_FAIL, "out of memory");
@@ -132,10 +133,10 @@ int cmd_predict(int argc, char **argv)
             rc = rc_fail(cmd, st);
             goto done;
         }
-        fr_u8_nhwc_to_f32_nchw(pix, 1, net->c, net->h, net->w, x + i * sz);
+        memcpy(x + i * sz, pix, (size_t)sz);
         free(pix);
     }
-    if ((st = fr_net_predict_f32(net, x, nf, logits)) != FR_STATUS_OK) {
+    if ((st = fr_net_predict_u8(net, x, nf, logits)) != FR_STATUS_OK) {
         rc = rc_fail(cmd, st);
         goto done;
     }

@@ -26,6 +26,7 @@ struct rc_fit {
     const char *model, *optimizer, *schedule, *augment, *resume;
     int64_t epochs, batch, warmup;
     double lr, weight_decay, momentum, cutmix, mixup, label_smoothing;
+    bool profile;
 };
 
 #define RC_COMMON_OPTS(c)                                                                                         \
@@ -57,7 +58,8 @@ struct rc_fit {
         {"cutmix", CLI_FLOAT, &(f)->cutmix, "ALPHA", "CutMix with Beta(alpha, alpha) (0 = off)", false},          \
         {"mixup", CLI_FLOAT, &(f)->mixup, "ALPHA", "MixUp with Beta(alpha, alpha) (0 = off)", false},             \
         {"label-smoothing", CLI_FLOAT, &(f)->label_smoothing, "X", "label smoothing (0)", false},                 \
-        {"resume", CLI_STR, &(f)->resume, "CKPT", "continue a run from its checkpoint", false}
+        {"resume", CLI_STR, &(f)->resume, "CKPT", "continue a run from its checkpoint", false},                   \
+        {"profile", CLI_BOOL, &(f)->profile, NULL, "print each op's share of a step, launches, work-items", false}
 
 void rc_defaults(struct rc_common *c, struct rc_data *d, struct rc_fit *f);
 

@@ -72,7 +72,8 @@ static CLBlastStatusCode clblast_gemm(struct fr_cl *cl, CLBlastTranspose ta, CLB
     pthread_mutex_lock(&clblast_lock);
     if (batch > 1) {
         s = CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, ta, tb, m, n, k, alpha, a, a_off, lda, a_stride, b,
-                                       b_off, ldb, b_stride, beta, c, c_off, ldc, c_stride, batch, &cl->queue, NULL);
+                                       b_off, ldb, b_stride, beta, c, c_off, ldc, c_stride, batch, &cl->queue,
+                                       fr_cl_prof_event(cl, "CLBlastSgemmStridedBatched", -1));
     } else {
         size_t temp = 0;
         cl_mem tmem = NULL;
@@ -80,10 +81,11 @@ static CLBlastStatusCode clblast_gemm(struct fr_cl *cl, CLBlastTranspose ta, CLB
                                        &cl->queue, &temp);
         if (s == CLBlastSuccess && temp > 0 && fr_cl_scratch(cl, FR_CL_SCRATCH_GEMM, temp, &tmem) == FR_STATUS_OK)
             s = CLBlastSgemmWithTempBuffer(CLBlastLayoutRowMajor, ta, tb, m, n, k, alpha, a, a_off, lda, b, b_off,
-                                           ldb, beta, c, c_off, ldc, &cl->queue, NULL, tmem);
+                                           ldb, beta, c, c_off, ldc, &cl->queue, fr_cl_prof_event(cl, "CLBlastSgemm", -1),
+                                           tmem);
         else
             s = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, m, n, k, alpha, a, a_off, lda, b, b_off, ldb, beta, c,
-                             c_off, ldc, &cl->queue, NULL);
+                             c_off, ldc, &cl->queue, fr_cl_prof_event(cl, "CLBlastSgemm", -1));
     }
     pthread_mutex_unlock(&clblast_lock);
     return s;

@@ -3,23 +3,6 @@
  * tables (the multi-tensor optimizer's), and work sizing for kernels. */
 #include "opencl/opencl_internal.h"
 
-/* one device buffer; allocation failures give FR_STATUS_OUT_OF_MEMORY naming the device */
-static enum fr_status create(struct fr_cl *cl, cl_mem_flags flags, size_t bytes, void *host, cl_mem *out,
-                             const char *what)
-{
-    cl_int err;
-    *out = clCreateBuffer(cl->context, flags, bytes, host, &err);
-    if (*out && err == CL_SUCCESS)
-        return FR_STATUS_OK;
-    *out = NULL;
-    return fr_error(err == CL_MEM_OBJECT_ALLOCATION_FAILURE || err == CL_OUT_OF_RESOURCES ||
-                            err == CL_OUT_OF_HOST_MEMORY || err == CL_INVALID_BUFFER_SIZE
-                        ? FR_STATUS_OUT_OF_MEMORY
-                        : FR_STATUS_DEVICE,
-                    "opencl: cannot allocate %zu bytes of %s on %s: %s", bytes, what, cl->info.spec,
-                    fr_cl_error_name(err));
-}
-
 /* A slot grows to at least 1.5x its old size (rounded to 1 MiB) so a sequence of growing requests
  * reallocates a few times only. */
 enum fr_status fr_cl_scratch(struct fr_cl *cl, int slot, size_t bytes, cl_mem *out)
@@ -34,9 +17,6 @@ enum fr_status fr_cl_scratch(struct fr_cl *cl, int slot, size_t bytes, cl_mem *o
         *out = s->mem;
         return FR_STATUS_OK;
     }
-    if (bytes > cl->info.max_alloc)
-        return fr_error(FR_STATUS_OUT_OF_MEMORY, "opencl: %zu bytes of scratch exceed %s's max allocation of %llu",
-                        bytes, cl->info.spec, (unsigned long long)cl->info.max_alloc);
     size_t want = FR_MAX(bytes, s->size + s->size / 2);
     want = (want + ((size_t)1 << 20) - 1) & ~(((size_t)1 << 20) - 1);
     if (want > cl->info.max_alloc)
@@ -49,9 +29,7 @@ enum fr_status fr_cl_scratch(struct fr_cl *cl, int slot, size_t bytes, cl_mem *o
         s->size = 0;
     }
     cl_mem m;
-    enum fr_status st = create(cl, CL_MEM_READ_WRITE, want, NULL, &m, "scratch");
-    if (st != FR_STATUS_OK && want > bytes)
-        st = create(cl, CL_MEM_READ_WRITE, want = bytes, NULL, &m, "scratch");
+    enum fr_status st = fr_cl_buffer_create(cl, CL_MEM_READ_WRITE, want, NULL, &m, "scratch memory");
     if (st != FR_STATUS_OK)
         return st;
     s->mem = m;
@@ -86,7 +64,7 @@ enum fr_status fr_cl_table(struct fr_cl *cl, const void *data, size_t bytes, cl_
     memcpy(host, data, bytes);
     /* COPY_HOST_PTR: the data is copied at creation, so nothing on the queue can see a half-written table */
     cl_mem m;
-    enum fr_status st = create(cl, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, bytes, host, &m, "table");
+    enum fr_status st = fr_cl_buffer_create(cl, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, bytes, host, &m, "a table");
     if (st != FR_STATUS_OK) {
         free(host);
         return st;
