@@ -338,7 +338,8 @@ __kernel void conv_wino_output(__global float *y, const fr_clt py, __global cons
     float b0 = (p[4] - p[8]) - p[12], b1 = (p[5] - p[9]) - p[13];
     float b2 = (p[6] - p[10]) - p[14], b3 = (p[7] - p[11]) - p[15];
     float bias = has_bias ? b[pb.off + o * pb.st[0]] : 0.0f;
-    float r[2][2] = {{((a0 + a1) + a2) + bias, ((a1 - a2) - a3) + bias}, {((b0 + b1) + b2) + bias, ((b1 - b2) - b3) + bias}};
+    float r[2][2] = {{((a0 + a1) + a2) + bias, ((a1 - a2) - a3) + bias},
+                     {((b0 + b1) + b2) + bias, ((b1 - b2) - b3) + bias}};
     __global float *yo = y + py.off + ((n0 + n) * q.o + o) * q.oh * q.ow;
     for (int i = 0; i < 2; i++)
         for (int k = 0; k < 2; k++) {

@@ -54,6 +54,7 @@ __kernel void gemm_tiled(FR_GEMM_ARGS)
     /* A is stored transposed; the extra column spreads its column-wise writes over the banks */
     __local float As[GB_K][GB_T + 1];
     __local float Bs[GB_K][GB_T];
+    (void)NB; /* the launch has exactly NB * tm groups along dimension 1 */
     int tm = (M + GB_T - 1) / GB_T, bi = get_group_id(1) / tm;
     a += bi * sab;
     b += bi * sbb;

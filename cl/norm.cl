@@ -4,7 +4,8 @@
  * tree (Chan et al.), and the chunks are merged in order; the running averages are updated from the result.
  * Gradient statistics [2, C] (Σ gy·x̂, Σ gy) use the forward's statistics, split the same way with
  * compensated lane sums. Normalisation and input gradient: a run of values of one row per work-item (as
- * long as the device is still filled: CPUs like long runs, GPUs many work-items). Deterministic: every order is fixed by the shape and the device. */
+ * long as the device is still filled: CPUs like long runs, GPUs many work-items). Deterministic: every
+ * order is fixed by the shape and the device. */
 #include "common.h"
 
 /* merges triple b into a */

@@ -358,8 +358,8 @@ static struct fr_tensor *c_adamw3_clip(struct pcase *P) { return opt3(P, OPT_ADA
 static struct fr_tensor *opt_multi(struct pcase *P, bool adam)
 {
     struct fr_ctx *c = P->ctx;
-    struct fr_tensor *prep = fr_opt_prep(c, fr_fill(c, FR_F32, SHAPE(4), 0.0f), fr_fill(c, FR_F32, SHAPE(1), 0.05f), NULL);
-    struct fr_tensor *s[3];
+    struct fr_tensor *hyper = fr_fill(c, FR_F32, SHAPE(4), 0.0f), *lr = fr_fill(c, FR_F32, SHAPE(1), 0.05f);
+    struct fr_tensor *prep = fr_opt_prep(c, hyper, lr, NULL), *s[3];
     for (int i = 0; i < 3; i++) {
         int64_t n = 100 + 37 * i;
         struct fr_tensor *p = pin(P, FR_F32, 1, &n, -2.0f, 2.0f), *g = pin(P, FR_F32, 1, &n, -2.0f, 2.0f);
@@ -392,17 +392,22 @@ static struct fr_tensor *conv(struct pcase *P, int which, const int64_t *xs, int
 {
     int64_t groups = p.groups ? p.groups : 1, ws[4] = {o, xs[1] / groups, kh, kw};
     /* a gradient node reads only two of them: the others just give the forward its shape */
-    struct fr_tensor *x = which != CV_BWD_INPUT ? pin(P, FR_F32, 4, xs, -2.0f, 2.0f) : fr_tensor_new(P->ctx, FR_F32, 4, xs);
-    struct fr_tensor *w = which != CV_BWD_WEIGHT ? pin(P, FR_F32, 4, ws, -2.0f, 2.0f) : fr_tensor_new(P->ctx, FR_F32, 4, ws);
-    struct fr_tensor *b = !bias ? NULL : which == CV_FWD ? pin(P, FR_F32, SHAPE(o), -2.0f, 2.0f) : fr_tensor_new(P->ctx, FR_F32, SHAPE(o));
+    struct fr_tensor *x = which != CV_BWD_INPUT ? pin(P, FR_F32, 4, xs, -2.0f, 2.0f)
+                                                : fr_tensor_new(P->ctx, FR_F32, 4, xs);
+    struct fr_tensor *w = which != CV_BWD_WEIGHT ? pin(P, FR_F32, 4, ws, -2.0f, 2.0f)
+                                                 : fr_tensor_new(P->ctx, FR_F32, 4, ws);
+    struct fr_tensor *b = !bias               ? NULL
+                          : which == CV_FWD ? pin(P, FR_F32, SHAPE(o), -2.0f, 2.0f)
+                                            : fr_tensor_new(P->ctx, FR_F32, SHAPE(o));
     struct fr_tensor *y = fr_conv2d_ex(P->ctx, x, w, b, &p);
     assert_non_null(y);
     if (which == CV_FWD)
         return y;
     struct fr_tensor *gy = pin(P, FR_F32, 4, y->ne, -2.0f, 2.0f);
-    struct fr_tensor *d = which == CV_BWD_INPUT
-                              ? fr_node_new(P->ctx, FR_OP_CONV2D_BWD_INPUT, FR_F32, 4, x->ne, 2, (struct fr_tensor *[]){w, gy})
-                              : fr_node_new(P->ctx, FR_OP_CONV2D_BWD_WEIGHT, FR_F32, 4, w->ne, 2, (struct fr_tensor *[]){x, gy});
+    struct fr_tensor *d = which == CV_BWD_INPUT ? fr_node_new(P->ctx, FR_OP_CONV2D_BWD_INPUT, FR_F32, 4, x->ne, 2,
+                                                              (struct fr_tensor *[]){w, gy})
+                                                : fr_node_new(P->ctx, FR_OP_CONV2D_BWD_WEIGHT, FR_F32, 4, w->ne, 2,
+                                                              (struct fr_tensor *[]){x, gy});
     assert_non_null(d);
     memcpy(d->params, y->params, sizeof d->params);
     return d;
@@ -410,8 +415,8 @@ static struct fr_tensor *conv(struct pcase *P, int which, const int64_t *xs, int
 /* 3x3, padding 1, bias and ReLU: im2col + GEMM */
 static struct fr_tensor *cv_gemm(struct pcase *P, int which)
 {
-    return conv(P, which, (int64_t[]){3, 5, 9, 7}, 6, 3, 3, (struct fr_conv2d_params){.pad_h = 1, .pad_w = 1, .relu = true},
-                true);
+    return conv(P, which, (int64_t[]){3, 5, 9, 7}, 6, 3, 3,
+                (struct fr_conv2d_params){.pad_h = 1, .pad_w = 1, .relu = true}, true);
 }
 /* stride 2, dilation 2, two groups: a GEMM per group */
 static struct fr_tensor *cv_groups(struct pcase *P, int which)
@@ -424,7 +429,8 @@ static struct fr_tensor *cv_groups(struct pcase *P, int which)
 /* 1x1, two groups, bias and ReLU: batched GEMMs on the input itself, no columns */
 static struct fr_tensor *cv_1x1(struct pcase *P, int which)
 {
-    return conv(P, which, (int64_t[]){3, 16, 5, 6}, 16, 1, 1, (struct fr_conv2d_params){.groups = 2, .relu = true}, true);
+    return conv(P, which, (int64_t[]){3, 16, 5, 6}, 16, 1, 1, (struct fr_conv2d_params){.groups = 2, .relu = true},
+                true);
 }
 /* 5x2 kernel, strides (2, 1), padding (2, 0): rectangular geometry through the columns */
 static struct fr_tensor *cv_rect(struct pcase *P, int which)
@@ -441,8 +447,8 @@ static struct fr_tensor *cv_depthwise(struct pcase *P, int which)
 /* 3x3 stride 1 with >= 8 channels in and out: Winograd F(2x2, 3x3); odd map sizes, paddings 1 and (2, 0) */
 static struct fr_tensor *cv_wino(struct pcase *P, int which)
 {
-    return conv(P, which, (int64_t[]){3, 8, 9, 7}, 10, 3, 3, (struct fr_conv2d_params){.pad_h = 1, .pad_w = 1, .relu = true},
-                true);
+    return conv(P, which, (int64_t[]){3, 8, 9, 7}, 10, 3, 3,
+                (struct fr_conv2d_params){.pad_h = 1, .pad_w = 1, .relu = true}, true);
 }
 static struct fr_tensor *cv_wino_pads(struct pcase *P, int which)
 {

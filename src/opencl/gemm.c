@@ -81,8 +81,8 @@ static CLBlastStatusCode clblast_gemm(struct fr_cl *cl, CLBlastTranspose ta, CLB
                                        &cl->queue, &temp);
         if (s == CLBlastSuccess && temp > 0 && fr_cl_scratch(cl, FR_CL_SCRATCH_GEMM, temp, &tmem) == FR_STATUS_OK)
             s = CLBlastSgemmWithTempBuffer(CLBlastLayoutRowMajor, ta, tb, m, n, k, alpha, a, a_off, lda, b, b_off,
-                                           ldb, beta, c, c_off, ldc, &cl->queue, fr_cl_prof_event(cl, "CLBlastSgemm", -1),
-                                           tmem);
+                                           ldb, beta, c, c_off, ldc, &cl->queue,
+                                           fr_cl_prof_event(cl, "CLBlastSgemm", -1), tmem);
         else
             s = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, m, n, k, alpha, a, a_off, lda, b, b_off, ldb, beta, c,
                              c_off, ldc, &cl->queue, fr_cl_prof_event(cl, "CLBlastSgemm", -1));

@@ -1,8 +1,8 @@
 /* OpenCL launchers of conv2d, its input and weight gradients and the bias gradient (CHANNEL_SUM): Winograd
  * F(2x2, 3x3) for 3x3 stride-1 convolutions, else convolution as GEMM (im2col/col2im kernels of cl/conv.cl
  * around fr_cl_sgemm_batched: CLBlast or cl/gemm.cl; 1x1 convolutions without columns), and a direct path for
- * few channels per group (depthwise); CPU kernels in src/cpu/conv.c, which makes the same choices. Columns
- * and tiles live in the backend's scratch memory, a chunk of samples at a time. */
+ * few channels per group (depthwise); CPU kernels in src/cpu/conv.c (Winograd for the same convolutions).
+ * Columns and tiles live in the backend's scratch memory, a chunk of samples at a time. */
 #include "opencl/opencl_internal.h"
 
 enum { P_SH, P_SW, P_PH, P_PW, P_DH, P_DW, P_GROUPS, P_RELU };
@@ -59,8 +59,6 @@ static enum fr_status run_cols(struct fr_cl_launch *L, int64_t cols, int64_t og)
     fr_cl_arg_int(L, (int)run);
     return fr_cl_run_2d(L, (cols + run - 1) / run, og, 0, 0);
 }
-
-
 
 /* scratch for a chunk of columns [kg, nb*P] and of outputs (or output gradients) [og, nb*P] */
 static enum fr_status col_scratch(struct fr_cl *cl, const struct conv *cv, cl_mem *col, cl_mem *t)
@@ -123,11 +121,14 @@ static int split_k(struct fr_cl *cl, int64_t outs, int64_t depth)
 
 /* --- Winograd F(2x2, 3x3) (cl/conv.cl): 3x3, stride 1, no dilation or groups, padding <= 2, >= 8 channels
  * in and out (as the CPU path) --- */
-static bool wino_fits(const struct conv *cv)
+static int64_t wino_tiles(const fr_clconv *q);
+static bool wino_fits(struct fr_cl *cl, const struct conv *cv)
 {
     const fr_clconv *q = &cv->q;
+    /* and one sample's 16 planes fit an allocation comfortably */
+    double per_sample = 16.0 * FR_MAX(q->c, q->o) * (double)wino_tiles(q) * sizeof(float);
     return q->kh == 3 && q->kw == 3 && q->sh == 1 && q->sw == 1 && q->dh == 1 && q->dw == 1 && q->groups == 1 &&
-           q->ph <= 2 && q->pw <= 2 && q->c >= 8 && q->o >= 8;
+           q->ph <= 2 && q->pw <= 2 && q->c >= 8 && q->o >= 8 && per_sample <= (double)cl->info.max_alloc / 2;
 }
 
 /* tiles per sample of conv q and the samples per chunk whose 16 planes of max(c, o) rows fit the budget */
@@ -227,7 +228,8 @@ static enum fr_status wino_bwd_weight(struct fr_cl *cl, struct fr_tensor *dw, co
     int64_t oc = (int64_t)q->o * q->c;
     int splits = nb >= q->n ? split_k(cl, 16 * oc, (int64_t)q->n * T) : 1;
     cl_mem part = NULL;
-    if (splits > 1 && (st = fr_cl_scratch(cl, FR_CL_SCRATCH_PART, (size_t)(16 * oc * splits) * 4, &part)) != FR_STATUS_OK)
+    if (splits > 1 &&
+        (st = fr_cl_scratch(cl, FR_CL_SCRATCH_PART, (size_t)(16 * oc * splits) * 4, &part)) != FR_STATUS_OK)
         return st;
     for (int n0 = 0; n0 < q->n && st == FR_STATUS_OK; n0 += nb) {
         int k = FR_MIN(nb, q->n - n0);
@@ -298,7 +300,7 @@ static enum fr_status cl_conv2d(struct fr_cl *cl, struct fr_tensor *y, const str
     conv_init(&cv, cl, x, w, y, y);
     if (cv.direct)
         return conv_direct(cl, y, &cv);
-    if (wino_fits(&cv))
+    if (wino_fits(cl, &cv))
         return wino_conv(cl, y, x, w, b, y->params[P_RELU].i != 0, &cv.q, false);
     struct opnd ox, ow, oy;
     enum fr_status st;
@@ -373,7 +375,7 @@ static enum fr_status cl_conv2d_bwd_input(struct fr_cl *cl, struct fr_tensor *dx
         arg_conv(&L, &cv);
         return fr_cl_run_1d(&L, fr_nelements(dx));
     }
-    if (wino_fits(&cv)) {
+    if (wino_fits(cl, &cv)) {
         fr_clconv t = wino_transposed(q);
         return wino_conv(cl, dx, gy, w, NULL, false, &t, true);
     }
@@ -449,7 +451,7 @@ static enum fr_status cl_conv2d_bwd_weight(struct fr_cl *cl, struct fr_tensor *d
     conv_init(&cv, cl, x, dw, gy, dw);
     if (cv.direct)
         return bwd_weight_direct(cl, dw, &cv);
-    if (wino_fits(&cv))
+    if (wino_fits(cl, &cv))
         return wino_bwd_weight(cl, dw, x, gy, &cv.q);
     const fr_clconv *q = &cv.q;
     struct opnd od;

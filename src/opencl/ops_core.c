@@ -8,9 +8,9 @@ static enum fr_status cl_cont(struct fr_cl *cl, struct fr_tensor *y, const struc
     (void)ex;
     struct fr_cl_launch L;
     /* the destination is always a fresh contiguous tensor in practice: then only the source needs index math */
-    bool c = fr_is_contiguous(y);
+    bool c = fr_is_contiguous(y), four = fr_dtype_size(y->type) == 4;
     fr_cl_begin(&L, cl, "layout.cl",
-                fr_dtype_size(y->type) == 4 ? (c ? "layout_cont_4_c" : "layout_cont_4") : (c ? "layout_cont_1_c" : "layout_cont_1"));
+                four ? (c ? "layout_cont_4_c" : "layout_cont_4") : (c ? "layout_cont_1_c" : "layout_cont_1"));
     fr_cl_arg_tensor(&L, y);
     fr_cl_arg_tensor(&L, y->src[0]);
     return fr_cl_run_1d(&L, fr_nelements(y));
