@@ -210,3 +210,16 @@ __kernel void norm_batchnorm_bwd(__global float *dx, const fr_clt pdx, __global 
         }
     }
 }
+
+/* eval-mode batch-norm as [2, C]: scale = w/√(rv + eps), shift = b − rm·scale (eval graphs fold it into convs) */
+__kernel void norm_batchnorm_fold(__global float *y, const fr_clt py, __global const float *w, const fr_clt pw,
+                                  __global const float *b, const fr_clt pb, __global const float *rm, const fr_clt prm,
+                                  __global const float *rv, const fr_clt prv, const float eps)
+{
+    int c = get_global_id(0), C = pw.n;
+    if (c >= C)
+        return;
+    float a = w[pw.off + c] * (1.0f / sqrt(rv[prv.off + c] + eps));
+    y[py.off + c] = a;
+    y[py.off + C + c] = b[pb.off + c] - rm[prm.off + c] * a;
+}

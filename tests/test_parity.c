@@ -384,6 +384,136 @@ static struct fr_tensor *c_sgd_plain(struct pcase *P)
     return fr_sgd_step(c, p, g, NULL, prep, 1.0f, 0.0f, 0.0f, 0.0f, false);
 }
 
+/* ---------------- nn: torchvision activations and pools (cl/nn.cl, cl/pool.cl) ---------------- */
+static struct fr_tensor *wide(struct pcase *P, int64_t a, int64_t b)
+{
+    return pin(P, FR_F32, SHAPE(a, b), -8.0f, 8.0f); /* both kinks of relu6/hardswish/hardsigmoid */
+}
+static struct fr_tensor *act_bwd(struct pcase *P, enum fr_op op)
+{
+    struct fr_tensor *x = wide(P, 6, 41), *gy = IN(P, 6, 41);
+    return node(P, op, x, 2, (struct fr_tensor *[]){x, gy}, 0);
+}
+static struct fr_tensor *c_relu6(struct pcase *P) { return fr_relu6(P->ctx, wide(P, 6, 41)); }
+static struct fr_tensor *c_relu6_bwd(struct pcase *P) { return act_bwd(P, FR_OP_RELU6_BWD); }
+static struct fr_tensor *c_hardsigmoid(struct pcase *P) { return fr_hardsigmoid(P->ctx, wide(P, 6, 41)); }
+static struct fr_tensor *c_hardsigmoid_bwd(struct pcase *P) { return act_bwd(P, FR_OP_HARDSIGMOID_BWD); }
+static struct fr_tensor *c_hardswish(struct pcase *P) { return fr_hardswish(P->ctx, wide(P, 6, 41)); }
+static struct fr_tensor *c_hardswish_bwd(struct pcase *P) { return act_bwd(P, FR_OP_HARDSWISH_BWD); }
+static struct fr_tensor *c_silu(struct pcase *P) { return fr_silu(P->ctx, wide(P, 6, 41)); }
+static struct fr_tensor *c_silu_bwd(struct pcase *P) { return act_bwd(P, FR_OP_SILU_BWD); }
+/* a pool's gradient node as its backward rule makes it: (x, gy) for max, (gy) for the averages */
+static struct fr_tensor *pool_grad(struct pcase *P, enum fr_op op, struct fr_tensor *fwd)
+{
+    assert_non_null(fwd);
+    struct fr_tensor *x = fwd->src[0], *gy = IN(P, fwd->ne[0], fwd->ne[1], fwd->ne[2], fwd->ne[3]);
+    struct fr_tensor *t = op == FR_OP_MAXPOOL2D_BWD ? fr_node_new(P->ctx, op, FR_F32, 4, x->ne, 2, (struct fr_tensor *[]){x, gy})
+                                                    : fr_node_new(P->ctx, op, FR_F32, 4, x->ne, 1, &gy);
+    assert_non_null(t);
+    memcpy(t->params, fwd->params, sizeof t->params);
+    return t;
+}
+static struct fr_tensor *maxpool_ceil(struct pcase *P)
+{
+    struct fr_tensor *x = IN(P, 2, 3, 8, 9);
+    P->ints[0] = true; /* ties */
+    return fr_maxpool2d_ex(P->ctx, x, &(struct fr_pool2d_params){.kernel = 3, .stride = 2, .pad = 1, .ceil_mode = true});
+}
+static struct fr_tensor *c_maxpool_ceil(struct pcase *P) { return maxpool_ceil(P); }
+/* the stored-argmax variant: the index node, the gather it feeds, and the gradient from the index */
+static struct fr_tensor *maxpool_kept(struct pcase *P)
+{
+    struct fr_tensor *x = IN(P, 2, 3, 8, 9);
+    P->ints[0] = true; /* ties: the first maximum */
+    struct fr_pool2d_params pp = {.kernel = 3, .stride = 2, .pad = 1, .ceil_mode = true, .keep_index = true};
+    return fr_maxpool2d_ex(P->ctx, x, &pp);
+}
+static struct fr_tensor *c_maxpool_index(struct pcase *P) { return maxpool_kept(P)->src[1]; }
+static struct fr_tensor *c_maxpool_at(struct pcase *P) { return maxpool_kept(P); }
+static struct fr_tensor *c_maxpool_bwd_at(struct pcase *P)
+{
+    struct fr_tensor *y = maxpool_kept(P), *gy = IN(P, y->ne[0], y->ne[1], y->ne[2], y->ne[3]);
+    struct fr_tensor *t = fr_node_new(P->ctx, FR_OP_MAXPOOL2D_BWD, FR_F32, 4, y->src[0]->ne, 2,
+                                      (struct fr_tensor *[]){y->src[1], gy});
+    assert_non_null(t);
+    memcpy(t->params, y->params, sizeof t->params);
+    return t;
+}
+static struct fr_tensor *c_maxpool_ceil_bwd(struct pcase *P)
+{
+    return pool_grad(P, FR_OP_MAXPOOL2D_BWD, maxpool_ceil(P));
+}
+/* the average pools' gradients do not read x: their rows build the forward on a tensor that is no input */
+static struct fr_tensor *pool_x(struct pcase *P, bool input, int64_t h, int64_t w)
+{
+    return input ? IN(P, 2, 3, h, w) : fr_tensor_new(P->ctx, FR_F32, SHAPE(2, 3, h, w));
+}
+static struct fr_tensor *avgpool_ceil(struct pcase *P, bool excl, bool input)
+{
+    struct fr_pool2d_params pp = {.kernel = 3, .stride = 2, .pad = excl, .ceil_mode = true, .exclude_pad = excl};
+    return fr_avgpool2d_ex(P->ctx, pool_x(P, input, 8, 7), &pp);
+}
+static struct fr_tensor *c_avgpool_ceil(struct pcase *P) { return avgpool_ceil(P, false, true); }
+static struct fr_tensor *c_avgpool_excl(struct pcase *P) { return avgpool_ceil(P, true, true); }
+static struct fr_tensor *c_avgpool_excl_bwd(struct pcase *P)
+{
+    return pool_grad(P, FR_OP_AVGPOOL2D_BWD, avgpool_ceil(P, true, false));
+}
+static struct fr_tensor *c_adaptive(struct pcase *P) { return fr_adaptive_avgpool2d(P->ctx, pool_x(P, true, 7, 10), 3, 4); }
+static struct fr_tensor *c_adaptive_bwd(struct pcase *P)
+{
+    return pool_grad(P, FR_OP_ADAPTIVE_AVGPOOL2D_BWD, fr_adaptive_avgpool2d(P->ctx, pool_x(P, false, 7, 10), 3, 4));
+}
+
+/* grouped / depthwise / dilated convs (MobileNet, EfficientNet) and their gradient nodes */
+/* which = 0: the forward (x, w, bias inputs); 1: only w is an input (grad input); 2: only x (grad weight) */
+static struct fr_tensor *conv_g(struct pcase *P, int which, int64_t c, int64_t o, int g, int k, int s, int d)
+{
+    struct fr_tensor *x = which != 1 ? IN(P, 2, c, 9, 8) : fr_tensor_new(P->ctx, FR_F32, SHAPE(2, c, 9, 8));
+    struct fr_tensor *w = which != 2 ? IN(P, o, c / g, k, k) : fr_tensor_new(P->ctx, FR_F32, SHAPE(o, c / g, k, k));
+    struct fr_conv2d_params p = {.stride_h = s, .stride_w = s, .pad_h = d * (k / 2), .pad_w = d * (k / 2),
+                                 .dil_h = d, .dil_w = d, .groups = g};
+    return fr_conv2d_ex(P->ctx, x, w, which == 0 ? IN(P, o) : NULL, &p);
+}
+static struct fr_tensor *conv_grad(struct pcase *P, enum fr_op op, struct fr_tensor *y)
+{
+    assert_non_null(y);
+    struct fr_tensor *gy = IN(P, y->ne[0], y->ne[1], y->ne[2], y->ne[3]);
+    struct fr_tensor *like = op == FR_OP_CONV2D_BWD_INPUT ? y->src[0] : y->src[1];
+    struct fr_tensor *a = op == FR_OP_CONV2D_BWD_INPUT ? y->src[1] : y->src[0];
+    struct fr_tensor *t = fr_node_new(P->ctx, op, FR_F32, 4, like->ne, 2, (struct fr_tensor *[]){a, gy});
+    assert_non_null(t);
+    memcpy(t->params, y->params, sizeof t->params);
+    t->params[7].i = 0; /* no fused ReLU in a gradient */
+    return t;
+}
+static struct fr_tensor *c_conv_dw(struct pcase *P) { return conv_g(P, 0, 6, 6, 6, 3, 2, 1); }
+static struct fr_tensor *c_conv_dw5(struct pcase *P) { return conv_g(P, 0, 4, 4, 4, 5, 1, 1); }
+static struct fr_tensor *c_conv_dil(struct pcase *P) { return conv_g(P, 0, 4, 6, 2, 3, 1, 2); }
+static struct fr_tensor *c_conv_dw_bwd_input(struct pcase *P)
+{
+    return conv_grad(P, FR_OP_CONV2D_BWD_INPUT, conv_g(P, 1, 6, 6, 6, 3, 2, 1));
+}
+static struct fr_tensor *c_conv_dw_bwd_weight(struct pcase *P)
+{
+    return conv_grad(P, FR_OP_CONV2D_BWD_WEIGHT, conv_g(P, 2, 6, 6, 6, 3, 2, 1));
+}
+static struct fr_tensor *c_conv_dil_bwd_input(struct pcase *P)
+{
+    return conv_grad(P, FR_OP_CONV2D_BWD_INPUT, conv_g(P, 1, 4, 6, 2, 3, 1, 2));
+}
+static struct fr_tensor *c_conv_dil_bwd_weight(struct pcase *P)
+{
+    return conv_grad(P, FR_OP_CONV2D_BWD_WEIGHT, conv_g(P, 2, 4, 6, 2, 3, 1, 2));
+}
+
+static struct fr_tensor *c_bn_fold(struct pcase *P)
+{
+    struct fr_tensor *w = IN(P, 37), *b = IN(P, 37), *rm = IN(P, 37);
+    struct fr_tensor *rv = pin(P, FR_F32, SHAPE(37), 0.01f, 3.0f);
+    return fr_batchnorm_fold(P->ctx, w, b, rm, rv, 1e-3f);
+}
+
 /* ---------------- nn: conv2d (GEMM, batched 1x1 GEMM and direct paths), channel sums ---------------- */
 enum { CV_FWD, CV_BWD_INPUT, CV_BWD_WEIGHT };
 /* x [n,c,h,w], weight [o, c/groups, kh, kw]: the forward or one gradient node as the backward rule makes it */
@@ -572,6 +702,32 @@ static const struct prow rows[] = {
     {"convert i32->f32 view", c_i32_to_f32, 0, 0, false, false},
     {"normalize channel axis 1", c_normalize, 1e-6f, 1e-6f, false, false},
     {"normalize last axis", c_normalize_last, 1e-6f, 1e-6f, false, false},
+    {"relu6 across both kinks", c_relu6, 0, 0, false, false},
+    {"relu6_bwd", c_relu6_bwd, 0, 0, false, false},
+    {"hardsigmoid", c_hardsigmoid, 1e-7f, 1e-6f, false, false},
+    {"hardsigmoid_bwd", c_hardsigmoid_bwd, 1e-7f, 1e-6f, false, false},
+    {"hardswish", c_hardswish, 1e-6f, 1e-6f, false, false},
+    {"hardswish_bwd", c_hardswish_bwd, 1e-6f, 1e-6f, false, false},
+    {"silu", c_silu, 1e-6f, 1e-5f, false, false},
+    {"silu_bwd", c_silu_bwd, 1e-6f, 1e-5f, false, false},
+    {"maxpool 3/2 pad 1 ceil_mode, ties", c_maxpool_ceil, 0, 0, false, false},
+    {"maxpool_bwd 3/2 pad 1 ceil_mode, ties", c_maxpool_ceil_bwd, 0, 0, true, false},
+    {"maxpool_index 3/2 pad 1 ceil_mode, ties", c_maxpool_index, 0, 0, false, false},
+    {"maxpool at a stored index", c_maxpool_at, 0, 0, true, false},
+    {"maxpool_bwd from a stored index", c_maxpool_bwd_at, 0, 0, true, false},
+    {"avgpool 3/2 ceil_mode", c_avgpool_ceil, 1e-6f, 1e-6f, false, false},
+    {"avgpool 3/2 pad 1 ceil_mode exclude_pad", c_avgpool_excl, 1e-6f, 1e-6f, false, false},
+    {"avgpool_bwd 3/2 pad 1 ceil_mode exclude_pad", c_avgpool_excl_bwd, 1e-6f, 1e-6f, true, false},
+    {"adaptive_avgpool 7x10 -> 3x4", c_adaptive, 1e-6f, 1e-6f, false, false},
+    {"adaptive_avgpool_bwd", c_adaptive_bwd, 1e-6f, 1e-6f, true, false},
+    {"batchnorm_fold", c_bn_fold, 1e-6f, 1e-6f, false, false},
+    {"conv depthwise 3x3/2", c_conv_dw, 1e-5f, 1e-5f, false, false},
+    {"conv depthwise 5x5", c_conv_dw5, 1e-5f, 1e-5f, false, false},
+    {"conv groups 2 dilation 2", c_conv_dil, 1e-5f, 1e-5f, false, false},
+    {"conv_bwd_input depthwise 3x3/2", c_conv_dw_bwd_input, 1e-5f, 1e-5f, false, false},
+    {"conv_bwd_weight depthwise 3x3/2", c_conv_dw_bwd_weight, 1e-5f, 1e-5f, false, false},
+    {"conv_bwd_input groups 2 dilation 2", c_conv_dil_bwd_input, 1e-5f, 1e-5f, false, false},
+    {"conv_bwd_weight groups 2 dilation 2", c_conv_dil_bwd_weight, 1e-5f, 1e-5f, false, false},
     {"chain matmul+bias+relu+log_softmax+sum+mean", c_chain, 1e-5f, 1e-5f, true, false},
     {"cross_entropy", c_ce, 1e-7f, 1e-5f, false, false},
     {"cross_entropy 5000 rows", c_ce_long, 1e-6f, 1e-5f, false, false},

@@ -1,11 +1,9 @@
 /* `frugal augment`: applies a policy to image files and writes a contact sheet and/or each result as PNG,
  * so users can look at what their policy does. Runs the batch augmenter (the graph ops of training's input
  * stage) on the chosen device: the same bytes as training for the same seed, step and sample. */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -82,16 +80,8 @@ struct img {
     int h, w;
 };
 
-static int has_image_ext(const char *name)
-{
-    const char *dot = strrchr(name, '.');
-    return dot && (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg") ||
-                   !strcasecmp(dot, ".bmp"));
-}
-
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-/* expands directories (their image files, sorted; not recursive) and keeps plain files */
+/* expands directories (their images, sorted; not recursive: fr_image_list_dir decides, as for datasets) and keeps
+ * plain files */
 static int collect(const struct cli_list *in, char ***out, int *n_out)
 {
     char **list = NULL;
@@ -100,23 +90,15 @@ static int collect(const struct cli_list *in, char ***out, int *n_out)
         struct stat st;
         if (stat(in->items[i], &st) != 0)
             return cli_error(CMD_NAME, CLI_USAGE, "%s: no such file or directory", in->items[i]);
-        int first = n;
-        DIR *d = S_ISDIR(st.st_mode) ? opendir(in->items[i]) : NULL;
-        if (S_ISDIR(st.st_mode) && !d)
-            return cli_error(CMD_NAME, CLI_USAGE, "%s: cannot open directory", in->items[i]);
-        struct dirent *e;
-        do {
-            const char *name = NULL;
-            char buf[4096];
-            if (d) {
-                if (!(e = readdir(d)))
-                    break;
-                if (e->d_name[0] == '.' || !has_image_ext(e->d_name))
-                    continue;
-                snprintf(buf, sizeof buf, "%s/%s", in->items[i], e->d_name);
-                name = buf;
-            } else
-                name = in->items[i];
+        char **found = NULL;
+        int64_t nfound = 0;
+        if (S_ISDIR(st.st_mode)) {
+            if (fr_image_list_dir(in->items[i], &found, &nfound, NULL, NULL) != FR_STATUS_OK)
+                return cli_error(CMD_NAME, CLI_USAGE, "%s", fr_last_error());
+            if (nfound == 0)
+                fprintf(stderr, "frugal augment: %s: no .png/.jpg/.jpeg/.bmp files\n", in->items[i]);
+        }
+        for (int64_t j = 0; j < (found ? nfound : 1); j++) {
             if (n == cap) {
                 cap = cap ? 2 * cap : 16;
                 char **nl = realloc(list, sizeof *list * (size_t)cap);
@@ -124,14 +106,9 @@ static int collect(const struct cli_list *in, char ***out, int *n_out)
                     return cli_error(CMD_NAME, CLI_FAIL, "out of memory");
                 list = nl;
             }
-            list[n++] = strdup(name);
-        } while (d);
-        if (d) {
-            closedir(d);
-            qsort(list + first, (size_t)(n - first), sizeof *list, cmp_str);
-            if (n == first)
-                fprintf(stderr, "frugal augment: %s: no .png/.jpg/.jpeg/.bmp files\n", in->items[i]);
+            list[n++] = found ? found[j] : strdup(in->items[i]);
         }
+        free(found);
     }
     *out = list;
     *n_out = n;
@@ -382,6 +359,7 @@ done:
     for (int i = 0; i < n_files; i++)
         free(files[i]);
     free(files);
+    free(inputs.items), free(extra.items); /* finding 46: the input lists leaked */
     if (be)
         fr_backend_free(be);
     fr_aug_policy_free(pol);

@@ -61,9 +61,10 @@ int cmd_distill(int argc, char **argv)
         rc = rc_fail(cmd, st);
         goto done;
     }
+    d.in_c = tnet->c, d.in_h = tnet->h, d.in_w = tnet->w; /* images as the teacher sees them */
     if ((rc = rc_open_data(cmd, &d, &train, &test)) != CLI_OK || (rc = rc_split(cmd, &d, train, (uint64_t)c.seed, &sp)))
         goto done;
-    if (unlabeled && (rc = rc_open_dataset(cmd, unlabeled, unlabeled_limit, &unl)) != CLI_OK)
+    if (unlabeled && (rc = rc_open_dataset(cmd, unlabeled, unlabeled_limit, &d, &unl)) != CLI_OK)
         goto done;
     if (tnet->n_classes != train->n_classes) {
         rc = cli_error(cmd, CLI_USAGE, "the teacher has %d classes, %s has %d", tnet->n_classes, train->source,

@@ -14,6 +14,8 @@ int cmd_eval(int argc, char **argv)
     rc_defaults(&c, NULL, NULL);
     const char *model = NULL, *weights = NULL, *arch = NULL, *data = NULL, *classes = NULL;
     int64_t limit = 0;
+    struct rc_data d;
+    rc_defaults(NULL, &d, NULL);
     struct cli_opt opts[] = {
         RC_COMMON_OPTS(&c),
         {"model", CLI_STR, &model, "CKPT", "frugal checkpoint to evaluate", false},
@@ -22,6 +24,7 @@ int cmd_eval(int argc, char **argv)
         {"data", CLI_STR, &data, "SPEC", "labeled data (default fmnist:test)", false},
         {"classes", CLI_STR, &classes, "LIST", "use only these classes, renumbered (as in training)", false},
         {"limit", CLI_INT, &limit, "N", "evaluate only the first N images", false},
+        RC_IMAGE_OPTS(&d),
         {"out", CLI_STR, &c.out, "DIR", "unused (accepted for symmetry with the other commands)", false},
         {0},
     };
@@ -41,12 +44,19 @@ int cmd_eval(int argc, char **argv)
     double t0 = rc_now();
     if ((rc = cli_open_device(cmd, c.device, (int)c.threads, &be)) != CLI_OK)
         return rc;
-    if ((rc = rc_open_dataset(cmd, data ? data : "fmnist:test", limit, &ds)) != CLI_OK)
+    /* a checkpoint knows its input: images are brought to it as predict does; plain weights take the data's */
+    enum fr_status st = model ? fr_net_load(be, model, &net) : FR_STATUS_OK;
+    if (st != FR_STATUS_OK) {
+        rc = rc_fail(cmd, st);
+        goto done;
+    }
+    if (net)
+        d.in_c = net->c, d.in_h = net->h, d.in_w = net->w;
+    if ((rc = rc_open_dataset(cmd, data ? data : "fmnist:test", limit, &d, &ds)) != CLI_OK)
         goto done;
     if (classes && (rc = rc_filter_classes(cmd, classes, &ds)) != CLI_OK)
         goto done;
-    enum fr_status st = model ? fr_net_load(be, model, &net) : fr_net_load_weights(be, arch, weights, ds->c, ds->h, ds->w, &net);
-    if (st != FR_STATUS_OK) {
+    if (!net && (st = fr_net_load_weights(be, arch, weights, ds->c, ds->h, ds->w, &net)) != FR_STATUS_OK) {
         rc = rc_fail(cmd, st);
         goto done;
     }

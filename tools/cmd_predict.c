@@ -1,5 +1,5 @@
 /* `frugal predict`: top-k classes with probabilities for image files or directories of images. */
-#include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,17 +9,7 @@
 
 #include "recipe_cli.h"
 
-static bool is_image_name(const char *n)
-{
-    const char *dot = strrchr(n, '.');
-    return dot && (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg") ||
-                   !strcasecmp(dot, ".bmp") || !strcasecmp(dot, ".pgm") || !strcasecmp(dot, ".ppm") ||
-                   !strcasecmp(dot, ".tga") || !strcasecmp(dot, ".gif"));
-}
-
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-/* expands directories (their image files, sorted) into `files` */
+/* expands directories (their images, sorted: fr_image_list_dir decides, as for datasets) into `files` */
 static int collect(const char *cmd, const struct cli_list *in, char ***files, int *n)
 {
     *files = NULL;
@@ -28,37 +18,35 @@ static int collect(const char *cmd, const struct cli_list *in, char ***files, in
     for (int i = 0; i < in->n; i++) {
         struct stat s;
         if (stat(in->items[i], &s) != 0)
-            return cli_error(cmd, CLI_USAGE, "%s: no such file or directory", in->items[i]);
-        char **batch = NULL;
-        int nb = 0;
+            return cli_error(cmd, CLI_USAGE, "%s: %s", in->items[i], strerror(errno));
+        char **batch = NULL, **subdirs = NULL;
+        int64_t nb = 0, nsub = 0;
         if (S_ISDIR(s.st_mode)) {
-            DIR *d = opendir(in->items[i]);
-            if (!d)
-                return cli_error(cmd, CLI_USAGE, "%s: cannot read the directory", in->items[i]);
-            struct dirent *e;
-            while ((e = readdir(d))) {
-                if (!is_image_name(e->d_name))
-                    continue;
-                char **nbp = realloc(batch, (size_t)(nb + 1) * sizeof *nbp);
-                if (!nbp)
-                    break;
-                batch = nbp;
-                size_t len = strlen(in->items[i]) + strlen(e->d_name) + 2;
-                batch[nb] = malloc(len);
-                snprintf(batch[nb], len, "%s/%s", in->items[i], e->d_name);
-                nb++;
-            }
-            closedir(d);
-            qsort(batch, (size_t)nb, sizeof *batch, cmp_str);
+            if (fr_image_list_dir(in->items[i], &batch, &nb, &subdirs, &nsub) != FR_STATUS_OK)
+                return cli_error(cmd, CLI_USAGE, "%s", fr_last_error());
+            fr_image_list_free(subdirs, nsub);
+            if (nb == 0)
+                fprintf(stderr, "frugal %s: %s: no .png/.jpg/.jpeg/.bmp images%s\n", cmd, in->items[i],
+                        nsub ? " (subdirectories are not searched)" : "");
         } else {
             batch = malloc(sizeof *batch);
-            batch[0] = strdup(in->items[i]);
+            if (batch && !(batch[0] = strdup(in->items[i]))) {
+                free(batch);
+                batch = NULL;
+            }
+            if (!batch)
+                return cli_error(cmd, CLI_FAIL, "out of memory");
             nb = 1;
         }
-        for (int j = 0; j < nb; j++) {
+        for (int64_t j = 0; j < nb; j++) {
             if (*n == cap) {
                 cap = cap ? cap * 2 : 16;
-                *files = realloc(*files, (size_t)cap * sizeof **files);
+                char **nf = realloc(*files, (size_t)cap * sizeof **files);
+                if (!nf) {
+                    fr_image_list_free(batch + j, nb - j);
+                    return cli_error(cmd, CLI_FAIL, "out of memory");
+                }
+                *files = nf;
             }
             (*files)[(*n)++] = batch[j];
         }
@@ -77,11 +65,14 @@ int cmd_predict(int argc, char **argv)
     const char *model = NULL;
     int64_t topk = 3;
     struct cli_list inputs = {0}, pos = {0};
+    const char *on_bad_image = NULL;
     struct cli_opt opts[] = {
         RC_COMMON_OPTS(&c),
         {"model", CLI_STR, &model, "CKPT", "frugal checkpoint", false},
         {"input", CLI_STR_LIST, &inputs, "PATH", "image file or directory (repeatable; also positional)", false},
         {"top-k", CLI_INT, &topk, "K", "classes to show per image (3)", false},
+        {"on-bad-image", CLI_STR, &on_bad_image, "stop|skip", "an unreadable image stops the run (default) or is "
+         "skipped, named once", false},
         {"out", CLI_STR, &c.out, "DIR", "unused", false},
         {0},
     };
@@ -105,8 +96,9 @@ int cmd_predict(int argc, char **argv)
     int nf = 0;
     struct fr_backend *be = NULL;
     struct fr_net *net = NULL;
-    uint8_t *x = NULL;
+    struct fr_dataset *ds = NULL;
     float *logits = NULL;
+    int64_t skipped = 0;
     double t0 = rc_now();
     if ((rc = collect(cmd, &inputs, &files, &nf)) != CLI_OK)
         goto done;
@@ -117,26 +109,25 @@ int cmd_predict(int argc, char **argv)
         rc = rc_fail(cmd, st);
         goto done;
     }
-    int64_t sz = (int64_t)net->c * net->h * net->w;
+    /* the files as a dataset at the model's input: read exactly as eval and training read them */
+    struct rc_data d;
+    rc_defaults(NULL, &d, NULL);
+    d.on_bad_image = on_bad_image;
+    d.in_c = net->c, d.in_h = net->h, d.in_w = net->w;
+    struct fr_dataset_opts dopt;
+    if ((rc = rc_image_opts(cmd, &d, &dopt)) != CLI_OK)
+        goto done;
+    if ((st = fr_dataset_from_files(files, NULL, nf, "predict", &dopt, &ds)) != FR_STATUS_OK) {
+        rc = rc_fail(cmd, st);
+        goto done;
+    }
     int k = net->n_classes;
-    x = malloc((size_t)(nf * sz));
-    logits = malloc((size_t)nf * k * sizeof(float));
-    if (!x || !logits) {
+    logits = malloc((size_t)ds->n * k * sizeof(float));
+    if (!logits) {
         rc = cli_error(cmd, CLI_FAIL, "out of memory");
         goto done;
     }
-    for (int i = 0; i < nf; i++) {
-        uint8_t *pix;
-        int ic, ih, iw;
-        st = fr_image_load(files[i], net->c, net->h, net->w, FR_RESIZE_BILINEAR, &pix, &ic, &ih, &iw);
-        if (st != FR_STATUS_OK) {
-            rc = rc_fail(cmd, st);
-            goto done;
-        }
-        memcpy(x + i * sz, pix, (size_t)sz);
-        free(pix);
-    }
-    if ((st = fr_net_predict_u8(net, x, nf, logits)) != FR_STATUS_OK) {
+    if ((st = fr_net_predict(net, ds, NULL, ds->n, logits)) != FR_STATUS_OK) {
         rc = rc_fail(cmd, st);
         goto done;
     }
@@ -149,8 +140,12 @@ int cmd_predict(int argc, char **argv)
     cJSON *preds = cJSON_AddArrayToObject(root, "predictions");
     int *order = malloc((size_t)k * sizeof *order);
     float *p = malloc((size_t)k * sizeof *p);
-    for (int i = 0; i < nf && order && p; i++) {
-        const float *z = logits + (int64_t)i * k;
+    for (int64_t i = 0; i < ds->n && order && p; i++) {
+        const float *z = logits + i * k;
+        if (isnan(z[0])) { /* unreadable, skipped (named once on stderr) */
+            skipped++;
+            continue;
+        }
         float mx = z[0];
         for (int j = 1; j < k; j++)
             mx = z[j] > mx ? z[j] : mx;
@@ -169,10 +164,10 @@ int cmd_predict(int argc, char **argv)
                     order[b] = t;
                 }
         cJSON *e = cJSON_CreateObject();
-        cJSON_AddStringToObject(e, "path", files[i]);
+        cJSON_AddStringToObject(e, "path", ds->paths[i]);
         cJSON *top = cJSON_AddArrayToObject(e, "top");
         if (!c.json)
-            printf("%s:", files[i]);
+            printf("%s:", ds->paths[i]);
         for (int a = 0; a < topk; a++) {
             cJSON *t = cJSON_CreateObject();
             cJSON_AddNumberToObject(t, "class", order[a]);
@@ -188,7 +183,8 @@ int cmd_predict(int argc, char **argv)
     }
     free(order);
     free(p);
-    cJSON_AddNumberToObject(root, "images", nf);
+    cJSON_AddNumberToObject(root, "images", (double)(ds->n - skipped));
+    cJSON_AddNumberToObject(root, "skipped", (double)(nf - ds->n + skipped));
     cJSON_AddNumberToObject(root, "seconds", rc_now() - t0);
     cJSON_AddStringToObject(root, "device", fr_backend_name(be));
     cJSON_AddNumberToObject(root, "fallback_ops", fb);
@@ -202,8 +198,8 @@ done:
         free(files[i]);
     free(files);
     free(inputs.items);
-    free(x);
     free(logits);
+    fr_dataset_free(ds);
     fr_net_free(net);
     fr_backend_free(be);
     return rc;

@@ -72,6 +72,7 @@ int cmd_pseudo_label(int argc, char **argv)
         rc = rc_fail(cmd, st);
         goto done;
     }
+    d.in_c = net->c, d.in_h = net->h, d.in_w = net->w; /* images as the teacher sees them */
     if ((rc = rc_open_data(cmd, &d, &ds, NULL)) != CLI_OK)
         goto done;
     /* --labels N: label only what the same split (same --seed) leaves unlabeled */

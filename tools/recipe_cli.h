@@ -20,6 +20,9 @@ struct rc_common {
 struct rc_data {
     const char *data, *test, *classes;
     int64_t labels, val, train_limit, test_limit;
+    const char *size, *on_bad_image; /* image flags (RC_IMAGE_OPTS) */
+    int64_t channels;
+    int in_c, in_h, in_w; /* input of a model already loaded (teacher, checkpoint): the default image size */
 };
 
 struct rc_fit {
@@ -43,7 +46,16 @@ struct rc_fit {
         {"val", CLI_INT, &(d)->val, "N", "validation images carved from the budget (default budget/10)", false},   \
         {"classes", CLI_STR, &(d)->classes, "LIST", "use only these classes, renumbered (e.g. 5-9 or 0,2,4)", false}, \
         {"train-limit", CLI_INT, &(d)->train_limit, "N", "use only the first N training images", false},          \
-        {"test-limit", CLI_INT, &(d)->test_limit, "N", "use only the first N test images", false}
+        {"test-limit", CLI_INT, &(d)->test_limit, "N", "use only the first N test images", false},                \
+        RC_IMAGE_OPTS(d)
+
+/* How images are read: size, channels, unreadable files (train, test and eval data alike). */
+#define RC_IMAGE_OPTS(d)                                                                                           \
+    {"size", CLI_STR, &(d)->size, "H[xW]", "resize images to H×W (shorter side, centre crop; default: native)", false}, \
+        {"channels", CLI_INT, &(d)->channels, "C", "image channels 1..4 (default: 3 if any image has colour, else 1)",  \
+         false},                                                                                                    \
+        {"on-bad-image", CLI_STR, &(d)->on_bad_image, "stop|skip", "an unreadable image stops the run (default) or is " \
+         "skipped, named once", false}
 
 #define RC_FIT_OPTS(f)                                                                                            \
     {"epochs", CLI_INT, &(f)->epochs, "N", "training epochs (10)", false},                                             \
@@ -68,11 +80,17 @@ int rc_exit_code(enum fr_status st);
 /* prints "frugal CMD: <last error>" and returns the exit code for st */
 int rc_fail(const char *cmd, enum fr_status st);
 
-/* Opens a dataset spec ("fmnist:test" etc.), keeps the first `limit` images (0 = all). Exit code. */
-int rc_open_dataset(const char *cmd, const char *spec, int64_t limit, struct fr_dataset **out);
+/* Dataset options from the image flags of d (NULL = defaults), with d's model input as the default size. Exit code. */
+int rc_image_opts(const char *cmd, const struct rc_data *d, struct fr_dataset_opts *o);
+/* When path is a frugal checkpoint, its input size becomes d's default image size (as if a model were loaded). */
+void rc_checkpoint_input(const char *path, struct rc_data *d);
+/* Opens a dataset spec ("fmnist:test" etc.) with the image flags of d, keeps the first `limit` images (0 = all). Exit
+ * code. */
+int rc_open_dataset(const char *cmd, const char *spec, int64_t limit, const struct rc_data *d, struct fr_dataset **out);
 /* Restricts ds (in place: replaced) to the classes of `list` ("5-9", "0,2,4"), renumbered 0..; exit code. */
 int rc_filter_classes(const char *cmd, const char *list, struct fr_dataset **ds);
-/* Training and test sets of rc_data (test NULL when there is none); exit code. */
+/* Training and test sets of rc_data (test NULL when there is none; its images are brought to the training set's
+ * size); exit code. */
 int rc_open_data(const char *cmd, const struct rc_data *d, struct fr_dataset **train, struct fr_dataset **test);
 /* The class-balanced split of the label budget; exit code. */
 int rc_split(const char *cmd, const struct rc_data *d, const struct fr_dataset *ds, uint64_t seed,

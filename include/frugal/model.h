@@ -19,7 +19,9 @@
 #define FRUGAL_MODEL_H
 
 #include "frugal/graph.h"
+#include "frugal/io.h"
 #include "frugal/loss.h"
+#include "frugal/nn.h"
 #include "frugal/optim.h"
 #include "frugal/tensor.h"
 
@@ -34,19 +36,51 @@ struct fr_backend;
 struct fr_model *fr_model_new(struct fr_ctx *ctx, int c, int h, int w);
 void fr_model_free(struct fr_model *m);
 
-/* --- layers (name = the state_dict prefix, e.g. "conv1"; NULL for layers without parameters) --- */
+/* --- layers (name = the state_dict prefix, e.g. "conv1"; NULL for layers without parameters). Every
+ * tensor name must be new: a layer named twice, or like an automatic projection ("<block>.downsample.0"),
+ * is an error naming the tensor. --- */
 enum fr_status fr_model_conv2d(struct fr_model *m, const char *name, int out_ch, int kernel, int stride, int pad,
                                bool bias);
+/* torch.nn.Conv2d with a square kernel: groups (in and out channels divisible by it; groups = in channels
+ * is a depthwise conv) and dilation (0 means 1). */
+struct fr_model_conv {
+    int out_ch, kernel, stride, pad, groups, dilation;
+    bool bias;
+};
+enum fr_status fr_model_conv2d_ex(struct fr_model *m, const char *name, const struct fr_model_conv *c);
 enum fr_status fr_model_linear(struct fr_model *m, const char *name, int out_features);
-enum fr_status fr_model_batchnorm(struct fr_model *m, const char *name);
+enum fr_status fr_model_batchnorm(struct fr_model *m, const char *name); /* eps 1e-5, momentum 0.1 */
+enum fr_status fr_model_batchnorm_ex(struct fr_model *m, const char *name, float eps, float momentum);
+/* Elementwise activations (frugal/nn.h). A ReLU right after a conv runs inside the conv kernel. */
+enum fr_act {
+    FR_ACT_RELU = 0, FR_ACT_RELU6, FR_ACT_HARDSWISH, FR_ACT_HARDSIGMOID, FR_ACT_SILU, FR_ACT_SIGMOID, FR_ACT_TANH,
+    FR_ACT_GELU, FR_ACT_COUNT
+};
+const char *fr_act_name(enum fr_act a);         /* "relu6" (the model-file keyword) */
+enum fr_status fr_model_activation(struct fr_model *m, enum fr_act act);
 enum fr_status fr_model_relu(struct fr_model *m);
 enum fr_status fr_model_maxpool(struct fr_model *m, int kernel, int stride);
 enum fr_status fr_model_avgpool(struct fr_model *m, int kernel, int stride);
+/* Pools with padding, ceil_mode and (average) exclude_pad; see fr_pool2d_params in frugal/nn.h. */
+enum fr_status fr_model_pool(struct fr_model *m, bool max, const struct fr_pool2d_params *p);
+enum fr_status fr_model_adaptive_avgpool(struct fr_model *m, int out_h, int out_w); /* keeps [N,C,oh,ow] */
 enum fr_status fr_model_global_avgpool(struct fr_model *m); /* [N,C,H,W] -> [N,C] */
+/* Squeeze-excitation (torchvision.ops.SqueezeExcitation): s = gate(fc2(act(fc1(mean over H,W)))), x·s per
+ * channel; fc1/fc2 are 1x1 convs with bias named "<name>.fc1" (squeeze_ch outputs) and "<name>.fc2". */
+enum fr_status fr_model_squeeze_excite(struct fr_model *m, const char *name, int squeeze_ch, enum fr_act act,
+                                       enum fr_act gate);
 enum fr_status fr_model_flatten(struct fr_model *m);        /* [N,C,H,W] -> [N,C*H*W] (C,H,W order) */
 enum fr_status fr_model_dropout(struct fr_model *m, float p);
 enum fr_status fr_model_residual_begin(struct fr_model *m, const char *name);
 enum fr_status fr_model_residual_end(struct fr_model *m, float survival);
+
+/* The input normalisation the model expects, (x − mean[c]) / std[c] on [0,1] pixels over n = the input's
+ * channels (1..4) (ImageNet backbones: mean 0.485 0.456 0.406, std 0.229 0.224 0.225); a model file's
+ * `normalize` line sets it. fr_model_forward does not apply it: the input stages do (struct fr_net takes
+ * it as its mean/std, normalising on the device). n = 0 removes it; fr_model_normalization gives n
+ * (0 = none) and fills mean/std when not NULL. */
+enum fr_status fr_model_set_normalization(struct fr_model *m, int n, const float *mean, const float *std);
+int fr_model_normalization(const struct fr_model *m, float mean[4], float std[4]);
 
 /* Built-in models by name: "t" (tiny: conv 8 -> pool -> conv 16 -> pool -> linear), "s" (the reference
  * CNN of REFERENCE.md section 8, 422k parameters on 1x28x28), "m" (wider, batch-norm, residual blocks
@@ -64,11 +98,15 @@ enum fr_status fr_model_builtin_ex(struct fr_ctx *ctx, const char *name, int c, 
                                    const struct fr_model_opts *o, struct fr_model **out);
 
 /* Model files (src/nn/modelfile.c): one layer per line, '#' starts a comment; names are the state_dict
- * prefixes:
- *   conv NAME OUT_CH KERNEL STRIDE PAD [nobias]   linear NAME OUT   batchnorm NAME   relu
- *   maxpool K [S]   avgpool K [S]   gap   flatten   dropout P   residual NAME ... end [SURVIVAL]
+ * prefixes (torchvision's for the backbones in tools/models/):
+ *   conv NAME OUT_CH KERNEL STRIDE PAD [nobias] [groups=G] [dilation=D]   linear NAME OUT
+ *   batchnorm NAME [eps=E] [momentum=M]   relu | relu6 | hardswish | hardsigmoid | silu | sigmoid | tanh | gelu
+ *   maxpool K [S [P]] [ceil]   avgpool K [S [P]] [ceil] [exclude_pad]   adaptive_avgpool H [W]   gap   flatten
+ *   dropout P   se NAME SQUEEZE_CH [ACT [GATE]] (default relu sigmoid)   residual NAME ... end [SURVIVAL]
+ *   normalize MEAN... STD... (one of each per input channel)
  * The last layer must be linear (the head): its outputs become n_classes. `src` names the text in
- * errors ("model.txt:3: unknown layer 'convv' (valid: ...)"). */
+ * errors ("model.txt:3: unknown layer 'convv' (valid: ...)"); a PyTorch layer frugal lacks is named as
+ * such ("'layernorm': frugal has no layer normalisation op"). */
 enum fr_status fr_model_from_text(struct fr_ctx *ctx, const char *text, const char *src, int c, int h, int w,
                                   int n_classes, struct fr_model **out);
 enum fr_status fr_model_from_file(struct fr_ctx *ctx, const char *path, int c, int h, int w, int n_classes,
@@ -108,13 +146,18 @@ enum fr_init { FR_INIT_DEFAULT = 0, FR_INIT_KAIMING_NORMAL };
 enum fr_status fr_model_init(struct fr_model *m, uint64_t seed, enum fr_init kind, const char *prefix);
 
 /* Appends the forward pass on x [N,C,H,W] to ctx's graph nodes; returns the logits [N,K] (NULL on
- * error). training = false leaves dropout and drop-path out of the nodes (an eval graph); batch-norm
- * follows fr_graph_set_training of the graph that runs it. */
+ * error). training = false makes an eval graph: no dropout or drop-path, and a batch-norm right after a
+ * conv is folded into the conv's weights and bias (running statistics); other batch-norms follow
+ * fr_graph_set_training of the graph that runs them. Build graphs in the model's context. */
 struct fr_tensor *fr_model_forward(struct fr_model *m, struct fr_ctx *ctx, struct fr_tensor *x, bool training);
 
-/* safetensors by name (frugal/io.h); strict unless allow_missing / ignore_unexpected. */
+/* safetensors by name (frugal/io.h); strict unless allow_missing / ignore_unexpected. PyTorch's
+ * "*.num_batches_tracked" buffers are accepted and ignored. A file that does not fit is one error listing
+ * every missing, unexpected and mis-shaped tensor (grouped by layer: "layer4.1.bn2.{weight,bias}"). */
 enum fr_status fr_model_save(const struct fr_model *m, const char *path);
 enum fr_status fr_model_load(struct fr_model *m, const char *path, bool allow_missing, bool ignore_unexpected);
+enum fr_status fr_model_load_st(struct fr_model *m, const struct fr_safetensors *st, bool allow_missing,
+                                bool ignore_unexpected);
 
 /* --- training-step builder (src/train/trainer.c) --- */
 enum fr_loss_kind { FR_LOSS_CE = 0, FR_LOSS_SOFT_CE, FR_LOSS_DISTILL };

@@ -171,3 +171,19 @@ enum fr_status fr_cpu_batchnorm_bwd(struct fr_cpu_kctx *k, struct fr_tensor *dst
     fr_cpu_parallel_for(k, j.c, 1, bn_bwd, &j);
     return FR_STATUS_OK;
 }
+
+/* eval-mode scale and shift per channel, invstd as norm_stats computes it */
+enum fr_status fr_cpu_batchnorm_fold(struct fr_cpu_kctx *k, struct fr_tensor *dst)
+{
+    (void)k;
+    const float *w = fr_f32(dst->src[0]), *b = fr_f32(dst->src[1]), *rm = fr_f32(dst->src[2]), *rv = fr_f32(dst->src[3]);
+    float *y = fr_f32(dst);
+    int64_t c = dst->ne[1];
+    double eps = (double)dst->params[0].f;
+    for (int64_t i = 0; i < c; i++) {
+        float a = w[i] * (float)(1.0 / sqrt((double)rv[i] + eps));
+        y[i] = a;
+        y[c + i] = b[i] - rm[i] * a;
+    }
+    return FR_STATUS_OK;
+}

@@ -12,20 +12,36 @@ static enum fr_status pool(struct fr_cl *cl, struct fr_tensor *y, const char *ke
     fr_cl_arg_tensor(&L, y);
     for (int s = 0; s < n_src; s++)
         fr_cl_arg_tensor(&L, y->src[s]);
-    for (int i = 0; i < 3; i++) /* kernel, stride, padding */
+    for (int i = 0; i < 5; i++) /* kernel, stride, padding, ceil_mode, exclude_pad (the output size is y's) */
         fr_cl_arg_int(&L, y->params[i].i);
     return fr_cl_run_1d(&L, fr_nelements(y));
 }
 
+/* the max-pool family moves i32 argmax tensors besides f32 ones */
+static bool max_pool_types(struct fr_cl *cl, const struct fr_tensor *node)
+{
+    (void)cl;
+    bool ok = node->type == FR_F32 || node->type == FR_I32;
+    for (int i = 0; i < FR_MAX_SRC; i++)
+        ok &= !node->src[i] || node->src[i]->type == FR_F32 || node->src[i]->type == FR_I32;
+    return ok;
+}
+
+/* with a stored argmax (an i32 source) the max-pool gathers and its gradient reads no window */
 static enum fr_status cl_maxpool2d(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
 {
     (void)ex;
-    return pool(cl, y, "pool_maxpool2d", 1);
+    return y->src[1] ? pool(cl, y, "pool_maxpool2d_at", 2) : pool(cl, y, "pool_maxpool2d", 1);
+}
+static enum fr_status cl_maxpool2d_index(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
+{
+    (void)ex;
+    return pool(cl, y, "pool_maxpool2d_index", 1);
 }
 static enum fr_status cl_maxpool2d_bwd(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
 {
     (void)ex;
-    return pool(cl, y, "pool_maxpool2d_bwd", 2);
+    return pool(cl, y, y->src[0]->type == FR_I32 ? "pool_maxpool2d_bwd_at" : "pool_maxpool2d_bwd", 2);
 }
 static enum fr_status cl_avgpool2d(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
 {
@@ -36,6 +52,17 @@ static enum fr_status cl_avgpool2d_bwd(struct fr_cl *cl, struct fr_tensor *y, co
 {
     (void)ex;
     return pool(cl, y, "pool_avgpool2d_bwd", 1);
+}
+
+static enum fr_status cl_adaptive_avgpool2d(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
+{
+    (void)ex;
+    return pool(cl, y, "pool_adaptive_avgpool2d", 1);
+}
+static enum fr_status cl_adaptive_avgpool2d_bwd(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
+{
+    (void)ex;
+    return pool(cl, y, "pool_adaptive_avgpool2d_bwd", 1);
 }
 
 /* --- activations --- */
@@ -66,6 +93,14 @@ FR_CL_ACT(sigmoid, false)
 FR_CL_ACT(sigmoid_bwd, false)
 FR_CL_ACT(tanh, false)
 FR_CL_ACT(tanh_bwd, false)
+FR_CL_ACT(relu6, false)
+FR_CL_ACT(relu6_bwd, false)
+FR_CL_ACT(hardsigmoid, false)
+FR_CL_ACT(hardsigmoid_bwd, false)
+FR_CL_ACT(hardswish, false)
+FR_CL_ACT(hardswish_bwd, false)
+FR_CL_ACT(silu, false)
+FR_CL_ACT(silu_bwd, false)
 
 /* --- batch-norm --- */
 static enum fr_status cl_batchnorm_stats(struct fr_cl *cl, struct fr_tensor *st, const struct fr_exec *ex)
@@ -181,6 +216,18 @@ static enum fr_status cl_batchnorm_bwd(struct fr_cl *cl, struct fr_tensor *dx, c
     return run_rows(&L, dx);
 }
 
+static enum fr_status cl_batchnorm_fold(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
+{
+    (void)ex;
+    struct fr_cl_launch L;
+    fr_cl_begin(&L, cl, "norm.cl", "norm_batchnorm_fold");
+    fr_cl_arg_tensor(&L, y);
+    for (int s = 0; s < 4; s++) /* weight, bias, running mean, running var */
+        fr_cl_arg_tensor(&L, y->src[s]);
+    fr_cl_arg_float(&L, y->params[0].f);
+    return fr_cl_run_1d(&L, y->ne[1]);
+}
+
 /* --- dropout, drop-path --- */
 static enum fr_status drop_copy(struct fr_cl *cl, struct fr_tensor *y)
 {
@@ -226,8 +273,9 @@ static enum fr_status cl_drop_path(struct fr_cl *cl, struct fr_tensor *y, const 
 void fr_cl_register_nn(struct fr_cl_op *t)
 {
     fr_cl_register_conv(t); /* src/opencl/ops_conv.c */
-    t[FR_OP_MAXPOOL2D] = (struct fr_cl_op){cl_maxpool2d, NULL};
-    t[FR_OP_MAXPOOL2D_BWD] = (struct fr_cl_op){cl_maxpool2d_bwd, NULL};
+    t[FR_OP_MAXPOOL2D] = (struct fr_cl_op){cl_maxpool2d, max_pool_types};
+    t[FR_OP_MAXPOOL2D_INDEX] = (struct fr_cl_op){cl_maxpool2d_index, max_pool_types};
+    t[FR_OP_MAXPOOL2D_BWD] = (struct fr_cl_op){cl_maxpool2d_bwd, max_pool_types};
     t[FR_OP_AVGPOOL2D] = (struct fr_cl_op){cl_avgpool2d, NULL};
     t[FR_OP_AVGPOOL2D_BWD] = (struct fr_cl_op){cl_avgpool2d_bwd, NULL};
     t[FR_OP_LEAKY_RELU] = (struct fr_cl_op){cl_leaky_relu, NULL};
@@ -238,10 +286,21 @@ void fr_cl_register_nn(struct fr_cl_op *t)
     t[FR_OP_SIGMOID_BWD] = (struct fr_cl_op){cl_sigmoid_bwd, NULL};
     t[FR_OP_TANH] = (struct fr_cl_op){cl_tanh, NULL};
     t[FR_OP_TANH_BWD] = (struct fr_cl_op){cl_tanh_bwd, NULL};
+    t[FR_OP_RELU6] = (struct fr_cl_op){cl_relu6, NULL};
+    t[FR_OP_RELU6_BWD] = (struct fr_cl_op){cl_relu6_bwd, NULL};
+    t[FR_OP_HARDSIGMOID] = (struct fr_cl_op){cl_hardsigmoid, NULL};
+    t[FR_OP_HARDSIGMOID_BWD] = (struct fr_cl_op){cl_hardsigmoid_bwd, NULL};
+    t[FR_OP_HARDSWISH] = (struct fr_cl_op){cl_hardswish, NULL};
+    t[FR_OP_HARDSWISH_BWD] = (struct fr_cl_op){cl_hardswish_bwd, NULL};
+    t[FR_OP_SILU] = (struct fr_cl_op){cl_silu, NULL};
+    t[FR_OP_SILU_BWD] = (struct fr_cl_op){cl_silu_bwd, NULL};
+    t[FR_OP_ADAPTIVE_AVGPOOL2D] = (struct fr_cl_op){cl_adaptive_avgpool2d, NULL};
+    t[FR_OP_ADAPTIVE_AVGPOOL2D_BWD] = (struct fr_cl_op){cl_adaptive_avgpool2d_bwd, NULL};
     t[FR_OP_BATCHNORM_STATS] = (struct fr_cl_op){cl_batchnorm_stats, NULL};
     t[FR_OP_BATCHNORM] = (struct fr_cl_op){cl_batchnorm, NULL};
     t[FR_OP_BATCHNORM_BWD_STATS] = (struct fr_cl_op){cl_batchnorm_bwd_stats, NULL};
     t[FR_OP_BATCHNORM_BWD] = (struct fr_cl_op){cl_batchnorm_bwd, NULL};
+    t[FR_OP_BATCHNORM_FOLD] = (struct fr_cl_op){cl_batchnorm_fold, NULL};
     t[FR_OP_DROPOUT] = (struct fr_cl_op){cl_dropout, NULL};
     t[FR_OP_DROP_PATH] = (struct fr_cl_op){cl_drop_path, NULL};
 }

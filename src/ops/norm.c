@@ -97,3 +97,23 @@ bool fr_batchnorm_batch_stats(const struct fr_tensor *node, const struct fr_exec
         return !(node->src[3]->flags & FR_FLAG_FROZEN);
     return !node->params[2].i;
 }
+
+struct fr_tensor *fr_batchnorm_fold(struct fr_ctx *ctx, struct fr_tensor *weight, struct fr_tensor *bias,
+                                    struct fr_tensor *running_mean, struct fr_tensor *running_var, float eps)
+{
+    if (!weight || !bias || !running_mean || !running_var)
+        return fr_ctx_status(ctx) ? NULL : fr_ctx_fail(ctx, FR_STATUS_INVALID_ARGUMENT, "batchnorm_fold: missing tensor");
+    int64_t c = weight->ndim == 1 ? weight->ne[0] : 0;
+    struct fr_tensor *v[] = {weight, bias, running_mean, running_var};
+    for (int i = 0; i < 4; i++)
+        if (c == 0 || !is_vec(v[i], c))
+            return fr_ctx_fail(ctx, FR_STATUS_SHAPE, "batchnorm_fold: '%s' must be f32 [%lld]", v[i]->name, (long long)c);
+    if (!(eps > 0.0f))
+        return fr_ctx_fail(ctx, FR_STATUS_INVALID_ARGUMENT, "batchnorm_fold '%s': eps %g must be > 0", weight->name, eps);
+    for (int i = 0; i < 4; i++)
+        v[i] = fr_need_cont(ctx, v[i]);
+    struct fr_tensor *t = fr_node_new(ctx, FR_OP_BATCHNORM_FOLD, FR_F32, 2, (int64_t[]){2, c}, 4, v);
+    if (t)
+        t->params[0].f = eps;
+    return t;
+}

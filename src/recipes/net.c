@@ -95,6 +95,9 @@ static enum fr_status net_build_text(struct fr_backend *be, const char *arch, co
     } else if (st == FR_STATUS_OK) {
         st = fr_model_builtin_ex(net->ctx, arch, c, h, w, k, mo, &net->model);
     }
+    float mean[4] = {0, 0, 0, 0}, std[4] = {1, 1, 1, 1};
+    if (st == FR_STATUS_OK && fr_model_normalization(net->model, mean, std) > 0) /* a model file's normalize line */
+        st = fr_net_set_normalize(net, mean, std);
     if (st == FR_STATUS_OK)
         st = fr_model_alloc(net->model, be);
     if (st != FR_STATUS_OK) {
@@ -328,11 +331,24 @@ enum fr_status fr_net_load_weights(struct fr_backend *be, const char *arch, cons
     fr_net_free(probe);
     struct fr_net *net;
     if ((s = net_build(be, arch, NULL, c, h, w, k, &net)) == FR_STATUS_OK && (s = set_names(net, NULL, k)) == FR_STATUS_OK) {
-        int n;
-        struct fr_named_tensor *ts = model_named(net, &n);
-        struct fr_st_load_opts lo = {.allow_missing = false, .ignore_unexpected = true};
-        s = ts ? fr_st_load_tensors(st, ts, n, &lo) : fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
-        free(ts);
+        /* every missing, unexpected and mis-shaped tensor in one message; class names and normalisation from
+         * the metadata of an exported backbone (tools/export_torchvision.py) */
+        s = fr_model_load_st(net->model, st, false, fr_st_meta(st, "frugal.checkpoint") != NULL); /* + optimizer state */
+        cJSON *arr = cJSON_Parse(fr_st_meta(st, "frugal.class_names") ? fr_st_meta(st, "frugal.class_names") : "[]");
+        if (s == FR_STATUS_OK && cJSON_GetArraySize(arr) == k) {
+            char **names = calloc((size_t)k, sizeof *names);
+            for (int i = 0; names && i < k; i++) {
+                cJSON *it = cJSON_GetArrayItem(arr, i);
+                names[i] = cJSON_IsString(it) ? it->valuestring : NULL;
+            }
+            s = names ? set_names(net, names, k) : fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
+            free(names);
+        }
+        cJSON_Delete(arr);
+        const char *norm = fr_st_meta(st, "frugal.normalize"); /* unless the model file has a normalize line */
+        if (s == FR_STATUS_OK && norm && fr_model_normalization(net->model, NULL, NULL) == 0 &&
+            (s = parse_normalize(norm, net)) != FR_STATUS_OK)
+            s = fr_error(s, "%s: frugal.normalize: %s", path, fr_last_error());
     }
     fr_st_free(st);
     if (s != FR_STATUS_OK) {
@@ -441,18 +457,29 @@ enum fr_status fr_net_predict(struct fr_net *net, const struct fr_dataset *ds, c
     if (ds->c != net->c || ds->h != net->h || ds->w != net->w)
         return fr_error(FR_STATUS_SHAPE, "%s: images are %dx%dx%d, the model expects %dx%dx%d", ds->source, ds->c,
                         ds->h, ds->w, net->c, net->h, net->w);
-    if (!idx) /* the dataset's images are one contiguous u8 NHWC array */
+    if (!idx && ds->pixels) /* an in-memory dataset's images are one contiguous u8 NHWC array */
         return fr_net_predict_u8(net, ds->pixels, n, logits);
-    const int64_t sz = (int64_t)net->c * net->h * net->w, chunk = FR_NET_GATHER;
+    /* gathered (or decoded: folders, CSV lists) in chunks of at most FR_NET_GATHER images and about 64 MiB */
+    const int64_t sz = (int64_t)net->c * net->h * net->w, k = net->n_classes;
+    int64_t chunk = ((int64_t)64 << 20) / sz;
+    chunk = chunk < 1 ? 1 : chunk > FR_NET_GATHER ? FR_NET_GATHER : chunk;
     uint8_t *x = malloc((size_t)(chunk * sz));
-    enum fr_status st = x ? FR_STATUS_OK : fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
+    int64_t *ids = malloc((size_t)chunk * sizeof *ids);
+    enum fr_status st = x && ids ? FR_STATUS_OK : fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
     for (int64_t i = 0; i < n && st == FR_STATUS_OK; i += chunk) {
         int64_t cnt = n - i < chunk ? n - i : chunk;
         for (int64_t j = 0; j < cnt; j++)
-            memcpy(x + j * sz, ds->pixels + idx[i + j] * sz, (size_t)sz);
-        st = fr_net_predict_u8(net, x, cnt, logits + i * net->n_classes);
+            ids[j] = idx ? idx[i + j] : i + j;
+        if ((st = fr_dataset_read(ds, ids, cnt, NULL, x)) != FR_STATUS_OK)
+            break;
+        st = fr_net_predict_u8(net, x, cnt, logits + i * k);
+        for (int64_t j = 0; j < cnt; j++) /* a skipped unreadable image: NaN logits */
+            if (ids[j] != (idx ? idx[i + j] : i + j))
+                for (int64_t q = 0; q < k; q++)
+                    logits[(i + j) * k + q] = NAN;
     }
     free(x);
+    free(ids);
     return st;
 }
 
@@ -494,7 +521,11 @@ enum fr_status fr_net_evaluate(struct fr_net *net, const struct fr_dataset *ds, 
     out->images_per_second = out->seconds > 0 ? (double)m / out->seconds : 0;
     double loss = 0;
     int64_t correct = 0;
+    int64_t used = 0;
     for (int64_t i = 0; st == FR_STATUS_OK && i < m; i++) {
+        if (isnan(logits[i * k]))
+            continue; /* an unreadable image the dataset skips */
+        used++;
         int y = ds->labels[lab[i]];
         if (y >= k) {
             st = fr_error(FR_STATUS_INVALID_ARGUMENT, "%s: image %lld has label %d but the model has %d classes",
@@ -517,8 +548,9 @@ enum fr_status fr_net_evaluate(struct fr_net *net, const struct fr_dataset *ds, 
         out->confusion[(int64_t)y * k + best]++;
     }
     if (st == FR_STATUS_OK) {
-        out->accuracy = m ? (double)correct / (double)m : NAN;
-        out->loss = m ? loss / (double)m : NAN;
+        out->n = used;
+        out->accuracy = used ? (double)correct / (double)used : NAN;
+        out->loss = used ? loss / (double)used : NAN;
         for (int c = 0; c < k; c++) {
             int64_t row = 0;
             for (int d = 0; d < k; d++)
