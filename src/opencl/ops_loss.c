@@ -55,8 +55,15 @@ static enum fr_status launch(struct fr_cl *cl, struct fr_tensor *d, int kind, bo
     fr_cl_arg_float(&L, f0);
     fr_cl_arg_float(&L, inv_t);
     fr_cl_arg_float(&L, temp);
-    if (bwd)
-        return fr_cl_run_1d(&L, n);
+    if (bwd) {
+        /* runs of classes: as many as the row allows (a power of two >= k) while the launch fills the device */
+        int64_t most = 1;
+        while (most < k)
+            most *= 2;
+        int64_t run = fr_cl_run_length(&L, n, k, most);
+        fr_cl_arg_int(&L, (int)run);
+        return fr_cl_run_2d(&L, (k + run - 1) / run, n, 0, 0);
+    }
     fr_cl_arg_int(&L, splits);
     enum fr_status st = fr_cl_run_2d(&L, (int64_t)lanes * splits, 1, (size_t)lanes, 1);
     if (st != FR_STATUS_OK || splits == 1)
