@@ -72,6 +72,10 @@ const char *fr_net_head_prefix(const struct fr_net *net, char *buf, size_t size)
 enum fr_status fr_net_save(const struct fr_net *net, const char *path, int64_t epoch, int64_t step_in_epoch,
                            int64_t global_step, const struct fr_kv *extra, int n_extra);
 
+/* A network holding the moving average of the weights of a net trained with fit.optim.ema (its batch-norm statistics
+ * are the net's own): evaluate, save or use it as a teacher like any net. FR_STATUS_NOT_FOUND without an average. */
+enum fr_status fr_net_ema(const struct fr_net *net, struct fr_net **out);
+
 /* Nodes of this net's graphs that ran on the CPU instead of the device. */
 int fr_net_fallback_ops(const struct fr_net *net);
 
@@ -126,6 +130,7 @@ struct fr_fit_progress {
 struct fr_epoch_stats {
     int64_t epoch, epochs;
     double train_loss, val_accuracy, val_loss; /* val NaN without a validation set */
+    double val_accuracy_ema;                   /* of the weights' moving average (optim.ema > 0), else NaN */
     double seconds, images_per_second;         /* the epoch; training images/s of its step loop */
     float lr;
 };
@@ -154,6 +159,17 @@ struct fr_fit_opts {
     const struct fr_kv *meta;            /* extra checkpoint metadata */
     int n_meta;
     bool resume;                         /* continue from the position loaded into the net */
+    /* FixMatch (Sohn et al. 2020) when n_unlabeled > 0: each step takes `batch` labeled images of the training set
+       (cycled; hard labels) and mu x batch of the unlabeled images idx[0..n_unlabeled) of unlabeled_ds. `augment`
+       (per-sample ops only) is the weak view of both, `strong` the unlabeled images' strong view, made on the device
+       from the same upload; the weak view's predictions with top probability >= threshold are the strong view's
+       targets, their loss weighted by lambda_u. An epoch is one pass over the unlabeled images. */
+    const struct fr_dataset *unlabeled_ds;
+    const int64_t *unlabeled_idx;
+    int64_t n_unlabeled;
+    int mu;                              /* unlabeled images per labeled image in a step (7) */
+    float threshold, lambda_u;           /* 0.95, 1 */
+    const char *strong;                  /* the strong view's policy */
     volatile sig_atomic_t *stop;         /* set asynchronously: finish the step, save, FR_STATUS_INTERRUPTED */
     void (*on_progress)(void *user, const struct fr_fit_progress *p);
     void (*on_epoch)(void *user, const struct fr_epoch_stats *e);
@@ -166,6 +182,7 @@ struct fr_fit_result {
     double seconds, images_per_second; /* all of it; training images per second of the step loops (validation and
                                           checkpoints excluded) */
     double train_loss, val_accuracy;
+    double val_accuracy_ema;           /* of the weights' moving average (optim.ema > 0), else NaN */
     int fallback_ops;
     bool interrupted;
     size_t host_to_device_bytes_per_step; /* the u8 batch, programs, tables, mix records, targets, learning rate */

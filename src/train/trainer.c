@@ -144,6 +144,7 @@ struct fr_trainer {
     struct fr_trainer_opts o;
     struct fr_ctx *ctx;
     struct fr_aug_stage st;                  /* u8 input: images, programs, tables, mix records */
+    struct fr_aug_stage strong;              /* FixMatch: the unlabeled rows' strong view */
     struct fr_tensor *x;                     /* f32 input */
     struct fr_tensor *y, *teacher, *w, *logits, *loss;
     struct fr_graph *g;
@@ -155,6 +156,7 @@ struct fr_trainer {
     size_t uploaded;           /* by the last step */
     struct slot slot[2];
     int32_t *tab;              /* coordinate tables when the caller gives none */
+    int32_t *tab_strong;       /* the same for the strong view */
 };
 
 void fr_trainer_opts_init(struct fr_trainer_opts *o)
@@ -184,6 +186,7 @@ void fr_trainer_free(struct fr_trainer *tr)
     fr_predictor_free(tr->pred);
     fr_optim_free(tr->opt);
     free(tr->tab);
+    free(tr->tab_strong);
     free(tr);
 }
 
@@ -228,8 +231,49 @@ static enum fr_status build_input(struct fr_trainer *tr, struct fr_tensor **xin)
     if (st != FR_STATUS_OK)
         return st;
     fr_tensor_set_name(tr->st.images, "train.images");
+    float nm[4], ns[4];
+    if (o->unlabeled > 0) { /* FixMatch: the strong view of the last rows, from the same uploaded images */
+        if (o->loss != FR_LOSS_CE || tr->st.mix || o->unlabeled >= o->batch || !o->strong ||
+            fr_aug_policy_mix(o->strong) || fr_aug_policy_normalize(o->strong, nm, ns))
+            return fr_error(FR_STATUS_INVALID_ARGUMENT,
+                            "trainer: FixMatch needs the CE loss, labeled rows, a strong policy and no CutMix/MixUp or "
+                            "normalize stage");
+        int oh, ow;
+        fr_aug_policy_out_size(o->strong, h, w, &oh, &ow);
+        if (oh != h || ow != w)
+            return fr_error(FR_STATUS_SHAPE, "trainer: the strong augmentation's %s makes %dx%d images, the model takes %dx%d",
+                            fr_aug_policy_resizing_op(o->strong, h, w), ow, oh, w, h);
+        struct fr_tensor *u = fr_slice(ctx, tr->st.images, 0, o->batch - o->unlabeled, o->unlabeled);
+        if (!u || (st = fr_aug_stage_build_on(ctx, u, o->strong, flags & FR_AUG_STAGE_TABLES, &tr->strong)) != FR_STATUS_OK)
+            return u ? st : ctx_status(ctx);
+        if (tr->strong.prog)
+            fr_tensor_set_name(tr->strong.prog, "train.strong_programs");
+        if (tr->strong.tab)
+            fr_tensor_set_name(tr->strong.tab, "train.strong_tables");
+    }
     *xin = fr_aug_to_nchw(ctx, tr->st.out, o->mean, o->std);
     return *xin ? FR_STATUS_OK : ctx_status(ctx);
+}
+
+/* FixMatch's loss: CE of the labeled rows + lambda_u * masked CE of the strong view against the weak view's
+ * confident predictions; three forwards over slices of the augmented images (slices of images need no gradient) */
+static enum fr_status build_fixmatch(struct fr_trainer *tr)
+{
+    struct fr_ctx *ctx = tr->ctx;
+    const struct fr_trainer_opts *o = &tr->o;
+    int64_t u = o->unlabeled, l = o->batch - u;
+    struct fr_tensor *xl = fr_aug_to_nchw(ctx, fr_slice(ctx, tr->st.out, 0, 0, l), o->mean, o->std);
+    struct fr_tensor *xw = fr_aug_to_nchw(ctx, fr_slice(ctx, tr->st.out, 0, l, u), o->mean, o->std);
+    struct fr_tensor *xs = fr_aug_to_nchw(ctx, tr->strong.out, o->mean, o->std);
+    struct fr_tensor *zl = fr_model_forward(tr->m, ctx, xl, true);
+    struct fr_tensor *zw = fr_model_forward(tr->m, ctx, xw, true);
+    struct fr_tensor *zs = fr_model_forward(tr->m, ctx, xs, true);
+    tr->logits = zl;
+    tr->y = input(ctx, FR_I32, 1, (int64_t[]){l}, "train.labels");
+    struct fr_tensor *ls = fr_cross_entropy(ctx, zl, tr->y, NULL, o->label_smoothing);
+    struct fr_tensor *lu = fr_soft_cross_entropy(ctx, zs, fr_pseudo_targets(ctx, zw, o->threshold, 0.0f), NULL);
+    tr->loss = fr_add(ctx, ls, fr_scale(ctx, lu, o->lambda_u));
+    return tr->loss ? FR_STATUS_OK : ctx_status(ctx);
 }
 
 static enum fr_status build(struct fr_trainer *tr)
@@ -241,6 +285,11 @@ static enum fr_status build(struct fr_trainer *tr)
     enum fr_status st = build_input(tr, &xin);
     if (st != FR_STATUS_OK)
         return st;
+    if (o->unlabeled > 0) {
+        if ((st = build_fixmatch(tr)) != FR_STATUS_OK)
+            return st;
+        goto optimizer;
+    }
     tr->logits = fr_model_forward(tr->m, ctx, xin, true);
     if (!tr->logits)
         return ctx_status(ctx);
@@ -287,6 +336,7 @@ static enum fr_status build(struct fr_trainer *tr)
     }
     if (!tr->loss)
         return ctx_status(ctx);
+optimizer:
     fr_tensor_set_name(tr->loss, "train.loss");
 
     int n = fr_model_n_tensors(tr->m);
@@ -321,15 +371,16 @@ static enum fr_status build(struct fr_trainer *tr)
 
     /* host copies of one step's inputs (asynchronous uploads), two slots */
     tr->async = tr->be->iface->buffer_set_async && tr->be->iface->buffer_get_async && tr->be->iface->wait;
-    struct fr_tensor *ins[] = {tr->x,       tr->st.images, tr->st.prog, tr->st.tab, tr->st.mixrec,
-                               tr->y,       tr->teacher,   tr->w,       fr_optim_lr_tensor(tr->opt)};
+    struct fr_tensor *ins[] = {tr->x,       tr->st.images, tr->st.prog, tr->st.tab,  tr->st.mixrec, tr->strong.prog,
+                               tr->strong.tab, tr->y,      tr->teacher, tr->w,       fr_optim_lr_tensor(tr->opt)};
     for (size_t i = 0; i < sizeof ins / sizeof *ins; i++)
         if (ins[i])
             tr->stage_bytes += (fr_nbytes(ins[i]) + 63) & ~(size_t)63;
     for (int i = 0; i < 2 && tr->async; i++)
         if (!(tr->slot[i].buf = malloc(tr->stage_bytes)))
             return fr_error(FR_STATUS_OUT_OF_MEMORY, "trainer: out of memory for %zu bytes of staging", tr->stage_bytes);
-    if (tr->st.tab && !(tr->tab = malloc(tr->st.tab_cap * sizeof(int32_t))))
+    if ((tr->st.tab && !(tr->tab = malloc(tr->st.tab_cap * sizeof(int32_t)))) ||
+        (tr->strong.tab && !(tr->tab_strong = malloc(tr->strong.tab_cap * sizeof(int32_t)))))
         return fr_error(FR_STATUS_OUT_OF_MEMORY, "trainer: out of memory for coordinate tables");
     return FR_STATUS_OK;
 }
@@ -361,6 +412,7 @@ enum fr_status fr_trainer_new(struct fr_model *m, struct fr_backend *backend, co
     }
     tr->o.augment = NULL; /* used by build only: the caller may free them */
     tr->o.teacher = NULL;
+    tr->o.strong = NULL;
     *out = tr;
     return FR_STATUS_OK;
 }
@@ -405,12 +457,12 @@ static enum fr_status submit(struct fr_trainer *tr, const struct fr_batch_in *b,
     snprintf(what, sizeof what, "training step %lld", (long long)tr->step);
     enum fr_status st;
     if (!b || !b->images || (tr->y && !b->targets) || (tr->teacher && !b->teacher) || (tr->w && !b->weights) ||
-        (tr->st.prog && !b->prog) || (tr->st.mix && !b->mix))
+        (tr->st.prog && !b->prog) || (tr->st.mix && !b->mix) || (tr->strong.prog && !b->strong))
         return fr_error(FR_STATUS_INVALID_ARGUMENT, "%s: missing images, programs, mix records, targets, teacher "
                                                     "logits or weights",
                         what);
     if (tr->y && tr->y->type == FR_I32 &&
-        (st = fr_labels_check_ex(b->targets, n, tr->k, o->loss == FR_LOSS_DISTILL, what)) != FR_STATUS_OK)
+        (st = fr_labels_check_ex(b->targets, n - o->unlabeled, tr->k, o->loss == FR_LOSS_DISTILL, what)) != FR_STATUS_OK)
         return st;
     if (!(lr >= 0.0f) || !isfinite(lr))
         return fr_error(FR_STATUS_INVALID_ARGUMENT, "%s: learning rate %g", what, (double)lr);
@@ -421,12 +473,22 @@ static enum fr_status submit(struct fr_trainer *tr, const struct fr_batch_in *b,
             return st;
         tab = tr->tab;
     }
+    size_t tab_strong_len = 0;
+    if (tr->strong.tab) {
+        int c, h, w;
+        fr_model_input_shape(tr->m, &c, &h, &w);
+        if ((st = fr_aug_tables_fill(b->strong, o->unlabeled, tr->strong.k, h, w, tr->strong.oh, tr->strong.ow,
+                                     tr->tab_strong, tr->strong.tab_cap, &tab_strong_len)) != FR_STATUS_OK)
+            return st;
+    }
     struct upload up[] = {
         {tr->x, b->images, tr->x ? fr_nbytes(tr->x) : 0},
         {tr->st.images, b->images, tr->st.images ? fr_nbytes(tr->st.images) : 0},
         {tr->st.prog, b->prog, tr->st.prog ? fr_nbytes(tr->st.prog) : 0},
         {tr->st.tab, tab, tab_len * sizeof(int32_t)},
         {tr->st.mixrec, b->mix, tr->st.mixrec && b->mix ? fr_nbytes(tr->st.mixrec) : 0},
+        {tr->strong.prog, b->strong, tr->strong.prog ? fr_nbytes(tr->strong.prog) : 0},
+        {tr->strong.tab, tr->tab_strong, tab_strong_len * sizeof(int32_t)},
         {tr->y, b->targets, tr->y ? fr_nbytes(tr->y) : 0},
         {tr->teacher, b->teacher, tr->teacher ? fr_nbytes(tr->teacher) : 0},
         {tr->w, b->weights, tr->w ? fr_nbytes(tr->w) : 0},
