@@ -277,6 +277,9 @@ int rc_fit_opts(const char *cmd, const struct rc_common *c, const struct rc_fit 
         return cli_error(cmd, CLI_USAGE, "--optimizer %s: expected sgd, adam or adamw", f->optimizer);
     fr_optim_params_init(&o->optim, kind);
     o->optim.weight_decay = (float)f->weight_decay;
+    if (!(f->ema >= 0 && f->ema < 1))
+        return cli_error(cmd, CLI_USAGE, "--ema %g: the decay must be in [0, 1) (0 = off)", f->ema);
+    o->optim.ema = (float)f->ema;
     if (kind == FR_OPTIM_SGD) {
         o->optim.momentum = (float)f->momentum;
         o->optim.nesterov = f->momentum > 0;

@@ -28,7 +28,7 @@ struct rc_data {
 struct rc_fit {
     const char *model, *optimizer, *schedule, *augment, *resume;
     int64_t epochs, batch, warmup;
-    double lr, weight_decay, momentum, cutmix, mixup, label_smoothing;
+    double lr, weight_decay, momentum, cutmix, mixup, label_smoothing, ema;
     bool profile;
 };
 
@@ -72,6 +72,8 @@ struct rc_fit {
          "alternate per step", false},                                                                           \
         {"mixup", CLI_FLOAT, &(f)->mixup, "ALPHA", "= mixup(alpha=ALPHA) in --augment (0 = off)", false},         \
         {"label-smoothing", CLI_FLOAT, &(f)->label_smoothing, "X", "label smoothing (0)", false},                 \
+        {"ema", CLI_FLOAT, &(f)->ema, "DECAY", "also keep a moving average of the weights (e.g. 0.999): validated, "  \
+         "saved as <name>_ema.safetensors (0 = off)", false},                                                     \
         {"resume", CLI_STR, &(f)->resume, "CKPT", "continue a run from its checkpoint", false},                   \
         {"profile", CLI_BOOL, &(f)->profile, NULL, "print each op's share of a step, launches, work-items", false}
 

@@ -261,6 +261,65 @@ enum fr_status fr_self_train_round(struct fr_net *teacher, const struct fr_datas
                                    int round, const struct fr_round_opts *o, struct fr_round *out);
 void fr_round_free(struct fr_round *r);
 
+/* --- FixMatch (src/recipes/fixmatch.c) ---
+ * A network learns from the labeled images of a split (hard labels, the weak view) and the unlabeled ones: the weak
+ * view's confident predictions (top probability >= fit.threshold) are the targets of the strong view, both made on
+ * the device from one upload (fr_fit's FixMatch options). fit.augment is the weak view, fit.strong the strong one. */
+#define FR_FIXMATCH_WEAK "hflip;translate(x=0.125,y=0.125)"                        /* flip + pad-and-crop */
+#define FR_FIXMATCH_STRONG "hflip;translate(x=0.125,y=0.125);randaugment(n=2,m=10);cutout(size=12)"
+struct fr_fixmatch_opts {
+    struct fr_fit_opts fit;  /* threshold (0.95), mu (7), lambda_u (1), optim.ema, epochs (passes over the unlabeled) */
+    double unlabeled_ratio;  /* unlabeled images per labeled image (0 = all), drawn as round 1 of fr_round_unlabeled */
+};
+void fr_fixmatch_opts_init(struct fr_fixmatch_opts *o); /* fr_fit_opts_init + the weak and strong views above */
+/* The range checks (threshold in [0, 1], mu >= 1, lambda_u >= 0, a strong policy) fr_fixmatch makes first. */
+enum fr_status fr_fixmatch_check(const struct fr_fixmatch_opts *o);
+/* Trains net (fresh or pretrained) on ds with split sp. Errors before training: options, the network's input or
+ * classes differ from ds, no labeled or no unlabeled images. */
+enum fr_status fr_fixmatch(struct fr_net *net, const struct fr_dataset *ds, const struct fr_split *sp,
+                           const struct fr_fixmatch_opts *o, struct fr_fit_result *r);
+
+struct fr_demo_row {
+    char method[40];
+    int64_t labels;          /* labeled images used, validation included */
+    int64_t unlabeled;       /* unlabeled images used */
+    int64_t pseudo_kept;     /* pseudo-label rows the student learned from (FixMatch: images above the threshold at the
+                                end) */
+    double pseudo_accuracy;  /* of those against the hidden labels (NaN without) */
+    double val_accuracy, test_accuracy; /* test NaN without a test set */
+    bool ema;                /* the row is the weights' moving average */
+    double seconds;
+};
+/* --- the demo (src/recipes/demo.c) ---
+ * On one split: supervised and supervised+augment baselines, pseudo-labelling, FixMatch and Noisy Student rounds,
+ * one model for all. The baselines train on the labeled images repeated labeled_repeat times per epoch for `epochs`
+ * epochs, the schedule of the self-training students (which add the pseudo-labels), so a row's gain over
+ * supervised+augment comes from the unlabeled images. Pseudo-labelling's teacher and each Noisy Student round's
+ * teacher is the best model so far by validation accuracy; a row uses the weights' moving average (fit.optim.ema)
+ * when it validates better than the raw weights. Self-training rounds follow fr_self_train_round's seeds. */
+struct fr_demo_opts {
+    const char *arch;                 /* every row's model (t) */
+    int epochs, labeled_repeat;       /* baselines and self-training students (12; 10) */
+    const char *augment;              /* supervised+augment, the pseudo-label student, FixMatch's weak view */
+    const char *noise;                /* the Noisy Student students' input noise */
+    float pl_threshold, ns_threshold; /* pseudo-labelling (0.95, hard labels), Noisy Student (soft, balanced) */
+    int rounds;                       /* Noisy Student rounds (2) */
+    double unlabeled_ratio;           /* unlabeled images per labeled image (0 = all) */
+    struct fr_fixmatch_opts fixmatch; /* threshold, mu, lambda_u, strong view (its fit's other fields are not used) */
+    int fixmatch_epochs;              /* passes over the unlabeled images */
+    struct fr_fit_opts fit;           /* optimizer, learning rate, ema, seed, out_dir, stop, progress callbacks */
+    void (*on_stage)(void *user, const char *method); /* a row's training starts */
+    void (*on_row)(void *user, const struct fr_demo_row *row);
+    void *user;
+};
+void fr_demo_opts_init(struct fr_demo_opts *o, bool quick); /* the full demo or the quick one */
+enum fr_status fr_demo_check(const struct fr_demo_opts *o);   /* range checks, before any training */
+/* Runs every row; *rows (free()) holds them. Errors before training: options, no labeled, validation or unlabeled
+ * images, a test set whose classes or image size differ. */
+enum fr_status fr_demo_run(struct fr_backend *be, const struct fr_dataset *train, const struct fr_dataset *test,
+                           const struct fr_split *sp, const struct fr_demo_opts *o, struct fr_demo_row **rows,
+                           int *n_rows);
+
 #ifdef __cplusplus
 }
 #endif
