@@ -1,7 +1,7 @@
 /* Semi-supervised recipes on a small synthetic dataset (CPU path): FixMatch (a threshold of 1 equals an unlabeled
  * loss weight of 0, a threshold of 0 changes training, range checks and an empty unlabeled set fail before
  * training), the weights' moving average (validated, saved beside the checkpoint, absent without a decay),
- * pseudo-label reports against predictions computed here, self-training rounds and the demo's checks (teacher
+ * pseudo-label reports against predictions computed here, distillation with MixUp, self-training rounds and the demo's checks (teacher
  * classes, thresholds, no unlabeled images). */
 #include <math.h>
 #include <stdio.h>
@@ -257,6 +257,58 @@ static void test_pseudo_report(void **state)
     fx_free(&f);
 }
 
+/* distillation with MixUp (consistent teaching: the teacher in the graph sees the same mixed images); a mixing stage
+ * that never fires equals distillation without one, for the pure teacher term and with a share of mixed labels */
+static double distill_loss(const struct fx *f, struct fr_net *teacher, const char *augment, float alpha, bool cached,
+                           enum fr_status want)
+{
+    struct fr_net *net;
+    assert_int_equal(fr_net_new(tu_cpu, "t", 1, H, H, K, NULL, 6, &net), FR_STATUS_OK);
+    struct fr_trainset ts = {.n_classes = K};
+    assert_int_equal(fr_trainset_add(&ts, 0, &f->ds, f->sp.labeled, f->sp.n_labeled, NULL, NULL), FR_STATUS_OK);
+    if (cached) {
+        ts.teacher = malloc((size_t)ts.cap * K * sizeof(float));
+        assert_int_equal(fr_net_predict(teacher, &f->ds, ts.idx, ts.n, ts.teacher), FR_STATUS_OK);
+    }
+    struct fr_fit_opts fo;
+    fr_fit_opts_init(&fo);
+    fo.epochs = 1;
+    fo.batch = 16;
+    fo.seed = 8;
+    fo.augment = augment;
+    fo.distill = true;
+    fo.alpha = alpha;
+    fo.teacher = teacher;
+    struct fr_fit_result r;
+    assert_int_equal(fr_fit(net, &ts, &fo, &r), want);
+    fr_trainset_free(&ts);
+    fr_net_free(net);
+    return want == FR_STATUS_OK ? r.train_loss : NAN;
+}
+
+static void test_distill_mixup(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f);
+    struct fr_net *t = teacher_of(&f);
+    const float alphas[2] = {1.0f, 0.7f};
+    for (int i = 0; i < 2; i++) {
+        double plain = distill_loss(&f, t, "hflip(p=0)", alphas[i], false, FR_STATUS_OK);
+        double never = distill_loss(&f, t, "hflip(p=0);mixup(alpha=1,p=0)", alphas[i], false, FR_STATUS_OK);
+        double mixed = distill_loss(&f, t, "hflip(p=0);mixup(alpha=1)", alphas[i], false, FR_STATUS_OK);
+        assert_true(isfinite(plain) && plain > 0 && isfinite(mixed) && mixed > 0);
+        if (fabs(never - plain) > 1e-5 * plain)
+            fail_msg("alpha %g: a mixup stage that never fires gives loss %.9g, without it %.9g", alphas[i], never, plain);
+        assert_true(fabs(mixed - plain) > 1e-4 * plain);
+    }
+    /* cached logits belong to the un-mixed images */
+    distill_loss(&f, t, "mixup(alpha=1)", 1.0f, true, FR_STATUS_UNSUPPORTED);
+    assert_non_null(strstr(fr_last_error(), "training graph"));
+    fr_net_free(t);
+    fx_free(&f);
+}
+
 /* a teacher whose classes or input differ from the data, a threshold outside [0, 1], no unlabeled images: errors
  * before any training */
 static void test_round_bad_input(void **state)
@@ -335,6 +387,7 @@ int main(void)
         cmocka_unit_test(test_fixmatch_bad_input),
         cmocka_unit_test(test_ema_checkpoint),
         cmocka_unit_test(test_pseudo_report),
+        cmocka_unit_test(test_distill_mixup),
         cmocka_unit_test(test_round_bad_input),
         cmocka_unit_test(test_demo_checks),
     };

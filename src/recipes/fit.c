@@ -469,8 +469,9 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
                       o->augment);
     else if (pol && fr_aug_policy_normalize(pol, mean, sd))
         st = fr_net_set_normalize(net, mean, sd); /* saved with the net: evaluation normalises the same way */
-    else if (o->distill && mixing)
-        st = fr_error(FR_STATUS_UNSUPPORTED, "fit: CutMix/MixUp with distillation is not supported");
+    else if (o->distill && mixing && ts->teacher)
+        st = fr_error(FR_STATUS_UNSUPPORTED, "fit: CutMix/MixUp with distillation needs the teacher in the training graph "
+                                             "(cached teacher logits are of the un-mixed images)");
     else if (o->distill && !ts->teacher && !o->teacher)
         st = fr_error(FR_STATUS_INVALID_ARGUMENT, "fit: distillation needs teacher logits or a teacher");
     else if (o->distill && o->teacher && o->teacher->n_classes != k)

@@ -308,8 +308,8 @@ static enum fr_status build(struct fr_trainer *tr)
                                          tr->w);
         break;
     case FR_LOSS_DISTILL: {
-        if (mixed)
-            return fr_error(FR_STATUS_UNSUPPORTED, "trainer: CutMix/MixUp with distillation is not supported");
+        if (mixed && !o->teacher) /* consistent teaching: the teacher must see the mixed images */
+            return fr_error(FR_STATUS_UNSUPPORTED, "trainer: CutMix/MixUp with distillation needs the teacher model");
         if (o->alpha < 1.0f)
             tr->y = input(ctx, FR_I32, 1, (int64_t[]){b}, "train.labels");
         struct fr_tensor *tl;
@@ -328,7 +328,17 @@ static enum fr_status build(struct fr_trainer *tr)
             tl = fr_model_forward(o->teacher, ctx, tx, false);
         } else
             tl = tr->teacher = input(ctx, FR_F32, 2, (int64_t[]){b, k}, "train.teacher_logits");
-        tr->loss = fr_distill_loss(ctx, tr->logits, tl, tr->y, tr->w, o->alpha, o->temperature);
+        if (mixed) /* alpha x (the teacher's term on the mixed images) + (1 - alpha) x CE with the mixed labels */
+            tr->loss = o->alpha >= 1.0f
+                           ? fr_distill_loss(ctx, tr->logits, tl, NULL, tr->w, 1.0f, o->temperature)
+                           : fr_add(ctx, fr_scale(ctx, fr_distill_loss(ctx, tr->logits, tl, NULL, tr->w, 1.0f, o->temperature),
+                                                  o->alpha),
+                                    fr_scale(ctx, fr_soft_cross_entropy(ctx, tr->logits,
+                                                                        fr_aug_mix_labels(ctx, tr->y, tr->st.mixrec, (int)k),
+                                                                        tr->w),
+                                             1.0f - o->alpha));
+        else
+            tr->loss = fr_distill_loss(ctx, tr->logits, tl, tr->y, tr->w, o->alpha, o->temperature);
         break;
     }
     default:
