@@ -5,9 +5,8 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "core/cpu_features.h"
+#include "internal.h"
 #include "frugal/device.h"
-#include "frugal_config.h"
 
 int cmd_devices(int argc, char **argv)
 {
@@ -16,7 +15,8 @@ int cmd_devices(int argc, char **argv)
     int64_t threads = 0;
     struct cli_opt opts[] = {
         {"json", CLI_BOOL, &json, NULL, "print JSON instead of a table", false},
-        {"threads", CLI_INT, &threads, "N", "CPU threads (default: FRUGAL_THREADS or all cores)", false},
+        {"threads", CLI_INT, &threads, "N", "CPU threads (default: FRUGAL_THREADS or all cores)", false,
+         CLI_RANGE(0, CLI_MAX_THREADS)},
         {"precompile", CLI_BOOL, &precompile, NULL, "build every kernel program into the disk cache", false},
         {"device", CLI_STR, &device, "D", "with --precompile: only this cl:P:D device", false},
         {0},
@@ -34,6 +34,7 @@ int cmd_devices(int argc, char **argv)
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
 
     cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "command", "devices");
     cJSON *list = cJSON_AddArrayToObject(root, "devices");
     cJSON *c = cJSON_CreateObject();
     cJSON_AddStringToObject(c, "spec", "cpu");
@@ -106,7 +107,7 @@ int cmd_devices(int argc, char **argv)
     if (json) {
         cJSON_AddStringToObject(root, "frugal_version", fr_version());
         cJSON_AddBoolToObject(root, "opencl_build", FRUGAL_HAVE_OPENCL);
-        char *s = cJSON_Print(root);
+        char *s = cJSON_PrintUnformatted(root); /* one line, as every command's --json */
         puts(s);
         free(s);
     } else {

@@ -157,7 +157,7 @@ struct fr_tensor *fr_aug_to_nchw(struct fr_ctx *ctx, struct fr_tensor *images, c
 /* ---------------------------------------------------------------------------------------------
  * Images on disk (stb_image_write; STB_IMAGE_WRITE_IMPLEMENTATION lives in src/augment/image_write.c)
  * --------------------------------------------------------------------------------------------- */
-/* u8 NHWC image (c = 1..4) to PNG */
+/* u8 NHWC image (c = 1..4) to PNG, written atomically: a full disk is an error, never an empty or torn file */
 enum fr_status fr_aug_write_png(const char *path, const uint8_t *pix, int h, int w, int c);
 
 #ifdef __cplusplus

@@ -75,8 +75,11 @@ const char *fr_dataset_fmnist_dir(void);
 /* DIR/<class>/<image> (classes sorted by name) or DIR/<image> (unlabeled). */
 enum fr_status fr_dataset_folder_open(const char *dir, const struct fr_dataset_opts *opts, struct fr_dataset **out);
 
-/* CSV label list: `path,label` or `path,p0,p1,...` (soft labels), optional header line, paths relative to
- * the CSV file's directory. An empty label or -1 means unlabeled. */
+/* CSV label list: `path,label` or `path,p0,p1,...` (soft labels), optional header line (a first line whose
+ * first field is path, file, filename or image, or whose second field is not a number), paths relative to the
+ * CSV file's directory. An empty label or -1 means unlabeled. Lines starting with '#' are comments, except a
+ * first line `#classes,NAME0,NAME1,...`, which gives the class names and count of hard labels (as
+ * `frugal pseudo-label` writes it). */
 enum fr_status fr_dataset_csv_open(const char *path, const struct fr_dataset_opts *opts, struct fr_dataset **out);
 /* The same from text in memory; image paths are taken relative to `base_dir` (NULL = "."). */
 enum fr_status fr_dataset_csv_from_memory(const char *text, size_t size, const char *base_dir, const char *name,
@@ -91,6 +94,8 @@ struct fr_csv_rows {
     int n_soft;          /* number of probability columns, 0 for hard labels */
     char **header;       /* names of the columns after the path (header line), NULL without one */
     int n_header;
+    char **classes;      /* names of the `#classes` line, NULL without one */
+    int n_classes;
 };
 enum fr_status fr_csv_parse(const char *text, size_t size, const char *name, struct fr_csv_rows *out);
 void fr_csv_rows_free(struct fr_csv_rows *r);

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "frugal/status.h"
 #include "frugal/tensor.h"
@@ -84,6 +85,20 @@ enum fr_status fr_st_write(const char *path, const struct fr_st_entry *e, int n,
                            int n_meta);
 /* Any buffer, atomically (same steps). */
 enum fr_status fr_write_file_atomic(const char *path, const void *data, size_t size);
+/* The same; durable = false skips the two fsyncs (many small files, e.g. PNGs: still never torn or empty). */
+enum fr_status fr_write_file_replace(const char *path, const void *data, size_t size, bool durable);
+
+/* A file streamed through stdio and put in place only when complete:
+ *   struct fr_atomic_file *af;  FILE *f;
+ *   if (fr_atomic_open("labels.csv", &af, &f) == FR_STATUS_OK) {
+ *       fprintf(f, "path,label\n");
+ *       enum fr_status st = fr_atomic_commit(af);  // checks every write, fsync, rename; frees af
+ *   }
+ * fr_atomic_abort(af) instead removes the temporary file and keeps the old one. */
+struct fr_atomic_file;
+enum fr_status fr_atomic_open(const char *path, struct fr_atomic_file **out, FILE **f);
+enum fr_status fr_atomic_commit(struct fr_atomic_file *af);
+void fr_atomic_abort(struct fr_atomic_file *af);
 
 /* --- named tensors --- */
 struct fr_named_tensor {
