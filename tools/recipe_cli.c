@@ -259,7 +259,7 @@ static int check_same(const char *cmd, const char *what, int c, int h, int w, in
         return cli_error(cmd, CLI_USAGE, "%s: images are %dx%dx%d, %s has %dx%dx%d", ds->source, ds->c, ds->h, ds->w,
                          what, c, h, w);
     if (ds->n_classes > 0 && ds->n_classes != k)
-        return cli_error(cmd, CLI_USAGE, "%s: %d classes, %s has %d (use the same classes, or --classes)", ds->source,
+        return cli_error(cmd, CLI_USAGE, "%s: %d classes, %s has %d: the class indices would not match", ds->source,
                          ds->n_classes, what, k);
     if (ds->n_classes > 0 && !names_equal(names, ds->class_names, k)) {
         char a[256], b[256];
