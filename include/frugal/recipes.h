@@ -2,8 +2,9 @@
  * (augmentation, CutMix/MixUp, soft targets, distillation, validation, metrics.jsonl, resume, stop on
  * request), evaluation, and pseudo-labelling with thresholds and class balancing (Noisy Student).
  *
+ *   struct fr_split sp;  fr_split_make(ds, 1000, 100, seed, &sp);      // 900 labeled + 100 validation images
  *   struct fr_net *net;  fr_net_new(be, "s", 1, 28, 28, 10, ds->class_names, seed, &net);
- *   struct fr_trainset ts = {0};  fr_trainset_from_labels(&ts, ds, sp.labeled, sp.n_labeled);
+ *   struct fr_trainset ts = {0};  ts.n_classes = 10;  fr_trainset_add(&ts, 0, ds, sp.labeled, sp.n_labeled, NULL, NULL);
  *   struct fr_fit_opts fo;  fr_fit_opts_init(&fo);  fo.epochs = 10;  fo.augment = "randaugment(n=2,m=9)";
  *   struct fr_fit_result fr;  fr_fit(net, &ts, &fo, &fr);
  *   struct fr_eval ev;  fr_net_evaluate(net, test, NULL, test->n, &ev);
