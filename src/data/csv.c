@@ -159,7 +159,7 @@ enum fr_status fr_csv_parse(const char *text, size_t size, const char *name, str
         char *q = line;
         while (*q == ' ' || *q == '\t')
             q++;
-        bool directive = first && !strncmp(q, "#classes,", 9);
+        bool directive = first && !strncmp(q, "#classes", 8) && (q[8] == ',' || q[8] == 0);
         if (*q == 0 || (*q == '#' && !directive)) { /* blank line or comment */
             line = next;
             continue;
@@ -287,6 +287,9 @@ enum fr_status fr_csv_parse(const char *text, size_t size, const char *name, str
     free(buf);
     if (st == FR_STATUS_OK && out->n == 0)
         st = fr_error(FR_STATUS_FORMAT, "%s: no rows", name);
+    if (st == FR_STATUS_OK && out->classes && out->n_soft && out->n_classes != out->n_soft)
+        st = fr_error(FR_STATUS_FORMAT, "%s: #classes names %d classes, the rows have %d probabilities", name,
+                      out->n_classes, out->n_soft);
     if (st != FR_STATUS_OK)
         fr_csv_rows_free(out);
     return st;
@@ -318,11 +321,6 @@ enum fr_status fr_dataset_csv_from_memory(const char *text, size_t size, const c
         if (rows.labels[i] > maxl)
             maxl = rows.labels[i];
     ds->n_classes = rows.n_soft ? rows.n_soft : rows.classes ? rows.n_classes : maxl + 1;
-    if (rows.n_soft && rows.classes && rows.n_classes != rows.n_soft) {
-        st = fr_error(FR_STATUS_FORMAT, "%s: #classes names %d classes, the rows have %d probabilities", name,
-                      rows.n_classes, rows.n_soft);
-        goto done;
-    }
     if (rows.n_soft && rows.header && rows.n_header == rows.n_soft) {
         ds->class_names = rows.header; /* soft-label header columns are the class names */
         rows.header = NULL;

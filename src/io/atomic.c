@@ -14,7 +14,38 @@
 struct fr_atomic_file {
     char *path, *tmp, *dir;
     FILE *f;
+    int fd;
+    int err; /* errno of the first failed write: stdio keeps only "an error happened" */
 };
+
+/* the FILE's write and close: every write checked, its errno kept for the message */
+static ssize_t cookie_write(void *c, const char *buf, size_t size)
+{
+    struct fr_atomic_file *af = c;
+    size_t done = 0;
+    while (done < size) {
+        ssize_t w = write(af->fd, buf + done, size - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (!af->err)
+                af->err = w < 0 ? errno : EIO;
+            return done > 0 ? (ssize_t)done : -1;
+        }
+        done += (size_t)w;
+    }
+    return (ssize_t)done;
+}
+
+static int cookie_close(void *c)
+{
+    struct fr_atomic_file *af = c;
+    int r = af->fd >= 0 ? close(af->fd) : 0;
+    if (r != 0 && !af->err)
+        af->err = errno;
+    af->fd = -1;
+    return r;
+}
 
 /* temp file "DIR/.NAME.tmp.XXXXXX" next to path (so rename is atomic); fills tmp and dir (malloc'd) */
 static enum fr_status make_temp(const char *path, char **tmp_out, char **dir_out, int *fd_out)
@@ -127,11 +158,13 @@ enum fr_status fr_atomic_open(const char *path, struct fr_atomic_file **out, FIL
         free(af);
         return fr_error(FR_STATUS_OUT_OF_MEMORY, "%s: out of memory", path);
     }
-    int fd;
-    enum fr_status st = make_temp(path, &af->tmp, &af->dir, &fd);
-    if (st == FR_STATUS_OK && !(af->f = fdopen(fd, "w"))) {
+    af->fd = -1;
+    enum fr_status st = make_temp(path, &af->tmp, &af->dir, &af->fd);
+    cookie_io_functions_t io = {.write = cookie_write, .close = cookie_close};
+    if (st == FR_STATUS_OK && !(af->f = fopencookie(af, "w", io))) {
         st = fr_error(FR_STATUS_IO, "%s: %s", path, strerror(errno));
-        close(fd);
+        close(af->fd);
+        af->fd = -1;
     }
     if (st != FR_STATUS_OK) {
         fr_atomic_abort(af);
@@ -147,14 +180,13 @@ enum fr_status fr_atomic_commit(struct fr_atomic_file *af)
     if (!af)
         return fr_error(FR_STATUS_INVALID_ARGUMENT, "atomic commit: no file");
     enum fr_status st = FR_STATUS_OK;
-    errno = 0;
-    /* ferror catches a failed earlier fprintf (ENOSPC is often reported only at fflush) */
-    if (fflush(af->f) != 0 || ferror(af->f))
-        st = fr_error(FR_STATUS_IO, "%s: write failed: %s", af->path, errno ? strerror(errno) : "I/O error");
-    else if (fsync(fileno(af->f)) != 0)
+    /* a failed earlier fprintf shows in ferror and af->err (ENOSPC may surface only at fflush) */
+    if (fflush(af->f) != 0 || ferror(af->f) || af->err)
+        st = fr_error(FR_STATUS_IO, "%s: write failed: %s", af->path, strerror(af->err ? af->err : EIO));
+    else if (fsync(af->fd) != 0)
         st = fr_error(FR_STATUS_IO, "%s: fsync failed: %s", af->path, strerror(errno));
     if (fclose(af->f) != 0 && st == FR_STATUS_OK)
-        st = fr_error(FR_STATUS_IO, "%s: close failed: %s", af->path, strerror(errno));
+        st = fr_error(FR_STATUS_IO, "%s: close failed: %s", af->path, strerror(af->err ? af->err : errno));
     af->f = NULL;
     if (st == FR_STATUS_OK)
         st = put_in_place(af->path, af->tmp, af->dir, true);
@@ -172,6 +204,8 @@ void fr_atomic_abort(struct fr_atomic_file *af)
         return;
     if (af->f)
         fclose(af->f);
+    else if (af->fd >= 0)
+        close(af->fd);
     if (af->tmp)
         unlink(af->tmp);
     free(af->tmp);
