@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define SOURCE_COMMAND_LINE 1000000 /* struct cli_opt.source of a flag set on the command line */
+
 int cli_exit_code(enum fr_status st)
 {
     switch (st) {
@@ -271,6 +273,8 @@ static int on_ini(void *user, const char *section, const char *name, const char 
         return 0;
     }
     struct cli_opt *o = lookup(s->cmd, s->opts, name, strlen(name), true);
+    if (o && o->source == SOURCE_COMMAND_LINE)
+        return 1; /* the command line wins: its value stays */
     if (!o) {
         s->rc = cli_error(s->cmd, CLI_USAGE, "%s: unknown key '%s'%s%s%s", s->path, name,
                           section && section[0] ? " in [" : "", section && section[0] ? section : "",
@@ -358,7 +362,7 @@ static int walk(const char *cmd, const char *usage, int argc, char **argv, struc
             continue;
         }
         if (pass == 1 || o->type != CLI_STR_LIST) { /* pass 0 validates scalars early; lists are set once */
-            int rc = set_value(cmd, o, v, "", 1000000);
+            int rc = set_value(cmd, o, v, "", SOURCE_COMMAND_LINE);
             if (rc != CLI_OK)
                 return rc;
         }
