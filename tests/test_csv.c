@@ -188,6 +188,7 @@ static void test_round_trip_formats(void **state)
     expect_bad("#classes,x,y\npath,label\na.png,2\n", "label 2, but #classes names 2 classes");
     expect_bad("#classes,x,y\na.png,0.5,0.2,0.3\n", "#classes names 2 classes, the rows have 3");
     expect_bad("#classes\na.png,0\n", "#classes lists no class");
+    expect_bad("#classes,a\n#classes,b\na.png,0\n", "bad.csv:2: a second #classes line"); /* found by fuzz_csv */
     expect_bad("path;label\na.png;1\n", "bad.csv:1: expected comma-separated columns (path,label); this line uses ';'");
 }
 

@@ -258,7 +258,7 @@ int cmd_demo(int argc, char **argv)
     so.n_val = sp.n_val;
     so.ckpt_name = "pseudo-label";
     struct rc_round rr;
-    if ((rc = rc_self_train(cmd, "pseudo-label", be, teacher, train, &sp, unl, n_unl, &po, false, cfg.student,
+    if ((rc = rc_self_train(cmd, "pseudo-label", be, teacher, train, &sp, unl, n_unl, &po, false, cfg.student, NULL,
                             (uint64_t)c.seed + 100, &so, (int)cfg.labeled_repeat, true, &rr)))
         goto done;
     rows[nrows] = (struct demo_row){"pseudo-label", labels_used, test_acc(rr.student, test), rr.seconds};
@@ -277,7 +277,7 @@ int cmd_demo(int argc, char **argv)
         char name[32];
         snprintf(name, sizeof name, "noisy-student round %d", r);
         no.ckpt_name = r == 1 ? "noisy-student-round1" : "noisy-student-round2";
-        if ((rc = rc_self_train(cmd, name, be, cur, train, &sp, unl, n_unl, &pn, true, cfg.student,
+        if ((rc = rc_self_train(cmd, name, be, cur, train, &sp, unl, n_unl, &pn, true, cfg.student, NULL,
                                 (uint64_t)c.seed + 200 + (uint64_t)r, &no, (int)cfg.labeled_repeat, true, &rr)))
             goto done;
         rows[nrows] = (struct demo_row){r == 1 ? "noisy-student round 1" : "noisy-student round 2", labels_used,

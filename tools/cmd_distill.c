@@ -102,34 +102,9 @@ int cmd_distill(int argc, char **argv)
         goto done;
     }
     bool cached = !fo.augment;
-    if (cached) { /* un-augmented input: the teacher's logits are the same every epoch */
-        int k = net->n_classes;
-        ts.teacher = malloc((size_t)((ts.cap > 0 ? ts.cap : 1) * k) * sizeof(float));
-        if (!ts.teacher) {
-            rc = cli_error(cmd, CLI_FAIL, "out of memory");
-            goto done;
-        }
-        for (int s = 0; s < 2 && st == FR_STATUS_OK; s++) {
-            int64_t *ids = malloc((size_t)(ts.n > 0 ? ts.n : 1) * sizeof *ids), *pos = malloc((size_t)(ts.n > 0 ? ts.n : 1) * sizeof *pos);
-            int64_t m = 0;
-            for (int64_t i = 0; ids && pos && i < ts.n; i++)
-                if (ts.src[i] == s) {
-                    ids[m] = ts.idx[i];
-                    pos[m++] = i;
-                }
-            float *lg = m > 0 ? malloc((size_t)(m * k) * sizeof(float)) : NULL;
-            if (m > 0 && ids && pos && lg)
-                st = fr_net_predict(tnet, ts.ds[s], ids, m, lg);
-            for (int64_t i = 0; st == FR_STATUS_OK && lg && i < m; i++)
-                memcpy(ts.teacher + pos[i] * k, lg + i * k, (size_t)k * sizeof(float));
-            free(ids);
-            free(pos);
-            free(lg);
-        }
-        if (st != FR_STATUS_OK) {
-            rc = rc_fail(cmd, st);
-            goto done;
-        }
+    if (cached && (st = fr_trainset_cache_teacher(&ts, tnet)) != FR_STATUS_OK) { /* the same logits every epoch */
+        rc = rc_fail(cmd, st);
+        goto done;
     }
     fprintf(stderr, "frugal %s: teacher %s -> student %s (%lld parameters), T %.3g, alpha %.3g, %lld labeled + %lld unlabeled "
                     "images, teacher logits %s\n",

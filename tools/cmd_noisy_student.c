@@ -64,7 +64,7 @@ int cmd_noisy_student(int argc, char **argv)
         return cli_error(cmd, CLI_USAGE, "--teacher CKPT is the first teacher: --teacher-arch, --teacher-epochs and "
                                          "--teacher-augment describe one trained here; give one or the other");
     /* students only: the teacher labels un-noised (eval mode) anyway; model files keep their own values */
-    rc_set_student_noise(&(struct fr_model_opts){(float)dropout, (float)sdepth});
+    const struct fr_model_opts student_noise = {(float)dropout, (float)sdepth};
     if ((rc = rc_check_arch(cmd, teacher_arch)) != CLI_OK)
         return rc;
     if (student && (rc = rc_check_arch(cmd, student)) != CLI_OK)
@@ -205,7 +205,7 @@ int cmd_noisy_student(int argc, char **argv)
         so.meta = meta;
         so.n_meta = 2;
         struct rc_round rr;
-        rc = rc_self_train(cmd, stage, be, teacher, train, &sp, unl, n_unl, &po, soft, student,
+        rc = rc_self_train(cmd, stage, be, teacher, train, &sp, unl, n_unl, &po, soft, student, &student_noise,
                            (uint64_t)c.seed + (uint64_t)r, &so, (int)labeled_repeat, false, &rr);
         if (rc != CLI_OK)
             goto done;

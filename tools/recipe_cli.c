@@ -110,80 +110,13 @@ int rc_open_dataset(const char *cmd, const char *spec, int64_t limit, struct fr_
 
 int rc_filter_classes(const char *cmd, const char *list, struct fr_dataset **dsp)
 {
-    struct fr_dataset *ds = *dsp;
-    int k = ds->n_classes;
-    if (k <= 0)
-        return cli_error(cmd, CLI_USAGE, "--classes: %s has no labels", ds->source);
-    int *map = malloc((size_t)k * sizeof *map);
-    if (!map)
-        return cli_error(cmd, CLI_FAIL, "out of memory");
-    for (int i = 0; i < k; i++)
-        map[i] = -1;
-    int nk = 0;
-    const char *p = list;
-    while (*p) {
-        char *end;
-        long a = strtol(p, &end, 10), b = a;
-        if (end == p)
-            goto bad;
-        p = end;
-        if (*p == '-') {
-            b = strtol(p + 1, &end, 10);
-            if (end == p + 1)
-                goto bad;
-            p = end;
-        }
-        if (a < 0 || b >= k || a > b)
-            goto bad;
-        for (long c = a; c <= b; c++)
-            if (map[c] < 0)
-                map[c] = nk++;
-        if (*p == ',')
-            p++;
-        else if (*p)
-            goto bad;
-    }
-    if (nk == 0)
-        goto bad;
-    int64_t n = 0;
-    int64_t *idx = malloc((size_t)(ds->n > 0 ? ds->n : 1) * sizeof *idx);
-    if (!idx) {
-        free(map);
-        return cli_error(cmd, CLI_FAIL, "out of memory");
-    }
-    for (int64_t i = 0; i < ds->n; i++)
-        if (ds->labels[i] >= 0 && map[ds->labels[i]] >= 0)
-            idx[n++] = i;
     struct fr_dataset *sub;
-    enum fr_status st = fr_dataset_subset(ds, idx, n, false, &sub);
-    free(idx);
-    if (st != FR_STATUS_OK) {
-        free(map);
+    enum fr_status st = fr_dataset_filter_classes(*dsp, list, &sub);
+    if (st != FR_STATUS_OK)
         return rc_fail(cmd, st);
-    }
-    for (int64_t i = 0; i < sub->n; i++)
-        sub->labels[i] = map[sub->labels[i]];
-    char **names = calloc((size_t)nk, sizeof *names);
-    for (int c = 0; names && c < k; c++)
-        if (map[c] >= 0)
-            names[map[c]] = strdup(sub->class_names ? sub->class_names[c] : "?");
-    if (sub->class_names)
-        for (int c = 0; c < k; c++)
-            free(sub->class_names[c]);
-    free(sub->class_names);
-    sub->class_names = names;
-    if (sub->soft) { /* soft labels of other classes make no sense after renumbering */
-        free(sub->soft);
-        sub->soft = NULL;
-    }
-    sub->n_classes = nk;
-    free(map);
-    fr_dataset_free(ds);
+    fr_dataset_free(*dsp);
     *dsp = sub;
     return CLI_OK;
-bad:
-    free(map);
-    return cli_error(cmd, CLI_USAGE, "--classes %s: expected a list like 5-9 or 0,2,4 of classes below %d", list, k);
 }
 
 int rc_check_labels(const char *cmd, const struct fr_dataset *ds)
@@ -745,13 +678,6 @@ void rc_json_print(cJSON *o)
     cJSON_Delete(o);
 }
 
-static struct fr_model_opts g_student_noise = {-1.0f, -1.0f};
-
-void rc_set_student_noise(const struct fr_model_opts *mo)
-{
-    g_student_noise = mo ? *mo : (struct fr_model_opts){-1.0f, -1.0f};
-}
-
 int rc_check_arch(const char *cmd, const char *arch)
 {
     if (fr_net_arch_builtin(arch))
@@ -843,36 +769,23 @@ int rc_finish(const char *cmd, const struct rc_common *c, struct fr_backend *be,
 
 int rc_self_train(const char *cmd, const char *stage, struct fr_backend *be, struct fr_net *teacher,
                   const struct fr_dataset *ds, const struct fr_split *sp, const int64_t *unl, int64_t n_unl,
-                  const struct fr_pseudo_opts *po, bool soft, const char *arch, uint64_t seed,
-                  const struct fr_fit_opts *fo, int labeled_repeat, bool quiet, struct rc_round *out)
+                  const struct fr_pseudo_opts *po, bool soft, const char *arch, const struct fr_model_opts *noise,
+                  uint64_t seed, const struct fr_fit_opts *fo, int labeled_repeat, bool quiet, struct rc_round *out)
 {
     memset(out, 0, sizeof *out);
     out->pseudo_accuracy = NAN;
     double t0 = rc_now();
-    struct fr_pseudo ps = {0};
-    struct fr_trainset ts = {0};
-    enum fr_status st = fr_pseudo_label(teacher, ds, unl, n_unl, po, &ps);
+    struct fr_trainset ts;
+    struct fr_pseudo_stats ps;
+    enum fr_status st = fr_pseudo_trainset(teacher, ds, sp->labeled, sp->n_labeled, labeled_repeat, unl, n_unl, po,
+                                           soft, &ts, &ps);
     if (st != FR_STATUS_OK)
         return rc_fail(cmd, st);
-    int64_t right = 0, known = 0;
-    for (int64_t i = 0; i < ps.n; i++)
-        if (ds->labels && ds->labels[ps.idx[i]] >= 0) {
-            known++;
-            right += ds->labels[ps.idx[i]] == ps.label[i];
-        }
-    out->pseudo_rows = ps.n;
-    out->unlabeled_used = n_unl;
-    out->pseudo_accuracy = known ? (double)right / (double)known : NAN;
-    ts.n_classes = teacher->n_classes;
-    /* the labeled images repeated so they keep a share of every batch next to many pseudo-labeled ones */
-    for (int rep = 0; rep < (labeled_repeat > 0 ? labeled_repeat : 1) && st == FR_STATUS_OK; rep++)
-        st = fr_trainset_add(&ts, 0, ds, sp->labeled, sp->n_labeled, NULL, NULL);
-    if (st == FR_STATUS_OK && ps.n > 0)
-        st = fr_trainset_add(&ts, 0, ds, ps.idx, ps.n, ps.label, soft ? ps.prob : NULL);
-    fr_pseudo_free(&ps);
-    if (st == FR_STATUS_OK)
-        st = fr_net_new_ex(be, arch, &g_student_noise, ds->c, ds->h, ds->w, teacher->n_classes, teacher->class_names,
-                           seed, &out->student);
+    out->pseudo_rows = ps.rows;
+    out->unlabeled_used = ps.unlabeled;
+    out->pseudo_accuracy = ps.accuracy >= 0 ? ps.accuracy : NAN;
+    st = fr_net_new_ex(be, arch, noise, ds->c, ds->h, ds->w, teacher->n_classes, teacher->class_names, seed,
+                       &out->student);
     if (st != FR_STATUS_OK) {
         fr_trainset_free(&ts);
         return rc_fail(cmd, st);

@@ -172,9 +172,6 @@ void rc_json_print(cJSON *o);
 /* Whether a spec names a built-in architecture or a readable, well-formed model file; prints the error
  * otherwise. */
 int rc_check_arch(const char *cmd, const char *arch);
-/* Noise overrides (--dropout, --stochastic-depth) for the students rc_self_train builds from then on;
- * NULL restores the built-in defaults. */
-void rc_set_student_noise(const struct fr_model_opts *mo);
 
 /* fr_fit with the progress display and SIGINT/SIGTERM handling: CLI_OK, 130 when interrupted (checkpoint saved,
  * device reported), or the failure's exit code with its message printed. A --warmup as long as the whole run
@@ -189,10 +186,10 @@ int rc_finish(const char *cmd, const struct rc_common *c, struct fr_backend *be,
 /* monotonic seconds */
 double rc_now(void);
 
-/* One self-training round (Noisy Student, Xie et al. 2020): the teacher (eval mode, no noise) labels unlabeled
- * images idx[0..n) of ds; a fresh student of `arch` (seeded with seed) trains with fo (its noise: fo->augment,
- * the model's dropout/stochastic depth) on the labeled images (repeated labeled_repeat times) plus the
- * pseudo-labeled ones. */
+/* One self-training round (Noisy Student, Xie et al. 2020) with progress display: the training set of
+ * fr_pseudo_trainset (the teacher, in eval mode, labels unl[0..n_unl) of ds; the labeled images repeated
+ * labeled_repeat times), and a fresh student of `arch` (seeded with seed; noise: fo->augment and the model's
+ * dropout/stochastic depth, overridden for built-in models by `noise`, NULL = their defaults) trained on it. */
 struct rc_round {
     struct fr_net *student;
     struct fr_fit_result fit;
@@ -202,7 +199,7 @@ struct rc_round {
 };
 int rc_self_train(const char *cmd, const char *stage, struct fr_backend *be, struct fr_net *teacher,
                   const struct fr_dataset *ds, const struct fr_split *sp, const int64_t *unl, int64_t n_unl,
-                  const struct fr_pseudo_opts *po, bool soft, const char *arch, uint64_t seed,
-                  const struct fr_fit_opts *fo, int labeled_repeat, bool quiet, struct rc_round *out);
+                  const struct fr_pseudo_opts *po, bool soft, const char *arch, const struct fr_model_opts *noise,
+                  uint64_t seed, const struct fr_fit_opts *fo, int labeled_repeat, bool quiet, struct rc_round *out);
 
 #endif

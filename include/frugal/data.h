@@ -100,6 +100,10 @@ struct fr_csv_rows {
 enum fr_status fr_csv_parse(const char *text, size_t size, const char *name, struct fr_csv_rows *out);
 void fr_csv_rows_free(struct fr_csv_rows *r);
 
+/* The images of the classes in `list` ("5-9", "0,2,4", ranges and single classes, comma-separated), renumbered
+ * 0.. in the order listed, with their class names; FR_STATUS_INVALID_ARGUMENT for a malformed list or a class
+ * outside [0, n_classes). Soft labels are dropped (they name the old classes). */
+enum fr_status fr_dataset_filter_classes(const struct fr_dataset *ds, const char *list, struct fr_dataset **out);
 /* A new dataset holding images idx[0..n) of `ds` (copied); drop_labels sets every label to -1. */
 enum fr_status fr_dataset_subset(const struct fr_dataset *ds, const int64_t *idx, int64_t n, bool drop_labels,
                                  struct fr_dataset **out);

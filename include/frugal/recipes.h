@@ -187,6 +187,22 @@ enum fr_status fr_pseudo_label(struct fr_net *teacher, const struct fr_dataset *
                                const struct fr_pseudo_opts *o, struct fr_pseudo *out);
 void fr_pseudo_free(struct fr_pseudo *p);
 
+/* --- training sets from a teacher (src/recipes/teacher.c) --- */
+struct fr_pseudo_stats {
+    int64_t unlabeled, rows; /* images the teacher labeled, pseudo-labeled rows kept (duplicates included) */
+    double accuracy;         /* of the kept rows against the dataset's own labels; -1 without them */
+};
+/* One Noisy Student round's training set: images labeled[0..n_labeled) of ds with their labels, repeated
+ * labeled_repeat times (so they keep a share of every batch), plus the teacher's pseudo-labels of unl[0..n_unl)
+ * (soft: its probabilities as targets). ts is initialised here; free it with fr_trainset_free. */
+enum fr_status fr_pseudo_trainset(struct fr_net *teacher, const struct fr_dataset *ds, const int64_t *labeled,
+                                  int64_t n_labeled, int labeled_repeat, const int64_t *unl, int64_t n_unl,
+                                  const struct fr_pseudo_opts *po, bool soft, struct fr_trainset *ts,
+                                  struct fr_pseudo_stats *stats);
+/* Fills ts->teacher with the teacher's logits of every image (distillation without augmentation: the same
+ * logits every epoch, computed once). */
+enum fr_status fr_trainset_cache_teacher(struct fr_trainset *ts, struct fr_net *teacher);
+
 #ifdef __cplusplus
 }
 #endif

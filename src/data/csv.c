@@ -174,6 +174,10 @@ enum fr_status fr_csv_parse(const char *text, size_t size, const char *name, str
             break;
         }
         if (directive) { /* #classes,NAME,...: names and count of the hard labels */
+            if (out->classes) {
+                st = fr_error(FR_STATUS_FORMAT, "%s:%ld: a second #classes line", name, lineno);
+                break;
+            }
             if (nf < 2) {
                 st = fr_error(FR_STATUS_FORMAT, "%s:%ld: #classes lists no class", name, lineno);
                 break;
