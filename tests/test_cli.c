@@ -583,6 +583,22 @@ static int count_files(const char *dir, const char *part)
     return n;
 }
 
+static bool files_equal(const char *a, const char *b)
+{
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    bool same = fa && fb;
+    for (int ca = 0, cb = 0; same && ca != EOF;) {
+        ca = fgetc(fa);
+        cb = fgetc(fb);
+        same = ca == cb;
+    }
+    if (fa)
+        fclose(fa);
+    if (fb)
+        fclose(fb);
+    return same;
+}
+
 static bool mount_tmpfs(const char *dir, const char *size)
 {
     char cmd[2000];
@@ -677,13 +693,14 @@ static void test_full_disk(void **state)
     char filler[700];
     snprintf(filler, sizeof filler, "dd if=/dev/zero of='%s/filler' bs=1k count=62 2>/dev/null", full);
     int drc = system(filler);
-    int aug = run("augment --input %s --policy hflip --count 8 --out %s/augout --grid %s/sheet.png", pngs, full, full);
+    /* old spellings (--out-dir, --out FILE.csv) so that this test runs the same on the report's commit */
+    int aug = run("augment --input %s --policy hflip --count 8 --out-dir %s/augout --grid %s/sheet.png", pngs, full, full);
     char aug_err[4096];
     snprintf(aug_err, sizeof aug_err, "%s", stderr_text());
     char augout[700];
     snprintf(augout, sizeof augout, "%s/augout", full);
     int aug_files = count_files(augout, ".png"); /* fails on an empty file */
-    int pl = run("pseudo-label --teacher %s --data fmnist --train-limit 30 --csv %s/pl/labels.csv", base_ckpt(), full);
+    int pl = run("pseudo-label --teacher %s --data fmnist --train-limit 30 --out %s/pl/labels.csv", base_ckpt(), full);
     char pl_err[4096];
     snprintf(pl_err, sizeof pl_err, "%s", stderr_text());
     char pldir[700];
@@ -711,12 +728,12 @@ static void test_pseudo_label_fresh_images(void **state)
     NEED_DATA();
     char csv[600], torn[700];
     snprintf(csv, sizeof csv, "%s", tu_path(g_dir, "pl2/l.csv"));
-    assert_int_equal(run("pseudo-label --teacher %s --data fmnist:test --train-limit 20 --csv %s", base_ckpt(), csv), 0);
+    assert_int_equal(run("pseudo-label --teacher %s --data fmnist:test --train-limit 20 --out %s", base_ckpt(), csv), 0);
     snprintf(torn, sizeof torn, "%s/pl2/l_images/000003.png", g_dir);
     FILE *f = fopen(torn, "w"); /* as an interrupted run used to leave it */
     assert_non_null(f);
     fclose(f);
-    assert_int_equal(run("pseudo-label --teacher %s --data fmnist --train-limit 20 --csv %s", base_ckpt(), csv), 0);
+    assert_int_equal(run("pseudo-label --teacher %s --data fmnist --train-limit 20 --out %s", base_ckpt(), csv), 0);
     struct fr_dataset *rows, *train;
     char spec[700];
     snprintf(spec, sizeof spec, "csv:%s", csv);
@@ -743,10 +760,10 @@ static void test_pseudo_label_interrupted(void **state)
     char dir[600], csv[700];
     snprintf(dir, sizeof dir, "%s", tu_path(g_dir, "pl3"));
     snprintf(csv, sizeof csv, "%s/l.csv", dir);
-    assert_int_equal(run("pseudo-label --teacher %s --data fmnist --train-limit 100 --csv %s", base_ckpt(), csv), 0);
+    assert_int_equal(run("pseudo-label --teacher %s --data fmnist --train-limit 100 --out %s", base_ckpt(), csv), 0);
     char *before = read_text(csv);
     assert_non_null(before);
-    pid_t pid = spawn("pseudo-label --teacher %s --data fmnist --train-limit 20000 --csv %s", base_ckpt(), csv);
+    pid_t pid = spawn("pseudo-label --teacher %s --data fmnist --train-limit 20000 --out %s", base_ckpt(), csv);
     bool staged = wait_for(dir, ".l_images.", 120);
     kill(pid, SIGTERM);
     int rc = wait_rc(pid);
@@ -796,18 +813,23 @@ static void test_augment_outputs(void **state)
     /* x/a00000.png, x/a00000.bmp (same stem; stb reads by content), y/a00001.png renamed to y/a00000.png */
     snprintf(cmd, sizeof cmd, "cp %s/a00000.png %s/a00000.bmp && mv %s/a00001.png %s/a00000.png", x, x, y, y);
     assert_int_equal(system(cmd), 0);
-    assert_int_equal(run("augment --input %s %s --policy hflip --count 2 --out %s --grid %s", x, y,
+    assert_int_equal(run("augment --input %s %s --policy hflip --count 2 --out-dir %s --grid %s", x, y,
                          tu_path(g_dir, "aug/deep/col"), tu_path(g_dir, "aug/sheets/s.png")),
                      0);
     assert_non_null(strstr(g_out, "wrote 6 images"));
+    assert_non_null(strstr(stderr_text(), "--out-dir is deprecated")); /* the old spelling works, with a note */
     assert_int_equal(count_files(tu_path(g_dir, "aug/deep/col"), ".png"), 6);
     assert_int_equal(count_files(tu_path(g_dir, "aug/sheets"), ".png"), 1);
     /* again: the files of the first run are named before they are replaced */
     assert_int_equal(run("augment --input %s %s --policy hflip --count 2 --out %s", x, y, tu_path(g_dir, "aug/deep/col")), 0);
     assert_non_null(strstr(stderr_text(), "holds 6 files"));
-    /* the old spelling still works */
-    assert_int_equal(run("augment --input %s --policy hflip --count 1 --out-dir %s", x, tu_path(g_dir, "aug/old")), 0);
-    assert_non_null(strstr(stderr_text(), "--out-dir is deprecated"));
+    /* finding 45: augment's default seed is train's (1), so a default preview shows a default run's samples */
+    const char *pol = "--policy 'rotate(degrees=30);translate(x=0.2,y=0.2)' --count 2";
+    assert_int_equal(run("augment --input %s/a00000.png %s --out %s", x, pol, tu_path(g_dir, "aug/sd")), 0);
+    assert_int_equal(run("augment --input %s/a00000.png %s --out %s --seed 1", x, pol, tu_path(g_dir, "aug/s1")), 0);
+    assert_int_equal(run("augment --input %s/a00000.png %s --out %s --seed 0", x, pol, tu_path(g_dir, "aug/s0")), 0);
+    assert_true(files_equal(tu_path(g_dir, "aug/sd/a00000_1.png"), tu_path(g_dir, "aug/s1/a00000_1.png")));
+    assert_false(files_equal(tu_path(g_dir, "aug/sd/a00000_1.png"), tu_path(g_dir, "aug/s0/a00000_1.png")));
 }
 
 /* ---------- findings 17, 20: one exit-code convention ---------- */

@@ -191,7 +191,7 @@ int cmd_pseudo_label(int argc, char **argv)
         goto done;
     if ((rc = rc_load_net(cmd, "--teacher", be, teacher, &net)) != CLI_OK)
         goto done;
-    if ((rc = rc_open_data(cmd, &d, &ds, NULL)) != CLI_OK)
+    if ((rc = rc_open_data_ex(cmd, &d, &ds, NULL, false)) != CLI_OK) /* its labels only measure the teacher */
         goto done;
     if (ds->c != net->c || ds->h != net->h || ds->w != net->w) {
         rc = cli_error(cmd, CLI_USAGE, "%s: images are %dx%dx%d, the teacher %s expects %dx%dx%d", ds->source, ds->c,

@@ -119,7 +119,9 @@ int rc_filter_classes(const char *cmd, const char *list, struct fr_dataset **dsp
     return CLI_OK;
 }
 
-int rc_check_labels(const char *cmd, const struct fr_dataset *ds)
+/* full: the whole (class-filtered) dataset, where stray labels and empty classes are judged; else the images a
+ * limit kept, which must still hold two classes */
+static int check_labels(const char *cmd, const struct fr_dataset *ds, bool full, int64_t limit)
 {
     int k = ds->n_classes;
     if (!ds->labels || k <= 0)
@@ -144,9 +146,15 @@ int rc_check_labels(const char *cmd, const struct fr_dataset *ds)
     free(counts);
     if (distinct == 0)
         return CLI_OK;
-    if (k < 2 || distinct < 2)
-        return cli_error(cmd, CLI_USAGE, "%s: only one class (%s) has labeled images; a classifier needs at least 2",
-                         ds->source, ds->class_names ? ds->class_names[first_used] : "?");
+    if (k < 2 || distinct < 2) {
+        char lim[64] = "";
+        if (!full)
+            snprintf(lim, sizeof lim, " among the first %lld images (--train-limit)", (long long)limit);
+        return cli_error(cmd, CLI_USAGE, "%s: only one class (%s) has labeled images%s; a classifier needs at least 2",
+                         ds->source, ds->class_names ? ds->class_names[first_used] : "?", lim);
+    }
+    if (!full)
+        return CLI_OK;
     /* class indices are 0..K-1: a few used values spread over a huge range is a stray label, not K classes */
     if (k - distinct > 10 && k > 2 * distinct)
         return cli_error(cmd, CLI_USAGE,
@@ -158,6 +166,8 @@ int rc_check_labels(const char *cmd, const struct fr_dataset *ds)
                  first_used > 0 ? "; labels start at 1? class indices start at 0" : "");
     return CLI_OK;
 }
+
+int rc_check_labels(const char *cmd, const struct fr_dataset *ds) { return check_labels(cmd, ds, true, 0); }
 
 static bool names_equal(char *const *a, char *const *b, int k)
 {
@@ -207,16 +217,22 @@ int rc_check_fit(const char *cmd, const char *what, const struct fr_net *net, co
     return check_same(cmd, what, net->c, net->h, net->w, net->n_classes, net->class_names, ds);
 }
 
-int rc_open_data(const char *cmd, const struct rc_data *d, struct fr_dataset **train, struct fr_dataset **test)
+int rc_open_data_ex(const char *cmd, const struct rc_data *d, struct fr_dataset **train, struct fr_dataset **test,
+                    bool check)
 {
     *train = NULL;
     if (test)
         *test = NULL;
     if (!d->data)
         return cli_error(cmd, CLI_USAGE, "--data SPEC is required (e.g. --data fmnist)");
-    int rc = rc_open_dataset_ex(cmd, d->data, d->classes, d->train_limit, train);
-    if (rc == CLI_OK)
-        rc = rc_check_labels(cmd, *train);
+    int rc = rc_open_dataset_ex(cmd, d->data, d->classes, 0, train);
+    if (rc == CLI_OK && check)
+        rc = check_labels(cmd, *train, true, 0);
+    if (rc == CLI_OK && d->train_limit > 0 && d->train_limit < (*train)->n) {
+        rc = keep_first(cmd, d->train_limit, train);
+        if (rc == CLI_OK && check)
+            rc = check_labels(cmd, *train, false, d->train_limit);
+    }
     if (rc != CLI_OK || !test)
         return rc;
     const char *ts = d->test;
@@ -230,6 +246,11 @@ int rc_open_data(const char *cmd, const struct rc_data *d, struct fr_dataset **t
                             (*train)->class_names, *test);
     }
     return rc;
+}
+
+int rc_open_data(const char *cmd, const struct rc_data *d, struct fr_dataset **train, struct fr_dataset **test)
+{
+    return rc_open_data_ex(cmd, d, train, test, true);
 }
 
 int rc_split(const char *cmd, const struct rc_data *d, const struct fr_dataset *ds, uint64_t seed, struct fr_split *sp)

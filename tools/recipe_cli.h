@@ -93,6 +93,9 @@ int rc_filter_classes(const char *cmd, const char *list, struct fr_dataset **ds)
  * classes, class indices without large gaps), the test set checked against the training set (image size,
  * classes) before any training; exit code. */
 int rc_open_data(const char *cmd, const struct rc_data *d, struct fr_dataset **train, struct fr_dataset **test);
+/* The same; check = false skips the label checks (data whose labels are not trained on, e.g. pseudo-label's). */
+int rc_open_data_ex(const char *cmd, const struct rc_data *d, struct fr_dataset **train, struct fr_dataset **test,
+                    bool check);
 /* Errors (exit code) for training labels that cannot make a classifier; warnings for empty classes. */
 int rc_check_labels(const char *cmd, const struct fr_dataset *ds);
 /* Whether data of `source` (c x h x w, names of k classes) fits a model; `what` names the model in messages.
