@@ -113,6 +113,11 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "umount '%s/full' 2>/dev/null", g_dir); /* a failed test_full_disk may leave it */
+    if (system(cmd)) {
+        /* not mounted */
+    }
     return tu_tmpdir_remove(g_dir);
 }
 
@@ -561,9 +566,10 @@ static char *read_text(const char *path)
     return t;
 }
 
-/* files in dir whose name contains `part` (NULL = all but . and ..); a file of 0 bytes fails the test */
+/* files in dir whose name contains `part` (NULL = all but . and ..); -1 when one of them is empty (0 bytes) */
 static int count_files(const char *dir, const char *part)
 {
+    bool empty = false;
     DIR *d = opendir(dir);
     if (!d)
         return 0;
@@ -575,12 +581,14 @@ static int count_files(const char *dir, const char *part)
         char p[1200];
         struct stat sb;
         snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        if (stat(p, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size == 0)
-            fail_msg("%s is empty", p);
+        if (stat(p, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size == 0) {
+            printf("%s is empty\n", p);
+            empty = true;
+        }
         n++;
     }
     closedir(d);
-    return n;
+    return empty ? -1 : n;
 }
 
 static bool files_equal(const char *a, const char *b)
@@ -699,7 +707,7 @@ static void test_full_disk(void **state)
     snprintf(aug_err, sizeof aug_err, "%s", stderr_text());
     char augout[700];
     snprintf(augout, sizeof augout, "%s/augout", full);
-    int aug_files = count_files(augout, ".png"); /* fails on an empty file */
+    int aug_files = count_files(augout, ".png"); /* -1 with an empty file */
     int pl = run("pseudo-label --teacher %s --data fmnist --train-limit 30 --out %s/pl/labels.csv", base_ckpt(), full);
     char pl_err[4096];
     snprintf(pl_err, sizeof pl_err, "%s", stderr_text());
@@ -713,7 +721,7 @@ static void test_full_disk(void **state)
     assert_int_equal(drc, 0);
     assert_int_equal(aug, 1);
     assert_non_null(strstr(aug_err, "No space left on device"));
-    assert_true(aug_files < 160);
+    assert_true(aug_files >= 0 && aug_files < 160);
     assert_int_equal(pl, 1);
     assert_non_null(strstr(pl_err, "No space left on device"));
     assert_int_equal(pl_files, 0); /* no CSV, no images, no staging directory */

@@ -177,7 +177,7 @@ int cmd_demo(int argc, char **argv)
     if (cfg.sup_epochs <= 0 || cfg.aug_epochs <= 0 || cfg.student_epochs <= 0 || cfg.labels <= 0)
         return cli_error(cmd, CLI_USAGE, "epochs and --labels must be positive");
     struct rc_outdir od = {.lock_fd = -1};
-    if (c.out && (rc = rc_out_open(cmd, c.out, false, &od)) != CLI_OK)
+    if (c.out && (rc = rc_out_open(cmd, c.out, NULL, &od)) != CLI_OK)
         return rc;
 
     struct fr_backend *be = NULL;

@@ -46,7 +46,7 @@ int cmd_distill(int argc, char **argv)
     if (fo.cutmix > 0 || fo.mixup > 0)
         return cli_error(cmd, CLI_USAGE, "--cutmix/--mixup cannot be combined with distillation");
     struct rc_outdir od = {.lock_fd = -1};
-    if (c.out && (rc = rc_out_open(cmd, c.out, f.resume != NULL, &od)) != CLI_OK)
+    if (c.out && (rc = rc_out_open(cmd, c.out, f.resume, &od)) != CLI_OK)
         return rc;
     struct fr_backend *be = NULL;
     struct fr_dataset *train = NULL, *test = NULL, *unl = NULL;

@@ -81,7 +81,7 @@ int cmd_noisy_student(int argc, char **argv)
         fr_aug_policy_free(pol);
     }
     struct rc_outdir od = {.lock_fd = -1};
-    if (c.out && (rc = rc_out_open(cmd, c.out, false, &od)) != CLI_OK)
+    if (c.out && (rc = rc_out_open(cmd, c.out, NULL, &od)) != CLI_OK)
         return rc;
     struct fr_backend *be = NULL;
     struct fr_dataset *train = NULL, *test = NULL;

@@ -31,7 +31,7 @@ int cmd_train(int argc, char **argv)
     if ((rc = rc_fit_opts(cmd, &c, &f, &fo)) != CLI_OK)
         return rc;
     struct rc_outdir od = {.lock_fd = -1};
-    if (c.out && (rc = rc_out_open(cmd, c.out, f.resume != NULL, &od)) != CLI_OK)
+    if (c.out && (rc = rc_out_open(cmd, c.out, f.resume, &od)) != CLI_OK)
         return rc;
     struct fr_backend *be = NULL;
     struct fr_dataset *train = NULL, *test = NULL;

@@ -564,7 +564,7 @@ int rc_lock(const char *cmd, const char *dir, const char *name, const char *what
     return cli_error(cmd, CLI_FAIL, "%s: cannot take the lock", od->lock);
 }
 
-int rc_out_open(const char *cmd, const char *dir, bool resume, struct rc_outdir *od)
+int rc_out_open(const char *cmd, const char *dir, const char *resume, struct rc_outdir *od)
 {
     od->lock_fd = -1;
     int rc = rc_mkdir(cmd, dir);
@@ -574,8 +574,17 @@ int rc_out_open(const char *cmd, const char *dir, bool resume, struct rc_outdir 
         rc = rc_lock(cmd, dir, ".frugal.lock", what, od);
     if (rc != CLI_OK)
         return rc;
-    if (resume)
-        return CLI_OK;
+    if (resume) { /* continuing the run that is in DIR: its files are this run's */
+        char a[4096], b[4096], rd[4096];
+        snprintf(rd, sizeof rd, "%s", resume);
+        char *slash = strrchr(rd, '/');
+        if (slash)
+            *slash = 0;
+        else
+            snprintf(rd, sizeof rd, ".");
+        if (realpath(rd, a) && realpath(dir, b) && !strcmp(a, b))
+            return CLI_OK;
+    }
     /* a fresh run: name what an earlier one left */
     DIR *d = opendir(dir);
     char found[1024] = "";

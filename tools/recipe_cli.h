@@ -132,13 +132,13 @@ int rc_check_resume(const char *cmd, const char *path, const struct rc_meta *m, 
                     const char *arch, int64_t epochs);
 
 /* An --out directory held by one run: created, locked against a second run (DIR/.frugal.lock, released when
- * the process ends), with files of an earlier run named before they are replaced; a fresh (not resumed) run
- * moves an earlier metrics.jsonl to metrics.prev.jsonl. */
+ * the process ends), with files of an earlier run named before they are replaced; a fresh run (not resuming a
+ * checkpoint in DIR: resume NULL or elsewhere) moves an earlier metrics.jsonl to metrics.prev.jsonl. */
 struct rc_outdir {
     char path[4096], lock[4200];
     int lock_fd;
 };
-int rc_out_open(const char *cmd, const char *dir, bool resume, struct rc_outdir *od);
+int rc_out_open(const char *cmd, const char *dir, const char *resume, struct rc_outdir *od);
 /* The lock alone: DIR/NAME held until rc_out_close or the end of the process; `what` names the output in the
  * message for a second run. Exit code. */
 int rc_lock(const char *cmd, const char *dir, const char *name, const char *what, struct rc_outdir *od);
