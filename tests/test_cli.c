@@ -197,9 +197,14 @@ static void test_resume_bit_identical(void **state)
     const char *common = SMALL " --schedule constant --augment 'hflip;translate(x=0.1,y=0.1)'";
     assert_int_equal(run("train %s --epochs 2 --out %s", common, tu_path(g_dir, "straight")), 0);
     assert_int_equal(run("train %s --epochs 1 --out %s", common, tu_path(g_dir, "split")), 0);
-    assert_int_equal(run("train %s --epochs 2 --out %s --resume %s", common, tu_path(g_dir, "split"),
+    assert_int_equal(run("train %s --epochs 2 --out %s --resume %s --json", common, tu_path(g_dir, "split"),
                          tu_path(g_dir, "split/model.safetensors")),
                      0);
+    cJSON *o = json_out(); /* finding 30: steps count the whole run, steps_this_run this process */
+    assert_int_equal((int)num(o, "epochs"), 2);
+    assert_true(num(o, "steps_this_run") > 0);
+    assert_int_equal((int)num(o, "steps"), 2 * (int)num(o, "steps_this_run"));
+    cJSON_Delete(o);
     struct fr_safetensors *a, *b;
     assert_int_equal(fr_st_open(tu_path(g_dir, "straight/model.safetensors"), &a), FR_STATUS_OK);
     assert_int_equal(fr_st_open(tu_path(g_dir, "split/model.safetensors"), &b), FR_STATUS_OK);
@@ -299,6 +304,7 @@ static void test_pseudo_label_csv(void **state)
                          tu_path(g_dir, "pl/hard.csv")),
                      0);
     cJSON *o = json_out();
+    assert_string_equal(cJSON_GetObjectItem(o, "command")->valuestring, "pseudo-label"); /* finding 30 */
     int rows = (int)num(o, "rows");
     assert_true(rows > 0 && rows <= 300);
     double pla = num(o, "pseudo_label_accuracy");
@@ -421,6 +427,11 @@ static void test_noisy_student_rounds(void **state)
                          dir),
                      0);
     cJSON *o = json_out();
+    /* finding 30: the command as typed, the keys of every training command */
+    assert_string_equal(cJSON_GetObjectItem(o, "command")->valuestring, "noisy-student");
+    assert_string_equal(cJSON_GetObjectItem(o, "model")->valuestring, "t");
+    assert_true(num(o, "parameters") > 0 && num(o, "steps") > 0);
+    assert_true(num(o, "test_loss") > 0);
     cJSON *rounds = cJSON_GetObjectItem(o, "rounds");
     assert_int_equal(cJSON_GetArraySize(rounds), 3);
     cJSON *r1 = cJSON_GetArrayItem(rounds, 1), *r2 = cJSON_GetArrayItem(rounds, 2);
@@ -448,6 +459,7 @@ static void test_demo_tiny(void **state)
                          "--test-limit 300 --json"),
                      0);
     cJSON *o = json_out();
+    assert_string_equal(cJSON_GetObjectItem(o, "command")->valuestring, "demo"); /* finding 30 */
     cJSON *rows = cJSON_GetObjectItem(o, "rows");
     const char *want[] = {"supervised", "supervised+augment", "pseudo-label", "noisy-student round 1",
                           "noisy-student round 2"};
