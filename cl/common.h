@@ -2,7 +2,9 @@
 #ifndef FRUGAL_CL_COMMON_H
 #define FRUGAL_CL_COMMON_H
 
-#ifdef __OPENCL_VERSION__
+#include "rng.h" /* first: defines FR_OPENCL_C in device code */
+
+#ifdef FR_OPENCL_C
 /* Parity with the CPU path (built with -ffp-contract=off) needs unfused a*b+c. */
 #pragma OPENCL FP_CONTRACT OFF
 typedef int fr_i32;
@@ -13,8 +15,6 @@ typedef int fr_i32;
 #include <stdint.h>
 typedef int32_t fr_i32;
 #endif
-
-#include "rng.h"
 
 /* One tensor operand as a kernel sees it (ArrayFire's KParam idea): sizes and strides in elements of
  * its own type, outermost dim first (PyTorch order), and the offset of element 0 in elements from
@@ -29,7 +29,7 @@ typedef struct {
     fr_i32 pad[2]; /* keeps the size a multiple of 16 bytes */
 } fr_clt;
 
-#ifdef __OPENCL_VERSION__
+#ifdef FR_OPENCL_C
 /* Element offset of linear (row-major over p's own ne) index i in tensor p. */
 FR_CL_FN int fr_clt_index(const fr_clt p, int i)
 {

@@ -4,7 +4,13 @@
 #ifndef FRUGAL_CL_RNG_H
 #define FRUGAL_CL_RNG_H
 
-#ifdef __OPENCL_VERSION__
+/* FR_OPENCL_C: compiled as OpenCL C. Runtimes define __OPENCL_VERSION__, the OpenCL C standard names
+ * __OPENCL_C_VERSION__ (clang alone defines only that one): either means device code. */
+#if defined(__OPENCL_VERSION__) || defined(__OPENCL_C_VERSION__)
+#define FR_OPENCL_C 1
+#endif
+
+#ifdef FR_OPENCL_C
 typedef uint fr_u32;
 #define FR_RNG_FN static inline
 #define FR_MULHI(a, b) mul_hi((fr_u32)(a), (fr_u32)(b))

@@ -445,6 +445,110 @@ static void test_apply_errors(void **state)
     assert_int_equal(fr_aug_apply_host(&s, &b, bad, 1, NULL), FR_STATUS_INVALID_ARGUMENT);
 }
 
+/* The batch augmenter against the host functions on the same programs and mix records (drawn per global sample):
+ * images, soft labels, a partial batch, an offset first sample, normalize(), CPU vs OpenCL bytes. */
+static void augmenter_run(struct fr_backend *be, const char *policy, int batch, uint32_t step, uint32_t first, int n,
+                          const uint8_t *in, void *out, const int32_t *lab, float *soft, int *fallbacks)
+{
+    struct fr_augmenter_opts ao = {.policy = policy, .seed = 99, .batch = batch, .h = H, .w = W, .c = C,
+                                   .n_classes = 5};
+    struct fr_augmenter *a;
+    if (fr_augmenter_new(be, &ao, &a) != FR_STATUS_OK)
+        fail_msg("augmenter '%s': %s", policy, fr_last_error());
+    if (fr_augmenter_run(a, step, first, n, in, out, lab, soft) != FR_STATUS_OK)
+        fail_msg("augmenter '%s': %s", policy, fr_last_error());
+    if (fallbacks) {
+        struct fr_graph_stats st;
+        fr_graph_get_stats(fr_augmenter_graph(a), &st);
+        *fallbacks = st.fallback_ops;
+    }
+    fr_augmenter_free(a);
+}
+
+static void test_augmenter(void **state)
+{
+    (void)state;
+    struct fr_backend *cpu = fr_backend_cpu_new(2);
+    const char *spec = "randaugment(n=2,m=9);cutmix(alpha=1)";
+    uint8_t *in = make_batch(N, H, W, C);
+    for (int i = 0; i < N * H * W * C; i++) /* samples differ, so mixing shows */
+        in[i] = (uint8_t)(in[i] + (i / (H * W * C)) * 17);
+    int32_t lab[N];
+    for (int i = 0; i < N; i++)
+        lab[i] = (i * 3) % 5;
+    enum { SZ = H * W * C };
+    static uint8_t got[N * SZ], want[N * SZ], tmp[N * SZ];
+    static float soft[N * 5], want_soft[N * 5];
+    augmenter_run(cpu, spec, N, 4, 0, N, in, got, lab, soft, NULL);
+    /* reference: host program runner and mixing on fr_aug_policy_draw / fr_aug_mix_draw_at */
+    struct fr_aug_policy *pol;
+    assert_int_equal(fr_aug_policy_parse(spec, &pol), FR_STATUS_OK);
+    int k = fr_aug_policy_max_ops(pol);
+    float *prog = malloc(sizeof(float) * N * k * FR_AUG_REC), mix[N * FR_AUG_MIX_REC];
+    for (int i = 0; i < N; i++)
+        assert_int_equal(fr_aug_policy_draw(pol, 99, 4, (uint32_t)i, H, W, prog + (size_t)i * k * FR_AUG_REC), FR_STATUS_OK);
+    assert_int_equal(fr_aug_mix_draw_at(fr_aug_policy_mix(pol), 99, 4, 0, N, H, W, mix), FR_STATUS_OK);
+    struct fr_aug_images ai = {in, FR_U8, FR_AUG_NHWC, N, H, W, C}, at = {tmp, FR_U8, FR_AUG_NHWC, N, H, W, C};
+    struct fr_aug_images aw = {want, FR_U8, FR_AUG_NHWC, N, H, W, C};
+    assert_int_equal(fr_aug_apply_host(&ai, &at, prog, k, NULL), FR_STATUS_OK);
+    assert_int_equal(fr_aug_mix_host(&at, &aw, mix), FR_STATUS_OK);
+    assert_int_equal(fr_aug_mix_labels_host(lab, N, 5, mix, want_soft), FR_STATUS_OK);
+    tu_assert_bytes_equal(got, want, sizeof got);
+    tu_assert_bytes_equal(soft, want_soft, sizeof soft);
+    int mixed = 0;
+    for (int i = 0; i < N; i++)
+        mixed += (int)mix[i * FR_AUG_MIX_REC] == FR_AUG_MIX_CUTMIX;
+    assert_true(mixed >= N / 2);
+    free(prog);
+    fr_aug_policy_free(pol);
+
+    /* without mixing, a sample's result depends only on (seed, step, its global index): samples 5..8 of a batch
+     * equal a 4-image call at first_sample 5 with a batch of 6 (a partial batch) */
+    static uint8_t part[4 * SZ];
+    augmenter_run(cpu, "randaugment(n=2,m=9)", N, 4, 0, N, in, got, NULL, NULL, NULL);
+    augmenter_run(cpu, "randaugment(n=2,m=9)", 6, 4, 5, 4, in + 5 * SZ, part, NULL, NULL, NULL);
+    tu_assert_bytes_equal(part, got + 5 * SZ, sizeof part);
+
+    /* normalize(): f32 NCHW (x/255 - mean)/std of the u8 result */
+    static float f[N * SZ];
+    augmenter_run(cpu, "randaugment(n=2,m=9);normalize(mean=(0.5,0.25,0),std=(0.5,2,1))", N, 4, 0, N, in, f, NULL,
+                  NULL, NULL);
+    const float mean[3] = {0.5f, 0.25f, 0}, sd[3] = {0.5f, 2, 1};
+    for (int i = 0; i < N; i++)
+        for (int ch = 0; ch < C; ch++)
+            for (int p = 0; p < H * W; p++) {
+                float v = ((float)got[(size_t)i * SZ + p * C + ch] * (1.0f / 255.0f) - mean[ch]) / sd[ch];
+                assert_true(f[((size_t)i * C + ch) * H * W + p] == v);
+            }
+
+    /* bad calls */
+    struct fr_augmenter_opts ao = {.policy = spec, .seed = 1, .batch = 4, .h = H, .w = W, .c = C, .n_classes = 5};
+    struct fr_augmenter *a;
+    assert_int_equal(fr_augmenter_new(cpu, &ao, &a), FR_STATUS_OK);
+    int32_t bad[4] = {0, 1, 5, 2};
+    assert_int_equal(fr_augmenter_run(a, 0, 0, 4, in, got, bad, soft), FR_STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(fr_last_error(), "label 5"));
+    assert_int_equal(fr_augmenter_run(a, 0, 0, 5, in, got, NULL, NULL), FR_STATUS_INVALID_ARGUMENT);
+    fr_augmenter_free(a);
+    ao.policy = "cutmix(alpha=0)";
+    assert_int_equal(fr_augmenter_new(cpu, &ao, &a), FR_STATUS_INVALID_ARGUMENT);
+
+    /* the same bytes on an OpenCL device */
+    struct fr_backend *cl = NULL;
+    if (fr_backend_open("cl:0:0", &cl) == FR_STATUS_OK && cl) {
+        static uint8_t got_cl[N * SZ];
+        static float soft_cl[N * 5];
+        augmenter_run(cpu, spec, N, 4, 0, N, in, got, lab, soft, NULL);
+        augmenter_run(cl, spec, N, 4, 0, N, in, got_cl, lab, soft_cl, NULL);
+        tu_assert_bytes_equal(got_cl, got, sizeof got);
+        tu_assert_bytes_equal(soft_cl, soft, sizeof soft);
+        fr_backend_free(cl);
+    } else
+        print_message("no OpenCL device: augmenter parity not checked\n");
+    free(in);
+    fr_backend_free(cpu);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -456,6 +560,7 @@ int main(void)
         cmocka_unit_test(test_graph_warp_and_shapes),
         cmocka_unit_test(test_graph_mix_labels_and_normalize),
         cmocka_unit_test(test_apply_errors),
+        cmocka_unit_test(test_augmenter),
         cmocka_unit_test(test_opencl_warp_parity),
         cmocka_unit_test(test_opencl_apply_parity),
         cmocka_unit_test(test_opencl_parity_no_fp64),

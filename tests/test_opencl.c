@@ -1,6 +1,8 @@
 /* The OpenCL backend itself: discovery, device choice (explicit, auto, errors), kernel source lookup
- * and #include inlining, build errors that name the device, file and log, the CPU fallback of an op
- * without a kernel, and the CPU path when no OpenCL driver is installed (OCL_ICD_VENDORS empty). */
+ * and #include inlining, build errors that name the device, file and log (remembered, reported once), the
+ * CPU fallback of an op without a kernel, storage split into chunks, offsets beyond 32-bit indices caught
+ * at plan time, the device queries (parameter size, fp64 rate, OpenCL C macros), per-op profiles, and the
+ * CPU path when no OpenCL driver is installed (OCL_ICD_VENDORS empty). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,9 +11,11 @@
 #include <unistd.h>
 
 #include "frugal/device.h"
+#include "frugal/profile.h"
 #include "frugal_config.h"
 #include "testutil.h"
 #if FRUGAL_HAVE_OPENCL
+#include "core/graph_internal.h"
 #include "opencl/opencl_internal.h"
 
 static struct fr_device_info *devs;
@@ -177,11 +181,25 @@ static void test_build_error_reports(void **state)
     assert_int_equal(fr_backend_open(spec, &b), FR_STATUS_OK);
     cl_kernel k;
     size_t wg;
-    assert_int_equal(fr_cl_kernel(b->ctx, "broken.cl", "broken_k", &k, &wg), FR_STATUS_DEVICE);
-    const char *msg = fr_last_error();
+    struct fr_cl *cl = b->ctx;
+    n_warnings = 0;
+    fr_log_set_callback(count_log, NULL);
+    assert_int_equal(fr_cl_kernel(cl, "broken.cl", "broken_k", &k, &wg), FR_STATUS_UNSUPPORTED);
+    char msg[4096];
+    snprintf(msg, sizeof msg, "%s", fr_last_error());
     assert_non_null(strstr(msg, path));          /* the file */
     assert_non_null(strstr(msg, spec));          /* the device */
     assert_non_null(strstr(msg, "undeclared_thing")); /* the compiler's log */
+    assert_int_equal(n_warnings, 1);             /* reported once, with the log's first line */
+    assert_non_null(strstr(last_warning, "broken.cl"));
+    assert_non_null(strstr(last_warning, "undeclared_thing"));
+    /* remembered: the same error again, no second compile and no second warning */
+    int compiled = cl->n_compiled;
+    assert_int_equal(fr_cl_kernel(cl, "broken.cl", "broken_k", &k, &wg), FR_STATUS_UNSUPPORTED);
+    assert_int_equal(cl->n_compiled, compiled);
+    assert_string_equal(fr_last_error(), msg);
+    assert_int_equal(n_warnings, 1);
+    fr_log_set_callback(NULL, NULL);
     /* a missing kernel name in a good file is an error too, not a crash */
     assert_int_equal(fr_cl_kernel(b->ctx, "layout.cl", "layout_nope", &k, &wg), FR_STATUS_DEVICE);
     assert_non_null(strstr(fr_last_error(), "layout_nope"));
@@ -227,6 +245,295 @@ static void test_cpu_fallback(void **state)
     fr_ctx_free(ctx);
     fr_backend_free(b);
     fr_cl_ops_override(FR_OP_RELU, saved);
+}
+
+/* y = sum over rows of relu(2x - 1) * x plus a few more nodes: intermediates of 40 KB each */
+static struct fr_tensor *chain(struct fr_ctx *ctx, struct fr_tensor *x)
+{
+    struct fr_tensor *a = fr_relu(ctx, fr_scale_add(ctx, x, 2.0f, -1.0f));
+    struct fr_tensor *b = fr_mul(ctx, a, x);
+    struct fr_tensor *c = fr_add(ctx, fr_scale(ctx, b, 0.5f), a);
+    return fr_sum(ctx, fr_mul(ctx, c, b), -1);
+}
+
+static void run_chain(struct fr_backend *b, uint64_t max_buffer, const float *xd, float *out, int *n_bufs)
+{
+    uint64_t saved = b->max_buffer;
+    b->max_buffer = max_buffer;
+    struct fr_ctx *ctx = fr_ctx_new();
+    struct fr_tensor *x = fr_tensor_set_flags(fr_tensor_new(ctx, FR_F32, 2, (int64_t[]){100, 100}), FR_FLAG_INPUT);
+    struct fr_tensor *y = chain(ctx, x);
+    struct fr_graph *g = fr_graph_new(ctx);
+    assert_int_equal(fr_graph_add(g, y), FR_STATUS_OK);
+    if (fr_graph_plan(g, b) != FR_STATUS_OK)
+        fail_msg("%s", fr_last_error());
+    assert_int_equal(fr_tensor_set(x, xd, 100 * 100 * sizeof(float)), FR_STATUS_OK);
+    assert_int_equal(fr_graph_compute(g), FR_STATUS_OK);
+    assert_int_equal(fr_tensor_get(y, out, 100 * sizeof(float)), FR_STATUS_OK);
+    *n_bufs = g->n_bufs;
+    for (int i = 0; i < g->n_bufs; i++)
+        assert_true(g->bufs[i]->size <= FR_MAX(max_buffer, (uint64_t)100 * 100 * 4 + 64) || max_buffer == 0);
+    fr_graph_free(g);
+    fr_ctx_free(ctx);
+    b->max_buffer = saved;
+}
+
+/* Storage in chunks of at most the backend's largest buffer: many chunks, the same results as one. */
+static void test_chunked_storage(void **state)
+{
+    (void)state;
+    static float xd[100 * 100];
+    tu_fill_uniform(xd, 100 * 100, 5, -1, 1);
+    float one[100], many[100], dev[100];
+    int n_one, n_many, n_dev;
+    struct fr_backend *cpu = fr_backend_cpu_new(1);
+    run_chain(cpu, 0, xd, one, &n_one);
+    run_chain(cpu, 48 * 1024, xd, many, &n_many); /* one 40 KB tensor per chunk at most */
+    assert_true(n_one <= 2);
+    assert_true(n_many >= 4);
+    assert_memory_equal(one, many, sizeof one);
+    struct fr_backend *b;
+    assert_int_equal(fr_backend_open(spec, &b), FR_STATUS_OK);
+    assert_true(b->max_buffer > 0 && b->max_buffer <= ((struct fr_cl *)b->ctx)->info.max_alloc);
+    assert_true(b->max_buffer < (uint64_t)1 << 31); /* element offsets of any dtype fit 32-bit indices */
+    assert_true(b->mem_bytes == ((struct fr_cl *)b->ctx)->info.global_mem);
+    run_chain(b, 20 * 1024, xd, dev, &n_dev); /* smaller than a tensor: each gets a chunk of its own */
+    assert_true(n_dev >= 4);
+    tu_assert_close(dev, one, 100, 1e-4f, 1e-5f);
+    fr_backend_free(b);
+    fr_backend_free(cpu);
+}
+
+/* An operand beyond 2^31 elements of its buffer is refused when the graph is planned (the node goes to the
+ * CPU path), not when a kernel would index it. Fake storage: nothing is allocated or run. */
+static void test_offsets_at_plan_time(void **state)
+{
+    (void)state;
+    struct fr_backend *b;
+    assert_int_equal(fr_backend_open(spec, &b), FR_STATUS_OK);
+    struct fr_ctx *ctx = fr_ctx_new();
+    struct fr_tensor *x = fr_tensor_new(ctx, FR_F32, 1, (int64_t[]){1000});
+    struct fr_tensor *y = fr_relu(ctx, x);
+    struct fr_buffer fake = {.backend = b, .size = (size_t)1 << 40, .handle = (void *)1};
+    x->buffer = y->buffer = &fake;
+    x->offset = 4096;
+    y->offset = 8192;
+    assert_true(b->iface->supports_op(b, y));
+    x->offset = (size_t)INT32_MAX * 4 - 100 * 4; /* its last element beyond index 2^31 - 1 */
+    assert_false(b->iface->supports_op(b, y));
+    x->offset = 4096;
+    y->offset = (size_t)3 << 32;
+    assert_false(b->iface->supports_op(b, y));
+    x->buffer = y->buffer = NULL;
+    fr_ctx_free(ctx);
+    fr_backend_free(b);
+}
+
+/* Device code is recognised by __OPENCL_C_VERSION__ alone (clang defines only that one), and augment.cl's
+ * branch for devices without fp64 compiles (only the int-table launch path is exercised at run time here) */
+static void test_opencl_c_macro(void **state)
+{
+    (void)state;
+    struct fr_backend *b;
+    assert_int_equal(fr_backend_open(spec, &b), FR_STATUS_OK);
+    struct fr_cl *cl = b->ctx;
+    char *src;
+    size_t len;
+    assert_int_equal(fr_cl_source_load("elementwise.cl", &src, &len, NULL, 0), FR_STATUS_OK);
+    const char *pre = "#undef __OPENCL_VERSION__\n#ifndef __OPENCL_C_VERSION__\n#define __OPENCL_C_VERSION__ 120\n#endif\n";
+    char *full = malloc(strlen(pre) + len + 1);
+    assert_non_null(full);
+    strcpy(full, pre);
+    strcat(full, src);
+    const char *s = full;
+    cl_int err;
+    cl_program p = clCreateProgramWithSource(cl->context, 1, &s, NULL, &err);
+    assert_int_equal(err, CL_SUCCESS);
+    err = clBuildProgram(p, 1, &cl->device, cl->build_options, NULL, NULL);
+    if (err != CL_SUCCESS)
+        fail_msg("elementwise.cl without __OPENCL_VERSION__: %s", fr_cl_error_name(err));
+    cl_kernel k = clCreateKernel(p, "elementwise_relu", &err);
+    assert_int_equal(err, CL_SUCCESS);
+    clReleaseKernel(k);
+    clReleaseProgram(p);
+    free(full);
+    free(src);
+    /* augment.cl's branch for devices without doubles compiles on this one too */
+    assert_int_equal(fr_cl_source_load("augment.cl", &src, &len, NULL, 0), FR_STATUS_OK);
+    s = src;
+    p = clCreateProgramWithSource(cl->context, 1, &s, NULL, &err);
+    assert_int_equal(err, CL_SUCCESS);
+    char opts[300];
+    snprintf(opts, sizeof opts, "%s -DFR_AUG_NO_FP64", cl->build_options);
+    err = clBuildProgram(p, 1, &cl->device, opts, NULL, NULL);
+    if (err != CL_SUCCESS)
+        fail_msg("augment.cl with FR_AUG_NO_FP64: %s", fr_cl_error_name(err));
+    clReleaseProgram(p);
+    free(src);
+    fr_backend_free(b);
+}
+
+/* fp64 rate by name: full on datacenter parts and CPUs, slow on consumer GPUs (augmentation then uses the
+ * integer tables); the device's own class is what `frugal devices` shows */
+static void test_fp64_class(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *type, *name, *board;
+        enum fr_cl_fp64 want;
+    } cases[] = {
+        {"gpu", "NVIDIA H100 80GB HBM3", NULL, FR_CL_FP64_FULL},
+        {"gpu", "NVIDIA A100-SXM4-80GB", NULL, FR_CL_FP64_FULL},
+        {"gpu", "Tesla V100-PCIE-32GB", NULL, FR_CL_FP64_FULL},
+        {"gpu", "NVIDIA H200", NULL, FR_CL_FP64_FULL},
+        {"gpu", "NVIDIA GeForce RTX 4090", NULL, FR_CL_FP64_SLOW},
+        {"gpu", "NVIDIA RTX A1000 Laptop GPU", NULL, FR_CL_FP64_SLOW},
+        {"gpu", "Tesla T4", NULL, FR_CL_FP64_SLOW},
+        {"gpu", "NVIDIA L40S", NULL, FR_CL_FP64_SLOW},
+        {"gpu", "gfx90a:sramecc+:xnack-", "AMD Instinct MI250X", FR_CL_FP64_FULL},
+        {"gpu", "gfx942", NULL, FR_CL_FP64_FULL},
+        {"gpu", "gfx1100", "AMD Radeon RX 7900 XTX", FR_CL_FP64_SLOW},
+        {"gpu", "Intel(R) Arc(TM) A770 Graphics", NULL, FR_CL_FP64_SLOW},
+        {"gpu", "Intel(R) Data Center GPU Max 1550", NULL, FR_CL_FP64_FULL},
+        {"cpu", "pthread-skylake-avx512-AMD EPYC", NULL, FR_CL_FP64_FULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (fr_cl_fp64_by_name(cases[i].type, cases[i].name, cases[i].board) != cases[i].want)
+            fail_msg("%s (%s): wrong fp64 class", cases[i].name, cases[i].board ? cases[i].board : "-");
+    struct fr_backend *b;
+    assert_int_equal(fr_backend_open(spec, &b), FR_STATUS_OK);
+    struct fr_cl *cl = b->ctx;
+    static const char *const names[] = {"none", "slow", "full"};
+    assert_string_equal(cl->info.fp64, names[cl->fp64]);
+    cl_device_fp_config fp64 = 0;
+    clGetDeviceInfo(cl->device, CL_DEVICE_DOUBLE_FP_CONFIG, sizeof fp64, &fp64, NULL);
+    assert_int_equal(cl->fp64 == FR_CL_FP64_NONE, fp64 == 0);
+    fr_backend_free(b);
+    setenv("FRUGAL_CL_FP64", "slow", 1);
+    assert_int_equal(fr_backend_open(spec, &b), FR_STATUS_OK);
+    assert_int_equal(((struct fr_cl *)b->ctx)->fp64, fp64 ? FR_CL_FP64_SLOW : FR_CL_FP64_NONE);
+    fr_backend_free(b);
+    unsetenv("FRUGAL_CL_FP64");
+}
+
+/* Kernel arguments within CL_DEVICE_MAX_PARAMETER_SIZE: a launch that needs more is refused by name and
+ * its node runs on the CPU path with the same result. */
+static void test_parameter_size(void **state)
+{
+    (void)state;
+    struct fr_backend *b;
+    assert_int_equal(fr_backend_open(spec, &b), FR_STATUS_OK);
+    struct fr_cl *cl = b->ctx;
+    assert_true(cl->max_param >= 256); /* the embedded profile's minimum */
+    struct fr_ctx *ctx = fr_ctx_new();
+    struct fr_tensor *x = tu_tensor_f32(ctx, 1, (int64_t[]){64});
+    struct fr_tensor *y = fr_scale(ctx, fr_relu(ctx, x), 3.0f);
+    struct fr_graph *g = fr_graph_new(ctx);
+    assert_int_equal(fr_graph_add(g, y), FR_STATUS_OK);
+    assert_int_equal(fr_graph_plan(g, b), FR_STATUS_OK);
+    float xd[64], out[64];
+    tu_fill_uniform(xd, 64, 9, -1, 1);
+    assert_int_equal(fr_tensor_set(x, xd, sizeof xd), FR_STATUS_OK);
+    size_t saved = cl->max_param;
+    cl->max_param = 60; /* one tensor argument (cl_mem + 48-byte view) fits, two do not */
+    struct fr_cl_launch L;
+    assert_int_equal(fr_cl_begin(&L, cl, "elementwise.cl", "elementwise_relu"), FR_STATUS_OK);
+    fr_cl_arg_tensor(&L, x);
+    fr_cl_arg_tensor(&L, x);
+    assert_int_equal(L.st, FR_STATUS_UNSUPPORTED);
+    assert_non_null(strstr(fr_last_error(), "elementwise_relu"));
+    assert_non_null(strstr(fr_last_error(), "parameter size"));
+    assert_int_equal(fr_graph_compute(g), FR_STATUS_OK);
+    cl->max_param = saved;
+    assert_int_equal(fr_tensor_get(y, out, sizeof out), FR_STATUS_OK);
+    for (int i = 0; i < 64; i++)
+        assert_true(out[i] == 3.0f * (xd[i] > 0 ? xd[i] : 0.0f));
+    struct fr_graph_stats gs;
+    fr_graph_get_stats(g, &gs);
+    assert_int_equal(gs.fallback_ops, 2);
+    fr_graph_free(g);
+    fr_ctx_free(ctx);
+    fr_backend_free(b);
+}
+
+/* Profiles: per-op rows with launches and work-items from events on the device, the wall clock per node on
+ * the CPU path; training runs are steps, others and copies are kept apart. */
+static void test_profile(void **state)
+{
+    (void)state;
+    for (int pass = 0; pass < 2; pass++) {
+        struct fr_backend *b;
+        assert_int_equal(fr_backend_open(pass ? spec : "cpu", &b), FR_STATUS_OK);
+        struct fr_ctx *ctx = fr_ctx_new();
+        struct fr_tensor *x = tu_tensor_f32(ctx, 2, (int64_t[]){30, 100});
+        struct fr_tensor *y = fr_softmax(ctx, fr_relu(ctx, fr_scale(ctx, x, 2.0f)), -1);
+        struct fr_graph *g = fr_graph_new(ctx);
+        assert_int_equal(fr_graph_add(g, y), FR_STATUS_OK);
+        assert_int_equal(fr_graph_plan(g, b), FR_STATUS_OK);
+        static float xd[3000];
+        tu_fill_uniform(xd, 3000, 2, -1, 1);
+        assert_int_equal(fr_tensor_set(x, xd, sizeof xd), FR_STATUS_OK);
+        assert_int_equal(fr_graph_compute(g), FR_STATUS_OK); /* builds the kernels, not profiled */
+        assert_int_equal(fr_profile_start(b), FR_STATUS_OK);
+        fr_graph_set_training(g, true);
+        for (int i = 0; i < 3; i++) {
+            assert_int_equal(fr_tensor_set(x, xd, sizeof xd), FR_STATUS_OK);
+            assert_int_equal(fr_graph_compute(g), FR_STATUS_OK);
+        }
+        fr_graph_set_training(g, false);
+        assert_int_equal(fr_graph_compute(g), FR_STATUS_OK);
+        struct fr_profile p;
+        assert_int_equal(fr_profile_stop(b, &p), FR_STATUS_OK);
+        assert_int_equal(p.steps, 3);
+        assert_int_equal(p.other_runs, 1);
+        const char *ops[] = {"scale", "relu", "softmax"};
+        for (size_t k = 0; k < 3; k++) {
+            const struct fr_profile_row *r = NULL;
+            for (int i = 0; i < p.n_rows; i++)
+                if (p.rows[i].training && strcmp(p.rows[i].op, ops[k]) == 0)
+                    r = &p.rows[i];
+            if (!r)
+                fail_msg("%s: no row for %s", b->name, ops[k]);
+            assert_true(r->launches >= 3); /* one or more launches per step */
+            assert_true(r->ms >= 0);
+            if (pass) {
+                assert_true(r->min_work_items >= 1 && r->min_work_items <= 3000);
+                assert_true(r->work_items >= 3.0 * (double)r->min_work_items);
+            }
+        }
+        bool copies = false, other = false;
+        for (int i = 0; i < p.n_rows; i++) {
+            copies |= !p.rows[i].training && strcmp(p.rows[i].op, "host->device") == 0;
+            other |= !p.rows[i].training && strcmp(p.rows[i].op, "softmax") == 0;
+        }
+        assert_true(other);
+        assert_int_equal(copies, pass == 1); /* the device times its copies; the CPU path has none */
+        if (pass) {
+            struct fr_cl *cl = b->ctx;
+            assert_true(cl->wg_multiple >= 1);
+            assert_int_equal(p.parallel_target, 8 * (int64_t)cl->info.compute_units * (int64_t)cl->wg_multiple);
+            assert_true(p.min_work_items >= 1);
+            assert_non_null(strstr(p.method, "events"));
+        } else {
+            assert_int_equal(p.parallel_target, 0);
+            assert_int_equal(p.min_work_items, -1);
+        }
+        char *text = fr_profile_format(&p);
+        assert_non_null(text);
+        assert_non_null(strstr(text, "3 training steps"));
+        assert_non_null(strstr(text, "softmax"));
+        assert_non_null(strstr(text, "100.0%"));
+        free(text);
+        fr_profile_free(&p);
+        /* not started: an error, no crash */
+        assert_int_equal(fr_profile_stop(b, &p), FR_STATUS_INVALID_ARGUMENT);
+        /* started and never stopped: freed with the backend (ASan) */
+        assert_int_equal(fr_profile_start(b), FR_STATUS_OK);
+        assert_int_equal(fr_graph_compute(g), FR_STATUS_OK);
+        fr_graph_free(g);
+        fr_ctx_free(ctx);
+        fr_backend_free(b);
+    }
 }
 
 /* Buffers: bounds-checked set/get, and sizes above the device's max allocation refused cleanly. */
@@ -430,6 +737,12 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_cpu_fallback),
         cmocka_unit_test(test_buffers),
         cmocka_unit_test(test_sgemm_paths),
+        cmocka_unit_test(test_chunked_storage),
+        cmocka_unit_test(test_offsets_at_plan_time),
+        cmocka_unit_test(test_opencl_c_macro),
+        cmocka_unit_test(test_fp64_class),
+        cmocka_unit_test(test_parameter_size),
+        cmocka_unit_test(test_profile),
         cmocka_unit_test(test_no_icd_falls_back),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -36,7 +36,7 @@ static void test_valid_specs(void **state)
                            "perspective(distortion=0.3,p=1,border=reflect101);erase(p=1);noise(std=4);mixup(alpha=0.2)",
                            "brightness(max=0.4);contrast;saturation;sharpness;posterize(bits=3);solarize;"
                            "solarize_add;invert;autocontrast;equalize;grayscale;cutout(size=8)",
-                           ""};
+                           "none", " NONE ;"};
     for (size_t i = 0; i < sizeof specs / sizeof *specs; i++)
         fr_aug_policy_free(parse_ok(specs[i]));
 }
@@ -60,6 +60,50 @@ static void test_errors_list_valid_names(void **state)
     parse_err("mixup(alpha=0)", "alpha must be > 0");
     struct fr_aug_policy *p;
     assert_int_equal(fr_aug_policy_parse(NULL, &p), FR_STATUS_INVALID_ARGUMENT);
+}
+
+/* new-user findings 19 and 31: parse-time range checks, duplicate keys, empty policies, 'none' */
+static void test_findings(void **state)
+{
+    (void)state;
+    parse_err("", "has no op");
+    parse_err(";;;", "has no op");
+    parse_err("hflip(p=0.5,p=0.1)", "hflip: p given twice");
+    parse_err("shear(x=1e9)", "shear factors must be in [-10, 10]");
+    parse_err("translate(x=3)", "in [-1, 1]");
+    parse_err("posterize(bits=9)", "bits=9 must be 0..8");
+    parse_err("none;hflip", "unknown op 'none'");
+    struct fr_aug_policy *p = parse_ok("none");
+    int oh, ow;
+    fr_aug_policy_out_size(p, 5, 7, &oh, &ow);
+    assert_true(oh == 5 && ow == 7 && fr_aug_policy_mix(p) == NULL);
+    float rec[FR_AUG_REC];
+    assert_int_equal(fr_aug_policy_draw(p, 1, 2, 3, 5, 7, rec), FR_STATUS_OK);
+    assert_true(rec[0] == FR_AUG_OP_IDENTITY);
+    fr_aug_policy_free(p);
+    /* a big shear or translation is not singular; a random crop of a 1x500 image resized to 50x50 works */
+    double m[9] = {1, 1e9, -3e9, 0, 1, 0, 0, 0, 1}, inv[9];
+    assert_int_equal(fr_geom_invert(m, inv), FR_STATUS_OK);
+    p = parse_ok("rrc(size=50)");
+    static uint8_t wide[500], out[50 * 50];
+    for (int i = 0; i < 500; i++)
+        wide[i] = (uint8_t)i;
+    for (uint32_t s = 0; s < 20; s++) {
+        if (fr_aug_policy_draw(p, 1, s, 0, 1, 500, rec) != FR_STATUS_OK)
+            fail_msg("rrc on 1x500, step %u: %s", s, fr_last_error());
+        struct fr_aug_images a = {wide, FR_U8, FR_AUG_NHWC, 1, 1, 500, 1}, b = {out, FR_U8, FR_AUG_NHWC, 1, 50, 50, 1};
+        assert_int_equal(fr_aug_apply_host(&a, &b, rec, 1, NULL), FR_STATUS_OK);
+    }
+    fr_aug_policy_free(p);
+    p = parse_ok("rrc(size=5000)"); /* the finding's repro: 'singular transform matrix (determinant 2.5e+07)' */
+    for (uint32_t s = 0; s < 20; s++)
+        if (fr_aug_policy_draw(p, 1, s, 0, 1, 5000, rec) != FR_STATUS_OK)
+            fail_msg("rrc(size=5000) on 1x5000, step %u: %s", s, fr_last_error());
+    fr_aug_policy_free(p);
+    /* a truly singular map says so, without calling a determinant of 1 singular */
+    const double flat[9] = {1, 2, 0, 2, 4, 0, 0, 0, 1};
+    assert_int_equal(fr_geom_invert(flat, inv), FR_STATUS_NUMERIC);
+    assert_non_null(strstr(fr_last_error(), "onto a line"));
 }
 
 static void test_sizes_and_counts(void **state)
@@ -151,6 +195,7 @@ int main(void)
         cmocka_unit_test(test_valid_specs),   cmocka_unit_test(test_errors_list_valid_names),
         cmocka_unit_test(test_sizes_and_counts), cmocka_unit_test(test_fused_flips),
         cmocka_unit_test(test_crop_and_pad),  cmocka_unit_test(test_draw_pure_function),
+        cmocka_unit_test(test_findings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@
 #include <zlib.h>
 
 #include "frugal/model.h"
+#include "frugal/recipes.h"
 #include "frugal/rng_host.h"
 #include "testutil.h"
 
@@ -123,12 +124,68 @@ static void test_train_s_fashion_mnist(void **state)
     fr_ctx_free(ctx);
 }
 
+/* One predict path: u8 NHWC images normalised on the device give the same logits as f32 NCHW images normalised
+ * on the host; fr_net_predict_u8 equals fr_net_predict over a dataset subset; partial chunks. */
+static void test_predict_u8(void **state)
+{
+    (void)state;
+    enum { NI = 37, HH = 12, WW = 10, CC = 3, KK = 4 };
+    static uint8_t img[NI * HH * WW * CC];
+    static float x[NI * HH * WW * CC], l_u8[NI * KK], l_f32[NI * KK];
+    for (int i = 0; i < NI * HH * WW * CC; i++)
+        img[i] = (uint8_t)((i * 2654435761u) >> 24);
+    const float mean[4] = {0.5f, 0.4f, 0.3f, 0.3f}, sd[4] = {0.25f, 0.5f, 2.0f, 2.0f};
+    for (int i = 0; i < NI; i++)
+        for (int c = 0; c < CC; c++)
+            for (int p = 0; p < HH * WW; p++)
+                x[((size_t)i * CC + c) * HH * WW + p] =
+                    ((float)img[((size_t)i * HH * WW + p) * CC + c] * (1.0f / 255.0f) - mean[c]) / sd[c];
+    struct fr_ctx *ctx = fr_ctx_new();
+    struct fr_model *m;
+    assert_int_equal(fr_model_builtin(ctx, "t", CC, HH, WW, KK, &m), FR_STATUS_OK);
+    assert_int_equal(fr_model_alloc(m, be), FR_STATUS_OK);
+    assert_int_equal(fr_model_init(m, 3, FR_INIT_DEFAULT, NULL), FR_STATUS_OK);
+    struct fr_predictor_opts po;
+    fr_predictor_opts_init(&po);
+    po.batch = 16; /* 37 = 2 full chunks + 5 */
+    memcpy(po.mean, mean, sizeof po.mean);
+    memcpy(po.std, sd, sizeof po.std);
+    struct fr_predictor *pu, *pf;
+    assert_int_equal(fr_predictor_new(m, be, &po, &pu), FR_STATUS_OK);
+    po.input = FR_F32;
+    assert_int_equal(fr_predictor_new(m, be, &po, &pf), FR_STATUS_OK);
+    assert_int_equal(fr_predictor_run(pu, img, NI, l_u8), FR_STATUS_OK);
+    assert_int_equal(fr_predictor_run(pf, x, NI, l_f32), FR_STATUS_OK);
+    tu_assert_bytes_equal(l_u8, l_f32, sizeof l_u8);
+    fr_predictor_free(pu);
+    fr_predictor_free(pf);
+    fr_model_free(m);
+    fr_ctx_free(ctx);
+
+    /* the recipes' path: a net with that normalisation, over a dataset and a subset of it */
+    struct fr_net *net;
+    assert_int_equal(fr_net_new(be, "t", CC, HH, WW, KK, NULL, 3, &net), FR_STATUS_OK);
+    assert_int_equal(fr_net_set_normalize(net, mean, sd), FR_STATUS_OK);
+    static float l_net[NI * KK], l_ds[NI * KK];
+    assert_int_equal(fr_net_predict_u8(net, img, NI, l_net), FR_STATUS_OK);
+    tu_assert_bytes_equal(l_net, l_u8, sizeof l_net); /* same seed, same initial weights */
+    struct fr_dataset ds = {0};
+    ds.n = NI, ds.c = CC, ds.h = HH, ds.w = WW, ds.pixels = img, ds.source = (char *)"test";
+    int64_t idx[3] = {36, 0, 7};
+    assert_int_equal(fr_net_predict(net, &ds, idx, 3, l_ds), FR_STATUS_OK);
+    for (int j = 0; j < 3; j++)
+        tu_assert_bytes_equal(l_ds + j * KK, l_net + idx[j] * KK, KK * sizeof(float));
+    /* the normalisation cannot change after predicting */
+    assert_int_equal(fr_net_set_normalize(net, sd, mean), FR_STATUS_INVALID_ARGUMENT);
+    fr_net_free(net);
+}
+
 int main(void)
 {
     be = fr_backend_cpu_new(0);
     if (!be)
         return 1;
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_train_s_fashion_mnist)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_predict_u8), cmocka_unit_test(test_train_s_fashion_mnist)};
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     fr_backend_free(be);
     return rc;

@@ -1,5 +1,6 @@
 /* `frugal augment`: applies a policy to image files and writes a contact sheet and/or each result as PNG,
- * so users can look at what their policy does. Runs the same graph ops as training, on the chosen device. */
+ * so users can look at what their policy does. Runs the batch augmenter (the graph ops of training's input
+ * stage) on the chosen device: the same bytes as training for the same seed, step and sample. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -11,7 +12,6 @@
 
 #include "frugal/augment.h"
 #include "frugal/data.h"
-#include "internal.h"
 #include "recipe_cli.h"
 
 #define CMD_NAME "augment"
@@ -23,17 +23,27 @@ static double now_s(void)
     return (double)t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-/* --bench: images/s of the policy on random size×size×C u8 images (parameter drawing included), host path */
-static int bench(const struct fr_aug_policy *pol, int size, int c, int threads, int batch, double seconds)
+/* --bench: images/s of the policy on random size×size×C u8 images (parameter drawing included), through the same
+ * augmenter (graph ops on the device) as previews and training */
+static int bench(struct fr_backend *be, const char *policy, int size, int c, int batch, double seconds)
 {
-    int k = fr_aug_policy_max_ops(pol), oh, ow;
-    fr_aug_policy_out_size(pol, size, size, &oh, &ow);
     size_t in_img = (size_t)size * size * c;
-    uint8_t *in = malloc(in_img * batch), *out = malloc((size_t)oh * ow * c * batch);
-    float *prog = malloc(sizeof(float) * FR_AUG_REC * k * batch);
-    struct fr_threadpool *pool = threads == 1 ? NULL : fr_threadpool_new(threads);
-    if (!in || !out || !prog) {
-        free(in), free(out), free(prog);
+    uint8_t *in = malloc(in_img * batch);
+    struct fr_augmenter *a = NULL;
+    struct fr_augmenter_opts ao = {.policy = policy, .seed = 1, .batch = batch, .h = size, .w = size, .c = c,
+                                   .no_normalize = 1};
+    if (!in)
+        return cli_error(CMD_NAME, CLI_FAIL, "out of memory");
+    if (fr_augmenter_new(be, &ao, &a)) {
+        free(in);
+        return cli_error(CMD_NAME, CLI_FAIL, "%s", fr_last_error());
+    }
+    int oh, ow;
+    fr_augmenter_output(a, &oh, &ow, NULL, NULL);
+    uint8_t *out = malloc((size_t)oh * ow * c * batch);
+    if (!out) {
+        free(in);
+        fr_augmenter_free(a);
         return cli_error(CMD_NAME, CLI_FAIL, "out of memory");
     }
     uint32_t r = 12345;
@@ -41,18 +51,15 @@ static int bench(const struct fr_aug_policy *pol, int size, int c, int threads, 
         r = r * 1664525u + 1013904223u;
         in[i] = (uint8_t)(((i / c) % size) / 2 + ((i / c / size) % size) / 3 + (r >> 28));
     }
-    struct fr_aug_images a = {in, FR_U8, FR_AUG_NHWC, batch, size, size, c}, b = {out, FR_U8, FR_AUG_NHWC, batch, oh, ow, c};
     struct timespec c0, c1;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
     double t0 = now_s(), t;
     long done = 0;
     uint32_t step = 0;
     do {
-        for (int i = 0; i < batch; i++)
-            fr_aug_policy_draw(pol, 1, step, (uint32_t)i, size, size, prog + (size_t)FR_AUG_REC * k * i);
-        if (fr_aug_apply_host(&a, &b, prog, k, pool)) {
-            fr_threadpool_free(pool);
-            free(in), free(out), free(prog);
+        if (fr_augmenter_run(a, step, 0, batch, in, out, NULL, NULL)) {
+            fr_augmenter_free(a);
+            free(in), free(out);
             return cli_error(CMD_NAME, CLI_FAIL, "%s", fr_last_error());
         }
         done += batch, step++;
@@ -61,10 +68,12 @@ static int bench(const struct fr_aug_policy *pol, int size, int c, int threads, 
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
     double cpu = (double)(c1.tv_sec - c0.tv_sec) + (c1.tv_nsec - c0.tv_nsec) * 1e-9;
     /* images per CPU-second: the fair single-thread figure on a shared, loaded machine */
-    printf("{\"images_per_s\": %.1f, \"images_per_cpu_s\": %.1f, \"threads\": %d, \"size\": %d, \"images\": %ld}\n",
-           done / t, done / cpu, pool ? fr_threadpool_size(pool) : 1, size, done);
-    fr_threadpool_free(pool);
-    free(in), free(out), free(prog);
+    printf("{\"images_per_s\": %.1f, \"images_per_cpu_s\": %.1f, \"threads\": %d, \"size\": %d, \"images\": %ld, "
+           "\"device\": \"%s\"}\n",
+           done / t, done / cpu, be->kind == FR_BACKEND_CPU ? fr_backend_cpu_threads(be) : 0, size, done,
+           fr_backend_name(be));
+    fr_augmenter_free(a);
+    free(in), free(out);
     return CLI_OK;
 }
 
@@ -140,62 +149,41 @@ static int collect(const struct cli_list *in, char ***out, int *n_out)
     return CLI_OK;
 }
 
-/* runs the policy on n_img images of one size, `count` samples each, through the graph on `be` */
-static int augment_group(struct fr_backend *be, const struct fr_aug_policy *pol, struct img **imgs, int n_img, int count,
-                         int c, uint64_t seed, uint32_t step, uint32_t first_sample, uint8_t **out, int *oh, int *ow)
+/* runs the policy on n_img images of one size, `count` samples each, through the augmenter on `be` */
+static int augment_group(struct fr_backend *be, const char *policy, struct img **imgs, int n_img, int count, int c,
+                         uint64_t seed, uint32_t step, uint32_t first_sample, uint8_t **out, int *oh, int *ow)
 {
-    int h = imgs[0]->h, w = imgs[0]->w, n = n_img * count, k = fr_aug_policy_max_ops(pol);
-    fr_aug_policy_out_size(pol, h, w, oh, ow);
-    size_t in_img = (size_t)h * w * c, out_img = (size_t)*oh * *ow * c;
+    int h = imgs[0]->h, w = imgs[0]->w, n = n_img * count;
+    size_t in_img = (size_t)h * w * c;
     uint8_t *batch = malloc(in_img * n);
-    float *prog = malloc(sizeof(float) * FR_AUG_REC * k * n);
-    float *mrec = malloc(sizeof(float) * FR_AUG_MIX_REC * n);
-    *out = malloc(out_img * n);
+    struct fr_augmenter *a = NULL;
+    struct fr_augmenter_opts ao = {.policy = policy, .seed = seed, .batch = n, .h = h, .w = w, .c = c,
+                                   .no_normalize = 1};
+    *out = NULL;
     int rc = CLI_FAIL;
-    struct fr_ctx *ctx = NULL;
-    struct fr_graph *g = NULL;
-    if (!batch || !prog || !mrec || !*out) {
-        cli_error(CMD_NAME, CLI_FAIL, "out of memory for %d images of %dx%d (results of %dx%d)", n, w, h, *ow, *oh);
+    if (!batch) {
+        cli_error(CMD_NAME, CLI_FAIL, "out of memory for %d images of %dx%d", n, w, h);
         goto done;
     }
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++)
         memcpy(batch + in_img * i, imgs[i / count]->pix, in_img);
-        if (fr_aug_policy_draw(pol, seed, step, first_sample + (uint32_t)i, h, w, prog + (size_t)FR_AUG_REC * k * i)) {
-            cli_error(CMD_NAME, CLI_FAIL, "%s", fr_last_error());
-            goto done;
-        }
-    }
-    const struct fr_aug_mix_cfg *mix = fr_aug_policy_mix(pol);
-    if (mix && fr_aug_mix_draw(mix, seed, step, n, *oh, *ow, mrec)) {
+    if (fr_augmenter_new(be, &ao, &a)) {
         cli_error(CMD_NAME, CLI_FAIL, "%s", fr_last_error());
         goto done;
     }
-    ctx = fr_ctx_new();
-    struct fr_tensor *x = fr_tensor_set_flags(fr_tensor_new_4d(ctx, FR_U8, n, h, w, c), FR_FLAG_INPUT);
-    struct fr_tensor *p = fr_tensor_set_flags(fr_tensor_new(ctx, FR_F32, 3, (int64_t[]){n, k, FR_AUG_REC}), FR_FLAG_INPUT);
-    struct fr_tensor *m = fr_tensor_set_flags(fr_tensor_new_2d(ctx, FR_F32, n, FR_AUG_MIX_REC), FR_FLAG_INPUT);
-    struct fr_tensor *y = fr_aug_apply(ctx, x, p, *oh, *ow, FR_AUG_NHWC);
-    if (mix)
-        y = fr_aug_mix(ctx, y, m, FR_AUG_NHWC);
-    if (!y) {
-        cli_error(CMD_NAME, CLI_FAIL, "%s", fr_last_error());
+    fr_augmenter_output(a, oh, ow, NULL, NULL);
+    if (!(*out = malloc((size_t)*oh * *ow * c * n))) {
+        cli_error(CMD_NAME, CLI_FAIL, "out of memory for %d results of %dx%d (from %dx%d inputs)", n, *ow, *oh, w, h);
         goto done;
     }
-    g = fr_graph_new(ctx);
-    if (fr_graph_add(g, y) || fr_graph_plan(g, be) || fr_tensor_set(x, batch, in_img * n) ||
-        fr_tensor_set(p, prog, sizeof(float) * FR_AUG_REC * k * n) ||
-        (mix && fr_tensor_set(m, mrec, sizeof(float) * FR_AUG_MIX_REC * n)) || fr_graph_compute(g) ||
-        fr_tensor_get(y, *out, out_img * n)) {
+    if (fr_augmenter_run(a, step, first_sample, n, batch, *out, NULL, NULL)) {
         cli_error(CMD_NAME, CLI_FAIL, "%s", fr_last_error());
         goto done;
     }
     rc = CLI_OK;
 done:
-    fr_graph_free(g);
-    fr_ctx_free(ctx);
+    fr_augmenter_free(a);
     free(batch);
-    free(prog);
-    free(mrec);
     return rc;
 }
 
@@ -303,7 +291,8 @@ int cmd_augment(int argc, char **argv)
         goto done;
     }
     if (bench_size > 0) {
-        rc = bench(pol, (int)bench_size, (int)channels, threads > 0 ? (int)threads : 0, 64, bench_seconds);
+        if ((rc = cli_open_device(CMD_NAME, device, (int)threads, &be)) == CLI_OK)
+            rc = bench(be, policy, (int)bench_size, (int)channels, 64, bench_seconds);
         goto done;
     }
     if (inputs.n == 0) {
@@ -407,7 +396,7 @@ int cmd_augment(int argc, char **argv)
         for (int j = 0; j < ng; j++)
             group[j] = &imgs[i + j];
         uint8_t *out = NULL;
-        rc = augment_group(be, pol, group, ng, (int)count, (int)channels, (uint64_t)seed, (uint32_t)step,
+        rc = augment_group(be, policy, group, ng, (int)count, (int)channels, (uint64_t)seed, (uint32_t)step,
                            (uint32_t)(i * count), &out, &oh, &ow);
         if (rc != CLI_OK) {
             free(out);

@@ -33,6 +33,14 @@ static int write_file(const char *path, const char *text)
     return ok ? CLI_OK : cli_error("bench", CLI_FAIL, "%s: write failed", path);
 }
 
+static bool seen(const struct cli_opt *opts, const char *name)
+{
+    for (; opts->name; opts++)
+        if (strcmp(opts->name, name) == 0)
+            return opts->seen;
+    return false;
+}
+
 int cmd_bench(int argc, char **argv)
 {
     const char *device = "all", *suite = "quick", *json = NULL, *markdown = NULL, *csv = NULL, *compare = NULL;
@@ -40,7 +48,7 @@ int cmd_bench(int argc, char **argv)
     double seconds = 0;
     struct cli_opt opts[] = {
         {"device", CLI_STR, &device, "D", "all (default), cpu, cl:P:D, or a comma list", false},
-        {"suite", CLI_STR, &suite, "S", "quick (default), full, limits, ops, augment, train", false},
+        {"suite", CLI_STR, &suite, "S", "quick (default), full, limits, ops, augment, train; a comma list (quick,ops,train) picks suites", false},
         {"json", CLI_STR, &json, "FILE", "write the report as JSON ('-' = stdout)", false},
         {"markdown", CLI_STR, &markdown, "FILE", "write the report as Markdown", false},
         {"csv", CLI_STR, &csv, "FILE", "write every figure as a CSV line", false},
@@ -52,7 +60,7 @@ int cmd_bench(int argc, char **argv)
     };
     struct cli_list pos = {0};
     int rc = cli_parse("bench",
-                       "[--device all|cpu|cl:P:D[,...]] [--suite quick|full|limits|ops|augment|train] [--json FILE] "
+                       "[--device all|cpu|cl:P:D[,...]] [--suite quick|full|limits|ops|augment|train[,...]] [--json FILE] "
                        "[--markdown FILE] [--csv FILE] [--compare OLD.json NEW.json] [--repeat N] [--seconds S] "
                        "[--threads N]",
                        argc, argv, opts, &pos);
@@ -84,9 +92,13 @@ int cmd_bench(int argc, char **argv)
     struct fr_bench_opts o;
     fr_bench_opts_init(&o);
     if (!fr_bench_suite_parse(suite, &o.suites))
-        return cli_error("bench", CLI_USAGE, "--suite %s: expected quick, full, limits, ops, augment or train", suite);
-    if (repeat < 0 || repeat > 64 || seconds < 0 || threads < 0)
-        return cli_error("bench", CLI_USAGE, "--repeat 1..64, --seconds and --threads must not be negative");
+        return cli_error("bench", CLI_USAGE, "--suite %s: expected quick, full, limits, ops, augment, train or a comma list of them", suite);
+    if (seen(opts, "repeat") && (repeat < 1 || repeat > 64))
+        return cli_error("bench", CLI_USAGE, "--repeat %lld: expected 1..64 timed batches", (long long)repeat);
+    if (seen(opts, "seconds") && !(seconds > 0 && seconds <= 60)) /* NaN fails too */
+        return cli_error("bench", CLI_USAGE, "--seconds %g: expected a time above 0 and at most 60", seconds);
+    if (threads < 0 || threads > 1024)
+        return cli_error("bench", CLI_USAGE, "--threads %lld: expected 1..1024 (0 = the default)", (long long)threads);
     o.repeat = (int)repeat;
     o.seconds = seconds;
     o.threads = (int)threads;

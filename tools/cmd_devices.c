@@ -2,10 +2,9 @@
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include "cli.h"
-#include "internal.h"
+#include "frugal/bindings.h"
 #include "frugal/device.h"
 
 int cmd_devices(int argc, char **argv)
@@ -26,28 +25,19 @@ int cmd_devices(int argc, char **argv)
         return rc < 0 ? CLI_OK : rc;
     if (threads > 0)
         fr_set_threads((int)threads);
-    struct fr_backend *cpu = fr_backend_cpu_new(0);
-    if (!cpu)
-        return cli_error("devices", CLI_FAIL, "cannot start the CPU backend");
-    int cpu_threads = fr_backend_cpu_threads(cpu);
-    fr_backend_free(cpu);
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    /* the JSON object comes from the library (the Python package's frugal.devices() prints the same) */
+    char *text = NULL;
+    if (fr_devices_json(&text) != FR_STATUS_OK)
+        return cli_error("devices", CLI_FAIL, "%s", fr_last_error());
+    cJSON *root = cJSON_Parse(text);
+    fr_free(text);
+    if (!root)
+        return cli_error("devices", CLI_FAIL, "out of memory");
+    cJSON *list = cJSON_GetObjectItem(root, "devices"), *c = cJSON_GetArrayItem(list, 0);
+    int cpu_threads = cJSON_GetObjectItem(c, "threads")->valueint;
+    long cores = (long)cJSON_GetObjectItem(c, "online_cores")->valuedouble;
 
-    cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "command", "devices");
-    cJSON *list = cJSON_AddArrayToObject(root, "devices");
-    cJSON *c = cJSON_CreateObject();
-    cJSON_AddStringToObject(c, "spec", "cpu");
-    cJSON_AddStringToObject(c, "kind", "cpu");
-    cJSON_AddStringToObject(c, "name", "pure-C CPU path");
-    cJSON_AddNumberToObject(c, "threads", cpu_threads);
-    cJSON_AddNumberToObject(c, "online_cores", (double)cores);
-    cJSON_AddStringToObject(c, "simd", fr_cpu_simd_name());
-    cJSON_AddStringToObject(c, "features", fr_cpu_features());
-    cJSON_AddBoolToObject(c, "usable", true);
-    cJSON_AddItemToArray(list, c);
-
-    /* OpenCL devices (none without an ICD/platform or in a build without OpenCL). */
+    /* OpenCL devices (none without an ICD/platform or in a build without OpenCL), in the JSON's order */
     struct fr_device_info *cl_devs = NULL;
     int n_cl = 0;
     fr_opencl_list_devices(&cl_devs, &n_cl);
@@ -63,35 +53,32 @@ int cmd_devices(int argc, char **argv)
     int pc_fail = 0;
     for (int i = 0; i < n_cl; i++) {
         const struct fr_device_info *d = &cl_devs[i];
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "spec", d->spec);
-        cJSON_AddStringToObject(o, "kind", "opencl");
-        cJSON_AddStringToObject(o, "name", d->name);
-        cJSON_AddStringToObject(o, "type", d->type);
-        cJSON_AddStringToObject(o, "platform", d->platform_name);
-        cJSON_AddStringToObject(o, "vendor", d->vendor);
-        cJSON_AddStringToObject(o, "driver_version", d->driver_version);
-        cJSON_AddStringToObject(o, "device_version", d->device_version);
-        cJSON_AddStringToObject(o, "opencl_c_version", d->opencl_c_version);
-        cJSON_AddNumberToObject(o, "compute_units", d->compute_units);
-        cJSON_AddNumberToObject(o, "global_mem_bytes", (double)d->global_mem);
-        cJSON_AddNumberToObject(o, "max_alloc_bytes", (double)d->max_alloc);
-        cJSON_AddBoolToObject(o, "usable", d->usable);
-        if (!d->usable)
-            cJSON_AddStringToObject(o, "why_not", d->why_not);
+        cJSON *o = cJSON_GetArrayItem(list, i + 1);
         bool want = precompile && d->usable && (pc_p < 0 || (d->platform == pc_p && d->device == pc_d));
-        if (want) {
-            int n_prog = 0, n_comp = 0;
-            enum fr_status st = fr_opencl_precompile(d->platform, d->device, &n_prog, &n_comp);
-            cJSON_AddNumberToObject(o, "programs_ready", n_prog);
-            cJSON_AddNumberToObject(o, "programs_compiled", n_comp);
+        if (want && o) {
+            struct fr_precompile_report rep;
+            enum fr_status st = fr_opencl_precompile(d->platform, d->device, &rep);
+            cJSON_AddNumberToObject(o, "programs", rep.n_programs);
+            cJSON_AddNumberToObject(o, "programs_ready", rep.n_ready);
+            cJSON_AddNumberToObject(o, "programs_compiled", rep.n_compiled);
+            cJSON_AddNumberToObject(o, "programs_failed", rep.n_failed);
+            cJSON *fails = cJSON_AddArrayToObject(o, "failed_programs");
+            for (int k = 0; k < rep.n_failed; k++) {
+                cJSON *fo = cJSON_CreateObject();
+                cJSON_AddStringToObject(fo, "file", rep.failures[k].file);
+                cJSON_AddStringToObject(fo, "error", rep.failures[k].error ? rep.failures[k].error : "");
+                cJSON_AddItemToArray(fails, fo);
+            }
             if (st != FR_STATUS_OK) {
                 cJSON_AddStringToObject(o, "precompile_error", fr_last_error());
+                /* every failing program with its log, then the one-line summary */
+                for (int k = 0; k < rep.n_failed; k++)
+                    fprintf(stderr, "frugal devices: %s: %s\n", d->spec, rep.failures[k].error);
                 fprintf(stderr, "frugal devices: %s: %s\n", d->spec, fr_last_error());
                 pc_fail++;
             }
+            fr_opencl_precompile_free(&rep);
         }
-        cJSON_AddItemToArray(list, o);
     }
     if (precompile && pc_p >= 0) {
         bool found = false;
@@ -105,16 +92,15 @@ int cmd_devices(int argc, char **argv)
     }
 
     if (json) {
-        cJSON_AddStringToObject(root, "frugal_version", fr_version());
-        cJSON_AddBoolToObject(root, "opencl_build", FRUGAL_HAVE_OPENCL);
+        cJSON_AddStringToObject(root, "command", "devices");
         char *s = cJSON_PrintUnformatted(root); /* one line, as every command's --json */
         puts(s);
         free(s);
     } else {
         printf("cpu      pure-C CPU path: %d thread%s of %ld online cores, SIMD %s\n", cpu_threads,
-               cpu_threads == 1 ? "" : "s", cores, fr_cpu_simd_name());
-        printf("         features: %s\n", fr_cpu_features());
-        if (!FRUGAL_HAVE_OPENCL)
+               cpu_threads == 1 ? "" : "s", cores, cJSON_GetObjectItem(c, "simd")->valuestring);
+        printf("         features: %s\n", cJSON_GetObjectItem(c, "features")->valuestring);
+        if (!cJSON_IsTrue(cJSON_GetObjectItem(root, "opencl_build")))
             printf("(this build has no OpenCL support)\n");
         else if (n_cl == 0)
             printf("(no OpenCL platform or device found)\n");
@@ -123,15 +109,24 @@ int cmd_devices(int argc, char **argv)
             printf("%-8s %s (%s) on %s\n", d->spec, d->name, d->type, d->platform_name);
             printf("         vendor %s, driver %s, %s, %s\n", d->vendor, d->driver_version, d->device_version,
                    d->opencl_c_version);
-            printf("         %u compute units, %.1f GiB global memory, %.1f GiB max allocation\n", d->compute_units,
-                   (double)d->global_mem / (1 << 30), (double)d->max_alloc / (1 << 30));
+            printf("         %u compute units, %.1f GiB global memory, %.1f GiB max allocation, fp64 %s\n",
+                   d->compute_units, (double)d->global_mem / (1 << 30), (double)d->max_alloc / (1 << 30), d->fp64);
             printf("         usable: %s\n", d->usable ? "yes" : d->why_not);
             cJSON *o = cJSON_GetArrayItem(list, i + 1);
             cJSON *ready = cJSON_GetObjectItem(o, "programs_ready");
-            if (ready)
-                printf("         precompiled: %d programs ready, %d compiled, %d from the cache\n", ready->valueint,
-                       cJSON_GetObjectItem(o, "programs_compiled")->valueint,
-                       ready->valueint - cJSON_GetObjectItem(o, "programs_compiled")->valueint);
+            if (ready) {
+                int comp = cJSON_GetObjectItem(o, "programs_compiled")->valueint;
+                int failed = cJSON_GetObjectItem(o, "programs_failed")->valueint;
+                printf("         precompiled: %d programs ready, %d compiled, %d from the cache", ready->valueint, comp,
+                       ready->valueint - comp);
+                if (failed) {
+                    printf("; %d FAILED (their ops run on the CPU path):", failed);
+                    cJSON *f;
+                    cJSON_ArrayForEach(f, cJSON_GetObjectItem(o, "failed_programs"))
+                        printf(" %s", cJSON_GetObjectItem(f, "file")->valuestring);
+                }
+                printf("\n");
+            }
         }
     }
     fr_opencl_free_devices(cl_devs);

@@ -121,7 +121,8 @@ int cmd_predict(int argc, char **argv)
     int nf = 0;
     struct fr_backend *be = NULL;
     struct fr_net *net = NULL;
-    float *x = NULL, *logits = NULL;
+    uint8_t *x = NULL;
+    float *logits = NULL;
     double t0 = rc_now();
     if ((rc = collect(cmd, &inputs, &files, &nf)) != CLI_OK)
         goto done;
@@ -133,7 +134,7 @@ int cmd_predict(int argc, char **argv)
     enum { CHUNK = 256 };
     int64_t sz = (int64_t)net->c * net->h * net->w;
     int k = net->n_classes;
-    x = malloc((size_t)(CHUNK * sz) * sizeof(float));
+    x = malloc((size_t)(CHUNK * sz));
     logits = malloc((size_t)CHUNK * k * sizeof(float));
     int *order = malloc((size_t)k * sizeof *order);
     float *p = malloc((size_t)k * sizeof *p);
@@ -157,10 +158,10 @@ int cmd_predict(int argc, char **argv)
                 rc = rc_input_fail(cmd, st);
                 goto chunks_done;
             }
-            fr_u8_nhwc_to_f32_nchw(pix, 1, net->c, net->h, net->w, x + i * sz);
+            memcpy(x + i * sz, pix, (size_t)sz); /* u8 NHWC: converted on the device */
             free(pix);
         }
-        enum fr_status st = fr_net_predict_f32(net, x, m, logits);
+        enum fr_status st = fr_net_predict_u8(net, x, m, logits);
         if (st != FR_STATUS_OK) {
             rc = rc_fail(cmd, st);
             goto chunks_done;

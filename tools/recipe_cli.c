@@ -18,6 +18,9 @@
 
 #include "frugal/augment.h"
 #include "frugal/backend.h"
+#include "frugal/profile.h"
+
+static bool rc_profile; /* --profile, from rc_fit_opts */
 
 void rc_defaults(struct rc_common *c, struct rc_data *d, struct rc_fit *f)
 {
@@ -348,6 +351,7 @@ int rc_fit_opts(const char *cmd, const struct rc_common *c, const struct rc_fit 
     o->seed = (uint64_t)c->seed;
     o->out_dir = c->out;
     o->stop = &rc_stop;
+    rc_profile = f->profile;
     return CLI_OK;
 }
 
@@ -497,6 +501,31 @@ int rc_check_resume(const char *cmd, const char *path, const struct rc_meta *m, 
                         "(raise --epochs to go on)\n",
                 cmd, path, (long long)net->ck_epoch, (long long)epochs);
     return CLI_OK;
+}
+
+/* fr_fit, with --profile: the per-op table of the run on stderr afterwards */
+static enum fr_status fit(const char *cmd, struct fr_backend *be, struct fr_net *net, struct fr_trainset *ts,
+                          const struct fr_fit_opts *o, struct fr_fit_result *r)
+{
+    if (!rc_profile)
+        return fr_fit(net, ts, o, r);
+    if (fr_profile_start(be) != FR_STATUS_OK) {
+        fprintf(stderr, "frugal %s: --profile: %s\n", cmd, fr_last_error());
+        return fr_fit(net, ts, o, r);
+    }
+    enum fr_status st = fr_fit(net, ts, o, r);
+    char msg[2048];
+    snprintf(msg, sizeof msg, "%s", fr_last_error());
+    struct fr_profile p;
+    fr_profile_stop(be, &p);
+    char *text = p.rows ? fr_profile_format(&p) : NULL;
+    if (text)
+        fputs(text, stderr);
+    free(text);
+    fr_profile_free(&p);
+    if (st != FR_STATUS_OK)
+        fr_error(st, "%s", msg);
+    return st;
 }
 
 /* --- output directories --- */
@@ -662,7 +691,7 @@ int rc_interrupted(const char *cmd, const char *what)
 void rc_report_device(const char *cmd, struct fr_backend *be, int fallback_ops)
 {
     if (fallback_ops)
-        fprintf(stderr, "frugal %s: %d op%s fell back from %s to the CPU path\n", cmd, fallback_ops,
+        fprintf(stderr, "frugal %s: %d op%s fell back to the CPU (device %s)\n", cmd, fallback_ops,
                 fallback_ops == 1 ? "" : "s", fr_backend_name(be));
 }
 
@@ -831,7 +860,7 @@ int rc_self_train(const char *cmd, const char *stage, struct fr_backend *be, str
     o.on_epoch = quiet ? NULL : progress_epoch; /* quiet: the bar / periodic lines only */
     o.user = &pr;
     o.metrics_tag = stage;
-    st = fr_fit(out->student, &ts, &o, &out->fit);
+    st = fit(cmd, be, out->student, &ts, &o, &out->fit);
     progress_done(&pr);
     fr_trainset_free(&ts);
     out->seconds = rc_now() - t0;
@@ -860,7 +889,7 @@ int rc_run_fit(const char *cmd, struct fr_backend *be, struct fr_net *net, struc
     fo->on_epoch = progress_epoch;
     fo->user = &pr;
     rc_install_signals();
-    enum fr_status st = fr_fit(net, ts, fo, fr);
+    enum fr_status st = fit(cmd, be, net, ts, fo, fr);
     progress_done(&pr);
     fo->user = NULL;
     if (st == FR_STATUS_INTERRUPTED) {

@@ -26,6 +26,7 @@ struct rc_fit {
     const char *model, *optimizer, *schedule, *augment, *resume;
     int64_t epochs, batch, warmup;
     double lr, weight_decay, momentum, cutmix, mixup, label_smoothing;
+    bool profile;
 };
 
 /* limits shared by the tables below */
@@ -72,7 +73,8 @@ struct rc_fit {
          CLI_RANGE(0, 1000)},                                                                                          \
         {"label-smoothing", CLI_FLOAT, &(f)->label_smoothing, "X", "label smoothing (0)", false, CLI_BELOW(0, 1)},     \
         {"resume", CLI_STR, &(f)->resume, "CKPT", "continue an interrupted run from its checkpoint (same data flags)", \
-         false}
+         false},                                                                                                       \
+        {"profile", CLI_BOOL, &(f)->profile, NULL, "print each op's share of a step, launches, work-items", false}
 
 void rc_defaults(struct rc_common *c, struct rc_data *d, struct rc_fit *f);
 

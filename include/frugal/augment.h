@@ -111,6 +111,11 @@ struct fr_aug_mix_cfg {
 /* Draws the parameters of a whole batch (n records) as a pure function of (seed, step). */
 enum fr_status fr_aug_mix_draw(const struct fr_aug_mix_cfg *cfg, uint64_t seed, uint32_t step, int n, int h,
                                int w, float *rec);
+/* The same for a batch holding samples first_sample..first_sample+n-1 of the step: each sample's lambda and
+ * box come from its global index's stream, the partners (within the batch) from the step's batch stream.
+ * fr_aug_mix_draw is first_sample = 0. */
+enum fr_status fr_aug_mix_draw_at(const struct fr_aug_mix_cfg *cfg, uint64_t seed, uint32_t step,
+                                  uint32_t first_sample, int n, int h, int w, float *rec);
 /* out = mix of in (same shape); in and out must not overlap. */
 enum fr_status fr_aug_mix_host(const struct fr_aug_images *in, const struct fr_aug_images *out, const float *rec);
 /* soft labels [n, n_classes] from integer labels and the records: lambda·onehot(y_i) + (1 − lambda)·onehot(y_j) */
@@ -135,6 +140,44 @@ enum fr_status fr_aug_policy_draw(const struct fr_aug_policy *pol, uint64_t seed
 const struct fr_aug_mix_cfg *fr_aug_policy_mix(const struct fr_aug_policy *pol);
 /* normalisation at the end of the policy (`normalize(mean=...,std=...)`); returns 0 if none */
 int fr_aug_policy_normalize(const struct fr_aug_policy *pol, float mean[4], float std[4]);
+/* Host inputs of one batch: the programs of samples first_sample..first_sample+n-1 of `step` (prog: f32
+ * [batch, K, FR_AUG_REC]) and, when mix != NULL, the batch's mix records (f32 [batch, FR_AUG_MIX_REC]; no mixing
+ * when the policy has no cutmix/mixup). Rows n..batch-1 are padding: identity programs, unmixed records. */
+enum fr_status fr_aug_policy_draw_batch(const struct fr_aug_policy *pol, uint64_t seed, uint32_t step,
+                                        uint32_t first_sample, int n, int batch, int in_h, int in_w, float *prog,
+                                        float *mix);
+
+/* ---------------------------------------------------------------------------------------------
+ * A batch augmenter: a policy (per-sample ops, then its mixing stage, then its normalisation) run as graph
+ * ops on a backend; the same bytes as `frugal augment` and as training's input stage for the same (seed,
+ * step, sample).
+ *
+ *   struct fr_augmenter_opts ao = {.policy = "randaugment(n=2,m=9);cutmix(alpha=1)", .seed = 1,
+ *                                  .batch = 64, .h = 28, .w = 28, .c = 1, .n_classes = 10};
+ *   struct fr_augmenter *a;  fr_augmenter_new(be, &ao, &a);
+ *   fr_augmenter_run(a, step, 0, 64, images, out, labels, soft);   // out: 64 u8 28x28x1 images
+ * --------------------------------------------------------------------------------------------- */
+struct fr_backend;
+struct fr_augmenter;
+struct fr_augmenter_opts {
+    const char *policy; /* policy string, e.g. "randaugment(n=2,m=9);cutmix(alpha=1)"; NULL or "none" = none */
+    uint64_t seed;
+    int batch;          /* most images per call */
+    int h, w, c;        /* input image size (u8 NHWC) */
+    int n_classes;      /* > 0: labels can be given and are mixed into soft labels; 0 = none */
+    int no_normalize;   /* 1: stop before the policy's normalize(...) (u8 output, e.g. for previews) */
+};
+enum fr_status fr_augmenter_new(struct fr_backend *be, const struct fr_augmenter_opts *o, struct fr_augmenter **out);
+void fr_augmenter_free(struct fr_augmenter *a);
+/* output geometry and type: u8 NHWC, or f32 NCHW when the policy ends with normalize(...) */
+void fr_augmenter_output(const struct fr_augmenter *a, int *out_h, int *out_w, enum fr_dtype *type,
+                         enum fr_aug_layout *layout);
+/* Augments n <= batch contiguous u8 NHWC images as samples first_sample..first_sample+n-1 of `step`.
+ * out: n output images; labels: i32 [n] or NULL; soft: f32 [n, n_classes], written when labels != NULL. */
+enum fr_status fr_augmenter_run(struct fr_augmenter *a, uint32_t step, uint32_t first_sample, int n,
+                                const uint8_t *in, void *out, const int32_t *labels, float *soft);
+/* The augmenter's graph (for its statistics, e.g. fallback_ops). */
+struct fr_graph *fr_augmenter_graph(const struct fr_augmenter *a);
 
 /* ---------------------------------------------------------------------------------------------
  * Graph ops (images u8/f32 [N,H,W,C] for NHWC or [N,C,H,W] for NCHW).

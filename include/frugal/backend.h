@@ -1,5 +1,6 @@
 /* Backends: an opaque handle over a table of functions. The CPU backend is always present;
- * OpenCL devices are added when the build and the machine have them.
+ * OpenCL devices are added when the build and the machine have them. A backend (and every graph planned on
+ * it) is used by one thread at a time; open one backend per thread to run devices in parallel.
  *
  *   struct fr_backend *b = NULL;
  *   if (fr_backend_open("auto", &b) != FR_STATUS_OK) { puts(fr_last_error()); }
@@ -47,11 +48,20 @@ struct fr_backend_i {
 
 enum fr_backend_kind { FR_BACKEND_CPU = 0, FR_BACKEND_OPENCL };
 
+struct fr_prof;
+
 struct fr_backend {
     const struct fr_backend_i *iface;
     enum fr_backend_kind kind;
     char name[128]; /* "cpu" or "cl:0:0 (device name)" */
     void *ctx;
+    uint64_t mem_bytes;   /* device memory (0: host memory, not tracked) */
+    uint64_t max_buffer;  /* largest buffer the planner makes (0: no limit); the arena is split into chunks of
+                           * at most this: the device's max allocation, at most 2 GiB where kernels index
+                           * elements with 32-bit ints */
+    struct fr_prof *prof; /* per-op timing while on (frugal/profile.h), else NULL */
+    char oom_hint[200];   /* what the graph last planned or run here needs and a batch to try: appended to
+                           * out-of-memory messages */
 };
 
 /* The pure-C backend; n_threads <= 0 means FRUGAL_THREADS or all online cores. */

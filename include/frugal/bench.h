@@ -29,7 +29,8 @@ enum fr_bench_suite {
     FR_BENCH_FULL = FR_BENCH_LIMITS | FR_BENCH_OPS | FR_BENCH_AUGMENT | FR_BENCH_TRAIN,
     FR_BENCH_QUICK = FR_BENCH_FULL | FR_BENCH_QUICK_FLAG,
 };
-/* "quick", "full", "limits", "ops", "augment", "train" -> mask; false when unknown. */
+/* "quick", "full", "limits", "ops", "augment", "train", or a comma list of them ("quick,ops,train": those
+ * suites at the quick sizes) -> mask; false when a name is unknown. */
 bool fr_bench_suite_parse(const char *name, unsigned *mask);
 
 struct fr_bench_opts {

@@ -33,6 +33,9 @@ struct fr_device_info {
     uint64_t global_mem;       /* bytes */
     uint64_t max_alloc;        /* bytes, CL_DEVICE_MAX_MEM_ALLOC_SIZE */
     size_t max_work_group;
+    size_t max_parameter_size; /* bytes of all arguments of one kernel (CL_DEVICE_MAX_PARAMETER_SIZE) */
+    char fp64[8];              /* "none", "slow" (a fraction of the fp32 rate: GeForce, RDNA, ...) or "full";
+                                * augmentation uses exact integer tables instead of doubles unless "full" */
     bool usable;
     char why_not[128];         /* reason when !usable */
 };
@@ -42,10 +45,21 @@ struct fr_device_info {
 enum fr_status fr_opencl_list_devices(struct fr_device_info **out, int *n);
 void fr_opencl_free_devices(struct fr_device_info *d);
 
-/* Builds every kernel program for device "cl:P:D" into the disk cache ahead of time. *n_programs
- * gets the number of programs ready, *n_compiled how many of them had to be compiled (the rest came
- * from the cache); either may be NULL. Needs an OpenCL build. */
-enum fr_status fr_opencl_precompile(int platform, int device, int *n_programs, int *n_compiled);
+/* Builds every kernel program for device "cl:P:D" into the disk cache ahead of time, going on past
+ * failures: *out counts the programs (n_ready built, n_compiled of them compiled rather than loaded from
+ * the cache) and lists each one that failed with its error and build log. FR_STATUS_UNSUPPORTED when some
+ * failed (their ops run on the CPU path on that device), other statuses when the device cannot be opened.
+ * Free with fr_opencl_precompile_free. Needs an OpenCL build. */
+struct fr_precompile_failure {
+    char file[64]; /* "pool.cl" */
+    char *error;   /* the message with the compiler's log (may span lines) */
+};
+struct fr_precompile_report {
+    int n_programs, n_ready, n_compiled, n_failed;
+    struct fr_precompile_failure *failures;
+};
+enum fr_status fr_opencl_precompile(int platform, int device, struct fr_precompile_report *out);
+void fr_opencl_precompile_free(struct fr_precompile_report *r);
 
 #ifdef __cplusplus
 }

@@ -13,11 +13,13 @@
 #define FRUGAL_H
 
 #include "frugal/status.h"
+#include "frugal/bindings.h"
 #include "frugal/tensor.h"
 #include "frugal/ops.h"
 #include "frugal/graph.h"
 #include "frugal/backend.h"
 #include "frugal/device.h"
+#include "frugal/profile.h"
 #include "frugal/nn.h"
 #include "frugal/loss.h"
 #include "frugal/optim.h"

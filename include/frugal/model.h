@@ -143,10 +143,26 @@ void fr_trainer_free(struct fr_trainer *tr);
  * on the host; a NaN/Inf loss is FR_STATUS_NUMERIC naming the step. *loss may be NULL. */
 enum fr_status fr_trainer_step(struct fr_trainer *tr, const float *images, const void *labels, const float *teacher,
                                const float *weights, float lr, float *loss);
-/* Logits [n,K] for n images in eval mode (any n; runs the eval graph in chunks). */
+/* Logits [n,K] for n images in eval mode (any n; runs the eval graph in chunks): f32 NCHW images, the
+ * trainer's own predictor (see below). */
 enum fr_status fr_trainer_predict(struct fr_trainer *tr, const float *images, int64_t n, float *logits);
 struct fr_graph *fr_trainer_graph(const struct fr_trainer *tr, bool eval);
 struct fr_optim *fr_trainer_optim(const struct fr_trainer *tr);
+
+/* --- prediction: an eval graph over the model's parameters (src/train/trainer.c) --- */
+struct fr_predictor_opts {
+    int batch;             /* images per graph run; any n is run in chunks of it (default 256) */
+    enum fr_dtype input;   /* FR_U8: u8 NHWC images, normalised on the device (default); FR_F32: f32 NCHW */
+    float mean[4], std[4]; /* FR_U8: y = (x/255 - mean[c]) / std[c] per channel (default 0 and 1: x/255) */
+};
+void fr_predictor_opts_init(struct fr_predictor_opts *o);
+struct fr_predictor;
+enum fr_status fr_predictor_new(struct fr_model *m, struct fr_backend *backend, const struct fr_predictor_opts *o,
+                                struct fr_predictor **out);
+void fr_predictor_free(struct fr_predictor *p);
+/* Logits [n, K] of n images (the input type of the options) in eval mode. */
+enum fr_status fr_predictor_run(struct fr_predictor *p, const void *images, int64_t n, float *logits);
+struct fr_graph *fr_predictor_graph(const struct fr_predictor *p);
 
 #ifdef __cplusplus
 }

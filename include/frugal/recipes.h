@@ -35,11 +35,10 @@ struct fr_net {
     char arch[64];
     int c, h, w, n_classes;
     char **class_names; /* n_classes */
-    /* eval graph used when there is no trainer */
-    struct fr_graph *eg;
-    struct fr_tensor *ex, *elogits;
+    /* prediction: an eval graph taking u8 NHWC images, built on first use */
+    struct fr_predictor *pred;
     int eval_batch;
-    float *pad;
+    float mean[4], std[4]; /* input normalisation on the device: (x/255 - mean[c]) / std[c] (default 0, 1) */
     /* resume position read from a checkpoint by fr_net_load(.., want_state = true) */
     int64_t ck_epoch, ck_step_in_epoch, ck_global_step;
     uint32_t ck_graph_step;
@@ -79,12 +78,13 @@ int fr_net_fallback_ops(const struct fr_net *net);
 /* Logits [n, K] of images idx[0..n) of ds (idx NULL = 0..n-1), eval mode. */
 enum fr_status fr_net_predict(struct fr_net *net, const struct fr_dataset *ds, const int64_t *idx, int64_t n,
                               float *logits);
-/* Logits of f32 NCHW images (already scaled). */
-enum fr_status fr_net_predict_f32(struct fr_net *net, const float *images, int64_t n, float *logits);
-
-/* u8 NHWC images of ds -> f32 NCHW in [0,1]. */
-void fr_images_to_f32(const struct fr_dataset *ds, const int64_t *idx, int64_t n, float *out);
-void fr_u8_nhwc_to_f32_nchw(const uint8_t *src, int64_t n, int c, int h, int w, float *out);
+/* Logits [n, K] of n u8 NHWC images of the net's input size (its normalisation applied on the device). */
+enum fr_status fr_net_predict_u8(struct fr_net *net, const uint8_t *images, int64_t n, float *logits);
+/* Sets the input normalisation (saved in checkpoints as frugal.normalize); only before the net predicts or
+ * trains. A policy's normalize(...) stage sets it when fr_fit builds the trainer. */
+enum fr_status fr_net_set_normalize(struct fr_net *net, const float mean[4], const float std[4]);
+/* "mean=M0,M1,M2,M3;std=S0,S1,S2,S3" */
+const char *fr_net_normalize_str(const struct fr_net *net, char *buf, size_t size);
 
 /* --- evaluation --- */
 struct fr_eval {

@@ -2,6 +2,7 @@
 #ifndef FRUGAL_AUGMENT_INTERNAL_H
 #define FRUGAL_AUGMENT_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define FR_AUG_MIN_INT(a, b) ((a) < (b) ? (a) : (b))
@@ -70,5 +71,21 @@ enum fr_aug_tv_op {
 float fr_aug_linspace31(float start, float end, int bin);
 /* one torchvision op with a signed magnitude as a record (as torchvision's _apply_op) */
 void fr_aug_tv_record(enum fr_aug_tv_op op, double magnitude, int h, int w, int interp, float fill, float *rec);
+
+/* whether the policy has per-sample ops (else AUG_APPLY is left out of graphs) */
+bool fr_aug_policy_has_ops(const struct fr_aug_policy *pol);
+
+/* The input stage of a policy as graph nodes in ctx: u8 NHWC images [batch,h,w,c] -> AUG_APPLY (programs) ->
+ * AUG_MIX (mix records), as far as the policy has them. Inputs (flagged INPUT, filled per run by the host from
+ * fr_aug_policy_draw_batch): images, prog (NULL without per-sample ops), mixrec (NULL without a mixing stage
+ * unless want_mixrec: label mixing alone). out: u8 NHWC [batch, oh, ow, c]. */
+struct fr_aug_stage {
+    int k, oh, ow; /* records per sample (0 = no AUG_APPLY), output size */
+    bool mix;      /* an AUG_MIX node */
+    struct fr_tensor *images, *prog, *mixrec, *out;
+};
+struct fr_ctx;
+enum fr_status fr_aug_stage_build(struct fr_ctx *ctx, const struct fr_aug_policy *pol, int batch, int h, int w, int c,
+                                  bool want_mixrec, struct fr_aug_stage *s);
 
 #endif

@@ -23,12 +23,16 @@ enum fr_status fr_geom_invert(const double m[9], double inv[9])
 {
     double c00 = m[4] * m[8] - m[5] * m[7], c01 = m[5] * m[6] - m[3] * m[8], c02 = m[3] * m[7] - m[4] * m[6];
     double det = m[0] * c00 + m[1] * c01 + m[2] * c02;
-    double scale = 0;
-    for (int i = 0; i < 9; i++)
-        scale = fmax(scale, fabs(m[i]));
-    /* relative test: a matrix whose determinant vanishes against its entries maps the plane to a line */
-    if (!(fabs(det) > 1e-12 * scale * scale * scale) || !isfinite(det))
-        return fr_error(FR_STATUS_NUMERIC, "augment: singular transform matrix (determinant %g)", det);
+    /* relative test against Hadamard's bound |det| <= |row0|·|row1|·|row2|: the matrix maps the plane onto (nearly)
+     * a line. Large translations or shears alone never make a matrix singular. */
+    double bound = 1;
+    for (int i = 0; i < 3; i++)
+        bound *= sqrt(m[3 * i] * m[3 * i] + m[3 * i + 1] * m[3 * i + 1] + m[3 * i + 2] * m[3 * i + 2]);
+    if (!(fabs(det) > 1e-12 * bound) || !isfinite(det) || !isfinite(bound))
+        return fr_error(FR_STATUS_NUMERIC,
+                        "augment: the transform matrix is singular (it maps the image onto a line: determinant %g, "
+                        "%.3g of its largest possible value)",
+                        det, bound > 0 && isfinite(bound) ? fabs(det) / bound : 0.0);
     double r[9] = {c00,
                    m[2] * m[7] - m[1] * m[8],
                    m[1] * m[5] - m[2] * m[4],

@@ -50,6 +50,12 @@ double fr_aug_beta(double a, uint64_t seed, uint32_t purpose, uint32_t step, uin
 enum fr_status fr_aug_mix_draw(const struct fr_aug_mix_cfg *cfg, uint64_t seed, uint32_t step, int n, int h, int w,
                                float *rec)
 {
+    return fr_aug_mix_draw_at(cfg, seed, step, 0, n, h, w, rec);
+}
+
+enum fr_status fr_aug_mix_draw_at(const struct fr_aug_mix_cfg *cfg, uint64_t seed, uint32_t step, uint32_t first_sample,
+                                  int n, int h, int w, float *rec)
+{
     if (!cfg || n < 1 || h < 1 || w < 1 || !rec)
         return fr_error(FR_STATUS_INVALID_ARGUMENT, "augment: mix: bad batch size or image size");
     if (cfg->mode != FR_AUG_MIX_NONE && !(cfg->alpha > 0))
@@ -71,18 +77,19 @@ enum fr_status fr_aug_mix_draw(const struct fr_aug_mix_cfg *cfg, uint64_t seed, 
         float *r = rec + (size_t)i * FR_AUG_MIX_REC;
         uint32_t idx = 0;
         r[2] = 1.0f;
-        double u_p = u01(seed, FR_RNG_MIX, step, (uint32_t)i, &idx);
+        const uint32_t smp = first_sample + (uint32_t)i; /* the sample's own stream: its global index */
+        double u_p = u01(seed, FR_RNG_MIX, step, smp, &idx);
         if (cfg->mode == FR_AUG_MIX_NONE || u_p >= cfg->p || (int)r[1] == i)
             continue;
-        double lam = fr_aug_beta(cfg->alpha, seed, FR_RNG_MIX, step, (uint32_t)i, &idx);
+        double lam = fr_aug_beta(cfg->alpha, seed, FR_RNG_MIX, step, smp, &idx);
         if (cfg->mode == FR_AUG_MIX_MIXUP) {
             r[0] = FR_AUG_MIX_MIXUP;
             r[2] = (float)lam;
             continue;
         }
         /* CutMix: box √(1−λ)·W by √(1−λ)·H around a uniform integer centre, clipped */
-        int cx = (int)(u01(seed, FR_RNG_MIX, step, (uint32_t)i, &idx) * w);
-        int cy = (int)(u01(seed, FR_RNG_MIX, step, (uint32_t)i, &idx) * h);
+        int cx = (int)(u01(seed, FR_RNG_MIX, step, smp, &idx) * w);
+        int cy = (int)(u01(seed, FR_RNG_MIX, step, smp, &idx) * h);
         double rr = 0.5 * sqrt(1.0 - lam);
         int hw = (int)(rr * w), hh = (int)(rr * h);
         int x0 = cx - hw < 0 ? 0 : cx - hw, y0 = cy - hh < 0 ? 0 : cy - hh;

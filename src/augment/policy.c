@@ -13,6 +13,7 @@
 #define MAX_STAGES 32
 #define RNG_PER_STAGE 64u
 #define MAX_RA_OPS 16
+#define MAX_SHEAR 10.0 /* shear factor: tan of the angle (84 degrees) */
 
 static const char *const interp_names[] = {"nearest", "bilinear", "bicubic", NULL};
 static const char *const border_names[] = {"constant", "replicate", "reflect101", NULL};
@@ -232,6 +233,28 @@ static enum fr_status check_stage(struct fr_aug_policy *pol, const struct stage 
         return fr_error(FR_STATUS_INVALID_ARGUMENT, "policy: %s: size must be 1..65536", name);
     if (s->op == OP_PAD && !(val(s, "amount") >= 0 && val(s, "amount") <= 4096))
         return fr_error(FR_STATUS_INVALID_ARGUMENT, "policy: pad: amount must be 0..4096");
+    if (s->op == OP_SHEAR && !(fabs(val(s, "x")) <= MAX_SHEAR && fabs(val(s, "y")) <= MAX_SHEAR))
+        return fr_error(FR_STATUS_INVALID_ARGUMENT,
+                        "policy: shear: x=%g, y=%g: shear factors must be in [-%g, %g] (1 = 45 degrees)", val(s, "x"),
+                        val(s, "y"), (double)MAX_SHEAR, (double)MAX_SHEAR);
+    if (s->op == OP_TRANSLATE && !(fabs(val(s, "x")) <= 1 && fabs(val(s, "y")) <= 1))
+        return fr_error(FR_STATUS_INVALID_ARGUMENT,
+                        "policy: translate: x=%g, y=%g: shifts are fractions of the image size in [-1, 1]", val(s, "x"),
+                        val(s, "y"));
+    if (s->op == OP_ROTATE && !(fabs(val(s, "degrees")) <= 360))
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "policy: rotate: degrees=%g must be in [-360, 360]",
+                        val(s, "degrees"));
+    if (s->op == OP_PERSPECTIVE && !(val(s, "distortion") >= 0 && val(s, "distortion") <= 1))
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "policy: perspective: distortion=%g must be in [0, 1]",
+                        val(s, "distortion"));
+    if (key_index(&ops[s->op], "max") >= 0 && !(val(s, "max") >= 0 && val(s, "max") <= 100))
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "policy: %s: max=%g must be in [0, 100]", name, val(s, "max"));
+    if (s->op == OP_POSTERIZE && !(val(s, "bits") >= 0 && val(s, "bits") <= 8))
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "policy: posterize: bits=%g must be 0..8", val(s, "bits"));
+    if ((s->op == OP_NOISE && !(val(s, "std") >= 0 && val(s, "std") <= 255)) ||
+        (s->op == OP_CUTOUT && !(val(s, "size") >= 0 && val(s, "size") <= 65536)))
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "policy: %s: %s=%g is out of range", name,
+                        s->op == OP_NOISE ? "std" : "size", s->op == OP_NOISE ? val(s, "std") : val(s, "size"));
     if (s->op == OP_RANDAUGMENT) {
         double n = val(s, "n"), m = val(s, "m");
         int tf = (int)val(s, "scale");
@@ -265,8 +288,17 @@ enum fr_status fr_aug_policy_parse(const char *spec, struct fr_aug_policy **out)
     struct fr_aug_policy *pol = calloc(1, sizeof *pol);
     if (!pol)
         return fr_error(FR_STATUS_OUT_OF_MEMORY, "policy: out of memory");
-    const char *p = spec;
-    int seen_pixel = 0, in_geom = 0;
+    const char *p = skip_ws(spec);
+    char word[8];
+    const char *after = skip_ws(read_ident(p, word, sizeof word));
+    while (*after == ';')
+        after = skip_ws(after + 1);
+    if (!strcmp(word, "none") && !*after) { /* no augmentation */
+        pol->k = 1;
+        *out = pol;
+        return FR_STATUS_OK;
+    }
+    int seen_pixel = 0, in_geom = 0, n_ops = 0;
     enum fr_status st = FR_STATUS_OK;
     char buf[512];
     for (;;) {
@@ -297,6 +329,7 @@ enum fr_status fr_aug_policy_parse(const char *spec, struct fr_aug_policy **out)
             st = fr_error(FR_STATUS_INVALID_ARGUMENT, "policy: unknown op '%s' (valid: %s)", name, buf);
             goto fail;
         }
+        n_ops++;
         if (pol->n >= MAX_STAGES) {
             st = fr_error(FR_STATUS_INVALID_ARGUMENT, "policy: more than %d ops", MAX_STAGES);
             goto fail;
@@ -310,6 +343,7 @@ enum fr_status fr_aug_policy_parse(const char *spec, struct fr_aug_policy **out)
         p = skip_ws(p);
         if (*p == '(') {
             p = skip_ws(p + 1);
+            bool given[MAX_KEYS] = {false};
             while (*p != ')') {
                 char key[32];
                 const char *ks = p;
@@ -321,6 +355,11 @@ enum fr_status fr_aug_policy_parse(const char *spec, struct fr_aug_policy **out)
                                   p == ks ? "" : key, buf);
                     goto fail;
                 }
+                if (given[ki]) {
+                    st = fr_error(FR_STATUS_INVALID_ARGUMENT, "policy: %s: %s given twice", d->name, key);
+                    goto fail;
+                }
+                given[ki] = true;
                 p = skip_ws(p);
                 if (*p != '=') {
                     st = fr_error(FR_STATUS_INVALID_ARGUMENT, "policy: %s: expected '=' after %s", d->name, key);
@@ -373,6 +412,10 @@ enum fr_status fr_aug_policy_parse(const char *spec, struct fr_aug_policy **out)
             pol->n++;
         }
     }
+    if (n_ops == 0) {
+        st = fr_error(FR_STATUS_INVALID_ARGUMENT, "policy: '%s' has no op (give ops such as 'hflip', or 'none')", spec);
+        goto fail;
+    }
     if (pol->k == 0)
         pol->k = 1;
     *out = pol;
@@ -383,6 +426,7 @@ fail:
 }
 
 void fr_aug_policy_free(struct fr_aug_policy *pol) { free(pol); }
+bool fr_aug_policy_has_ops(const struct fr_aug_policy *pol) { return pol->n > 0; }
 int fr_aug_policy_max_ops(const struct fr_aug_policy *pol) { return pol->k; }
 const struct fr_aug_mix_cfg *fr_aug_policy_mix(const struct fr_aug_policy *pol) { return pol->has_mix ? &pol->mix : NULL; }
 
@@ -692,4 +736,29 @@ enum fr_status fr_aug_policy_draw(const struct fr_aug_policy *pol, uint64_t seed
     for (; r < pol->k; r++)
         simple_rec(rec + (size_t)r * FR_AUG_REC, FR_AUG_OP_IDENTITY, 0, 0);
     return FR_STATUS_OK;
+}
+
+enum fr_status fr_aug_policy_draw_batch(const struct fr_aug_policy *pol, uint64_t seed, uint32_t step,
+                                        uint32_t first_sample, int n, int batch, int in_h, int in_w, float *prog,
+                                        float *mix)
+{
+    if (n < 0 || n > batch || batch < 1)
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "policy: %d samples in a batch of %d", n, batch);
+    const size_t per = (size_t)pol->k * FR_AUG_REC;
+    for (int i = 0; i < n; i++) {
+        enum fr_status st = fr_aug_policy_draw(pol, seed, step, first_sample + (uint32_t)i, in_h, in_w, prog + i * per);
+        if (st != FR_STATUS_OK)
+            return st;
+    }
+    memset(prog + (size_t)n * per, 0, (size_t)(batch - n) * per * sizeof(float)); /* FR_AUG_OP_IDENTITY */
+    if (!mix)
+        return FR_STATUS_OK;
+    memset(mix, 0, sizeof(float) * FR_AUG_MIX_REC * (size_t)batch);
+    for (int i = 0; i < batch; i++) /* unmixed: own label with weight 1 */
+        mix[i * FR_AUG_MIX_REC + 1] = (float)i, mix[i * FR_AUG_MIX_REC + 2] = 1.0f;
+    if (!pol->has_mix || n == 0)
+        return FR_STATUS_OK;
+    int oh, ow;
+    fr_aug_policy_out_size(pol, in_h, in_w, &oh, &ow);
+    return fr_aug_mix_draw_at(&pol->mix, seed, step, first_sample, n, oh, ow, mix);
 }

@@ -21,12 +21,29 @@ bool fr_bench_suite_parse(const char *name, unsigned *mask)
         unsigned mask;
     } t[] = {{"quick", FR_BENCH_QUICK},   {"full", FR_BENCH_FULL},       {"limits", FR_BENCH_LIMITS},
              {"ops", FR_BENCH_OPS},       {"augment", FR_BENCH_AUGMENT}, {"train", FR_BENCH_TRAIN}};
-    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
-        if (name && strcmp(name, t[i].name) == 0) {
-            *mask = t[i].mask;
-            return true;
+    if (!name || !*name)
+        return false;
+    /* a comma list: named suites are ORed; "quick" or "full" next to them only sets the size */
+    unsigned suites = 0, size = 0;
+    const char *p = name;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        size_t i = 0;
+        while (i < sizeof t / sizeof t[0] && !(strlen(t[i].name) == len && strncmp(p, t[i].name, len) == 0))
+            i++;
+        if (i == sizeof t / sizeof t[0])
+            return false;
+        if (i < 2) {
+            size |= t[i].mask & FR_BENCH_QUICK_FLAG;
+        } else {
+            suites |= t[i].mask;
         }
-    return false;
+        if (!p[len])
+            break;
+        p += len + 1;
+    }
+    *mask = (suites ? suites : FR_BENCH_FULL) | size;
+    return true;
 }
 
 double fr_bench_now(void)
@@ -182,6 +199,11 @@ enum fr_status fr_bench_device_list(const char *spec, char ***specs, int *n)
             one[m++] = tok;
         }
         for (int i = 0; i < m; i++) {
+            bool dup = false; /* "cpu,cpu" or "all,cl:0:0": each device once */
+            for (int j = 0; j < cnt && !dup; j++)
+                dup = strcmp(list[j], one[i]) == 0;
+            if (dup)
+                continue;
             if (cnt == cap) {
                 cap = cap ? 2 * cap : 8;
                 char **l = realloc(list, (size_t)cap * sizeof *l);
@@ -212,7 +234,8 @@ static void describe(struct fr_backend *be, struct fr_bench_device *d, const cha
 {
     snprintf(d->spec, sizeof d->spec, "%s", spec);
     if (be->kind == FR_BACKEND_CPU) {
-        snprintf(d->name, sizeof d->name, "pure-C CPU path, %d threads", fr_backend_cpu_threads(be));
+        int n = fr_backend_cpu_threads(be);
+        snprintf(d->name, sizeof d->name, "pure-C CPU path, %d thread%s", n, n == 1 ? "" : "s");
         snprintf(d->driver, sizeof d->driver, "SIMD %s", fr_cpu_simd_name());
     } else {
         fr_bench_cl_driver(be, d->name, sizeof d->name, d->driver, sizeof d->driver);

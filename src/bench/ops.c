@@ -1,9 +1,12 @@
 /* The ops suite: GEMM shapes, conv2d forward/backward of the layers of models s and m, pooling,
- * batch-norm, softmax, cross-entropy, an AdamW step — each a frugal graph run by fr_graph_compute. */
+ * batch-norm, softmax, cross-entropy, an AdamW step — each a frugal graph run by fr_graph_compute, timed as
+ * a whole and per op — and the per-op profile of a training step of models s and m. */
 #include "bench/bench_internal.h"
 #include "frugal/loss.h"
+#include "frugal/model.h"
 #include "frugal/nn.h"
 #include "frugal/optim.h"
+#include "frugal/profile.h"
 
 static struct fr_tensor *leaf(struct fr_ctx *ctx, enum fr_dtype type, int ndim, const int64_t *ne, const char *name,
                               uint32_t flags)
@@ -132,6 +135,96 @@ static void conv_items(struct fr_bench_item *items, int *n, bool quick)
     }
 }
 
+/* A training step of a built-in model (forward, backward, SGD update, with its copies) profiled per op:
+ * each op's share of the step, the launches, and the smallest kernel launch against the parallelism target
+ * (8 x compute units x preferred work-group multiple). */
+static enum fr_status step_profile(struct fr_bench_run *run, const char *model, int batch)
+{
+    char item[64];
+    snprintf(item, sizeof item, "step model %s batch %d", model, batch);
+    fr_bench_progress(run, "ops", "%s (profile)", item);
+    struct fr_ctx *ctx = fr_ctx_new();
+    struct fr_model *m = NULL;
+    struct fr_trainer *tr = NULL;
+    size_t px = (size_t)batch * 28 * 28;
+    float *x = malloc(px * sizeof(float));
+    int32_t *y = malloc((size_t)batch * sizeof(int32_t));
+    enum fr_status st = ctx && x && y ? FR_STATUS_OK : fr_error(FR_STATUS_OUT_OF_MEMORY, "bench: out of memory");
+    for (size_t i = 0; st == FR_STATUS_OK && i < px; i++)
+        x[i] = (float)((i * 2654435761u) >> 24) / 255.0f;
+    for (int i = 0; st == FR_STATUS_OK && i < batch; i++)
+        y[i] = (i * 7) % 10;
+    if (st == FR_STATUS_OK)
+        st = fr_model_builtin(ctx, model, 1, 28, 28, 10, &m);
+    if (st == FR_STATUS_OK)
+        st = fr_model_alloc(m, run->be);
+    if (st == FR_STATUS_OK)
+        st = fr_model_init(m, 42, FR_INIT_DEFAULT, NULL);
+    struct fr_trainer_opts o;
+    fr_trainer_opts_init(&o);
+    o.batch = batch;
+    fr_optim_params_init(&o.optim, FR_OPTIM_SGD);
+    o.optim.momentum = 0.9f;
+    if (st == FR_STATUS_OK)
+        st = fr_trainer_new(m, run->be, &o, &tr);
+    if (st == FR_STATUS_OK) /* the first step builds the kernels */
+        st = fr_trainer_step(tr, x, y, NULL, NULL, 0.01f, NULL);
+    int steps = run->repeat > 1 ? run->repeat : 2;
+    if (st == FR_STATUS_OK)
+        st = fr_profile_start(run->be);
+    for (int i = 0; i < steps && st == FR_STATUS_OK; i++)
+        st = fr_trainer_step(tr, x, y, NULL, NULL, 0.01f, NULL);
+    struct fr_profile p = {0};
+    if (run->be->prof) {
+        enum fr_status st2 = fr_profile_stop(run->be, &p);
+        st = st == FR_STATUS_OK ? st2 : st;
+    }
+    if (st == FR_STATUS_OK && p.steps > 0) {
+        char name[160];
+        const char *method = strncmp(p.method, "OpenCL", 6) == 0 ? "cl-events" : "wall per node";
+        snprintf(name, sizeof name, "%s device time", item);
+        fr_bench_add(run, "ops", name, p.step_ms / p.steps, "ms", method);
+        long launches = 0;
+        for (int i = 0; i < p.n_rows; i++)
+            if (p.rows[i].training) {
+                launches += p.rows[i].launches;
+                if (p.rows[i].ms < 0.02 * p.step_ms)
+                    continue;
+                snprintf(name, sizeof name, "%s | %s share", item, p.rows[i].op);
+                fr_bench_add(run, "ops", name, 100.0 * p.rows[i].ms / p.step_ms, "%", method);
+            }
+        snprintf(name, sizeof name, "%s launches", item);
+        fr_bench_add(run, "ops", name, (double)launches / p.steps, "launches", "per step");
+        if (p.min_work_items >= 0) {
+            snprintf(name, sizeof name, "%s smallest launch", item);
+            fr_bench_add(run, "ops", name, (double)p.min_work_items, "work-items", "min over the kernels of a step");
+            fr_bench_note(run->r, "%s ops: %s: smallest launch %lld work-items (%s, op %s, output %lld elements)",
+                          run->spec, item, (long long)p.min_work_items, p.min_kernel, p.min_op,
+                          (long long)p.min_output);
+        }
+        if (p.parallel_target > 0) {
+            char m2[80];
+            snprintf(m2, sizeof m2, "per step; target %lld = 8 x CUs x preferred multiple",
+                     (long long)p.parallel_target);
+            snprintf(name, sizeof name, "%s launches below target", item);
+            fr_bench_add(run, "ops", name, (double)p.below_target / p.steps, "launches", m2);
+            if (p.below_target > 0)
+                fr_bench_note(run->r,
+                              "%s ops: %s: %.1f launches per step below %lld work-items with larger outputs "
+                              "(smallest: %s, op %s, %lld work-items for %lld outputs)",
+                              run->spec, item, (double)p.below_target / p.steps, (long long)p.parallel_target,
+                              p.below_kernel, p.below_op, (long long)p.below_items, (long long)p.below_output);
+        }
+    }
+    fr_profile_free(&p);
+    fr_trainer_free(tr);
+    fr_model_free(m);
+    fr_ctx_free(ctx);
+    free(x);
+    free(y);
+    return st == FR_STATUS_OK ? st : fr_bench_failed(run, "ops", item, st);
+}
+
 enum fr_status fr_bench_ops(struct fr_bench_run *run)
 {
     struct fr_bench_item items[40];
@@ -218,5 +311,10 @@ enum fr_status fr_bench_ops(struct fr_bench_run *run)
     enum fr_status st = FR_STATUS_OK;
     for (int i = 0; i < n && st == FR_STATUS_OK; i++)
         st = fr_bench_item_run(run, "ops", &items[i]);
+    /* quick: model s at batch 32; full: models s and m at batch 64 */
+    if (st == FR_STATUS_OK)
+        st = step_profile(run, "s", run->quick ? 32 : 64);
+    if (st == FR_STATUS_OK && !run->quick)
+        st = step_profile(run, "m", 64);
     return st;
 }

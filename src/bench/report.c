@@ -5,52 +5,7 @@
 #include <stdarg.h>
 
 #include "bench/bench_internal.h"
-
-struct sbuf {
-    char *s;
-    size_t len, cap;
-    bool oom;
-};
-
-static void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-    if (b->oom)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? b->cap - b->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->oom = true;
-            return;
-        }
-        if (b->s && b->len + (size_t)n < b->cap) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = (b->cap ? b->cap * 2 : 4096) + (size_t)n;
-        char *s = realloc(b->s, cap);
-        if (!s) {
-            b->oom = true;
-            return;
-        }
-        b->s = s;
-        b->cap = cap;
-    }
-}
-
-static char *sb_finish(struct sbuf *b)
-{
-    if (b->oom) {
-        free(b->s);
-        return NULL;
-    }
-    if (!b->s)
-        sb_printf(b, "%s", "");
-    return b->s;
-}
+#include "core/sbuf.h"
 
 static void fmt_value(char *buf, size_t size, double v)
 {
@@ -91,6 +46,20 @@ static bool first_of_row(const struct fr_bench_report *r, int i)
     return true;
 }
 
+/* +1 when more is better (rates), -1 when less is (times), 0 when neither (shares, counts) */
+static int direction(const char *unit)
+{
+    static const char *const more[] = {"GB/s", "GFLOP/s", "img/s"}, *const less[] = {"ms", "us", "s"};
+    for (size_t i = 0; i < sizeof more / sizeof more[0]; i++)
+        if (strcmp(unit, more[i]) == 0)
+            return 1;
+    for (size_t i = 0; i < sizeof less / sizeof less[0]; i++)
+        if (strcmp(unit, less[i]) == 0)
+            return -1;
+    return 0;
+}
+
+/* value, then how many times faster or slower than the first device for rates and times */
 static void cell(const struct fr_bench_report *r, const struct fr_bench_figure *f, int d, char *buf, size_t size)
 {
     const struct fr_bench_figure *c = find(r, f->suite, f->name, f->unit, r->devices[d].spec);
@@ -101,15 +70,20 @@ static void cell(const struct fr_bench_report *r, const struct fr_bench_figure *
     char v[32];
     fmt_value(v, sizeof v, c->value);
     const struct fr_bench_figure *base = find(r, f->suite, f->name, f->unit, r->devices[0].spec);
-    if (d > 0 && base && base->value != 0 && strcmp(c->unit, "%") != 0)
-        snprintf(buf, size, "%s (%.2fx)%s", v, c->value / base->value, c->flagged ? " WRONG" : "");
-    else
+    int dir = direction(c->unit);
+    if (d > 0 && base && base->value > 0 && c->value > 0 && dir != 0) {
+        double speed = dir > 0 ? c->value / base->value : base->value / c->value;
+        double x = speed >= 1 ? speed : 1 / speed;
+        snprintf(buf, size, "%s (%.*fx %s)%s", v, x >= 100 ? 0 : x >= 10 ? 1 : 2, x, speed >= 1 ? "faster" : "slower",
+                 c->flagged ? " WRONG" : "");
+    } else {
         snprintf(buf, size, "%s%s", v, c->flagged ? " WRONG" : "");
+    }
 }
 
 static const char *const suites[] = {"limits", "ops", "augment", "train"};
 
-static void table(const struct fr_bench_report *r, struct sbuf *b, bool markdown)
+static void table(const struct fr_bench_report *r, struct fr_sbuf *b, bool markdown)
 {
     int wname = 24;
     for (int i = 0; i < r->n_figures; i++) {
@@ -118,13 +92,15 @@ static void table(const struct fr_bench_report *r, struct sbuf *b, bool markdown
             wname = l;
     }
     if (!markdown) {
-        sb_printf(b, "frugal %s bench, %s (%s)\n", r->version, r->date, r->build_options);
+        fr_sbuf_printf(b, "frugal %s bench, %s (%s)\n", r->version, r->date, r->build_options);
         for (int d = 0; d < r->n_devices; d++)
-            sb_printf(b, "  %-8s %s; %s\n", r->devices[d].spec, r->devices[d].name, r->devices[d].driver);
+            fr_sbuf_printf(b, "  %-8s %s; %s\n", r->devices[d].spec, r->devices[d].name, r->devices[d].driver);
+        if (r->n_devices > 1)
+            fr_sbuf_printf(b, "  (x faster / x slower: against %s, for rates and times)\n", r->devices[0].spec);
     } else {
-        sb_printf(b, "# frugal bench\n\nfrugal %s, %s, `%s`\n\n", r->version, r->date, r->build_options);
+        fr_sbuf_printf(b, "# frugal bench\n\nfrugal %s, %s, `%s`\n\n", r->version, r->date, r->build_options);
         for (int d = 0; d < r->n_devices; d++)
-            sb_printf(b, "- `%s`: %s; %s\n", r->devices[d].spec, r->devices[d].name, r->devices[d].driver);
+            fr_sbuf_printf(b, "- `%s`: %s; %s\n", r->devices[d].spec, r->devices[d].name, r->devices[d].driver);
     }
     for (size_t s = 0; s < sizeof suites / sizeof suites[0]; s++) {
         bool any = false;
@@ -133,18 +109,18 @@ static void table(const struct fr_bench_report *r, struct sbuf *b, bool markdown
         if (!any)
             continue;
         if (markdown) {
-            sb_printf(b, "\n## %s\n\n| figure |", suites[s]);
+            fr_sbuf_printf(b, "\n## %s\n\n| figure |", suites[s]);
             for (int d = 0; d < r->n_devices; d++)
-                sb_printf(b, " %s |", r->devices[d].spec);
-            sb_printf(b, "\n|---|");
+                fr_sbuf_printf(b, " %s |", r->devices[d].spec);
+            fr_sbuf_printf(b, "\n|---|");
             for (int d = 0; d < r->n_devices; d++)
-                sb_printf(b, "---:|");
-            sb_printf(b, "\n");
+                fr_sbuf_printf(b, "---:|");
+            fr_sbuf_printf(b, "\n");
         } else {
-            sb_printf(b, "\n== %s ==\n%-*s", suites[s], wname, "figure");
+            fr_sbuf_printf(b, "\n== %s ==\n%-*s", suites[s], wname, "figure");
             for (int d = 0; d < r->n_devices; d++)
-                sb_printf(b, " %22s", r->devices[d].spec);
-            sb_printf(b, "\n");
+                fr_sbuf_printf(b, " %24s", r->devices[d].spec);
+            fr_sbuf_printf(b, "\n");
         }
         for (int i = 0; i < r->n_figures; i++) {
             const struct fr_bench_figure *f = &r->figures[i];
@@ -153,51 +129,56 @@ static void table(const struct fr_bench_report *r, struct sbuf *b, bool markdown
             char label[160];
             snprintf(label, sizeof label, "%s [%s]", f->name, f->unit);
             if (markdown)
-                sb_printf(b, "| %s |", label);
+                fr_sbuf_printf(b, "| %s |", label);
             else
-                sb_printf(b, "%-*s", wname, label);
+                fr_sbuf_printf(b, "%-*s", wname, label);
             for (int d = 0; d < r->n_devices; d++) {
                 char c[64];
                 cell(r, f, d, c, sizeof c);
                 if (markdown)
-                    sb_printf(b, " %s |", c);
+                    fr_sbuf_printf(b, " %s |", c);
                 else
-                    sb_printf(b, " %22s", c);
+                    fr_sbuf_printf(b, " %24s", c);
             }
-            sb_printf(b, "\n");
+            fr_sbuf_printf(b, "\n");
         }
     }
+    /* the CPU path is the reference: only other devices' figures are checked against it */
     int checked = 0;
     for (int i = 0; i < r->n_figures; i++)
-        checked += r->figures[i].checked;
-    sb_printf(b, "\n%scorrectness vs the CPU path: %d figures checked, %d flagged%s\n", markdown ? "**" : "", checked,
-              r->n_flagged, markdown ? "**" : "");
+        checked += r->figures[i].checked && strcmp(r->figures[i].device, "cpu") != 0;
+    if (checked)
+        fr_sbuf_printf(b, "\n%scorrectness vs the CPU path: %d figures checked, %d flagged%s\n", markdown ? "**" : "",
+                  checked, r->n_flagged, markdown ? "**" : "");
+    else
+        fr_sbuf_printf(b, "\n%scorrectness: only the CPU path ran, nothing to compare with it (%d flagged)%s\n",
+                  markdown ? "**" : "", r->n_flagged, markdown ? "**" : "");
     if (r->n_failed)
-        sb_printf(b, "%s%d item(s) FAILED, see the notes%s\n", markdown ? "**" : "", r->n_failed, markdown ? "**" : "");
+        fr_sbuf_printf(b, "%s%d item(s) FAILED, see the notes%s\n", markdown ? "**" : "", r->n_failed, markdown ? "**" : "");
     for (int i = 0; i < r->n_figures; i++) {
         const struct fr_bench_figure *f = &r->figures[i];
         if (f->flagged)
-            sb_printf(b, "%s WRONG %s %s: max abs error %.3g, max rel error %.3g > tolerance %.3g\n",
+            fr_sbuf_printf(b, "%s WRONG %s %s: max abs error %.3g, max rel error %.3g > tolerance %.3g\n",
                       markdown ? "-" : " ", f->device, f->name, f->max_abs_err, f->max_rel_err, f->tol);
     }
     if (r->notes[0]) {
-        sb_printf(b, "\n%snotes:\n", markdown ? "" : "");
+        fr_sbuf_printf(b, "\n%snotes:\n", markdown ? "" : "");
         const char *p = r->notes;
         while (*p) {
             const char *e = strchr(p, '\n');
             int len = e ? (int)(e - p) : (int)strlen(p);
-            sb_printf(b, "%s %.*s\n", markdown ? "-" : " ", len, p);
+            fr_sbuf_printf(b, "%s %.*s\n", markdown ? "-" : " ", len, p);
             p += len + (e ? 1 : 0);
         }
     }
 }
 
-static void csv_field(struct sbuf *b, const char *s)
+static void csv_field(struct fr_sbuf *b, const char *s)
 {
-    sb_printf(b, "\"");
+    fr_sbuf_printf(b, "\"");
     for (; *s; s++)
-        sb_printf(b, *s == '"' ? "\"\"" : "%c", *s);
-    sb_printf(b, "\"");
+        fr_sbuf_printf(b, *s == '"' ? "\"\"" : "%c", *s);
+    fr_sbuf_printf(b, "\"");
 }
 
 static char *to_json(const struct fr_bench_report *r)
@@ -269,29 +250,29 @@ char *fr_bench_format(const struct fr_bench_report *r, enum fr_bench_format fmt)
         cJSON_free(s);
         return out;
     }
-    struct sbuf b = {0};
+    struct fr_sbuf b = {0};
     if (fmt == FR_BENCH_FMT_CSV) {
-        sb_printf(&b, "suite,name,device,value,unit,method,max_abs_err,max_rel_err,tolerance,flagged\n");
+        fr_sbuf_printf(&b, "suite,name,device,value,unit,method,max_abs_err,max_rel_err,tolerance,flagged\n");
         for (int i = 0; i < r->n_figures; i++) {
             const struct fr_bench_figure *f = &r->figures[i];
             csv_field(&b, f->suite);
-            sb_printf(&b, ",");
+            fr_sbuf_printf(&b, ",");
             csv_field(&b, f->name);
-            sb_printf(&b, ",");
+            fr_sbuf_printf(&b, ",");
             csv_field(&b, f->device);
-            sb_printf(&b, ",%.6g,", f->value);
+            fr_sbuf_printf(&b, ",%.6g,", f->value);
             csv_field(&b, f->unit);
-            sb_printf(&b, ",");
+            fr_sbuf_printf(&b, ",");
             csv_field(&b, f->method);
             if (f->checked)
-                sb_printf(&b, ",%.6g,%.6g,%.3g,%d\n", f->max_abs_err, f->max_rel_err, f->tol, f->flagged);
+                fr_sbuf_printf(&b, ",%.6g,%.6g,%.3g,%d\n", f->max_abs_err, f->max_rel_err, f->tol, f->flagged);
             else
-                sb_printf(&b, ",,,,\n");
+                fr_sbuf_printf(&b, ",,,,\n");
         }
     } else {
         table(r, &b, fmt == FR_BENCH_FMT_MARKDOWN);
     }
-    return sb_finish(&b);
+    return fr_sbuf_finish(&b);
 }
 
 static const char *jstr(const cJSON *o, const char *key)
@@ -401,15 +382,15 @@ enum fr_status fr_bench_compare(const char *old_path, const char *new_path, char
         fr_bench_report_free(a);
         return st;
     }
-    struct sbuf s = {0};
+    struct fr_sbuf s = {0};
     int w = 24, matched = 0;
     for (int i = 0; i < b->n_figures; i++) {
         int l = (int)(strlen(b->figures[i].name) + strlen(b->figures[i].unit) + 3);
         w = l > w ? l : w;
     }
-    sb_printf(&s, "old: %s (frugal %s, %s)\nnew: %s (frugal %s, %s)\n\n", old_path, a->version, a->date, new_path,
+    fr_sbuf_printf(&s, "old: %s (frugal %s, %s)\nnew: %s (frugal %s, %s)\n\n", old_path, a->version, a->date, new_path,
               b->version, b->date);
-    sb_printf(&s, "%-8s %-10s %-*s %12s %12s %9s\n", "suite", "device", w, "figure", "old", "new", "new/old");
+    fr_sbuf_printf(&s, "%-8s %-10s %-*s %12s %12s %9s\n", "suite", "device", w, "figure", "old", "new", "new/old");
     for (int i = 0; i < b->n_figures; i++) {
         const struct fr_bench_figure *f = &b->figures[i];
         const struct fr_bench_figure *o = find(a, f->suite, f->name, f->unit, f->device);
@@ -424,18 +405,18 @@ enum fr_status fr_bench_compare(const char *old_path, const char *new_path, char
             else
                 snprintf(ratio, sizeof ratio, "n/a");
         }
-        sb_printf(&s, "%-8s %-10s %-*s %12s %12s %9s%s\n", f->suite, f->device, w, label, vo, vn, ratio,
+        fr_sbuf_printf(&s, "%-8s %-10s %-*s %12s %12s %9s%s\n", f->suite, f->device, w, label, vo, vn, ratio,
                   f->flagged ? " WRONG" : "");
     }
     for (int i = 0; i < a->n_figures; i++) {
         const struct fr_bench_figure *f = &a->figures[i];
         if (!find(b, f->suite, f->name, f->unit, f->device))
-            sb_printf(&s, "%-8s %-10s %s [%s]: only in the old report\n", f->suite, f->device, f->name, f->unit);
+            fr_sbuf_printf(&s, "%-8s %-10s %s [%s]: only in the old report\n", f->suite, f->device, f->name, f->unit);
     }
-    sb_printf(&s, "\n%d figures in both reports\n", matched);
+    fr_sbuf_printf(&s, "\n%d figures in both reports\n", matched);
     fr_bench_report_free(a);
     fr_bench_report_free(b);
-    *text = sb_finish(&s);
+    *text = fr_sbuf_finish(&s);
     if (n_matched)
         *n_matched = matched;
     return *text ? FR_STATUS_OK : fr_error(FR_STATUS_OUT_OF_MEMORY, "bench: out of memory");

@@ -1,5 +1,6 @@
 /* Opening a backend by spec ("auto", "cpu", "cl:P:D"), buffer helpers, and the op table's metadata. */
 #include "core/internal.h"
+#include "core/profile_internal.h"
 #include "core/threadpool.h"
 #include "frugal_config.h"
 #if FRUGAL_HAVE_OPENCL
@@ -51,8 +52,11 @@ void fr_buffer_free(struct fr_buffer *buf)
 
 void fr_backend_free(struct fr_backend *b)
 {
-    if (b)
-        b->iface->free(b);
+    if (!b)
+        return;
+    struct fr_prof *p = b->prof; /* a profile never stopped; the backend releases its own events */
+    b->iface->free(b);
+    fr_prof_free(p);
 }
 
 const char *fr_backend_name(const struct fr_backend *b) { return b ? b->name : "none"; }

@@ -1,6 +1,10 @@
-/* Running a planned graph: runs of supported nodes go to the backend in one call; a node the backend
- * cannot run executes on the CPU path with copies (counted in fallback_ops, FRUGAL_DEBUG=sched). */
+/* Running a planned graph: each node goes to the backend, which may queue it without waiting; a node the
+ * backend cannot run executes on the CPU path with copies (counted in fallback_ops, FRUGAL_DEBUG=sched);
+ * per-node timing when the backend is profiled. */
+#include <time.h>
+
 #include "core/graph_internal.h"
+#include "core/profile_internal.h"
 
 enum fr_status fr_graph_check_guard(struct fr_graph *g, int k);
 
@@ -49,6 +53,55 @@ static enum fr_status run_fallback(struct fr_graph *g, struct fr_tensor *node)
     return st;
 }
 
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+/* Node i on the CPU path with copies: the device's queue is drained first. */
+static enum fr_status fallback_node(struct fr_graph *g, int i)
+{
+    struct fr_backend *b = g->backend;
+    struct fr_tensor *t = g->nodes[i];
+    enum fr_status st = b->iface->synchronize ? b->iface->synchronize(b) : FR_STATUS_OK;
+    double t0 = b->prof ? now_ms() : 0;
+    if (st == FR_STATUS_OK)
+        st = run_fallback(g, t);
+    if (st == FR_STATUS_OK && b->prof) {
+        char name[48];
+        snprintf(name, sizeof name, "%s (CPU fallback)", fr_op_name(t->op));
+        fr_prof_add(b, fr_prof_phase(b), name, NULL, now_ms() - t0, -1, fr_nelements(t));
+    }
+    return st;
+}
+
+/* Node i on the graph's backend. A device that turns out unable to run it (FR_STATUS_UNSUPPORTED: a kernel
+ * program that does not build there, an operand beyond its indices) has it on the CPU path from now on,
+ * counted as a fallback. The CPU path is timed here when profiled (device backends time themselves). */
+static enum fr_status run_node(struct fr_graph *g, int i)
+{
+    struct fr_backend *b = g->backend;
+    struct fr_tensor *t = g->nodes[i];
+    if (g->fallback[i])
+        return fallback_node(g, i);
+    bool timed = b->prof && b->kind == FR_BACKEND_CPU;
+    double t0 = timed ? now_ms() : 0;
+    enum fr_status st = b->iface->graph_compute(b, &t, 1, &g->ex);
+    if (st == FR_STATUS_OK && timed)
+        fr_prof_add(b, fr_prof_phase(b), fr_op_name(t->op), NULL, now_ms() - t0, -1, fr_nelements(t));
+    if (st != FR_STATUS_UNSUPPORTED || b->kind == FR_BACKEND_CPU)
+        return st;
+    if (fr_debug_enabled("sched"))
+        fr_log(FR_LOG_WARN, "sched: %s (%s) moves to the CPU path on %s: %s", t->name[0] ? t->name : fr_op_name(t->op),
+               fr_op_name(t->op), b->name, fr_last_error());
+    fr_clear_error();
+    g->fallback[i] = 1;
+    g->stats.fallback_ops++;
+    return fallback_node(g, i);
+}
+
 /* Guard mode runs node by node: the guard after a node's output is rewritten just before the node runs
  * and checked just after, since arena blocks are legitimately reused once their tensor is dead. */
 static enum fr_status guarded_node(struct fr_graph *g, int i)
@@ -61,11 +114,11 @@ static enum fr_status guarded_node(struct fr_graph *g, int i)
             k = j;
     uint8_t pat[FR_GUARD_BYTES];
     memset(pat, FR_GUARD_VALUE, sizeof pat);
-    if (k >= 0 && g->guards[k].buf == g->arena_buf &&
-        (st = t->buffer->backend->iface->buffer_set(g->guards[k].buf, g->guards[k].offset, pat,
-                                                                sizeof pat)) != FR_STATUS_OK)
+    if (k >= 0 && g->guards[k].arena &&
+        (st = t->buffer->backend->iface->buffer_set(g->guards[k].buf, g->guards[k].offset, pat, sizeof pat)) !=
+            FR_STATUS_OK)
         return st;
-    st = g->fallback[i] ? run_fallback(g, t) : g->backend->iface->graph_compute(g->backend, &t, 1, &g->ex);
+    st = run_node(g, i);
     if (st == FR_STATUS_OK && g->backend->iface->synchronize)
         st = g->backend->iface->synchronize(g->backend);
     if (st == FR_STATUS_OK && k >= 0)
@@ -79,38 +132,18 @@ enum fr_status fr_graph_compute(struct fr_graph *g)
         return fr_error(FR_STATUS_INVALID_ARGUMENT, "graph: not planned (call fr_graph_plan after adding nodes)");
     struct fr_backend *b = g->backend;
     enum fr_status st = FR_STATUS_OK;
-    if (g->guard) {
-        for (int i = 0; i < g->n_nodes && st == FR_STATUS_OK; i++)
-            if (!fr_node_is_noop(g->nodes[i]))
-                st = guarded_node(g, i);
-        /* static tensors (inputs, params, outputs) are never reused: their guards must still be intact */
-        for (int k = 0; k < g->n_guards && st == FR_STATUS_OK; k++)
-            if (g->guards[k].buf == g->static_buf)
-                st = fr_graph_check_guard(g, k);
-        g->ex.step++;
-        return st;
-    }
-    int i = 0;
-    while (i < g->n_nodes && st == FR_STATUS_OK) {
-        if (fr_node_is_noop(g->nodes[i])) {
-            i++;
-            continue;
-        }
-        if (g->fallback[i]) {
-            if (b->iface->synchronize && (st = b->iface->synchronize(b)) != FR_STATUS_OK)
-                break;
-            st = run_fallback(g, g->nodes[i]);
-            i++;
-            continue;
-        }
-        int j = i;
-        while (j < g->n_nodes && !g->fallback[j])
-            j++;
-        st = b->iface->graph_compute(b, g->nodes + i, j - i, &g->ex);
-        i = j;
-    }
+    fr_prof_run_begin(b, g->ex.training);
+    memcpy(b->oom_hint, g->oom_hint, sizeof b->oom_hint); /* out of memory from here on: this graph */
+    for (int i = 0; i < g->n_nodes && st == FR_STATUS_OK; i++)
+        if (!fr_node_is_noop(g->nodes[i]))
+            st = g->guard ? guarded_node(g, i) : run_node(g, i);
+    /* static tensors (inputs, params, outputs) are never reused: their guards must still be intact */
+    for (int k = 0; k < g->n_guards && st == FR_STATUS_OK; k++)
+        if (!g->guards[k].arena)
+            st = fr_graph_check_guard(g, k);
     if (st == FR_STATUS_OK && b->iface->synchronize)
         st = b->iface->synchronize(b);
+    fr_prof_run_end(b);
     g->ex.step++;
     return st;
 }

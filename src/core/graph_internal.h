@@ -12,15 +12,18 @@ struct fr_graph {
     int in_graph_cap;
 
     struct fr_backend *backend;
-    struct fr_buffer *static_buf, *arena_buf;
+    /* storage chunks of at most backend->max_buffer bytes: static ones first, then the arena's */
+    struct fr_buffer **bufs;
+    int n_bufs, n_static_bufs;
     bool planned;
     bool guard;
     uint8_t *fallback; /* per node: run on the CPU path with copies */
     struct fr_backend *cpu; /* for fallback nodes on a non-CPU backend */
     struct fr_exec ex;
     struct fr_graph_stats stats;
+    char oom_hint[200]; /* fr_graph_oom_hint at plan time, handed to the backend at each run */
     /* guard regions to check after a run: (buffer, offset) pairs */
-    struct fr_guard { struct fr_buffer *buf; size_t offset; struct fr_tensor *t; } *guards;
+    struct fr_guard { struct fr_buffer *buf; size_t offset; struct fr_tensor *t; bool arena; } *guards;
     int n_guards;
 };
 
@@ -38,5 +41,9 @@ static inline bool fr_node_is_noop(const struct fr_tensor *t)
                          FR_FLAG_CONST | FR_FLAG_LOSS)
 
 void fr_graph_release_storage(struct fr_graph *g);
+
+/* What the graph needs on its device and a batch size to try (the batch: the outer size of the largest INPUT
+ * tensor), for out-of-memory messages. */
+void fr_graph_oom_hint(const struct fr_graph *g, size_t static_bytes, size_t arena_bytes, char *buf, size_t size);
 
 #endif

@@ -1,5 +1,6 @@
-/* The memory planner: static storage for leaves and kept tensors, one shared arena for intermediates
- * whose blocks are reused once their last reader has run (liveness over the topological order). */
+/* The memory planner: static storage for leaves and kept tensors, a shared arena for intermediates whose
+ * blocks are reused once their last reader has run (liveness over the topological order); both split into
+ * chunks of at most the backend's largest buffer. Out of memory names what the graph needs and a batch. */
 #include "core/graph_internal.h"
 
 #define ALIGN 64
@@ -7,38 +8,67 @@ static size_t align_up(size_t x) { return (x + ALIGN - 1) & ~(size_t)(ALIGN - 1)
 
 struct block { size_t off, size; };
 
-/* best-fit free list over the arena's address range */
+/* best-fit free list over one arena chunk's address range */
 struct arena {
     struct block *free;
     int n_free, cap;
     size_t end;
 };
 
-static size_t arena_alloc(struct arena *a, size_t size)
+/* the arena: chunks of at most `limit` bytes (a larger tensor gets a chunk of its own) */
+struct arenas {
+    struct arena *a;
+    int n;
+    size_t limit;
+};
+
+/* Smallest free block of any chunk that fits; then growing a chunk within the limit; then a new chunk.
+ * false when out of host memory. */
+static bool arena_alloc(struct arenas *as, size_t size, int *chunk, size_t *off)
 {
-    int best = -1;
-    for (int i = 0; i < a->n_free; i++)
-        if (a->free[i].size >= size && (best < 0 || a->free[i].size < a->free[best].size))
-            best = i;
-    if (best >= 0) {
-        size_t off = a->free[best].off;
-        a->free[best].off += size;
-        a->free[best].size -= size;
-        if (a->free[best].size == 0)
-            a->free[best] = a->free[--a->n_free];
-        return off;
-    }
-    /* grow: if the last free block touches the end, extend it */
-    for (int i = 0; i < a->n_free; i++)
-        if (a->free[i].off + a->free[i].size == a->end) {
-            size_t off = a->free[i].off;
-            a->end = off + size;
-            a->free[i] = a->free[--a->n_free];
-            return off;
+    int bc = -1, bi = -1;
+    for (int c = 0; c < as->n; c++)
+        for (int i = 0; i < as->a[c].n_free; i++) {
+            const struct block *f = &as->a[c].free[i];
+            if (f->size >= size && (bc < 0 || f->size < as->a[bc].free[bi].size))
+                bc = c, bi = i;
         }
-    size_t off = a->end;
-    a->end += size;
-    return off;
+    if (bc >= 0) {
+        struct arena *a = &as->a[bc];
+        *chunk = bc;
+        *off = a->free[bi].off;
+        a->free[bi].off += size;
+        a->free[bi].size -= size;
+        if (a->free[bi].size == 0)
+            a->free[bi] = a->free[--a->n_free];
+        return true;
+    }
+    for (int c = 0; c < as->n; c++) {
+        struct arena *a = &as->a[c];
+        /* a free block touching the end is extended, else the end grows */
+        int tail = -1;
+        for (int i = 0; i < a->n_free; i++)
+            if (a->free[i].off + a->free[i].size == a->end)
+                tail = i;
+        size_t at = tail >= 0 ? a->free[tail].off : a->end;
+        if (at + size > as->limit)
+            continue;
+        if (tail >= 0)
+            a->free[tail] = a->free[--a->n_free];
+        a->end = at + size;
+        *chunk = c;
+        *off = at;
+        return true;
+    }
+    struct arena *g = realloc(as->a, (size_t)(as->n + 1) * sizeof *g);
+    if (!g)
+        return false;
+    as->a = g;
+    memset(&as->a[as->n], 0, sizeof *as->a);
+    as->a[as->n].end = size;
+    *chunk = as->n++;
+    *off = 0;
+    return true;
 }
 
 static bool arena_release(struct arena *a, size_t off, size_t size)
@@ -66,19 +96,68 @@ static bool arena_release(struct arena *a, size_t off, size_t size)
     return true;
 }
 
+static bool owned(const struct fr_graph *g, const struct fr_buffer *b)
+{
+    for (int i = 0; i < g->n_bufs; i++)
+        if (g->bufs[i] == b)
+            return true;
+    return false;
+}
+
 void fr_graph_release_storage(struct fr_graph *g)
 {
     for (int i = 0; i < g->n_nodes; i++) {
         struct fr_tensor *t = g->nodes[i];
-        if (t->buffer && (t->buffer == g->static_buf || t->buffer == g->arena_buf)) {
+        if (t->buffer && owned(g, t->buffer)) {
             t->buffer = NULL;
             t->offset = 0;
         }
     }
-    fr_buffer_free(g->static_buf);
-    fr_buffer_free(g->arena_buf);
-    g->static_buf = g->arena_buf = NULL;
+    for (int i = 0; i < g->n_bufs; i++)
+        fr_buffer_free(g->bufs[i]);
+    free(g->bufs);
+    g->bufs = NULL;
+    g->n_bufs = g->n_static_bufs = 0;
     g->n_guards = 0;
+}
+
+/* the largest INPUT tensor's outer size (the batch of a training or inference graph); 0 when none */
+static int64_t graph_batch(const struct fr_graph *g)
+{
+    int64_t batch = 0, most = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct fr_tensor *t = g->nodes[i];
+        if (t->op == FR_OP_NONE && (t->flags & FR_FLAG_INPUT) && t->ndim >= 2 && fr_nelements(t) > most) {
+            most = fr_nelements(t);
+            batch = t->ne[0];
+        }
+    }
+    return batch;
+}
+
+void fr_graph_oom_hint(const struct fr_graph *g, size_t static_bytes, size_t arena_bytes, char *buf, size_t size)
+{
+    double mib = 1.0 / (1 << 20), need = (double)(static_bytes + arena_bytes) * mib;
+    int64_t batch = graph_batch(g);
+    uint64_t mem = g->backend ? g->backend->mem_bytes : 0;
+    if (batch <= 1 || arena_bytes == 0) {
+        snprintf(buf, size, "this graph needs %.1f MiB (%.1f MiB of intermediates)%s", need,
+                 (double)arena_bytes * mib, batch == 1 ? " at batch 1: use a smaller model or another device" : "");
+        return;
+    }
+    /* the intermediates scale with the batch; leave a fifth of the device to the driver and other users */
+    int64_t fit = batch / 2;
+    double per = (double)arena_bytes / (double)batch, room = 0.8 * (double)mem - (double)static_bytes;
+    if (mem && room / per < (double)fit)
+        fit = room > per ? (int64_t)(room / per) : 0;
+    if (fit >= 16)
+        fit -= fit % 8;
+    if (fit < 1)
+        snprintf(buf, size, "this graph needs %.1f MiB (%.1f MiB of intermediates at batch %lld): even batch 1 would "
+                 "not fit, use a smaller model or another device", need, (double)arena_bytes * mib, (long long)batch);
+    else
+        snprintf(buf, size, "this graph needs %.1f MiB (%.1f MiB of intermediates at batch %lld): try a batch of %lld",
+                 need, (double)arena_bytes * mib, (long long)batch, (long long)fit);
 }
 
 /* Static storage: leaves, tensors with a keeping flag, and the storage roots of kept views (a reshaped
@@ -93,14 +172,27 @@ static size_t storage_size(const struct fr_graph *g, const struct fr_tensor *t)
     return align_up(fr_nbytes(t) + (g->guard ? FR_GUARD_BYTES : 0));
 }
 
-static enum fr_status add_guard(struct fr_graph *g, struct fr_tensor *t)
+static enum fr_status add_guard(struct fr_graph *g, struct fr_tensor *t, bool arena)
 {
     struct fr_guard *n = realloc(g->guards, (size_t)(g->n_guards + 1) * sizeof *n);
     if (!n)
         return fr_error(FR_STATUS_OUT_OF_MEMORY, "plan: out of memory");
     g->guards = n;
-    g->guards[g->n_guards++] = (struct fr_guard){t->buffer, t->offset + fr_nbytes(t), t};
+    g->guards[g->n_guards++] = (struct fr_guard){t->buffer, t->offset + fr_nbytes(t), t, arena};
     return FR_STATUS_OK;
+}
+
+/* one more storage chunk of `size` bytes on the backend */
+static enum fr_status add_chunk(struct fr_graph *g, size_t size)
+{
+    struct fr_buffer **n = realloc(g->bufs, (size_t)(g->n_bufs + 1) * sizeof *n);
+    if (!n)
+        return fr_error(FR_STATUS_OUT_OF_MEMORY, "plan: out of memory");
+    g->bufs = n;
+    enum fr_status st = fr_buffer_alloc(g->backend, size, &g->bufs[g->n_bufs]);
+    if (st == FR_STATUS_OK)
+        g->n_bufs++;
+    return st;
 }
 
 static enum fr_status write_guards(struct fr_graph *g)
@@ -142,11 +234,11 @@ enum fr_status fr_graph_plan(struct fr_graph *g, struct fr_backend *backend)
     int n = g->n_nodes;
     int *last_use = malloc((size_t)(n + 1) * sizeof(int));
     int *index_of = calloc((size_t)fr_ctx_count(g->ctx) + 1, sizeof(int));
-    size_t *arena_off = calloc((size_t)n + 1, sizeof(size_t));
+    int *chunk = malloc((size_t)(n + 1) * sizeof(int)); /* storage chunk of each node, -1: none (views, ...) */
+    size_t *place = calloc((size_t)n + 1, sizeof(size_t)); /* its offset there */
     uint8_t *fb = realloc(g->fallback, (size_t)n + 1);
-    struct arena ar = {0};
     uint8_t *keep = NULL;
-    if (!last_use || !index_of || !arena_off || !fb) {
+    if (!last_use || !index_of || !chunk || !place || !fb) {
         st = fr_error(FR_STATUS_OUT_OF_MEMORY, "plan: out of memory");
         goto done;
     }
@@ -154,6 +246,7 @@ enum fr_status fr_graph_plan(struct fr_graph *g, struct fr_backend *backend)
     for (int i = 0; i < n; i++) {
         index_of[g->nodes[i]->id] = i;
         last_use[i] = i;
+        chunk[i] = -1;
     }
     keep = calloc((size_t)n + 1, 1);
     if (!keep) {
@@ -180,76 +273,96 @@ enum fr_status fr_graph_plan(struct fr_graph *g, struct fr_backend *backend)
         }
     }
 
-    /* static storage */
-    size_t static_size = 0;
+    /* static storage: packed in order into chunks of at most `limit` bytes */
+    size_t limit = backend->max_buffer ? (size_t)backend->max_buffer : SIZE_MAX;
+    size_t static_size = 0, chunk_used = 0;
+    int n_static = 0;
     for (int i = 0; i < n; i++) {
         struct fr_tensor *t = g->nodes[i];
-        if (!t->view_src && !t->buffer && is_static(t, keep, index_of))
-            static_size += storage_size(g, t);
-    }
-    if (static_size) {
-        if ((st = fr_buffer_alloc(backend, static_size, &g->static_buf)) != FR_STATUS_OK)
-            goto done;
-        size_t off = 0;
-        for (int i = 0; i < n; i++) {
-            struct fr_tensor *t = g->nodes[i];
-            if (t->view_src || t->buffer || !is_static(t, keep, index_of))
-                continue;
-            t->buffer = g->static_buf;
-            t->offset = off;
-            off += storage_size(g, t);
-            if (g->guard && (st = add_guard(g, t)) != FR_STATUS_OK)
-                goto done;
+        if (t->view_src || t->buffer || !is_static(t, keep, index_of))
+            continue;
+        size_t sz = storage_size(g, t);
+        if (n_static == 0 || (chunk_used > 0 && chunk_used + sz > limit)) {
+            n_static++;
+            chunk_used = 0;
         }
+        chunk[i] = n_static - 1;
+        place[i] = chunk_used;
+        chunk_used += sz;
+        static_size += sz;
     }
-
-    /* arena: walk in order, allocate each intermediate root, free roots after their last reader */
-    size_t naive = 0;
-    int *head = malloc((size_t)(n + 1) * sizeof(int)), *next = malloc((size_t)(n + 1) * sizeof(int));
-    if (!head || !next) {
-        free(head);
-        free(next);
+    size_t *static_chunk = calloc((size_t)n_static + 1, sizeof *static_chunk);
+    if (!static_chunk) {
         st = fr_error(FR_STATUS_OUT_OF_MEMORY, "plan: out of memory");
         goto done;
     }
     for (int i = 0; i < n; i++)
+        if (chunk[i] >= 0)
+            static_chunk[chunk[i]] = FR_MAX(static_chunk[chunk[i]], place[i] + storage_size(g, g->nodes[i]));
+
+    /* arena: walk in order, allocate each intermediate root, free roots after their last reader */
+    size_t naive = 0, arena_size = 0;
+    struct arenas ar = {NULL, 0, limit};
+    int *head = malloc((size_t)(n + 1) * sizeof(int)), *next = malloc((size_t)(n + 1) * sizeof(int));
+    bool ok = head && next;
+    for (int i = 0; i < n && ok; i++)
         head[i] = -1;
-    for (int j = 0; j < n; j++) { /* lists of the roots that die at each index */
+    for (int j = 0; j < n && ok; j++) { /* lists of the roots that die at each index */
         struct fr_tensor *r = g->nodes[j];
         if (r->view_src || r->buffer || is_static(r, keep, index_of))
             continue;
         next[j] = head[last_use[j]];
         head[last_use[j]] = j;
     }
-    bool ok = true;
     for (int i = 0; i < n && ok; i++) {
         struct fr_tensor *t = g->nodes[i];
         if (!t->view_src && !t->buffer && !is_static(t, keep, index_of)) {
             size_t sz = storage_size(g, t);
             naive += sz;
-            arena_off[i] = arena_alloc(&ar, sz);
+            int c = 0;
+            ok = arena_alloc(&ar, sz, &c, &place[i]);
+            chunk[i] = n_static + c;
         }
         for (int j = head[i]; j >= 0 && ok; j = next[j])
-            ok = arena_release(&ar, arena_off[j], storage_size(g, g->nodes[j]));
+            ok = arena_release(&ar.a[chunk[j] - n_static], place[j], storage_size(g, g->nodes[j]));
     }
     free(head);
     free(next);
+    for (int c = 0; c < ar.n; c++) {
+        arena_size += ar.a[c].end;
+        free(ar.a[c].free);
+    }
     if (!ok) {
+        free(static_chunk);
+        free(ar.a);
         st = fr_error(FR_STATUS_OUT_OF_MEMORY, "plan: out of memory");
         goto done;
     }
-    if (ar.end) {
-        if ((st = fr_buffer_alloc(backend, ar.end, &g->arena_buf)) != FR_STATUS_OK)
+    /* the chunks on the device: static first, then the arena's (out of memory says what this graph needs) */
+    fr_graph_oom_hint(g, static_size, arena_size, g->oom_hint, sizeof g->oom_hint);
+    memcpy(backend->oom_hint, g->oom_hint, sizeof backend->oom_hint);
+    for (int c = 0; c < n_static && st == FR_STATUS_OK; c++)
+        st = add_chunk(g, static_chunk[c]);
+    g->n_static_bufs = g->n_bufs;
+    for (int c = 0; c < ar.n && st == FR_STATUS_OK; c++)
+        st = add_chunk(g, ar.a[c].end);
+    free(static_chunk);
+    free(ar.a);
+    if (st == FR_STATUS_OUT_OF_MEMORY && !strstr(fr_last_error(), g->oom_hint)) { /* backends that do not add it */
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", fr_last_error());
+        st = fr_error(st, "%s; %s", msg, g->oom_hint);
+    }
+    if (st != FR_STATUS_OK)
+        goto done;
+    for (int i = 0; i < n; i++) {
+        struct fr_tensor *t = g->nodes[i];
+        if (chunk[i] < 0)
+            continue;
+        t->buffer = g->bufs[chunk[i]];
+        t->offset = place[i];
+        if (g->guard && (st = add_guard(g, t, chunk[i] >= n_static)) != FR_STATUS_OK)
             goto done;
-        for (int i = 0; i < n; i++) {
-            struct fr_tensor *t = g->nodes[i];
-            if (t->view_src || t->buffer || is_static(t, keep, index_of))
-                continue;
-            t->buffer = g->arena_buf;
-            t->offset = arena_off[i];
-            if (g->guard && (st = add_guard(g, t)) != FR_STATUS_OK)
-                goto done;
-        }
     }
     /* views (and in-place nodes) point into their root's storage */
     for (int i = 0; i < n; i++) {
@@ -282,19 +395,19 @@ enum fr_status fr_graph_plan(struct fr_graph *g, struct fr_backend *backend)
         }
     }
     g->stats.static_bytes = static_size;
-    g->stats.arena_bytes = ar.end;
+    g->stats.arena_bytes = arena_size;
     g->stats.naive_bytes = naive;
     g->stats.n_nodes = n;
     g->planned = true;
     if (fr_debug_enabled("sched"))
         fr_log(FR_LOG_DEBUG, "sched: graph of %d nodes planned on %s: %d on the CPU path, arena %zu bytes (%zu unplanned)",
-               n, backend->name, g->stats.fallback_ops, (size_t)ar.end, (size_t)naive);
+               n, backend->name, g->stats.fallback_ops, (size_t)arena_size, (size_t)naive);
 done:
-    free(ar.free);
     free(keep);
     free(last_use);
     free(index_of);
-    free(arena_off);
+    free(chunk);
+    free(place);
     if (st != FR_STATUS_OK)
         fr_graph_release_storage(g);
     return st;

@@ -173,9 +173,23 @@ void fr_threadpool_run(struct fr_threadpool *p, int64_t n_tasks, fr_task_fn fn, 
 static struct fr_threadpool *default_pool;
 static int default_pool_threads;
 static pthread_mutex_t default_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+/* A forked child (e.g. a Python DataLoader worker) has none of the parent's worker threads and may have
+ * inherited a lock held by one of them: it forgets the parent's default pool (leaked, not freed) and
+ * starts its own on first use. */
+static void atfork_prepare(void) { pthread_mutex_lock(&default_mu); }
+static void atfork_parent(void) { pthread_mutex_unlock(&default_mu); }
+static void atfork_child(void)
+{
+    default_pool = NULL;
+    pthread_mutex_init(&default_mu, NULL);
+}
+static void atfork_register(void) { pthread_atfork(atfork_prepare, atfork_parent, atfork_child); }
 
 struct fr_threadpool *fr_threadpool_default(void)
 {
+    pthread_once(&atfork_once, atfork_register);
     pthread_mutex_lock(&default_mu);
     if (!default_pool)
         default_pool = fr_threadpool_new(default_pool_threads);

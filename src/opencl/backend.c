@@ -1,5 +1,10 @@
 /* The OpenCL backend: opening a device (explicit or auto), buffers, the op dispatch over the launcher
- * table, one in-order queue per device with a single host sync per graph run, and --precompile. */
+ * table, one in-order queue per device with a single host sync per graph run, failures as statuses (out of
+ * memory, programs that do not build), event profiling, and --precompile. */
+#include <math.h>
+#include <stdarg.h>
+
+#include "core/profile_internal.h"
 #include "opencl/opencl_internal.h"
 
 static struct fr_cl *cl_of(struct fr_backend *b) { return (struct fr_cl *)b->ctx; }
@@ -16,11 +21,18 @@ static void cl_free(struct fr_backend *b)
                    cl->n_cache_hits, cl->n_compiled, cl->compile_ms);
         if (cl->queue)
             clFinish(cl->queue);
+        for (int i = 0; i < cl->n_prof; i++)
+            if (cl->prof[i].ev)
+                clReleaseEvent(cl->prof[i].ev);
+        free(cl->prof);
         fr_cl_gemm_release(cl);
         for (int i = 0; i < cl->n_kernels; i++)
             clReleaseKernel(cl->kernels[i].kernel);
-        for (int i = 0; i < cl->n_programs; i++)
-            clReleaseProgram(cl->programs[i].program);
+        for (int i = 0; i < cl->n_programs; i++) {
+            if (cl->programs[i].program)
+                clReleaseProgram(cl->programs[i].program);
+            free(cl->programs[i].error);
+        }
         free(cl->kernels);
         free(cl->programs);
         if (cl->queue)
@@ -32,25 +44,70 @@ static void cl_free(struct fr_backend *b)
     free(b);
 }
 
+static bool is_oom(cl_int err)
+{
+    return err == CL_MEM_OBJECT_ALLOCATION_FAILURE || err == CL_OUT_OF_RESOURCES || err == CL_OUT_OF_HOST_MEMORY;
+}
+
+enum fr_status fr_cl_fail(struct fr_cl *cl, cl_int err, const char *call, const char *fmt, ...)
+{
+    char what[256] = "";
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        what[0] = ' ';
+        what[1] = '(';
+        vsnprintf(what + 2, sizeof what - 3, fmt, ap);
+        va_end(ap);
+        strcat(what, ")");
+    }
+    const char *hint = cl->backend->oom_hint;
+    if (is_oom(err))
+        return fr_error(FR_STATUS_OUT_OF_MEMORY,
+                        "opencl: %s (%s): out of device memory: %s%s returned %s; the device has %.1f GiB, at most "
+                        "%.1f GiB per buffer%s%s",
+                        cl->info.spec, cl->info.name, call, what, fr_cl_error_name(err),
+                        (double)cl->info.global_mem / (1 << 30), (double)cl->info.max_alloc / (1 << 30),
+                        hint[0] ? "; " : "", hint);
+    return fr_error(FR_STATUS_DEVICE, "opencl: %s (%s): %s%s failed: %s", cl->info.spec, cl->info.name, call, what,
+                    fr_cl_error_name(err));
+}
+
+enum fr_status fr_cl_buffer_create(struct fr_cl *cl, cl_mem_flags flags, size_t size, void *host, cl_mem *out,
+                                   const char *what)
+{
+    *out = NULL;
+    if (size > cl->info.max_alloc)
+        return fr_error(FR_STATUS_OUT_OF_MEMORY,
+                        "opencl: %s (%s): %s of %.1f MiB exceeds the device's largest buffer (%.1f MiB of %.1f GiB)",
+                        cl->info.spec, cl->info.name, what, (double)size / (1 << 20),
+                        (double)cl->info.max_alloc / (1 << 20), (double)cl->info.global_mem / (1 << 30));
+    cl_int err = fr_cl_fault(FR_CL_ALLOC);
+    cl_mem m = NULL;
+    if (err == CL_SUCCESS)
+        m = clCreateBuffer(cl->context, flags, size ? size : 1, host, &err);
+    if (!m || err != CL_SUCCESS) {
+        if (m)
+            clReleaseMemObject(m);
+        return fr_cl_fail(cl, err == CL_SUCCESS ? CL_MEM_OBJECT_ALLOCATION_FAILURE : err, "clCreateBuffer",
+                          "%s, %.1f MiB", what, (double)size / (1 << 20));
+    }
+    *out = m;
+    return FR_STATUS_OK;
+}
+
 static enum fr_status cl_buffer_alloc(struct fr_backend *b, size_t size, struct fr_buffer **out)
 {
     struct fr_cl *cl = cl_of(b);
     *out = NULL;
-    if (size > cl->info.max_alloc)
-        return fr_error(FR_STATUS_OUT_OF_MEMORY, "opencl: %zu bytes exceed %s's max allocation of %llu", size,
-                        cl->info.spec, (unsigned long long)cl->info.max_alloc);
     struct fr_buffer *buf = calloc(1, sizeof *buf);
     if (!buf)
         return fr_error(FR_STATUS_OUT_OF_MEMORY, "opencl: out of memory");
-    cl_int err;
-    cl_mem m = clCreateBuffer(cl->context, CL_MEM_READ_WRITE, size ? size : 1, NULL, &err);
-    if (!m || err != CL_SUCCESS) {
+    cl_mem m;
+    enum fr_status st = fr_cl_buffer_create(cl, CL_MEM_READ_WRITE, size, NULL, &m, "buffer");
+    if (st != FR_STATUS_OK) {
         free(buf);
-        return fr_error(err == CL_MEM_OBJECT_ALLOCATION_FAILURE || err == CL_OUT_OF_RESOURCES ||
-                                err == CL_OUT_OF_HOST_MEMORY || err == CL_INVALID_BUFFER_SIZE
-                            ? FR_STATUS_OUT_OF_MEMORY
-                            : FR_STATUS_DEVICE,
-                        "opencl: cannot allocate %zu bytes on %s: %s", size, cl->info.spec, fr_cl_error_name(err));
+        return st;
     }
     buf->backend = b;
     buf->size = size;
@@ -84,9 +141,12 @@ static enum fr_status cl_buffer_set(struct fr_buffer *buf, size_t offset, const 
     if (st != FR_STATUS_OK || size == 0)
         return st;
     struct fr_cl *cl = cl_of(buf->backend);
-    cl_int err = clEnqueueWriteBuffer(cl->queue, (cl_mem)buf->handle, CL_TRUE, offset, size, src, 0, NULL, NULL);
+    cl_int err = fr_cl_fault(FR_CL_WRITE);
+    if (err == CL_SUCCESS)
+        err = clEnqueueWriteBuffer(cl->queue, (cl_mem)buf->handle, CL_TRUE, offset, size, src, 0, NULL,
+                                   fr_cl_prof_event(cl, "host->device", -1));
     if (err != CL_SUCCESS)
-        return fr_error(FR_STATUS_DEVICE, "opencl: write to %s failed: %s", cl->info.spec, fr_cl_error_name(err));
+        return fr_cl_fail(cl, err, "clEnqueueWriteBuffer", "%zu bytes", size);
     return FR_STATUS_OK;
 }
 
@@ -97,9 +157,12 @@ static enum fr_status cl_buffer_get(struct fr_buffer *buf, size_t offset, void *
     if (st != FR_STATUS_OK || size == 0)
         return st;
     struct fr_cl *cl = cl_of(buf->backend);
-    cl_int err = clEnqueueReadBuffer(cl->queue, (cl_mem)buf->handle, CL_TRUE, offset, size, dst, 0, NULL, NULL);
+    cl_int err = fr_cl_fault(FR_CL_READ);
+    if (err == CL_SUCCESS)
+        err = clEnqueueReadBuffer(cl->queue, (cl_mem)buf->handle, CL_TRUE, offset, size, dst, 0, NULL,
+                                  fr_cl_prof_event(cl, "device->host", -1));
     if (err != CL_SUCCESS)
-        return fr_error(FR_STATUS_DEVICE, "opencl: read from %s failed: %s", cl->info.spec, fr_cl_error_name(err));
+        return fr_cl_fail(cl, err, "clEnqueueReadBuffer", "%zu bytes", size);
     return FR_STATUS_OK;
 }
 
@@ -113,6 +176,19 @@ static bool default_supports(const struct fr_tensor *node)
     return true;
 }
 
+/* The node as the kernels see it: every operand within 2^31 elements of its buffer (the planner has
+ * placed it by now, so this is where offsets beyond 32-bit indices are caught). */
+static bool reachable(const struct fr_tensor *node)
+{
+    fr_clt p;
+    for (int i = -1; i < FR_MAX_SRC; i++) {
+        const struct fr_tensor *t = i < 0 ? node : node->src[i];
+        if (t && (t->buffer || t->view_src) && fr_cl_param(t, NULL, &p) != FR_STATUS_OK)
+            return false;
+    }
+    return true;
+}
+
 static bool cl_supports_op(struct fr_backend *b, const struct fr_tensor *node)
 {
     if ((unsigned)node->op >= FR_OP_COUNT)
@@ -120,41 +196,129 @@ static bool cl_supports_op(struct fr_backend *b, const struct fr_tensor *node)
     if (node->op == FR_OP_NONE || node->op == FR_OP_VIEW)
         return true;
     const struct fr_cl_op *e = &fr_cl_ops()[node->op];
-    if (!e->launch)
+    if (!e->launch || cl_of(b)->op_failed[node->op])
         return false;
     if (fr_nelements(node) >= INT32_MAX)
         return false;
     for (int i = 0; i < FR_MAX_SRC; i++)
         if (node->src[i] && fr_nelements(node->src[i]) >= INT32_MAX)
             return false;
-    return e->supports ? e->supports(cl_of(b), node) : default_supports(node);
+    if (!(e->supports ? e->supports(cl_of(b), node) : default_supports(node)))
+        return false;
+    if (!reachable(node)) {
+        fr_clear_error();
+        return false;
+    }
+    return true;
 }
 
+/* A launcher that fails because a program does not build marks its op unsupported on this device: the
+ * graph runner puts the node on the CPU path (FR_STATUS_UNSUPPORTED) and the planner does so from then on. */
 static enum fr_status cl_graph_compute(struct fr_backend *b, struct fr_tensor **nodes, int n, const struct fr_exec *ex)
 {
     struct fr_cl *cl = cl_of(b);
     const struct fr_cl_op *ops = fr_cl_ops();
-    for (int i = 0; i < n; i++) {
+    enum fr_status st = FR_STATUS_OK;
+    for (int i = 0; i < n && st == FR_STATUS_OK; i++) {
         struct fr_tensor *t = nodes[i];
         if (t->op == FR_OP_NONE || t->op == FR_OP_VIEW)
             continue;
-        if ((unsigned)t->op >= FR_OP_COUNT || !ops[t->op].launch)
-            return fr_error(FR_STATUS_UNSUPPORTED, "opencl: op %s has no OpenCL kernel", fr_op_name(t->op));
-        enum fr_status st = ops[t->op].launch(cl, t, ex);
-        if (st != FR_STATUS_OK)
-            return st;
+        if ((unsigned)t->op >= FR_OP_COUNT || !ops[t->op].launch || cl->op_failed[t->op])
+            return fr_error(FR_STATUS_UNSUPPORTED, "opencl: op %s has no OpenCL kernel on %s", fr_op_name(t->op),
+                            cl->info.spec);
+        cl->cur_node = t;
+        cl->build_failed = false;
+        st = ops[t->op].launch(cl, t, ex);
+        cl->cur_node = NULL;
+        if (st != FR_STATUS_OK && cl->build_failed) {
+            cl->op_failed[t->op] = true;
+            st = FR_STATUS_UNSUPPORTED;
+        }
     }
-    if (fr_debug_enabled("clsync")) /* debugging aid: find the op that faults */
+    if (st == FR_STATUS_OK && fr_debug_enabled("clsync")) /* debugging aid: find the op that faults */
         return b->iface->synchronize(b);
-    return FR_STATUS_OK;
+    return st;
 }
 
 static enum fr_status cl_synchronize(struct fr_backend *b)
 {
     struct fr_cl *cl = cl_of(b);
+    cl_int err = fr_cl_fault(FR_CL_FINISH);
+    if (err == CL_SUCCESS)
+        err = clFinish(cl->queue);
+    if (err != CL_SUCCESS)
+        return fr_cl_fail(cl, err, "clFinish", NULL);
+    fr_cl_prof_collect(cl);
+    return FR_STATUS_OK;
+}
+
+cl_event *fr_cl_prof_event(struct fr_cl *cl, const char *kernel, int64_t items)
+{
+    if (!cl->profiling)
+        return NULL;
+    if (cl->n_prof >= 4096 && clFinish(cl->queue) == CL_SUCCESS) /* bound the outstanding events */
+        fr_cl_prof_collect(cl);
+    if (cl->n_prof == cl->cap_prof) {
+        int cap = cl->cap_prof ? 2 * cl->cap_prof : 256;
+        struct fr_cl_prof_rec *g = realloc(cl->prof, (size_t)cap * sizeof *g);
+        if (!g)
+            return NULL;
+        cl->prof = g;
+        cl->cap_prof = cap;
+    }
+    struct fr_cl_prof_rec *r = &cl->prof[cl->n_prof++];
+    r->ev = NULL;
+    r->op = cl->cur_node ? (int)cl->cur_node->op : -1;
+    r->phase = fr_prof_phase(cl->backend);
+    r->items = items;
+    r->out = cl->cur_node ? fr_nelements(cl->cur_node) : -1;
+    snprintf(r->kernel, sizeof r->kernel, "%s", kernel);
+    return &r->ev;
+}
+
+static void prof_describe(struct fr_cl *cl)
+{
+    fr_prof_describe(cl->backend, "OpenCL profiling events (device time)",
+                     8 * (int64_t)cl->info.compute_units * (int64_t)cl->wg_multiple);
+}
+
+void fr_cl_prof_collect(struct fr_cl *cl)
+{
+    if (cl->n_prof)
+        prof_describe(cl); /* the target follows the preferred multiple of the kernels built so far */
+    for (int i = 0; i < cl->n_prof; i++) {
+        struct fr_cl_prof_rec *r = &cl->prof[i];
+        if (!r->ev)
+            continue;
+        cl_ulong t0 = 0, t1 = 0;
+        if (clGetEventProfilingInfo(r->ev, CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL) == CL_SUCCESS &&
+            clGetEventProfilingInfo(r->ev, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL) == CL_SUCCESS)
+            fr_prof_add(cl->backend, (enum fr_prof_phase)r->phase, r->op >= 0 ? fr_op_name((enum fr_op)r->op) : r->kernel,
+                        r->kernel, t1 > t0 ? (double)(t1 - t0) * 1e-6 : 0.0, r->items, r->out);
+        clReleaseEvent(r->ev);
+    }
+    cl->n_prof = 0;
+}
+
+/* Profiling needs a queue created with it; the queue is replaced between graph runs (in order, so
+ * finishing the old one first loses nothing). */
+enum fr_status fr_opencl_profiling(struct fr_backend *b, bool on)
+{
+    struct fr_cl *cl = cl_of(b);
     cl_int err = clFinish(cl->queue);
     if (err != CL_SUCCESS)
-        return fr_error(FR_STATUS_DEVICE, "opencl: %s failed while running: %s", cl->info.spec, fr_cl_error_name(err));
+        return fr_cl_fail(cl, err, "clFinish", NULL);
+    fr_cl_prof_collect(cl);
+    if (on == cl->profiling)
+        return FR_STATUS_OK;
+    cl_command_queue q = clCreateCommandQueue(cl->context, cl->device, on ? CL_QUEUE_PROFILING_ENABLE : 0, &err);
+    if (!q || err != CL_SUCCESS)
+        return fr_cl_fail(cl, err, "clCreateCommandQueue", "%s profiling", on ? "with" : "without");
+    clReleaseCommandQueue(cl->queue);
+    cl->queue = q;
+    cl->profiling = on;
+    if (on)
+        prof_describe(cl);
     return FR_STATUS_OK;
 }
 
@@ -177,19 +341,19 @@ static enum fr_status find_device(int pi, int di, cl_platform_id *pp, cl_device_
     if (err != CL_SUCCESS || np == 0)
         return fr_error(FR_STATUS_NOT_FOUND, "cl:%d:%d: no OpenCL platform (%s)", pi, di,
                         err != CL_SUCCESS ? fr_cl_error_name(err) : "none installed");
+    if (np > 64) /* the lists below hold 64 */
+        np = 64;
     if (pi < 0 || (cl_uint)pi >= np)
         return fr_error(FR_STATUS_NOT_FOUND, "cl:%d:%d: no such platform (%u available)", pi, di, np);
     cl_platform_id plats[64];
-    if (np > 64)
-        np = 64;
     clGetPlatformIDs(np, plats, NULL);
     cl_uint nd = 0;
-    if (clGetDeviceIDs(plats[pi], CL_DEVICE_TYPE_ALL, 0, NULL, &nd) != CL_SUCCESS || nd == 0 || di < 0 ||
-        (cl_uint)di >= nd)
+    if (clGetDeviceIDs(plats[pi], CL_DEVICE_TYPE_ALL, 0, NULL, &nd) != CL_SUCCESS)
+        nd = 0;
+    nd = nd > 64 ? 64 : nd;
+    if (nd == 0 || di < 0 || (cl_uint)di >= nd)
         return fr_error(FR_STATUS_NOT_FOUND, "cl:%d:%d: no such device (platform %d has %u)", pi, di, pi, nd);
     cl_device_id devs[64];
-    if (nd > 64)
-        nd = 64;
     clGetDeviceIDs(plats[pi], CL_DEVICE_TYPE_ALL, nd, devs, NULL);
     *pp = plats[pi];
     *dd = devs[di];
@@ -199,8 +363,8 @@ static enum fr_status find_device(int pi, int di, cl_platform_id *pp, cl_device_
 enum fr_status fr_opencl_open(int platform, int device, struct fr_backend **out)
 {
     *out = NULL;
-    cl_platform_id p;
-    cl_device_id d;
+    cl_platform_id p = NULL;
+    cl_device_id d = NULL;
     enum fr_status st = find_device(platform, device, &p, &d);
     if (st != FR_STATUS_OK)
         return st;
@@ -229,14 +393,23 @@ enum fr_status fr_opencl_open(int platform, int device, struct fr_backend **out)
         return FR_STATUS_UNSUPPORTED;
     }
     cl->max_work_group = cl->info.max_work_group;
-    size_t items[3] = {1, 1, 1};
-    if (clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof items, items, NULL) != CL_SUCCESS)
+    size_t items[64] = {1, 1, 1}; /* sized by the device's dimensions (3 at least, more allowed) */
+    cl_uint dims = 3;
+    clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_ITEM_DIMENSIONS, sizeof dims, &dims, NULL);
+    if (dims < 2 || dims > 64 ||
+        clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_ITEM_SIZES, dims * sizeof items[0], items, NULL) != CL_SUCCESS)
         items[0] = items[1] = 1;
     cl->max_item[0] = items[0] ? items[0] : 1;
     cl->max_item[1] = items[1] ? items[1] : 1;
     cl_ulong lmem = 0;
     clGetDeviceInfo(d, CL_DEVICE_LOCAL_MEM_SIZE, sizeof lmem, &lmem, NULL);
     cl->local_mem = lmem;
+    cl->max_param = cl->info.max_parameter_size;
+    cl->fp64 = fr_cl_fp64_class(d, &cl->info);
+    /* the planner's chunks: the largest buffer, and within 2^31 bytes so that element offsets of any dtype
+     * fit the kernels' 32-bit indices */
+    b->mem_bytes = cl->info.global_mem;
+    b->max_buffer = FR_MIN(cl->info.max_alloc, (uint64_t)INT32_MAX + 1 - 4096);
     /* No -cl-fast-relaxed-math: it breaks NaN checks and CPU parity. */
     snprintf(cl->build_options, sizeof cl->build_options, "-cl-std=CL1.2");
     const char *cb = getenv("FRUGAL_CLBLAST");
@@ -298,26 +471,54 @@ enum fr_status fr_opencl_open_auto(struct fr_backend **out)
     return FR_STATUS_OK;
 }
 
-enum fr_status fr_opencl_precompile(int platform, int device, int *n_programs, int *n_compiled)
+enum fr_status fr_opencl_precompile(int platform, int device, struct fr_precompile_report *out)
 {
-    if (n_programs)
-        *n_programs = 0;
-    if (n_compiled)
-        *n_compiled = 0;
+    memset(out, 0, sizeof *out);
     struct fr_backend *b;
     enum fr_status st = fr_opencl_open(platform, device, &b);
     if (st != FR_STATUS_OK)
         return st;
+    struct fr_cl *cl = cl_of(b);
+    cl->quiet_build_failures = true;
     const char *names[128];
     int n = fr_cl_source_list(names, 128);
-    for (int i = 0; i < n && st == FR_STATUS_OK; i++) {
-        cl_program p;
-        st = fr_cl_program(cl_of(b), names[i], &p);
-        if (st == FR_STATUS_OK && n_programs)
-            (*n_programs)++;
+    out->failures = calloc((size_t)n + 1, sizeof *out->failures);
+    if (!out->failures) {
+        cl_free(b);
+        return fr_error(FR_STATUS_OUT_OF_MEMORY, "opencl: out of memory");
     }
-    if (n_compiled)
-        *n_compiled = cl_of(b)->n_compiled;
+    char failed[512] = "";
+    for (int i = 0; i < n; i++) {
+        cl_program p;
+        out->n_programs++;
+        if (fr_cl_program(cl, names[i], &p) == FR_STATUS_OK) {
+            out->n_ready++;
+            continue;
+        }
+        struct fr_precompile_failure *f = &out->failures[out->n_failed++];
+        snprintf(f->file, sizeof f->file, "%s", names[i]);
+        f->error = strdup(fr_last_error());
+        size_t len = strlen(failed);
+        snprintf(failed + len, sizeof failed - len, "%s%s", len ? ", " : "", names[i]);
+    }
+    out->n_compiled = cl->n_compiled;
+    char spec[200];
+    snprintf(spec, sizeof spec, "%s (%s)", cl->info.spec, cl->info.name);
     cl_free(b);
-    return st;
+    if (out->n_failed)
+        return fr_error(FR_STATUS_UNSUPPORTED,
+                        "%d of %d kernel programs failed to build on %s: %s; the ops that need them run on the CPU "
+                        "path",
+                        out->n_failed, out->n_programs, spec, failed);
+    return FR_STATUS_OK;
+}
+
+void fr_opencl_precompile_free(struct fr_precompile_report *r)
+{
+    if (!r)
+        return;
+    for (int i = 0; i < r->n_failed; i++)
+        free(r->failures[i].error);
+    free(r->failures);
+    memset(r, 0, sizeof *r);
 }

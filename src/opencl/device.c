@@ -1,4 +1,5 @@
 /* OpenCL device discovery: every platform's devices, their properties and whether frugal can use them. */
+#include <ctype.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -98,9 +99,13 @@ void fr_cl_device_info(cl_platform_id p, cl_device_id d, int pi, int di, struct 
     clGetDeviceInfo(d, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof ma, &ma, NULL);
     info->global_mem = gm;
     info->max_alloc = ma;
-    size_t wg = 0;
+    size_t wg = 0, mp = 0;
     clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof wg, &wg, NULL);
     info->max_work_group = wg;
+    clGetDeviceInfo(d, CL_DEVICE_MAX_PARAMETER_SIZE, sizeof mp, &mp, NULL);
+    info->max_parameter_size = mp;
+    static const char *const fp64_names[] = {"none", "slow", "full"};
+    snprintf(info->fp64, sizeof info->fp64, "%s", fp64_names[fr_cl_fp64_class(d, info)]);
 
     cl_bool avail = CL_FALSE, compiler = CL_FALSE;
     clGetDeviceInfo(d, CL_DEVICE_AVAILABLE, sizeof avail, &avail, NULL);
@@ -118,6 +123,52 @@ void fr_cl_device_info(cl_platform_id p, cl_device_id d, int pi, int di, struct 
                  (unsigned long long)ma);
     else
         info->usable = true;
+}
+
+/* one of words as a whole token of s ("A100" in "NVIDIA A100-SXM4-80GB", not in "RTX A1000") */
+static bool has_any(const char *s, const char *const *words)
+{
+    for (; *words; words++) {
+        size_t n = strlen(*words);
+        for (const char *p = strstr(s, *words); p; p = strstr(p + 1, *words))
+            if ((p == s || !isalnum((unsigned char)p[-1])) && !isalnum((unsigned char)p[n]))
+                return true;
+    }
+    return false;
+}
+
+/* OpenCL has no query for the fp64 rate: full rate is known by name (datacenter parts), every other GPU is
+ * taken as slow, which only costs the host the exact integer tables the no-fp64 path uses anyway.
+ * NVIDIA: GA100/GH100/GV100/GP100 parts; AMD: CDNA (gfx908, gfx90a, gfx94x) and gfx906 (MI50/60); Intel:
+ * Data Center GPU Max. */
+enum fr_cl_fp64 fr_cl_fp64_by_name(const char *type, const char *name, const char *board)
+{
+    static const char *const full[] = {"A100", "A800", "H100", "H800", "H200", "H20", "GH200", "B100", "B200",
+                                       "V100", "P100", "TITAN V", "GV100", "GP100", "gfx906", "gfx908", "gfx90a",
+                                       "gfx940", "gfx941", "gfx942", "gfx950", "Instinct", "Data Center GPU Max",
+                                       NULL};
+    if (strcmp(type, "cpu") == 0)
+        return FR_CL_FP64_FULL;
+    return has_any(name, full) || (board && has_any(board, full)) ? FR_CL_FP64_FULL : FR_CL_FP64_SLOW;
+}
+
+enum fr_cl_fp64 fr_cl_fp64_class(cl_device_id d, const struct fr_device_info *info)
+{
+    const char *e = getenv("FRUGAL_CL_FP64");
+    if (e && strcmp(e, "none") == 0)
+        return FR_CL_FP64_NONE;
+    cl_device_fp_config fp64 = 0;
+    if (clGetDeviceInfo(d, CL_DEVICE_DOUBLE_FP_CONFIG, sizeof fp64, &fp64, NULL) != CL_SUCCESS || !fp64)
+        return FR_CL_FP64_NONE;
+    if (e && strcmp(e, "slow") == 0)
+        return FR_CL_FP64_SLOW;
+    if (e && strcmp(e, "full") == 0)
+        return FR_CL_FP64_FULL;
+    char board[128] = ""; /* CL_DEVICE_BOARD_NAME_AMD (0x4038): the marketing name on AMD */
+    if (strstr(info->vendor, "Advanced Micro Devices") || strstr(info->vendor, "AMD"))
+        clGetDeviceInfo(d, 0x4038, sizeof board - 1, board, NULL);
+    board[sizeof board - 1] = 0;
+    return fr_cl_fp64_by_name(info->type, info->name, board);
 }
 
 enum fr_status fr_opencl_list_devices(struct fr_device_info **out, int *n)

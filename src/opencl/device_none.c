@@ -1,5 +1,6 @@
 /* Device listing in a build without OpenCL: no devices, and --precompile says why. */
 #include <stddef.h>
+#include <string.h>
 
 #include "frugal/device.h"
 
@@ -12,13 +13,12 @@ enum fr_status fr_opencl_list_devices(struct fr_device_info **out, int *n)
 
 void fr_opencl_free_devices(struct fr_device_info *d) { (void)d; }
 
-enum fr_status fr_opencl_precompile(int platform, int device, int *n_programs, int *n_compiled)
+enum fr_status fr_opencl_precompile(int platform, int device, struct fr_precompile_report *out)
 {
     (void)platform;
     (void)device;
-    if (n_programs)
-        *n_programs = 0;
-    if (n_compiled)
-        *n_compiled = 0;
+    memset(out, 0, sizeof *out);
     return fr_error(FR_STATUS_UNSUPPORTED, "opencl: this frugal was built without OpenCL");
 }
+
+void fr_opencl_precompile_free(struct fr_precompile_report *r) { (void)r; }

@@ -58,7 +58,7 @@ enum fr_status fr_cl_sgemm(struct fr_cl *cl, bool trans_a, bool trans_b, int m, 
         CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
                                            trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, (size_t)m, (size_t)n,
                                            (size_t)k, alpha, a, a_off, lda, b, b_off, ldb, beta, c, c_off, ldc,
-                                           &cl->queue, NULL);
+                                           &cl->queue, fr_cl_prof_event(cl, "CLBlastSgemm", -1));
         pthread_mutex_unlock(&clblast_lock);
         if (s == CLBlastSuccess)
             return FR_STATUS_OK;

@@ -13,4 +13,8 @@ enum fr_status fr_opencl_open(int platform, int device, struct fr_backend **out)
  * there is none (no ICD, no platform, no usable device). Logs the choice at INFO. */
 enum fr_status fr_opencl_open_auto(struct fr_backend **out);
 
+/* Turns event profiling of an OpenCL backend on (recreates its queue with CL_QUEUE_PROFILING_ENABLE) or
+ * off (waits, reads the outstanding events into b->prof); for fr_profile_start/stop. */
+enum fr_status fr_opencl_profiling(struct fr_backend *b, bool on);
+
 #endif

@@ -25,7 +25,13 @@
  *      elements) for ops with other dtypes or limits. Declare it below and call it from
  *      fr_cl_ops_init() in src/opencl/ops_table.c; add the .c to src/opencl/meson.build.
  *   3. Add rows to the parity table in tests/test_parity.c.
- * An op whose slot stays NULL runs on the CPU path with copies (counted as a fallback).
+ * An op whose slot stays NULL runs on the CPU path with copies (counted as a fallback); so does a node whose
+ * launcher returns FR_STATUS_UNSUPPORTED at run time (a program that does not build on the device: its op
+ * is then marked unsupported there, see fr_cl_program).
+ * Device memory a launcher needs (scratch, tables) comes from fr_cl_buffer_create, never clCreateBuffer:
+ * it counts for fault injection and turns allocation failures into FR_STATUS_OUT_OF_MEMORY. A command
+ * enqueued without fr_cl_run_* (CLBlast, a copy) passes fr_cl_prof_event(cl, name, items) as its event so
+ * that --profile sees it. Errors of other OpenCL calls go through fr_cl_fail (device, call, OOM mapping).
  */
 #ifndef FRUGAL_OPENCL_INTERNAL_H
 #define FRUGAL_OPENCL_INTERNAL_H
@@ -46,12 +52,31 @@ struct fr_cl_kernel_entry {
     char file[64];
     char name[64];
     cl_kernel kernel;
-    size_t wg_size; /* CL_KERNEL_WORK_GROUP_SIZE */
+    size_t wg_size;     /* CL_KERNEL_WORK_GROUP_SIZE */
+    size_t wg_multiple; /* CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE */
 };
 
 struct fr_cl_program_entry {
     char file[64];
-    cl_program program;
+    cl_program program; /* NULL when the build failed: */
+    char *error;        /* the failure, remembered: the program is never rebuilt in this backend */
+};
+
+/* How fast the device runs doubles: augmentation takes exact integer tables instead of doubles unless FULL. */
+enum fr_cl_fp64 {
+    FR_CL_FP64_NONE = 0, /* no cl_khr_fp64 */
+    FR_CL_FP64_SLOW,     /* a fraction of the fp32 rate: GeForce/RTX/T4/L4, RDNA, Arc, other GPUs by default */
+    FR_CL_FP64_FULL,     /* CPUs, NVIDIA A100/H100/H200/V100/P100, AMD Instinct (CDNA), Intel Data Center Max */
+};
+
+/* One profiled command waiting for its event (profiling on). */
+struct fr_cl_prof_rec {
+    cl_event ev;
+    int op;         /* enum fr_op, or -1 (copies) */
+    int phase;      /* enum fr_prof_phase */
+    int64_t items;  /* work-items, -1 unknown */
+    int64_t out;    /* elements of the op's output, -1 unknown */
+    char kernel[40];
 };
 
 struct fr_cl {
@@ -65,6 +90,9 @@ struct fr_cl {
     size_t max_work_group;
     size_t max_item[2]; /* CL_DEVICE_MAX_WORK_ITEM_SIZES of dims 0 and 1 */
     uint64_t local_mem; /* CL_DEVICE_LOCAL_MEM_SIZE */
+    size_t max_param;   /* CL_DEVICE_MAX_PARAMETER_SIZE: bytes of all arguments of one kernel */
+    size_t wg_multiple; /* preferred work-group size multiple of the kernels built so far (the largest) */
+    enum fr_cl_fp64 fp64;
     struct fr_cl_program_entry *programs;
     int n_programs, cap_programs;
     struct fr_cl_kernel_entry *kernels;
@@ -73,6 +101,15 @@ struct fr_cl {
     char build_options[256];
     int n_cache_hits, n_compiled; /* programs of this backend, for the summary at close */
     double compile_ms;
+    bool quiet_build_failures; /* --precompile reports them itself */
+    /* ops whose program failed to build on this device: the planner puts them on the CPU path */
+    bool op_failed[FR_OP_COUNT];
+    bool build_failed;       /* set by fr_cl_program on a failed build, read after each launcher */
+    const struct fr_tensor *cur_node; /* the node being launched (NULL outside cl_graph_compute) */
+    /* profiling (fr_profile_start): events of enqueued commands, read at the next synchronize */
+    bool profiling;
+    struct fr_cl_prof_rec *prof;
+    int n_prof, cap_prof;
 };
 
 /* --- op launchers --- */
@@ -98,6 +135,8 @@ struct fr_cl_launch {
     cl_kernel kernel;
     size_t wg_size;
     cl_uint n_args;
+    size_t arg_bytes;   /* against CL_DEVICE_MAX_PARAMETER_SIZE */
+    size_t wg_multiple; /* the device's preferred work-group multiple, for launchers that size their groups */
     const char *name;
     enum fr_status st;
 };
@@ -144,10 +183,44 @@ enum fr_status fr_cl_source_load(const char *name, char **src, size_t *len, char
 /* Every embedded kernel file name (.cl only), NULL-terminated, for --precompile. */
 int fr_cl_source_list(const char **names, int max);
 
+/* --- failures --- */
+/* A failed OpenCL call as a status: CL_MEM_OBJECT_ALLOCATION_FAILURE, CL_OUT_OF_RESOURCES and
+ * CL_OUT_OF_HOST_MEMORY give FR_STATUS_OUT_OF_MEMORY naming the device's memory, anything else
+ * FR_STATUS_DEVICE. The one-line message names the device, the call and (fmt, may be NULL) what it did. */
+enum fr_status fr_cl_fail(struct fr_cl *cl, cl_int err, const char *call, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* clCreateBuffer through fault injection and fr_cl_fail (`what` names the buffer in the message). Use it for
+ * every device allocation (scratch memory, tables), never clCreateBuffer directly. */
+enum fr_status fr_cl_buffer_create(struct fr_cl *cl, cl_mem_flags flags, size_t size, void *host, cl_mem *out,
+                                   const char *what);
+
+/* Fault injection (src/opencl/fault.c): FRUGAL_CL_FAULT=KIND:N[+][=CL_ERROR],... makes the Nth call of a
+ * kind fail. fr_cl_fault() counts a call and returns the error to report instead of making it (CL_SUCCESS:
+ * make the call). */
+enum fr_cl_call { FR_CL_BUILD = 0, FR_CL_ALLOC, FR_CL_WRITE, FR_CL_READ, FR_CL_ENQUEUE, FR_CL_FINISH, FR_CL_N_CALLS };
+cl_int fr_cl_fault(enum fr_cl_call call);
+const char *fr_cl_call_name(enum fr_cl_call call);
+/* Test hooks: replaces the rules (NULL or "" = none) and restarts the counts; calls of a kind counted since
+ * (only while some rule is set). */
+void fr_cl_fault_set(const char *spec);
+long fr_cl_fault_calls(enum fr_cl_call call);
+
+/* --- profiling --- */
+/* While profiling, the event slot for a command about to be enqueued on cl->queue, recorded against the
+ * node being launched (`kernel` names it, `items` its work-items or -1); NULL when profiling is off. Pass
+ * it as the enqueue's event argument (CLBlast's too): a failed enqueue leaves it NULL and nothing counts. */
+cl_event *fr_cl_prof_event(struct fr_cl *cl, const char *kernel, int64_t items);
+/* Reads the finished events into the backend's profile and releases them (after clFinish). */
+void fr_cl_prof_collect(struct fr_cl *cl);
+
 /* --- discovery --- */
 const char *fr_cl_error_name(cl_int err);
 /* Fills info for one device; usable/why_not included. */
 void fr_cl_device_info(cl_platform_id p, cl_device_id d, int pi, int di, struct fr_device_info *info);
+/* How fast the device runs doubles (name rules; FRUGAL_CL_FP64=none|slow|full overrides); the rules alone
+ * for a device that has cl_khr_fp64 (type "gpu"/"cpu"/..., CL_DEVICE_NAME, AMD's board name or NULL). */
+enum fr_cl_fp64 fr_cl_fp64_class(cl_device_id d, const struct fr_device_info *info);
+enum fr_cl_fp64 fr_cl_fp64_by_name(const char *type, const char *name, const char *board);
 
 /* --- disk cache of program binaries --- */
 struct fr_cl_cache_stats {

@@ -1,8 +1,10 @@
 /* Kernel sources and programs: source lookup (FRUGAL_CL_PATH, data dir, build tree, embedded copy;
- * never the working directory), quoted-#include inlining, build through the disk cache, kernel lookup. */
+ * never the working directory), quoted-#include inlining, build through the disk cache (a failed build is
+ * remembered and reported once), kernel lookup. */
 #include <errno.h>
 #include <unistd.h>
 
+#include "core/sbuf.h"
 #include "opencl/embedded.h"
 #include "opencl/opencl_internal.h"
 
@@ -85,34 +87,9 @@ static char *load_raw(const char *name, size_t *len, char *origin, size_t osize)
     return NULL;
 }
 
-struct sbuf {
-    char *p;
-    size_t n, cap;
-    bool oom;
-};
-
-static void sb_add(struct sbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = (b->n + n + 1) * 2;
-        char *g = realloc(b->p, cap);
-        if (!g) {
-            b->oom = true;
-            return;
-        }
-        b->p = g;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
-
 /* Inlines `#include "x"` lines (each file once; the headers have guards anyway) so the compiler
  * never searches directories and the hashed text is exactly what gets compiled. */
-static enum fr_status expand(const char *name, struct sbuf *out, char seen[][64], int *n_seen, int depth,
+static enum fr_status expand(const char *name, struct fr_sbuf *out, char seen[][64], int *n_seen, int depth,
                              char *origin, size_t osize)
 {
     for (int i = 0; i < *n_seen; i++)
@@ -141,12 +118,12 @@ static enum fr_status expand(const char *name, struct sbuf *out, char seen[][64]
         if (le - q > 9 && strncmp(q, "#include", 8) == 0 && sscanf(q + 8, " \"%63[^\"]\"", inc) == 1) {
             char line[96];
             int n = snprintf(line, sizeof line, "/* begin %s */\n", inc);
-            sb_add(out, line, (size_t)n);
+            fr_sbuf_add(out, line, (size_t)n);
             st = expand(inc, out, seen, n_seen, depth + 1, NULL, 0);
             n = snprintf(line, sizeof line, "\n/* end %s */\n", inc);
-            sb_add(out, line, (size_t)n);
+            fr_sbuf_add(out, line, (size_t)n);
         } else {
-            sb_add(out, p, (size_t)(le - p));
+            fr_sbuf_add(out, p, (size_t)(le - p));
         }
         p = le;
     }
@@ -158,7 +135,7 @@ static enum fr_status expand(const char *name, struct sbuf *out, char seen[][64]
 
 enum fr_status fr_cl_source_load(const char *name, char **src, size_t *len, char *origin, size_t origin_size)
 {
-    struct sbuf b = {0};
+    struct fr_sbuf b = {0};
     char seen[32][64];
     int n_seen = 0;
     char org[1024] = "";
@@ -166,11 +143,13 @@ enum fr_status fr_cl_source_load(const char *name, char **src, size_t *len, char
     if (origin)
         snprintf(origin, origin_size, "%s", org);
     if (st != FR_STATUS_OK) {
-        free(b.p);
+        free(b.s);
         return st;
     }
-    *src = b.p;
-    *len = b.n;
+    size_t n = b.len;
+    if (!(*src = fr_sbuf_finish(&b)))
+        return fr_error(FR_STATUS_OUT_OF_MEMORY, "%s: out of memory", name);
+    *len = n;
     return FR_STATUS_OK;
 }
 
@@ -234,6 +213,13 @@ static void save_binary(struct fr_cl *cl, cl_program p, const unsigned char key[
     (void)cl;
 }
 
+/* A build failure: FR_STATUS_UNSUPPORTED (the device cannot run these kernels) with the log. */
+static enum fr_status build_failed(struct fr_cl *cl, const char *origin, cl_int err, const char *log)
+{
+    return fr_error(FR_STATUS_UNSUPPORTED, "%s: build failed on %s (%s): %s; build log:\n%s", origin, cl->info.spec,
+                    cl->info.name, fr_cl_error_name(err), log);
+}
+
 static enum fr_status build_program(struct fr_cl *cl, const char *file, cl_program *out)
 {
     char *src = NULL;
@@ -242,6 +228,11 @@ static enum fr_status build_program(struct fr_cl *cl, const char *file, cl_progr
     enum fr_status st = fr_cl_source_load(file, &src, &len, origin, sizeof origin);
     if (st != FR_STATUS_OK)
         return st;
+    cl_int fault = fr_cl_fault(FR_CL_BUILD);
+    if (fault != CL_SUCCESS) {
+        free(src);
+        return build_failed(cl, origin, fault, "failure injected by FRUGAL_CL_FAULT");
+    }
     unsigned char key[16];
     fr_cl_cache_key(cl, src, len, cl->build_options, key);
 
@@ -275,8 +266,7 @@ static enum fr_status build_program(struct fr_cl *cl, const char *file, cl_progr
     cl_program p = clCreateProgramWithSource(cl->context, 1, &s, &len, &err);
     if (!p || err != CL_SUCCESS) {
         free(src);
-        return fr_error(FR_STATUS_DEVICE, "%s: clCreateProgramWithSource failed on %s (%s): %s", origin,
-                        cl->info.spec, cl->info.name, fr_cl_error_name(err));
+        return build_failed(cl, origin, err, "(clCreateProgramWithSource failed)");
     }
     err = clBuildProgram(p, 1, &cl->device, cl->build_options, NULL, NULL);
     free(src);
@@ -284,8 +274,7 @@ static enum fr_status build_program(struct fr_cl *cl, const char *file, cl_progr
         char log[3000];
         build_log(cl, p, log, sizeof log);
         clReleaseProgram(p);
-        return fr_error(FR_STATUS_DEVICE, "%s: build failed on %s (%s): %s; build log:\n%s", origin, cl->info.spec,
-                        cl->info.name, fr_cl_error_name(err), log);
+        return build_failed(cl, origin, err, log);
     }
     double ms = fr_cl_now_ms() - t0;
     fr_cl_cache_count(1, ms);
@@ -298,10 +287,25 @@ static enum fr_status build_program(struct fr_cl *cl, const char *file, cl_progr
     return FR_STATUS_OK;
 }
 
+/* The first line of a build failure's log, for the one warning per program and device. */
+static void first_log_line(const char *msg, char *buf, size_t size)
+{
+    const char *log = strstr(msg, "build log:\n");
+    log = log ? log + 11 : msg;
+    while (*log == '\n' || *log == ' ')
+        log++;
+    size_t n = strcspn(log, "\n");
+    snprintf(buf, size, "%.*s", (int)(n < size ? n : size - 1), log);
+}
+
 enum fr_status fr_cl_program(struct fr_cl *cl, const char *file, cl_program *out)
 {
     for (int i = 0; i < cl->n_programs; i++)
         if (strcmp(cl->programs[i].file, file) == 0) {
+            if (!cl->programs[i].program) { /* failed before: never rebuilt */
+                cl->build_failed = true;
+                return fr_error(FR_STATUS_UNSUPPORTED, "%s", cl->programs[i].error);
+            }
             *out = cl->programs[i].program;
             return FR_STATUS_OK;
         }
@@ -315,13 +319,31 @@ enum fr_status fr_cl_program(struct fr_cl *cl, const char *file, cl_program *out
         cl->programs = g;
         cl->cap_programs = cap;
     }
-    cl_program p;
+    cl_program p = NULL;
     enum fr_status st = build_program(cl, file, &p);
-    if (st != FR_STATUS_OK)
-        return st;
+    if (st != FR_STATUS_OK && st != FR_STATUS_UNSUPPORTED)
+        return st; /* no source, out of host memory: nothing to remember */
     struct fr_cl_program_entry *e = &cl->programs[cl->n_programs++];
     snprintf(e->file, sizeof e->file, "%s", file);
     e->program = p;
+    e->error = NULL;
+    if (st != FR_STATUS_OK) {
+        cl->build_failed = true;
+        char *msg = strdup(fr_last_error());
+        if (!msg) {
+            cl->n_programs--;
+            return fr_error(FR_STATUS_OUT_OF_MEMORY, "opencl: out of memory");
+        }
+        e->error = msg;
+        if (!cl->quiet_build_failures) {
+            char line[200];
+            first_log_line(msg, line, sizeof line);
+            fr_log(FR_LOG_WARN, "opencl: %s (%s): %s does not build; its ops run on the CPU path (%s)", cl->info.spec,
+                   cl->info.name, file, line);
+        }
+        fr_error(FR_STATUS_UNSUPPORTED, "%s", msg);
+        return FR_STATUS_UNSUPPORTED;
+    }
     *out = p;
     return FR_STATUS_OK;
 }
@@ -355,15 +377,21 @@ enum fr_status fr_cl_kernel(struct fr_cl *cl, const char *file, const char *name
     if (!kern || err != CL_SUCCESS)
         return fr_error(FR_STATUS_DEVICE, "%s: no kernel '%s' on %s: %s", file, name, cl->info.spec,
                         fr_cl_error_name(err));
-    size_t w = 1;
+    size_t w = 1, mult = 1;
     if (clGetKernelWorkGroupInfo(kern, cl->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof w, &w, NULL) != CL_SUCCESS ||
         w == 0)
         w = 1;
+    if (clGetKernelWorkGroupInfo(kern, cl->device, CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE, sizeof mult, &mult,
+                                 NULL) != CL_SUCCESS ||
+        mult == 0)
+        mult = 1;
+    cl->wg_multiple = FR_MAX(cl->wg_multiple, mult);
     struct fr_cl_kernel_entry *e = &cl->kernels[cl->n_kernels++];
     snprintf(e->file, sizeof e->file, "%s", file);
     snprintf(e->name, sizeof e->name, "%s", name);
     e->kernel = kern;
     e->wg_size = w;
+    e->wg_multiple = mult;
     *k = kern;
     *wg = w;
     return FR_STATUS_OK;

@@ -12,6 +12,17 @@
 #include "frugal/recipes.h"
 #include "rng.h"
 
+/* u8 NHWC -> f32 NCHW in [0, 1] */
+static void u8_nhwc_to_f32_nchw(const uint8_t *src, int64_t n, int c, int h, int w, float *out)
+{
+    const float sc = 1.0f / 255.0f;
+    int64_t hw = (int64_t)h * w;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < hw; j++)
+            for (int ch = 0; ch < c; ch++)
+                out[i * hw * c + ch * hw + j] = (float)src[(i * hw + j) * c + ch] * sc;
+}
+
 static double now_s(void)
 {
     struct timespec t;
@@ -378,8 +389,8 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
             }
             if (st != FR_STATUS_OK)
                 break;
-            fr_u8_nhwc_to_f32_nchw(cur, B, c, h, w, b.x);
-            if (o->distill && !ts->teacher && (st = fr_net_predict_f32(o->teacher, b.x, B, b.teacher)) != FR_STATUS_OK)
+            u8_nhwc_to_f32_nchw(cur, B, c, h, w, b.x);
+            if (o->distill && !ts->teacher && (st = fr_net_predict_u8(o->teacher, cur, B, b.teacher)) != FR_STATUS_OK)
                 break;
             /* unlabeled transfer images keep label -1: the distillation loss gives them teacher targets only */
             lr = fr_schedule_lr(&sched, gstep);

@@ -1,5 +1,6 @@
-/* Networks for the recipes: built-in models with class names, checkpoints with resume metadata, the eval
- * graph, prediction and evaluation (accuracy, loss, per-class accuracy, confusion matrix). */
+/* Networks for the recipes: built-in models with class names and input normalisation, checkpoints with resume
+ * metadata, prediction of u8 images (one eval graph, normalised on the device) and evaluation (accuracy, loss,
+ * per-class accuracy, confusion matrix). */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
@@ -12,6 +13,7 @@
 #include "frugal/recipes.h"
 
 #define EVAL_BATCH 256
+#define FR_NET_GATHER 2048 /* images gathered per call when predicting a subset of a dataset */
 
 static double now_s(void)
 {
@@ -54,11 +56,10 @@ void fr_net_free(struct fr_net *net)
     if (!net)
         return;
     fr_trainer_free(net->trainer);
-    fr_graph_free(net->eg);
+    fr_predictor_free(net->pred);
     fr_model_free(net->model);
     fr_ctx_free(net->ctx);
     free_names(net->class_names, net->n_classes);
-    free(net->pad);
     free(net->ck_path);
     free(net->model_text);
     free(net);
@@ -83,6 +84,8 @@ static enum fr_status net_build_text(struct fr_backend *be, const char *arch, co
     net->h = h;
     net->w = w;
     net->eval_batch = EVAL_BATCH;
+    for (int i = 0; i < 4; i++)
+        net->mean[i] = 0.0f, net->std[i] = 1.0f;
     net->ctx = fr_ctx_new();
     enum fr_status st = net->ctx ? FR_STATUS_OK : fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
     if (st == FR_STATUS_OK && text) {
@@ -188,15 +191,16 @@ enum fr_status fr_net_save(const struct fr_net *net, const char *path, int64_t e
         cJSON_AddItemToArray(names, cJSON_CreateString(net->class_names[i]));
     char *names_s = cJSON_PrintUnformatted(names);
     cJSON_Delete(names);
-    char input[64], k[32], ep[32], sie[32], gs[32], grs[32];
+    char input[64], k[32], ep[32], sie[32], gs[32], grs[32], norm[160];
     snprintf(input, sizeof input, "%d,%d,%d", net->c, net->h, net->w);
+    fr_net_normalize_str(net, norm, sizeof norm);
     snprintf(k, sizeof k, "%d", net->n_classes);
     snprintf(ep, sizeof ep, "%lld", (long long)epoch);
     snprintf(sie, sizeof sie, "%lld", (long long)step_in_epoch);
     snprintf(gs, sizeof gs, "%lld", (long long)global_step);
     uint32_t gstep = net->trainer ? fr_graph_step(fr_trainer_graph(net->trainer, false)) : 0;
     snprintf(grs, sizeof grs, "%u", gstep);
-    struct fr_kv *meta = calloc((size_t)n_extra + 9, sizeof *meta);
+    struct fr_kv *meta = calloc((size_t)n_extra + 10, sizeof *meta);
     enum fr_status st;
     if (!meta || !names_s) {
         st = fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
@@ -210,6 +214,7 @@ enum fr_status fr_net_save(const struct fr_net *net, const char *path, int64_t e
         meta[m++] = (struct fr_kv){"frugal.step_in_epoch", sie};
         meta[m++] = (struct fr_kv){"frugal.global_step", gs};
         meta[m++] = (struct fr_kv){"frugal.graph_step", grs};
+        meta[m++] = (struct fr_kv){"frugal.normalize", norm};
         if (net->model_text)
             meta[m++] = (struct fr_kv){"frugal.model_text", net->model_text};
         for (int i = 0; i < n_extra; i++)
@@ -232,6 +237,8 @@ static int64_t meta_int(const struct fr_safetensors *st, const char *key, int64_
     long long x = strtoll(v, &end, 10);
     return (errno || end == v) ? dflt : (int64_t)x;
 }
+
+static enum fr_status parse_normalize(const char *s, struct fr_net *net);
 
 enum fr_status fr_net_load(struct fr_backend *be, const char *path, struct fr_net **out)
 {
@@ -275,6 +282,9 @@ enum fr_status fr_net_load(struct fr_backend *be, const char *path, struct fr_ne
         s = fr_st_load_tensors(st, ts, n, &lo);
     }
     free(ts);
+    const char *norm = fr_st_meta(st, "frugal.normalize");
+    if (s == FR_STATUS_OK && norm && (s = parse_normalize(norm, net)) != FR_STATUS_OK)
+        s = fr_error(s, "%s: frugal.normalize: %s", path, fr_last_error());
     if (s == FR_STATUS_OK) {
         net->ck_epoch = meta_int(st, "frugal.epoch", 0);
         net->ck_step_in_epoch = meta_int(st, "frugal.step_in_epoch", 0);
@@ -345,7 +355,7 @@ const char *fr_net_head_prefix(const struct fr_net *net, char *buf, size_t size)
 
 enum fr_status fr_net_replace_head(struct fr_net *net, int n_classes, char *const *class_names, uint64_t seed)
 {
-    if (net->trainer || net->eg)
+    if (net->trainer || net->pred)
         return fr_error(FR_STATUS_INVALID_ARGUMENT, "net: replace the head before training or predicting");
     enum fr_status st = fr_model_replace_head(net->model, n_classes);
     if (st == FR_STATUS_OK)
@@ -369,90 +379,60 @@ int fr_net_fallback_ops(const struct fr_net *net)
     if (net->trainer) {
         fr_graph_get_stats(fr_trainer_graph(net->trainer, false), &s);
         n += s.fallback_ops;
-        fr_graph_get_stats(fr_trainer_graph(net->trainer, true), &s);
-        n += s.fallback_ops;
     }
-    if (net->eg) {
-        fr_graph_get_stats(net->eg, &s);
+    if (net->pred) {
+        fr_graph_get_stats(fr_predictor_graph(net->pred), &s);
         n += s.fallback_ops;
     }
     return n;
 }
 
-void fr_u8_nhwc_to_f32_nchw(const uint8_t *src, int64_t n, int c, int h, int w, float *out)
+enum fr_status fr_net_set_normalize(struct fr_net *net, const float mean[4], const float std[4])
 {
-    const float s = 1.0f / 255.0f;
-    int64_t hw = (int64_t)h * w;
-    for (int64_t i = 0; i < n; i++) {
-        const uint8_t *p = src + i * hw * c;
-        float *o = out + i * hw * c;
-        if (c == 1) {
-            for (int64_t j = 0; j < hw; j++)
-                o[j] = (float)p[j] * s;
-        } else {
-            for (int64_t j = 0; j < hw; j++)
-                for (int ch = 0; ch < c; ch++)
-                    o[ch * hw + j] = (float)p[j * c + ch] * s;
-        }
-    }
+    for (int c = 0; c < 4; c++)
+        if (!(std[c] > 0.0f) || !isfinite(std[c]) || !isfinite(mean[c]))
+            return fr_error(FR_STATUS_INVALID_ARGUMENT, "net: normalisation std[%d] = %g must be > 0 (mean %g)", c,
+                            (double)std[c], (double)mean[c]);
+    bool same = !memcmp(mean, net->mean, sizeof net->mean) && !memcmp(std, net->std, sizeof net->std);
+    if (!same && (net->pred || net->trainer))
+        return fr_error(FR_STATUS_INVALID_ARGUMENT,
+                        "net: the input normalisation cannot change once the network has predicted or trained");
+    memcpy(net->mean, mean, sizeof net->mean);
+    memcpy(net->std, std, sizeof net->std);
+    return FR_STATUS_OK;
 }
 
-void fr_images_to_f32(const struct fr_dataset *ds, const int64_t *idx, int64_t n, float *out)
+const char *fr_net_normalize_str(const struct fr_net *net, char *buf, size_t size)
 {
-    int64_t sz = (int64_t)ds->c * ds->h * ds->w;
-    for (int64_t i = 0; i < n; i++) {
-        int64_t j = idx ? idx[i] : i;
-        fr_u8_nhwc_to_f32_nchw(ds->pixels + j * sz, 1, ds->c, ds->h, ds->w, out + i * sz);
-    }
+    snprintf(buf, size, "mean=%.9g,%.9g,%.9g,%.9g;std=%.9g,%.9g,%.9g,%.9g", net->mean[0], net->mean[1], net->mean[2],
+             net->mean[3], net->std[0], net->std[1], net->std[2], net->std[3]);
+    return buf;
 }
 
-static enum fr_status eval_graph(struct fr_net *net)
+static enum fr_status parse_normalize(const char *s, struct fr_net *net)
 {
-    if (net->eg)
+    float m[4], sd[4];
+    if (sscanf(s, "mean=%f,%f,%f,%f;std=%f,%f,%f,%f", &m[0], &m[1], &m[2], &m[3], &sd[0], &sd[1], &sd[2], &sd[3]) != 8)
+        return fr_error(FR_STATUS_FORMAT, "expected mean=M0,M1,M2,M3;std=S0,S1,S2,S3, got '%.60s'", s);
+    return fr_net_set_normalize(net, m, sd);
+}
+
+static enum fr_status net_predictor(struct fr_net *net)
+{
+    if (net->pred)
         return FR_STATUS_OK;
-    int64_t ne[4] = {net->eval_batch, net->c, net->h, net->w};
-    net->ex = fr_tensor_new(net->ctx, FR_F32, 4, ne);
-    if (!net->ex)
-        return fr_ctx_status(net->ctx);
-    fr_tensor_set_name(fr_tensor_set_flags(net->ex, FR_FLAG_INPUT), "net.eval_images");
-    net->elogits = fr_model_forward(net->model, net->ctx, net->ex, false);
-    if (!net->elogits)
-        return fr_ctx_status(net->ctx) ? fr_ctx_status(net->ctx) : FR_STATUS_INVALID_ARGUMENT;
-    net->eg = fr_graph_new(net->ctx);
-    if (!net->eg)
-        return fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
-    enum fr_status st = fr_graph_add(net->eg, net->elogits);
-    if (st == FR_STATUS_OK)
-        st = fr_graph_plan(net->eg, net->be);
-    if (st != FR_STATUS_OK) {
-        fr_graph_free(net->eg);
-        net->eg = NULL;
-        return st;
-    }
-    fr_graph_set_training(net->eg, false);
-    net->pad = calloc((size_t)(ne[0] * ne[1] * ne[2] * ne[3]), sizeof(float));
-    return net->pad ? FR_STATUS_OK : fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
+    struct fr_predictor_opts po;
+    fr_predictor_opts_init(&po);
+    po.batch = net->eval_batch;
+    memcpy(po.mean, net->mean, sizeof po.mean);
+    memcpy(po.std, net->std, sizeof po.std);
+    return fr_predictor_new(net->model, net->be, &po, &net->pred);
 }
 
-enum fr_status fr_net_predict_f32(struct fr_net *net, const float *images, int64_t n, float *logits)
+enum fr_status fr_net_predict_u8(struct fr_net *net, const uint8_t *images, int64_t n, float *logits)
 {
-    if (net->trainer)
-        return fr_trainer_predict(net->trainer, images, n, logits);
-    enum fr_status st = eval_graph(net);
-    int64_t eb = net->eval_batch, sz = (int64_t)net->c * net->h * net->w, k = net->n_classes;
-    for (int64_t i = 0; i < n && st == FR_STATUS_OK; i += eb) {
-        int64_t cnt = n - i < eb ? n - i : eb;
-        const float *src = images + i * sz;
-        if (cnt < eb) {
-            memcpy(net->pad, src, (size_t)(cnt * sz) * sizeof(float));
-            src = net->pad;
-        }
-        if ((st = fr_tensor_set(net->ex, src, (size_t)(eb * sz) * sizeof(float))) != FR_STATUS_OK ||
-            (st = fr_graph_compute(net->eg)) != FR_STATUS_OK)
-            break;
-        st = fr_tensor_get(net->elogits, logits + i * k, (size_t)(cnt * k) * sizeof(float));
-    }
-    return st;
+    enum fr_status st = net_predictor(net);
+    return st == FR_STATUS_OK ? fr_predictor_run(net->pred, images, n, logits) : st;
 }
 
 enum fr_status fr_net_predict(struct fr_net *net, const struct fr_dataset *ds, const int64_t *idx, int64_t n,
@@ -461,19 +441,18 @@ enum fr_status fr_net_predict(struct fr_net *net, const struct fr_dataset *ds, c
     if (ds->c != net->c || ds->h != net->h || ds->w != net->w)
         return fr_error(FR_STATUS_SHAPE, "%s: images are %dx%dx%d, the model expects %dx%dx%d", ds->source, ds->c,
                         ds->h, ds->w, net->c, net->h, net->w);
-    const int64_t chunk = 2048, sz = (int64_t)net->c * net->h * net->w;
-    float *x = malloc((size_t)(chunk * sz) * sizeof(float));
-    int64_t *ids = malloc((size_t)chunk * sizeof *ids);
-    enum fr_status st = x && ids ? FR_STATUS_OK : fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
+    if (!idx) /* the dataset's images are one contiguous u8 NHWC array */
+        return fr_net_predict_u8(net, ds->pixels, n, logits);
+    const int64_t sz = (int64_t)net->c * net->h * net->w, chunk = FR_NET_GATHER;
+    uint8_t *x = malloc((size_t)(chunk * sz));
+    enum fr_status st = x ? FR_STATUS_OK : fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
     for (int64_t i = 0; i < n && st == FR_STATUS_OK; i += chunk) {
         int64_t cnt = n - i < chunk ? n - i : chunk;
         for (int64_t j = 0; j < cnt; j++)
-            ids[j] = idx ? idx[i + j] : i + j;
-        fr_images_to_f32(ds, ids, cnt, x);
-        st = fr_net_predict_f32(net, x, cnt, logits + i * net->n_classes);
+            memcpy(x + j * sz, ds->pixels + idx[i + j] * sz, (size_t)sz);
+        st = fr_net_predict_u8(net, x, cnt, logits + i * net->n_classes);
     }
     free(x);
-    free(ids);
     return st;
 }
 
