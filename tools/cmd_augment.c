@@ -139,7 +139,8 @@ static int collect(const struct cli_list *in, char ***out, int *n_out)
         } while (d);
         if (d) {
             closedir(d);
-            qsort(list + first, (size_t)(n - first), sizeof *list, cmp_str);
+            if (n - first > 1)
+                qsort(list + first, (size_t)(n - first), sizeof *list, cmp_str);
             if (n == first)
                 fprintf(stderr, "frugal augment: %s: no .png/.jpg/.jpeg/.bmp files\n", in->items[i]);
         }

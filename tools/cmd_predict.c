@@ -58,7 +58,8 @@ static int collect(const char *cmd, const struct cli_list *in, char ***files, in
                 nb++;
             }
             closedir(d);
-            qsort(batch, (size_t)nb, sizeof *batch, cmp_str);
+            if (nb > 1)
+                qsort(batch, (size_t)nb, sizeof *batch, cmp_str);
             if (nb == 0) {
                 free(batch);
                 return cli_error(cmd, CLI_USAGE, "no images in %s%s", in->items[i],
