@@ -77,5 +77,6 @@ FR_RNG_FN float fr_u32_to_unit(fr_u32 x)
 #define FR_RNG_SPLIT 6u
 #define FR_RNG_MIX 7u
 #define FR_RNG_DROPPATH 8u
+#define FR_RNG_LOAD 9u /* crops and flips applied when a dataset image is read */
 
 #endif

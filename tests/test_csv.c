@@ -76,10 +76,12 @@ static void test_hard_labels(void **state)
     assert_int_equal(ds->c, 1);
     assert_int_equal(ds->h, 2);
     uint8_t a[4] = {10, 20, 30, 40}, comma[4] = {54, 64, 74, 84} /* (10*(k+1) + 300) mod 256 */;
-    assert_memory_equal(ds->pixels, a, 4);
-    assert_memory_equal(ds->pixels + 4, comma, 4);
-    assert_int_equal(ds->pixels[8], 110); /* b.png */
-    assert_memory_equal(ds->pixels + 16, a, 4);
+    uint8_t *px = tu_read_all(ds); /* decoded on demand */
+    assert_memory_equal(px, a, 4);
+    assert_memory_equal(px + 4, comma, 4);
+    assert_int_equal(px[8], 110); /* b.png */
+    assert_memory_equal(px + 16, a, 4);
+    free(px);
     assert_non_null(strstr(ds->paths[1], "images/with, comma.png"));
     assert_string_equal(ds->class_names[2], "2");
     fr_dataset_free(ds);
@@ -207,7 +209,9 @@ static void test_missing_images(void **state)
     assert_int_equal(fr_dataset_csv_open(path, &o, &ds), FR_STATUS_OK);
     assert_int_equal(ds->n, 2);
     assert_int_equal(ds->labels[1], 1);
-    assert_int_equal(ds->pixels[4], 110);
+    uint8_t *px = tu_read_all(ds);
+    assert_int_equal(px[4], 110);
+    free(px);
     fr_dataset_free(ds);
     /* the CSV itself missing */
     assert_int_equal(fr_dataset_csv_open("/nonexistent/x.csv", NULL, &ds), FR_STATUS_IO);
@@ -218,7 +222,9 @@ static void test_missing_images(void **state)
     o.channels = 3, o.height = 1, o.width = 1, o.resize = FR_RESIZE_BILINEAR;
     assert_int_equal(fr_dataset_csv_from_memory("a.png,0\n", 8, base, "mem.csv", &o, &ds), FR_STATUS_OK);
     assert_int_equal(ds->c, 3);
-    assert_int_equal(ds->pixels[0], 25); /* mean of 10,20,30,40 */
+    px = tu_read_all(ds);
+    assert_int_equal(px[0], 25); /* mean of 10,20,30,40 */
+    free(px);
     fr_dataset_free(ds);
 }
 

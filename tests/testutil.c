@@ -136,3 +136,19 @@ int tu_cpu_teardown(void **state)
     tu_cpu = NULL;
     return 0;
 }
+
+uint8_t *tu_read_all(const struct fr_dataset *ds)
+{
+    size_t isz = (size_t)ds->c * ds->h * ds->w;
+    uint8_t *px = malloc(isz * (size_t)ds->n + 1);
+    int64_t *idx = malloc(sizeof(int64_t) * (size_t)ds->n + 1);
+    assert_non_null(px);
+    assert_non_null(idx);
+    for (int64_t i = 0; i < ds->n; i++)
+        idx[i] = i;
+    assert_int_equal(fr_dataset_read(ds, idx, ds->n, NULL, px), FR_STATUS_OK);
+    for (int64_t i = 0; i < ds->n; i++)
+        assert_int_equal(idx[i], i);
+    free(idx);
+    return px;
+}

@@ -48,4 +48,7 @@ extern struct fr_backend *tu_cpu;
 int tu_cpu_setup(void **state);
 int tu_cpu_teardown(void **state);
 
+/* Every image of a dataset (fr_dataset_read, centre crop), n*h*w*c bytes; free() it. Fails the test on error. */
+uint8_t *tu_read_all(const struct fr_dataset *ds);
+
 #endif

@@ -1,12 +1,10 @@
 /* `frugal augment`: applies a policy to image files and writes a contact sheet and/or each result as PNG,
  * so users can look at what their policy does. Runs the batch augmenter (the graph ops of training's input
  * stage) on the chosen device: the same bytes as training for the same seed, step and sample. */
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -83,17 +81,8 @@ struct img {
     int h, w;
 };
 
-static int has_image_ext(const char *name)
-{
-    const char *dot = strrchr(name, '.');
-    return dot && (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg") ||
-                   !strcasecmp(dot, ".bmp"));
-}
-
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-/* expands directories (their image files, sorted; not recursive) and keeps plain files; on failure *out keeps
- * what was collected so far (the caller frees it) */
+/* expands directories (their images, sorted; not recursive: fr_image_list_dir decides, as for datasets) and keeps
+ * plain files; on failure *out keeps what was collected so far (the caller frees it) */
 static int collect(const struct cli_list *in, char ***out, int *n_out)
 {
     char **list = NULL;
@@ -104,46 +93,31 @@ static int collect(const struct cli_list *in, char ***out, int *n_out)
         struct stat st;
         if (stat(in->items[i], &st) != 0)
             return cli_error(CMD_NAME, CLI_USAGE, "%s: %s", in->items[i], strerror(errno));
-        int first = n;
-        DIR *d = S_ISDIR(st.st_mode) ? opendir(in->items[i]) : NULL;
-        if (S_ISDIR(st.st_mode) && !d)
-            return cli_error(CMD_NAME, CLI_USAGE, "%s: cannot open directory: %s", in->items[i], strerror(errno));
-        struct dirent *e;
-        do {
-            const char *name = NULL;
-            char buf[4096];
-            if (d) {
-                if (!(e = readdir(d)))
-                    break;
-                if (e->d_name[0] == '.' || !has_image_ext(e->d_name))
-                    continue;
-                snprintf(buf, sizeof buf, "%s/%s", in->items[i], e->d_name);
-                name = buf;
-            } else
-                name = in->items[i];
+        char **found = NULL;
+        int64_t nfound = 0;
+        if (S_ISDIR(st.st_mode)) {
+            if (fr_image_list_dir(in->items[i], &found, &nfound, NULL, NULL) != FR_STATUS_OK)
+                return cli_error(CMD_NAME, CLI_USAGE, "%s", fr_last_error());
+            if (nfound == 0)
+                fprintf(stderr, "frugal augment: %s: no .png/.jpg/.jpeg/.bmp files\n", in->items[i]);
+        }
+        for (int64_t j = 0; j < (S_ISDIR(st.st_mode) ? nfound : 1); j++) {
             if (n == cap) {
                 cap = cap ? 2 * cap : 16;
                 char **nl = realloc(list, sizeof *list * (size_t)cap);
                 if (!nl) {
-                    if (d)
-                        closedir(d);
-                    *out = list;
-                    *n_out = n;
+                    for (int64_t q = j; found && q < nfound; q++)
+                        free(found[q]);
+                    free(found);
                     return cli_error(CMD_NAME, CLI_FAIL, "out of memory");
                 }
                 list = nl;
+                *out = list;
             }
-            list[n++] = strdup(name);
-            *out = list;
+            list[n++] = S_ISDIR(st.st_mode) ? found[j] : strdup(in->items[i]);
             *n_out = n;
-        } while (d);
-        if (d) {
-            closedir(d);
-            if (n - first > 1)
-                qsort(list + first, (size_t)(n - first), sizeof *list, cmp_str);
-            if (n == first)
-                fprintf(stderr, "frugal augment: %s: no .png/.jpg/.jpeg/.bmp files\n", in->items[i]);
         }
+        free(found);
     }
     *out = list;
     *n_out = n;
@@ -486,8 +460,7 @@ done:
     for (int i = 0; i < n_files; i++)
         free(files[i]);
     free(files);
-    free(inputs.items);
-    free(extra.items);
+    free(inputs.items), free(extra.items); /* finding 46: the input lists leaked */
     if (be)
         fr_backend_free(be);
     fr_aug_policy_free(pol);

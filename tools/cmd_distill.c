@@ -59,9 +59,10 @@ int cmd_distill(int argc, char **argv)
         goto done;
     if ((rc = rc_load_net(cmd, "--teacher", be, teacher, &tnet)) != CLI_OK)
         goto done;
+    d.in_c = tnet->c, d.in_h = tnet->h, d.in_w = tnet->w; /* images as the teacher sees them */
     if ((rc = rc_open_data(cmd, &d, &train, &test)) != CLI_OK || (rc = rc_split(cmd, &d, train, (uint64_t)c.seed, &sp)))
         goto done;
-    if (unlabeled && (rc = rc_open_dataset(cmd, unlabeled, unlabeled_limit, &unl)) != CLI_OK)
+    if (unlabeled && (rc = rc_open_dataset(cmd, unlabeled, unlabeled_limit, &d, &unl)) != CLI_OK)
         goto done;
     if ((rc = rc_check_fit(cmd, "the teacher", tnet, train)) != CLI_OK)
         goto done;

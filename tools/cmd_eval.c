@@ -14,6 +14,8 @@ int cmd_eval(int argc, char **argv)
     rc_defaults(&c, NULL, NULL);
     const char *model = NULL, *weights = NULL, *arch = NULL, *data = NULL, *classes = NULL;
     int64_t limit = 0;
+    struct rc_data d;
+    rc_defaults(NULL, &d, NULL);
     struct cli_opt opts[] = {
         RC_COMMON_OPTS(&c),
         {"checkpoint", CLI_STR, &model, "CKPT", "frugal checkpoint to evaluate", false},
@@ -25,6 +27,7 @@ int cmd_eval(int argc, char **argv)
         {"test-limit", CLI_INT, &limit, "N", "evaluate only the first N images (after --classes)", false,
          CLI_RANGE(0, RC_MAX_COUNT)},
         CLI_DEPRECATED("limit", "test-limit"),
+        RC_IMAGE_OPTS(&d),
         {"out", CLI_STR, &c.out, "DIR", "not used: eval writes no files (use --json)", false},
         {0},
     };
@@ -49,7 +52,13 @@ int cmd_eval(int argc, char **argv)
     double t0 = rc_now();
     if ((rc = cli_open_device(cmd, c.device, (int)c.threads, &be)) != CLI_OK)
         return rc;
-    if ((rc = rc_open_dataset_ex(cmd, data ? data : "fmnist:test", classes, limit, &ds)) != CLI_OK)
+    /* a checkpoint knows its input: images are brought to it as predict does; plain weights take the data's */
+    if (model) {
+        if ((rc = rc_load_net(cmd, "--checkpoint", be, model, &net)) != CLI_OK)
+            goto done;
+        d.in_c = net->c, d.in_h = net->h, d.in_w = net->w;
+    }
+    if ((rc = rc_open_dataset_ex(cmd, data ? data : "fmnist:test", classes, limit, &d, &ds)) != CLI_OK)
         goto done;
     int64_t labeled = 0;
     for (int64_t i = 0; ds->labels && i < ds->n; i++)
@@ -58,10 +67,7 @@ int cmd_eval(int argc, char **argv)
         rc = cli_error(cmd, CLI_USAGE, "%s: no labeled images to evaluate on (for predictions use predict)", ds->source);
         goto done;
     }
-    if (model) {
-        if ((rc = rc_load_net(cmd, "--checkpoint", be, model, &net)) != CLI_OK)
-            goto done;
-    } else {
+    if (!model) {
         enum fr_status st = fr_net_load_weights(be, arch, weights, ds->c, ds->h, ds->w, &net);
         if (st != FR_STATUS_OK) {
             rc = rc_input_fail(cmd, st);

@@ -61,6 +61,8 @@ int cmd_finetune(int argc, char **argv)
     double t0 = rc_now();
     if ((rc = cli_open_device(cmd, c.device, (int)c.threads, &be)) != CLI_OK)
         goto done;
+    if (f.resume || !arch) /* a frugal checkpoint: images at its input */
+        rc_checkpoint_input(f.resume ? f.resume : from, &d);
     if ((rc = rc_open_data(cmd, &d, &train, &test)) != CLI_OK || (rc = rc_split(cmd, &d, train, (uint64_t)c.seed, &sp)))
         goto done;
     struct rc_meta meta;

@@ -1,5 +1,4 @@
 /* `frugal predict`: top-k classes with probabilities for image files or directories of images. */
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -10,17 +9,7 @@
 
 #include "recipe_cli.h"
 
-static bool is_image_name(const char *n)
-{
-    const char *dot = strrchr(n, '.');
-    return dot && (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg") ||
-                   !strcasecmp(dot, ".bmp") || !strcasecmp(dot, ".pgm") || !strcasecmp(dot, ".ppm") ||
-                   !strcasecmp(dot, ".tga") || !strcasecmp(dot, ".gif"));
-}
-
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-/* expands directories (their image files, sorted) into `files` */
+/* expands directories (their images, sorted: fr_image_list_dir decides, as for datasets) into `files` */
 static int collect(const char *cmd, const struct cli_list *in, char ***files, int *n)
 {
     *files = NULL;
@@ -30,50 +19,36 @@ static int collect(const char *cmd, const struct cli_list *in, char ***files, in
         struct stat s;
         if (stat(in->items[i], &s) != 0)
             return cli_error(cmd, CLI_USAGE, "%s: %s", in->items[i], strerror(errno));
-        char **batch = NULL;
-        int nb = 0;
+        char **batch = NULL, **subdirs = NULL;
+        int64_t nb = 0, nsub = 0;
         if (S_ISDIR(s.st_mode)) {
-            DIR *d = opendir(in->items[i]);
-            if (!d)
-                return cli_error(cmd, CLI_USAGE, "%s: cannot read the directory: %s", in->items[i], strerror(errno));
-            struct dirent *e;
-            int subdirs = 0;
-            while ((e = readdir(d))) {
-                if (e->d_name[0] == '.')
-                    continue; /* hidden files, . and .. */
-                if (!is_image_name(e->d_name)) {
-                    char sub[4096];
-                    struct stat ss;
-                    snprintf(sub, sizeof sub, "%s/%s", in->items[i], e->d_name);
-                    subdirs += stat(sub, &ss) == 0 && S_ISDIR(ss.st_mode);
-                    continue;
-                }
-                char **nbp = realloc(batch, (size_t)(nb + 1) * sizeof *nbp);
-                if (!nbp)
-                    break;
-                batch = nbp;
-                size_t len = strlen(in->items[i]) + strlen(e->d_name) + 2;
-                batch[nb] = malloc(len);
-                snprintf(batch[nb], len, "%s/%s", in->items[i], e->d_name);
-                nb++;
-            }
-            closedir(d);
-            if (nb > 1)
-                qsort(batch, (size_t)nb, sizeof *batch, cmp_str);
+            if (fr_image_list_dir(in->items[i], &batch, &nb, &subdirs, &nsub) != FR_STATUS_OK)
+                return cli_error(cmd, CLI_USAGE, "%s", fr_last_error());
+            fr_image_list_free(subdirs, nsub);
             if (nb == 0) {
                 free(batch);
                 return cli_error(cmd, CLI_USAGE, "no images in %s%s", in->items[i],
-                                 subdirs ? " (subdirectories are not searched: name them, e.g. DIR/*/)" : "");
+                                 nsub ? " (subdirectories are not searched: name them, e.g. DIR/*/)" : "");
             }
         } else {
             batch = malloc(sizeof *batch);
-            batch[0] = strdup(in->items[i]);
+            if (batch && !(batch[0] = strdup(in->items[i]))) {
+                free(batch);
+                batch = NULL;
+            }
+            if (!batch)
+                return cli_error(cmd, CLI_FAIL, "out of memory");
             nb = 1;
         }
-        for (int j = 0; j < nb; j++) {
+        for (int64_t j = 0; j < nb; j++) {
             if (*n == cap) {
                 cap = cap ? cap * 2 : 16;
-                *files = realloc(*files, (size_t)cap * sizeof **files);
+                char **nf = realloc(*files, (size_t)cap * sizeof **files);
+                if (!nf) {
+                    fr_image_list_free(batch + j, nb - j);
+                    return cli_error(cmd, CLI_FAIL, "out of memory");
+                }
+                *files = nf;
             }
             (*files)[(*n)++] = batch[j];
         }
@@ -92,12 +67,15 @@ int cmd_predict(int argc, char **argv)
     const char *model = NULL;
     int64_t topk = 3;
     struct cli_list inputs = {0}, pos = {0};
+    const char *on_bad_image = NULL;
     struct cli_opt opts[] = {
         RC_COMMON_OPTS(&c),
         {"checkpoint", CLI_STR, &model, "CKPT", "frugal checkpoint", false},
         CLI_DEPRECATED("model", "checkpoint"),
         {"input", CLI_STR_LIST, &inputs, "PATH", "image file or directory (repeatable; also positional)", false},
         {"top-k", CLI_INT, &topk, "K", "classes to show per image (3)", false, CLI_RANGE(1, 1000000)},
+        {"on-bad-image", CLI_STR, &on_bad_image, "stop|skip", "an unreadable image stops the run (default) or is "
+         "skipped, named once", false},
         {"out", CLI_STR, &c.out, "DIR", "not used: predict writes no files (use --json)", false},
         {0},
     };
@@ -122,8 +100,9 @@ int cmd_predict(int argc, char **argv)
     int nf = 0;
     struct fr_backend *be = NULL;
     struct fr_net *net = NULL;
-    uint8_t *x = NULL;
+    struct fr_dataset *ds = NULL;
     float *logits = NULL;
+    int64_t skipped = 0;
     double t0 = rc_now();
     if ((rc = collect(cmd, &inputs, &files, &nf)) != CLI_OK)
         goto done;
@@ -131,106 +110,97 @@ int cmd_predict(int argc, char **argv)
         goto done;
     if ((rc = rc_load_net(cmd, "--checkpoint", be, model, &net)) != CLI_OK)
         goto done;
-    /* in chunks: memory stays flat however many images a directory holds */
-    enum { CHUNK = 256 };
-    int64_t sz = (int64_t)net->c * net->h * net->w;
-    int k = net->n_classes;
-    x = malloc((size_t)(CHUNK * sz));
-    logits = malloc((size_t)CHUNK * k * sizeof(float));
-    int *order = malloc((size_t)k * sizeof *order);
-    float *p = malloc((size_t)k * sizeof *p);
-    cJSON *root = rc_json_new(cmd);
-    rc_json_model(root, net);
-    cJSON *preds = cJSON_AddArrayToObject(root, "predictions");
-    if (!x || !logits || !order || !p) {
-        rc = cli_error(cmd, CLI_FAIL, "out of memory");
-        goto chunks_done;
+    enum fr_status st;
+    /* the files as a dataset at the model's input: read exactly as eval and training read them */
+    struct rc_data d;
+    rc_defaults(NULL, &d, NULL);
+    d.on_bad_image = on_bad_image;
+    d.in_c = net->c, d.in_h = net->h, d.in_w = net->w;
+    struct fr_dataset_opts dopt;
+    if ((rc = rc_image_opts(cmd, &d, &dopt)) != CLI_OK)
+        goto done;
+    if ((st = fr_dataset_from_files(files, NULL, nf, "predict", &dopt, &ds)) != FR_STATUS_OK) {
+        rc = rc_input_fail(cmd, st);
+        goto done;
     }
-    if (topk > k)
-        topk = k;
-    for (int first = 0; first < nf && rc == CLI_OK; first += CHUNK) {
-        int m = nf - first < CHUNK ? nf - first : CHUNK;
-        for (int i = 0; i < m; i++) {
-            uint8_t *pix;
-            int ic, ih, iw;
-            enum fr_status st = fr_image_load(files[first + i], net->c, net->h, net->w, FR_RESIZE_BILINEAR, &pix, &ic,
-                                              &ih, &iw);
-            if (st != FR_STATUS_OK) {
-                rc = rc_input_fail(cmd, st);
-                goto chunks_done;
-            }
-            memcpy(x + i * sz, pix, (size_t)sz); /* u8 NHWC: converted on the device */
-            free(pix);
-        }
-        enum fr_status st = fr_net_predict_u8(net, x, m, logits);
-        if (st != FR_STATUS_OK) {
-            rc = rc_fail(cmd, st);
-            goto chunks_done;
-        }
-        for (int i = 0; i < m; i++) {
-            const char *path = files[first + i];
-            const float *z = logits + (int64_t)i * k;
-            float mx = z[0];
-            for (int j = 1; j < k; j++)
-                mx = z[j] > mx ? z[j] : mx;
-            double s = 0;
-            for (int j = 0; j < k; j++)
-                s += exp((double)z[j] - mx);
-            for (int j = 0; j < k; j++) {
-                p[j] = (float)(exp((double)z[j] - mx) / s);
-                order[j] = j;
-                if (!isfinite(p[j])) {
-                    rc = cli_error(cmd, CLI_FAIL, "%s: the model's outputs are not finite", path);
-                    goto chunks_done;
-                }
-            }
-            for (int a = 0; a < topk; a++) /* partial selection sort: k is small */
-                for (int b = a + 1; b < k; b++)
-                    if (p[order[b]] > p[order[a]]) {
-                        int t = order[a];
-                        order[a] = order[b];
-                        order[b] = t;
-                    }
-            cJSON *e = cJSON_CreateObject();
-            cJSON_AddStringToObject(e, "path", path);
-            cJSON *top = cJSON_AddArrayToObject(e, "top");
-            if (!c.json)
-                printf("%s:", path);
-            for (int a = 0; a < topk; a++) {
-                cJSON *t = cJSON_CreateObject();
-                cJSON_AddNumberToObject(t, "class", order[a]);
-                cJSON_AddStringToObject(t, "name", net->class_names[order[a]]);
-                cJSON_AddNumberToObject(t, "probability", p[order[a]]);
-                cJSON_AddItemToArray(top, t);
-                if (!c.json)
-                    printf("  %s %.4f", net->class_names[order[a]], (double)p[order[a]]);
-            }
-            if (!c.json)
-                printf("\n");
-            cJSON_AddItemToArray(preds, e);
-        }
+    int k = net->n_classes;
+    logits = malloc((size_t)ds->n * k * sizeof(float));
+    if (!logits) {
+        rc = cli_error(cmd, CLI_FAIL, "out of memory");
+        goto done;
+    }
+    /* fr_net_predict reads the images in chunks: memory stays flat however many files there are */
+    if ((st = fr_net_predict(net, ds, NULL, ds->n, logits)) != FR_STATUS_OK) {
+        rc = rc_input_fail(cmd, st);
+        goto done;
     }
     int fb = fr_net_fallback_ops(net);
     rc_report_device(cmd, be, fb);
-    cJSON_AddNumberToObject(root, "images", nf);
-    rc_json_run(root, be, fb, rc_now() - t0);
-chunks_done:
+    if (topk > k)
+        topk = k;
+    cJSON *root = rc_json_new(cmd);
+    rc_json_model(root, net);
+    cJSON *preds = cJSON_AddArrayToObject(root, "predictions");
+    int *order = malloc((size_t)k * sizeof *order);
+    float *p = malloc((size_t)k * sizeof *p);
+    for (int64_t i = 0; i < ds->n && order && p; i++) {
+        const float *z = logits + i * k;
+        if (isnan(z[0])) { /* unreadable, skipped (named once on stderr) */
+            skipped++;
+            continue;
+        }
+        float mx = z[0];
+        for (int j = 1; j < k; j++)
+            mx = z[j] > mx ? z[j] : mx;
+        double s = 0;
+        for (int j = 0; j < k; j++)
+            s += exp((double)z[j] - mx);
+        for (int j = 0; j < k; j++) {
+            p[j] = (float)(exp((double)z[j] - mx) / s);
+            order[j] = j;
+        }
+        for (int a = 0; a < topk; a++) /* partial selection sort: k is small */
+            for (int b = a + 1; b < k; b++)
+                if (p[order[b]] > p[order[a]]) {
+                    int t = order[a];
+                    order[a] = order[b];
+                    order[b] = t;
+                }
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "path", ds->paths[i]);
+        cJSON *top = cJSON_AddArrayToObject(e, "top");
+        if (!c.json)
+            printf("%s:", ds->paths[i]);
+        for (int a = 0; a < topk; a++) {
+            cJSON *t = cJSON_CreateObject();
+            cJSON_AddNumberToObject(t, "class", order[a]);
+            cJSON_AddStringToObject(t, "name", net->class_names[order[a]]);
+            cJSON_AddNumberToObject(t, "probability", p[order[a]]);
+            cJSON_AddItemToArray(top, t);
+            if (!c.json)
+                printf("  %s %.4f", net->class_names[order[a]], (double)p[order[a]]);
+        }
+        if (!c.json)
+            printf("\n");
+        cJSON_AddItemToArray(preds, e);
+    }
     free(order);
     free(p);
-    if (rc == CLI_OK && c.json)
+    cJSON_AddNumberToObject(root, "images", (double)(ds->n - skipped));
+    cJSON_AddNumberToObject(root, "skipped", (double)(nf - ds->n + skipped));
+    rc_json_run(root, be, fb, rc_now() - t0);
+    if (c.json)
         rc_json_print(root);
     else
         cJSON_Delete(root);
-    if (rc != CLI_OK)
-        goto done;
     rc = CLI_OK;
 done:
     for (int i = 0; i < nf; i++)
         free(files[i]);
     free(files);
     free(inputs.items);
-    free(x);
     free(logits);
+    fr_dataset_free(ds);
     fr_net_free(net);
     fr_backend_free(be);
     return rc;

@@ -191,13 +191,9 @@ int cmd_pseudo_label(int argc, char **argv)
         goto done;
     if ((rc = rc_load_net(cmd, "--teacher", be, teacher, &net)) != CLI_OK)
         goto done;
+    d.in_c = net->c, d.in_h = net->h, d.in_w = net->w; /* images as the teacher sees them */
     if ((rc = rc_open_data_ex(cmd, &d, &ds, NULL, false)) != CLI_OK) /* its labels only measure the teacher */
         goto done;
-    if (ds->c != net->c || ds->h != net->h || ds->w != net->w) {
-        rc = cli_error(cmd, CLI_USAGE, "%s: images are %dx%dx%d, the teacher %s expects %dx%dx%d", ds->source, ds->c,
-                       ds->h, ds->w, teacher, net->c, net->h, net->w);
-        goto done;
-    }
     /* the dataset's own labels only measure the pseudo-labels when they name the same classes */
     bool truth = ds->labels && ds->n_classes == net->n_classes;
     if (ds->labels && ds->n_classes > 0 && !truth)

@@ -42,6 +42,8 @@ int cmd_train(int argc, char **argv)
     double t0 = rc_now();
     if ((rc = cli_open_device(cmd, c.device, (int)c.threads, &be)) != CLI_OK)
         goto done;
+    if (f.resume)
+        rc_checkpoint_input(f.resume, &d); /* images at the checkpoint's input */
     if ((rc = rc_open_data(cmd, &d, &train, &test)) != CLI_OK || (rc = rc_split(cmd, &d, train, (uint64_t)c.seed, &sp)))
         goto done;
     struct rc_meta meta;

@@ -18,6 +18,7 @@
 
 #include "frugal/augment.h"
 #include "frugal/backend.h"
+#include "frugal/io.h"
 #include "frugal/profile.h"
 
 static bool rc_profile; /* --profile, from rc_fit_opts */
@@ -79,11 +80,57 @@ static int keep_first(const char *cmd, int64_t limit, struct fr_dataset **ds)
     return CLI_OK;
 }
 
-int rc_open_dataset_ex(const char *cmd, const char *spec, const char *classes, int64_t limit, struct fr_dataset **out)
+int rc_image_opts(const char *cmd, const struct rc_data *d, struct fr_dataset_opts *o)
+{
+    fr_dataset_opts_init(o);
+    if (!d)
+        return CLI_OK;
+    o->channels = d->in_c, o->height = d->in_h, o->width = d->in_w;
+    if (d->size) {
+        char *end;
+        long h = strtol(d->size, &end, 10), w = h;
+        if (end != d->size && (*end == 'x' || *end == 'X')) {
+            const char *p = end + 1;
+            w = strtol(p, &end, 10);
+            if (end == p)
+                w = -1;
+        }
+        if (*end || h < 1 || h > 16384 || w < 1 || w > 16384)
+            return cli_error(cmd, CLI_USAGE, "--size %s: expected H or HxW, 1..16384 (e.g. 224 or 224x160)", d->size);
+        o->height = (int)h, o->width = (int)w;
+    }
+    if (d->channels) {
+        if (d->channels < 1 || d->channels > 4)
+            return cli_error(cmd, CLI_USAGE, "--channels %lld: expected 1 (grey), 2 (grey+alpha), 3 (RGB) or 4 (RGBA)",
+                             (long long)d->channels);
+        o->channels = (int)d->channels;
+    }
+    if (d->on_bad_image && strcmp(d->on_bad_image, "stop") && strcmp(d->on_bad_image, "skip"))
+        return cli_error(cmd, CLI_USAGE, "--on-bad-image %s: expected stop or skip", d->on_bad_image);
+    o->on_bad_image = d->on_bad_image && !strcmp(d->on_bad_image, "skip") ? FR_BAD_IMAGE_SKIP : FR_BAD_IMAGE_FAIL;
+    return CLI_OK;
+}
+
+void rc_checkpoint_input(const char *path, struct rc_data *d)
+{
+    struct fr_safetensors *st;
+    if (!path || fr_st_open(path, &st) != FR_STATUS_OK)
+        return; /* not readable: the load that follows says why */
+    const char *in = fr_st_meta(st, "frugal.input");
+    int c, h, w;
+    if (in && sscanf(in, "%d,%d,%d", &c, &h, &w) == 3 && c > 0 && h > 0 && w > 0)
+        d->in_c = c, d->in_h = h, d->in_w = w;
+    fr_st_free(st);
+}
+
+int rc_open_dataset_ex(const char *cmd, const char *spec, const char *classes, int64_t limit, const struct rc_data *d,
+                       struct fr_dataset **out)
 {
     *out = NULL;
     struct fr_dataset_opts o;
-    fr_dataset_opts_init(&o);
+    int rc = rc_image_opts(cmd, d, &o);
+    if (rc != CLI_OK)
+        return rc;
     char buf[4096];
     snprintf(buf, sizeof buf, "%s", spec);
     /* fmnist:test / fmnist:train pick the split; other specs pass through */
@@ -96,7 +143,7 @@ int rc_open_dataset_ex(const char *cmd, const char *spec, const char *classes, i
     enum fr_status st = fr_dataset_open(buf, &o, out);
     if (st != FR_STATUS_OK)
         return rc_input_fail(cmd, st);
-    int rc = classes ? rc_filter_classes(cmd, classes, out) : CLI_OK;
+    rc = classes ? rc_filter_classes(cmd, classes, out) : CLI_OK;
     if (rc == CLI_OK)
         rc = keep_first(cmd, limit, out);
     if (rc != CLI_OK) {
@@ -106,9 +153,9 @@ int rc_open_dataset_ex(const char *cmd, const char *spec, const char *classes, i
     return rc;
 }
 
-int rc_open_dataset(const char *cmd, const char *spec, int64_t limit, struct fr_dataset **out)
+int rc_open_dataset(const char *cmd, const char *spec, int64_t limit, const struct rc_data *d, struct fr_dataset **out)
 {
-    return rc_open_dataset_ex(cmd, spec, NULL, limit, out);
+    return rc_open_dataset_ex(cmd, spec, NULL, limit, d, out);
 }
 
 int rc_filter_classes(const char *cmd, const char *list, struct fr_dataset **dsp)
@@ -228,7 +275,7 @@ int rc_open_data_ex(const char *cmd, const struct rc_data *d, struct fr_dataset 
         *test = NULL;
     if (!d->data)
         return cli_error(cmd, CLI_USAGE, "--data SPEC is required (e.g. --data fmnist)");
-    int rc = rc_open_dataset_ex(cmd, d->data, d->classes, 0, train);
+    int rc = rc_open_dataset_ex(cmd, d->data, d->classes, 0, d, train);
     if (rc == CLI_OK && check)
         rc = check_labels(cmd, *train, true, 0);
     if (rc == CLI_OK && d->train_limit > 0 && d->train_limit < (*train)->n) {
@@ -242,7 +289,10 @@ int rc_open_data_ex(const char *cmd, const struct rc_data *d, struct fr_dataset 
     if (!ts && (!strcmp(d->data, "fmnist") || !strcmp(d->data, "fmnist:train")))
         ts = "fmnist:test";
     if (ts && strcmp(ts, "none") != 0) {
-        rc = rc_open_dataset_ex(cmd, ts, d->classes, d->test_limit, test);
+        struct rc_data td = *d; /* test images at the model's input: the training set's */
+        td.size = NULL, td.channels = 0;
+        td.in_c = (*train)->c, td.in_h = (*train)->h, td.in_w = (*train)->w;
+        rc = rc_open_dataset_ex(cmd, ts, d->classes, d->test_limit, &td, test);
         /* found now, not after the last epoch */
         if (rc == CLI_OK)
             rc = check_same(cmd, (*train)->source, (*train)->c, (*train)->h, (*train)->w, (*train)->n_classes,

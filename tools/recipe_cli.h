@@ -20,6 +20,9 @@ struct rc_common {
 struct rc_data {
     const char *data, *test, *classes;
     int64_t labels, val, train_limit, test_limit;
+    const char *size, *on_bad_image; /* image flags (RC_IMAGE_OPTS) */
+    int64_t channels;
+    int in_c, in_h, in_w; /* input of a model already loaded (teacher, checkpoint): the default image size */
 };
 
 struct rc_fit {
@@ -51,7 +54,16 @@ struct rc_fit {
         {"train-limit", CLI_INT, &(d)->train_limit, "N", "use only the first N training images (after --classes)",  \
          false, CLI_RANGE(0, RC_MAX_COUNT)},                                                                          \
         {"test-limit", CLI_INT, &(d)->test_limit, "N", "use only the first N test images (after --classes)", false,  \
-         CLI_RANGE(0, RC_MAX_COUNT)}
+         CLI_RANGE(0, RC_MAX_COUNT)},                                                                                 \
+        RC_IMAGE_OPTS(d)
+
+/* How images are read: size, channels, unreadable files (train, test and eval data alike). */
+#define RC_IMAGE_OPTS(d)                                                                                           \
+    {"size", CLI_STR, &(d)->size, "H[xW]", "resize images to H×W (shorter side, centre crop; default: native)", false}, \
+        {"channels", CLI_INT, &(d)->channels, "C", "image channels 1..4 (default: 3 if any image has colour, else 1)",  \
+         false, CLI_RANGE(1, 4)},                                                                                   \
+        {"on-bad-image", CLI_STR, &(d)->on_bad_image, "stop|skip", "an unreadable image stops the run (default) or is " \
+         "skipped, named once", false}
 
 /* the architecture flag of train/distill/demo: --arch, with the old spelling --model */
 #define RC_ARCH_OPT(f, help) {"arch", CLI_STR, &(f)->model, "t|s|m|MODELFILE", help, false}, CLI_DEPRECATED("model", "arch")
@@ -85,15 +97,21 @@ int rc_fail(const char *cmd, enum fr_status st);
 /* the same for a failure while reading an input file (I/O errors are bad input: 2) */
 int rc_input_fail(const char *cmd, enum fr_status st);
 
-/* Opens a dataset spec ("fmnist:test" etc.), keeps the first `limit` images (0 = all). Exit code. */
-int rc_open_dataset(const char *cmd, const char *spec, int64_t limit, struct fr_dataset **out);
+/* Dataset options from the image flags of d (NULL = defaults), with d's model input as the default size. Exit code. */
+int rc_image_opts(const char *cmd, const struct rc_data *d, struct fr_dataset_opts *o);
+/* When path is a frugal checkpoint, its input size becomes d's default image size (as if a model were loaded). */
+void rc_checkpoint_input(const char *path, struct rc_data *d);
+/* Opens a dataset spec ("fmnist:test" etc.) with the image flags of d (NULL = defaults), keeps the first `limit`
+ * images (0 = all). Exit code. */
+int rc_open_dataset(const char *cmd, const char *spec, int64_t limit, const struct rc_data *d, struct fr_dataset **out);
 /* The same with a class filter applied before the limit (classes NULL = all). */
-int rc_open_dataset_ex(const char *cmd, const char *spec, const char *classes, int64_t limit, struct fr_dataset **out);
+int rc_open_dataset_ex(const char *cmd, const char *spec, const char *classes, int64_t limit, const struct rc_data *d,
+                       struct fr_dataset **out);
 /* Restricts ds (in place: replaced) to the classes of `list` ("5-9", "0,2,4"), renumbered 0..; exit code. */
 int rc_filter_classes(const char *cmd, const char *list, struct fr_dataset **ds);
 /* Training and test sets of rc_data (test NULL when there is none): labels checked for training (at least 2
- * classes, class indices without large gaps), the test set checked against the training set (image size,
- * classes) before any training; exit code. */
+ * classes, class indices without large gaps), the test set read at the training set's image size and checked
+ * against it (classes) before any training; exit code. */
 int rc_open_data(const char *cmd, const struct rc_data *d, struct fr_dataset **train, struct fr_dataset **test);
 /* The same; check = false skips the label checks (data whose labels are not trained on, e.g. pseudo-label's). */
 int rc_open_data_ex(const char *cmd, const struct rc_data *d, struct fr_dataset **train, struct fr_dataset **test,

@@ -60,8 +60,9 @@ enum fr_status fr_dataset_open_size(const char *spec, int channels, int height, 
                                     struct fr_dataset **out);
 /* Size of a dataset; any pointer may be NULL. */
 void fr_dataset_info(const struct fr_dataset *ds, int64_t *n, int *c, int *h, int *w, int *n_classes);
-/* Copies its pixels (n·h·w·c u8, NHWC) and labels (n, -1 = unlabeled); either may be NULL. */
-void fr_dataset_copy(const struct fr_dataset *ds, uint8_t *pixels, int32_t *labels);
+/* Copies its pixels (n·h·w·c u8, NHWC; folders and CSV lists are decoded: fr_dataset_read) and labels (n, -1 =
+ * unlabeled; a skipped unreadable image's slot has the label of the image that replaced it); either may be NULL. */
+enum fr_status fr_dataset_copy(const struct fr_dataset *ds, uint8_t *pixels, int32_t *labels);
 /* Class i's name ("" when i is out of range). */
 const char *fr_dataset_class_name(const struct fr_dataset *ds, int i);
 

@@ -3,6 +3,8 @@
  *
  *   struct fr_dataset_opts o;  fr_dataset_opts_init(&o);  o.split = "train";
  *   struct fr_dataset *ds;     fr_dataset_open("fmnist", &o, &ds);       // or idx:IMG,LAB folder:DIR csv:FILE
+ *   int64_t idx[2] = {5, 9};   uint8_t *px = malloc(2 * ds->h * ds->w * ds->c);
+ *   fr_dataset_read(ds, idx, 2, NULL, px);                              // u8 NHWC, any kind of dataset
  *   struct fr_split sp;        fr_split_make(ds, 1000, 100, seed, &sp);  // 900 train + 100 val labels
  *   struct fr_loader_opts lo;  fr_loader_opts_init(&lo);  lo.batch = 64;  lo.seed = seed;
  *   struct fr_loader *ld;      fr_loader_new(ds, sp.labeled, sp.n_labeled, &lo, &ld);
@@ -22,35 +24,47 @@
 
 #include "frugal/status.h"
 
+struct fr_image_files;
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* A whole dataset decoded in memory: every image has the same c×h×w. */
+/* A dataset. In-memory datasets (IDX, Fashion-MNIST) hold every image in `pixels`; image folders and CSV lists
+ * keep only their paths and decode images when they are read, on worker threads, brought to c×h×w (bounded
+ * memory: nothing grows with the number of images but the paths). Read images of either kind with
+ * fr_dataset_read. */
 struct fr_dataset {
     int64_t n;           /* number of images */
-    int c, h, w;         /* channels, height, width */
-    uint8_t *pixels;     /* n*h*w*c bytes, NHWC, one contiguous array */
+    int c, h, w;         /* every image is delivered as h×w×c */
+    uint8_t *pixels;     /* in-memory datasets: n*h*w*c bytes, NHWC, contiguous; NULL when decoded on demand */
     int32_t *labels;     /* n labels in [0, n_classes), -1 = unlabeled */
     float *soft;         /* n*n_classes soft labels, or NULL (CSV with probabilities) */
     int n_classes;       /* 0 when nothing is labeled */
     char **class_names;  /* n_classes names (folder names, CSV header, Fashion-MNIST names, else "0".."K-1") */
     char **paths;        /* n source paths (folder, CSV) or NULL */
     char *source;        /* what was opened, for messages */
+    struct fr_image_files *files; /* on-demand decoding state (private); NULL for in-memory datasets */
 };
 
 enum fr_bad_image {
-    FR_BAD_IMAGE_FAIL = 0, /* the first undecodable image fails the open */
-    FR_BAD_IMAGE_SKIP,     /* it is skipped with a warning through fr_log */
+    FR_BAD_IMAGE_FAIL = 0, /* an undecodable image fails the open or the read that meets it */
+    FR_BAD_IMAGE_SKIP,     /* it is left out, named once through fr_log (see fr_dataset_read) */
 };
 
+/* Interpolation when an image is resized: bilinear is Pillow's (antialiased when shrinking, as torchvision's
+ * Resize on images, same bytes); nearest takes the source pixel under the output pixel's centre. */
 enum fr_resize { FR_RESIZE_BILINEAR = 0, FR_RESIZE_NEAREST };
 
 struct fr_dataset_opts {
-    int channels, height, width; /* 0 = native (the first image's for folders/CSV) */
+    int channels;        /* 0 = native: 3 when any image has colour, else 1 (alpha only when asked: 2 or 4) */
+    int height, width;   /* 0 = native: all images must then share one size (the first offending file is named);
+                          * else images of another size are resized (shorter side) and centre-cropped */
     enum fr_resize resize;
     enum fr_bad_image on_bad_image;
-    const char *split; /* named datasets: "train" (default) or "test" */
+    const char *split;   /* named datasets: "train" (default) or "test" */
+    int threads;         /* decoding threads of on-demand datasets (0 = as many as the CPU path: fr_set_threads,
+                          * FRUGAL_THREADS, else the cores) */
 };
 
 void fr_dataset_opts_init(struct fr_dataset_opts *o);
@@ -111,16 +125,64 @@ enum fr_status fr_dataset_subset(const struct fr_dataset *ds, const int64_t *idx
 /* Number of images per label (counts[n_classes]) into `counts`. */
 void fr_dataset_class_counts(const struct fr_dataset *ds, int64_t *counts);
 
+/* A dataset of the image files paths[0..n) with labels (NULL = unlabeled), decoded on demand; `name` is used in
+ * messages. With FR_BAD_IMAGE_SKIP files whose header cannot be read are left out here. */
+enum fr_status fr_dataset_from_files(char *const *paths, const int32_t *labels, int64_t n, const char *name,
+                                     const struct fr_dataset_opts *opts, struct fr_dataset **out);
+
+/* --- reading batches --- */
+
+/* How fr_dataset_read brings an image to the dataset's h×w. */
+enum fr_crop {
+    FR_CROP_CENTER = 0, /* same size: as is; else the shorter side resized to the size, then the centre cropped
+                         * (torchvision Resize(size) + CenterCrop(size)) */
+    FR_CROP_RANDOM,     /* random resized crop of the whole source image (torchvision RandomResizedCrop) */
+};
+
+struct fr_read_opts {
+    enum fr_crop crop;
+    float scale[2]; /* FR_CROP_RANDOM: crop area as a fraction of the image, (0.08, 1) */
+    float ratio[2]; /* FR_CROP_RANDOM: crop aspect ratio (width/height) range, (3/4, 4/3) */
+    float hflip;    /* probability of a horizontal flip at load (0) */
+    uint64_t seed;  /* random crops and flips are a function of (seed, epoch, dataset index) only */
+    int64_t epoch;
+};
+void fr_read_opts_init(struct fr_read_opts *o); /* centre crop, no flip, torchvision's scale and ratio */
+
+/* Fills out (n*h*w*c bytes, u8 NHWC, the dataset's c/h/w) with images idx[0..n) of ds; ro NULL = centre crop.
+ * In-memory datasets copy their stored images (or crop them: FR_CROP_RANDOM); on-demand datasets decode the files
+ * on the dataset's worker threads. An undecodable file fails the read (FR_STATUS_FORMAT naming the file) unless the
+ * dataset skips bad images: then it is named once through fr_log (FR_LOG_WARN) and its slot gets a copy of another
+ * image of the same call, idx[i] becoming that image's index (take labels after the read; compare with what you
+ * asked to leave it out), or -1 with zeros when no image of the call is readable. Thread-safe. */
+enum fr_status fr_dataset_read(const struct fr_dataset *ds, int64_t *idx, int64_t n, const struct fr_read_opts *ro,
+                               uint8_t *out);
+
+/* torchvision RandomResizedCrop.get_params on an h×w image: win = {top, left, height, width}. Attempt t (0..9)
+ * uses the uniform draws uniform(ctx, 4t .. 4t+3) in [0,1) for the area, the log-ratio, the top and the left;
+ * after ten misses, the central crop with the ratio clamped into range. */
+void fr_rrc_window(int h, int w, const float scale[2], const float ratio[2],
+                   double (*uniform)(void *ctx, uint32_t k), void *ctx, int win[4]);
+
 /* --- images --- */
 
-/* Decodes a PNG/JPEG/BMP image from memory into `channels` channels (0 = native) resized to height×width
- * (0 = native). *pixels is malloc'd (HWC u8); free() it. */
+/* Whether a file name is one frugal reads as an image: not hidden, extension .png, .jpg, .jpeg or .bmp (any
+ * case). Folder datasets, predict and augment all decide with this (and fr_image_list_dir). */
+bool fr_image_name_ok(const char *name);
+/* The images of directory dir (fr_image_name_ok, and not a directory), sorted by name, as "dir/name" paths in
+ * *paths (malloc'd, free with fr_image_list_free); its subdirectories (not hidden) into *subdirs when subdirs is
+ * not NULL, sorted names. */
+enum fr_status fr_image_list_dir(const char *dir, char ***paths, int64_t *n, char ***subdirs, int64_t *n_subdirs);
+void fr_image_list_free(char **list, int64_t n);
+
+/* Decodes a PNG/JPEG/BMP image from memory into `channels` channels (0 = native) brought to height×width (0 =
+ * native) as datasets read images (shorter side resized, centre cropped). *pixels is malloc'd (HWC u8); free() it. */
 enum fr_status fr_image_decode(const void *data, size_t size, const char *name, int channels, int height, int width,
                                enum fr_resize resize, uint8_t **pixels, int *c, int *h, int *w);
 enum fr_status fr_image_load(const char *path, int channels, int height, int width, enum fr_resize resize,
                              uint8_t **pixels, int *c, int *h, int *w);
-/* Converts channel count (1↔3↔4, 2 = grey+alpha; luma 77/150/29 like stb_image) and resizes. Pixel centres
- * are aligned (half-pixel convention, as OpenCV/PyTorch align_corners=false). */
+/* Converts channel count (1↔3↔4, 2 = grey+alpha; luma 77/150/29 like stb_image) and resizes (a stretch). Pixel
+ * centres are aligned (half-pixel convention, as Pillow/OpenCV/PyTorch align_corners=false). */
 void fr_image_convert(const uint8_t *src, int sc, int sh, int sw, uint8_t *dst, int dc, int dh, int dw,
                       enum fr_resize resize);
 

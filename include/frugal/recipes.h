@@ -75,7 +75,8 @@ enum fr_status fr_net_save(const struct fr_net *net, const char *path, int64_t e
 /* Nodes of this net's graphs that ran on the CPU instead of the device. */
 int fr_net_fallback_ops(const struct fr_net *net);
 
-/* Logits [n, K] of images idx[0..n) of ds (idx NULL = 0..n-1), eval mode. */
+/* Logits [n, K] of images idx[0..n) of ds (idx NULL = 0..n-1), eval mode; NaN rows for unreadable images that the
+ * dataset skips. */
 enum fr_status fr_net_predict(struct fr_net *net, const struct fr_dataset *ds, const int64_t *idx, int64_t n,
                               float *logits);
 /* Logits [n, K] of n u8 NHWC images of the net's input size (its normalisation applied on the device). */

@@ -56,7 +56,7 @@ PROTOTYPES = {
     "fr_dataset_open_size": (c_int, [c_char_p, c_int, c_int, c_int, c_int, POINTER(vp)]),
     "fr_dataset_free": (None, [vp]),
     "fr_dataset_info": (None, [vp, POINTER(c_int64), ip, ip, ip, ip]),
-    "fr_dataset_copy": (None, [vp, vp, vp]),
+    "fr_dataset_copy": (c_int, [vp, vp, vp]),
     "fr_dataset_class_name": (c_char_p, [vp, c_int]),
     "fr_image_load": (c_int, [c_char_p, c_int, c_int, c_int, c_int, POINTER(vp), ip, ip, ip]),
     "fr_aug_policy_parse": (c_int, [c_char_p, POINTER(vp)]),

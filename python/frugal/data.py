@@ -31,8 +31,8 @@ def _channels(channels, what):
 
 
 def load_image(path, channels=3, size=None):
-    """One image file as uint8 [H, W, C]: `channels` 1..4 (0 = as stored), resized bilinearly (pixel
-    centres aligned, as `frugal predict`) to size = (height, width) or an int when given."""
+    """One image file as uint8 [H, W, C]: `channels` 1..4 (0 = as stored), brought to size = (height, width) or
+    an int when given as `frugal predict` and datasets read it (shorter side resized, centre cropped)."""
     if not isinstance(path, (str, bytes, os.PathLike)):
         raise TypeError(f"load_image: path must be a file path, got {type(path).__name__}")
     c = _channels(channels, "load_image")
@@ -74,7 +74,7 @@ def load_dataset(spec, channels=0, size=None, skip_bad=False):
         c, h, w, k = (x.value for x in v)
         images = np.empty((n.value, h, w, c), np.uint8)
         labels = np.empty(n.value, np.int32)
-        _lib.lib.fr_dataset_copy(ds, images.ctypes.data, labels.ctypes.data)
+        _lib.call("fr_dataset_copy", ds, images.ctypes.data, labels.ctypes.data)  # decodes folders and CSV lists
         names = [_lib.lib.fr_dataset_class_name(ds, i).decode(errors="replace") for i in range(k)]
     finally:
         _lib.lib.fr_dataset_free(ds)

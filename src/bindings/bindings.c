@@ -187,13 +187,20 @@ void fr_dataset_info(const struct fr_dataset *ds, int64_t *n, int *c, int *h, in
         *n_classes = ds->n_classes;
 }
 
-void fr_dataset_copy(const struct fr_dataset *ds, uint8_t *pixels, int32_t *labels)
+enum fr_status fr_dataset_copy(const struct fr_dataset *ds, uint8_t *pixels, int32_t *labels)
 {
-    if (pixels && ds->pixels)
-        memcpy(pixels, ds->pixels, (size_t)ds->n * ds->h * ds->w * ds->c);
-    if (labels)
+    int64_t *idx = malloc(sizeof(int64_t) * (size_t)(ds->n > 0 ? ds->n : 1));
+    if (!idx)
+        return fr_error(FR_STATUS_OUT_OF_MEMORY, "%s: out of memory", ds->source);
+    for (int64_t i = 0; i < ds->n; i++)
+        idx[i] = i;
+    /* folders and CSV lists are decoded here; a skipped unreadable image's slot holds the image that replaced it */
+    enum fr_status st = pixels ? fr_dataset_read(ds, idx, ds->n, NULL, pixels) : FR_STATUS_OK;
+    if (st == FR_STATUS_OK && labels)
         for (int64_t i = 0; i < ds->n; i++)
-            labels[i] = ds->labels ? ds->labels[i] : -1;
+            labels[i] = ds->labels && idx[i] >= 0 ? ds->labels[idx[i]] : -1;
+    free(idx);
+    return st;
 }
 
 const char *fr_dataset_class_name(const struct fr_dataset *ds, int i)

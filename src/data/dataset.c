@@ -1,4 +1,5 @@
-/* The dataset object: spec parsing (fmnist, idx:, folder:, csv:), subsets, conversion to the asked size, helpers. */
+/* The dataset object: spec parsing (fmnist, idx:, folder:, csv:), reading batches, subsets, conversion to the asked
+ * size, helpers. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +11,69 @@ void fr_dataset_opts_init(struct fr_dataset_opts *o)
     memset(o, 0, sizeof *o);
     o->resize = FR_RESIZE_BILINEAR;
     o->on_bad_image = FR_BAD_IMAGE_FAIL;
+}
+
+void fr_read_opts_init(struct fr_read_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->crop = FR_CROP_CENTER;
+    o->scale[0] = 0.08f, o->scale[1] = 1.0f;
+    o->ratio[0] = 3.0f / 4.0f, o->ratio[1] = 4.0f / 3.0f;
+}
+
+enum fr_status fr_dataset_read(const struct fr_dataset *ds, int64_t *idx, int64_t n, const struct fr_read_opts *ro,
+                               uint8_t *out)
+{
+    if (n < 0)
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "%s: negative image count", ds->source);
+    for (int64_t i = 0; i < n; i++)
+        if (idx[i] < 0 || idx[i] >= ds->n)
+            return fr_error(FR_STATUS_INVALID_ARGUMENT, "%s: image index %lld out of range [0, %lld)", ds->source,
+                            (long long)idx[i], (long long)ds->n);
+    if (ro && ro->crop == FR_CROP_RANDOM &&
+        !(ro->scale[0] > 0 && ro->scale[0] <= ro->scale[1] && ro->ratio[0] > 0 && ro->ratio[0] <= ro->ratio[1]))
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "%s: random crop needs 0 < scale[0] <= scale[1] and 0 < ratio[0] "
+                                                    "<= ratio[1]", ds->source);
+    if (ds->files)
+        return fr_ds_files_read(ds, idx, n, ro, out);
+    size_t isz = (size_t)ds->c * ds->h * ds->w;
+    bool copy = !ro || (ro->crop == FR_CROP_CENTER && !(ro->hflip > 0));
+    for (int64_t i = 0; i < n; i++) {
+        const uint8_t *src = ds->pixels + (size_t)idx[i] * isz;
+        if (copy) {
+            memcpy(out + (size_t)i * isz, src, isz);
+            continue;
+        }
+        int win[4];
+        bool flip = fr_ds_window(ro, idx[i], ds->h, ds->w, ds->h, ds->w, win);
+        enum fr_status st = fr_img_resample(src, ds->c, ds->h, ds->w, win, flip, out + (size_t)i * isz, ds->c, ds->h,
+                                            ds->w, FR_RESIZE_BILINEAR);
+        if (st != FR_STATUS_OK)
+            return st;
+    }
+    return FR_STATUS_OK;
+}
+
+enum fr_status fr_dataset_from_files(char *const *paths, const int32_t *labels, int64_t n, const char *name,
+                                     const struct fr_dataset_opts *opts, struct fr_dataset **out)
+{
+    *out = NULL;
+    struct fr_dataset *ds = fr_ds_alloc(name);
+    if (!ds)
+        return fr_error(FR_STATUS_OUT_OF_MEMORY, "%s: out of memory", name);
+    int max_label = -1;
+    for (int64_t i = 0; labels && i < n; i++)
+        max_label = labels[i] > max_label ? labels[i] : max_label;
+    ds->n_classes = max_label + 1;
+    enum fr_status st = fr_ds_load_images(ds, paths, n, labels, NULL, 0, opts);
+    if (st == FR_STATUS_OK)
+        st = fr_ds_default_class_names(ds);
+    if (st != FR_STATUS_OK) {
+        fr_dataset_free(ds);
+        return st;
+    }
+    *out = ds;
+    return FR_STATUS_OK;
 }
 
 char *fr_strdup(const char *s)
@@ -124,6 +188,7 @@ void fr_dataset_free(struct fr_dataset *ds)
             free(ds->paths[i]);
     free(ds->paths);
     free(ds->source);
+    fr_ds_files_free(ds->files);
     free(ds);
 }
 
@@ -147,9 +212,10 @@ enum fr_status fr_ds_apply_opts(struct fr_dataset *ds, const struct fr_dataset_o
 {
     if (!opts)
         return FR_STATUS_OK;
-    if (opts->channels < 0 || opts->channels > 4 || opts->height < 0 || opts->width < 0)
-        return fr_error(FR_STATUS_INVALID_ARGUMENT, "%s: bad requested size %dx%dx%d", ds->source, opts->height,
-                        opts->width, opts->channels);
+    if (opts->channels < 0 || opts->channels > 4 || opts->height < 0 || opts->width < 0 ||
+        (opts->height == 0) != (opts->width == 0))
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "%s: bad requested size %dx%dx%d (give height and width, or "
+                        "neither)", ds->source, opts->height, opts->width, opts->channels);
     int dc = opts->channels ? opts->channels : ds->c;
     int dh = opts->height ? opts->height : ds->h;
     int dw = opts->width ? opts->width : ds->w;
@@ -161,9 +227,16 @@ enum fr_status fr_ds_apply_opts(struct fr_dataset *ds, const struct fr_dataset_o
     uint8_t *px = malloc(total ? total : 1);
     if (!px)
         return fr_error(FR_STATUS_OUT_OF_MEMORY, "%s: out of memory converting to %dx%dx%d", ds->source, dh, dw, dc);
-    for (int64_t i = 0; i < ds->n; i++)
-        fr_image_convert(ds->pixels + (size_t)i * in_sz, ds->c, ds->h, ds->w, px + (size_t)i * out_sz, dc, dh, dw,
-                         opts->resize);
+    int win[4];
+    fr_img_center_window(ds->h, ds->w, dh, dw, win);
+    for (int64_t i = 0; i < ds->n; i++) {
+        enum fr_status st = fr_img_resample(ds->pixels + (size_t)i * in_sz, ds->c, ds->h, ds->w, win, false,
+                                            px + (size_t)i * out_sz, dc, dh, dw, opts->resize);
+        if (st != FR_STATUS_OK) {
+            free(px);
+            return st;
+        }
+    }
     free(ds->pixels);
     ds->pixels = px;
     ds->c = dc;
@@ -225,7 +298,8 @@ enum fr_status fr_dataset_subset(const struct fr_dataset *ds, const int64_t *idx
     s->n = n;
     s->c = ds->c, s->h = ds->h, s->w = ds->w;
     s->n_classes = ds->n_classes;
-    s->pixels = malloc(isz * (size_t)n + 1);
+    if (ds->pixels)
+        s->pixels = malloc(isz * (size_t)n + 1);
     s->labels = malloc(sizeof(int32_t) * (size_t)n + 1);
     bool soft = ds->soft && !drop_labels;
     if (soft)
@@ -234,15 +308,18 @@ enum fr_status fr_dataset_subset(const struct fr_dataset *ds, const int64_t *idx
         s->paths = calloc((size_t)n + 1, sizeof(char *));
     if (ds->class_names)
         s->class_names = calloc((size_t)ds->n_classes + 1, sizeof(char *));
-    if (!s->pixels || !s->labels || (soft && !s->soft) || (ds->paths && !s->paths) ||
+    if ((ds->pixels && !s->pixels) || !s->labels || (soft && !s->soft) || (ds->paths && !s->paths) ||
         (ds->class_names && !s->class_names))
+        goto oom;
+    if (ds->files && fr_ds_files_subset(ds->files, idx, n, &s->files) != FR_STATUS_OK)
         goto oom;
     for (int i = 0; ds->class_names && i < ds->n_classes; i++)
         if (!(s->class_names[i] = fr_strdup(ds->class_names[i])))
             goto oom;
     for (int64_t i = 0; i < n; i++) {
         int64_t j = idx[i];
-        memcpy(s->pixels + (size_t)i * isz, ds->pixels + (size_t)j * isz, isz);
+        if (s->pixels)
+            memcpy(s->pixels + (size_t)i * isz, ds->pixels + (size_t)j * isz, isz);
         s->labels[i] = drop_labels ? -1 : ds->labels[j];
         if (soft)
             memcpy(s->soft + (size_t)i * ds->n_classes, ds->soft + (size_t)j * ds->n_classes,

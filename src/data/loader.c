@@ -1,5 +1,6 @@
 /* The batch loader: per-epoch seeded shuffle, batches gathered into two fixed slots, one filled ahead by a thread. */
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "data/data_internal.h"
@@ -11,6 +12,8 @@ struct slot {
     float *soft;
     int64_t *index;
     struct fr_batch b;
+    enum fr_status st; /* of reading the images */
+    char msg[256];
 };
 
 struct fr_loader {
@@ -41,18 +44,22 @@ void fr_loader_opts_init(struct fr_loader_opts *o)
     o->prefetch = true;
 }
 
-/* Gathers batch `step` of the current epoch into slot s (no allocation). */
+/* Reads batch `step` of the current epoch into slot s (fr_dataset_read: a copy, or decoding on the dataset's
+ * threads); labels follow the images read (an unreadable image the dataset skips is replaced). */
 static void fill(struct fr_loader *l, int s, int64_t step)
 {
     struct slot *sl = &l->slot[s];
     const struct fr_dataset *ds = l->ds;
     int64_t first = step * l->o.batch;
     int64_t n = l->n - first < l->o.batch ? l->n - first : l->o.batch;
-    for (int64_t i = 0; i < n; i++) {
-        int64_t j = l->idx ? l->idx[l->perm[first + i]] : l->perm[first + i];
-        memcpy(sl->images + (size_t)i * l->isz, ds->pixels + (size_t)j * l->isz, l->isz);
-        sl->labels[i] = ds->labels[j];
-        sl->index[i] = j;
+    for (int64_t i = 0; i < n; i++)
+        sl->index[i] = l->idx ? l->idx[l->perm[first + i]] : l->perm[first + i];
+    sl->st = fr_dataset_read(ds, sl->index, n, NULL, sl->images);
+    if (sl->st != FR_STATUS_OK) /* per thread: carried to fr_loader_next */
+        snprintf(sl->msg, sizeof sl->msg, "%s", fr_last_error());
+    for (int64_t i = 0; i < n && sl->st == FR_STATUS_OK; i++) {
+        int64_t j = sl->index[i] >= 0 ? sl->index[i] : 0; /* -1: nothing readable in the batch (zeros) */
+        sl->labels[i] = sl->index[i] >= 0 ? ds->labels[j] : -1;
         if (sl->soft)
             memcpy(sl->soft + (size_t)i * ds->n_classes, ds->soft + (size_t)j * ds->n_classes,
                    sizeof(float) * ds->n_classes);
@@ -248,7 +255,9 @@ enum fr_status fr_loader_next(struct fr_loader *l, const struct fr_batch **batch
     /* the other slot was the caller's previous batch, released by this call: fill the next one into it */
     if (l->cur + 1 < l->n_batches)
         request(l, s ^ 1, l->cur + 1);
-    *batch = &l->slot[s].b;
     l->cur++;
+    if (l->slot[s].st != FR_STATUS_OK)
+        return fr_error(l->slot[s].st, "%s", l->slot[s].msg);
+    *batch = &l->slot[s].b;
     return FR_STATUS_OK;
 }

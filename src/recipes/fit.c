@@ -146,7 +146,8 @@ struct fit_bufs {
     uint8_t *u8a, *u8b;
     float *x, *soft, *soft2, *teacher, *prog, *mixrec;
     int32_t *labels;
-    int64_t *perm;
+    int64_t *perm, *entry, *ids;
+    int *pos;
 };
 
 static void bufs_free(struct fit_bufs *b)
@@ -161,6 +162,42 @@ static void bufs_free(struct fit_bufs *b)
     free(b->mixrec);
     free(b->labels);
     free(b->perm);
+    free(b->entry);
+    free(b->ids);
+    free(b->pos);
+}
+
+/* Reads the images of trainset entries e[0..B) into u8 (a call per source dataset, through `stage`); an entry whose
+ * image was skipped as unreadable becomes the entry of the image that replaced it. */
+static enum fr_status read_entries(const struct fr_trainset *ts, int64_t *e, int B, int64_t sz, uint8_t *u8,
+                                   int64_t *ids, int *pos, uint8_t *stage)
+{
+    for (int src = 0; src < 2; src++) {
+        int m = 0;
+        for (int i = 0; i < B; i++)
+            if (ts->src[e[i]] == src)
+                pos[m] = i, ids[m++] = ts->idx[e[i]];
+        if (m == 0)
+            continue;
+        uint8_t *dst = m == B ? u8 : stage;
+        enum fr_status st = fr_dataset_read(ts->ds[src], ids, m, NULL, dst);
+        if (st != FR_STATUS_OK)
+            return st;
+        for (int q = 0; q < m; q++) {
+            if (ids[q] != ts->idx[e[pos[q]]]) {
+                if (ids[q] < 0)
+                    return fr_error(FR_STATUS_FORMAT, "%s: no readable image in a training batch", ts->ds[src]->source);
+                for (int r = 0; r < m; r++)
+                    if (ts->idx[e[pos[r]]] == ids[q] && ids[r] == ids[q]) {
+                        e[pos[q]] = e[pos[r]];
+                        break;
+                    }
+            }
+            if (dst != u8)
+                memcpy(u8 + pos[q] * sz, dst + (int64_t)q * sz, (size_t)sz);
+        }
+    }
+    return FR_STATUS_OK;
 }
 
 static void metrics_line(const char *out_dir, const char *tag, const struct fr_epoch_stats *e, int64_t step)
@@ -324,8 +361,11 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
     b.mixrec = malloc((size_t)B * FR_AUG_MIX_REC * sizeof(float));
     b.labels = malloc((size_t)B * sizeof(int32_t));
     b.perm = malloc((size_t)ts->n * sizeof(int64_t));
+    b.entry = malloc((size_t)B * sizeof(int64_t));
+    b.ids = malloc((size_t)B * sizeof(int64_t));
+    b.pos = malloc((size_t)B * sizeof(int));
     if (!b.u8a || !b.u8b || !b.x || !b.soft || !b.soft2 || !b.teacher || !b.prog || !b.mixrec || !b.labels ||
-        !b.perm) {
+        !b.perm || !b.entry || !b.ids || !b.pos) {
         bufs_free(&b);
         fr_aug_policy_free(pol);
         return fr_error(FR_STATUS_OUT_OF_MEMORY, "fit: out of memory");
@@ -341,10 +381,11 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
         fr_shuffle_indices(b.perm, ts->n, o->seed, FR_RNG_SHUFFLE, (uint32_t)e);
         float lr = 0;
         for (int64_t s = e == start_epoch ? start_step : 0; s < spe && st == FR_STATUS_OK; s++) {
+            memcpy(b.entry, b.perm + s * B, (size_t)B * sizeof(int64_t));
+            if ((st = read_entries(ts, b.entry, B, sz, b.u8a, b.ids, b.pos, b.u8b)) != FR_STATUS_OK)
+                break;
             for (int i = 0; i < B; i++) {
-                int64_t j = b.perm[s * B + i];
-                const struct fr_dataset *ds = ts->ds[ts->src[j]];
-                memcpy(b.u8a + i * sz, ds->pixels + ts->idx[j] * sz, (size_t)sz);
+                int64_t j = b.entry[i];
                 b.labels[i] = ts->label[j];
                 if (ts->soft)
                     memcpy(b.soft + (int64_t)i * k, ts->soft + j * k, (size_t)k * sizeof(float));

@@ -441,18 +441,29 @@ enum fr_status fr_net_predict(struct fr_net *net, const struct fr_dataset *ds, c
     if (ds->c != net->c || ds->h != net->h || ds->w != net->w)
         return fr_error(FR_STATUS_SHAPE, "%s: images are %dx%dx%d, the model expects %dx%dx%d", ds->source, ds->c,
                         ds->h, ds->w, net->c, net->h, net->w);
-    if (!idx) /* the dataset's images are one contiguous u8 NHWC array */
+    if (!idx && ds->pixels) /* an in-memory dataset's images are one contiguous u8 NHWC array */
         return fr_net_predict_u8(net, ds->pixels, n, logits);
-    const int64_t sz = (int64_t)net->c * net->h * net->w, chunk = FR_NET_GATHER;
+    /* gathered (or decoded: folders, CSV lists) in chunks of at most FR_NET_GATHER images and about 64 MiB */
+    const int64_t sz = (int64_t)net->c * net->h * net->w, k = net->n_classes;
+    int64_t chunk = ((int64_t)64 << 20) / sz;
+    chunk = chunk < 1 ? 1 : chunk > FR_NET_GATHER ? FR_NET_GATHER : chunk;
     uint8_t *x = malloc((size_t)(chunk * sz));
-    enum fr_status st = x ? FR_STATUS_OK : fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
+    int64_t *ids = malloc((size_t)chunk * sizeof *ids);
+    enum fr_status st = x && ids ? FR_STATUS_OK : fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
     for (int64_t i = 0; i < n && st == FR_STATUS_OK; i += chunk) {
         int64_t cnt = n - i < chunk ? n - i : chunk;
         for (int64_t j = 0; j < cnt; j++)
-            memcpy(x + j * sz, ds->pixels + idx[i + j] * sz, (size_t)sz);
-        st = fr_net_predict_u8(net, x, cnt, logits + i * net->n_classes);
+            ids[j] = idx ? idx[i + j] : i + j;
+        if ((st = fr_dataset_read(ds, ids, cnt, NULL, x)) != FR_STATUS_OK)
+            break;
+        st = fr_net_predict_u8(net, x, cnt, logits + i * k);
+        for (int64_t j = 0; j < cnt; j++) /* a skipped unreadable image: NaN logits */
+            if (ids[j] != (idx ? idx[i + j] : i + j))
+                for (int64_t q = 0; q < k; q++)
+                    logits[(i + j) * k + q] = NAN;
     }
     free(x);
+    free(ids);
     return st;
 }
 
@@ -494,7 +505,11 @@ enum fr_status fr_net_evaluate(struct fr_net *net, const struct fr_dataset *ds, 
     out->images_per_second = out->seconds > 0 ? (double)m / out->seconds : 0;
     double loss = 0;
     int64_t correct = 0;
+    int64_t used = 0;
     for (int64_t i = 0; st == FR_STATUS_OK && i < m; i++) {
+        if (isnan(logits[i * k]))
+            continue; /* an unreadable image the dataset skips */
+        used++;
         int y = ds->labels[lab[i]];
         if (y >= k) {
             st = fr_error(FR_STATUS_INVALID_ARGUMENT, "%s: image %lld has label %d but the model has %d classes",
@@ -517,8 +532,9 @@ enum fr_status fr_net_evaluate(struct fr_net *net, const struct fr_dataset *ds, 
         out->confusion[(int64_t)y * k + best]++;
     }
     if (st == FR_STATUS_OK) {
-        out->accuracy = m ? (double)correct / (double)m : NAN;
-        out->loss = m ? loss / (double)m : NAN;
+        out->n = used;
+        out->accuracy = used ? (double)correct / (double)used : NAN;
+        out->loss = used ? loss / (double)used : NAN;
         for (int c = 0; c < k; c++) {
             int64_t row = 0;
             for (int d = 0; d < k; d++)

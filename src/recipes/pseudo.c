@@ -60,7 +60,7 @@ enum fr_status fr_pseudo_label(struct fr_net *teacher, const struct fr_dataset *
             p[c] = (float)(exp(((double)z[c] - mx) / temp) / s);
         conf[i] = p[best];
         lab[i] = best;
-        if (conf[i] >= o->threshold)
+        if (conf[i] >= o->threshold && !isnan(mx)) /* NaN logits: an unreadable image the dataset skips */
             kept[nk++] = i;
     }
     int64_t total = nk;
