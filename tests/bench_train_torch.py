@@ -2,7 +2,9 @@
 # CPU (forward + cross-entropy + backward + SGD(lr 0.01, momentum 0.9) step) and inference images/s (eval mode,
 # no_grad), random uniform 1x28x28 inputs, labels i % 10, PyTorch's default init (which frugal's FR_INIT_DEFAULT
 # reproduces). Prints the same "key value" line as bench_train so tools/compare_train.py parses both.
-# Usage: /usr/bin/python3 bench_train_torch.py [-m train|infer|both] [-s seconds] [-t threads | threads] [batch...]
+# -a NAME runs a torchvision classification model (e.g. resnet18, 3x224x224, 1000 classes) instead of s.
+# Usage: /usr/bin/python3 bench_train_torch.py [-m train|infer|both] [-s seconds] [-a NAME] [-t threads | threads]
+#        [batch...]
 import resource
 import sys
 import time
@@ -11,10 +13,12 @@ import torch
 import torch.nn as nn
 
 args = sys.argv[1:]
-mode, seconds, threads = "train", 5.0, None
-while len(args) >= 2 and args[0] in ("-m", "-s", "-t"):
+mode, seconds, threads, arch = "train", 5.0, None, "s"
+while len(args) >= 2 and args[0] in ("-m", "-s", "-t", "-a"):
     if args[0] == "-m":
         mode = args[1]
+    elif args[0] == "-a":
+        arch = args[1]
     elif args[0] == "-s":
         seconds = float(args[1])
     else:
@@ -34,10 +38,14 @@ def model_s():
 
 
 def run(b, infer):
-    m = model_s()
+    if arch == "s":
+        m, shape, k = model_s(), (1, 28, 28), 10
+    else:
+        import torchvision
+        m, shape, k = getattr(torchvision.models, arch)(weights=None), (3, 224, 224), 1000
     opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
-    x = torch.rand(b, 1, 28, 28)
-    y = torch.arange(b) % 10
+    x = torch.rand(b, *shape)
+    y = torch.arange(b) % k
     lossf = nn.CrossEntropyLoss()
 
     def train_step():
@@ -64,7 +72,7 @@ def run(b, infer):
             break
     cpu = time.process_time() - c0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"impl pytorch-{torch.__version__} model s mode {'infer' if infer else 'train'} batch {b} "
+    print(f"impl pytorch-{torch.__version__} model {arch} mode {'infer' if infer else 'train'} batch {b} "
           f"threads {torch.get_num_threads()} images_per_s {n * b / t:.1f} steps {n} seconds {t:.2f} cpu_seconds {cpu:.2f} "
           f"peak_rss_kb {rss}", flush=True)
 

@@ -1,6 +1,8 @@
 /* Finite-difference gradient checks (gradcheck.h) for every op with a backward rule, core and nn, on the
  * CPU path: elementwise with broadcasting, scale, relu, matmul (all transposes), reductions, softmax,
- * log-softmax, views, convert, conv2d, pools, activations, batch-norm, dropout, drop-path. */
+ * log-softmax, views, convert, conv2d (every CPU and OpenCL strategy), pools (ceil_mode, adaptive),
+ * activations (incl. relu6, hardsigmoid, hardswish, silu), batch-norm, dropout, drop-path; with an OpenCL
+ * device, its outputs and gradients against the CPU path. */
 #include <stdio.h>
 #include <string.h>
 
@@ -189,6 +191,12 @@ static void test_conv2d(void **state)
         /* >= 8 channels, 3x3 stride 1: Winograd forward, input and weight gradients; odd maps, pads 0..2 */
         {{2, 8, 5, 4}, {8, 8, 3, 3}, {.pad_h = 1, .pad_w = 1}, true},
         {{3, 8, 6, 5}, {9, 8, 3, 3}, {.pad_h = 2, .pad_w = 0}, false},
+        /* the OpenCL paths beyond those: im2col + GEMM with stride 2 and dilation, batched 1x1 GEMMs per group */
+        {{2, 8, 7, 6}, {8, 8, 3, 3}, {.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 2, .dil_w = 2}, true},
+        {{2, 16, 3, 4}, {16, 8, 1, 1}, {.groups = 2}, true},
+        /* depthwise: the direct path (OpenCL: with the split weight gradient), stride 2 and dilation 2 */
+        {{2, 3, 7, 6}, {3, 1, 3, 3}, {.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1, .groups = 3}, true},
+        {{2, 4, 6, 7}, {4, 1, 3, 3}, {.stride_w = 2, .pad_h = 2, .pad_w = 2, .dil_h = 2, .dil_w = 2, .groups = 4}, false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         check("conv2d", build_conv, &cases[i], NULL);
@@ -199,15 +207,16 @@ static void test_conv2d(void **state)
 }
 
 struct pool_arg {
-    struct fr_tensor *(*op)(struct fr_ctx *, struct fr_tensor *, int, int, int);
-    int k, s, p;
+    bool max;
+    struct fr_pool2d_params p;
     int64_t w; /* input width (height 5) */
 };
 
 static struct fr_tensor *build_pool(struct gc *g, void *p)
 {
     struct pool_arg *a = p;
-    return a->op(g->ctx, gc_param(g, 4, SHAPE(2, 3, 5, a->w), GC_DISTINCT), a->k, a->s, a->p);
+    struct fr_tensor *x = gc_param(g, 4, SHAPE(2, 3, 5, a->w), GC_DISTINCT);
+    return a->max ? fr_maxpool2d_ex(g->ctx, x, &a->p) : fr_avgpool2d_ex(g->ctx, x, &a->p);
 }
 
 static struct fr_tensor *build_gap(struct gc *g, void *p)
@@ -216,17 +225,35 @@ static struct fr_tensor *build_gap(struct gc *g, void *p)
     return fr_global_avgpool2d(g->ctx, gc_param(g, 4, SHAPE(2, 3, 3, 4), GC_UNIFORM));
 }
 
+static struct fr_tensor *build_adaptive(struct gc *g, void *p)
+{
+    int *o = p; /* output h, w of a 5x7 input: overlapping windows when it does not divide */
+    return fr_adaptive_avgpool2d(g->ctx, gc_param(g, 4, SHAPE(2, 3, 5, 7), GC_UNIFORM), o[0], o[1]);
+}
+
 static void test_pools(void **state)
 {
     (void)state;
-    /* 2x2/2 max-pool has its own backward path: even and odd widths, an odd height */
-    struct pool_arg cases[] = {{fr_maxpool2d, 2, 2, 0, 6}, {fr_maxpool2d, 2, 2, 0, 7}, {fr_maxpool2d, 2, 2, 0, 19},
-                               {fr_maxpool2d, 3, 2, 1, 6},
-                               {fr_maxpool2d, 3, 1, 1, 6}, {fr_avgpool2d, 2, 2, 0, 6}, {fr_avgpool2d, 3, 2, 1, 7},
-                               {fr_avgpool2d, 2, 1, 1, 6}};
+    /* 2x2/2 max-pool has its own backward path: even and odd widths, an odd height; ceil_mode makes partial
+     * last windows, exclude_pad changes the average's divisor at the borders */
+    struct pool_arg cases[] = {
+        {true, {2, 2, 0, false, false, false}, 6},  {true, {2, 2, 0, false, false, false}, 7},
+        {true, {2, 2, 0, false, false, false}, 19}, {true, {3, 2, 1, false, false, false}, 6},
+        {true, {3, 1, 1, false, false, false}, 6},  {true, {2, 2, 0, true, false, false}, 7},
+        {true, {3, 2, 1, true, false, false}, 8},   {false, {2, 2, 0, false, false, false}, 6},
+        {false, {3, 2, 1, false, false, false}, 7}, {false, {2, 1, 1, false, false, false}, 6},
+        {false, {3, 2, 0, true, false, false}, 8},  {false, {3, 2, 1, true, true, false}, 8},
+        {false, {2, 2, 1, false, true, false}, 7},
+        /* the forward stores its argmax and the backward scatters through it */
+        {true, {3, 2, 1, false, false, true}, 6},   {true, {2, 2, 0, false, false, true}, 7},
+        {true, {3, 2, 1, true, false, true}, 8},
+    };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
-        check(cases[i].op == fr_maxpool2d ? "maxpool2d" : "avgpool2d", build_pool, &cases[i], NULL);
+        check(cases[i].max ? "maxpool2d" : "avgpool2d", build_pool, &cases[i], NULL);
     check("global_avgpool2d", build_gap, NULL, NULL);
+    int outs[][2] = {{1, 1}, {2, 3}, {3, 5}, {5, 7}};
+    for (size_t i = 0; i < sizeof outs / sizeof *outs; i++)
+        check("adaptive_avgpool2d", build_adaptive, outs[i], NULL);
 }
 
 static struct fr_tensor *build_act(struct gc *g, void *p)
@@ -242,11 +269,25 @@ static struct fr_tensor *build_act(struct gc *g, void *p)
     }
 }
 
+/* the torchvision activations: f(4d + a) + f(4d + b) with |d| >= 0.2 keeps every input >= 0.8 away from the
+ * kinks (relu6 at 0 and 6, hardsigmoid/hardswish at -3 and 3) while covering both sides of each */
+static struct fr_tensor *build_act_tv(struct gc *g, void *p)
+{
+    int k = *(int *)p;
+    struct fr_tensor *d = gc_param(g, 2, SHAPE(3, 5), GC_AWAY_FROM_ZERO);
+    struct fr_tensor *(*f[])(struct fr_ctx *, struct fr_tensor *) = {fr_relu6, fr_hardsigmoid, fr_hardswish, fr_silu};
+    float a = k == 0 ? 0.0f : -3.0f, b = k == 0 ? 6.0f : 3.0f;
+    return fr_add(g->ctx, f[k](g->ctx, fr_scale_add(g->ctx, d, 4.0f, a)), f[k](g->ctx, fr_scale_add(g->ctx, d, 4.0f, b)));
+}
+
 static void test_activations(void **state)
 {
     (void)state;
     for (int k = 0; k < 4; k++)
         check("activation", build_act, &k, NULL);
+    const char *names[] = {"relu6", "hardsigmoid", "hardswish", "silu"};
+    for (int k = 0; k < 4; k++)
+        check(names[k], build_act_tv, &k, NULL);
 }
 
 static struct fr_tensor *build_bn(struct gc *g, void *p)

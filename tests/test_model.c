@@ -566,12 +566,43 @@ static void test_modelfile_errors(void **state)
     expect_error("conv c 8 3 1 1\nresidual r\nconv r.c 8 3 1 1\nflatten\nend\nlinear fc 10\n", FR_STATUS_SHAPE,
                  "model.txt:5:", "must end on [N,C,H,W]"); /* flat features at the end of a block */
     expect_error("conv c 8 3 1 1\nresidual r\nconv r.c 8 3 1 1\ngap\nlinear fc 10\n", FR_STATUS_FORMAT,
-                 "model.txt:2: 'residual' block is never closed", NULL);
+                 "model.txt:2: residual 'r' is never closed by 'end'", NULL);
+    /* finding #19: the block's last layer is fine, the head comes while it is open */
+    expect_error("conv c1 8 3 1 1\nresidual b1\nconv b1.c 8 3 1 1\nlinear fc 10\n", FR_STATUS_FORMAT,
+                 "model.txt:4: residual 'b1' (line 2) is never closed by 'end'", "flat features");
+    expect_error("conv c1 8 3 1 1\nresidual b1\nconv b1.c 8 3 1 1\nconv b1.d 8 3 1 1\n", FR_STATUS_FORMAT,
+                 "model.txt:4: the last layer must be", NULL);
     expect_error("conv c 8 3 1 1\nend 0.9\nflatten\nlinear fc 10\n", FR_STATUS_FORMAT, "model.txt:2:",
                  "without an open 'residual'");
     expect_error("conv c 8 3 1 1\nresidual r\nconv r.c 8 3 1 1\nend 0\nflatten\nlinear fc 10\n",
                  FR_STATUS_INVALID_ARGUMENT, "model.txt:4:", "survival");
     expect_error("flatten\nlinear\nlinear fc 10\n", FR_STATUS_FORMAT, "model.txt:2:", "linear NAME OUT_FEATURES");
+    /* finding #5: duplicate names fail at parse time, also against an automatic projection's name */
+    expect_error("conv c1 8 3 1 1\nconv c1 8 3 1 1\ngap\nlinear fc 10\n", FR_STATUS_INVALID_ARGUMENT, "model.txt:2:",
+                 "'c1.weight' exists already");
+    expect_error("conv c 8 3 1 1\nresidual b1\nconv b1.c 16 3 1 1\nend\nconv b1.downsample.0 16 1 1 0\ngap\nlinear fc 10\n",
+                 FR_STATUS_INVALID_ARGUMENT, "model.txt:5:", "'b1.downsample.0.weight' exists already");
+    expect_error("conv b1.downsample.1 8 3 1 1\nresidual b1\nconv b1.c 16 3 1 1\nend\ngap\nlinear fc 10\n",
+                 FR_STATUS_INVALID_ARGUMENT, "model.txt:4:", "automatic projection");
+    expect_error("flatten\nlinear fc1 5\nlinear fc1 10\n", FR_STATUS_INVALID_ARGUMENT, "model.txt:3:", "used twice");
+    /* finding #44: a zero-output head is refused like a hidden layer */
+    expect_error("flatten\nlinear fc 0\n", FR_STATUS_FORMAT, "model.txt:2:", "0 outputs");
+    /* PyTorch layers: frugal's keyword when it has the op, the missing op when it does not */
+    expect_error("conv c 8 3 1 1\nLayerNorm ln\ngap\nlinear fc 10\n", FR_STATUS_UNSUPPORTED, "model.txt:2:",
+                 "missing op: layer normalisation");
+    expect_error("Conv2d c 8 3 1 1\ngap\nlinear fc 10\n", FR_STATUS_FORMAT, "model.txt:1:", "write it as 'conv'");
+    expect_error("conv c 8 3 1 1\nconv_transpose d 8 3 1 1\ngap\nlinear fc 10\n", FR_STATUS_UNSUPPORTED, "model.txt:2:",
+                 "transposed convolution");
+    /* the new layers' settings */
+    expect_error("conv c 8 3 1 1 groups=3\ngap\nlinear fc 10\n", FR_STATUS_SHAPE, "model.txt:1:", "groups=3");
+    expect_error("conv c 8 3 1 1 groups=0\ngap\nlinear fc 10\n", FR_STATUS_FORMAT, "model.txt:1:", "at least 1");
+    expect_error("maxpool 3 2 2\nflatten\nlinear fc 10\n", FR_STATUS_INVALID_ARGUMENT, "model.txt:1:", "padding");
+    expect_error("avgpool 3 2 1 floor\nflatten\nlinear fc 10\n", FR_STATUS_FORMAT, "model.txt:1:", "'floor'");
+    expect_error("normalize 0.5 0.5 0.5\nflatten\nlinear fc 10\n", FR_STATUS_FORMAT, "model.txt:1:", "3 values");
+    expect_error("normalize 0.5 0\nflatten\nlinear fc 10\n", FR_STATUS_INVALID_ARGUMENT, "model.txt:1:", "std");
+    expect_error("conv c 8 3 1 1\nse s 0\ngap\nlinear fc 10\n", FR_STATUS_FORMAT, "model.txt:2:", "positive");
+    expect_error("conv c 8 3 1 1\nse s 2 swish\ngap\nlinear fc 10\n", FR_STATUS_FORMAT, "model.txt:2:", "'swish'");
+    expect_error("batchnorm b eps=0\nflatten\nlinear fc 10\n", FR_STATUS_INVALID_ARGUMENT, "model.txt:1:", "eps");
 
     /* the file variant names the path; a missing file is an I/O error naming it */
     char dir[512];
@@ -630,6 +661,158 @@ static void s_logits(const struct fr_model_opts *o, bool training, float *res)
 }
 
 /* fr_model_builtin_ex: the noise settings reach the layers; bad values are errors */
+/* finding #33: flat features beyond int range are an error, not signed overflow */
+static void test_flatten_overflow(void **state)
+{
+    (void)state;
+    struct fr_ctx *ctx = fr_ctx_new();
+    struct fr_model *m;
+    assert_int_equal(fr_model_from_text(ctx, "flatten\nlinear fc 10\n", "big.txt", 1, 100000, 100000, 10, &m),
+                     FR_STATUS_SHAPE);
+    assert_non_null(strstr(fr_last_error(), "big.txt:1:"));
+    assert_non_null(strstr(fr_last_error(), "more than 2^31"));
+    fr_ctx_free(ctx);
+}
+
+/* The torchvision-style layers build torchvision's names and shapes; a tiny MobileNetV3-like net runs forward
+ * and backward and keeps its normalisation through the model text. */
+static void test_modelfile_backbone_layers(void **state)
+{
+    (void)state;
+    const char *text = "normalize 0.5 0.25 0.125 2 4 8\n"
+                       "conv f.0.0 8 3 2 1 nobias\nbatchnorm f.0.1 eps=0.001 momentum=0.01\nhardswish\n"
+                       "residual f.1\n"
+                       "  conv f.1.block.0.0 8 3 1 2 nobias groups=8 dilation=2\n  batchnorm f.1.block.0.1\n  relu6\n"
+                       "  se f.1.block.1 4 relu hardsigmoid\n"
+                       "  conv f.1.block.2.0 8 1 1 0 nobias\n  batchnorm f.1.block.2.1\n"
+                       "end 0.8\n"
+                       "maxpool 3 2 1 ceil\navgpool 2 1 1 ceil exclude_pad\nsilu\nadaptive_avgpool 2 3\nsigmoid\n"
+                       "flatten\nlinear classifier.0 12\nhardswish\ndropout 0.2\nlinear classifier.3 5\n";
+    struct fr_ctx *ctx = fr_ctx_new();
+    struct fr_model *m;
+    if (fr_model_from_text(ctx, text, "tiny.txt", 3, 15, 13, 5, &m) != FR_STATUS_OK)
+        fail_msg("%s", fr_last_error());
+    struct {
+        const char *name;
+        int ndim;
+        int64_t ne[4];
+    } want[] = {{"f.0.0.weight", 4, {8, 3, 3, 3}},        {"f.0.1.running_var", 1, {8}},
+                {"f.1.block.0.0.weight", 4, {8, 1, 3, 3}}, {"f.1.block.1.fc1.weight", 4, {4, 8, 1, 1}},
+                {"f.1.block.1.fc1.bias", 1, {4}},          {"f.1.block.1.fc2.weight", 4, {8, 4, 1, 1}},
+                {"f.1.block.1.fc2.bias", 1, {8}},          {"classifier.0.weight", 2, {12, 8 * 2 * 3}},
+                {"classifier.3.weight", 2, {5, 12}}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        struct fr_tensor *t = fr_model_find(m, want[i].name);
+        if (!t)
+            fail_msg("no tensor %s", want[i].name);
+        assert_int_equal(t->ndim, want[i].ndim);
+        for (int d = 0; d < t->ndim; d++)
+            assert_int_equal(t->ne[d], want[i].ne[d]);
+    }
+    assert_null(fr_model_find(m, "f.1.downsample.0.weight")); /* same shape: no projection */
+    float mean[4], sd[4];
+    assert_int_equal(fr_model_normalization(m, mean, sd), 3);
+    assert_true(mean[1] == 0.25f && sd[2] == 8.0f);
+    /* training steps run (dropout, drop-path, SE, every new op's backward) and the loss stays finite */
+    assert_int_equal(fr_model_alloc(m, be), FR_STATUS_OK);
+    assert_int_equal(fr_model_init(m, 3, FR_INIT_DEFAULT, NULL), FR_STATUS_OK);
+    struct fr_trainer_opts o;
+    fr_trainer_opts_init(&o);
+    o.batch = 4;
+    struct fr_trainer *tr;
+    if (fr_trainer_new(m, be, &o, &tr) != FR_STATUS_OK)
+        fail_msg("%s", fr_last_error());
+    static float x[4 * 3 * 15 * 13];
+    tu_fill_uniform(x, sizeof x / sizeof x[0], 5, 0, 1);
+    int32_t y[4] = {0, 1, 2, 3};
+    float first = 0, loss = 0;
+    for (int s = 0; s < 20; s++) {
+        assert_int_equal(fr_trainer_step(tr, x, y, NULL, NULL, 0.05f, &loss), FR_STATUS_OK);
+        if (s == 0)
+            first = loss;
+    }
+    assert_true(isfinite(loss) && loss < first); /* it learns the four images */
+    fr_trainer_free(tr);
+    fr_model_free(m);
+    fr_ctx_free(ctx);
+}
+
+/* Eval graphs fold a conv's batch-norm into its weights and bias: the same logits as the unfolded layers
+ * ("dropout 0" in between keeps them apart), with a conv bias, a fused ReLU and random statistics. */
+static void eval_logits(const char *text, float *out)
+{
+    struct fr_ctx *ctx = fr_ctx_new();
+    struct fr_model *m;
+    if (fr_model_from_text(ctx, text, "fold.txt", 2, 9, 7, 4, &m) != FR_STATUS_OK)
+        fail_msg("%s", fr_last_error());
+    assert_int_equal(fr_model_alloc(m, be), FR_STATUS_OK);
+    assert_int_equal(fr_model_init(m, 9, FR_INIT_DEFAULT, NULL), FR_STATUS_OK);
+    float v[6];
+    const char *names[] = {"bn.weight", "bn.bias", "bn.running_mean", "bn.running_var"};
+    for (int t = 0; t < 4; t++) {
+        tu_fill_uniform(v, 6, 40u + (uint32_t)t, t == 3 ? 0.2f : -1.0f, t == 3 ? 3.0f : 1.0f);
+        assert_int_equal(fr_tensor_set(fr_model_find(m, names[t]), v, sizeof v), FR_STATUS_OK);
+    }
+    struct fr_tensor *x = fr_tensor_new(ctx, FR_F32, 4, (int64_t[]){3, 2, 9, 7});
+    fr_tensor_set_flags(x, FR_FLAG_INPUT);
+    static float xd[3 * 2 * 9 * 7];
+    tu_fill_uniform(xd, sizeof xd / sizeof xd[0], 8, -1, 1);
+    tu_run(ctx, be, fr_model_forward(m, ctx, x, false), &x, (const float *[]){xd}, 1, out);
+    fr_model_free(m);
+    fr_ctx_free(ctx);
+}
+
+static void test_eval_folds_batchnorm(void **state)
+{
+    (void)state;
+    float a[12], b[12];
+    eval_logits("conv c 6 3 2 1\nbatchnorm bn eps=0.01\nrelu\ngap\nlinear fc 4\n", a);
+    eval_logits("conv c 6 3 2 1\ndropout 0\nbatchnorm bn eps=0.01\nrelu\ngap\nlinear fc 4\n", b);
+    tu_assert_close(a, b, 12, 1e-6f, 1e-5f);
+}
+
+/* PyTorch state_dicts carry num_batches_tracked: accepted and ignored even by a strict load */
+static void test_load_ignores_num_batches_tracked(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/frugal_test_nbt_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    struct fr_ctx *ctx = fr_ctx_new();
+    struct fr_model *m;
+    assert_int_equal(fr_model_from_text(ctx, "conv c 2 3 1 1\nbatchnorm bn\ngap\nlinear fc 3\n", "x", 1, 5, 5, 3, &m),
+                     FR_STATUS_OK);
+    assert_int_equal(fr_model_alloc(m, be), FR_STATUS_OK);
+    float w[18], b2[2], one[2] = {1, 1}, zero[2] = {0, 0}, fw[6], fb[3];
+    tu_fill_uniform(w, 18, 1, -1, 1);
+    tu_fill_uniform(b2, 2, 2, -1, 1);
+    tu_fill_uniform(fw, 6, 3, -1, 1);
+    tu_fill_uniform(fb, 3, 4, -1, 1);
+    int64_t nbt = 7;
+    struct fr_st_entry e[] = {
+        {"c.weight", FR_ST_F32, 4, (int64_t[]){2, 1, 3, 3}, w}, {"c.bias", FR_ST_F32, 1, (int64_t[]){2}, b2},
+        {"bn.weight", FR_ST_F32, 1, (int64_t[]){2}, one},       {"bn.bias", FR_ST_F32, 1, (int64_t[]){2}, zero},
+        {"bn.running_mean", FR_ST_F32, 1, (int64_t[]){2}, zero}, {"bn.running_var", FR_ST_F32, 1, (int64_t[]){2}, one},
+        {"bn.num_batches_tracked", FR_ST_I64, 0, NULL, &nbt},    {"fc.weight", FR_ST_F32, 2, (int64_t[]){3, 2}, fw},
+        {"fc.bias", FR_ST_F32, 1, (int64_t[]){3}, fb},
+    };
+    assert_int_equal(fr_st_write(path, e, 9, NULL, 0), FR_STATUS_OK);
+    if (fr_model_load(m, path, false, false) != FR_STATUS_OK)
+        fail_msg("%s", fr_last_error());
+    float got[18];
+    assert_int_equal(fr_tensor_get(fr_model_find(m, "c.weight"), got, sizeof got), FR_STATUS_OK);
+    tu_assert_bytes_equal(got, w, sizeof w);
+    /* any other extra tensor is still named */
+    e[6].name = "bn.extra";
+    assert_int_equal(fr_st_write(path, e, 9, NULL, 0), FR_STATUS_OK);
+    assert_int_equal(fr_model_load(m, path, false, false), FR_STATUS_SHAPE);
+    assert_non_null(strstr(fr_last_error(), "1 unexpected: bn.extra"));
+    unlink(path);
+    fr_model_free(m);
+    fr_ctx_free(ctx);
+}
+
 static void test_builtin_noise_opts(void **state)
 {
     (void)state;
@@ -667,6 +850,10 @@ int main(void)
         cmocka_unit_test(test_modelfile_equals_builtin),
         cmocka_unit_test(test_modelfile_errors),
         cmocka_unit_test(test_builtin_noise_opts),
+        cmocka_unit_test(test_flatten_overflow),
+        cmocka_unit_test(test_eval_folds_batchnorm),
+        cmocka_unit_test(test_modelfile_backbone_layers),
+        cmocka_unit_test(test_load_ignores_num_batches_tracked),
     };
     return cmocka_run_group_tests(tests, tu_cpu_setup, tu_cpu_teardown);
 }

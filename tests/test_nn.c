@@ -135,6 +135,10 @@ static void test_conv2d_vs_naive(void **state)
         {1, 3, 6, 5, 2, 3, 3, {.pad_h = 1, .pad_w = 1, .relu = true}, true}, /* one sample: threaded GEMM */
         {8, 1, 12, 12, 4, 3, 3, {.pad_h = 1, .pad_w = 1}, true},       /* model s conv1 shape, small */
         {2, 4, 6, 6, 8, 3, 3, {.groups = 4, .pad_h = 1, .pad_w = 1}, false}, /* depthwise-like */
+        /* depthwise (one channel per group): the direct path; stride 2, dilation, 5x5, fused ReLU */
+        {3, 6, 9, 8, 6, 3, 3, {.groups = 6, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1, .relu = true}, true},
+        {2, 5, 11, 13, 5, 5, 5, {.groups = 5, .pad_h = 2, .pad_w = 2}, false},
+        {2, 4, 9, 9, 4, 3, 3, {.groups = 4, .pad_h = 2, .pad_w = 2, .dil_h = 2, .dil_w = 2, .stride_w = 2}, true},
         /* >= 8 channels in and out, 3x3 stride 1: the Winograd F(2x2, 3x3) path; odd maps, pads 0..2 */
         {3, 8, 7, 6, 8, 3, 3, {.pad_h = 1, .pad_w = 1, .relu = true}, true},
         {2, 9, 8, 9, 10, 3, 3, {0}, false},

@@ -69,19 +69,20 @@ struct rc_fit {
 #define RC_ARCH_OPT(f, help) {"arch", CLI_STR, &(f)->model, "t|s|m|MODELFILE", help, false}, CLI_DEPRECATED("model", "arch")
 
 #define RC_FIT_OPTS(f)                                                                                                 \
-    {"epochs", CLI_INT, &(f)->epochs, "N", "training epochs", false, CLI_RANGE(1, 1000000)},                          \
-        {"batch", CLI_INT, &(f)->batch, "N", "batch size", false, CLI_RANGE(1, 65536)},                               \
-        {"optimizer", CLI_STR, &(f)->optimizer, "NAME", "sgd | adam | adamw", false},                                  \
+    {"epochs", CLI_INT, &(f)->epochs, "N", "training epochs (10)", false, CLI_RANGE(1, 1000000)},                          \
+        {"batch", CLI_INT, &(f)->batch, "N", "batch size (64)", false, CLI_RANGE(1, 65536)},                               \
+        {"optimizer", CLI_STR, &(f)->optimizer, "NAME", "sgd | adam | adamw (adamw)", false},                                  \
         {"lr", CLI_FLOAT, &(f)->lr, "X", "base learning rate (default 0.002; sgd: 0.05)", false, CLI_ABOVE(0, 10)},    \
-        {"schedule", CLI_STR, &(f)->schedule, "S", "constant | step:SIZE:GAMMA | cosine", false},                      \
+        {"schedule", CLI_STR, &(f)->schedule, "S", "constant | step:SIZE:GAMMA | cosine (cosine)", false},                      \
         {"warmup", CLI_INT, &(f)->warmup, "N", "linear warm-up steps (0; below the run's total steps)", false,         \
          CLI_RANGE(0, RC_MAX_COUNT)},                                                                                  \
-        {"weight-decay", CLI_FLOAT, &(f)->weight_decay, "X", "weight decay", false, CLI_RANGE(0, 1)},                  \
-        {"momentum", CLI_FLOAT, &(f)->momentum, "X", "SGD momentum", false, CLI_BELOW(0, 1)},                          \
-        {"augment", CLI_STR, &(f)->augment, "POLICY", "augmentation policy, e.g. 'randaugment(n=2,m=9)'; none", false}, \
-        {"cutmix", CLI_FLOAT, &(f)->cutmix, "ALPHA", "CutMix with Beta(alpha, alpha); 0 = off; with --mixup the "      \
-                                                     "two alternate per batch", false, CLI_RANGE(0, 1000)},            \
-        {"mixup", CLI_FLOAT, &(f)->mixup, "ALPHA", "MixUp with Beta(alpha, alpha); 0 = off", false,                    \
+        {"weight-decay", CLI_FLOAT, &(f)->weight_decay, "X", "weight decay (5e-4)", false, CLI_RANGE(0, 1)},                  \
+        {"momentum", CLI_FLOAT, &(f)->momentum, "X", "SGD momentum (0.9)", false, CLI_BELOW(0, 1)},                          \
+        {"augment", CLI_STR, &(f)->augment, "POLICY", "policy, as frugal augment --policy: "  \
+         "'randaugment(n=2,m=9);cutmix(alpha=1)', normalize(...) (none)", false}, \
+        {"cutmix", CLI_FLOAT, &(f)->cutmix, "ALPHA", "= cutmix(alpha=ALPHA) in --augment (0 = off); with "  \
+                                                     "--mixup the two alternate per step", false, CLI_RANGE(0, 1000)},            \
+        {"mixup", CLI_FLOAT, &(f)->mixup, "ALPHA", "= mixup(alpha=ALPHA) in --augment (0 = off)", false,                    \
          CLI_RANGE(0, 1000)},                                                                                          \
         {"label-smoothing", CLI_FLOAT, &(f)->label_smoothing, "X", "label smoothing (0)", false, CLI_BELOW(0, 1)},     \
         {"resume", CLI_STR, &(f)->resume, "CKPT", "continue an interrupted run from its checkpoint (same data flags)", \

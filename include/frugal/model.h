@@ -21,7 +21,9 @@
 #define FRUGAL_MODEL_H
 
 #include "frugal/graph.h"
+#include "frugal/io.h"
 #include "frugal/loss.h"
+#include "frugal/nn.h"
 #include "frugal/optim.h"
 #include "frugal/tensor.h"
 
@@ -36,19 +38,51 @@ struct fr_backend;
 struct fr_model *fr_model_new(struct fr_ctx *ctx, int c, int h, int w);
 void fr_model_free(struct fr_model *m);
 
-/* --- layers (name = the state_dict prefix, e.g. "conv1"; NULL for layers without parameters) --- */
+/* --- layers (name = the state_dict prefix, e.g. "conv1"; NULL for layers without parameters). Every
+ * tensor name must be new: a layer named twice, or like an automatic projection ("<block>.downsample.0"),
+ * is an error naming the tensor. --- */
 enum fr_status fr_model_conv2d(struct fr_model *m, const char *name, int out_ch, int kernel, int stride, int pad,
                                bool bias);
+/* torch.nn.Conv2d with a square kernel: groups (in and out channels divisible by it; groups = in channels
+ * is a depthwise conv) and dilation (0 means 1). */
+struct fr_model_conv {
+    int out_ch, kernel, stride, pad, groups, dilation;
+    bool bias;
+};
+enum fr_status fr_model_conv2d_ex(struct fr_model *m, const char *name, const struct fr_model_conv *c);
 enum fr_status fr_model_linear(struct fr_model *m, const char *name, int out_features);
-enum fr_status fr_model_batchnorm(struct fr_model *m, const char *name);
+enum fr_status fr_model_batchnorm(struct fr_model *m, const char *name); /* eps 1e-5, momentum 0.1 */
+enum fr_status fr_model_batchnorm_ex(struct fr_model *m, const char *name, float eps, float momentum);
+/* Elementwise activations (frugal/nn.h). A ReLU right after a conv runs inside the conv kernel. */
+enum fr_act {
+    FR_ACT_RELU = 0, FR_ACT_RELU6, FR_ACT_HARDSWISH, FR_ACT_HARDSIGMOID, FR_ACT_SILU, FR_ACT_SIGMOID, FR_ACT_TANH,
+    FR_ACT_GELU, FR_ACT_COUNT
+};
+const char *fr_act_name(enum fr_act a);         /* "relu6" (the model-file keyword) */
+enum fr_status fr_model_activation(struct fr_model *m, enum fr_act act);
 enum fr_status fr_model_relu(struct fr_model *m);
 enum fr_status fr_model_maxpool(struct fr_model *m, int kernel, int stride);
 enum fr_status fr_model_avgpool(struct fr_model *m, int kernel, int stride);
+/* Pools with padding, ceil_mode and (average) exclude_pad; see fr_pool2d_params in frugal/nn.h. */
+enum fr_status fr_model_pool(struct fr_model *m, bool max, const struct fr_pool2d_params *p);
+enum fr_status fr_model_adaptive_avgpool(struct fr_model *m, int out_h, int out_w); /* keeps [N,C,oh,ow] */
 enum fr_status fr_model_global_avgpool(struct fr_model *m); /* [N,C,H,W] -> [N,C] */
+/* Squeeze-excitation (torchvision.ops.SqueezeExcitation): s = gate(fc2(act(fc1(mean over H,W)))), x·s per
+ * channel; fc1/fc2 are 1x1 convs with bias named "<name>.fc1" (squeeze_ch outputs) and "<name>.fc2". */
+enum fr_status fr_model_squeeze_excite(struct fr_model *m, const char *name, int squeeze_ch, enum fr_act act,
+                                       enum fr_act gate);
 enum fr_status fr_model_flatten(struct fr_model *m);        /* [N,C,H,W] -> [N,C*H*W] (C,H,W order) */
 enum fr_status fr_model_dropout(struct fr_model *m, float p);
 enum fr_status fr_model_residual_begin(struct fr_model *m, const char *name);
 enum fr_status fr_model_residual_end(struct fr_model *m, float survival);
+
+/* The input normalisation the model expects, (x − mean[c]) / std[c] on [0,1] pixels over n = the input's
+ * channels (1..4) (ImageNet backbones: mean 0.485 0.456 0.406, std 0.229 0.224 0.225); a model file's
+ * `normalize` line sets it. fr_model_forward does not apply it: the input stages do (struct fr_net takes
+ * it as its mean/std, normalising on the device). n = 0 removes it; fr_model_normalization gives n
+ * (0 = none) and fills mean/std when not NULL. */
+enum fr_status fr_model_set_normalization(struct fr_model *m, int n, const float *mean, const float *std);
+int fr_model_normalization(const struct fr_model *m, float mean[4], float std[4]);
 
 /* Built-in models by name: "t" (tiny: conv 8 -> pool -> conv 16 -> pool -> linear), "s" (the reference
  * CNN of REFERENCE.md section 8, 422k parameters on 1x28x28), "m" (wider, batch-norm, residual blocks
@@ -66,11 +100,15 @@ enum fr_status fr_model_builtin_ex(struct fr_ctx *ctx, const char *name, int c, 
                                    const struct fr_model_opts *o, struct fr_model **out);
 
 /* Model files (src/nn/modelfile.c): one layer per line, '#' starts a comment; names are the state_dict
- * prefixes:
- *   conv NAME OUT_CH KERNEL STRIDE PAD [nobias]   linear NAME OUT   batchnorm NAME   relu
- *   maxpool K [S]   avgpool K [S]   gap   flatten   dropout P   residual NAME ... end [SURVIVAL]
+ * prefixes (torchvision's for the backbones in tools/models/):
+ *   conv NAME OUT_CH KERNEL STRIDE PAD [nobias] [groups=G] [dilation=D]   linear NAME OUT
+ *   batchnorm NAME [eps=E] [momentum=M]   relu | relu6 | hardswish | hardsigmoid | silu | sigmoid | tanh | gelu
+ *   maxpool K [S [P]] [ceil]   avgpool K [S [P]] [ceil] [exclude_pad]   adaptive_avgpool H [W]   gap   flatten
+ *   dropout P   se NAME SQUEEZE_CH [ACT [GATE]] (default relu sigmoid)   residual NAME ... end [SURVIVAL]
+ *   normalize MEAN... STD... (one of each per input channel)
  * The last layer must be linear (the head): its outputs become n_classes. `src` names the text in
- * errors ("model.txt:3: unknown layer 'convv' (valid: ...)"). */
+ * errors ("model.txt:3: unknown layer 'convv' (valid: ...)"); a PyTorch layer frugal lacks is named as
+ * such ("'layernorm': frugal has no layer normalisation op"). */
 enum fr_status fr_model_from_text(struct fr_ctx *ctx, const char *text, const char *src, int c, int h, int w,
                                   int n_classes, struct fr_model **out);
 enum fr_status fr_model_from_file(struct fr_ctx *ctx, const char *path, int c, int h, int w, int n_classes,
@@ -110,16 +148,22 @@ enum fr_init { FR_INIT_DEFAULT = 0, FR_INIT_KAIMING_NORMAL };
 enum fr_status fr_model_init(struct fr_model *m, uint64_t seed, enum fr_init kind, const char *prefix);
 
 /* Appends the forward pass on x [N,C,H,W] to ctx's graph nodes; returns the logits [N,K] (NULL on
- * error). training = false leaves dropout and drop-path out of the nodes (an eval graph); batch-norm
- * follows fr_graph_set_training of the graph that runs it. */
+ * error). training = false makes an eval graph: no dropout or drop-path, and a batch-norm right after a
+ * conv is folded into the conv's weights and bias (running statistics); other batch-norms follow
+ * fr_graph_set_training of the graph that runs them. Build graphs in the model's context. */
 struct fr_tensor *fr_model_forward(struct fr_model *m, struct fr_ctx *ctx, struct fr_tensor *x, bool training);
 
-/* safetensors by name (frugal/io.h); strict unless allow_missing / ignore_unexpected. */
+/* safetensors by name (frugal/io.h); strict unless allow_missing / ignore_unexpected. PyTorch's
+ * "*.num_batches_tracked" buffers are accepted and ignored. A file that does not fit is one error listing
+ * every missing, unexpected and mis-shaped tensor (grouped by layer: "layer4.1.bn2.{weight,bias}"). */
 enum fr_status fr_model_save(const struct fr_model *m, const char *path);
 enum fr_status fr_model_load(struct fr_model *m, const char *path, bool allow_missing, bool ignore_unexpected);
+enum fr_status fr_model_load_st(struct fr_model *m, const struct fr_safetensors *st, bool allow_missing,
+                                bool ignore_unexpected);
 
 /* --- training-step builder (src/train/trainer.c) --- */
 enum fr_loss_kind { FR_LOSS_CE = 0, FR_LOSS_SOFT_CE, FR_LOSS_DISTILL };
+struct fr_aug_policy;
 struct fr_trainer_opts {
     int batch;                 /* fixed batch size of the training graph */
     int eval_batch;            /* batch of the eval graph (0 = batch) */
@@ -131,6 +175,17 @@ struct fr_trainer_opts {
     const struct fr_param_group *groups;
     int n_groups;
     uint64_t seed;             /* dropout / drop-path stream */
+    /* the input stage: u8 images -> per-sample ops -> CutMix/MixUp -> normalisation, in the graph, on the device */
+    enum fr_dtype input;                 /* FR_F32 (default): f32 NCHW images as given; FR_U8: u8 NHWC images */
+    const struct fr_aug_policy *augment; /* FR_U8: its per-sample ops and mixing stage (NULL = none); it must keep the
+                                            image size. Targets are mixed like the images (CE becomes soft CE).
+                                            Read by fr_trainer_new only (as is the teacher model struct). */
+    bool mix;                            /* FR_U8: a mixing stage even when the policy has none */
+    float mean[4], std[4];               /* FR_U8: model input (x/255 - mean[c]) / std[c] (default 0 and 1) */
+    struct fr_model *teacher;            /* DISTILL, FR_U8: a teacher built in the student's context with frozen
+                                            parameters, run in the graph on the same augmented batch (NULL: teacher
+                                            logits given per step) */
+    float teacher_mean[4], teacher_std[4]; /* its input normalisation */
 };
 void fr_trainer_opts_init(struct fr_trainer_opts *o); /* batch 64, CE, SGD lr from the caller */
 
@@ -138,14 +193,41 @@ struct fr_trainer;
 enum fr_status fr_trainer_new(struct fr_model *m, struct fr_backend *backend, const struct fr_trainer_opts *o,
                               struct fr_trainer **out);
 void fr_trainer_free(struct fr_trainer *tr);
-/* One optimizer step on a batch of `batch` images (f32 NCHW). labels: i32 [N] (CE, DISTILL) or f32 [N,K]
- * soft targets (SOFT_CE); teacher: f32 [N,K] (DISTILL) or NULL; weights [N] or NULL. Labels are checked
- * on the host; a NaN/Inf loss is FR_STATUS_NUMERIC naming the step. *loss may be NULL. */
-enum fr_status fr_trainer_step(struct fr_trainer *tr, const float *images, const void *labels, const float *teacher,
+/* One step's inputs (batch rows each). */
+struct fr_batch_in {
+    const void *images;     /* u8 NHWC or f32 NCHW, per opts.input */
+    const float *prog;      /* with per-sample ops: [batch, K, FR_AUG_REC] programs (fr_aug_policy_draw_batch) */
+    const float *mix;       /* with a mixing stage: [batch, FR_AUG_MIX_REC] records */
+    const int32_t *tab;     /* devices without doubles: the programs' coordinate tables (fr_trainer_tables), or
+                               NULL to have fr_trainer_submit compute them */
+    size_t tab_len;
+    const void *targets;    /* i32 labels [batch] (CE, DISTILL; -1 = unlabeled for DISTILL) or f32 [batch, K] (SOFT_CE) */
+    const float *teacher;   /* DISTILL without a teacher model: teacher logits [batch, K] */
+    const float *weights;   /* with sample_weights: [batch] */
+};
+/* Queues one optimizer step: the inputs are copied (asynchronously where the backend can: OpenCL) and the graph is
+ * enqueued without waiting for it; the caller's buffers may be reused on return. *prev_loss gets the loss of the
+ * step before (NaN for the first), read while this one runs; a NaN/Inf loss is FR_STATUS_NUMERIC naming its step,
+ * one call late. Labels are checked on the host first. */
+enum fr_status fr_trainer_submit(struct fr_trainer *tr, const struct fr_batch_in *b, float lr, float *prev_loss);
+/* Waits for the last submitted step; its loss (NaN when none). */
+enum fr_status fr_trainer_finish(struct fr_trainer *tr, float *last_loss);
+/* Ints of the coordinate tables a step needs (0: the backend computes positions itself), and filling them from one
+ * batch's programs (thread-safe: e.g. on a loader thread). */
+size_t fr_trainer_tables_len(const struct fr_trainer *tr);
+enum fr_status fr_trainer_tables(const struct fr_trainer *tr, const float *prog, int32_t *tab, size_t *len);
+/* One synchronous step without programs (blocking transfers, the graph run to its end): images per opts.input;
+ * labels: i32 [N] (CE, DISTILL)
+ * or f32 [N,K] soft targets (SOFT_CE); teacher: f32 [N,K] (DISTILL) or NULL; weights [N] or NULL. *loss may be
+ * NULL. */
+enum fr_status fr_trainer_step(struct fr_trainer *tr, const void *images, const void *labels, const float *teacher,
                                const float *weights, float lr, float *loss);
-/* Logits [n,K] for n images in eval mode (any n; runs the eval graph in chunks): f32 NCHW images, the
- * trainer's own predictor (see below). */
-enum fr_status fr_trainer_predict(struct fr_trainer *tr, const float *images, int64_t n, float *logits);
+/* steps submitted so far; bytes the last one copied from the host to the backend's memory */
+int64_t fr_trainer_steps(const struct fr_trainer *tr);
+size_t fr_trainer_upload_bytes(const struct fr_trainer *tr);
+/* Logits [n,K] for n images (per opts.input, normalised as in training) in eval mode (any n; the trainer's own
+ * predictor, see below). */
+enum fr_status fr_trainer_predict(struct fr_trainer *tr, const void *images, int64_t n, float *logits);
 struct fr_graph *fr_trainer_graph(const struct fr_trainer *tr, bool eval);
 struct fr_optim *fr_trainer_optim(const struct fr_trainer *tr);
 

@@ -6,7 +6,7 @@
 #include "core/internal.h"
 #include "frugal_config.h"
 
-static _Thread_local char last_error[1024];
+static _Thread_local char last_error[16384]; /* room for every mismatch of a model and its weights */
 
 const char *fr_status_str(enum fr_status s)
 {

@@ -1,9 +1,15 @@
-/* CPU kernels of leaky ReLU, GELU (erf), sigmoid, tanh and their gradients. */
+/* CPU kernels of leaky ReLU, GELU (erf), sigmoid, tanh, ReLU6, hardsigmoid, hardswish, SiLU and their gradients
+ * (the formulas shared with cl/nn.cl live in cl/nn_math.h). */
 #include "cpu/cpu.h"
 
 #include <math.h>
 
-enum act { LEAKY, LEAKY_BWD, GELU, GELU_BWD, SIGMOID, SIGMOID_BWD, TANH, TANH_BWD };
+#include "nn_math.h"
+
+enum act {
+    LEAKY, LEAKY_BWD, GELU, GELU_BWD, SIGMOID, SIGMOID_BWD, TANH, TANH_BWD,
+    RELU6, RELU6_BWD, HSIG, HSIG_BWD, HSWISH, HSWISH_BWD, SILU, SILU_BWD
+};
 
 struct act_job {
     enum act kind;
@@ -11,14 +17,6 @@ struct act_job {
     float *y;
     float slope;
 };
-
-static inline float sigmoid(float x)
-{
-    if (x >= 0.0f)
-        return 1.0f / (1.0f + expf(-x));
-    float e = expf(x); /* no overflow for very negative x */
-    return e / (1.0f + e);
-}
 
 static void act_range(void *p, int64_t b, int64_t e)
 {
@@ -49,7 +47,7 @@ static void act_range(void *p, int64_t b, int64_t e)
         break;
     case SIGMOID:
         for (int64_t i = b; i < e; i++)
-            y[i] = sigmoid(a[i]);
+            y[i] = fr_nn_sigmoid(a[i]);
         break;
     case SIGMOID_BWD:
         for (int64_t i = b; i < e; i++)
@@ -62,6 +60,38 @@ static void act_range(void *p, int64_t b, int64_t e)
     case TANH_BWD:
         for (int64_t i = b; i < e; i++)
             y[i] = gy[i] * (1.0f - a[i] * a[i]);
+        break;
+    case RELU6:
+        for (int64_t i = b; i < e; i++)
+            y[i] = fr_nn_relu6(a[i]);
+        break;
+    case RELU6_BWD:
+        for (int64_t i = b; i < e; i++)
+            y[i] = fr_nn_relu6_grad(a[i], gy[i]);
+        break;
+    case HSIG:
+        for (int64_t i = b; i < e; i++)
+            y[i] = fr_nn_hardsigmoid(a[i]);
+        break;
+    case HSIG_BWD:
+        for (int64_t i = b; i < e; i++)
+            y[i] = fr_nn_hardsigmoid_grad(a[i], gy[i]);
+        break;
+    case HSWISH:
+        for (int64_t i = b; i < e; i++)
+            y[i] = fr_nn_hardswish(a[i]);
+        break;
+    case HSWISH_BWD:
+        for (int64_t i = b; i < e; i++)
+            y[i] = fr_nn_hardswish_grad(a[i], gy[i]);
+        break;
+    case SILU:
+        for (int64_t i = b; i < e; i++)
+            y[i] = fr_nn_silu(a[i]);
+        break;
+    case SILU_BWD:
+        for (int64_t i = b; i < e; i++)
+            y[i] = fr_nn_silu_grad(a[i], gy[i]);
         break;
     }
 }
@@ -82,3 +112,11 @@ enum fr_status fr_cpu_sigmoid(struct fr_cpu_kctx *k, struct fr_tensor *dst) { re
 enum fr_status fr_cpu_sigmoid_bwd(struct fr_cpu_kctx *k, struct fr_tensor *dst) { return run(k, dst, SIGMOID_BWD); }
 enum fr_status fr_cpu_tanh(struct fr_cpu_kctx *k, struct fr_tensor *dst) { return run(k, dst, TANH); }
 enum fr_status fr_cpu_tanh_bwd(struct fr_cpu_kctx *k, struct fr_tensor *dst) { return run(k, dst, TANH_BWD); }
+enum fr_status fr_cpu_relu6(struct fr_cpu_kctx *k, struct fr_tensor *dst) { return run(k, dst, RELU6); }
+enum fr_status fr_cpu_relu6_bwd(struct fr_cpu_kctx *k, struct fr_tensor *dst) { return run(k, dst, RELU6_BWD); }
+enum fr_status fr_cpu_hardsigmoid(struct fr_cpu_kctx *k, struct fr_tensor *dst) { return run(k, dst, HSIG); }
+enum fr_status fr_cpu_hardsigmoid_bwd(struct fr_cpu_kctx *k, struct fr_tensor *dst) { return run(k, dst, HSIG_BWD); }
+enum fr_status fr_cpu_hardswish(struct fr_cpu_kctx *k, struct fr_tensor *dst) { return run(k, dst, HSWISH); }
+enum fr_status fr_cpu_hardswish_bwd(struct fr_cpu_kctx *k, struct fr_tensor *dst) { return run(k, dst, HSWISH_BWD); }
+enum fr_status fr_cpu_silu(struct fr_cpu_kctx *k, struct fr_tensor *dst) { return run(k, dst, SILU); }
+enum fr_status fr_cpu_silu_bwd(struct fr_cpu_kctx *k, struct fr_tensor *dst) { return run(k, dst, SILU_BWD); }

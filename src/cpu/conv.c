@@ -1,6 +1,7 @@
-/* CPU kernels of conv2d: Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions with >= 8 channels in and out
- * (forward, grad input, grad weight; FRUGAL_CONV_NO_WINOGRAD=1 turns it off for comparisons), else im2col +
- * fr_sgemm per sample (forward, grad input via col2im, grad weight); the per-channel sum for bias gradients. */
+/* CPU kernels of conv2d: direct loops for depthwise convs; Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions
+ * with >= 8 channels in and out (forward, grad input, grad weight; FRUGAL_CONV_NO_WINOGRAD=1 turns it off for
+ * comparisons), else im2col + fr_sgemm per sample (forward, grad input via col2im, grad weight); the
+ * per-channel sum for bias gradients. */
 #include "cpu/cpu.h"
 #include "cpu/gemm.h"
 
@@ -460,6 +461,136 @@ static enum fr_status wino_bwd_weight(struct fr_cpu_kctx *k, const struct conv_g
 
 /* ---- forward ---- */
 
+/* ---- depthwise (one input and one output channel per group: MobileNet, EfficientNet): direct loops over
+ * each (sample, channel) plane; im2col + a one-row GEMM per plane spent most of its time packing ---- */
+
+static bool depthwise(const struct conv_geom *g) { return g->groups > 1 && g->cg == 1 && g->og == 1; }
+
+struct dw_job {
+    struct conv_geom g;
+    const float *x, *w, *b, *gy;
+    float *y;
+    bool relu;
+};
+
+/* output columns [lo, hi) whose input column ox·s − p + j·d lies inside [0, w) */
+static void dw_cols(const struct conv_geom *g, int64_t j, int64_t *lo, int64_t *hi)
+{
+    int64_t x0 = j * g->dw - g->pw;
+    *lo = x0 >= 0 ? 0 : (-x0 + g->sw - 1) / g->sw;
+    *hi = g->w - x0 <= 0 ? 0 : FR_MIN(g->ow, (g->w - x0 - 1) / g->sw + 1);
+    *lo = FR_MIN(*lo, *hi);
+}
+
+FR_CONV_CLONES static void dw_fwd(void *p, int64_t b, int64_t e)
+{
+    const struct dw_job *jb = p;
+    const struct conv_geom *g = &jb->g;
+    for (int64_t pl = b; pl < e; pl++) {
+        int64_t c = pl % g->c;
+        const float *x = jb->x + pl * g->h * g->w, *w = jb->w + c * g->kh * g->kw;
+        float *y = jb->y + pl * g->ohw, bias = jb->b ? jb->b[c] : 0.0f;
+        for (int64_t q = 0; q < g->ohw; q++)
+            y[q] = bias;
+        for (int64_t oy = 0; oy < g->oh; oy++) {
+            float *yr = y + oy * g->ow;
+            for (int64_t i = 0; i < g->kh; i++) {
+                int64_t iy = oy * g->sh - g->ph + i * g->dh;
+                if (iy < 0 || iy >= g->h)
+                    continue;
+                for (int64_t j = 0; j < g->kw; j++) {
+                    int64_t lo, hi;
+                    dw_cols(g, j, &lo, &hi);
+                    const float *xr = x + iy * g->w + j * g->dw - g->pw;
+                    float wv = w[i * g->kw + j];
+                    if (g->sw == 1)
+                        for (int64_t ox = lo; ox < hi; ox++)
+                            yr[ox] += wv * xr[ox];
+                    else
+                        for (int64_t ox = lo; ox < hi; ox++)
+                            yr[ox] += wv * xr[ox * g->sw];
+                }
+            }
+        }
+        if (jb->relu)
+            for (int64_t q = 0; q < g->ohw; q++)
+                y[q] = y[q] > 0.0f ? y[q] : 0.0f;
+    }
+}
+
+/* dx: each output's gradient scattered back through the taps (the adjoint of dw_fwd) */
+FR_CONV_CLONES static void dw_bwd_input(void *p, int64_t b, int64_t e)
+{
+    const struct dw_job *jb = p;
+    const struct conv_geom *g = &jb->g;
+    for (int64_t pl = b; pl < e; pl++) {
+        int64_t c = pl % g->c;
+        const float *gy = jb->gy + pl * g->ohw, *w = jb->w + c * g->kh * g->kw;
+        float *dx = jb->y + pl * g->h * g->w;
+        memset(dx, 0, (size_t)(g->h * g->w) * sizeof *dx);
+        for (int64_t oy = 0; oy < g->oh; oy++) {
+            const float *gr = gy + oy * g->ow;
+            for (int64_t i = 0; i < g->kh; i++) {
+                int64_t iy = oy * g->sh - g->ph + i * g->dh;
+                if (iy < 0 || iy >= g->h)
+                    continue;
+                for (int64_t j = 0; j < g->kw; j++) {
+                    int64_t lo, hi;
+                    dw_cols(g, j, &lo, &hi);
+                    float *dr = dx + iy * g->w + j * g->dw - g->pw, wv = w[i * g->kw + j];
+                    if (g->sw == 1)
+                        for (int64_t ox = lo; ox < hi; ox++)
+                            dr[ox] += wv * gr[ox];
+                    else
+                        for (int64_t ox = lo; ox < hi; ox++)
+                            dr[ox * g->sw] += wv * gr[ox];
+                }
+            }
+        }
+    }
+}
+
+/* dw[c] = Σ over samples and outputs of gy · x at each tap; one channel per task, samples in order (the
+ * result does not depend on the thread count) */
+FR_CONV_CLONES static void dw_bwd_weight(void *p, int64_t b, int64_t e)
+{
+    const struct dw_job *jb = p;
+    const struct conv_geom *g = &jb->g;
+    for (int64_t c = b; c < e; c++) {
+        float *dw = jb->y + c * g->kh * g->kw;
+        for (int64_t t = 0; t < g->kh * g->kw; t++) {
+            int64_t i = t / g->kw, j = t % g->kw, lo, hi;
+            dw_cols(g, j, &lo, &hi);
+            double s = 0.0;
+            for (int64_t n = 0; n < g->n; n++) {
+                const float *x = jb->x + (n * g->c + c) * g->h * g->w, *gy = jb->gy + (n * g->c + c) * g->ohw;
+                float acc[8] = {0};
+                for (int64_t oy = 0; oy < g->oh; oy++) {
+                    int64_t iy = oy * g->sh - g->ph + i * g->dh;
+                    if (iy < 0 || iy >= g->h)
+                        continue;
+                    const float *xr = x + iy * g->w + j * g->dw - g->pw, *gr = gy + oy * g->ow;
+                    int64_t ox = lo;
+                    if (g->sw == 1)
+                        for (; ox + 8 <= hi; ox += 8)
+                            for (int u = 0; u < 8; u++)
+                                acc[u] += gr[ox + u] * xr[ox + u];
+                    for (; ox < hi; ox++)
+                        acc[0] += gr[ox] * xr[ox * g->sw];
+                }
+                s += (double)(((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])));
+            }
+            dw[t] = (float)s;
+        }
+    }
+}
+
+static enum fr_status dw_run(struct fr_cpu_kctx *k, struct dw_job *j, fr_range_fn fn, int64_t n)
+{
+    fr_cpu_parallel_for(k, n, 1, fn, j);
+    return FR_STATUS_OK;
+}
+
 struct fwd_job {
     struct conv_geom g;
     const float *x, *w, *b;
@@ -512,6 +643,10 @@ enum fr_status fr_cpu_conv2d(struct fr_cpu_kctx *k, struct fr_tensor *dst)
                         .b = dst->src[2] ? fr_f32(dst->src[2]) : NULL, .y = fr_f32(dst),
                         .relu = dst->params[P_RELU].i != 0};
     geom(&j.g, dst->src[0], dst->src[1], dst);
+    if (depthwise(&j.g)) {
+        struct dw_job d = {.g = j.g, .x = j.x, .w = j.w, .b = j.b, .y = j.y, .relu = j.relu};
+        return dw_run(k, &d, dw_fwd, j.g.n * j.g.c);
+    }
     if (wino_fits(&j.g)) {
         const struct conv_geom *g = &j.g;
         float *u = fr_cpu_scratch(k, 2, (size_t)(16 * g->o * g->c) * sizeof(float));
@@ -577,6 +712,10 @@ enum fr_status fr_cpu_conv2d_bwd_input(struct fr_cpu_kctx *k, struct fr_tensor *
 {
     struct bwdx_job j = {.w = fr_f32(dst->src[0]), .gy = fr_f32(dst->src[1]), .dx = fr_f32(dst)};
     geom(&j.g, dst, dst->src[0], dst);
+    if (depthwise(&j.g)) {
+        struct dw_job d = {.g = j.g, .w = j.w, .gy = j.gy, .y = j.dx};
+        return dw_run(k, &d, dw_bwd_input, j.g.n * j.g.c);
+    }
     if (wino_fits(&j.g)) {
         /* dx = gy convolved with the rotated, transposed filter, padded by 2 - p: a forward 3x3 stride-1 conv */
         const struct conv_geom *g = &j.g;
@@ -651,6 +790,10 @@ enum fr_status fr_cpu_conv2d_bwd_weight(struct fr_cpu_kctx *k, struct fr_tensor 
 {
     struct bwdw_job j = {.x = fr_f32(dst->src[0]), .gy = fr_f32(dst->src[1]), .dw = fr_f32(dst)};
     geom(&j.g, dst->src[0], dst, dst);
+    if (depthwise(&j.g)) {
+        struct dw_job d = {.g = j.g, .x = j.x, .gy = j.gy, .y = j.dw};
+        return dw_run(k, &d, dw_bwd_weight, j.g.c);
+    }
     if (wino_fits(&j.g))
         return wino_bwd_weight(k, &j.g, j.x, j.gy, j.dw, dst->name);
     j.trans = j.g.kg < 16 && j.g.og > j.g.kg;

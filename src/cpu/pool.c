@@ -1,4 +1,5 @@
-/* CPU kernels of max-pool2d and avg-pool2d and their gradients, parallel over (sample, channel) planes. */
+/* CPU kernels of max-pool2d, avg-pool2d (padding, ceil_mode), adaptive avg-pool2d and their gradients, parallel
+ * over (sample, channel) planes; window formulas shared with cl/pool.cl in cl/nn_math.h. */
 #include "cpu/cpu.h"
 
 #include <math.h>
@@ -7,11 +8,16 @@
 #include <emmintrin.h>
 #endif
 
+#include "nn_math.h"
+
 struct pool_job {
     const float *x, *gy;
     float *y;
+    const int32_t *idx_in; /* a stored argmax (forward gather, backward scatter) */
+    int32_t *idx;          /* MAXPOOL2D_INDEX's output */
     int64_t h, w, oh, ow;
     int k, s, p;
+    bool exclude_pad;
 };
 
 static void setup(struct pool_job *j, const struct fr_tensor *big, const struct fr_tensor *small,
@@ -19,30 +25,58 @@ static void setup(struct pool_job *j, const struct fr_tensor *big, const struct 
 {
     j->h = big->ne[2], j->w = big->ne[3], j->oh = small->ne[2], j->ow = small->ne[3];
     j->k = node->params[0].i, j->s = node->params[1].i, j->p = node->params[2].i;
+    j->exclude_pad = node->params[4].i != 0;
 }
 
-/* the window of output (oy, ox) clipped to the input: rows [y0, y1), columns [x0, x1) */
-#define WINDOW(j, oy, ox)                                                                        \
-    int64_t y0 = (oy) * (j)->s - (j)->p, x0 = (ox) * (j)->s - (j)->p;                            \
-    int64_t y1 = FR_MIN(y0 + (j)->k, (j)->h), x1 = FR_MIN(x0 + (j)->k, (j)->w);                  \
-    y0 = FR_MAX(y0, 0);                                                                          \
-    x0 = FR_MAX(x0, 0)
+/* disjoint 2x2 windows that all lie inside the input: the vectorised paths */
+static bool pool2x2(const struct pool_job *j)
+{
+    return j->k == 2 && j->s == 2 && j->p == 0 && 2 * j->oh <= j->h && 2 * j->ow <= j->w;
+}
 
-/* index of the first maximum in the window (row-major), as PyTorch; NaN wins so it propagates */
+/* the window of output (oy, ox) clipped to the input: rows [y0, y1), columns [x0, x1); span = its size
+ * within the padded input (the divisor with count_include_pad) */
+#define WINDOW(j, oy, ox)                                                                        \
+    int y0, y1, x0, x1;                                                                          \
+    int span = fr_pool_window((int)(oy), (j)->k, (j)->s, (j)->p, (int)(j)->h, &y0, &y1) *        \
+               fr_pool_window((int)(ox), (j)->k, (j)->s, (j)->p, (int)(j)->w, &x0, &x1);         \
+    (void)span
+
+/* index of the first maximum in the window (row-major), as PyTorch; NaN wins so it propagates. Selects
+ * instead of branches (which value wins is random); a window holding a NaN is walked again for its first NaN. */
 static int64_t argmax(const struct pool_job *j, const float *x, int64_t oy, int64_t ox)
 {
     WINDOW(j, oy, ox);
     int64_t best = y0 * j->w + x0;
     float m = x[best];
+    bool nan = false;
     for (int64_t iy = y0; iy < y1; iy++)
         for (int64_t ix = x0; ix < x1; ix++) {
             float v = x[iy * j->w + ix];
-            if (v > m || (isnan(v) && !isnan(m))) {
-                m = v;
-                best = iy * j->w + ix;
-            }
+            int64_t idx = iy * j->w + ix;
+            best = v > m ? idx : best;
+            m = v > m ? v : m;
+            nan |= v != v;
         }
+    if (nan)
+        for (int64_t iy = y0; iy < y1; iy++)
+            for (int64_t ix = x0; ix < x1; ix++)
+                if (isnan(x[iy * j->w + ix]))
+                    return iy * j->w + ix;
     return best;
+}
+
+/* the stored argmax of every window */
+static void max_index(void *p, int64_t b, int64_t e)
+{
+    const struct pool_job *j = p;
+    for (int64_t pl = b; pl < e; pl++) {
+        const float *x = j->x + pl * j->h * j->w;
+        int32_t *ix = j->idx + pl * j->oh * j->ow;
+        for (int64_t oy = 0; oy < j->oh; oy++)
+            for (int64_t ox = 0; ox < j->ow; ox++)
+                ix[oy * j->ow + ox] = (int32_t)argmax(j, x, oy, ox);
+    }
 }
 
 static void max_fwd(void *p, int64_t b, int64_t e)
@@ -51,7 +85,13 @@ static void max_fwd(void *p, int64_t b, int64_t e)
     for (int64_t pl = b; pl < e; pl++) {
         const float *x = j->x + pl * j->h * j->w;
         float *y = j->y + pl * j->oh * j->ow;
-        if (j->k == 2 && j->s == 2 && j->p == 0) { /* the common case, without the generic window walk */
+        if (j->idx_in) { /* the values at the stored argmax */
+            const int32_t *ix = j->idx_in + pl * j->oh * j->ow;
+            for (int64_t q = 0; q < j->oh * j->ow; q++)
+                y[q] = x[ix[q]];
+            continue;
+        }
+        if (pool2x2(j)) { /* the common case, without the generic window walk */
             for (int64_t oy = 0; oy < j->oh; oy++)
                 for (int64_t ox = 0; ox < j->ow; ox++) {
                     const float *r = x + 2 * oy * j->w + 2 * ox;
@@ -65,9 +105,20 @@ static void max_fwd(void *p, int64_t b, int64_t e)
                 }
             continue;
         }
+        /* the maximum itself (no index): NaN wins, as in argmax */
         for (int64_t oy = 0; oy < j->oh; oy++)
-            for (int64_t ox = 0; ox < j->ow; ox++)
-                y[oy * j->ow + ox] = x[argmax(j, x, oy, ox)];
+            for (int64_t ox = 0; ox < j->ow; ox++) {
+                WINDOW(j, oy, ox);
+                float m = -INFINITY;
+                bool nan = false;
+                for (int64_t iy = y0; iy < y1; iy++)
+                    for (int64_t ix = x0; ix < x1; ix++) {
+                        float v = x[iy * j->w + ix];
+                        m = v > m ? v : m;
+                        nan |= v != v;
+                    }
+                y[oy * j->ow + ox] = nan ? NAN : m;
+            }
     }
 }
 
@@ -122,10 +173,18 @@ static void max_bwd(void *p, int64_t b, int64_t e)
 {
     const struct pool_job *j = p;
     for (int64_t pl = b; pl < e; pl++) {
-        const float *x = j->x + pl * j->h * j->w, *gy = j->gy + pl * j->oh * j->ow;
+        const float *gy = j->gy + pl * j->oh * j->ow;
         float *dx = j->y + pl * j->h * j->w;
+        if (j->idx_in) { /* scattered through the stored argmax */
+            const int32_t *ix = j->idx_in + pl * j->oh * j->ow;
+            memset(dx, 0, (size_t)(j->h * j->w) * sizeof *dx);
+            for (int64_t q = 0; q < j->oh * j->ow; q++)
+                dx[ix[q]] += gy[q];
+            continue;
+        }
+        const float *x = j->x + pl * j->h * j->w;
         bool done = false;
-        if (j->k == 2 && j->s == 2 && j->p == 0) { /* model s's pools: disjoint 2x2 windows */
+        if (pool2x2(j)) { /* model s's pools: disjoint 2x2 windows */
             done = true;
             for (int64_t oy = 0; oy < j->oh; oy++) {
                 const float *r0 = x + 2 * oy * j->w;
@@ -146,10 +205,15 @@ static void max_bwd(void *p, int64_t b, int64_t e)
     }
 }
 
+/* 1 / the divisor of a window: its size in the padded input, or only its input elements (exclude_pad) */
+static float avg_inv(const struct pool_job *j, int span, int y0, int y1, int x0, int x1)
+{
+    return 1.0f / (float)(j->exclude_pad ? (y1 - y0) * (x1 - x0) : span);
+}
+
 static void avg_fwd(void *p, int64_t b, int64_t e)
 {
     const struct pool_job *j = p;
-    float inv = 1.0f / (float)(j->k * j->k); /* zero padding counts (count_include_pad) */
     for (int64_t pl = b; pl < e; pl++) {
         const float *x = j->x + pl * j->h * j->w;
         float *y = j->y + pl * j->oh * j->ow;
@@ -160,7 +224,7 @@ static void avg_fwd(void *p, int64_t b, int64_t e)
                 for (int64_t iy = y0; iy < y1; iy++)
                     for (int64_t ix = x0; ix < x1; ix++)
                         s += x[iy * j->w + ix];
-                y[oy * j->ow + ox] = s * inv;
+                y[oy * j->ow + ox] = s * avg_inv(j, span, y0, y1, x0, x1);
             }
     }
 }
@@ -168,7 +232,6 @@ static void avg_fwd(void *p, int64_t b, int64_t e)
 static void avg_bwd(void *p, int64_t b, int64_t e)
 {
     const struct pool_job *j = p;
-    float inv = 1.0f / (float)(j->k * j->k);
     for (int64_t pl = b; pl < e; pl++) {
         const float *gy = j->gy + pl * j->oh * j->ow;
         float *dx = j->y + pl * j->h * j->w;
@@ -176,7 +239,7 @@ static void avg_bwd(void *p, int64_t b, int64_t e)
         for (int64_t oy = 0; oy < j->oh; oy++)
             for (int64_t ox = 0; ox < j->ow; ox++) {
                 WINDOW(j, oy, ox);
-                float g = gy[oy * j->ow + ox] * inv;
+                float g = gy[oy * j->ow + ox] * avg_inv(j, span, y0, y1, x0, x1);
                 for (int64_t iy = y0; iy < y1; iy++)
                     for (int64_t ix = x0; ix < x1; ix++)
                         dx[iy * j->w + ix] += g;
@@ -184,12 +247,66 @@ static void avg_bwd(void *p, int64_t b, int64_t e)
     }
 }
 
+/* adaptive average pooling: windows [floor(o·n/n_out), ceil((o+1)·n/n_out)) on both axes */
+static void adaptive_fwd(void *p, int64_t b, int64_t e)
+{
+    const struct pool_job *j = p;
+    for (int64_t pl = b; pl < e; pl++) {
+        const float *x = j->x + pl * j->h * j->w;
+        float *y = j->y + pl * j->oh * j->ow;
+        for (int oy = 0; oy < (int)j->oh; oy++) {
+            int y0, y1;
+            fr_adaptive_window(oy, (int)j->oh, (int)j->h, &y0, &y1);
+            for (int ox = 0; ox < (int)j->ow; ox++) {
+                int x0, x1;
+                fr_adaptive_window(ox, (int)j->ow, (int)j->w, &x0, &x1);
+                float s = 0.0f;
+                for (int iy = y0; iy < y1; iy++)
+                    for (int ix = x0; ix < x1; ix++)
+                        s += x[iy * j->w + ix];
+                y[oy * j->ow + ox] = s / (float)((y1 - y0) * (x1 - x0));
+            }
+        }
+    }
+}
+
+static void adaptive_bwd(void *p, int64_t b, int64_t e)
+{
+    const struct pool_job *j = p;
+    for (int64_t pl = b; pl < e; pl++) {
+        const float *gy = j->gy + pl * j->oh * j->ow;
+        float *dx = j->y + pl * j->h * j->w;
+        memset(dx, 0, (size_t)(j->h * j->w) * sizeof *dx);
+        for (int oy = 0; oy < (int)j->oh; oy++) {
+            int y0, y1;
+            fr_adaptive_window(oy, (int)j->oh, (int)j->h, &y0, &y1);
+            for (int ox = 0; ox < (int)j->ow; ox++) {
+                int x0, x1;
+                fr_adaptive_window(ox, (int)j->ow, (int)j->w, &x0, &x1);
+                float g = gy[oy * j->ow + ox] / (float)((y1 - y0) * (x1 - x0));
+                for (int iy = y0; iy < y1; iy++)
+                    for (int ix = x0; ix < x1; ix++)
+                        dx[iy * j->w + ix] += g;
+            }
+        }
+    }
+}
+
 static int64_t planes(const struct fr_tensor *t) { return t->ne[0] * t->ne[1]; }
 static int64_t grain(const struct pool_job *j) { return FR_MAX(1, 16384 / FR_MAX(1, j->h * j->w)); }
 
+enum fr_status fr_cpu_maxpool2d_index(struct fr_cpu_kctx *k, struct fr_tensor *dst)
+{
+    struct pool_job j = {.x = fr_f32(dst->src[0]), .idx = (int32_t *)fr_tensor_data(dst)};
+    setup(&j, dst->src[0], dst, dst);
+    fr_cpu_parallel_for(k, planes(dst), grain(&j), max_index, &j);
+    return FR_STATUS_OK;
+}
+
 enum fr_status fr_cpu_maxpool2d(struct fr_cpu_kctx *k, struct fr_tensor *dst)
 {
-    struct pool_job j = {.x = fr_f32(dst->src[0]), .y = fr_f32(dst)};
+    struct pool_job j = {.x = fr_f32(dst->src[0]), .y = fr_f32(dst),
+                         .idx_in = dst->src[1] ? (const int32_t *)fr_tensor_data(dst->src[1]) : NULL};
     setup(&j, dst->src[0], dst, dst);
     fr_cpu_parallel_for(k, planes(dst), grain(&j), max_fwd, &j);
     return FR_STATUS_OK;
@@ -197,7 +314,9 @@ enum fr_status fr_cpu_maxpool2d(struct fr_cpu_kctx *k, struct fr_tensor *dst)
 
 enum fr_status fr_cpu_maxpool2d_bwd(struct fr_cpu_kctx *k, struct fr_tensor *dst)
 {
-    struct pool_job j = {.x = fr_f32(dst->src[0]), .gy = fr_f32(dst->src[1]), .y = fr_f32(dst)};
+    bool stored = dst->src[0]->type == FR_I32; /* (index, gy) or (x, gy) */
+    struct pool_job j = {.x = stored ? NULL : fr_f32(dst->src[0]), .gy = fr_f32(dst->src[1]), .y = fr_f32(dst),
+                         .idx_in = stored ? (const int32_t *)fr_tensor_data(dst->src[0]) : NULL};
     setup(&j, dst, dst->src[1], dst);
     fr_cpu_parallel_for(k, planes(dst), grain(&j), max_bwd, &j);
     return FR_STATUS_OK;
@@ -216,5 +335,21 @@ enum fr_status fr_cpu_avgpool2d_bwd(struct fr_cpu_kctx *k, struct fr_tensor *dst
     struct pool_job j = {.gy = fr_f32(dst->src[0]), .y = fr_f32(dst)};
     setup(&j, dst, dst->src[0], dst);
     fr_cpu_parallel_for(k, planes(dst), grain(&j), avg_bwd, &j);
+    return FR_STATUS_OK;
+}
+
+enum fr_status fr_cpu_adaptive_avgpool2d(struct fr_cpu_kctx *k, struct fr_tensor *dst)
+{
+    struct pool_job j = {.x = fr_f32(dst->src[0]), .y = fr_f32(dst)};
+    setup(&j, dst->src[0], dst, dst);
+    fr_cpu_parallel_for(k, planes(dst), grain(&j), adaptive_fwd, &j);
+    return FR_STATUS_OK;
+}
+
+enum fr_status fr_cpu_adaptive_avgpool2d_bwd(struct fr_cpu_kctx *k, struct fr_tensor *dst)
+{
+    struct pool_job j = {.gy = fr_f32(dst->src[0]), .y = fr_f32(dst)};
+    setup(&j, dst, dst->src[0], dst);
+    fr_cpu_parallel_for(k, planes(dst), grain(&j), adaptive_bwd, &j);
     return FR_STATUS_OK;
 }

@@ -71,6 +71,19 @@ enum fr_status fr_model_init(struct fr_model *m, uint64_t seed, enum fr_init kin
             }
             break;
         }
+        case L_SE: /* two 1x1 convs with bias */
+            if (kind == FR_INIT_KAIMING_NORMAL) {
+                F(l->w, FILL_NORMAL, sqrtf(2.0f / (float)l->fan_in));
+                F(l->w2, FILL_NORMAL, sqrtf(2.0f / (float)l->fan_in2));
+                F(l->b, FILL_CONST, 0.0f);
+                F(l->b2, FILL_CONST, 0.0f);
+            } else {
+                F(l->w, FILL_UNIFORM, 1.0f / sqrtf((float)l->fan_in));
+                F(l->b, FILL_UNIFORM, 1.0f / sqrtf((float)l->fan_in));
+                F(l->w2, FILL_UNIFORM, 1.0f / sqrtf((float)l->fan_in2));
+                F(l->b2, FILL_UNIFORM, 1.0f / sqrtf((float)l->fan_in2));
+            }
+            break;
         case L_BN:
             F(l->w, FILL_CONST, 1.0f);
             F(l->b, FILL_CONST, 0.0f);

@@ -1,8 +1,11 @@
 /* The layer stack: adding layers with shape checks and PyTorch-named parameters, the forward pass,
  * freezing by prefix, replacing the head, storage and safetensors save/load by name. */
+#include <math.h>
+
 #include "nn/nn_internal.h"
 #include "frugal/io.h"
 #include "frugal/nn.h"
+#include "nn_math.h"
 
 struct fr_model *fr_model_new(struct fr_ctx *ctx, int c, int h, int w)
 {
@@ -61,13 +64,29 @@ static struct fr_tensor *add_tensor(struct fr_model *m, const char *prefix, cons
         m->tensors = t;
         m->cap_tensors = cap;
     }
+    char name[sizeof m->tensors[0]->name];
+    snprintf(name, sizeof name, "%.48s.%s", prefix, suffix);
+    if (fr_model_find(m, name)) {
+        fr_error(FR_STATUS_INVALID_ARGUMENT,
+                 "model: tensor '%s' exists already: layer name '%s' used twice (or named like an automatic "
+                 "projection '<block>.downsample.N')",
+                 name, prefix);
+        return NULL;
+    }
     struct fr_tensor *t = fr_tensor_new(m->ctx, FR_F32, ndim, ne);
     if (!t)
         return NULL;
     fr_tensor_set_flags(t, flags);
-    fr_tensor_set_name(t, "%.48s.%s", prefix, suffix);
+    fr_tensor_set_name(t, "%s", name);
     m->tensors[m->n_tensors++] = t;
     return t;
+}
+
+/* the status of a failed add_tensor: the context's, or the duplicate-name error */
+static enum fr_status fail_status(const struct fr_model *m)
+{
+    enum fr_status st = fr_ctx_status(m->ctx);
+    return st != FR_STATUS_OK ? st : FR_STATUS_INVALID_ARGUMENT;
 }
 
 static enum fr_status need_name(const char *name, const char *what)
@@ -93,34 +112,48 @@ static enum fr_status bn_tensors(struct fr_model *m, const char *prefix, int c, 
     *b = add_tensor(m, prefix, "bias", FR_FLAG_PARAM, 1, ne);
     *rm = add_tensor(m, prefix, "running_mean", FR_FLAG_STATE, 1, ne);
     *rv = add_tensor(m, prefix, "running_var", FR_FLAG_STATE, 1, ne);
-    return *w && *b && *rm && *rv ? FR_STATUS_OK : fr_ctx_status(m->ctx);
+    return *w && *b && *rm && *rv ? FR_STATUS_OK : fail_status(m);
 }
 
-enum fr_status fr_model_conv2d(struct fr_model *m, const char *name, int out_ch, int kernel, int stride, int pad, bool bias)
+enum fr_status fr_model_conv2d_ex(struct fr_model *m, const char *name, const struct fr_model_conv *c)
 {
     enum fr_status st;
     if ((st = need_name(name, "conv2d")) != FR_STATUS_OK || (st = need_spatial(m, name, "conv2d")) != FR_STATUS_OK)
         return st;
-    if (out_ch <= 0 || kernel <= 0 || stride <= 0 || pad < 0)
+    int kernel = c->kernel, stride = c->stride, pad = c->pad, out_ch = c->out_ch;
+    int groups = c->groups ? c->groups : 1, dil = c->dilation ? c->dilation : 1;
+    if (out_ch <= 0 || kernel <= 0 || stride <= 0 || pad < 0 || groups < 0 || dil < 0 || kernel > 1024 ||
+        stride > 1024 || pad > 1024 || dil > 1024)
         return fr_error(FR_STATUS_INVALID_ARGUMENT, "model: layer '%s' (conv2d): bad settings", name);
-    int oh = (m->cur.h + 2 * pad - kernel) / stride + 1, ow = (m->cur.w + 2 * pad - kernel) / stride + 1;
-    if (m->cur.h + 2 * pad < kernel || m->cur.w + 2 * pad < kernel)
-        return fr_error(FR_STATUS_SHAPE, "model: layer '%s' (conv2d): %dx%d kernel larger than its %dx%d input (pad %d)",
-                        name, kernel, kernel, m->cur.h, m->cur.w, pad);
+    if (m->cur.c % groups || out_ch % groups)
+        return fr_error(FR_STATUS_SHAPE, "model: layer '%s' (conv2d): %d input and %d output channels are not divisible "
+                        "by groups=%d", name, m->cur.c, out_ch, groups);
+    int ext = dil * (kernel - 1) + 1; /* the dilated kernel's extent */
+    if (m->cur.h + 2 * pad < ext || m->cur.w + 2 * pad < ext)
+        return fr_error(FR_STATUS_SHAPE, "model: layer '%s' (conv2d): %dx%d kernel larger than its %dx%d "
+                        "input (dilation %d, pad %d)", name, kernel, kernel, m->cur.h, m->cur.w, dil, pad);
+    int oh = (m->cur.h + 2 * pad - ext) / stride + 1, ow = (m->cur.w + 2 * pad - ext) / stride + 1;
     struct layer *l = add_layer(m, L_CONV, name);
     if (!l)
         return FR_STATUS_OUT_OF_MEMORY;
     l->k = kernel;
     l->stride = stride;
     l->pad = pad;
-    l->fan_in = m->cur.c * kernel * kernel;
-    l->w = add_tensor(m, name, "weight", FR_FLAG_PARAM, 4, (int64_t[]){out_ch, m->cur.c, kernel, kernel});
-    if (bias)
+    l->groups = groups;
+    l->dil = dil;
+    l->fan_in = m->cur.c / groups * kernel * kernel;
+    l->w = add_tensor(m, name, "weight", FR_FLAG_PARAM, 4, (int64_t[]){out_ch, m->cur.c / groups, kernel, kernel});
+    if (l->w && c->bias)
         l->b = add_tensor(m, name, "bias", FR_FLAG_PARAM, 1, (int64_t[]){out_ch});
-    if (!l->w || (bias && !l->b))
-        return fr_ctx_status(m->ctx);
+    if (!l->w || (c->bias && !l->b))
+        return fail_status(m);
     m->cur = (struct shape){out_ch, oh, ow, false};
     return FR_STATUS_OK;
+}
+
+enum fr_status fr_model_conv2d(struct fr_model *m, const char *name, int out_ch, int kernel, int stride, int pad, bool bias)
+{
+    return fr_model_conv2d_ex(m, name, &(struct fr_model_conv){out_ch, kernel, stride, pad, 1, 1, bias});
 }
 
 enum fr_status fr_model_linear(struct fr_model *m, const char *name, int out_features)
@@ -139,49 +172,178 @@ enum fr_status fr_model_linear(struct fr_model *m, const char *name, int out_fea
         return FR_STATUS_OUT_OF_MEMORY;
     l->fan_in = m->cur.c;
     l->w = add_tensor(m, name, "weight", FR_FLAG_PARAM, 2, (int64_t[]){out_features, m->cur.c});
-    l->b = add_tensor(m, name, "bias", FR_FLAG_PARAM, 1, (int64_t[]){out_features});
+    l->b = l->w ? add_tensor(m, name, "bias", FR_FLAG_PARAM, 1, (int64_t[]){out_features}) : NULL;
     if (!l->w || !l->b)
-        return fr_ctx_status(m->ctx);
+        return fail_status(m);
     m->cur.c = out_features;
     return FR_STATUS_OK;
 }
 
-enum fr_status fr_model_batchnorm(struct fr_model *m, const char *name)
+enum fr_status fr_model_batchnorm_ex(struct fr_model *m, const char *name, float eps, float momentum)
 {
     enum fr_status st;
     if ((st = need_name(name, "batchnorm")) != FR_STATUS_OK)
         return st;
+    if (!(eps > 0.0f && eps < 1.0f) || !(momentum >= 0.0f && momentum <= 1.0f))
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "model: layer '%s' (batchnorm): eps %g must be in (0,1), momentum %g "
+                        "in [0,1]", name, (double)eps, (double)momentum);
     struct layer *l = add_layer(m, L_BN, name);
     if (!l)
         return FR_STATUS_OUT_OF_MEMORY;
+    l->f = eps;
+    l->momentum = momentum;
     return bn_tensors(m, name, m->cur.c, &l->w, &l->b, &l->rm, &l->rv);
 }
 
-enum fr_status fr_model_relu(struct fr_model *m) { return add_layer(m, L_RELU, NULL) ? FR_STATUS_OK : FR_STATUS_OUT_OF_MEMORY; }
-
-static enum fr_status pool(struct fr_model *m, enum layer_kind kind, int kernel, int stride)
+enum fr_status fr_model_batchnorm(struct fr_model *m, const char *name)
 {
-    const char *what = kind == L_MAXPOOL ? "maxpool" : "avgpool";
+    return fr_model_batchnorm_ex(m, name, 1e-5f, 0.1f);
+}
+
+static const char *const ACT_NAMES[FR_ACT_COUNT] = {"relu", "relu6", "hardswish", "hardsigmoid", "silu", "sigmoid",
+                                                     "tanh", "gelu"};
+
+const char *fr_act_name(enum fr_act a) { return (unsigned)a < FR_ACT_COUNT ? ACT_NAMES[a] : "?"; }
+
+enum fr_status fr_model_activation(struct fr_model *m, enum fr_act act)
+{
+    if ((unsigned)act >= FR_ACT_COUNT)
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "model: unknown activation %d", (int)act);
+    struct layer *l = add_layer(m, L_ACT, NULL);
+    if (!l)
+        return FR_STATUS_OUT_OF_MEMORY;
+    l->act = act;
+    return FR_STATUS_OK;
+}
+
+enum fr_status fr_model_relu(struct fr_model *m) { return fr_model_activation(m, FR_ACT_RELU); }
+
+static struct fr_tensor *activate(struct fr_ctx *ctx, struct fr_tensor *h, enum fr_act act)
+{
+    switch (act) {
+    case FR_ACT_RELU: return fr_relu(ctx, h);
+    case FR_ACT_RELU6: return fr_relu6(ctx, h);
+    case FR_ACT_HARDSWISH: return fr_hardswish(ctx, h);
+    case FR_ACT_HARDSIGMOID: return fr_hardsigmoid(ctx, h);
+    case FR_ACT_SILU: return fr_silu(ctx, h);
+    case FR_ACT_SIGMOID: return fr_sigmoid(ctx, h);
+    case FR_ACT_TANH: return fr_tanh(ctx, h);
+    case FR_ACT_GELU: return fr_gelu(ctx, h);
+    case FR_ACT_COUNT: break;
+    }
+    return fr_ctx_fail(ctx, FR_STATUS_INVALID_ARGUMENT, "model: unknown activation %d", (int)act);
+}
+
+enum fr_status fr_model_pool(struct fr_model *m, bool max, const struct fr_pool2d_params *p)
+{
+    const char *what = max ? "maxpool" : "avgpool";
     enum fr_status st = need_spatial(m, NULL, what);
     if (st != FR_STATUS_OK)
         return st;
-    if (stride <= 0)
-        stride = kernel;
-    if (kernel <= 0 || kernel > m->cur.h || kernel > m->cur.w)
-        return fr_error(FR_STATUS_SHAPE, "model: layer %d (%s): window %d does not fit a %dx%d input", m->n_layers, what,
-                        kernel, m->cur.h, m->cur.w);
-    struct layer *l = add_layer(m, kind, NULL);
+    int kernel = p->kernel, stride = p->stride > 0 ? p->stride : p->kernel, pad = p->pad;
+    if (kernel <= 0 || kernel > 1024 || stride > 1024 || pad < 0 || 2 * pad > kernel)
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "model: layer %d (%s): kernel %d, padding %d (need 0 <= padding <= "
+                        "kernel/2)", m->n_layers, what, kernel, pad);
+    int oh = fr_pool_out(m->cur.h, kernel, stride, pad, p->ceil_mode);
+    int ow = fr_pool_out(m->cur.w, kernel, stride, pad, p->ceil_mode);
+    if (oh < 1 || ow < 1)
+        return fr_error(FR_STATUS_SHAPE, "model: layer %d (%s): window %d does not fit a %dx%d input (padding %d)",
+                        m->n_layers, what, kernel, m->cur.h, m->cur.w, pad);
+    struct layer *l = add_layer(m, max ? L_MAXPOOL : L_AVGPOOL, NULL);
     if (!l)
         return FR_STATUS_OUT_OF_MEMORY;
     l->k = kernel;
     l->stride = stride;
-    m->cur.h = (m->cur.h - kernel) / stride + 1;
-    m->cur.w = (m->cur.w - kernel) / stride + 1;
+    l->pad = pad;
+    l->ceil_mode = p->ceil_mode;
+    l->exclude_pad = !max && p->exclude_pad;
+    m->cur.h = oh;
+    m->cur.w = ow;
     return FR_STATUS_OK;
 }
 
-enum fr_status fr_model_maxpool(struct fr_model *m, int kernel, int stride) { return pool(m, L_MAXPOOL, kernel, stride); }
-enum fr_status fr_model_avgpool(struct fr_model *m, int kernel, int stride) { return pool(m, L_AVGPOOL, kernel, stride); }
+enum fr_status fr_model_maxpool(struct fr_model *m, int kernel, int stride)
+{
+    return fr_model_pool(m, true, &(struct fr_pool2d_params){.kernel = kernel, .stride = stride});
+}
+enum fr_status fr_model_avgpool(struct fr_model *m, int kernel, int stride)
+{
+    return fr_model_pool(m, false, &(struct fr_pool2d_params){.kernel = kernel, .stride = stride});
+}
+
+enum fr_status fr_model_adaptive_avgpool(struct fr_model *m, int out_h, int out_w)
+{
+    enum fr_status st = need_spatial(m, NULL, "adaptive_avgpool");
+    if (st != FR_STATUS_OK)
+        return st;
+    if (out_h < 1 || out_w < 1 || out_h > 65536 || out_w > 65536)
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "model: layer %d (adaptive_avgpool): output %dx%d", m->n_layers,
+                        out_h, out_w);
+    struct layer *l = add_layer(m, L_ADAPTIVE, NULL);
+    if (!l)
+        return FR_STATUS_OUT_OF_MEMORY;
+    l->k = out_h;
+    l->pad = out_w;
+    m->cur.h = out_h;
+    m->cur.w = out_w;
+    return FR_STATUS_OK;
+}
+
+enum fr_status fr_model_squeeze_excite(struct fr_model *m, const char *name, int squeeze_ch, enum fr_act act,
+                                       enum fr_act gate)
+{
+    enum fr_status st;
+    if ((st = need_name(name, "se")) != FR_STATUS_OK || (st = need_spatial(m, name, "se")) != FR_STATUS_OK)
+        return st;
+    if (squeeze_ch <= 0 || squeeze_ch > 1000000 || (unsigned)act >= FR_ACT_COUNT || (unsigned)gate >= FR_ACT_COUNT)
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "model: layer '%s' (se): bad settings", name);
+    struct layer *l = add_layer(m, L_SE, name);
+    if (!l)
+        return FR_STATUS_OUT_OF_MEMORY;
+    char pfx[64];
+    int c = m->cur.c;
+    l->act = act;
+    l->gate = gate;
+    l->fan_in = c;
+    l->fan_in2 = squeeze_ch;
+    snprintf(pfx, sizeof pfx, "%.40s.fc1", name);
+    l->w = add_tensor(m, pfx, "weight", FR_FLAG_PARAM, 4, (int64_t[]){squeeze_ch, c, 1, 1});
+    l->b = l->w ? add_tensor(m, pfx, "bias", FR_FLAG_PARAM, 1, (int64_t[]){squeeze_ch}) : NULL;
+    snprintf(pfx, sizeof pfx, "%.40s.fc2", name);
+    l->w2 = l->b ? add_tensor(m, pfx, "weight", FR_FLAG_PARAM, 4, (int64_t[]){c, squeeze_ch, 1, 1}) : NULL;
+    l->b2 = l->w2 ? add_tensor(m, pfx, "bias", FR_FLAG_PARAM, 1, (int64_t[]){c}) : NULL;
+    return l->b2 ? FR_STATUS_OK : fail_status(m);
+}
+
+enum fr_status fr_model_set_normalization(struct fr_model *m, int n, const float *mean, const float *std)
+{
+    if (n == 0) {
+        m->norm_ch = 0;
+        return FR_STATUS_OK;
+    }
+    if (n != m->in.c || n > 4)
+        return fr_error(FR_STATUS_SHAPE, "model: normalisation for %d channels, the input has %d", n, m->in.c);
+    for (int i = 0; i < n; i++) {
+        if (!(std[i] > 0.0f) || !isfinite(mean[i]) || !isfinite(std[i]))
+            return fr_error(FR_STATUS_INVALID_ARGUMENT, "model: normalisation channel %d: mean %g, std %g (std must be "
+                            "> 0)", i, (double)mean[i], (double)std[i]);
+        m->norm_mean[i] = mean[i];
+        m->norm_std[i] = std[i];
+    }
+    m->norm_ch = n;
+    return FR_STATUS_OK;
+}
+
+int fr_model_normalization(const struct fr_model *m, float mean[4], float std[4])
+{
+    for (int i = 0; i < m->norm_ch; i++) {
+        if (mean)
+            mean[i] = m->norm_mean[i];
+        if (std)
+            std[i] = m->norm_std[i];
+    }
+    return m->norm_ch;
+}
 
 enum fr_status fr_model_global_avgpool(struct fr_model *m)
 {
@@ -198,9 +360,13 @@ enum fr_status fr_model_flatten(struct fr_model *m)
 {
     if (m->cur.flat)
         return FR_STATUS_OK;
+    int64_t n = (int64_t)m->cur.c * m->cur.h * m->cur.w;
+    if (n > INT32_MAX)
+        return fr_error(FR_STATUS_SHAPE, "model: layer %d (flatten): [%d,%d,%d] features are %lld values, more than "
+                        "2^31 - 1", m->n_layers, m->cur.c, m->cur.h, m->cur.w, (long long)n);
     if (!add_layer(m, L_FLATTEN, NULL))
         return FR_STATUS_OUT_OF_MEMORY;
-    m->cur = (struct shape){m->cur.c * m->cur.h * m->cur.w, 1, 1, true};
+    m->cur = (struct shape){(int)n, 1, 1, true};
     return FR_STATUS_OK;
 }
 
@@ -260,10 +426,28 @@ enum fr_status fr_model_residual_end(struct fr_model *m, float survival)
         l->proj_fan_in = in.c;
         snprintf(pfx, sizeof pfx, "%.40s.downsample.1", block);
         if (!l->pw)
-            return fr_ctx_status(m->ctx);
+            return fail_status(m);
         return bn_tensors(m, pfx, m->cur.c, &l->bn_w, &l->bn_b, &l->bn_rm, &l->bn_rv);
     }
     return FR_STATUS_OK;
+}
+
+/* Eval: conv(x, w, b) then batch-norm as one conv with w·scale and b·scale + shift (running statistics). */
+static void fold_bn(struct fr_ctx *ctx, struct fr_tensor **w, struct fr_tensor **b, struct fr_tensor *bw,
+                    struct fr_tensor *bb, struct fr_tensor *rm, struct fr_tensor *rv, float eps)
+{
+    int64_t o = (*w)->ne[0];
+    struct fr_tensor *ab = fr_batchnorm_fold(ctx, bw, bb, rm, rv, eps);
+    struct fr_tensor *a = fr_reshape(ctx, fr_slice(ctx, ab, 0, 0, 1), 1, &o);
+    struct fr_tensor *shift = fr_reshape(ctx, fr_slice(ctx, ab, 0, 1, 1), 1, &o);
+    *w = fr_mul(ctx, *w, fr_reshape(ctx, a, 4, (int64_t[]){o, 1, 1, 1}));
+    *b = *b ? fr_add(ctx, fr_mul(ctx, *b, a), shift) : shift;
+}
+
+/* a 1x1 conv with bias on [N,C,1,1] (squeeze-excitation) */
+static struct fr_tensor *conv1x1(struct fr_ctx *ctx, struct fr_tensor *h, struct fr_tensor *w, struct fr_tensor *b)
+{
+    return fr_conv2d_ex(ctx, h, w, b, &(struct fr_conv2d_params){0});
 }
 
 struct fr_tensor *fr_model_forward(struct fr_model *m, struct fr_ctx *ctx, struct fr_tensor *x, bool training)
@@ -283,11 +467,17 @@ struct fr_tensor *fr_model_forward(struct fr_model *m, struct fr_ctx *ctx, struc
         struct layer *l = &m->layers[i];
         switch (l->kind) {
         case L_CONV: {
-            /* a following ReLU runs inside the conv kernel */
-            bool relu = i + 1 < m->n_layers && m->layers[i + 1].kind == L_RELU;
+            /* eval: a following batch-norm is folded into the weights and bias (no tensor of its own); a
+             * following ReLU runs inside the conv kernel */
+            struct fr_tensor *w = l->w, *b = l->b;
+            if (!training && i + 1 < m->n_layers && m->layers[i + 1].kind == L_BN) {
+                const struct layer *bn = &m->layers[++i];
+                fold_bn(ctx, &w, &b, bn->w, bn->b, bn->rm, bn->rv, bn->f);
+            }
+            bool relu = i + 1 < m->n_layers && m->layers[i + 1].kind == L_ACT && m->layers[i + 1].act == FR_ACT_RELU;
             struct fr_conv2d_params p = {.stride_h = l->stride, .stride_w = l->stride, .pad_h = l->pad, .pad_w = l->pad,
-                                         .relu = relu};
-            h = fr_conv2d_ex(ctx, h, l->w, l->b, &p);
+                                         .dil_h = l->dil, .dil_w = l->dil, .groups = l->groups, .relu = relu};
+            h = fr_conv2d_ex(ctx, h, w, b, &p);
             i += relu;
             break;
         }
@@ -295,16 +485,22 @@ struct fr_tensor *fr_model_forward(struct fr_model *m, struct fr_ctx *ctx, struc
             h = fr_add(ctx, fr_matmul(ctx, h, l->w, false, true), l->b);
             break;
         case L_BN:
-            h = fr_batchnorm(ctx, h, l->w, l->b, l->rm, l->rv, 1e-5f, 0.1f);
+            h = fr_batchnorm(ctx, h, l->w, l->b, l->rm, l->rv, l->f, l->momentum);
             break;
-        case L_RELU:
-            h = fr_relu(ctx, h);
+        case L_ACT:
+            h = activate(ctx, h, l->act);
             break;
         case L_MAXPOOL:
-            h = fr_maxpool2d(ctx, h, l->k, l->stride, 0);
+        case L_AVGPOOL: {
+            /* training stores the argmax of overlapping windows (ResNet's 3/2): the backward would search
+             * each several times; disjoint ones (2/2) are searched once, faster than a stored index */
+            bool keep = training && l->kind == L_MAXPOOL && (l->k > l->stride || l->pad > 0);
+            struct fr_pool2d_params p = {l->k, l->stride, l->pad, l->ceil_mode, l->exclude_pad, keep};
+            h = l->kind == L_MAXPOOL ? fr_maxpool2d_ex(ctx, h, &p) : fr_avgpool2d_ex(ctx, h, &p);
             break;
-        case L_AVGPOOL:
-            h = fr_avgpool2d(ctx, h, l->k, l->stride, 0);
+        }
+        case L_ADAPTIVE:
+            h = h->ne[2] == l->k && h->ne[3] == l->pad ? h : fr_adaptive_avgpool2d(ctx, h, l->k, l->pad);
             break;
         case L_GAP:
             h = fr_flatten(ctx, fr_global_avgpool2d(ctx, h));
@@ -316,12 +512,23 @@ struct fr_tensor *fr_model_forward(struct fr_model *m, struct fr_ctx *ctx, struc
             if (training && l->f > 0.0f)
                 h = fr_dropout(ctx, h, l->f);
             break;
+        case L_SE: {
+            struct fr_tensor *s = activate(ctx, conv1x1(ctx, fr_global_avgpool2d(ctx, h), l->w, l->b), l->act);
+            s = activate(ctx, conv1x1(ctx, s, l->w2, l->b2), l->gate);
+            h = fr_mul(ctx, h, s);
+            break;
+        }
         case L_RES_BEGIN:
             stack[depth++] = h;
             break;
         case L_RES_END: {
             struct fr_tensor *sc = stack[--depth];
-            if (l->pw) {
+            if (l->pw && !training) {
+                struct fr_conv2d_params p = {.stride_h = l->stride, .stride_w = l->stride};
+                struct fr_tensor *w = l->pw, *b = NULL;
+                fold_bn(ctx, &w, &b, l->bn_w, l->bn_b, l->bn_rm, l->bn_rv, 1e-5f);
+                sc = fr_conv2d_ex(ctx, sc, w, b, &p);
+            } else if (l->pw) {
                 struct fr_conv2d_params p = {.stride_h = l->stride, .stride_w = l->stride};
                 sc = fr_batchnorm(ctx, fr_conv2d_ex(ctx, sc, l->pw, NULL, &p), l->bn_w, l->bn_b, l->bn_rm, l->bn_rv,
                                   1e-5f, 0.1f);
@@ -333,7 +540,7 @@ struct fr_tensor *fr_model_forward(struct fr_model *m, struct fr_ctx *ctx, struc
         }
         }
         if (!h) {
-            char why[256];
+            char why[512];
             snprintf(why, sizeof why, "%s", fr_last_error());
             fr_error(fr_ctx_status(ctx) ? fr_ctx_status(ctx) : FR_STATUS_SHAPE, "model: layer %d%s%s%s: %s", i,
                      l->name[0] ? " '" : "", l->name, l->name[0] ? "'" : "", why);
@@ -452,13 +659,162 @@ enum fr_status fr_model_save(const struct fr_model *m, const char *path)
     return st;
 }
 
-enum fr_status fr_model_load(struct fr_model *m, const char *path, bool allow_missing, bool ignore_unexpected)
+/* PyTorch's batch-norm step counters: frugal has no use for them */
+static bool ignored_name(const char *name)
 {
+    static const char suffix[] = ".num_batches_tracked";
+    size_t n = strlen(name), k = sizeof suffix - 1;
+    return n >= k && strcmp(name + n - k, suffix) == 0;
+}
+
+/* A mismatch list grouped by layer: "a.b.{weight,bias}, c.weight". */
+struct mlist {
+    char *s;
+    size_t n, cap;
+    int count;
+    char last_prefix[128];
+    bool open_brace;
+};
+
+static void ml_puts(struct mlist *l, const char *t)
+{
+    size_t k = strlen(t);
+    if (l->n + k + 1 > l->cap) {
+        size_t cap = (l->cap + k + 1) * 2;
+        char *s = realloc(l->s, cap);
+        if (!s)
+            return; /* the message is cut short; the status still says it failed */
+        l->s = s;
+        l->cap = cap;
+    }
+    memcpy(l->s + l->n, t, k + 1);
+    l->n += k;
+}
+
+static void ml_close(struct mlist *l)
+{
+    if (l->open_brace)
+        ml_puts(l, "}");
+    l->open_brace = false;
+}
+
+/* adds a name (names of one layer come in a row); extra = a note after it, e.g. its shapes */
+static void ml_add(struct mlist *l, const char *name, const char *extra)
+{
+    const char *dot = strrchr(name, '.');
+    size_t plen = dot ? (size_t)(dot - name) : 0;
+    l->count++;
+    if (!extra && dot && plen < sizeof l->last_prefix && l->n && strlen(l->last_prefix) == plen &&
+        strncmp(l->last_prefix, name, plen) == 0) {
+        /* same layer as the previous name: "prefix.{a,b}" */
+        if (!l->open_brace) {
+            /* reopen the previous entry "prefix.a" as "prefix.{a" */
+            const char *prev = l->s + l->n;
+            while (prev > l->s && prev[-1] != ' ')
+                prev--;
+            char tail[128];
+            snprintf(tail, sizeof tail, "%s", prev + plen + 1);
+            l->n = (size_t)(prev - l->s) + plen + 1;
+            l->s[l->n] = 0;
+            ml_puts(l, "{");
+            ml_puts(l, tail);
+            l->open_brace = true;
+        }
+        ml_puts(l, ",");
+        ml_puts(l, dot + 1);
+        return;
+    }
+    ml_close(l);
+    if (l->n)
+        ml_puts(l, ", ");
+    ml_puts(l, name);
+    if (extra) {
+        ml_puts(l, " ");
+        ml_puts(l, extra);
+        l->last_prefix[0] = 0;
+    } else {
+        snprintf(l->last_prefix, sizeof l->last_prefix, "%.*s", (int)(plen < sizeof l->last_prefix ? plen : 0), name);
+    }
+}
+
+static void shape_of(char *buf, size_t size, int ndim, const int64_t *ne)
+{
+    size_t k = (size_t)snprintf(buf, size, "[");
+    for (int i = 0; i < ndim && k < size; i++)
+        k += (size_t)snprintf(buf + k, size - k, "%s%lld", i ? "," : "", (long long)ne[i]);
+    if (k < size)
+        snprintf(buf + k, size - k, "]");
+}
+
+enum fr_status fr_model_load_st(struct fr_model *m, const struct fr_safetensors *st, bool allow_missing,
+                                bool ignore_unexpected)
+{
+    struct mlist miss = {0}, unexp = {0}, shape = {0};
+    for (int i = 0; i < m->n_tensors; i++) {
+        const struct fr_tensor *t = m->tensors[i];
+        const struct fr_st_tensor *f = fr_st_find(st, t->name);
+        if (!f) {
+            if (!allow_missing)
+                ml_add(&miss, t->name, NULL);
+            continue;
+        }
+        bool same = f->ndim == t->ndim || (f->ndim == 0 && fr_nelements(t) == 1);
+        for (int d = 0; same && d < f->ndim; d++)
+            same = f->shape[d] == t->ne[d];
+        if (!same) {
+            char a[96], b[96], note[220];
+            shape_of(a, sizeof a, f->ndim, f->shape);
+            shape_of(b, sizeof b, t->ndim, t->ne);
+            snprintf(note, sizeof note, "(file %s, model %s)", a, b);
+            ml_add(&shape, t->name, note);
+        }
+    }
+    if (!ignore_unexpected)
+        for (int j = 0; j < st->n_tensors; j++)
+            if (!ignored_name(st->tensors[j].name) && !fr_model_find(m, st->tensors[j].name))
+                ml_add(&unexp, st->tensors[j].name, NULL);
+    ml_close(&miss);
+    ml_close(&unexp);
+    ml_close(&shape);
+    enum fr_status s = FR_STATUS_OK;
+    if (miss.count + unexp.count + shape.count) {
+        char *msg = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&msg, &len);
+        if (f) {
+            const char *sep = "";
+            if (shape.count)
+                fprintf(f, "%d mis-shaped: %s", shape.count, shape.s), sep = "; ";
+            if (miss.count)
+                fprintf(f, "%s%d missing: %s", sep, miss.count, miss.s), sep = "; ";
+            if (unexp.count)
+                fprintf(f, "%s%d unexpected: %s", sep, unexp.count, unexp.s);
+            fclose(f);
+        }
+        s = fr_error(FR_STATUS_SHAPE, "%s: the weights do not fit the model: %s", st->name, msg ? msg : "out of memory");
+        free(msg);
+    }
+    free(miss.s);
+    free(unexp.s);
+    free(shape.s);
+    if (s != FR_STATUS_OK)
+        return s;
     struct fr_named_tensor *ts = named(m);
     if (!ts)
         return FR_STATUS_OUT_OF_MEMORY;
-    struct fr_st_load_opts o = {.allow_missing = allow_missing, .ignore_unexpected = ignore_unexpected};
-    enum fr_status st = fr_st_load_file(path, ts, m->n_tensors, &o);
+    struct fr_st_load_opts o = {.allow_missing = allow_missing, .ignore_unexpected = true};
+    s = fr_st_load_tensors(st, ts, m->n_tensors, &o);
     free(ts);
-    return st;
+    return s;
+}
+
+enum fr_status fr_model_load(struct fr_model *m, const char *path, bool allow_missing, bool ignore_unexpected)
+{
+    struct fr_safetensors *st;
+    enum fr_status s = fr_st_open(path, &st);
+    if (s != FR_STATUS_OK)
+        return s;
+    s = fr_model_load_st(m, st, allow_missing, ignore_unexpected);
+    fr_st_free(st);
+    return s;
 }

@@ -6,16 +6,23 @@
 #include "frugal/model.h"
 
 enum layer_kind {
-    L_CONV, L_LINEAR, L_BN, L_RELU, L_MAXPOOL, L_AVGPOOL, L_GAP, L_FLATTEN, L_DROPOUT, L_RES_BEGIN, L_RES_END
+    L_CONV, L_LINEAR, L_BN, L_ACT, L_MAXPOOL, L_AVGPOOL, L_ADAPTIVE, L_GAP, L_FLATTEN, L_DROPOUT, L_RES_BEGIN,
+    L_RES_END, L_SE
 };
 
 struct layer {
     enum layer_kind kind;
     char name[48];
-    int k, stride, pad;       /* conv / pool */
-    float f;                  /* dropout p, drop-path survival */
-    int fan_in;               /* conv / linear: for init */
+    int k, stride, pad;       /* conv / pool; adaptive: k = output height, pad = output width */
+    int groups, dil;          /* conv */
+    bool ceil_mode, exclude_pad; /* pool */
+    enum fr_act act, gate;    /* activation; squeeze-excitation: act after fc1, gate after fc2 */
+    float f;                  /* dropout p, drop-path survival, leaky-relu slope, batch-norm eps */
+    float momentum;           /* batch-norm */
+    int fan_in;               /* conv / linear / SE fc1: for init */
+    int fan_in2;              /* SE fc2 */
     struct fr_tensor *w, *b, *rm, *rv;
+    struct fr_tensor *w2, *b2; /* SE fc2 */
     /* residual end with a projection: conv 1x1 (pw) + batch-norm (bn_w, bn_b, bn_rm, bn_rv) */
     struct fr_tensor *pw, *bn_w, *bn_b, *bn_rm, *bn_rv;
     int proj_fan_in;
@@ -38,6 +45,8 @@ struct fr_model {
     struct shape res_stack[FR_MODEL_MAX_DEPTH];
     int res_layer[FR_MODEL_MAX_DEPTH];
     int res_depth;
+    int norm_ch;                /* > 0: inputs are normalised (x - mean) / std per channel first */
+    float norm_mean[4], norm_std[4];
 };
 
 #endif

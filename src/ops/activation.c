@@ -1,4 +1,5 @@
-/* Activations beyond ReLU: leaky ReLU, GELU (erf form), sigmoid, tanh; constructors and backward rules. */
+/* Activations beyond ReLU: leaky ReLU, GELU (erf form), sigmoid, tanh, ReLU6, hardsigmoid, hardswish, SiLU;
+ * constructors and backward rules. */
 #include "core/internal.h"
 #include "frugal/nn.h"
 
@@ -24,6 +25,10 @@ struct fr_tensor *fr_leaky_relu(struct fr_ctx *ctx, struct fr_tensor *x, float s
 struct fr_tensor *fr_gelu(struct fr_ctx *ctx, struct fr_tensor *x) { return unary(ctx, FR_OP_GELU, x); }
 struct fr_tensor *fr_sigmoid(struct fr_ctx *ctx, struct fr_tensor *x) { return unary(ctx, FR_OP_SIGMOID, x); }
 struct fr_tensor *fr_tanh(struct fr_ctx *ctx, struct fr_tensor *x) { return unary(ctx, FR_OP_TANH, x); }
+struct fr_tensor *fr_relu6(struct fr_ctx *ctx, struct fr_tensor *x) { return unary(ctx, FR_OP_RELU6, x); }
+struct fr_tensor *fr_hardsigmoid(struct fr_ctx *ctx, struct fr_tensor *x) { return unary(ctx, FR_OP_HARDSIGMOID, x); }
+struct fr_tensor *fr_hardswish(struct fr_ctx *ctx, struct fr_tensor *x) { return unary(ctx, FR_OP_HARDSWISH, x); }
+struct fr_tensor *fr_silu(struct fr_ctx *ctx, struct fr_tensor *x) { return unary(ctx, FR_OP_SILU, x); }
 
 /* gradient node (a, gy) -> same shape as a; a is the input or, for sigmoid/tanh, the output */
 static enum fr_status bwd(struct fr_ctx *ctx, struct fr_tensor *node, struct fr_tensor *gy, enum fr_op op,
@@ -55,4 +60,22 @@ enum fr_status fr_bwd_sigmoid(struct fr_ctx *ctx, struct fr_tensor *node, struct
 enum fr_status fr_bwd_tanh(struct fr_ctx *ctx, struct fr_tensor *node, struct fr_tensor *gy)
 {
     return bwd(ctx, node, gy, FR_OP_TANH_BWD, node);
+}
+/* the torchvision activations: the gradient from the input, but for relu6 from the output (y in (0, 6) exactly
+ * where x is), so its input need not be kept */
+enum fr_status fr_bwd_relu6(struct fr_ctx *ctx, struct fr_tensor *node, struct fr_tensor *gy)
+{
+    return bwd(ctx, node, gy, FR_OP_RELU6_BWD, node);
+}
+enum fr_status fr_bwd_hardsigmoid(struct fr_ctx *ctx, struct fr_tensor *node, struct fr_tensor *gy)
+{
+    return bwd(ctx, node, gy, FR_OP_HARDSIGMOID_BWD, node->src[0]);
+}
+enum fr_status fr_bwd_hardswish(struct fr_ctx *ctx, struct fr_tensor *node, struct fr_tensor *gy)
+{
+    return bwd(ctx, node, gy, FR_OP_HARDSWISH_BWD, node->src[0]);
+}
+enum fr_status fr_bwd_silu(struct fr_ctx *ctx, struct fr_tensor *node, struct fr_tensor *gy)
+{
+    return bwd(ctx, node, gy, FR_OP_SILU_BWD, node->src[0]);
 }

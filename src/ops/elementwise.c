@@ -104,5 +104,7 @@ enum fr_status fr_bwd_relu(struct fr_ctx *ctx, struct fr_tensor *node, struct fr
     struct fr_tensor *a = node->src[0];
     if (!fr_needs_grad(a))
         return FR_STATUS_OK;
-    return fr_grad_acc(ctx, a, fr_node_new(ctx, FR_OP_RELU_BWD, FR_F32, a->ndim, a->ne, 2, (struct fr_tensor *[]){a, gy}));
+    /* from the output: y > 0 exactly where x > 0, and the input need not be kept for the backward (a conv's
+     * batch-norm output dies at its ReLU) */
+    return fr_grad_acc(ctx, a, fr_node_new(ctx, FR_OP_RELU_BWD, FR_F32, a->ndim, a->ne, 2, (struct fr_tensor *[]){node, gy}));
 }

@@ -9,8 +9,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/internal.h"
 #include "frugal/backend.h"
 #include "frugal/recipes.h"
+#include "recipes/recipes_internal.h"
 
 #define EVAL_BATCH 256
 #define FR_NET_GATHER 2048 /* images gathered per call when predicting a subset of a dataset */
@@ -95,6 +97,9 @@ static enum fr_status net_build_text(struct fr_backend *be, const char *arch, co
     } else if (st == FR_STATUS_OK) {
         st = fr_model_builtin_ex(net->ctx, arch, c, h, w, k, mo, &net->model);
     }
+    float mean[4] = {0, 0, 0, 0}, std[4] = {1, 1, 1, 1};
+    if (st == FR_STATUS_OK && fr_model_normalization(net->model, mean, std) > 0) /* a model file's normalize line */
+        st = fr_net_set_normalize(net, mean, std);
     if (st == FR_STATUS_OK)
         st = fr_model_alloc(net->model, be);
     if (st != FR_STATUS_OK) {
@@ -301,6 +306,46 @@ enum fr_status fr_net_load(struct fr_backend *be, const char *path, struct fr_ne
     return FR_STATUS_OK;
 }
 
+enum fr_status fr_net_model_copy(const struct fr_net *src, struct fr_ctx *ctx, struct fr_backend *be,
+                                 const char *prefix, struct fr_model **out)
+{
+    *out = NULL;
+    struct fr_model *m = NULL;
+    enum fr_status st = src->model_text
+                            ? fr_model_from_text(ctx, src->model_text, src->arch, src->c, src->h, src->w, src->n_classes, &m)
+                            : fr_model_builtin_ex(ctx, src->arch, src->c, src->h, src->w, src->n_classes, NULL, &m);
+    if (st == FR_STATUS_OK)
+        st = fr_model_alloc(m, be);
+    int n = st == FR_STATUS_OK ? fr_model_n_tensors(m) : 0;
+    if (st == FR_STATUS_OK && n != fr_model_n_tensors(src->model))
+        st = fr_error(FR_STATUS_INVALID_ARGUMENT, "net: a copy of '%s' has %d tensors, the original %d", src->arch, n,
+                      fr_model_n_tensors(src->model));
+    void *buf = NULL;
+    for (int i = 0; i < n && st == FR_STATUS_OK; i++) { /* once, through the host */
+        struct fr_tensor *a = fr_model_tensor(src->model, i).t, *b = fr_model_tensor(m, i).t;
+        size_t bytes = fr_nbytes(a);
+        void *nb = bytes == fr_nbytes(b) ? realloc(buf, bytes ? bytes : 1) : NULL;
+        if (!nb) {
+            st = fr_error(FR_STATUS_OUT_OF_MEMORY, "net: cannot copy '%s'", fr_model_tensor(src->model, i).name);
+            break;
+        }
+        buf = nb;
+        if ((st = fr_tensor_get(a, buf, bytes)) == FR_STATUS_OK)
+            st = fr_tensor_set(b, buf, bytes);
+        char name[FR_NAME_MAX];
+        snprintf(name, sizeof name, "%s%s", prefix, b->name);
+        fr_tensor_set_name(b, "%s", name);
+        b->flags = (b->flags & ~(uint32_t)(FR_FLAG_PARAM | FR_FLAG_STATE)) | FR_FLAG_FROZEN | FR_FLAG_CONST;
+    }
+    free(buf);
+    if (st != FR_STATUS_OK) {
+        fr_model_free(m);
+        return st;
+    }
+    *out = m;
+    return FR_STATUS_OK;
+}
+
 enum fr_status fr_net_load_weights(struct fr_backend *be, const char *arch, const char *path, int c, int h, int w,
                                    struct fr_net **out)
 {
@@ -328,11 +373,24 @@ enum fr_status fr_net_load_weights(struct fr_backend *be, const char *arch, cons
     fr_net_free(probe);
     struct fr_net *net;
     if ((s = net_build(be, arch, NULL, c, h, w, k, &net)) == FR_STATUS_OK && (s = set_names(net, NULL, k)) == FR_STATUS_OK) {
-        int n;
-        struct fr_named_tensor *ts = model_named(net, &n);
-        struct fr_st_load_opts lo = {.allow_missing = false, .ignore_unexpected = true};
-        s = ts ? fr_st_load_tensors(st, ts, n, &lo) : fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
-        free(ts);
+        /* every missing, unexpected and mis-shaped tensor in one message; class names and normalisation from
+         * the metadata of an exported backbone (tools/export_torchvision.py) */
+        s = fr_model_load_st(net->model, st, false, fr_st_meta(st, "frugal.checkpoint") != NULL); /* + optimizer state */
+        cJSON *arr = cJSON_Parse(fr_st_meta(st, "frugal.class_names") ? fr_st_meta(st, "frugal.class_names") : "[]");
+        if (s == FR_STATUS_OK && cJSON_GetArraySize(arr) == k) {
+            char **names = calloc((size_t)k, sizeof *names);
+            for (int i = 0; names && i < k; i++) {
+                cJSON *it = cJSON_GetArrayItem(arr, i);
+                names[i] = cJSON_IsString(it) ? it->valuestring : NULL;
+            }
+            s = names ? set_names(net, names, k) : fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
+            free(names);
+        }
+        cJSON_Delete(arr);
+        const char *norm = fr_st_meta(st, "frugal.normalize"); /* unless the model file has a normalize line */
+        if (s == FR_STATUS_OK && norm && fr_model_normalization(net->model, NULL, NULL) == 0 &&
+            (s = parse_normalize(norm, net)) != FR_STATUS_OK)
+            s = fr_error(s, "%s: frugal.normalize: %s", path, fr_last_error());
     }
     fr_st_free(st);
     if (s != FR_STATUS_OK) {
