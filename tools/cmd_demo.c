@@ -53,25 +53,30 @@ int cmd_demo(int argc, char **argv)
         {"quick", CLI_BOOL, &quick, NULL, "the two-minute version (fewer epochs and unlabeled images, one round)", false},
         {"out", CLI_STR, &c.out, "DIR", "keep every row's checkpoint and metrics.jsonl here", false},
         {"data", CLI_STR, &data, "SPEC", "training data (fmnist; the test split is fmnist:test)", false},
-        {"test-limit", CLI_INT, &test_limit, "N", "evaluate on the first N test images only", false},
-        {"labels", CLI_INT, &labels, "N", "label budget, validation included (1000)", false},
-        {"model", CLI_STR, &model, "t|s|m|MODELFILE", "every row's model (t)", false},
-        {"epochs", CLI_INT, &epochs, "N", "epochs of the baselines and the self-training students (12; quick 4)", false},
-        {"labeled-repeat", CLI_INT, &repeat, "N", "labeled images per epoch, repeated, in every row but FixMatch (10)", false},
+        {"test-limit", CLI_INT, &test_limit, "N", "evaluate on the first N test images only", false,
+         CLI_RANGE(0, RC_MAX_COUNT)},
+        {"labels", CLI_INT, &labels, "N", "label budget, validation included (1000)", false, CLI_RANGE(1, RC_MAX_COUNT)},
+        {"arch", CLI_STR, &model, "t|s|m|MODELFILE", "every row's model", false},
+        CLI_DEPRECATED("model", "arch"),
+        {"epochs", CLI_INT, &epochs, "N", "epochs of the baselines and the self-training students", false,
+         CLI_RANGE(1, 1000000)},
+        {"labeled-repeat", CLI_INT, &repeat, "N", "labeled images per epoch, repeated, in every row but FixMatch", false,
+         CLI_RANGE(1, 10000)},
         {"augment", CLI_STR, &augment, "POLICY", "supervised+augment, the pseudo-label student, FixMatch's weak view", false},
-        {"noise", CLI_STR, &noise, "POLICY", "input noise of the Noisy Student students (FixMatch's strong view)", false},
-        {"pl-threshold", CLI_FLOAT, &pl_thr, "X", "pseudo-label confidence threshold (0.95)", false},
-        {"ns-threshold", CLI_FLOAT, &ns_thr, "X", "Noisy Student confidence threshold (0.7)", false},
-        {"rounds", CLI_INT, &rounds, "R", "Noisy Student rounds (2; quick 1)", false},
-        {"unlabeled-ratio", CLI_FLOAT, &ratio, "K", "unlabeled images per labeled image (0 = all; quick 20)", false},
-        {"fixmatch-epochs", CLI_INT, &fm_epochs, "N", "FixMatch's passes over the unlabeled images (12; quick 4)", false},
-        {"threshold", CLI_FLOAT, &fm_thr, "TAU", "FixMatch's confidence threshold (0.95)", false},
-        {"mu", CLI_INT, &mu, "MU", "FixMatch's unlabeled images per labeled image in a step (7)", false},
-        {"lambda-u", CLI_FLOAT, &lambda_u, "X", "FixMatch's unlabeled loss weight (1)", false},
+        {"noise", CLI_STR, &noise, "POLICY", "input noise of the Noisy Student students", false},
+        {"pl-threshold", CLI_FLOAT, &pl_thr, "X", "pseudo-label confidence threshold", false, CLI_RANGE(0, 1)},
+        {"ns-threshold", CLI_FLOAT, &ns_thr, "X", "Noisy Student confidence threshold", false, CLI_RANGE(0, 1)},
+        {"rounds", CLI_INT, &rounds, "R", "Noisy Student rounds", false, CLI_RANGE(0, 10)},
+        {"unlabeled-ratio", CLI_FLOAT, &ratio, "K", "unlabeled images per labeled image (0 = all)", false, CLI_RANGE(0, 1e6)},
+        {"fixmatch-epochs", CLI_INT, &fm_epochs, "N", "FixMatch's passes over the unlabeled images", false,
+         CLI_RANGE(1, 1000000)},
+        {"threshold", CLI_FLOAT, &fm_thr, "TAU", "FixMatch's confidence threshold", false, CLI_RANGE(0, 1)},
+        {"mu", CLI_INT, &mu, "MU", "FixMatch's unlabeled images per labeled image in a step", false, CLI_RANGE(1, 1000)},
+        {"lambda-u", CLI_FLOAT, &lambda_u, "X", "FixMatch's unlabeled loss weight", false, CLI_RANGE(0, 1000)},
         {"strong", CLI_STR, &strong, "POLICY", "FixMatch's strong view", false},
-        {"lr", CLI_FLOAT, &lr, "X", "AdamW learning rate of every row (0.004)", false},
-        {"ema", CLI_FLOAT, &ema, "DECAY", "moving average of the weights in every row, used where it validates better (0)",
-         false},
+        {"lr", CLI_FLOAT, &lr, "X", "AdamW learning rate of every row", false, CLI_ABOVE(0, 10)},
+        {"ema", CLI_FLOAT, &ema, "DECAY", "moving average of the weights in every row, used where it validates better", false,
+         CLI_BELOW(0, 1)},
         {0},
     };
     int rc = cli_parse(cmd, "[--device D] [--quick] [--json] [flags]", argc, argv, opts, NULL);
@@ -95,21 +100,16 @@ int cmd_demo(int argc, char **argv)
     SET(pl_thr, o.pl_threshold, float) SET(ns_thr, o.ns_threshold, float) SET(fm_thr, o.fixmatch.fit.threshold, float)
     SET(lambda_u, o.fixmatch.fit.lambda_u, float) SET(lr, o.fit.sched.base_lr, float) SET(ema, o.fit.optim.ema, float)
 #undef SET
-    if (epochs == 0 || fm_epochs == 0 || repeat == 0 || mu == 0 || labels <= 0)
-        return cli_error(cmd, CLI_USAGE, "--epochs, --fixmatch-epochs, --labeled-repeat, --mu and --labels must be positive");
     if (fr_demo_check(&o) != FR_STATUS_OK)
         return cli_error(cmd, CLI_USAGE, "%s", fr_last_error());
-    if (!(o.fit.optim.ema >= 0 && o.fit.optim.ema < 1))
-        return cli_error(cmd, CLI_USAGE, "--ema %g: the decay must be in [0, 1) (0 = off)", (double)o.fit.optim.ema);
-    if (!(o.fit.sched.base_lr > 0))
-        return cli_error(cmd, CLI_USAGE, "--lr must be positive");
     if ((rc = rc_check_arch(cmd, o.arch)) != CLI_OK)
         return rc;
     if ((o.augment && (rc = check_policy(cmd, "augment", o.augment))) ||
         (o.noise && (rc = check_policy(cmd, "noise", o.noise))) ||
         (rc = check_policy(cmd, "strong", o.fixmatch.fit.strong)))
         return rc;
-    if (c.out && (rc = rc_mkdir(cmd, c.out)) != CLI_OK)
+    struct rc_outdir od = {.lock_fd = -1};
+    if (c.out && (rc = rc_out_open(cmd, c.out, NULL, &od)) != CLI_OK)
         return rc;
 
     struct fr_backend *be = NULL;
@@ -119,7 +119,7 @@ int cmd_demo(int argc, char **argv)
     int n = 0;
     double t_all = rc_now();
     if ((rc = cli_open_device(cmd, c.device, (int)c.threads, &be)) != CLI_OK)
-        return rc;
+        goto done;
     struct rc_data d;
     rc_defaults(NULL, &d, NULL);
     d.data = data;
@@ -135,7 +135,7 @@ int cmd_demo(int argc, char **argv)
     fprintf(stderr, "frugal %s: %s, %lld labels (%lld train + %lld validation), %lld unlabeled images, model %s%s\n", cmd,
             train->source, (long long)(sp.n_labeled + sp.n_val), (long long)sp.n_labeled, (long long)sp.n_val,
             (long long)sp.n_unlabeled, o.arch, quick ? " (quick)" : "");
-    rc_install_sigint();
+    rc_install_signals();
     struct demo_ui ui = {.cmd = cmd};
     o.fit.seed = (uint64_t)c.seed;
     o.fit.out_dir = c.out;
@@ -148,11 +148,7 @@ int cmd_demo(int argc, char **argv)
     enum fr_status st = fr_demo_run(be, train, test, &sp, &o, &rows, &n);
     if (st != FR_STATUS_OK) {
         progress_done(&ui.pr);
-        if (st == FR_STATUS_INTERRUPTED) {
-            fprintf(stderr, "frugal %s: %s\n", cmd, fr_last_error());
-            rc = 130;
-        } else
-            rc = rc_fail(cmd, st);
+        rc = st == FR_STATUS_INTERRUPTED ? rc_interrupted(cmd, fr_last_error()) : rc_fail(cmd, st);
         goto done;
     }
     double total = rc_now() - t_all;
@@ -162,8 +158,7 @@ int cmd_demo(int argc, char **argv)
         if (rows[i].test_accuracy > rows[best].test_accuracy)
             best = i;
     if (c.json) {
-        cJSON *jo = cJSON_CreateObject();
-        cJSON_AddStringToObject(jo, "command", "demo");
+        cJSON *jo = rc_json_new(cmd);
         cJSON *arr = cJSON_AddArrayToObject(jo, "rows");
         for (int i = 0; i < n; i++) {
             cJSON *r = cJSON_CreateObject();
@@ -182,8 +177,7 @@ int cmd_demo(int argc, char **argv)
         cJSON_AddBoolToObject(jo, "quick", quick);
         cJSON_AddNumberToObject(jo, "test_images", (double)test->n);
         rc_json_num(jo, "gain_over_supervised_augment", rows[best].test_accuracy - rows[1].test_accuracy);
-        cJSON_AddNumberToObject(jo, "seconds", total);
-        cJSON_AddStringToObject(jo, "device", fr_backend_name(be));
+        rc_json_run(jo, be, 0, total);
         rc_json_print(jo);
     } else {
         printf("\n%s, %lld labels (%lld per class), model %s, device %s%s\n\n", train->source,
@@ -214,5 +208,6 @@ done:
     fr_dataset_free(train);
     fr_dataset_free(test);
     fr_backend_free(be);
+    rc_out_close(&od);
     return rc;
 }

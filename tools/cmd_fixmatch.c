@@ -26,13 +26,15 @@ int cmd_fixmatch(int argc, char **argv)
         RC_COMMON_OPTS(&c),
         {"out", CLI_STR, &c.out, "DIR", "write model.safetensors (each epoch), model_ema.safetensors and metrics.jsonl here",
          false},
-        {"model", CLI_STR, &f.model, "t|s|m|MODELFILE", "built-in architecture or a model file (t)", false},
+        RC_ARCH_OPT(&f, "built-in architecture or a model file (t)"),
         {"init", CLI_STR, &init, "CKPT", "start from this checkpoint's weights (e.g. a supervised model)", false},
-        {"threshold", CLI_FLOAT, &threshold, "TAU", "confidence a weak-view prediction needs to become a target (0.95)", false},
-        {"mu", CLI_INT, &mu, "MU", "unlabeled images per labeled image in a step (7)", false},
-        {"lambda-u", CLI_FLOAT, &lambda_u, "X", "weight of the unlabeled loss (1)", false},
+        {"threshold", CLI_FLOAT, &threshold, "TAU", "confidence a weak-view prediction needs to become a target (0.95)",
+         false, CLI_RANGE(0, 1)},
+        {"mu", CLI_INT, &mu, "MU", "unlabeled images per labeled image in a step (7)", false, CLI_RANGE(1, 1000)},
+        {"lambda-u", CLI_FLOAT, &lambda_u, "X", "weight of the unlabeled loss (1)", false, CLI_RANGE(0, 1000)},
         {"strong", CLI_STR, &strong, "POLICY", "strong view of the unlabeled images (" FR_FIXMATCH_STRONG ")", false},
-        {"unlabeled-ratio", CLI_FLOAT, &ratio, "K", "unlabeled images per labeled image (0 = all)", false},
+        {"unlabeled-ratio", CLI_FLOAT, &ratio, "K", "unlabeled images per labeled image (0 = all)", false,
+         CLI_RANGE(0, 1e6)},
         RC_DATA_OPTS(&d),
         RC_FIT_OPTS(&f),
         {0},
@@ -48,7 +50,7 @@ int cmd_fixmatch(int argc, char **argv)
     fm.fit.strong = strong;
     fm.fit.threshold = (float)threshold;
     fm.fit.lambda_u = (float)lambda_u;
-    fm.fit.mu = mu > 0 && mu < 1000 ? (int)mu : 0;
+    fm.fit.mu = (int)mu;
     fm.unlabeled_ratio = ratio;
     if (fr_fixmatch_check(&fm) != FR_STATUS_OK)
         return cli_error(cmd, CLI_USAGE, "%s", fr_last_error());
@@ -58,7 +60,8 @@ int cmd_fixmatch(int argc, char **argv)
     fr_aug_policy_free(pol);
     if (!init && (rc = rc_check_arch(cmd, f.model)) != CLI_OK)
         return rc;
-    if (c.out && (rc = rc_mkdir(cmd, c.out)) != CLI_OK)
+    struct rc_outdir od = {.lock_fd = -1};
+    if (c.out && (rc = rc_out_open(cmd, c.out, NULL, &od)) != CLI_OK)
         return rc;
     struct fr_backend *be = NULL;
     struct fr_dataset *train = NULL, *test = NULL;
@@ -67,7 +70,7 @@ int cmd_fixmatch(int argc, char **argv)
     enum fr_status st;
     double t0 = rc_now();
     if ((rc = cli_open_device(cmd, c.device, (int)c.threads, &be)) != CLI_OK)
-        return rc;
+        goto done;
     if (init)
         rc_checkpoint_input(init, &d);
     if ((rc = rc_open_data(cmd, &d, &train, &test)) != CLI_OK || (rc = rc_split(cmd, &d, train, (uint64_t)c.seed, &sp)))
@@ -94,7 +97,7 @@ int cmd_fixmatch(int argc, char **argv)
     fm.fit.val_ds = train;
     fm.fit.val_idx = sp.val;
     fm.fit.n_val = sp.n_val;
-    rc_install_sigint();
+    rc_install_signals();
     struct progress pr;
     progress_init(&pr, cmd, "fixmatch");
     fm.fit.on_progress = progress_step;
@@ -105,11 +108,7 @@ int cmd_fixmatch(int argc, char **argv)
     st = fr_fixmatch(net, train, &sp, &fm, &fr);
     progress_done(&pr);
     if (st != FR_STATUS_OK) {
-        if (st == FR_STATUS_INTERRUPTED) {
-            fprintf(stderr, "frugal %s: %s\n", cmd, fr_last_error());
-            rc = 130;
-        } else
-            rc = rc_fail(cmd, st);
+        rc = st == FR_STATUS_INTERRUPTED ? rc_interrupted(cmd, fr_last_error()) : rc_fail(cmd, st);
         goto done;
     }
     cJSON *extra = cJSON_CreateObject();
@@ -141,5 +140,6 @@ done:
     fr_dataset_free(train);
     fr_dataset_free(test);
     fr_backend_free(be);
+    rc_out_close(&od);
     return rc;
 }

@@ -82,23 +82,16 @@ enum fr_status fr_self_train_round(struct fr_net *teacher, const struct fr_datas
     int64_t *unl = NULL, n_unl = 0;
     if ((st = fr_round_unlabeled(sp, o->unlabeled_ratio, o->fit.seed, round, &unl, &n_unl)) != FR_STATUS_OK)
         return st;
-    struct fr_pseudo ps = {0};
     struct fr_trainset ts = {.n_classes = teacher->n_classes};
     if (n_unl == 0)
         st = fr_error(FR_STATUS_INVALID_ARGUMENT, "%s: no unlabeled images to pseudo-label", ds->source);
     if (st == FR_STATUS_OK)
-        st = fr_pseudo_label(teacher, ds, unl, n_unl, &o->pseudo, &ps);
+        st = fr_pseudo_trainset(teacher, ds, sp->labeled, sp->n_labeled, o->labeled_repeat, unl, n_unl, &o->pseudo,
+                                o->soft, &ts, &out->pseudo);
     free(unl);
-    if (st == FR_STATUS_OK) {
-        out->pseudo = ps.report; /* the report's arrays move to the round */
-        memset(&ps.report, 0, sizeof ps.report);
-    }
-    /* the labeled images repeated so they keep their share of the batches next to many pseudo-labeled ones */
-    for (int r = 0; r < o->labeled_repeat && st == FR_STATUS_OK; r++)
-        st = fr_trainset_add(&ts, 0, ds, sp->labeled, sp->n_labeled, NULL, NULL);
-    if (st == FR_STATUS_OK && ps.n > 0)
-        st = fr_trainset_add(&ts, 0, ds, ps.idx, ps.n, ps.label, o->soft ? ps.prob : NULL);
-    fr_pseudo_free(&ps);
+    if (st == FR_STATUS_OK && out->pseudo.rows == 0) /* nothing to learn from without labels: not self-training */
+        st = fr_error(FR_STATUS_INVALID_ARGUMENT, "%s: the teacher kept no pseudo-label of %lld unlabeled images at "
+                      "threshold %g", ds->source, (long long)out->pseudo.unlabeled, (double)o->pseudo.threshold);
     if (st == FR_STATUS_OK)
         st = fr_net_new_ex(teacher->be, o->arch, &o->noise, ds->c, ds->h, ds->w, teacher->n_classes,
                            teacher->class_names, seed, &out->student);
