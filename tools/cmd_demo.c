@@ -199,7 +199,8 @@ int cmd_demo(int argc, char **argv)
                rows[best].method, 100.0 * (rows[best].test_accuracy - rows[1].test_accuracy));
         if (o.fit.optim.ema > 0)
             printf("  * the moving average of the weights (it validated better than the raw weights).\n");
-        printf("  All 60,000 labels (README, Fashion-MNIST reference): see the README's demo section.\n");
+        /* the figures of the README's demo section (measured there with the command it names) */
+        printf("  Reference with all 60,000 labels (README): model t 90.7%%, published 2-conv CNNs 91.6-93.9%%.\n");
     }
     rc = CLI_OK;
 done:

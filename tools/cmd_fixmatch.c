@@ -116,18 +116,6 @@ int cmd_fixmatch(int argc, char **argv)
     cJSON_AddNumberToObject(extra, "threshold", threshold);
     cJSON_AddNumberToObject(extra, "mu", (double)mu);
     cJSON_AddNumberToObject(extra, "lambda_u", lambda_u);
-    rc_json_num(extra, "val_accuracy_ema", fr.val_accuracy_ema);
-    if (fm.fit.optim.ema > 0 && test) {
-        struct fr_net *e = NULL;
-        struct fr_eval ev;
-        if (fr_net_ema(net, &e) == FR_STATUS_OK && fr_net_evaluate(e, test, NULL, test->n, &ev) == FR_STATUS_OK) {
-            rc_json_num(extra, "test_accuracy_ema", ev.accuracy);
-            if (!c.json)
-                fprintf(stderr, "frugal %s: moving average of the weights: test accuracy %.4f\n", cmd, ev.accuracy);
-            fr_eval_free(&ev);
-        }
-        fr_net_free(e);
-    }
     if (c.out) {
         char path[4096];
         snprintf(path, sizeof path, "%s/model.safetensors", c.out);

@@ -841,6 +841,19 @@ int rc_finish(const char *cmd, const struct rc_common *c, struct fr_backend *be,
             return rc_fail(cmd, st);
         }
     }
+    /* --ema: the weights' moving average is evaluated beside the raw weights (and saved beside them by fr_fit) */
+    struct fr_eval eva = {0};
+    eva.accuracy = NAN;
+    struct fr_net *avg = NULL;
+    if (test && fit && !isnan(fit->val_accuracy_ema) && fr_net_ema(net, &avg) == FR_STATUS_OK) {
+        enum fr_status st = fr_net_evaluate(avg, test, NULL, test->n, &eva);
+        fr_net_free(avg);
+        if (st != FR_STATUS_OK) {
+            fr_eval_free(&ev);
+            cJSON_Delete(extra);
+            return rc_fail(cmd, st);
+        }
+    }
     int fb = fr_net_fallback_ops(net);
     rc_report_device(cmd, be, fb);
     cJSON *o = rc_json_new(cmd);
@@ -849,6 +862,10 @@ int rc_finish(const char *cmd, const struct rc_common *c, struct fr_backend *be,
     rc_json_num(o, "test_loss", ev.loss);
     cJSON_AddNumberToObject(o, "test_images", (double)ev.n);
     rc_json_num(o, "val_accuracy", fit ? fit->val_accuracy : NAN);
+    if (fit && !isnan(fit->val_accuracy_ema)) {
+        rc_json_num(o, "val_accuracy_ema", fit->val_accuracy_ema);
+        rc_json_num(o, "test_accuracy_ema", eva.accuracy);
+    }
     rc_json_num(o, "train_loss", fit ? fit->train_loss : NAN);
     rc_json_num(o, "train_images_per_second", fit ? fit->images_per_second : NAN);
     rc_json_num(o, "host_to_device_bytes_per_step", fit ? (double)fit->host_to_device_bytes_per_step : NAN);
@@ -872,11 +889,14 @@ int rc_finish(const char *cmd, const struct rc_common *c, struct fr_backend *be,
         cJSON_Delete(o);
         if (test)
             printf("test accuracy %.4f  test loss %.4f  (%lld images)\n", ev.accuracy, ev.loss, (long long)ev.n);
+        if (test && !isnan(eva.accuracy))
+            printf("test accuracy %.4f  of the weights' moving average\n", eva.accuracy);
         if (fit)
             printf("trained %lld epochs, %lld steps, %.0f img/s, %.1f s in all\n", (long long)fit->epochs_done,
                    (long long)fit->steps, fit->images_per_second, seconds);
     }
     fr_eval_free(&ev);
+    fr_eval_free(&eva);
     return CLI_OK;
 }
 

@@ -295,9 +295,10 @@ struct fr_demo_row {
  * On one split: supervised and supervised+augment baselines, pseudo-labelling, FixMatch and Noisy Student rounds,
  * one model for all. The baselines train on the labeled images repeated labeled_repeat times per epoch for `epochs`
  * epochs, the schedule of the self-training students (which add the pseudo-labels), so a row's gain over
- * supervised+augment comes from the unlabeled images. Pseudo-labelling's teacher and each Noisy Student round's
- * teacher is the best model so far by validation accuracy; a row uses the weights' moving average (fit.optim.ema)
- * when it validates better than the raw weights. Self-training rounds follow fr_self_train_round's seeds. */
+ * supervised+augment comes from the unlabeled images. Pseudo-labelling's teacher and the first Noisy Student
+ * round's teacher is the best model so far by validation accuracy (a tie goes to the later row), each later round's
+ * the previous student; a row uses the weights' moving average (fit.optim.ema) when it validates better than the
+ * raw weights. Self-training rounds follow fr_self_train_round's seeds. */
 struct fr_demo_opts {
     const char *arch;                 /* every row's model (t) */
     int epochs, labeled_repeat;       /* baselines and self-training students (12; 10) */
