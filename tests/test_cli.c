@@ -518,6 +518,11 @@ static void test_fixmatch_tiny(void **state)
     expect_usage("--ema 1", "train --data fmnist --ema 1");
     expect_usage("no images left unlabeled", "fixmatch --data fmnist --train-limit 300 --labels 0 --epochs 1");
     expect_usage("no images left unlabeled", "fixmatch --data fmnist --classes 0,1 --train-limit 300 --labels 0");
+    /* a teacher or starting point whose classes differ from the data's, before any training */
+    expect_usage("5 classes, %s/model.safetensors has 10", "noisy-student --data fmnist --classes 0-4 --train-limit 500 "
+                 "--teacher %s/model.safetensors --rounds 1", dir, dir);
+    expect_usage("5 classes, %s/model.safetensors has 10", "fixmatch --data fmnist --classes 0-4 --train-limit 500 "
+                 "--init %s/model.safetensors", dir, dir);
 }
 
 /* --model MODELFILE: trains, stores the file's text in the checkpoint, and the checkpoint evaluates after the

@@ -1,7 +1,7 @@
 /* Semi-supervised recipes on a small synthetic dataset (CPU path): FixMatch (a threshold of 1 equals an unlabeled
  * loss weight of 0, a threshold of 0 changes training, range checks and an empty unlabeled set fail before
  * training), the weights' moving average (validated, saved beside the checkpoint, absent without a decay),
- * pseudo-label reports against predictions computed here, distillation with MixUp, self-training rounds and the demo's checks (teacher
+ * pseudo-label reports against predictions computed here, test-time flips and teacher ensembles, distillation with MixUp, self-training rounds and the demo's checks (teacher
  * classes, thresholds, no unlabeled images). */
 #include <math.h>
 #include <stdio.h>
@@ -257,6 +257,75 @@ static void test_pseudo_report(void **state)
     fx_free(&f);
 }
 
+/* softmax of a row in double */
+static void softmax_row(const float *z, double *p)
+{
+    double m = z[0], s = 0;
+    for (int c = 1; c < K; c++)
+        m = z[c] > m ? z[c] : m;
+    for (int c = 0; c < K; c++)
+        s += p[c] = exp((double)z[c] - m);
+    for (int c = 0; c < K; c++)
+        p[c] /= s;
+}
+
+/* test-time flips and a second teacher: the kept probabilities are the mean of softmax over each teacher and each
+ * image and its mirror image, recomputed here from logits of mirrored pixels */
+static void test_pseudo_flip_ensemble(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f);
+    struct fr_net *t1 = teacher_of(&f), *t2;
+    assert_int_equal(fr_net_new(tu_cpu, "t", 1, H, H, K, NULL, 11, &t2), FR_STATUS_OK);
+    enum { M = 12 };
+    const int64_t *idx = f.sp.unlabeled;
+    static uint8_t img[M * H * H], mir[M * H * H];
+    for (int i = 0; i < M; i++)
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < H; x++) {
+                uint8_t v = f.ds.pixels[(size_t)idx[i] * H * H + y * H + x];
+                img[i * H * H + y * H + x] = v;
+                mir[i * H * H + y * H + (H - 1 - x)] = v;
+            }
+    struct fr_net *nets[2] = {t1, t2};
+    double want[M * K] = {0};
+    for (int t = 0; t < 2; t++)
+        for (int v = 0; v < 2; v++) {
+            static float z[M * K];
+            assert_int_equal(fr_net_predict_u8(nets[t], v ? mir : img, M, z), FR_STATUS_OK);
+            for (int i = 0; i < M; i++) {
+                double p[K];
+                softmax_row(z + i * K, p);
+                for (int c = 0; c < K; c++)
+                    want[i * K + c] += p[c] / 4;
+            }
+        }
+    struct fr_pseudo ps;
+    struct fr_pseudo_opts po = {.threshold = 0.0f, .flip = true, .teachers = &t2, .n_teachers = 1};
+    assert_int_equal(fr_pseudo_label(t1, &f.ds, idx, M, &po, &ps), FR_STATUS_OK);
+    assert_int_equal(ps.n, M);
+    for (int64_t r = 0; r < ps.n; r++) {
+        int i = -1;
+        for (int j = 0; j < M; j++)
+            i = idx[j] == ps.idx[r] ? j : i;
+        assert_true(i >= 0);
+        for (int c = 0; c < K; c++)
+            if (fabs(ps.prob[r * K + c] - want[i * K + c]) > 1e-5)
+                fail_msg("image %d class %d: %g, want %g", i, c, ps.prob[r * K + c], want[i * K + c]);
+    }
+    fr_pseudo_free(&ps);
+    /* a second teacher of other classes is refused */
+    struct fr_net *t5;
+    assert_int_equal(fr_net_new(tu_cpu, "t", 1, H, H, 5, NULL, 11, &t5), FR_STATUS_OK);
+    po.teachers = &t5;
+    assert_int_equal(fr_pseudo_label(t1, &f.ds, idx, M, &po, &ps), FR_STATUS_INVALID_ARGUMENT);
+    fr_net_free(t5);
+    fr_net_free(t2);
+    fr_net_free(t1);
+    fx_free(&f);
+}
+
 /* distillation with MixUp (consistent teaching: the teacher in the graph sees the same mixed images); a mixing stage
  * that never fires equals distillation without one, for the pure teacher term and with a share of mixed labels */
 static double distill_loss(const struct fx *f, struct fr_net *teacher, const char *augment, float alpha, bool cached,
@@ -387,6 +456,7 @@ int main(void)
         cmocka_unit_test(test_fixmatch_bad_input),
         cmocka_unit_test(test_ema_checkpoint),
         cmocka_unit_test(test_pseudo_report),
+        cmocka_unit_test(test_pseudo_flip_ensemble),
         cmocka_unit_test(test_distill_mixup),
         cmocka_unit_test(test_round_bad_input),
         cmocka_unit_test(test_demo_checks),

@@ -86,12 +86,8 @@ int cmd_fixmatch(int argc, char **argv)
         rc = rc_fail(cmd, st);
         goto done;
     }
-    if (net->n_classes != train->n_classes || net->c != train->c || net->h != train->h || net->w != train->w) {
-        rc = cli_error(cmd, CLI_USAGE, "--init %s: the model has %d classes of %dx%dx%d images, %s %d of %dx%dx%d", init,
-                       net->n_classes, net->c, net->h, net->w, train->source, train->n_classes, train->c, train->h,
-                       train->w);
+    if (init && (rc = rc_check_fit(cmd, init, net, train)) != CLI_OK)
         goto done;
-    }
     fprintf(stderr, "frugal %s: model %s, %lld labeled training images + %lld validation, %lld unlabeled, %s\n", cmd,
             net->arch, (long long)sp.n_labeled, (long long)sp.n_val, (long long)sp.n_unlabeled, train->source);
     fm.fit.val_ds = train;
