@@ -44,10 +44,16 @@ int cmd_demo(int argc, char **argv)
     struct rc_common c;
     rc_defaults(&c, NULL, NULL);
     bool quick = false;
-    /* flags left unset (-1 / NULL) take the full or the quick defaults after parsing */
-    const char *data = "fmnist", *model = NULL, *augment = NULL, *noise = NULL, *strong = NULL;
-    int64_t test_limit = 0, labels = 1000, epochs = -1, fm_epochs = -1, repeat = -1, rounds = -1, mu = -1;
-    double ratio = -1, pl_thr = -1, ns_thr = -1, fm_thr = -1, lambda_u = -1, lr = -1, ema = -1;
+    /* the flags start at the full demo's settings; --quick changes those not given */
+    struct fr_demo_opts full;
+    fr_demo_opts_init(&full, false);
+    const char *data = "fmnist", *model = full.arch, *augment = full.augment, *noise = full.noise,
+               *strong = full.fixmatch.fit.strong;
+    int64_t test_limit = 0, labels = 1000, epochs = full.epochs, fm_epochs = full.fixmatch_epochs,
+            repeat = full.labeled_repeat, rounds = full.rounds, mu = full.fixmatch.fit.mu;
+    double ratio = full.unlabeled_ratio, pl_thr = full.pl_threshold, ns_thr = full.ns_threshold,
+           fm_thr = full.fixmatch.fit.threshold, lambda_u = full.fixmatch.fit.lambda_u, lr = full.fit.sched.base_lr,
+           ema = full.fit.optim.ema;
     struct cli_opt opts[] = {
         RC_COMMON_OPTS(&c),
         {"quick", CLI_BOOL, &quick, NULL, "the two-minute version (fewer epochs and unlabeled images, one round)", false},
@@ -58,7 +64,7 @@ int cmd_demo(int argc, char **argv)
         {"labels", CLI_INT, &labels, "N", "label budget, validation included (1000)", false, CLI_RANGE(1, RC_MAX_COUNT)},
         {"arch", CLI_STR, &model, "t|s|m|MODELFILE", "every row's model", false},
         CLI_DEPRECATED("model", "arch"),
-        {"epochs", CLI_INT, &epochs, "N", "epochs of the baselines and the self-training students", false,
+        {"epochs", CLI_INT, &epochs, "N", "epochs of the baselines and the self-training students (12; --quick: 6)", false,
          CLI_RANGE(1, 1000000)},
         {"labeled-repeat", CLI_INT, &repeat, "N", "labeled images per epoch, repeated, in every row but FixMatch", false,
          CLI_RANGE(1, 10000)},
@@ -66,9 +72,9 @@ int cmd_demo(int argc, char **argv)
         {"noise", CLI_STR, &noise, "POLICY", "input noise of the Noisy Student students", false},
         {"pl-threshold", CLI_FLOAT, &pl_thr, "X", "pseudo-label confidence threshold", false, CLI_RANGE(0, 1)},
         {"ns-threshold", CLI_FLOAT, &ns_thr, "X", "Noisy Student confidence threshold", false, CLI_RANGE(0, 1)},
-        {"rounds", CLI_INT, &rounds, "R", "Noisy Student rounds", false, CLI_RANGE(0, 10)},
-        {"unlabeled-ratio", CLI_FLOAT, &ratio, "K", "unlabeled images per labeled image (0 = all)", false, CLI_RANGE(0, 1e6)},
-        {"fixmatch-epochs", CLI_INT, &fm_epochs, "N", "FixMatch's passes over the unlabeled images", false,
+        {"rounds", CLI_INT, &rounds, "R", "Noisy Student rounds (2; --quick: 1)", false, CLI_RANGE(0, 10)},
+        {"unlabeled-ratio", CLI_FLOAT, &ratio, "K", "unlabeled images per labeled image (default 0 = all; --quick: 20)", false, CLI_RANGE(0, 1e6)},
+        {"fixmatch-epochs", CLI_INT, &fm_epochs, "N", "FixMatch's passes over the unlabeled images (10; --quick: 5)", false,
          CLI_RANGE(1, 1000000)},
         {"threshold", CLI_FLOAT, &fm_thr, "TAU", "FixMatch's confidence threshold", false, CLI_RANGE(0, 1)},
         {"mu", CLI_INT, &mu, "MU", "FixMatch's unlabeled images per labeled image in a step", false, CLI_RANGE(1, 1000)},
@@ -84,22 +90,21 @@ int cmd_demo(int argc, char **argv)
         return rc < 0 ? CLI_OK : rc;
     struct fr_demo_opts o;
     fr_demo_opts_init(&o, quick);
-    if (model)
-        o.arch = model;
-    if (augment)
-        o.augment = strcmp(augment, "none") ? augment : NULL;
-    if (noise)
-        o.noise = strcmp(noise, "none") ? noise : NULL;
-    if (strong)
-        o.fixmatch.fit.strong = strong;
-#define SET(flag, field, type)    \
-    if (flag >= 0)                \
-        field = (type)flag;
-    SET(epochs, o.epochs, int) SET(fm_epochs, o.fixmatch_epochs, int) SET(repeat, o.labeled_repeat, int)
-    SET(rounds, o.rounds, int) SET(mu, o.fixmatch.fit.mu, int) SET(ratio, o.unlabeled_ratio, double)
-    SET(pl_thr, o.pl_threshold, float) SET(ns_thr, o.ns_threshold, float) SET(fm_thr, o.fixmatch.fit.threshold, float)
-    SET(lambda_u, o.fixmatch.fit.lambda_u, float) SET(lr, o.fit.sched.base_lr, float) SET(ema, o.fit.optim.ema, float)
+#define SET(flag, var, field) \
+    if (cli_find(opts, flag)->seen) \
+        field = var;
+    SET("arch", model, o.arch) SET("augment", augment, o.augment) SET("noise", noise, o.noise)
+    SET("strong", strong, o.fixmatch.fit.strong) SET("epochs", (int)epochs, o.epochs)
+    SET("fixmatch-epochs", (int)fm_epochs, o.fixmatch_epochs) SET("labeled-repeat", (int)repeat, o.labeled_repeat)
+    SET("rounds", (int)rounds, o.rounds) SET("mu", (int)mu, o.fixmatch.fit.mu) SET("unlabeled-ratio", ratio, o.unlabeled_ratio)
+    SET("pl-threshold", (float)pl_thr, o.pl_threshold) SET("ns-threshold", (float)ns_thr, o.ns_threshold)
+    SET("threshold", (float)fm_thr, o.fixmatch.fit.threshold) SET("lambda-u", (float)lambda_u, o.fixmatch.fit.lambda_u)
+    SET("lr", (float)lr, o.fit.sched.base_lr) SET("ema", (float)ema, o.fit.optim.ema)
 #undef SET
+    if (o.augment && !strcmp(o.augment, "none"))
+        o.augment = NULL;
+    if (o.noise && !strcmp(o.noise, "none"))
+        o.noise = NULL;
     if (fr_demo_check(&o) != FR_STATUS_OK)
         return cli_error(cmd, CLI_USAGE, "%s", fr_last_error());
     if ((rc = rc_check_arch(cmd, o.arch)) != CLI_OK)

@@ -1,7 +1,8 @@
-/* `frugal noisy-student`: the loop of REFERENCE.md section 6. A teacher trained on the label budget (or given)
- * labels the unlabeled images without noise (soft labels, threshold 0.3, class balancing by default); a fresh,
- * noised student of equal or larger size trains on labeled + pseudo-labeled images and becomes the next
- * teacher; every round's checkpoint is kept (round<R>.safetensors) and a per-round table is printed. */
+/* `frugal noisy-student`: Noisy Student (Xie et al. 2020) over fr_self_train_round. A teacher trained on the label
+ * budget (or given) labels the unlabeled images without noise (soft labels, threshold 0.3, class balancing by
+ * default; --flip, --ensemble); a fresh, noised student of equal or larger size trains on labeled + pseudo-labeled
+ * images and becomes the next teacher; every round's checkpoint is kept (round<R>.safetensors) and a per-round
+ * table with what the teacher kept is printed. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -296,7 +296,7 @@ struct fr_demo_row {
  * one model for all. The baselines train on the labeled images repeated labeled_repeat times per epoch for `epochs`
  * epochs, the schedule of the self-training students (which add the pseudo-labels), so a row's gain over
  * supervised+augment comes from the unlabeled images. Pseudo-labelling's teacher and the first Noisy Student
- * round's teacher is the best model so far by validation accuracy (a tie goes to the later row), each later round's
+ * round's teacher is the best model so far by validation accuracy (a tie keeps the earlier row), each later round's
  * the previous student; a row uses the weights' moving average (fit.optim.ema) when it validates better than the
  * raw weights. Self-training rounds follow fr_self_train_round's seeds. */
 struct fr_demo_opts {

@@ -112,7 +112,7 @@ static enum fr_status add_row(struct demo *d, const char *method, struct fr_net 
     if (next_teacher) {
         fr_net_free(d->prev);
         d->prev = *net;
-    } else if (!d->best || row->val_accuracy >= d->best_val) { /* a tie goes to the later row */
+    } else if (!d->best || row->val_accuracy > d->best_val) { /* a tie keeps the earlier row */
         fr_net_free(d->best);
         d->best = *net;
         d->best_val = row->val_accuracy;
