@@ -10,10 +10,14 @@
 /* --- predictors --- */
 struct fr_predictor {
     struct fr_predictor_opts o;
+    struct fr_model *m;
+    struct fr_backend *be;
     struct fr_tensor *x, *logits;
     struct fr_graph *g;
     int64_t k, sample; /* classes, bytes per input image */
     void *pad;         /* one batch of inputs for the last partial chunk */
+    struct fr_predictor *tail[24]; /* [j]: a predictor of batch 2^j < o.batch for a short last chunk, made on demand
+                                      (a few images are not run as a whole padded batch) */
 };
 
 void fr_predictor_opts_init(struct fr_predictor_opts *o)
@@ -29,6 +33,8 @@ void fr_predictor_free(struct fr_predictor *p)
 {
     if (!p)
         return;
+    for (int j = 0; j < 24; j++)
+        fr_predictor_free(p->tail[j]);
     fr_graph_free(p->g);
     free(p->pad);
     free(p);
@@ -83,6 +89,8 @@ enum fr_status fr_predictor_new(struct fr_model *m, struct fr_backend *backend, 
     if (!p)
         return fr_error(FR_STATUS_OUT_OF_MEMORY, "predictor: out of memory");
     p->o = *o;
+    p->m = m;
+    p->be = backend;
     p->k = layer_size(m, last);
     p->sample = layer_size(m, first) * (int64_t)fr_dtype_size(o->input);
     struct fr_ctx *ctx = fr_model_ctx(m);
@@ -117,6 +125,19 @@ enum fr_status fr_predictor_run(struct fr_predictor *p, const void *images, int6
     for (int64_t i = 0; i < n && st == FR_STATUS_OK; i += eb) {
         int64_t cnt = FR_MIN(eb, n - i);
         const char *src = (const char *)images + i * p->sample;
+        int j = 0;
+        while (j < 23 && ((int64_t)1 << j) < cnt)
+            j++;
+        if (((int64_t)1 << j) < eb) { /* a short chunk: a predictor of the next power of two */
+            if (!p->tail[j]) {
+                struct fr_predictor_opts to = p->o;
+                to.batch = 1 << j;
+                if ((st = fr_predictor_new(p->m, p->be, &to, &p->tail[j])) != FR_STATUS_OK)
+                    break;
+            }
+            st = fr_predictor_run(p->tail[j], src, cnt, logits + i * p->k);
+            continue;
+        }
         if (cnt < eb) {
             memcpy(p->pad, src, (size_t)(cnt * p->sample));
             src = p->pad;
