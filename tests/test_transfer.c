@@ -5,10 +5,12 @@
  * made when the photos are read (the loss of a step equals the model's loss on fr_dataset_read's random crops of the
  * whole photos); the rule's other cases keep it on the device. */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "frugal/augment.h"
 #include "frugal/model.h"
@@ -390,12 +392,157 @@ static void test_rrc_at_load(void **state)
     fr_dataset_free(ds);
 }
 
+/* --- the CLI with the shipped backbones (tools/models) on photos read at 64x64 --- */
+
+static char out_text[1 << 16], err_text[1 << 16];
+
+/* runs the built CLI (FRUGAL_EXE) on the CPU; its stdout and stderr in out_text, err_text; the exit status */
+static int cli(const char *fmt, ...)
+{
+    char args[4096], cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "FRUGAL_DEVICE=cpu FRUGAL_THREADS=2 %s %s >%s/out.txt 2>%s/err.txt", getenv("FRUGAL_EXE"),
+             args, dir, dir);
+    int st = system(cmd);
+    char *bufs[2] = {out_text, err_text};
+    const char *names[2] = {"out.txt", "err.txt"};
+    for (int i = 0; i < 2; i++) {
+        FILE *f = fopen(tu_path(dir, names[i]), "r");
+        size_t n = f ? fread(bufs[i], 1, sizeof out_text - 1, f) : 0;
+        bufs[i][n] = 0;
+        if (f)
+            fclose(f);
+    }
+    if (!WIFEXITED(st) || WEXITSTATUS(st) > 2)
+        printf("# %s\n# %.2000s\n", args, err_text);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+/* a number of the JSON object on the last line of out_text */
+static double json_num(const char *key)
+{
+    char k[128];
+    snprintf(k, sizeof k, "\"%s\":", key);
+    const char *p = strstr(out_text, k);
+    if (!p)
+        fail_msg("no '%s' in %.500s", key, out_text);
+    p += strlen(k);
+    return !strncmp(p, "true", 4) ? 1 : !strncmp(p, "false", 5) ? 0 : strtod(p, NULL);
+}
+
+/* plain weights of a model file with a 1000-class head (as tools/export_torchvision.py writes them) */
+static void write_weights(const char *arch, const char *path)
+{
+    struct fr_ctx *ctx = fr_ctx_new();
+    struct fr_model *m;
+    assert_int_equal(fr_model_from_file(ctx, arch, C, 64, 64, 1000, &m), FR_STATUS_OK);
+    assert_int_equal(fr_model_alloc(m, tu_cpu), FR_STATUS_OK);
+    assert_int_equal(fr_model_init(m, 5, FR_INIT_DEFAULT, NULL), FR_STATUS_OK);
+    assert_int_equal(fr_model_save(m, path), FR_STATUS_OK);
+    fr_model_free(m);
+    fr_ctx_free(ctx);
+}
+
+static void test_cli_backbones(void **state)
+{
+    (void)state;
+    const char *src = getenv("FRUGAL_SOURCE_ROOT");
+    if (!getenv("FRUGAL_EXE") || !src) {
+        printf("skip: FRUGAL_EXE / FRUGAL_SOURCE_ROOT unset (built without the tools)\n");
+        skip();
+    }
+    enum { NP = 12 };
+    char photos[300], r18[400], mnv3[400], w18[300], wm[300], run[300];
+    snprintf(photos, sizeof photos, "%s", tu_path(dir, "cli-photos"));
+    write_photos(photos, NP); /* 3 classes, 40x30 .. 52x44 */
+    snprintf(r18, sizeof r18, "%s/tools/models/resnet18.txt", src);
+    snprintf(mnv3, sizeof mnv3, "%s/tools/models/mobilenet_v3_small.txt", src);
+    snprintf(w18, sizeof w18, "%s", tu_path(dir, "resnet18.safetensors"));
+    snprintf(wm, sizeof wm, "%s", tu_path(dir, "mnv3.safetensors"));
+    snprintf(run, sizeof run, "%s", tu_path(dir, "runs"));
+    write_weights(r18, w18);
+    write_weights(mnv3, wm);
+
+    /* mixed sizes without --size: the first misfit is named */
+    assert_int_equal(cli("finetune --from %s --arch %s --data folder:%s --epochs 1", wm, mnv3, photos), 2);
+    assert_non_null(strstr(err_text, "/c0/003.png: image is 30x52"));
+    assert_non_null(strstr(err_text, "--size"));
+
+    /* frozen backbone, no augmentation: its features once per image (9 training + 3 validation), the head on them */
+    assert_int_equal(cli("finetune --from %s --arch %s --data folder:%s --size 64 --freeze backbone --val 3 --epochs 2 "
+                         "--batch 4 --out %s/ft --json",
+                         wm, mnv3, photos, run),
+                     0);
+    assert_non_null(strstr(err_text, "are computed once per image, then the head trains on them"));
+    assert_true(json_num("features_cached") == 1 && json_num("frozen_layers") > 10);
+    assert_true(json_num("feature_images") == NP && json_num("steps") == 4); /* full batches of 4 of 9 */
+    assert_true(json_num("val_accuracy") >= 0 && json_num("train_loss") > 0);
+    int frozen = (int)json_num("frozen_layers");
+    /* with augmentation: the same layers in eval mode without gradients, every step */
+    assert_int_equal(cli("finetune --from %s --arch %s --data folder:%s --size 64 --freeze backbone --augment hflip "
+                         "--val 3 --epochs 1 --batch 4 --json",
+                         wm, mnv3, photos),
+                     0);
+    assert_non_null(strstr(err_text, "eval mode, no gradients"));
+    assert_true(json_num("features_cached") == 0 && json_num("frozen_layers") == frozen);
+    /* fine-tuned ResNet-18 with a backbone learning-rate multiplier */
+    assert_int_equal(cli("finetune --from %s --arch %s --data folder:%s --size 64 --freeze none --backbone-lr-mult 0.1 "
+                         "--val 3 --epochs 1 --batch 4 --out %s/r18 --json",
+                         w18, r18, photos, run),
+                     0);
+    assert_true(json_num("features_cached") == 0 && json_num("frozen_layers") == 0 && json_num("backbone_lr_mult") == 0.1);
+    assert_null(strstr(err_text, "num_batches_tracked"));
+
+    /* the checkpoints at their input size: eval, predict, pseudo-label */
+    assert_int_equal(cli("eval --model %s/ft/model.safetensors --data folder:%s --json", run, photos), 0);
+    assert_true(json_num("test_images") == NP && json_num("test_accuracy") >= 0);
+    assert_int_equal(cli("predict --model %s/ft/model.safetensors --input %s/c2 --top-k 1", run, photos), 0);
+    assert_non_null(strstr(out_text, "c2/002.png:"));
+    assert_non_null(strstr(out_text, "c2/011.png:"));
+    assert_int_equal(cli("pseudo-label --teacher %s/r18/model.safetensors --data folder:%s --size 64 --out %s/pl.csv --json",
+                         run, photos, run),
+                     0);
+    /* distillation and Noisy Student: the fine-tuned ResNet-18 teaches a MobileNetV3 */
+    assert_int_equal(cli("distill --teacher %s/r18/model.safetensors --model %s --data folder:%s --size 64 --val 3 "
+                         "--epochs 1 --batch 4 --json",
+                         run, mnv3, photos),
+                     0);
+    assert_non_null(strstr(err_text, "teacher resnet18.txt -> student mobilenet_v3_small.txt"));
+    assert_int_equal(cli("noisy-student --teacher %s/r18/model.safetensors --student %s --data folder:%s --size 64 "
+                         "--labels 6 --rounds 1 --epochs 1 --batch 4 --json",
+                         run, mnv3, photos),
+                     0);
+    assert_int_equal(cli("train --arch %s --data folder:%s --size 64 --val 3 --epochs 1 --batch 4 --json", mnv3, photos),
+                     0);
+    assert_true(json_num("parameters") > 1e6);
+
+    /* weights that do not fit the model file: every missing and unexpected tensor in one message */
+    assert_int_equal(cli("finetune --from %s --arch %s --data folder:%s --size 64", w18, mnv3, photos), 2);
+    assert_non_null(strstr(err_text, "missing: features.0.0.weight, features.0.1.{weight,bias,running_mean,running_var}"));
+    assert_non_null(strstr(err_text, "classifier.3.{weight,bias}"));
+    assert_non_null(strstr(err_text, "unexpected: bn1.{bias,running_mean,running_var,weight}, conv1.weight, "
+                                     "fc.{bias,weight}, layer1.0.bn1.")); /* the file's (sorted) order */
+    assert_non_null(strstr(err_text, "layer4.1.conv2.weight"));
+    /* a torchvision layer frugal lacks */
+    FILE *f = fopen(tu_path(dir, "ln.txt"), "w");
+    assert_non_null(f);
+    fputs("conv c 8 3 1 1\nLayerNorm ln\ngap\nlinear fc 3\n", f);
+    fclose(f);
+    assert_int_equal(cli("train --arch %s --data folder:%s --size 64 --epochs 1", tu_path(dir, "ln.txt"), photos), 2);
+    assert_non_null(strstr(err_text, "ln.txt:2: 'LayerNorm' is a PyTorch layer frugal does not have (missing op: layer "
+                                     "normalisation)"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_frozen_backbone),
         cmocka_unit_test(test_plan_rules),
         cmocka_unit_test(test_rrc_at_load),
+        cmocka_unit_test(test_cli_backbones),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -450,7 +450,8 @@ void rc_warn_unused_tensors(const char *cmd, const char *path, const struct fr_n
     char list[512] = "";
     int n = 0;
     for (int i = 0; i < st->n_tensors; i++) {
-        if (fr_model_find(net->model, st->tensors[i].name))
+        const char *name = st->tensors[i].name, *dot = strrchr(name, '.');
+        if (fr_model_find(net->model, name) || (dot && !strcmp(dot, ".num_batches_tracked"))) /* PyTorch's counters */
             continue;
         if (n++ < 5) {
             size_t l = strlen(list);

@@ -364,8 +364,9 @@ enum fr_status fr_net_load_weights(struct fr_backend *be, const char *arch, cons
     const char *bias = nt > 0 ? fr_model_tensor(probe->model, nt - 1).name : "";
     const struct fr_st_tensor *bt = fr_st_find(st, bias);
     int k = bt && bt->ndim == 1 ? (int)bt->shape[0] : 0;
-    if (k <= 0) {
-        s = fr_error(FR_STATUS_FORMAT, "%s: no 1-D tensor '%s' (the head bias of model '%s')", path, bias, arch);
+    if (k <= 0) { /* the file does not fit: every missing, unexpected and mis-shaped tensor, as below */
+        if ((s = fr_model_load_st(probe->model, st, false, false)) == FR_STATUS_OK)
+            s = fr_error(FR_STATUS_FORMAT, "%s: no 1-D tensor '%s' (the head bias of model '%s')", path, bias, arch);
         fr_net_free(probe);
         fr_st_free(st);
         return s;
