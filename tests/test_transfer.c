@@ -497,16 +497,25 @@ static void test_cli_backbones(void **state)
     assert_null(strstr(err_text, "num_batches_tracked"));
 
     /* the checkpoints at their input size: eval, predict, pseudo-label */
-    assert_int_equal(cli("eval --model %s/ft/model.safetensors --data folder:%s --json", run, photos), 0);
+    assert_int_equal(cli("eval --checkpoint %s/ft/model.safetensors --data folder:%s --json", run, photos), 0);
     assert_true(json_num("test_images") == NP && json_num("test_accuracy") >= 0);
-    assert_int_equal(cli("predict --model %s/ft/model.safetensors --input %s/c2 --top-k 1", run, photos), 0);
+    assert_int_equal(cli("predict --checkpoint %s/ft/model.safetensors --input %s/c2 --top-k 1", run, photos), 0);
     assert_non_null(strstr(out_text, "c2/002.png:"));
     assert_non_null(strstr(out_text, "c2/011.png:"));
-    assert_int_equal(cli("pseudo-label --teacher %s/r18/model.safetensors --data folder:%s --size 64 --out %s/pl.csv --json",
+    assert_int_equal(cli("pseudo-label --teacher %s/r18/model.safetensors --data folder:%s --size 64 --csv %s/pl.csv --json",
                          run, photos, run),
                      0);
+    char line[512];
+    int rows = 0;
+    snprintf(line, sizeof line, "%s/pl.csv", run);
+    FILE *pl = fopen(line, "r");
+    assert_non_null(pl);
+    while (fgets(line, sizeof line, pl))
+        rows++;
+    fclose(pl);
+    assert_true(rows >= NP); /* a header and a row per photo kept (threshold 0: all) */
     /* distillation and Noisy Student: the fine-tuned ResNet-18 teaches a MobileNetV3 */
-    assert_int_equal(cli("distill --teacher %s/r18/model.safetensors --model %s --data folder:%s --size 64 --val 3 "
+    assert_int_equal(cli("distill --teacher %s/r18/model.safetensors --arch %s --data folder:%s --size 64 --val 3 "
                          "--epochs 1 --batch 4 --json",
                          run, mnv3, photos),
                      0);
