@@ -495,6 +495,13 @@ static void test_cli_backbones(void **state)
                      0);
     assert_true(json_num("features_cached") == 0 && json_num("frozen_layers") == 0 && json_num("backbone_lr_mult") == 0.1);
     assert_null(strstr(err_text, "num_batches_tracked"));
+    /* a checkpoint as plain weights: its optimizer state is no tensor the model lacks */
+    assert_int_equal(cli("finetune --from %s/r18/model.safetensors --arch %s --data folder:%s --size 64 --freeze backbone "
+                         "--val 3 --epochs 1 --batch 4 --json",
+                         run, r18, photos),
+                     0);
+    assert_null(strstr(err_text, "ignored"));
+    assert_true(json_num("features_cached") == 1);
 
     /* the checkpoints at their input size: eval, predict, pseudo-label */
     assert_int_equal(cli("eval --checkpoint %s/ft/model.safetensors --data folder:%s --json", run, photos), 0);

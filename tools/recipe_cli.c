@@ -453,6 +453,10 @@ void rc_warn_unused_tensors(const char *cmd, const char *path, const struct fr_n
         const char *name = st->tensors[i].name, *dot = strrchr(name, '.');
         if (fr_model_find(net->model, name) || (dot && !strcmp(dot, ".num_batches_tracked"))) /* PyTorch's counters */
             continue;
+        char param[FR_NAME_MAX]; /* a frugal checkpoint's optimizer state: "<param>.exp_avg", "optim.step" */
+        snprintf(param, sizeof param, "%.*s", dot ? (int)(dot - name) : 0, name);
+        if (fr_st_meta(st, "frugal.checkpoint") && (!strncmp(name, "optim.", 6) || fr_model_find(net->model, param)))
+            continue;
         if (n++ < 5) {
             size_t l = strlen(list);
             snprintf(list + l, sizeof list - l, "%s%s", l ? ", " : "", st->tensors[i].name);
