@@ -204,8 +204,9 @@ int cmd_demo(int argc, char **argv)
                rows[best].method, 100.0 * (rows[best].test_accuracy - rows[1].test_accuracy));
         if (o.fit.optim.ema > 0)
             printf("  * the moving average of the weights (it validated better than the raw weights).\n");
-        /* the figures of the README's demo section (measured there with the command it names) */
-        printf("  Reference with all 60,000 labels (README): model t 90.7%%, published 2-conv CNNs 91.6-93.9%%.\n");
+        /* figures of docs/reference.md section 7 and of the README's demo section (with the command it names) */
+        printf("  With all 60,000 labels: model t 90.7%% (README), published 2-conv CNNs 91.6-93.9%% (docs/reference.md "
+               "section 7).\n");
     }
     rc = CLI_OK;
 done:
