@@ -1,5 +1,6 @@
 /* Shared flag parsing for the subcommands: --flag VALUE / --flag=VALUE, --config INI files, --help. */
 #include "cli.h"
+#include "dist_cli.h"
 
 #include <errno.h>
 #include <ini.h>
@@ -196,7 +197,7 @@ int cli_open_device(const char *cmd, const char *spec, int threads, struct fr_ba
         fr_set_threads(threads);
     st = fr_backend_open(spec, out);
     if (st != FR_STATUS_OK)
-        return cli_error(cmd, CLI_USAGE, "%s", fr_last_error());
+        return dcli_device(cmd, cli_error(cmd, CLI_USAGE, "%s", fr_last_error()), NULL);
     fprintf(stderr, "frugal %s: device %s\n", cmd, fr_backend_name(*out));
-    return CLI_OK;
+    return dcli_device(cmd, CLI_OK, *out); /* every rank's device opened? (mpirun) */
 }

@@ -26,6 +26,7 @@
 #include "frugal/augment.h"
 #include "frugal/data.h"
 #include "frugal/io.h"
+#include "frugal/dist.h"
 
 #ifdef __cplusplus
 extern "C" {

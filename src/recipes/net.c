@@ -11,6 +11,7 @@
 
 #include "frugal/backend.h"
 #include "frugal/recipes.h"
+#include "dist/dist_internal.h"
 
 #define EVAL_BATCH 256
 #define FR_NET_GATHER 2048 /* images gathered per call when predicting a subset of a dataset */
@@ -451,36 +452,60 @@ enum fr_status fr_net_predict_u8(struct fr_net *net, const uint8_t *images, int6
     return st == FR_STATUS_OK ? fr_predictor_run(net->pred, images, n, logits) : st;
 }
 
-enum fr_status fr_net_predict(struct fr_net *net, const struct fr_dataset *ds, const int64_t *idx, int64_t n,
-                              float *logits)
+/* Logits of images [first, first + n) of idx (or of the dataset when idx is NULL) into logits[0..n·K). */
+static enum fr_status predict_range(struct fr_net *net, const struct fr_dataset *ds, const int64_t *idx, int64_t first,
+                                    int64_t n, float *logits)
 {
-    if (ds->c != net->c || ds->h != net->h || ds->w != net->w)
-        return fr_error(FR_STATUS_SHAPE, "%s: images are %dx%dx%d, the model expects %dx%dx%d", ds->source, ds->c,
-                        ds->h, ds->w, net->c, net->h, net->w);
-    if (!idx && ds->pixels) /* an in-memory dataset's images are one contiguous u8 NHWC array */
-        return fr_net_predict_u8(net, ds->pixels, n, logits);
-    /* gathered (or decoded: folders, CSV lists) in chunks of at most FR_NET_GATHER images and about 64 MiB */
     const int64_t sz = (int64_t)net->c * net->h * net->w, k = net->n_classes;
+    if (!idx && ds->pixels) /* an in-memory dataset's images are one contiguous u8 NHWC array */
+        return fr_net_predict_u8(net, ds->pixels + first * sz, n, logits);
+    /* gathered (or decoded: folders, CSV lists) in chunks of at most FR_NET_GATHER images and about 64 MiB, whole
+     * eval batches where they fit (each graph run sees the same images whatever the chunking or the ranks) */
     int64_t chunk = ((int64_t)64 << 20) / sz;
     chunk = chunk < 1 ? 1 : chunk > FR_NET_GATHER ? FR_NET_GATHER : chunk;
+    if (chunk > net->eval_batch)
+        chunk -= chunk % net->eval_batch;
     uint8_t *x = malloc((size_t)(chunk * sz));
     int64_t *ids = malloc((size_t)chunk * sizeof *ids);
     enum fr_status st = x && ids ? FR_STATUS_OK : fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
     for (int64_t i = 0; i < n && st == FR_STATUS_OK; i += chunk) {
         int64_t cnt = n - i < chunk ? n - i : chunk;
         for (int64_t j = 0; j < cnt; j++)
-            ids[j] = idx ? idx[i + j] : i + j;
+            ids[j] = idx ? idx[first + i + j] : first + i + j;
         if ((st = fr_dataset_read(ds, ids, cnt, NULL, x)) != FR_STATUS_OK)
             break;
         st = fr_net_predict_u8(net, x, cnt, logits + i * k);
         for (int64_t j = 0; j < cnt; j++) /* a skipped unreadable image: NaN logits */
-            if (ids[j] != (idx ? idx[i + j] : i + j))
+            if (ids[j] != (idx ? idx[first + i + j] : first + i + j))
                 for (int64_t q = 0; q < k; q++)
                     logits[(i + j) * k + q] = NAN;
     }
     free(x);
     free(ids);
     return st;
+}
+
+enum fr_status fr_net_predict(struct fr_net *net, const struct fr_dataset *ds, const int64_t *idx, int64_t n,
+                              float *logits)
+{
+    if (ds->c != net->c || ds->h != net->h || ds->w != net->w)
+        return fr_error(FR_STATUS_SHAPE, "%s: images are %dx%dx%d, the model expects %dx%dx%d", ds->source, ds->c,
+                        ds->h, ds->w, net->c, net->h, net->w);
+    struct fr_dist *d = fr_dist_world();
+    if (fr_dist_size(d) == 1)
+        return predict_range(net, ds, idx, 0, n, logits);
+    /* several ranks (mpirun): each predicts its share, in whole eval batches, and every rank gathers all rows */
+    enum fr_status st = fr_dist_same_images(d, "the images to predict", ds, idx, n);
+    if (st == FR_STATUS_OK)
+        st = fr_dist_same_net(d, "the network", net);
+    if (st != FR_STATUS_OK)
+        return st;
+    int64_t first, cnt;
+    fr_dist_share(d, n, net->eval_batch, &first, &cnt);
+    st = fr_dist_agree(d, cnt > 0 ? predict_range(net, ds, idx, first, cnt, logits + first * net->n_classes)
+                                  : FR_STATUS_OK);
+    return st == FR_STATUS_OK ? fr_dist_gather_rows(d, logits, n, (size_t)net->n_classes * sizeof(float), net->eval_batch)
+                              : st;
 }
 
 void fr_eval_free(struct fr_eval *e)
