@@ -63,12 +63,6 @@ const char *fr_dist_host(const struct fr_dist *d, int rank)
     return self;
 }
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* the rank and size a launcher (Open MPI's mpirun, a PMI launcher) gave this process through the environment */
 static int env_int(const char *const *names, int dflt)
@@ -134,6 +128,13 @@ struct xfer {
 };
 
 #if FRUGAL_HAVE_MPI
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
 #define PIECE ((size_t)1 << 30) /* MPI counts are ints: longer messages go in pieces (same tag, kept in order) */
 
 static enum fr_status mpi_fail(struct fr_dist *d, int err, const char *what)
