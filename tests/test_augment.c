@@ -34,17 +34,21 @@ static void test_torchvision_magnitudes(void **state)
     /* Rotate at M=9 turns by ±9° about the centre: the record's inverse matrix has cos 9° on the diagonal */
     float rec[FR_AUG_REC];
     fr_aug_tv_record(FR_TV_ROTATE, 9.0, H, W, FR_AUG_NEAREST, 0, rec);
-    assert_int_equal((int)rec[0], FR_AUG_OP_WARP);
-    assert_true(fabsf(rec[7] - cosf(9.0f * (float)M_PI / 180)) < 1e-6f);
-    assert_true(fabsf(rec[8] + sinf(9.0f * (float)M_PI / 180)) < 1e-6f); /* inverse of counter-clockwise */
+    double m[9];
+    assert_int_equal((int)rec[FR_AUG_R_CODE], FR_AUG_OP_WARP);
+    fr_aug_rec_matrix(rec, m);
+    assert_true(fabs(m[0] - cos(9.0 * M_PI / 180)) < 1e-12);
+    assert_true(fabs(m[1] + sin(9.0 * M_PI / 180)) < 1e-12); /* inverse of counter-clockwise */
     /* ShearX m: PIL (1, m, 0, 0, 1, 0) about the corner -> centre frame [1, m, m/2] */
     fr_aug_tv_record(FR_TV_SHEAR_X, 0.09, H, W, FR_AUG_NEAREST, 0, rec);
-    assert_true(fabsf(rec[8] - 0.09f) < 1e-7f && fabsf(rec[9] - 0.045f) < 1e-7f);
+    fr_aug_rec_matrix(rec, m);
+    assert_true(m[1] == 0.09 && m[2] == 0.045);
     /* TranslateX truncates the magnitude like int() */
     fr_aug_tv_record(FR_TV_TRANSLATE_X, -4.9, H, W, FR_AUG_NEAREST, 0, rec);
-    assert_true(rec[9] == 4.0f);
+    fr_aug_rec_matrix(rec, m);
+    assert_true(m[2] == 4.0);
     fr_aug_tv_record(FR_TV_BRIGHTNESS, -0.27, H, W, FR_AUG_NEAREST, 0, rec);
-    assert_true((int)rec[0] == FR_AUG_OP_BRIGHTNESS && fabsf(rec[1] - 0.73f) < 1e-6f);
+    assert_true((int)rec[FR_AUG_R_CODE] == FR_AUG_OP_BRIGHTNESS && fabsf(rec[FR_AUG_R_ARG] - 0.73f) < 1e-6f);
 }
 
 static void test_randaugment_reproducible_and_per_sample(void **state)
@@ -119,7 +123,7 @@ static void test_trivialaugment(void **state)
     for (uint32_t s = 0; s < 500; s++) {
         float rec[FR_AUG_REC];
         fr_aug_policy_draw(pol, 5, 0, s, H, W, rec);
-        codes[(int)rec[0]]++;
+        codes[(int)rec[FR_AUG_R_CODE]]++;
     }
     assert_true(codes[FR_AUG_OP_WARP] > 100 && codes[FR_AUG_OP_EQUALIZE] > 10 && codes[FR_AUG_OP_IDENTITY] > 10);
     fr_aug_policy_free(pol);
@@ -295,11 +299,13 @@ static void warp_parity(void)
     memcpy(mats + 18, flip, sizeof flip);
     memcpy(mats + 27, shear, sizeof shear);
     for (int layout = 0; layout < 2; layout++)
-        for (int interp = 0; interp < 2; interp++)
+        for (int interp = 0; interp < 3; interp++)
             for (int border = 0; border < 3; border++) {
                 warp_on(cpu, img, sizeof img, FR_U8, layout, mats, n, h, w, c, interp, border, a, sizeof a);
-                assert_int_equal(warp_on(cl, img, sizeof img, FR_U8, layout, mats, n, h, w, c, interp, border, b, sizeof b), 0);
-                tu_assert_bytes_equal(b, a, sizeof a); /* bit-identical u8, nearest and bilinear */
+                /* on the device with doubles; else on the CPU path (one fallback) */
+                assert_int_equal(warp_on(cl, img, sizeof img, FR_U8, layout, mats, n, h, w, c, interp, border, b, sizeof b),
+                                 cl->no_fp64 ? 1 : 0);
+                tu_assert_bytes_equal(b, a, sizeof a); /* bit-identical u8, nearest, bilinear and bicubic */
                 warp_on(cpu, fimg, sizeof fimg, FR_F32, layout, mats, n, h, w, c, interp, border, fa, sizeof fa);
                 warp_on(cl, fimg, sizeof fimg, FR_F32, layout, mats, n, h, w, c, interp, border, fb, sizeof fb);
                 tu_assert_close(fb, fa, n * h * w * c, 1e-6f, 0);
@@ -312,31 +318,6 @@ static void test_opencl_warp_parity(void **state)
 {
     (void)state;
     warp_parity();
-}
-
-/* one AUG_APPLY graph on `be` for a whole batch; returns the nodes that fell back to the CPU path */
-static int apply_on(struct fr_backend *be, const uint8_t *img, int layout, const float *prog, int n, int k, int h, int w,
-                    int c, int oh, int ow, uint8_t *out)
-{
-    struct fr_ctx *ctx = fr_ctx_new();
-    struct fr_tensor *x = layout == FR_AUG_NHWC ? fr_tensor_new_4d(ctx, FR_U8, n, h, w, c)
-                                                : fr_tensor_new_4d(ctx, FR_U8, n, c, h, w);
-    fr_tensor_set_flags(x, FR_FLAG_INPUT);
-    struct fr_tensor *p = fr_tensor_set_flags(fr_tensor_new(ctx, FR_F32, 3, (int64_t[]){n, k, FR_AUG_REC}), FR_FLAG_INPUT);
-    struct fr_tensor *y = fr_aug_apply(ctx, x, p, oh, ow, layout);
-    struct fr_graph *g = fr_graph_new(ctx);
-    assert_int_equal(fr_graph_add(g, y), FR_STATUS_OK);
-    assert_int_equal(fr_graph_plan(g, be), FR_STATUS_OK);
-    assert_int_equal(fr_tensor_set(x, img, (size_t)n * h * w * c), FR_STATUS_OK);
-    assert_int_equal(fr_tensor_set(p, prog, sizeof(float) * n * k * FR_AUG_REC), FR_STATUS_OK);
-    if (fr_graph_compute(g) != FR_STATUS_OK)
-        fail_msg("compute: %s", fr_last_error());
-    assert_int_equal(fr_tensor_get(y, out, (size_t)n * oh * ow * c), FR_STATUS_OK);
-    struct fr_graph_stats st;
-    fr_graph_get_stats(g, &st);
-    fr_graph_free(g);
-    fr_ctx_free(ctx);
-    return st.fallback_ops;
 }
 
 /* noise_tol: grey levels the noise policy may differ by (0: bit-identical like every other policy) */
@@ -370,8 +351,8 @@ static void apply_parity(int noise_tol)
                     fr_aug_policy_draw(pol, 77, 5, (uint32_t)i, H, W, prog + (size_t)i * k * FR_AUG_REC);
                 uint8_t *img = make_batch(N, H, W, c), *a = malloc((size_t)N * oh * ow * c),
                         *b = malloc((size_t)N * oh * ow * c);
-                apply_on(cpu, img, layout, prog, N, k, H, W, c, oh, ow, a);
-                assert_int_equal(apply_on(cl, img, layout, prog, N, k, H, W, c, oh, ow, b), 0);
+                tu_aug_apply(cpu, img, layout, prog, N, k, H, W, c, oh, ow, a);
+                assert_int_equal(tu_aug_apply(cl, img, layout, prog, N, k, H, W, c, oh, ow, b), 0);
                 size_t diff = 0;
                 int tol = strncmp(policies[pi], "noise", 5) ? 0 : noise_tol;
                 for (size_t i = 0; i < (size_t)N * oh * ow * c; i++)
@@ -392,10 +373,10 @@ static void test_opencl_apply_parity(void **state)
     apply_parity(0);
 }
 
-/* The no-fp64 device path (int coordinate tables from the host, integer contrast mean, auto-contrast
- * correction table, float noise) forced on a device that has doubles: the same bytes as the CPU path, except
- * gaussian noise within 1 grey level. Also PIL's auto-contrast quirk: lo = 0, hi = 25 maps 25 to 254, since
- * 25 * (255.0 / 25) is 254.99999999999997 in double. */
+/* The no-fp64 device path (int coordinate tables from the host, integer contrast mean and auto-contrast, float
+ * noise) forced on a device that has doubles: the same bytes as the CPU path, except gaussian noise within 1 grey
+ * level. Also PIL's auto-contrast quirk: lo = 0, hi = 25 maps 25 to 254, since 25 * (255.0 / 25) is
+ * 254.99999999999997 in double. */
 static void test_opencl_parity_no_fp64(void **state)
 {
     (void)state;
@@ -404,7 +385,7 @@ static void test_opencl_parity_no_fp64(void **state)
         print_message("no OpenCL device: parity not checked\n");
         skip();
     }
-    assert_int_equal(setenv("FRUGAL_CL_NO_FP64", "1", 1), 0);
+    assert_int_equal(setenv("FRUGAL_CL_FP64", "none", 1), 0);
     warp_parity();
     apply_parity(1);
     enum { N = 3, H = 4, W = 13 };
@@ -415,16 +396,16 @@ static void test_opencl_parity_no_fp64(void **state)
             img[s * H * W + i] = (uint8_t)(i * his[s] / (H * W - 1));
     float prog[N * FR_AUG_REC] = {0};
     for (int s = 0; s < N; s++)
-        prog[s * FR_AUG_REC] = FR_AUG_OP_AUTOCONTRAST;
-    apply_on(cl, img, FR_AUG_NHWC, prog, N, 1, H, W, 1, H, W, b);
+        prog[s * FR_AUG_REC + FR_AUG_R_CODE] = FR_AUG_OP_AUTOCONTRAST;
+    tu_aug_apply(cl, img, FR_AUG_NHWC, prog, N, 1, H, W, 1, H, W, b);
     struct fr_backend *cpu = fr_backend_cpu_new(1);
-    apply_on(cpu, img, FR_AUG_NHWC, prog, N, 1, H, W, 1, H, W, a);
+    tu_aug_apply(cpu, img, FR_AUG_NHWC, prog, N, 1, H, W, 1, H, W, a);
     for (int s = 0; s < N; s++) {
         assert_int_equal(a[s * H * W + H * W - 1], 254);
         assert_int_equal(a[s * H * W], 0);
     }
     tu_assert_bytes_equal(b, a, sizeof a);
-    unsetenv("FRUGAL_CL_NO_FP64");
+    unsetenv("FRUGAL_CL_FP64");
     fr_backend_free(cpu);
     fr_backend_free(cl);
 }
@@ -502,6 +483,15 @@ static void test_augmenter(void **state)
     free(prog);
     fr_aug_policy_free(pol);
 
+    /* the same bytes on one thread */
+    struct fr_backend *cpu1 = fr_backend_cpu_new(1);
+    static uint8_t got1[N * SZ];
+    static float soft1[N * 5];
+    augmenter_run(cpu1, spec, N, 4, 0, N, in, got1, lab, soft1, NULL);
+    tu_assert_bytes_equal(got1, got, sizeof got);
+    tu_assert_bytes_equal(soft1, soft, sizeof soft);
+    fr_backend_free(cpu1);
+
     /* without mixing, a sample's result depends only on (seed, step, its global index): samples 5..8 of a batch
      * equal a 4-image call at first_sample 5 with a batch of 6 (a partial batch) */
     static uint8_t part[4 * SZ];
@@ -532,6 +522,10 @@ static void test_augmenter(void **state)
     fr_augmenter_free(a);
     ao.policy = "cutmix(alpha=0)";
     assert_int_equal(fr_augmenter_new(cpu, &ao, &a), FR_STATUS_INVALID_ARGUMENT);
+    /* finding 19: the message names the output size, not the input's */
+    ao.policy = "resize(size=65536)";
+    assert_int_equal(fr_augmenter_new(cpu, &ao, &a), FR_STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(fr_last_error(), "4 images of 65536x65536x3"));
 
     /* the same bytes on an OpenCL device */
     struct fr_backend *cl = NULL;

@@ -50,7 +50,7 @@ static float rec[FR_AUG_REC];
 static const float *op(enum fr_aug_code code, float a, float b)
 {
     memset(rec, 0, sizeof rec);
-    rec[0] = (float)code, rec[1] = a, rec[2] = b;
+    rec[FR_AUG_R_CODE] = (float)code, rec[FR_AUG_R_ARG] = a, rec[FR_AUG_R_THRESH] = b;
     return rec;
 }
 
@@ -161,7 +161,7 @@ static void test_hand_ops(void **state)
     run(g, 2, 3, 1, op(FR_AUG_OP_SOLARIZE_ADD, 100, 128), out);
     tu_assert_bytes_equal(out, (const uint8_t[]){100, 110, 227, 128, 200, 255}, 6);
     float r[FR_AUG_REC] = {FR_AUG_OP_CUTOUT, 9};
-    r[7] = 1, r[8] = -5, r[9] = 7, r[10] = 1; /* clipped to x 1..2, y 0 */
+    fr_aug_set_box(r, 1, -5, 7, 1); /* clipped to x 1..2, y 0 */
     run(g, 2, 3, 1, r, out);
     tu_assert_bytes_equal(out, (const uint8_t[]){0, 9, 9, 128, 200, 255}, 6);
     /* RGBA: colour ops leave alpha alone */
@@ -205,7 +205,7 @@ static void test_planar_matches_interleaved(void **state)
                 chw[(k * H + y) * W + x] = hwc[(y * W + x) * C + k];
     for (int code = FR_AUG_OP_BRIGHTNESS; code < FR_AUG_OP_COUNT; code++) {
         float r[FR_AUG_REC] = {(float)code, code == FR_AUG_OP_POSTERIZE ? 3.0f : 1.6f, 100, 3};
-        r[7] = 2, r[8] = 1, r[9] = 6, r[10] = 5;
+        fr_aug_set_box(r, 2, 1, 6, 5);
         memcpy(o1, hwc, sizeof o1);
         memcpy(o2, chw, sizeof o2);
         struct fr_aug_plane p1 = {o1, FR_U8, H, W, C, C, W * C, 1}, p2 = {o2, FR_U8, H, W, C, 1, W, H * W};
@@ -243,8 +243,8 @@ static void test_fast_paths_match_generic(void **state)
                 continue;
             float rec[FR_AUG_REC] = {(float)code, factors[fi], 100, 3};
             if (code == FR_AUG_OP_POSTERIZE || code == FR_AUG_OP_SOLARIZE || code == FR_AUG_OP_SOLARIZE_ADD)
-                rec[1] = (float)(fi * 29 % 9 + (code == FR_AUG_OP_POSTERIZE ? 0 : 20 * fi));
-            rec[7] = 2, rec[8] = 1, rec[9] = 6, rec[10] = 5;
+                rec[FR_AUG_R_ARG] = (float)(fi * 29 % 9 + (code == FR_AUG_OP_POSTERIZE ? 0 : 20 * fi));
+            fr_aug_set_box(rec, 2, 1, 6, 5);
             memcpy(o1, hwc, sizeof o1);
             memcpy(o2, chw, sizeof o2);
             struct fr_aug_plane p1 = {o1, FR_U8, H, W, C, C, W * C, 1}, p2 = {o2, FR_U8, H, W, C, 1, W, H * W};
@@ -276,6 +276,34 @@ static void test_f32_colour_unsupported(void **state)
     assert_int_equal(fr_aug_color_plane(&q, op((enum fr_aug_code)99, 0, 0), NULL), FR_STATUS_INVALID_ARGUMENT);
 }
 
+/* The integer forms of augment_common.h (what devices without doubles compute) against PIL's double expressions:
+ * auto-contrast for every (lo, hi, i), the contrast mean, the SMOOTH value for every weighted sum. */
+static void test_integer_forms_vs_double(void **state)
+{
+    (void)state;
+    long bad = 0;
+    for (int lo = 0; lo < 256; lo++)
+        for (int hi = lo + 1; hi < 256; hi++) {
+            double scale = 255.0 / (hi - lo), offset = -lo * scale;
+            for (int i = 0; i < 256; i++) {
+                int v = (int)(i * scale + offset);
+                v = v < 0 ? 0 : v > 255 ? 255 : v;
+                bad += fr_aug_autocontrast_value(i, lo, hi) != v;
+            }
+        }
+    assert_int_equal(bad, 0);
+    assert_int_equal(fr_aug_autocontrast_value(25, 0, 25), 254); /* PIL's quirk: 25 * (255.0 / 25) < 255 */
+    for (uint32_t t = 0; t < 200000; t++) {
+        int64_t npix = 1 + (int64_t)(t * 2654435761u % 5000000u);
+        uint64_t sum = (uint64_t)(((uint64_t)t * 40503u * 65537u) % ((uint64_t)npix * 255 + 1));
+        assert_int_equal(fr_aug_contrast_mean(sum, npix), (int)((double)sum / (double)npix + 0.5));
+    }
+    for (int S = 0; S <= 13 * 255; S++) {
+        float ss = 0.5f + (float)S / 13.0f;
+        assert_int_equal(fr_aug_smooth_value(S), (int)ss);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -289,6 +317,7 @@ int main(void)
         cmocka_unit_test(test_planar_matches_interleaved),
         cmocka_unit_test(test_fast_paths_match_generic),
         cmocka_unit_test(test_f32_colour_unsupported),
+        cmocka_unit_test(test_integer_forms_vs_double),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

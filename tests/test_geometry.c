@@ -1,5 +1,9 @@
-/* Geometry: matrices from angles/points, and the warp kernel against hand-computed pixels and OpenCV 4.6 output. */
+/* Geometry: matrices from angles/points, the warp kernel against hand-computed pixels and OpenCV 4.6 output (also
+ * for double maps float32 cannot hold, on the CPU path and OpenCL), and the vectorised positions against the
+ * reference functions of augment_common.h. */
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "testutil.h"
@@ -323,6 +327,96 @@ static void test_rgb_fast_paths_match_generic(void **state)
     tu_guard_free(hwc);
 }
 
+/* tests/data/cv2_warps.bin (tests/data/make_cv2_warps.py): OpenCV 4.6 warps with double maps solved from fractional
+ * points that float32 cannot hold, every interpolation and border. Records keep the map bit for bit, so the CPU
+ * path and OpenCL (with doubles, and without: host tables) give OpenCV's bytes; a float32 copy of the maps would
+ * not (checked, so the data has teeth). */
+static void test_opencv_double_maps(void **state)
+{
+    (void)state;
+    const char *cl_path = getenv("FRUGAL_CL_PATH");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/../tests/data/cv2_warps.bin", cl_path ? cl_path : ".");
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("%s: cannot open (run tests/data/make_cv2_warps.py)", path);
+    int32_t hdr[4];
+    assert_int_equal(fread(hdr, sizeof hdr, 1, f), 1);
+    const int n = hdr[0], h = hdr[1], w = hdr[2], c = hdr[3];
+    assert_true(n > 0 && n < 100 && h * w * c < 100000);
+    uint8_t *img = malloc((size_t)h * w * c), *want = malloc((size_t)n * h * w * c), *got = malloc((size_t)n * h * w * c);
+    uint8_t *in = malloc((size_t)n * h * w * c);
+    float *prog = calloc((size_t)n * FR_AUG_REC, sizeof(float)), *prog32 = calloc((size_t)n * FR_AUG_REC, sizeof(float));
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            img[y * w + x] = (uint8_t)((x * 7 + y * 13 + (x * y) % 17 * 9) % 256);
+    int not_f32 = 0;
+    for (int i = 0; i < n; i++) {
+        int32_t cs[4];
+        double m[9], m32[9];
+        assert_int_equal(fread(cs, sizeof cs, 1, f), 1);
+        assert_int_equal(fread(m, sizeof m, 1, f), 1);
+        assert_int_equal(fread(want + (size_t)i * h * w * c, (size_t)h * w * c, 1, f), 1);
+        for (int q = 0; q < 9; q++) {
+            m32[q] = (float)m[q];
+            not_f32 += m32[q] != m[q];
+        }
+        fr_aug_make_warp(prog + (size_t)i * FR_AUG_REC, m, cs[1], cs[2], (float)cs[3]);
+        fr_aug_make_warp(prog32 + (size_t)i * FR_AUG_REC, m32, cs[1], cs[2], (float)cs[3]);
+        memcpy(in + (size_t)i * h * w * c, img, (size_t)h * w * c);
+    }
+    fclose(f);
+    assert_true(not_f32 > n); /* the maps are not float32 values */
+    struct fr_aug_images a = {in, FR_U8, FR_AUG_NHWC, n, h, w, c}, b = {got, FR_U8, FR_AUG_NHWC, n, h, w, c};
+    assert_int_equal(fr_aug_apply_host(&a, &b, prog, 1, NULL), FR_STATUS_OK);
+    tu_assert_bytes_equal(got, want, (size_t)n * h * w * c);
+    assert_int_equal(fr_aug_apply_host(&a, &b, prog32, 1, NULL), FR_STATUS_OK);
+    size_t differ = 0;
+    for (size_t i = 0; i < (size_t)n * h * w * c; i++)
+        differ += got[i] != want[i];
+    assert_true(differ > 0); /* float32 maps would miss OpenCV's bytes */
+    struct fr_backend *cl = NULL;
+    for (int pass = 0; pass < 2; pass++) { /* with doubles, then the table path */
+        if (pass)
+            setenv("FRUGAL_CL_FP64", "none", 1);
+        if (fr_backend_open("cl:0:0", &cl) != FR_STATUS_OK || !cl) {
+            print_message("no OpenCL device: OpenCL not checked\n");
+            break;
+        }
+        memset(got, 0, (size_t)n * h * w * c);
+        assert_int_equal(tu_aug_apply(cl, in, FR_AUG_NHWC, prog, n, 1, h, w, c, h, w, got), 0);
+        tu_assert_bytes_equal(got, want, (size_t)n * h * w * c);
+        fr_backend_free(cl);
+        cl = NULL;
+    }
+    unsetenv("FRUGAL_CL_FP64");
+    free(img), free(want), free(got), free(in), free(prog), free(prog32);
+}
+
+/* The vectorised row positions (warp fast paths, coordinate tables) against the reference fr_aug_map_pos. */
+static void test_positions_match_reference(void **state)
+{
+    (void)state;
+    enum { OW = 45, OH = 23 };
+    int X[OW], Y[OW];
+    double maps[4][9] = {{0.93, -0.21, 3.7, 0.17, 1.09, -2.2, 0, 0, 1},
+                         {1.3e-3, 0.9, 1e6, -0.8, 2e-3, -3e7, 0, 0, 1}, /* huge offsets: the general path */
+                         {1.02, 0.05, -1.3, -0.04, 0.97, 2.1, 1.3e-3, -2.1e-3, 1.01},
+                         {0.8, 0.1, 5, 0.2, 0.7, -3, -0.01, 0.02, 0.9}};
+    for (int mi = 0; mi < 4; mi++)
+        for (int interp = 0; interp < 2; interp++)
+            for (int y = 0; y < OH; y++) {
+                fr_aug_warp_row_pos(maps[mi], y, OW, OH, interp, X, Y);
+                for (int x = 0; x < OW; x++) {
+                    int rx, ry;
+                    fr_aug_map_pos(maps[mi], x, y, OW, OH, interp == 0, &rx, &ry);
+                    if (rx != X[x] || ry != Y[x])
+                        fail_msg("map %d interp %d (%d, %d): (%d, %d) vs reference (%d, %d)", mi, interp, x, y, X[x],
+                                 Y[x], rx, ry);
+                }
+            }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -333,6 +427,7 @@ int main(void)
         cmocka_unit_test(test_degenerate_points),      cmocka_unit_test(test_identity_all_modes),
         cmocka_unit_test(test_layouts_agree),          cmocka_unit_test(test_far_outside_and_resize),
         cmocka_unit_test(test_rgb_fast_paths_match_generic),
+        cmocka_unit_test(test_opencv_double_maps),     cmocka_unit_test(test_positions_match_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,6 @@
 /* Splits (balanced counts, disjoint cover, determinism) and the loader (every index once per epoch, reshuffled per
- * epoch, partial batch kept/dropped, resume mid-epoch, prefetch = synchronous), plus a throughput measurement. */
+ * epoch, partial batch kept/dropped, resume mid-epoch, prefetch = synchronous, training-set sources with their rows,
+ * the prepare hook and its errors), plus a throughput measurement. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -242,6 +243,80 @@ static void test_loader_epochs(void **state)
     fr_dataset_free(ds);
 }
 
+/* the prepare hook: records what it saw per slot; fails at epoch 1 step 2 */
+struct hook {
+    int64_t step[2], first[2];
+    int calls;
+};
+
+static enum fr_status prepare(void *user, const struct fr_batch *b)
+{
+    struct hook *h = user;
+    h->calls++;
+    h->step[b->slot] = b->step;
+    h->first[b->slot] = pix_index(b->images);
+    if (b->epoch == 1 && b->step == 2)
+        return fr_error(FR_STATUS_NUMERIC, "hook: failing on purpose at step %lld", (long long)b->step);
+    return FR_STATUS_OK;
+}
+
+/* A training set's entries (two datasets, own labels, soft targets and extra rows) and the prepare hook: every
+ * entry once per epoch with its own rows; the hook has prepared a batch's slot before it is handed out; its error
+ * stops the epoch at that batch. */
+static void test_loader_sources_and_hook(void **state)
+{
+    (void)state;
+    struct fr_dataset *a = make_ds(30, 3, 1, 4), *b = make_ds(20, 3, 1, 4);
+    enum { N = 37 };
+    uint8_t which[N];
+    int64_t idx[N];
+    int32_t lab[N];
+    float soft[N * 2], extra[N * 3];
+    for (int i = 0; i < N; i++) {
+        which[i] = (uint8_t)(i % 3 == 0), idx[i] = which[i] ? i % 20 : (i * 7) % 30, lab[i] = i % 3;
+        soft[2 * i] = (float)i, soft[2 * i + 1] = -(float)i;
+        for (int q = 0; q < 3; q++)
+            extra[3 * i + q] = (float)(100 * i + q);
+    }
+    struct fr_loader_src src = {.ds = {a, b}, .n = N, .which = which, .idx = idx, .labels = lab, .soft = soft,
+                                .extra = extra, .n_classes = 2, .n_extra = 3};
+    struct hook h = {{0}, {0}, 0};
+    for (int pf = 0; pf < 2; pf++) {
+        struct fr_loader_opts o;
+        fr_loader_opts_init(&o);
+        o.batch = 8, o.seed = 3, o.prefetch = pf, o.prepare = prepare, o.user = &h;
+        struct fr_loader *l;
+        assert_int_equal(fr_loader_new_src(&src, &o, &l), FR_STATUS_OK);
+        char seen[N] = {0};
+        const struct fr_batch *bt;
+        assert_int_equal(fr_loader_start(l, 0, 0), FR_STATUS_OK);
+        int n = 0;
+        while (fr_loader_next(l, &bt) == FR_STATUS_OK && bt) {
+            assert_int_equal(h.step[bt->slot], bt->step); /* prepared before it was handed out */
+            assert_int_equal(h.first[bt->slot], pix_index(bt->images));
+            for (int i = 0; i < bt->n; i++) {
+                int64_t e = bt->index[i]; /* the entry */
+                assert_true(e >= 0 && e < N && !seen[e]);
+                seen[e] = 1;
+                assert_int_equal(pix_index(bt->images + i * 4), idx[e]);
+                assert_int_equal(bt->labels[i], lab[e]);
+                assert_true(bt->soft[2 * i] == (float)e && bt->extra[3 * i + 2] == (float)(100 * e + 2));
+            }
+            n += bt->n;
+        }
+        assert_int_equal(n, N);
+        assert_int_equal(fr_loader_start(l, 1, 0), FR_STATUS_OK);
+        assert_int_equal(fr_loader_next(l, &bt), FR_STATUS_OK);
+        assert_int_equal(fr_loader_next(l, &bt), FR_STATUS_OK);
+        assert_int_equal(fr_loader_next(l, &bt), FR_STATUS_NUMERIC);
+        assert_null(bt);
+        assert_non_null(strstr(fr_last_error(), "failing on purpose at step 2"));
+        fr_loader_free(l);
+    }
+    fr_dataset_free(a);
+    fr_dataset_free(b);
+}
+
 static void spin_us(double us)
 {
     struct timespec a, b;
@@ -294,6 +369,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_split_balanced),
         cmocka_unit_test(test_loader_epochs),
+        cmocka_unit_test(test_loader_sources_and_hook),
         cmocka_unit_test(test_loader_throughput),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,6 +5,7 @@
 
 #include "testutil.h"
 
+#include "augment/augment_internal.h"
 #include "frugal/augment.h"
 #include "frugal/rng_host.h"
 
@@ -137,13 +138,13 @@ static void test_bad_input(void **state)
     struct fr_aug_mix_cfg cfg = {FR_AUG_MIX_MIXUP, 0.0, 1.0, 0, 0};
     float rec[2 * FR_AUG_MIX_REC] = {0};
     assert_int_equal(fr_aug_mix_draw(&cfg, 1, 0, 2, 4, 4, rec), FR_STATUS_INVALID_ARGUMENT);
-    rec[0] = FR_AUG_MIX_CUTMIX, rec[1] = 7; /* partner outside the batch */
+    rec[FR_AUG_MIX_R_MODE] = FR_AUG_MIX_CUTMIX, rec[FR_AUG_MIX_R_PARTNER] = 7; /* partner outside the batch */
     uint8_t in[2 * 16], out[2 * 16];
     struct fr_aug_images a = {in, FR_U8, FR_AUG_NHWC, 2, 4, 4, 1}, b = {out, FR_U8, FR_AUG_NHWC, 2, 4, 4, 1};
     assert_int_equal(fr_aug_mix_host(&a, &b, rec), FR_STATUS_INVALID_ARGUMENT);
     int32_t labels[2] = {0, 5};
     float soft[2 * 3];
-    rec[1] = 1;
+    rec[FR_AUG_MIX_R_PARTNER] = 1;
     assert_int_equal(fr_aug_mix_labels_host(labels, 2, 3, rec, soft), FR_STATUS_INVALID_ARGUMENT);
 }
 

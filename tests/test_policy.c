@@ -5,6 +5,7 @@
 
 #include "testutil.h"
 
+#include "augment/augment_internal.h"
 #include "frugal/augment.h"
 
 static struct fr_aug_policy *parse_ok(const char *spec)
@@ -79,7 +80,7 @@ static void test_findings(void **state)
     assert_true(oh == 5 && ow == 7 && fr_aug_policy_mix(p) == NULL);
     float rec[FR_AUG_REC];
     assert_int_equal(fr_aug_policy_draw(p, 1, 2, 3, 5, 7, rec), FR_STATUS_OK);
-    assert_true(rec[0] == FR_AUG_OP_IDENTITY);
+    assert_true(rec[FR_AUG_R_CODE] == FR_AUG_OP_IDENTITY);
     fr_aug_policy_free(p);
     /* a big shear or translation is not singular; a random crop of a 1x500 image resized to 50x50 works */
     double m[9] = {1, 1e9, -3e9, 0, 1, 0, 0, 0, 1}, inv[9];
@@ -140,11 +141,12 @@ static void test_fused_flips(void **state)
     float rec[FR_AUG_REC];
     assert_int_equal(fr_aug_policy_max_ops(p), 1);
     assert_int_equal(fr_aug_policy_draw(p, 1, 0, 0, 4, 6, rec), FR_STATUS_OK);
-    assert_int_equal((int)rec[0], FR_AUG_OP_WARP);
-    assert_int_equal((int)rec[1], FR_AUG_NEAREST); /* exact maps stay nearest */
-    const float want[9] = {-1, 0, 5, 0, -1, 3, 0, 0, 1};
-    for (int i = 0; i < 9; i++)
-        assert_true(fabsf(rec[7 + i] - want[i]) < 1e-6f);
+    assert_int_equal((int)rec[FR_AUG_R_CODE], FR_AUG_OP_WARP);
+    assert_int_equal((int)rec[FR_AUG_R_INTERP], FR_AUG_NEAREST); /* exact maps stay nearest */
+    const double want[9] = {-1, 0, 5, 0, -1, 3, 0, 0, 1};
+    double m[9];
+    fr_aug_rec_matrix(rec, m);
+    assert_memory_equal(m, want, sizeof m);
     /* and the pixels are the 180° rotation */
     uint8_t in[24], out[24];
     for (int i = 0; i < 24; i++)

@@ -1,16 +1,23 @@
-/* End to end on the CPU path: model s trained with the training-step builder on a fixed subset of
- * Fashion-MNIST (1024 training images, read here with zlib) reaches a loss well below its start and a
- * training accuracy above 90%. Skips when the dataset package is absent. */
+/* Training: the predictors (u8 and f32 input), the trainer's input stage against the host pipeline it replaced and
+ * across devices and thread counts, fr_fit with policies (cutmix/mixup/normalize, shorthands, size errors) and a
+ * teacher in the graph; end to end on the CPU path, model s trained on a fixed subset of Fashion-MNIST (1024
+ * images, read here with zlib) reaches a loss well below its start and a training accuracy above 90% (skipped when
+ * the dataset package is absent). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
+#include "frugal/augment.h"
 #include "frugal/model.h"
+#include "frugal_config.h"
 #include "frugal/recipes.h"
 #include "frugal/rng_host.h"
 #include "testutil.h"
+#if FRUGAL_HAVE_OPENCL
+#include "opencl/opencl_internal.h"
+#endif
 
 static struct fr_backend *be;
 
@@ -180,12 +187,322 @@ static void test_predict_u8(void **state)
     fr_net_free(net);
 }
 
+/* --- the input stage: u8 batch + programs + mix records -> augment, mix, normalise, step on the device --- */
+enum { SB = 8, SH = 28, SK = 10 };
+
+static void synthetic(uint8_t *img, int n, int32_t *lab)
+{
+    for (int i = 0; i < n * SH * SH; i++)
+        img[i] = (uint8_t)(((i % (SH * SH)) * 7 + (i / (SH * SH)) * 29 + ((i * 2654435761u) >> 28)) & 255);
+    for (int i = 0; i < n; i++)
+        lab[i] = (i * 3) % SK;
+}
+
+/* a model t trainer with u8 input through `spec` (or f32 input when spec is NULL and f32) */
+static struct fr_trainer *stage_trainer(struct fr_backend *b, struct fr_ctx **ctx, struct fr_model **m,
+                                        struct fr_aug_policy *pol, enum fr_dtype input, enum fr_loss_kind loss)
+{
+    *ctx = fr_ctx_new();
+    assert_int_equal(fr_model_builtin(*ctx, "t", 1, SH, SH, SK, m), FR_STATUS_OK);
+    assert_int_equal(fr_model_alloc(*m, b), FR_STATUS_OK);
+    assert_int_equal(fr_model_init(*m, 11, FR_INIT_DEFAULT, NULL), FR_STATUS_OK);
+    struct fr_trainer_opts o;
+    fr_trainer_opts_init(&o);
+    o.batch = SB;
+    o.input = input;
+    o.augment = pol;
+    o.loss = loss;
+    fr_optim_params_init(&o.optim, FR_OPTIM_SGD);
+    o.optim.momentum = 0.9f;
+    struct fr_trainer *tr;
+    if (fr_trainer_new(*m, b, &o, &tr) != FR_STATUS_OK)
+        fail_msg("trainer on %s: %s", fr_backend_name(b), fr_last_error());
+    return tr;
+}
+
+/* losses of `steps` steps of the u8 input stage under spec; each step's programs from (seed 3, step) */
+static void stage_losses(struct fr_backend *b, const char *spec, int steps, float *losses)
+{
+    struct fr_aug_policy *pol;
+    assert_int_equal(fr_aug_policy_parse(spec, &pol), FR_STATUS_OK);
+    struct fr_ctx *ctx;
+    struct fr_model *m;
+    struct fr_trainer *tr = stage_trainer(b, &ctx, &m, pol, FR_U8, FR_LOSS_CE);
+    static uint8_t img[SB * SH * SH];
+    int32_t lab[SB];
+    synthetic(img, SB, lab);
+    int k = fr_aug_policy_max_ops(pol);
+    float *prog = malloc(sizeof(float) * SB * k * FR_AUG_REC), mix[SB * FR_AUG_MIX_REC];
+    for (int s = 0; s < steps; s++) {
+        assert_int_equal(fr_aug_policy_draw_batch(pol, 3, (uint32_t)s, 0, SB, SB, SH, SH, prog, mix), FR_STATUS_OK);
+        struct fr_batch_in in = {.images = img, .prog = prog, .mix = mix, .targets = lab};
+        float prev;
+        if (fr_trainer_submit(tr, &in, 0.05f, &prev) != FR_STATUS_OK)
+            fail_msg("step %d on %s: %s", s, fr_backend_name(b), fr_last_error());
+        if (s > 0)
+            losses[s - 1] = prev; /* read one step late */
+    }
+    assert_int_equal(fr_trainer_finish(tr, &losses[steps - 1]), FR_STATUS_OK);
+    assert_int_equal(fr_trainer_steps(tr), steps);
+    free(prog);
+    fr_trainer_free(tr);
+    fr_model_free(m);
+    fr_ctx_free(ctx);
+    fr_aug_policy_free(pol);
+}
+
+/* The graph's input stage equals the host pipeline it replaced: host programs, CutMix and label mixing, u8 -> f32
+ * NCHW on the host, then a soft-target step on f32 images: the same losses, bit for bit (model t, no dropout). */
+static void test_stage_matches_host_pipeline(void **state)
+{
+    (void)state;
+    const char *spec = "randaugment(n=2,m=9);cutmix(alpha=1)";
+    enum { NSTEP = 4 };
+    float got[NSTEP], want[NSTEP];
+    stage_losses(be, spec, NSTEP, got);
+    struct fr_aug_policy *pol;
+    assert_int_equal(fr_aug_policy_parse(spec, &pol), FR_STATUS_OK);
+    struct fr_ctx *ctx;
+    struct fr_model *m;
+    struct fr_trainer *tr = stage_trainer(be, &ctx, &m, NULL, FR_F32, FR_LOSS_SOFT_CE);
+    static uint8_t img[SB * SH * SH], a[SB * SH * SH], b[SB * SH * SH];
+    static float x[SB * SH * SH], soft[SB * SK];
+    int32_t lab[SB];
+    synthetic(img, SB, lab);
+    int k = fr_aug_policy_max_ops(pol);
+    float *prog = malloc(sizeof(float) * SB * k * FR_AUG_REC), mix[SB * FR_AUG_MIX_REC];
+    for (int s = 0; s < NSTEP; s++) {
+        assert_int_equal(fr_aug_policy_draw_batch(pol, 3, (uint32_t)s, 0, SB, SB, SH, SH, prog, mix), FR_STATUS_OK);
+        struct fr_aug_images in = {img, FR_U8, FR_AUG_NHWC, SB, SH, SH, 1}, ta = {a, FR_U8, FR_AUG_NHWC, SB, SH, SH, 1};
+        struct fr_aug_images tb = {b, FR_U8, FR_AUG_NHWC, SB, SH, SH, 1};
+        assert_int_equal(fr_aug_apply_host(&in, &ta, prog, k, NULL), FR_STATUS_OK);
+        assert_int_equal(fr_aug_mix_host(&ta, &tb, mix), FR_STATUS_OK);
+        assert_int_equal(fr_aug_mix_labels_host(lab, SB, SK, mix, soft), FR_STATUS_OK);
+        for (int i = 0; i < SB * SH * SH; i++)
+            x[i] = (float)b[i] * (1.0f / 255.0f);
+        assert_int_equal(fr_trainer_step(tr, x, soft, NULL, NULL, 0.05f, &want[s]), FR_STATUS_OK);
+    }
+    tu_assert_bytes_equal(got, want, sizeof got);
+    free(prog);
+    fr_trainer_free(tr);
+    fr_model_free(m);
+    fr_ctx_free(ctx);
+    fr_aug_policy_free(pol);
+}
+
+/* The same steps on 1 and 2 CPU threads and on OpenCL (with doubles and with host coordinate tables). */
+static void test_stage_devices_and_threads(void **state)
+{
+    (void)state;
+    const char *spec = "randaugment(n=2,m=9);cutmix(alpha=1)";
+    enum { NSTEP = 3 };
+    float one[NSTEP], two[NSTEP], dev[NSTEP];
+    struct fr_backend *cpu1 = fr_backend_cpu_new(1);
+    stage_losses(cpu1, spec, NSTEP, one);
+    fr_backend_free(cpu1);
+    stage_losses(be, spec, NSTEP, two);
+    tu_assert_close(two, one, NSTEP, 1e-5f, 1e-5f);
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass)
+            setenv("FRUGAL_CL_FP64", "none", 1);
+        struct fr_backend *cl = NULL;
+        if (fr_backend_open("cl:0:0", &cl) != FR_STATUS_OK || !cl) {
+            print_message("no OpenCL device: not checked\n");
+            break;
+        }
+        stage_losses(cl, spec, NSTEP, dev);
+        tu_assert_close(dev, one, NSTEP, 1e-4f, 1e-4f);
+        fr_backend_free(cl);
+    }
+    unsetenv("FRUGAL_CL_FP64");
+}
+
+#if FRUGAL_HAVE_OPENCL
+/* The overlapped path's failures on OpenCL (fault injection): an upload, the late loss read and the wait for it
+ * fail with a one-line status naming the call; the trainer goes on afterwards. */
+static void test_async_failures(void **state)
+{
+    (void)state;
+    struct fr_backend *cl = NULL;
+    if (fr_backend_open("cl:0:0", &cl) != FR_STATUS_OK || !cl) {
+        print_message("no OpenCL device: not checked\n");
+        skip();
+    }
+    struct fr_aug_policy *pol;
+    assert_int_equal(fr_aug_policy_parse("hflip;cutmix", &pol), FR_STATUS_OK);
+    struct fr_ctx *ctx;
+    struct fr_model *m;
+    struct fr_trainer *tr = stage_trainer(cl, &ctx, &m, pol, FR_U8, FR_LOSS_CE);
+    static uint8_t img[SB * SH * SH];
+    int32_t lab[SB];
+    synthetic(img, SB, lab);
+    float *prog = malloc(sizeof(float) * SB * FR_AUG_REC * fr_aug_policy_max_ops(pol)), mix[SB * FR_AUG_MIX_REC];
+    static const struct {
+        const char *rule, *call;
+    } cases[] = {{"write:2", "clEnqueueWriteBuffer"}, {"read:1", "clEnqueueReadBuffer"}, {"finish:1", "clWaitForEvents"}};
+    uint32_t step = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        fr_cl_fault_set(cases[i].rule);
+        enum fr_status st = FR_STATUS_OK;
+        for (int s = 0; s < 3 && st == FR_STATUS_OK; s++, step++) {
+            assert_int_equal(fr_aug_policy_draw_batch(pol, 1, step, 0, SB, SB, SH, SH, prog, mix), FR_STATUS_OK);
+            struct fr_batch_in in = {.images = img, .prog = prog, .mix = mix, .targets = lab};
+            st = fr_trainer_submit(tr, &in, 0.01f, NULL);
+        }
+        if (st == FR_STATUS_OK)
+            st = fr_trainer_finish(tr, NULL);
+        assert_true(st != FR_STATUS_OK);
+        if (!strstr(fr_last_error(), cases[i].call) || strchr(fr_last_error(), '\n'))
+            fail_msg("%s: '%s'", cases[i].rule, fr_last_error());
+        fr_cl_fault_set(NULL);
+        fr_trainer_finish(tr, NULL);
+        float loss = NAN;
+        assert_int_equal(fr_aug_policy_draw_batch(pol, 1, step, 0, SB, SB, SH, SH, prog, mix), FR_STATUS_OK);
+        struct fr_batch_in in = {.images = img, .prog = prog, .mix = mix, .targets = lab};
+        assert_int_equal(fr_trainer_submit(tr, &in, 0.01f, NULL), FR_STATUS_OK);
+        assert_int_equal(fr_trainer_finish(tr, &loss), FR_STATUS_OK);
+        assert_true(isfinite(loss));
+    }
+    free(prog);
+    fr_trainer_free(tr);
+    fr_model_free(m);
+    fr_ctx_free(ctx);
+    fr_aug_policy_free(pol);
+    fr_backend_free(cl);
+}
+#endif
+
+/* --- fr_fit: the policy is the single source of truth (new-user finding 6) --- */
+struct fit_data {
+    struct fr_dataset ds;
+    struct fr_trainset ts;
+};
+
+static void fit_data_init(struct fit_data *d, int n)
+{
+    memset(d, 0, sizeof *d);
+    d->ds.n = n, d->ds.c = 1, d->ds.h = d->ds.w = SH, d->ds.n_classes = SK;
+    d->ds.source = (char *)"synthetic";
+    d->ds.pixels = malloc((size_t)n * SH * SH);
+    d->ds.labels = malloc((size_t)n * sizeof(int32_t));
+    synthetic(d->ds.pixels, n, d->ds.labels);
+    d->ts.n_classes = SK;
+    assert_int_equal(fr_trainset_add(&d->ts, 0, &d->ds, NULL, n, NULL, NULL), FR_STATUS_OK);
+}
+
+static void fit_data_free(struct fit_data *d)
+{
+    fr_trainset_free(&d->ts);
+    free(d->ds.pixels);
+    free(d->ds.labels);
+}
+
+/* one epoch of fr_fit of a fresh model t; returns the status, the result in *r and the net in *out (or freed) */
+static enum fr_status fit_run(struct fit_data *d, const char *augment, double cutmix, struct fr_net *teacher,
+                              bool cached, struct fr_fit_result *r, struct fr_net **out)
+{
+    struct fr_net *net;
+    assert_int_equal(fr_net_new(be, "t", 1, SH, SH, SK, NULL, 5, &net), FR_STATUS_OK);
+    struct fr_fit_opts fo;
+    fr_fit_opts_init(&fo);
+    fo.epochs = 1;
+    fo.batch = 16;
+    fo.augment = augment;
+    fo.cutmix = cutmix;
+    fo.seed = 9;
+    if (teacher) {
+        fo.distill = true;
+        fo.alpha = 1.0f;
+        fo.teacher = teacher;
+        free(d->ts.teacher);
+        d->ts.teacher = NULL;
+        if (cached) { /* the teacher's logits once, on the un-augmented images (what distill caches) */
+            d->ts.teacher = malloc((size_t)d->ds.n * SK * sizeof(float));
+            assert_int_equal(fr_net_predict_u8(teacher, d->ds.pixels, d->ds.n, d->ts.teacher), FR_STATUS_OK);
+        }
+    }
+    enum fr_status st = fr_fit(net, &d->ts, &fo, r);
+    if (out && st == FR_STATUS_OK)
+        *out = net;
+    else
+        fr_net_free(net);
+    return st;
+}
+
+static void test_fit_policy(void **state)
+{
+    (void)state;
+    struct fit_data d;
+    fit_data_init(&d, 64);
+    struct fr_fit_result plain, cut, shorthand, mixup, norm;
+    assert_int_equal(fit_run(&d, NULL, 0, NULL, false, &plain, NULL), FR_STATUS_OK);
+    assert_int_equal(fit_run(&d, "cutmix(alpha=1)", 0, NULL, false, &cut, NULL), FR_STATUS_OK);
+    assert_int_equal(fit_run(&d, NULL, 1.0, NULL, false, &shorthand, NULL), FR_STATUS_OK);
+    assert_int_equal(fit_run(&d, "mixup(alpha=1)", 0, NULL, false, &mixup, NULL), FR_STATUS_OK);
+    /* --augment cutmix(...) and mixup(...) are honoured (they were dropped), --cutmix is the same stage */
+    assert_true(cut.train_loss != plain.train_loss && mixup.train_loss != plain.train_loss);
+    assert_true(shorthand.train_loss == cut.train_loss);
+    assert_int_equal(fit_run(&d, "hflip;cutmix", 1.0, NULL, false, &cut, NULL), FR_STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(fr_last_error(), "shorthands"));
+    /* a size change names the op and the model's input size */
+    assert_int_equal(fit_run(&d, "hflip;rrc(size=32)", 0, NULL, false, &cut, NULL), FR_STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(fr_last_error(), "rrc makes 32x32 images, the model's input is 28x28"));
+    /* normalize(...) trains on normalised input, is kept with the net and saved in its checkpoints */
+    struct fr_net *net = NULL;
+    assert_int_equal(fit_run(&d, "normalize(mean=0.5,std=0.25)", 0, NULL, false, &norm, &net), FR_STATUS_OK);
+    assert_true(norm.train_loss != plain.train_loss);
+    assert_true(net->mean[0] == 0.5f && net->std[0] == 0.25f);
+    char dir[256];
+    assert_int_equal(tu_tmpdir_create(dir, sizeof dir, "fit"), 0);
+    const char *path = tu_path(dir, "n.safetensors");
+    assert_int_equal(fr_net_save(net, path, 1, 0, 4, NULL, 0), FR_STATUS_OK);
+    struct fr_net *back;
+    assert_int_equal(fr_net_load(be, path, &back), FR_STATUS_OK);
+    assert_true(back->mean[0] == 0.5f && back->std[2] == 0.25f);
+    static float l1[64 * SK], l2[64 * SK];
+    assert_int_equal(fr_net_predict_u8(net, d.ds.pixels, 64, l1), FR_STATUS_OK);
+    assert_int_equal(fr_net_predict_u8(back, d.ds.pixels, 64, l2), FR_STATUS_OK);
+    tu_assert_bytes_equal(l1, l2, sizeof l1);
+    fr_net_free(back);
+    fr_net_free(net);
+    tu_tmpdir_remove(dir);
+    fit_data_free(&d);
+}
+
+/* Distillation from augmented input runs the teacher in the training graph on the same batch: with a policy that
+ * leaves the images unchanged it equals training on the teacher's cached logits. */
+static void test_fit_teacher_in_graph(void **state)
+{
+    (void)state;
+    struct fit_data d;
+    fit_data_init(&d, 64);
+    struct fr_fit_result pre, cached, graph;
+    struct fr_net *teacher = NULL;
+    assert_int_equal(fit_run(&d, NULL, 0, NULL, false, &pre, &teacher), FR_STATUS_OK);
+    assert_int_equal(fit_run(&d, NULL, 0, teacher, true, &cached, NULL), FR_STATUS_OK);
+    assert_int_equal(fit_run(&d, "hflip(p=0)", 0, teacher, false, &graph, NULL), FR_STATUS_OK);
+    assert_true(fabs(graph.train_loss - cached.train_loss) <= 1e-6 * fabs(cached.train_loss));
+    assert_true(isfinite(graph.train_loss) && graph.train_loss > 0);
+    fr_net_free(teacher);
+    fit_data_free(&d);
+}
+
 int main(void)
 {
     be = fr_backend_cpu_new(0);
     if (!be)
         return 1;
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_predict_u8), cmocka_unit_test(test_train_s_fashion_mnist)};
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_predict_u8),
+        cmocka_unit_test(test_stage_matches_host_pipeline),
+        cmocka_unit_test(test_stage_devices_and_threads),
+#if FRUGAL_HAVE_OPENCL
+        cmocka_unit_test(test_async_failures),
+#endif
+        cmocka_unit_test(test_fit_policy),
+        cmocka_unit_test(test_fit_teacher_in_graph),
+        cmocka_unit_test(test_train_s_fashion_mnist),
+    };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     fr_backend_free(be);
     return rc;

@@ -1,6 +1,8 @@
 /* Implementation of the test helpers declared in testutil.h. */
 #include "testutil.h"
 
+#include "augment/augment_internal.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,6 +137,38 @@ int tu_cpu_teardown(void **state)
     fr_backend_free(tu_cpu);
     tu_cpu = NULL;
     return 0;
+}
+
+int tu_aug_apply(struct fr_backend *be, const uint8_t *img, int layout, const float *prog, int n, int k, int h, int w,
+                 int c, int oh, int ow, uint8_t *out)
+{
+    struct fr_ctx *ctx = fr_ctx_new();
+    struct fr_tensor *x = layout == FR_AUG_NHWC ? fr_tensor_new_4d(ctx, FR_U8, n, h, w, c)
+                                                : fr_tensor_new_4d(ctx, FR_U8, n, c, h, w);
+    fr_tensor_set_flags(x, FR_FLAG_INPUT);
+    struct fr_tensor *p = fr_tensor_set_flags(fr_tensor_new(ctx, FR_F32, 3, (int64_t[]){n, k, FR_AUG_REC}), FR_FLAG_INPUT);
+    size_t cap = (size_t)n * k * (2 + 2 * (size_t)oh * ow), used = 0;
+    int32_t *tabv = be->no_fp64 ? malloc(cap * sizeof(int32_t)) : NULL;
+    struct fr_tensor *tab = tabv ? fr_tensor_set_flags(fr_tensor_new_1d(ctx, FR_I32, (int64_t)cap), FR_FLAG_INPUT) : NULL;
+    struct fr_tensor *y = fr_aug_apply_tab(ctx, x, p, tab, oh, ow, layout);
+    struct fr_graph *g = fr_graph_new(ctx);
+    assert_int_equal(fr_graph_add(g, y), FR_STATUS_OK);
+    assert_int_equal(fr_graph_plan(g, be), FR_STATUS_OK);
+    assert_int_equal(fr_tensor_set(x, img, (size_t)n * h * w * c), FR_STATUS_OK);
+    assert_int_equal(fr_tensor_set(p, prog, sizeof(float) * n * k * FR_AUG_REC), FR_STATUS_OK);
+    if (tabv) {
+        assert_int_equal(fr_aug_tables_fill(prog, n, k, h, w, oh, ow, tabv, cap, &used), FR_STATUS_OK);
+        assert_int_equal(fr_tensor_set(tab, tabv, used * sizeof(int32_t)), FR_STATUS_OK);
+        free(tabv);
+    }
+    if (fr_graph_compute(g) != FR_STATUS_OK)
+        fail_msg("%s: %s", fr_backend_name(be), fr_last_error());
+    assert_int_equal(fr_tensor_get(y, out, (size_t)n * oh * ow * c), FR_STATUS_OK);
+    struct fr_graph_stats st;
+    fr_graph_get_stats(g, &st);
+    fr_graph_free(g);
+    fr_ctx_free(ctx);
+    return st.fallback_ops;
 }
 
 uint8_t *tu_read_all(const struct fr_dataset *ds)

@@ -43,6 +43,11 @@ int tu_tmpdir_remove(const char *dir);
 /* "<dir>/<name>" in one of 4 rotating static buffers */
 const char *tu_path(const char *dir, const char *name);
 
+/* Runs AUG_APPLY on `be` over n images (u8, layout) with programs of k records, h×w -> oh×ow; a device without
+ * doubles gets the host's coordinate tables. Returns the nodes that fell back to the CPU path; fails on errors. */
+int tu_aug_apply(struct fr_backend *be, const uint8_t *img, int layout, const float *prog, int n, int k, int h, int w,
+                 int c, int oh, int ow, uint8_t *out);
+
 /* A 2-thread CPU backend shared by a suite: cmocka group setup/teardown that open/close tu_cpu. */
 extern struct fr_backend *tu_cpu;
 int tu_cpu_setup(void **state);

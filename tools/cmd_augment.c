@@ -133,8 +133,9 @@ static int augment_group(struct fr_backend *be, const char *policy, struct img *
     }
     for (int i = 0; i < n; i++)
         memcpy(batch + in_img * i, imgs[i / count]->pix, in_img);
-    if (fr_augmenter_new(be, &ao, &a)) {
-        cli_error(CMD_NAME, CLI_FAIL, "%s", fr_last_error());
+    enum fr_status st = fr_augmenter_new(be, &ao, &a);
+    if (st != FR_STATUS_OK) { /* a policy that cannot run on these inputs is bad input (2), the rest a failure */
+        rc = cli_error(CMD_NAME, st == FR_STATUS_INVALID_ARGUMENT ? CLI_USAGE : CLI_FAIL, "%s", fr_last_error());
         goto done;
     }
     fr_augmenter_output(a, oh, ow, NULL, NULL);

@@ -454,6 +454,7 @@ int rc_finish(const char *cmd, const struct rc_common *c, struct fr_backend *be,
     rc_json_num(o, "val_accuracy", fit ? fit->val_accuracy : NAN);
     rc_json_num(o, "train_loss", fit ? fit->train_loss : NAN);
     rc_json_num(o, "train_images_per_second", fit ? fit->images_per_second : NAN);
+    rc_json_num(o, "host_to_device_bytes_per_step", fit ? (double)fit->host_to_device_bytes_per_step : NAN);
     cJSON_AddNumberToObject(o, "epochs", fit ? (double)fit->epochs_done : 0);
     cJSON_AddNumberToObject(o, "steps", fit ? (double)fit->steps : 0);
     cJSON_AddNumberToObject(o, "seconds", seconds);

@@ -66,9 +66,11 @@ struct rc_fit {
         {"warmup", CLI_INT, &(f)->warmup, "N", "linear warm-up steps (0)", false},                                \
         {"weight-decay", CLI_FLOAT, &(f)->weight_decay, "X", "weight decay (5e-4)", false},                       \
         {"momentum", CLI_FLOAT, &(f)->momentum, "X", "SGD momentum (0.9)", false},                                \
-        {"augment", CLI_STR, &(f)->augment, "POLICY", "augmentation policy, e.g. 'randaugment(n=2,m=9)'", false}, \
-        {"cutmix", CLI_FLOAT, &(f)->cutmix, "ALPHA", "CutMix with Beta(alpha, alpha) (0 = off)", false},          \
-        {"mixup", CLI_FLOAT, &(f)->mixup, "ALPHA", "MixUp with Beta(alpha, alpha) (0 = off)", false},             \
+        {"augment", CLI_STR, &(f)->augment, "POLICY",                                                             \
+         "policy, as frugal augment --policy: 'randaugment(n=2,m=9);cutmix(alpha=1)', normalize(...) (none)", false}, \
+        {"cutmix", CLI_FLOAT, &(f)->cutmix, "ALPHA", "= cutmix(alpha=ALPHA) in --augment (0 = off); with --mixup the two "  \
+         "alternate per step", false},                                                                           \
+        {"mixup", CLI_FLOAT, &(f)->mixup, "ALPHA", "= mixup(alpha=ALPHA) in --augment (0 = off)", false},         \
         {"label-smoothing", CLI_FLOAT, &(f)->label_smoothing, "X", "label smoothing (0)", false},                 \
         {"resume", CLI_STR, &(f)->resume, "CKPT", "continue a run from its checkpoint", false},                   \
         {"profile", CLI_BOOL, &(f)->profile, NULL, "print each op's share of a step, launches, work-items", false}

@@ -7,10 +7,10 @@
  *   int k = fr_aug_policy_max_ops(pol);
  *   float *prog = malloc(sizeof(float) * N * k * FR_AUG_REC);
  *   for (int i = 0; i < N; i++) fr_aug_policy_draw(pol, seed, step, i, 256, 256, prog + i * k * FR_AUG_REC);
- *   // on the host:  fr_aug_apply_host(&in, &out, prog, k, N, NULL);
+ *   // on the host:  fr_aug_apply_host(&in, &out, prog, k, NULL);
  *   // in a graph:   y = fr_aug_apply(ctx, images, prog_tensor, oh, ow, FR_AUG_NHWC);
  *
- * Conventions (see REFERENCE.md §1): matrices are 3×3 row-major; warps store the INVERSE map
+ * Conventions: matrices are 3×3 row-major; warps store the INVERSE map
  * (output pixel -> source pixel); pixel centres are at integers; the image centre is ((W-1)/2,(H-1)/2);
  * a positive angle turns the picture counter-clockwise. Nearest/bilinear/bicubic sampling reproduces
  * OpenCV's fixed-point arithmetic (5-bit sub-pixel positions, 15-bit weights) on u8 images.
@@ -20,6 +20,7 @@
 
 #include <stdint.h>
 
+#include "augment_common.h"
 #include "frugal/tensor.h"
 
 #ifdef __cplusplus
@@ -55,26 +56,26 @@ void fr_geom_apply(const double m[9], double x, double y, double *ox, double *oy
 /* ---------------------------------------------------------------------------------------------
  * Per-sample op programs: each sample has K records of FR_AUG_REC floats, run in order.
  * --------------------------------------------------------------------------------------------- */
-#define FR_AUG_REC 20
+/* FR_AUG_REC floats per record, fields FR_AUG_R_* and op codes FR_AUG_CODE_*: see augment_common.h (shared with
+ * the OpenCL kernels). Build records with fr_aug_policy_draw; a WARP record's matrix is stored bit for bit. */
 enum fr_aug_code {
-    FR_AUG_OP_IDENTITY = 0,
-    FR_AUG_OP_WARP,         /* [1] interp [2] border [3] fill, [7..15] inverse 3×3 matrix (dst -> src),
-                               [16..19] source window x0,y0,x1,y1 (a crop before the warp; empty = none) */
-    FR_AUG_OP_BRIGHTNESS,   /* [1] factor: blend with black */
-    FR_AUG_OP_COLOR,        /* [1] factor: blend with the grey (L) image */
-    FR_AUG_OP_CONTRAST,     /* [1] factor: blend with the mean of the grey image */
-    FR_AUG_OP_SHARPNESS,    /* [1] factor: blend with the 3×3 smoothed image */
-    FR_AUG_OP_POSTERIZE,    /* [1] bits kept (0..8) */
-    FR_AUG_OP_SOLARIZE,     /* [1] threshold: x < t ? x : 255 − x */
-    FR_AUG_OP_SOLARIZE_ADD, /* [1] addition [2] threshold: x < t ? min(x + a, 255) : x */
-    FR_AUG_OP_INVERT,
-    FR_AUG_OP_AUTOCONTRAST, /* per channel min/max stretch (PIL, cutoff 0) */
-    FR_AUG_OP_EQUALIZE,     /* PIL histogram equalisation per channel */
-    FR_AUG_OP_GRAYSCALE,    /* L = (19595 R + 38470 G + 7471 B + 2^15) >> 16 in every channel */
-    FR_AUG_OP_NOISE,        /* [1] std in grey levels, [2] RNG seed low bits, [3] RNG stream (sample) */
-    FR_AUG_OP_CUTOUT,       /* [1] fill, [7..10] box x0, y0, x1, y1 (half-open, clipped) */
-    FR_AUG_OP_CONTRAST_TF,  /* [1] factor: Google's TF contrast (blends with the mean of the histogram index) */
-    FR_AUG_OP_COUNT
+    FR_AUG_OP_IDENTITY = FR_AUG_CODE_IDENTITY,
+    FR_AUG_OP_WARP = FR_AUG_CODE_WARP,
+    FR_AUG_OP_BRIGHTNESS = FR_AUG_CODE_BRIGHTNESS,
+    FR_AUG_OP_COLOR = FR_AUG_CODE_COLOR,
+    FR_AUG_OP_CONTRAST = FR_AUG_CODE_CONTRAST,
+    FR_AUG_OP_SHARPNESS = FR_AUG_CODE_SHARPNESS,
+    FR_AUG_OP_POSTERIZE = FR_AUG_CODE_POSTERIZE,
+    FR_AUG_OP_SOLARIZE = FR_AUG_CODE_SOLARIZE,
+    FR_AUG_OP_SOLARIZE_ADD = FR_AUG_CODE_SOLARIZE_ADD,
+    FR_AUG_OP_INVERT = FR_AUG_CODE_INVERT,
+    FR_AUG_OP_AUTOCONTRAST = FR_AUG_CODE_AUTOCONTRAST,
+    FR_AUG_OP_EQUALIZE = FR_AUG_CODE_EQUALIZE,
+    FR_AUG_OP_GRAYSCALE = FR_AUG_CODE_GRAYSCALE,
+    FR_AUG_OP_NOISE = FR_AUG_CODE_NOISE,
+    FR_AUG_OP_CUTOUT = FR_AUG_CODE_CUTOUT,
+    FR_AUG_OP_CONTRAST_TF = FR_AUG_CODE_CONTRAST_TF,
+    FR_AUG_OP_COUNT = FR_AUG_CODE_COUNT
 };
 const char *fr_aug_code_name(enum fr_aug_code c);
 
@@ -96,9 +97,9 @@ enum fr_status fr_aug_apply_host(const struct fr_aug_images *in, const struct fr
 /* ---------------------------------------------------------------------------------------------
  * CutMix / MixUp: per-sample parameters, FR_AUG_MIX_REC floats each.
  * --------------------------------------------------------------------------------------------- */
-#define FR_AUG_MIX_REC 8
 enum fr_aug_mix_mode { FR_AUG_MIX_NONE = 0, FR_AUG_MIX_CUTMIX = 1, FR_AUG_MIX_MIXUP = 2 };
-/* record: [0] mode [1] partner index [2] lambda of the own label [3..6] box x0,y0,x1,y1 (half-open) */
+/* FR_AUG_MIX_REC floats per sample, fields FR_AUG_MIX_R_* (augment_common.h): mode, partner index, lambda of the
+ * own label, box x0,y0,x1,y1 (half-open) */
 struct fr_aug_mix_cfg {
     enum fr_aug_mix_mode mode;
     double alpha;     /* Beta(alpha, alpha) */
@@ -118,6 +119,8 @@ enum fr_status fr_aug_mix_draw_at(const struct fr_aug_mix_cfg *cfg, uint64_t see
 enum fr_status fr_aug_mix_host(const struct fr_aug_images *in, const struct fr_aug_images *out, const float *rec);
 /* soft labels [n, n_classes] from integer labels and the records: lambda·onehot(y_i) + (1 − lambda)·onehot(y_j) */
 enum fr_status fr_aug_mix_labels_host(const int32_t *labels, int n, int n_classes, const float *rec, float *soft);
+/* the same from soft targets in [n, n_classes]: lambda·in_i + (1 − lambda)·in_j (in and out must not overlap) */
+enum fr_status fr_aug_mix_soft_host(const float *in, int n, int n_classes, const float *rec, float *out);
 /* one Beta(a, a) draw from the (seed, purpose, step, sample) stream using indices from *idx on */
 double fr_aug_beta(double a, uint64_t seed, uint32_t purpose, uint32_t step, uint32_t sample, uint32_t *idx);
 
@@ -183,6 +186,11 @@ struct fr_graph *fr_augmenter_graph(const struct fr_augmenter *a);
 /* prog: f32 [N, K, FR_AUG_REC] (usually an INPUT filled by fr_aug_policy_draw each step) */
 struct fr_tensor *fr_aug_apply(struct fr_ctx *ctx, struct fr_tensor *images, struct fr_tensor *prog, int out_h,
                                int out_w, enum fr_aug_layout layout);
+/* The same for devices without full-rate doubles (struct fr_backend.no_fp64): tab, an i32 INPUT, holds OpenCV's
+ * double-precision coordinates of the programs' warps, filled by the host each run (the augmenter and the trainer
+ * do this); without it such a device runs AUG_APPLY on the CPU path. */
+struct fr_tensor *fr_aug_apply_tab(struct fr_ctx *ctx, struct fr_tensor *images, struct fr_tensor *prog,
+                                   struct fr_tensor *tab, int out_h, int out_w, enum fr_aug_layout layout);
 /* matrices: f32 [N, 9] inverse maps; one batched warp */
 struct fr_tensor *fr_aug_warp(struct fr_ctx *ctx, struct fr_tensor *images, struct fr_tensor *matrices, int out_h,
                               int out_w, enum fr_aug_layout layout, enum fr_aug_interp interp,
@@ -190,7 +198,7 @@ struct fr_tensor *fr_aug_warp(struct fr_ctx *ctx, struct fr_tensor *images, stru
 /* rec: f32 [N, FR_AUG_MIX_REC] from fr_aug_mix_draw */
 struct fr_tensor *fr_aug_mix(struct fr_ctx *ctx, struct fr_tensor *images, struct fr_tensor *rec,
                              enum fr_aug_layout layout);
-/* labels i32 [N] -> soft f32 [N, n_classes] */
+/* labels i32 [N] (one-hot) or soft targets f32 [N, n_classes] -> mixed soft targets f32 [N, n_classes] */
 struct fr_tensor *fr_aug_mix_labels(struct fr_ctx *ctx, struct fr_tensor *labels, struct fr_tensor *rec,
                                     int n_classes);
 /* u8 NHWC [N,H,W,C] -> f32 NCHW [N,C,H,W], y = (x/255 − mean[c]) / std[c] */

@@ -44,6 +44,12 @@ struct fr_backend_i {
     enum fr_status (*graph_compute)(struct fr_backend *b, struct fr_tensor **nodes, int n,
                                     const struct fr_exec *ex);
     enum fr_status (*synchronize)(struct fr_backend *b);
+    /* Optional, for overlapping transfers with compute (NULL: the blocking buffer_set/get are used). A write that
+     * returns at once and happens before the nodes enqueued after it: src must stay unchanged until the next
+     * synchronize or wait. A read of what the nodes enqueued before it write, completed by wait(*ticket). */
+    enum fr_status (*buffer_set_async)(struct fr_buffer *buf, size_t offset, const void *src, size_t size);
+    enum fr_status (*buffer_get_async)(struct fr_buffer *buf, size_t offset, void *dst, size_t size, void **ticket);
+    enum fr_status (*wait)(struct fr_backend *b, void *ticket); /* waits for one async read, releases its ticket */
 };
 
 enum fr_backend_kind { FR_BACKEND_CPU = 0, FR_BACKEND_OPENCL };
@@ -54,6 +60,7 @@ struct fr_backend {
     const struct fr_backend_i *iface;
     enum fr_backend_kind kind;
     char name[128]; /* "cpu" or "cl:0:0 (device name)" */
+    bool no_fp64;   /* no full-rate doubles in kernels: AUG_APPLY then takes its coordinate-table input (augment.h) */
     void *ctx;
     uint64_t mem_bytes;   /* device memory (0: host memory, not tracked) */
     uint64_t max_buffer;  /* largest buffer the planner makes (0: no limit); the arena is split into chunks of

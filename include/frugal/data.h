@@ -195,12 +195,18 @@ void fr_split_free(struct fr_split *s);
 
 /* --- loader --- */
 
+struct fr_batch;
 struct fr_loader_opts {
     int batch;      /* images per batch */
     bool shuffle;   /* reshuffle each epoch with (seed, epoch) */
     bool drop_last; /* drop the last partial batch instead of returning it */
     bool prefetch;  /* fill the next batch in a background thread */
     uint64_t seed;
+    /* Called on the loader's thread after a batch is gathered, e.g. to draw its augmentation programs into the
+     * caller's buffers for b->slot (each slot's stay valid until the batch after it is taken); an error is returned
+     * by the fr_loader_next that would hand out the batch. NULL = none. */
+    enum fr_status (*prepare)(void *user, const struct fr_batch *b);
+    void *user;
 };
 void fr_loader_opts_init(struct fr_loader_opts *o); /* batch 64, shuffle, keep last, prefetch, seed 0 */
 
@@ -210,14 +216,31 @@ struct fr_batch {
     const uint8_t *images; /* n*h*w*c u8 NHWC */
     const int32_t *labels; /* n */
     const float *soft;     /* n*n_classes, or NULL when the dataset has no soft labels */
-    const int64_t *index;  /* n dataset indices */
+    const float *extra;    /* n*n_extra rows of fr_loader_src.extra, or NULL */
+    const int64_t *index;  /* n dataset indices (entry indices for a source with two datasets) */
     int64_t epoch, step;   /* step = batch number within the epoch */
+    int slot;              /* which of the loader's two buffers (0, 1) holds it */
 };
 
 struct fr_loader;
 /* Iterates over dataset images idx[0..n) (NULL = all). The dataset must outlive the loader. */
 enum fr_status fr_loader_new(const struct fr_dataset *ds, const int64_t *idx, int64_t n,
                              const struct fr_loader_opts *opts, struct fr_loader **out);
+/* A loader over the entries of a training set: entry i is image idx[i] (NULL: i) of ds[which[i]] (which NULL: ds[0])
+ * with label labels[i] (NULL: the dataset's), soft targets soft[i*n_classes..] (NULL: none, or ds[0]'s when there is
+ * one dataset) and a row extra[i*n_extra..] (e.g. cached teacher logits; NULL: none). The arrays and datasets must
+ * outlive the loader; the datasets must share the image size. */
+struct fr_loader_src {
+    const struct fr_dataset *ds[2];
+    int64_t n;
+    const uint8_t *which;
+    const int64_t *idx;
+    const int32_t *labels;
+    const float *soft, *extra;
+    int n_classes, n_extra;
+};
+enum fr_status fr_loader_new_src(const struct fr_loader_src *src, const struct fr_loader_opts *opts,
+                                 struct fr_loader **out);
 int64_t fr_loader_batches_per_epoch(const struct fr_loader *l);
 /* Starts (or restarts) epoch `epoch` at batch `first_step` (resume mid-epoch). */
 enum fr_status fr_loader_start(struct fr_loader *l, int64_t epoch, int64_t first_step);

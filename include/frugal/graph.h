@@ -39,6 +39,9 @@ enum fr_status fr_graph_plan(struct fr_graph *g, struct fr_backend *backend);
 
 /* Runs every node once; blocks until results can be read. Increments the step counter afterwards. */
 enum fr_status fr_graph_compute(struct fr_graph *g);
+/* The same without waiting for the device at the end (nodes that fall back to the CPU path still wait for their
+ * inputs): a later read, synchronize or fr_graph_compute waits for it. */
+enum fr_status fr_graph_enqueue(struct fr_graph *g);
 
 /* Run-time settings read by the kernels, changed without rebuilding the graph. */
 void fr_graph_set_training(struct fr_graph *g, bool training); /* dropout on, batch-norm batch stats */

@@ -7,7 +7,7 @@
  *   fr_model_alloc(m, backend);  fr_model_init(m, 42, FR_INIT_DEFAULT);
  *   struct fr_trainer_opts to;  fr_trainer_opts_init(&to);  to.batch = 64;
  *   struct fr_trainer *tr;  fr_trainer_new(m, backend, &to, &tr);
- *   for (step...) fr_trainer_step(tr, images, labels, fr_schedule_lr(&sched, step), &loss);
+ *   for (step...) fr_trainer_step(tr, images, labels, NULL, NULL, fr_schedule_lr(&sched, step), &loss);
  *   fr_trainer_predict(tr, images, n, logits);
  *
  * Layers are added in order; a residual block is residual_begin ... residual_end: the branch output
@@ -161,6 +161,7 @@ enum fr_status fr_model_load_st(struct fr_model *m, const struct fr_safetensors 
 
 /* --- training-step builder (src/train/trainer.c) --- */
 enum fr_loss_kind { FR_LOSS_CE = 0, FR_LOSS_SOFT_CE, FR_LOSS_DISTILL };
+struct fr_aug_policy;
 struct fr_trainer_opts {
     int batch;                 /* fixed batch size of the training graph */
     int eval_batch;            /* batch of the eval graph (0 = batch) */
@@ -172,6 +173,17 @@ struct fr_trainer_opts {
     const struct fr_param_group *groups;
     int n_groups;
     uint64_t seed;             /* dropout / drop-path stream */
+    /* the input stage: u8 images -> per-sample ops -> CutMix/MixUp -> normalisation, in the graph, on the device */
+    enum fr_dtype input;                 /* FR_F32 (default): f32 NCHW images as given; FR_U8: u8 NHWC images */
+    const struct fr_aug_policy *augment; /* FR_U8: its per-sample ops and mixing stage (NULL = none); it must keep the
+                                            image size. Targets are mixed like the images (CE becomes soft CE).
+                                            Read by fr_trainer_new only (as is the teacher model struct). */
+    bool mix;                            /* FR_U8: a mixing stage even when the policy has none */
+    float mean[4], std[4];               /* FR_U8: model input (x/255 - mean[c]) / std[c] (default 0 and 1) */
+    struct fr_model *teacher;            /* DISTILL, FR_U8: a teacher built in the student's context with frozen
+                                            parameters, run in the graph on the same augmented batch (NULL: teacher
+                                            logits given per step) */
+    float teacher_mean[4], teacher_std[4]; /* its input normalisation */
 };
 void fr_trainer_opts_init(struct fr_trainer_opts *o); /* batch 64, CE, SGD lr from the caller */
 
@@ -179,14 +191,41 @@ struct fr_trainer;
 enum fr_status fr_trainer_new(struct fr_model *m, struct fr_backend *backend, const struct fr_trainer_opts *o,
                               struct fr_trainer **out);
 void fr_trainer_free(struct fr_trainer *tr);
-/* One optimizer step on a batch of `batch` images (f32 NCHW). labels: i32 [N] (CE, DISTILL) or f32 [N,K]
- * soft targets (SOFT_CE); teacher: f32 [N,K] (DISTILL) or NULL; weights [N] or NULL. Labels are checked
- * on the host; a NaN/Inf loss is FR_STATUS_NUMERIC naming the step. *loss may be NULL. */
-enum fr_status fr_trainer_step(struct fr_trainer *tr, const float *images, const void *labels, const float *teacher,
+/* One step's inputs (batch rows each). */
+struct fr_batch_in {
+    const void *images;     /* u8 NHWC or f32 NCHW, per opts.input */
+    const float *prog;      /* with per-sample ops: [batch, K, FR_AUG_REC] programs (fr_aug_policy_draw_batch) */
+    const float *mix;       /* with a mixing stage: [batch, FR_AUG_MIX_REC] records */
+    const int32_t *tab;     /* devices without doubles: the programs' coordinate tables (fr_trainer_tables), or
+                               NULL to have fr_trainer_submit compute them */
+    size_t tab_len;
+    const void *targets;    /* i32 labels [batch] (CE, DISTILL; -1 = unlabeled for DISTILL) or f32 [batch, K] (SOFT_CE) */
+    const float *teacher;   /* DISTILL without a teacher model: teacher logits [batch, K] */
+    const float *weights;   /* with sample_weights: [batch] */
+};
+/* Queues one optimizer step: the inputs are copied (asynchronously where the backend can: OpenCL) and the graph is
+ * enqueued without waiting for it; the caller's buffers may be reused on return. *prev_loss gets the loss of the
+ * step before (NaN for the first), read while this one runs; a NaN/Inf loss is FR_STATUS_NUMERIC naming its step,
+ * one call late. Labels are checked on the host first. */
+enum fr_status fr_trainer_submit(struct fr_trainer *tr, const struct fr_batch_in *b, float lr, float *prev_loss);
+/* Waits for the last submitted step; its loss (NaN when none). */
+enum fr_status fr_trainer_finish(struct fr_trainer *tr, float *last_loss);
+/* Ints of the coordinate tables a step needs (0: the backend computes positions itself), and filling them from one
+ * batch's programs (thread-safe: e.g. on a loader thread). */
+size_t fr_trainer_tables_len(const struct fr_trainer *tr);
+enum fr_status fr_trainer_tables(const struct fr_trainer *tr, const float *prog, int32_t *tab, size_t *len);
+/* One synchronous step without programs (blocking transfers, the graph run to its end): images per opts.input;
+ * labels: i32 [N] (CE, DISTILL)
+ * or f32 [N,K] soft targets (SOFT_CE); teacher: f32 [N,K] (DISTILL) or NULL; weights [N] or NULL. *loss may be
+ * NULL. */
+enum fr_status fr_trainer_step(struct fr_trainer *tr, const void *images, const void *labels, const float *teacher,
                                const float *weights, float lr, float *loss);
-/* Logits [n,K] for n images in eval mode (any n; runs the eval graph in chunks): f32 NCHW images, the
- * trainer's own predictor (see below). */
-enum fr_status fr_trainer_predict(struct fr_trainer *tr, const float *images, int64_t n, float *logits);
+/* steps submitted so far; bytes the last one copied from the host to the backend's memory */
+int64_t fr_trainer_steps(const struct fr_trainer *tr);
+size_t fr_trainer_upload_bytes(const struct fr_trainer *tr);
+/* Logits [n,K] for n images (per opts.input, normalised as in training) in eval mode (any n; the trainer's own
+ * predictor, see below). */
+enum fr_status fr_trainer_predict(struct fr_trainer *tr, const void *images, int64_t n, float *logits);
 struct fr_graph *fr_trainer_graph(const struct fr_trainer *tr, bool eval);
 struct fr_optim *fr_trainer_optim(const struct fr_trainer *tr);
 

@@ -1,10 +1,11 @@
 /* Learning recipes over models, datasets and trainers: a network with checkpoints, a training loop
- * (augmentation, CutMix/MixUp, soft targets, distillation, validation, metrics.jsonl, resume, stop on
- * request), evaluation, and pseudo-labelling with thresholds and class balancing (Noisy Student).
+ * (augmentation, CutMix/MixUp and normalisation in the training graph from u8 batches, soft targets, distillation,
+ * validation, metrics.jsonl, resume, stop on request), evaluation, and pseudo-labelling with thresholds and class
+ * balancing (Noisy Student).
  *
  *   struct fr_net *net;  fr_net_new(be, "s", 1, 28, 28, 10, ds->class_names, seed, &net);
- *   struct fr_trainset ts = {0};  fr_trainset_from_labels(&ts, ds, sp.labeled, sp.n_labeled);
- *   struct fr_fit_opts fo;  fr_fit_opts_init(&fo);  fo.epochs = 10;  fo.augment = "randaugment(n=2,m=9)";
+ *   struct fr_trainset ts = {.n_classes = 10};  fr_trainset_add(&ts, 0, ds, sp.labeled, sp.n_labeled, NULL, NULL);
+ *   struct fr_fit_opts fo;  fr_fit_opts_init(&fo);  fo.epochs = 10;  fo.augment = "randaugment(n=2,m=9);cutmix(alpha=1)";
  *   struct fr_fit_result fr;  fr_fit(net, &ts, &fo, &fr);
  *   struct fr_eval ev;  fr_net_evaluate(net, test, NULL, test->n, &ev);
  *
@@ -125,7 +126,7 @@ struct fr_fit_progress {
 struct fr_epoch_stats {
     int64_t epoch, epochs;
     double train_loss, val_accuracy, val_loss; /* val NaN without a validation set */
-    double seconds, images_per_second;
+    double seconds, images_per_second;         /* the epoch; training images/s of its step loop */
     float lr;
 };
 struct fr_fit_opts {
@@ -134,8 +135,11 @@ struct fr_fit_opts {
     struct fr_schedule sched;            /* base_lr and kind; total_steps filled in from epochs */
     const struct fr_param_group *groups;
     int n_groups;
-    const char *augment;                 /* policy spec or NULL */
-    double cutmix, mixup;                /* Beta alpha; 0 = off (both: each batch picks one) */
+    const char *augment;                 /* policy spec (as `frugal augment`: per-sample ops, cutmix/mixup, normalize)
+                                            or NULL; it runs in the training graph, on the device */
+    double cutmix, mixup;                /* shorthands for a cutmix/mixup stage: Beta alpha, 0 = off; both > 0:
+                                            they alternate per step (CutMix on even steps); an error when the policy
+                                            has its own mixing stage */
     float label_smoothing;
     bool distill;                        /* distillation loss with teacher logits */
     float alpha, temperature;
@@ -159,10 +163,12 @@ void fr_fit_opts_init(struct fr_fit_opts *o); /* 10 epochs, batch 64, AdamW lr 2
 
 struct fr_fit_result {
     int64_t epochs_done, steps;
-    double seconds, images_per_second;
+    double seconds, images_per_second; /* all of it; training images per second of the step loops (validation and
+                                          checkpoints excluded) */
     double train_loss, val_accuracy;
     int fallback_ops;
     bool interrupted;
+    size_t host_to_device_bytes_per_step; /* the u8 batch, programs, tables, mix records, targets, learning rate */
 };
 enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct fr_fit_opts *o,
                       struct fr_fit_result *r);

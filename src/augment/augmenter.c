@@ -17,8 +17,9 @@ static struct fr_tensor *stage_input(struct fr_ctx *ctx, enum fr_dtype type, int
 }
 
 enum fr_status fr_aug_stage_build(struct fr_ctx *ctx, const struct fr_aug_policy *pol, int batch, int h, int w, int c,
-                                  bool want_mixrec, struct fr_aug_stage *s)
+                                  unsigned flags, struct fr_aug_stage *s)
 {
+    const bool tables = flags & FR_AUG_STAGE_TABLES;
     memset(s, 0, sizeof *s);
     s->oh = h, s->ow = w;
     s->images = stage_input(ctx, FR_U8, 4, (int64_t[]){batch, h, w, c}, "aug.images");
@@ -27,10 +28,18 @@ enum fr_status fr_aug_stage_build(struct fr_ctx *ctx, const struct fr_aug_policy
         s->k = fr_aug_policy_max_ops(pol);
         fr_aug_policy_out_size(pol, h, w, &s->oh, &s->ow);
         s->prog = stage_input(ctx, FR_F32, 3, (int64_t[]){batch, s->k, FR_AUG_REC}, "aug.programs");
-        y = fr_aug_apply(ctx, y, s->prog, s->oh, s->ow, FR_AUG_NHWC);
+        if (tables) {
+            s->tab_cap = (size_t)batch * fr_aug_policy_table_len(pol, h, w);
+            if (s->tab_cap > INT32_MAX)
+                return fr_error(FR_STATUS_UNSUPPORTED,
+                                "augment: the coordinate tables of %d samples of %dx%d would exceed 2^31 ints", batch,
+                                s->ow, s->oh);
+            s->tab = stage_input(ctx, FR_I32, 1, (int64_t[]){(int64_t)s->tab_cap}, "aug.tables");
+        }
+        y = fr_aug_apply_tab(ctx, y, s->prog, s->tab, s->oh, s->ow, FR_AUG_NHWC);
     }
-    s->mix = pol && fr_aug_policy_mix(pol);
-    if (s->mix || want_mixrec)
+    s->mix = (pol && fr_aug_policy_mix(pol)) || (flags & FR_AUG_STAGE_MIX);
+    if (s->mix || (flags & FR_AUG_STAGE_MIXREC))
         s->mixrec = stage_input(ctx, FR_F32, 2, (int64_t[]){batch, FR_AUG_MIX_REC}, "aug.mix");
     if (s->mix)
         y = fr_aug_mix(ctx, y, s->mixrec, FR_AUG_NHWC);
@@ -51,6 +60,7 @@ struct fr_augmenter {
     bool norm;
     float *prog, *mix; /* one batch of host inputs, drawn per call */
     int32_t *lab;
+    int32_t *tab; /* coordinate tables (devices without doubles) */
 };
 
 void fr_augmenter_free(struct fr_augmenter *a)
@@ -63,6 +73,7 @@ void fr_augmenter_free(struct fr_augmenter *a)
     free(a->prog);
     free(a->mix);
     free(a->lab);
+    free(a->tab);
     free(a);
 }
 
@@ -89,7 +100,13 @@ enum fr_status fr_augmenter_new(struct fr_backend *be, const struct fr_augmenter
     if (st == FR_STATUS_OK && !(a->ctx = fr_ctx_new()))
         st = fr_error(FR_STATUS_OUT_OF_MEMORY, "augmenter: out of memory");
     if (st == FR_STATUS_OK)
-        st = fr_aug_stage_build(a->ctx, a->pol, o->batch, o->h, o->w, o->c, o->n_classes > 0, &a->st);
+        st = fr_aug_stage_build(a->ctx, a->pol, o->batch, o->h, o->w, o->c,
+                                (o->n_classes > 0 ? FR_AUG_STAGE_MIXREC : 0) | (be->no_fp64 ? FR_AUG_STAGE_TABLES : 0),
+                                &a->st);
+    if (st == FR_STATUS_OK && (int64_t)o->batch * a->st.oh * a->st.ow * o->c > INT32_MAX)
+        st = fr_error(FR_STATUS_INVALID_ARGUMENT,
+                      "augmenter: %d images of %dx%dx%d (the policy's output for %dx%d inputs) exceed 2^31 bytes a batch",
+                      o->batch, a->st.ow, a->st.oh, o->c, o->w, o->h);
     if (st == FR_STATUS_OK) {
         a->y = a->norm ? fr_aug_to_nchw(a->ctx, a->st.out, mean, sd) : a->st.out;
         if (o->n_classes > 0) {
@@ -115,6 +132,8 @@ enum fr_status fr_augmenter_new(struct fr_backend *be, const struct fr_augmenter
     if (st == FR_STATUS_OK) {
         size_t k = a->st.k > 0 ? (size_t)a->st.k : 1;
         a->prog = malloc(sizeof(float) * (size_t)o->batch * k * FR_AUG_REC);
+        if (a->st.tab && !(a->tab = malloc(sizeof(int32_t) * a->st.tab_cap)))
+            st = fr_error(FR_STATUS_OUT_OF_MEMORY, "augmenter: out of memory for coordinate tables");
         a->mix = malloc(sizeof(float) * (size_t)o->batch * FR_AUG_MIX_REC);
         a->lab = calloc((size_t)o->batch, sizeof(int32_t));
         if (!a->prog || !a->mix || !a->lab)
@@ -169,6 +188,8 @@ enum fr_status fr_augmenter_run(struct fr_augmenter *a, uint32_t step, uint32_t 
         return st;
     if (a->st.prog && (st = fr_tensor_set(a->st.prog, a->prog, fr_nbytes(a->st.prog))) != FR_STATUS_OK)
         return st;
+    if (a->st.tab && (st = fr_aug_stage_set_tables(&a->st, a->prog, o->batch, o->h, o->w, a->tab)) != FR_STATUS_OK)
+        return st;
     if (a->st.mixrec && (st = fr_tensor_set(a->st.mixrec, a->mix, fr_nbytes(a->st.mixrec))) != FR_STATUS_OK)
         return st;
     if (a->labels) {
@@ -186,4 +207,12 @@ enum fr_status fr_augmenter_run(struct fr_augmenter *a, uint32_t step, uint32_t 
     if (labels)
         st = fr_tensor_get(a->soft, soft, sizeof(float) * (size_t)n * (size_t)o->n_classes);
     return st;
+}
+
+enum fr_status fr_aug_stage_set_tables(const struct fr_aug_stage *s, const float *prog, int batch, int h, int w,
+                                       int32_t *buf)
+{
+    size_t used = 0;
+    enum fr_status st = fr_aug_tables_fill(prog, batch, s->k, h, w, s->oh, s->ow, buf, s->tab_cap, &used);
+    return st == FR_STATUS_OK ? fr_tensor_set(s->tab, buf, used * sizeof(int32_t)) : st;
 }

@@ -610,44 +610,38 @@ static enum fr_status geom_stage(const struct stage *s, const struct draw *d, in
     return FR_STATUS_OK;
 }
 
-static void simple_rec(float *rec, enum fr_aug_code code, float a, float b)
-{
-    memset(rec, 0, FR_AUG_REC * sizeof(float));
-    rec[0] = (float)code, rec[1] = a, rec[2] = b;
-}
-
 static void pixel_stage(const struct stage *s, const struct draw *d, int h, int w, float *rec)
 {
-    simple_rec(rec, FR_AUG_OP_IDENTITY, 0, 0);
+    fr_aug_make_simple(rec, FR_AUG_OP_IDENTITY, 0, 0);
     if (!(U(d, 0) < val(s, "p")))
         return;
     double mx = val(s, "max"), lo = mx < 1 ? 1 - mx : 0, f = lo + U(d, 1) * (1 + mx - lo);
     switch (s->op) {
-    case OP_BRIGHTNESS: simple_rec(rec, FR_AUG_OP_BRIGHTNESS, (float)f, 0); return;
-    case OP_CONTRAST: simple_rec(rec, FR_AUG_OP_CONTRAST, (float)f, 0); return;
+    case OP_BRIGHTNESS: fr_aug_make_simple(rec, FR_AUG_OP_BRIGHTNESS, (float)f, 0); return;
+    case OP_CONTRAST: fr_aug_make_simple(rec, FR_AUG_OP_CONTRAST, (float)f, 0); return;
     case OP_COLOR:
-    case OP_SATURATION: simple_rec(rec, FR_AUG_OP_COLOR, (float)f, 0); return;
-    case OP_SHARPNESS: simple_rec(rec, FR_AUG_OP_SHARPNESS, (float)f, 0); return;
-    case OP_POSTERIZE: simple_rec(rec, FR_AUG_OP_POSTERIZE, (float)val(s, "bits"), 0); return;
-    case OP_SOLARIZE: simple_rec(rec, FR_AUG_OP_SOLARIZE, (float)val(s, "threshold"), 0); return;
-    case OP_SOLARIZE_ADD: simple_rec(rec, FR_AUG_OP_SOLARIZE_ADD, (float)val(s, "add"), (float)val(s, "threshold")); return;
-    case OP_INVERT: simple_rec(rec, FR_AUG_OP_INVERT, 0, 0); return;
-    case OP_AUTOCONTRAST: simple_rec(rec, FR_AUG_OP_AUTOCONTRAST, 0, 0); return;
-    case OP_EQUALIZE: simple_rec(rec, FR_AUG_OP_EQUALIZE, 0, 0); return;
-    case OP_GRAYSCALE: simple_rec(rec, FR_AUG_OP_GRAYSCALE, 0, 0); return;
+    case OP_SATURATION: fr_aug_make_simple(rec, FR_AUG_OP_COLOR, (float)f, 0); return;
+    case OP_SHARPNESS: fr_aug_make_simple(rec, FR_AUG_OP_SHARPNESS, (float)f, 0); return;
+    case OP_POSTERIZE: fr_aug_make_simple(rec, FR_AUG_OP_POSTERIZE, (float)val(s, "bits"), 0); return;
+    case OP_SOLARIZE: fr_aug_make_simple(rec, FR_AUG_OP_SOLARIZE, (float)val(s, "threshold"), 0); return;
+    case OP_SOLARIZE_ADD: fr_aug_make_simple(rec, FR_AUG_OP_SOLARIZE_ADD, (float)val(s, "add"), (float)val(s, "threshold")); return;
+    case OP_INVERT: fr_aug_make_simple(rec, FR_AUG_OP_INVERT, 0, 0); return;
+    case OP_AUTOCONTRAST: fr_aug_make_simple(rec, FR_AUG_OP_AUTOCONTRAST, 0, 0); return;
+    case OP_EQUALIZE: fr_aug_make_simple(rec, FR_AUG_OP_EQUALIZE, 0, 0); return;
+    case OP_GRAYSCALE: fr_aug_make_simple(rec, FR_AUG_OP_GRAYSCALE, 0, 0); return;
     case OP_NOISE: {
         fr_philox4 r = fr_rng_block((uint32_t)d->seed, (uint32_t)(d->seed >> 32), FR_RNG_AUGMENT, d->step, d->sample,
                                     d->base + 5);
-        simple_rec(rec, FR_AUG_OP_NOISE, (float)val(s, "std"), (float)(r.v[0] & 0xFFFFFF));
-        rec[3] = (float)(r.v[0] >> 24);
-        rec[4] = (float)(r.v[1] & 0xFFFFFF);
+        fr_aug_make_simple(rec, FR_AUG_OP_NOISE, (float)val(s, "std"), 0);
+        rec[FR_AUG_R_KEY] = (float)(r.v[0] & 0xFFFFFF);
+        rec[FR_AUG_R_KEY + 1] = (float)(r.v[0] >> 24);
+        rec[FR_AUG_R_KEY + 2] = (float)(r.v[1] & 0xFFFFFF);
         return;
     }
     case OP_CUTOUT: {
         int sz = (int)val(s, "size"), cx = randint(d, 2, 0, w), cy = randint(d, 3, 0, h);
-        simple_rec(rec, FR_AUG_OP_CUTOUT, (float)val(s, "fill"), 0);
-        rec[7] = (float)(cx - sz / 2), rec[8] = (float)(cy - sz / 2);
-        rec[9] = (float)(cx - sz / 2 + sz), rec[10] = (float)(cy - sz / 2 + sz);
+        fr_aug_make_simple(rec, FR_AUG_OP_CUTOUT, (float)val(s, "fill"), 0);
+        fr_aug_set_box(rec, cx - sz / 2, cy - sz / 2, cx - sz / 2 + sz, cy - sz / 2 + sz);
         return;
     }
     case OP_ERASE: { /* torchvision RandomErasing.get_params */
@@ -658,8 +652,8 @@ static void pixel_stage(const struct stage *s, const struct draw *d, int h, int 
             int eh = (int)lrint(sqrt(ea * ar)), ew = (int)lrint(sqrt(ea / ar));
             if (eh < h && ew < w) {
                 int i = randint(d, 4 + 4 * t, 0, h - eh + 1), j = randint(d, 5 + 4 * t, 0, w - ew + 1);
-                simple_rec(rec, FR_AUG_OP_CUTOUT, (float)val(s, "fill"), 0);
-                rec[7] = (float)j, rec[8] = (float)i, rec[9] = (float)(j + ew), rec[10] = (float)(i + eh);
+                fr_aug_make_simple(rec, FR_AUG_OP_CUTOUT, (float)val(s, "fill"), 0);
+                fr_aug_set_box(rec, j, i, j + ew, i + eh);
                 return;
             }
         }
@@ -734,7 +728,7 @@ enum fr_status fr_aug_policy_draw(const struct fr_aug_policy *pol, uint64_t seed
         }
     }
     for (; r < pol->k; r++)
-        simple_rec(rec + (size_t)r * FR_AUG_REC, FR_AUG_OP_IDENTITY, 0, 0);
+        fr_aug_make_simple(rec + (size_t)r * FR_AUG_REC, FR_AUG_OP_IDENTITY, 0, 0);
     return FR_STATUS_OK;
 }
 
@@ -761,4 +755,25 @@ enum fr_status fr_aug_policy_draw_batch(const struct fr_aug_policy *pol, uint64_
     int oh, ow;
     fr_aug_policy_out_size(pol, in_h, in_w, &oh, &ow);
     return fr_aug_mix_draw_at(&pol->mix, seed, step, first_sample, n, oh, ow, mix);
+}
+
+size_t fr_aug_policy_table_len(const struct fr_aug_policy *pol, int in_h, int in_w)
+{
+    int oh, ow, persp = 0;
+    fr_aug_policy_out_size(pol, in_h, in_w, &oh, &ow);
+    for (int i = 0; i < pol->n; i++)
+        persp |= pol->st[i].op == OP_PERSPECTIVE;
+    size_t per_warp = 1 + (persp ? 2 * (size_t)oh * ow : 2 * ((size_t)oh + ow));
+    return (size_t)pol->k * (1 + per_warp); /* an offset per record, at most K warps */
+}
+
+const char *fr_aug_policy_resizing_op(const struct fr_aug_policy *pol, int in_h, int in_w)
+{
+    int h = in_h, w = in_w;
+    for (int i = 0; i < pol->n; i++) {
+        stage_size(&pol->st[i], &h, &w);
+        if (h != in_h || w != in_w)
+            return ops[pol->st[i].op].name;
+    }
+    return "none";
 }

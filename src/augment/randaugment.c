@@ -1,7 +1,6 @@
 /* RandAugment per-sample parameter drawing: torchvision's op list and 31-bin scale (default) and Google's
  * TF list and 0..10 level scale (fill 128), as program records; a pure function of (seed, step, sample). */
 #include <math.h>
-#include <string.h>
 
 #include "augment/augment_internal.h"
 #include "frugal/rng_host.h"
@@ -9,32 +8,6 @@
 double fr_aug_u01(uint64_t seed, uint32_t step, uint32_t sample, uint32_t i)
 {
     return fr_rng_uniform_f64(seed, FR_RNG_AUGMENT, step, sample, i);
-}
-
-void fr_aug_make_warp(float *rec, const double minv[9], int interp, int border, float fill)
-{
-    memset(rec, 0, FR_AUG_REC * sizeof(float));
-    rec[0] = FR_AUG_OP_WARP;
-    rec[1] = (float)interp;
-    rec[2] = (float)border;
-    rec[3] = fill;
-    for (int i = 0; i < 9; i++)
-        rec[7 + i] = (float)minv[i];
-}
-
-void fr_aug_make_warp_window(float *rec, const double minv[9], int interp, int border, float fill, const int win[4])
-{
-    fr_aug_make_warp(rec, minv, interp, border, fill);
-    for (int i = 0; i < 4; i++)
-        rec[16 + i] = (float)win[i];
-}
-
-static void simple(float *rec, enum fr_aug_code code, float a, float b)
-{
-    memset(rec, 0, FR_AUG_REC * sizeof(float));
-    rec[0] = (float)code;
-    rec[1] = a;
-    rec[2] = b;
 }
 
 float fr_aug_linspace31(float start, float end, int bin)
@@ -69,31 +42,31 @@ void fr_aug_tv_record(enum fr_aug_tv_op op, double mag, int h, int w, int interp
         fr_aug_make_warp(rec, m, interp, FR_AUG_CONSTANT, fill);
         return;
     case FR_TV_BRIGHTNESS:
-        simple(rec, FR_AUG_OP_BRIGHTNESS, (float)(1.0 + mag), 0);
+        fr_aug_make_simple(rec, FR_AUG_OP_BRIGHTNESS, (float)(1.0 + mag), 0);
         return;
     case FR_TV_COLOR:
-        simple(rec, FR_AUG_OP_COLOR, (float)(1.0 + mag), 0);
+        fr_aug_make_simple(rec, FR_AUG_OP_COLOR, (float)(1.0 + mag), 0);
         return;
     case FR_TV_CONTRAST:
-        simple(rec, FR_AUG_OP_CONTRAST, (float)(1.0 + mag), 0);
+        fr_aug_make_simple(rec, FR_AUG_OP_CONTRAST, (float)(1.0 + mag), 0);
         return;
     case FR_TV_SHARPNESS:
-        simple(rec, FR_AUG_OP_SHARPNESS, (float)(1.0 + mag), 0);
+        fr_aug_make_simple(rec, FR_AUG_OP_SHARPNESS, (float)(1.0 + mag), 0);
         return;
     case FR_TV_POSTERIZE:
-        simple(rec, FR_AUG_OP_POSTERIZE, (float)(int)mag, 0);
+        fr_aug_make_simple(rec, FR_AUG_OP_POSTERIZE, (float)(int)mag, 0);
         return;
     case FR_TV_SOLARIZE:
-        simple(rec, FR_AUG_OP_SOLARIZE, (float)mag, 0);
+        fr_aug_make_simple(rec, FR_AUG_OP_SOLARIZE, (float)mag, 0);
         return;
     case FR_TV_AUTOCONTRAST:
-        simple(rec, FR_AUG_OP_AUTOCONTRAST, 0, 0);
+        fr_aug_make_simple(rec, FR_AUG_OP_AUTOCONTRAST, 0, 0);
         return;
     case FR_TV_EQUALIZE:
-        simple(rec, FR_AUG_OP_EQUALIZE, 0, 0);
+        fr_aug_make_simple(rec, FR_AUG_OP_EQUALIZE, 0, 0);
         return;
     default:
-        simple(rec, FR_AUG_OP_IDENTITY, 0, 0);
+        fr_aug_make_simple(rec, FR_AUG_OP_IDENTITY, 0, 0);
         return;
     }
 }
@@ -141,19 +114,19 @@ static void tf_record(int op, double level, double sign, double u_cy, double u_c
     double l = level / 10.0, m[9];
     fr_geom_identity(m);
     switch (op) {
-    case TF_AUTOCONTRAST: simple(rec, FR_AUG_OP_AUTOCONTRAST, 0, 0); return;
-    case TF_EQUALIZE: simple(rec, FR_AUG_OP_EQUALIZE, 0, 0); return;
-    case TF_INVERT: simple(rec, FR_AUG_OP_INVERT, 0, 0); return;
+    case TF_AUTOCONTRAST: fr_aug_make_simple(rec, FR_AUG_OP_AUTOCONTRAST, 0, 0); return;
+    case TF_EQUALIZE: fr_aug_make_simple(rec, FR_AUG_OP_EQUALIZE, 0, 0); return;
+    case TF_INVERT: fr_aug_make_simple(rec, FR_AUG_OP_INVERT, 0, 0); return;
     case TF_ROTATE:
         fr_geom_rotate(m, -sign * l * 30.0, (w - 1) * 0.5, (h - 1) * 0.5);
         fr_aug_make_warp(rec, m, FR_AUG_NEAREST, FR_AUG_CONSTANT, fill);
         return;
-    case TF_POSTERIZE: simple(rec, FR_AUG_OP_POSTERIZE, (float)(int)(l * 4), 0); return;
-    case TF_SOLARIZE: simple(rec, FR_AUG_OP_SOLARIZE, (float)(int)(l * 256), 0); return;
-    case TF_COLOR: simple(rec, FR_AUG_OP_COLOR, (float)(l * 1.8 + 0.1), 0); return;
-    case TF_CONTRAST: simple(rec, FR_AUG_OP_CONTRAST_TF, (float)(l * 1.8 + 0.1), 0); return;
-    case TF_BRIGHTNESS: simple(rec, FR_AUG_OP_BRIGHTNESS, (float)(l * 1.8 + 0.1), 0); return;
-    case TF_SHARPNESS: simple(rec, FR_AUG_OP_SHARPNESS, (float)(l * 1.8 + 0.1), 0); return;
+    case TF_POSTERIZE: fr_aug_make_simple(rec, FR_AUG_OP_POSTERIZE, (float)(int)(l * 4), 0); return;
+    case TF_SOLARIZE: fr_aug_make_simple(rec, FR_AUG_OP_SOLARIZE, (float)(int)(l * 256), 0); return;
+    case TF_COLOR: fr_aug_make_simple(rec, FR_AUG_OP_COLOR, (float)(l * 1.8 + 0.1), 0); return;
+    case TF_CONTRAST: fr_aug_make_simple(rec, FR_AUG_OP_CONTRAST_TF, (float)(l * 1.8 + 0.1), 0); return;
+    case TF_BRIGHTNESS: fr_aug_make_simple(rec, FR_AUG_OP_BRIGHTNESS, (float)(l * 1.8 + 0.1), 0); return;
+    case TF_SHARPNESS: fr_aug_make_simple(rec, FR_AUG_OP_SHARPNESS, (float)(l * 1.8 + 0.1), 0); return;
     case TF_SHEAR_X: /* tf.contrib.image.transform works on pixel centres directly */
         m[1] = sign * l * 0.3;
         fr_aug_make_warp(rec, m, FR_AUG_NEAREST, FR_AUG_CONSTANT, fill);
@@ -172,12 +145,12 @@ static void tf_record(int op, double level, double sign, double u_cy, double u_c
         return;
     case TF_CUTOUT: {
         int pad = (int)(l * 40), cy = (int)(u_cy * h), cx = (int)(u_cx * w);
-        simple(rec, FR_AUG_OP_CUTOUT, fill, 0);
-        rec[7] = (float)(cx - pad), rec[8] = (float)(cy - pad), rec[9] = (float)(cx + pad), rec[10] = (float)(cy + pad);
+        fr_aug_make_simple(rec, FR_AUG_OP_CUTOUT, fill, 0);
+        fr_aug_set_box(rec, cx - pad, cy - pad, cx + pad, cy + pad);
         return;
     }
     default: /* TF_SOLARIZE_ADD */
-        simple(rec, FR_AUG_OP_SOLARIZE_ADD, (float)(int)(l * 110), 128);
+        fr_aug_make_simple(rec, FR_AUG_OP_SOLARIZE_ADD, (float)(int)(l * 110), 128);
         return;
     }
 }

@@ -126,7 +126,11 @@ static enum fr_status guarded_node(struct fr_graph *g, int i)
     return st;
 }
 
-enum fr_status fr_graph_compute(struct fr_graph *g)
+static enum fr_status run(struct fr_graph *g, bool sync);
+enum fr_status fr_graph_compute(struct fr_graph *g) { return run(g, true); }
+enum fr_status fr_graph_enqueue(struct fr_graph *g) { return run(g, false); }
+
+static enum fr_status run(struct fr_graph *g, bool sync)
 {
     if (!g->planned)
         return fr_error(FR_STATUS_INVALID_ARGUMENT, "graph: not planned (call fr_graph_plan after adding nodes)");
@@ -141,7 +145,7 @@ enum fr_status fr_graph_compute(struct fr_graph *g)
     for (int k = 0; k < g->n_guards && st == FR_STATUS_OK; k++)
         if (!g->guards[k].arena)
             st = fr_graph_check_guard(g, k);
-    if (st == FR_STATUS_OK && b->iface->synchronize)
+    if (st == FR_STATUS_OK && sync && b->iface->synchronize)
         st = b->iface->synchronize(b);
     fr_prof_run_end(b);
     g->ex.step++;

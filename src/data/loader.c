@@ -1,4 +1,6 @@
-/* The batch loader: per-epoch seeded shuffle, batches gathered into two fixed slots, one filled ahead by a thread. */
+/* The batch loader: per-epoch seeded shuffle of entries (images of up to two datasets with labels, soft targets and
+ * extra rows), batches read (fr_dataset_read) into two fixed slots, one filled (and prepared by the caller's hook)
+ * ahead by a thread. */
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,17 +11,21 @@
 struct slot {
     uint8_t *images;
     int32_t *labels;
-    float *soft;
+    float *soft, *extra;
     int64_t *index;
+    int64_t *entry, *ids; /* the batch's entries (replaced ones follow their image), image indices of one read */
+    int *pos;             /* batch positions of one read */
+    uint8_t *stage;       /* images of one dataset when the batch mixes two */
     struct fr_batch b;
-    enum fr_status st; /* of reading the images */
+    enum fr_status st; /* of reading the images or of the prepare hook */
     char msg[256];
 };
 
 struct fr_loader {
-    const struct fr_dataset *ds;
+    struct fr_loader_src src;
     struct fr_loader_opts o;
-    int64_t n, *idx, *perm;
+    int64_t n, *perm;
+    int n_soft; /* soft target columns (0 = none) */
     int64_t n_batches, epoch, cur; /* cur = next step handed to the caller */
     struct slot slot[2];
     size_t isz;
@@ -44,29 +50,83 @@ void fr_loader_opts_init(struct fr_loader_opts *o)
     o->prefetch = true;
 }
 
-/* Reads batch `step` of the current epoch into slot s (fr_dataset_read: a copy, or decoding on the dataset's
- * threads); labels follow the images read (an unreadable image the dataset skips is replaced). */
+/* Reads the images of the batch's entries (fr_dataset_read per source dataset: a copy, or decoding on the
+ * dataset's threads). An entry whose image the dataset skipped as unreadable becomes the entry of the image that
+ * replaced it, so its label and rows follow; -1 when nothing of its read was readable (zeros). */
+static enum fr_status read_entries(struct fr_loader *l, struct slot *sl, int64_t n)
+{
+    const struct fr_loader_src *src = &l->src;
+    for (int d = 0; d < 2; d++) {
+        if (!src->ds[d])
+            continue;
+        int m = 0;
+        for (int64_t i = 0; i < n; i++)
+            if ((src->which ? src->which[sl->entry[i]] : 0) == d)
+                sl->pos[m] = (int)i, sl->ids[m++] = src->idx ? src->idx[sl->entry[i]] : sl->entry[i];
+        if (m == 0)
+            continue;
+        uint8_t *dst = m == n ? sl->images : sl->stage;
+        enum fr_status st = fr_dataset_read(src->ds[d], sl->ids, m, NULL, dst);
+        if (st != FR_STATUS_OK)
+            return st;
+        for (int q = 0; q < m; q++) {
+            int64_t *e = &sl->entry[sl->pos[q]], asked = src->idx ? src->idx[*e] : *e;
+            if (sl->ids[q] != asked) { /* replaced: take the entry of the image it got */
+                int r = 0;
+                while (r < m && !(sl->ids[r] == sl->ids[q] &&
+                                  (src->idx ? src->idx[sl->entry[sl->pos[r]]] : sl->entry[sl->pos[r]]) == sl->ids[q]))
+                    r++;
+                *e = sl->ids[q] < 0 || r == m ? -1 : sl->entry[sl->pos[r]];
+            }
+            if (dst != sl->images)
+                memcpy(sl->images + (size_t)sl->pos[q] * l->isz, dst + (size_t)q * l->isz, l->isz);
+        }
+    }
+    return FR_STATUS_OK;
+}
+
+/* Reads batch `step` of the current epoch into slot s (no allocation) with the entries' labels and rows, then runs
+ * the prepare hook. */
 static void fill(struct fr_loader *l, int s, int64_t step)
 {
     struct slot *sl = &l->slot[s];
-    const struct fr_dataset *ds = l->ds;
+    const struct fr_loader_src *src = &l->src;
     int64_t first = step * l->o.batch;
     int64_t n = l->n - first < l->o.batch ? l->n - first : l->o.batch;
     for (int64_t i = 0; i < n; i++)
-        sl->index[i] = l->idx ? l->idx[l->perm[first + i]] : l->perm[first + i];
-    sl->st = fr_dataset_read(ds, sl->index, n, NULL, sl->images);
-    if (sl->st != FR_STATUS_OK) /* per thread: carried to fr_loader_next */
-        snprintf(sl->msg, sizeof sl->msg, "%s", fr_last_error());
-    for (int64_t i = 0; i < n && sl->st == FR_STATUS_OK; i++) {
-        int64_t j = sl->index[i] >= 0 ? sl->index[i] : 0; /* -1: nothing readable in the batch (zeros) */
-        sl->labels[i] = sl->index[i] >= 0 ? ds->labels[j] : -1;
+        sl->entry[i] = l->perm[first + i];
+    if ((sl->st = read_entries(l, sl, n)) != FR_STATUS_OK) {
+        snprintf(sl->msg, sizeof sl->msg, "%s", fr_last_error()); /* per thread: carried to fr_loader_next */
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        int64_t e = sl->entry[i];
+        if (e < 0) { /* nothing readable: zeros, unlabeled */
+            sl->labels[i] = -1;
+            sl->index[i] = -1;
+            if (sl->soft)
+                memset(sl->soft + (size_t)i * l->n_soft, 0, sizeof(float) * l->n_soft);
+            if (sl->extra)
+                memset(sl->extra + (size_t)i * src->n_extra, 0, sizeof(float) * src->n_extra);
+            continue;
+        }
+        const struct fr_dataset *ds = src->ds[src->which ? src->which[e] : 0];
+        int64_t j = src->idx ? src->idx[e] : e; /* its image */
+        sl->labels[i] = src->labels ? src->labels[e] : ds->labels ? ds->labels[j] : -1;
+        sl->index[i] = src->which ? e : j;
         if (sl->soft)
-            memcpy(sl->soft + (size_t)i * ds->n_classes, ds->soft + (size_t)j * ds->n_classes,
-                   sizeof(float) * ds->n_classes);
+            memcpy(sl->soft + (size_t)i * l->n_soft,
+                   src->soft ? src->soft + (size_t)e * l->n_soft : ds->soft + (size_t)j * l->n_soft,
+                   sizeof(float) * l->n_soft);
+        if (sl->extra)
+            memcpy(sl->extra + (size_t)i * src->n_extra, src->extra + (size_t)e * src->n_extra,
+                   sizeof(float) * src->n_extra);
     }
     sl->b.n = (int)n;
     sl->b.epoch = l->epoch;
     sl->b.step = step;
+    if (l->o.prepare && (sl->st = l->o.prepare(l->o.user, &sl->b)) != FR_STATUS_OK)
+        snprintf(sl->msg, sizeof sl->msg, "%s", fr_last_error());
 }
 
 static void *worker(void *arg)
@@ -140,15 +200,35 @@ void fr_loader_free(struct fr_loader *l)
         free(l->slot[s].images);
         free(l->slot[s].labels);
         free(l->slot[s].soft);
+        free(l->slot[s].extra);
         free(l->slot[s].index);
+        free(l->slot[s].entry);
+        free(l->slot[s].ids);
+        free(l->slot[s].pos);
+        free(l->slot[s].stage);
     }
-    free(l->idx);
     free(l->perm);
     free(l);
 }
 
 enum fr_status fr_loader_new(const struct fr_dataset *ds, const int64_t *idx, int64_t n,
                              const struct fr_loader_opts *opts, struct fr_loader **out)
+{
+    *out = NULL;
+    if (!idx)
+        n = ds->n;
+    if (n < 0)
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "loader: negative image count");
+    for (int64_t i = 0; idx && i < n; i++)
+        if (idx[i] < 0 || idx[i] >= ds->n)
+            return fr_error(FR_STATUS_INVALID_ARGUMENT, "loader: index %lld out of range [0, %lld) of %s",
+                            (long long)idx[i], (long long)ds->n, ds->source);
+    struct fr_loader_src src = {.ds = {ds, NULL}, .n = n, .idx = idx, .n_classes = ds->soft ? ds->n_classes : 0};
+    return fr_loader_new_src(&src, opts, out);
+}
+
+enum fr_status fr_loader_new_src(const struct fr_loader_src *src, const struct fr_loader_opts *opts,
+                                 struct fr_loader **out)
 {
     *out = NULL;
     struct fr_loader_opts def;
@@ -158,41 +238,51 @@ enum fr_status fr_loader_new(const struct fr_dataset *ds, const int64_t *idx, in
     }
     if (opts->batch <= 0)
         return fr_error(FR_STATUS_INVALID_ARGUMENT, "loader: batch size %d", opts->batch);
-    if (!idx)
-        n = ds->n;
-    if (n < 0)
-        return fr_error(FR_STATUS_INVALID_ARGUMENT, "loader: negative image count");
-    for (int64_t i = 0; idx && i < n; i++)
-        if (idx[i] < 0 || idx[i] >= ds->n)
-            return fr_error(FR_STATUS_INVALID_ARGUMENT, "loader: index %lld out of range [0, %lld) of %s",
-                            (long long)idx[i], (long long)ds->n, ds->source);
+    if (!src || !src->ds[0] || src->n < 0 || (src->extra && src->n_extra <= 0))
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "loader: no dataset, a negative count or extra rows of no width");
+    const struct fr_dataset *ds0 = src->ds[0];
+    for (int d = 1; d < 2; d++)
+        if (src->ds[d] && (src->ds[d]->c != ds0->c || src->ds[d]->h != ds0->h || src->ds[d]->w != ds0->w))
+            return fr_error(FR_STATUS_SHAPE, "loader: %s and %s differ in image size", ds0->source, src->ds[d]->source);
+    int n_soft = src->soft ? src->n_classes : ds0->soft && !src->which ? ds0->n_classes : 0;
+    if (n_soft < 0 || (src->soft && n_soft <= 0))
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "loader: soft targets need n_classes > 0");
     struct fr_loader *l = calloc(1, sizeof *l);
     if (!l)
         return fr_error(FR_STATUS_OUT_OF_MEMORY, "loader: out of memory");
-    l->ds = ds;
+    l->src = *src;
     l->o = *opts;
-    l->n = n;
-    l->isz = (size_t)ds->c * ds->h * ds->w;
-    l->n_batches = opts->drop_last ? n / opts->batch : (n + opts->batch - 1) / opts->batch;
+    l->n = src->n;
+    l->n_soft = n_soft;
+    l->isz = (size_t)ds0->c * ds0->h * ds0->w;
+    l->n_batches = opts->drop_last ? l->n / opts->batch : (l->n + opts->batch - 1) / opts->batch;
     l->cur = l->n_batches; /* nothing until fr_loader_start */
-    l->perm = malloc(sizeof(int64_t) * (size_t)n + 1);
-    if (idx && (l->idx = malloc(sizeof(int64_t) * (size_t)n + 1)))
-        memcpy(l->idx, idx, sizeof(int64_t) * (size_t)n);
-    bool ok = l->perm && (!idx || l->idx);
+    l->perm = malloc(sizeof(int64_t) * (size_t)l->n + 1);
+    bool ok = l->perm != NULL;
     size_t B = (size_t)opts->batch;
     for (int s = 0; s < 2 && ok; s++) {
         struct slot *sl = &l->slot[s];
         sl->images = malloc(B * l->isz + 1);
         sl->labels = malloc(B * sizeof(int32_t));
         sl->index = malloc(B * sizeof(int64_t));
-        if (ds->soft)
-            sl->soft = malloc(B * sizeof(float) * ds->n_classes);
-        ok = sl->images && sl->labels && sl->index && (!ds->soft || sl->soft);
-        sl->b.c = ds->c, sl->b.h = ds->h, sl->b.w = ds->w;
+        sl->entry = malloc(B * sizeof(int64_t));
+        sl->ids = malloc(B * sizeof(int64_t));
+        sl->pos = malloc(B * sizeof(int));
+        if (src->ds[1])
+            sl->stage = malloc(B * l->isz + 1);
+        if (n_soft)
+            sl->soft = malloc(B * sizeof(float) * (size_t)n_soft);
+        if (src->extra)
+            sl->extra = malloc(B * sizeof(float) * (size_t)src->n_extra);
+        ok = sl->images && sl->labels && sl->index && sl->entry && sl->ids && sl->pos && (!src->ds[1] || sl->stage) &&
+             (!n_soft || sl->soft) && (!src->extra || sl->extra);
+        sl->b.c = ds0->c, sl->b.h = ds0->h, sl->b.w = ds0->w;
         sl->b.images = sl->images;
         sl->b.labels = sl->labels;
         sl->b.soft = sl->soft;
+        sl->b.extra = sl->extra;
         sl->b.index = sl->index;
+        sl->b.slot = s;
     }
     if (!ok) {
         fr_loader_free(l);

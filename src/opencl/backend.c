@@ -322,6 +322,62 @@ enum fr_status fr_opencl_profiling(struct fr_backend *b, bool on)
     return FR_STATUS_OK;
 }
 
+/* Non-blocking transfers on the in-order queue (the trainer's overlapped input pipeline): the write runs before the
+ * kernels enqueued after it; the read after those enqueued before it, its event is the ticket. */
+static enum fr_status cl_buffer_set_async(struct fr_buffer *buf, size_t offset, const void *src, size_t size)
+{
+    enum fr_status st = check_range(buf, offset, size, "write");
+    if (st != FR_STATUS_OK || size == 0)
+        return st;
+    struct fr_cl *cl = cl_of(buf->backend);
+    cl_int err = fr_cl_fault(FR_CL_WRITE);
+    if (err == CL_SUCCESS)
+        err = clEnqueueWriteBuffer(cl->queue, (cl_mem)buf->handle, CL_FALSE, offset, size, src, 0, NULL,
+                                   fr_cl_prof_event(cl, "host->device", -1));
+    if (err != CL_SUCCESS)
+        return fr_cl_fail(cl, err, "clEnqueueWriteBuffer", "%zu bytes", size);
+    return FR_STATUS_OK;
+}
+
+static enum fr_status cl_buffer_get_async(struct fr_buffer *buf, size_t offset, void *dst, size_t size, void **ticket)
+{
+    *ticket = NULL;
+    enum fr_status st = check_range(buf, offset, size, "read");
+    if (st != FR_STATUS_OK || size == 0)
+        return st;
+    struct fr_cl *cl = cl_of(buf->backend);
+    cl_event ev = NULL;
+    cl_int err = fr_cl_fault(FR_CL_READ);
+    if (err == CL_SUCCESS)
+        err = clEnqueueReadBuffer(cl->queue, (cl_mem)buf->handle, CL_FALSE, offset, size, dst, 0, NULL, &ev);
+    if (err != CL_SUCCESS)
+        return fr_cl_fail(cl, err, "clEnqueueReadBuffer", "%zu bytes", size);
+    clFlush(cl->queue); /* start the queued work now: nothing else may come before the host waits */
+    *ticket = ev;
+    return FR_STATUS_OK;
+}
+
+static enum fr_status cl_wait(struct fr_backend *b, void *ticket)
+{
+    if (!ticket)
+        return FR_STATUS_OK;
+    struct fr_cl *cl = cl_of(b);
+    cl_event ev = (cl_event)ticket;
+    cl_int err = fr_cl_fault(FR_CL_FINISH), status = CL_COMPLETE;
+    if (err == CL_SUCCESS)
+        err = clWaitForEvents(1, &ev);
+    if (err == CL_SUCCESS)
+        err = clGetEventInfo(ev, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status, &status, NULL);
+    clReleaseEvent(ev);
+    if (err == CL_SUCCESS && status < 0)
+        err = status; /* a command before the read failed */
+    if (err != CL_SUCCESS)
+        return fr_cl_fail(cl, err, "clWaitForEvents", NULL);
+    if (cl->profiling) /* the steps' profiling events, in order */
+        return cl_synchronize(b);
+    return FR_STATUS_OK;
+}
+
 static const struct fr_backend_i cl_iface = {
     .free = cl_free,
     .buffer_alloc = cl_buffer_alloc,
@@ -331,6 +387,9 @@ static const struct fr_backend_i cl_iface = {
     .supports_op = cl_supports_op,
     .graph_compute = cl_graph_compute,
     .synchronize = cl_synchronize,
+    .buffer_set_async = cl_buffer_set_async,
+    .buffer_get_async = cl_buffer_get_async,
+    .wait = cl_wait,
 };
 
 /* Platform and device handles for "cl:P:D". */
@@ -410,6 +469,7 @@ enum fr_status fr_opencl_open(int platform, int device, struct fr_backend **out)
      * fit the kernels' 32-bit indices */
     b->mem_bytes = cl->info.global_mem;
     b->max_buffer = FR_MIN(cl->info.max_alloc, (uint64_t)INT32_MAX + 1 - 4096);
+    b->no_fp64 = cl->fp64 != FR_CL_FP64_FULL; /* augmentation: host tables unless doubles run at full rate */
     /* No -cl-fast-relaxed-math: it breaks NaN checks and CPU parity. */
     snprintf(cl->build_options, sizeof cl->build_options, "-cl-std=CL1.2");
     const char *cb = getenv("FRUGAL_CLBLAST");

@@ -23,21 +23,25 @@ static bool image_dims(struct fr_ctx *ctx, const char *op, struct fr_tensor *im,
     return true;
 }
 
+/* a node over images with extra sources (program/matrices/records, work image, table) */
 static struct fr_tensor *image_node(struct fr_ctx *ctx, enum fr_op op, struct fr_tensor *im, struct fr_tensor *p,
-                                    const int64_t d[4], int oh, int ow, enum fr_aug_layout layout)
+                                    const int64_t d[4], int oh, int ow, enum fr_aug_layout layout, bool work,
+                                    struct fr_tensor *tab)
 {
     int64_t ne[4] = {d[0], oh, ow, d[3]};
     if (layout == FR_AUG_NCHW)
         ne[1] = d[3], ne[2] = oh, ne[3] = ow;
-    struct fr_tensor *src[2] = {fr_need_cont(ctx, im), fr_need_cont(ctx, p)};
-    struct fr_tensor *t = fr_node_new(ctx, op, im->type, 4, ne, 2, src);
+    struct fr_tensor *src[4] = {fr_need_cont(ctx, im), fr_need_cont(ctx, p), NULL, tab ? fr_need_cont(ctx, tab) : NULL};
+    if (work) /* the ping-pong partner of the output: a leaf of its shape, planned once */
+        src[2] = fr_tensor_set_name(fr_tensor_new(ctx, im->type, 4, ne), "aug.work");
+    struct fr_tensor *t = fr_node_new(ctx, op, im->type, 4, ne, tab ? 4 : work ? 3 : 2, src);
     if (t)
         t->params[0].i = (int32_t)layout;
     return t;
 }
 
-struct fr_tensor *fr_aug_apply(struct fr_ctx *ctx, struct fr_tensor *images, struct fr_tensor *prog, int out_h,
-                               int out_w, enum fr_aug_layout layout)
+struct fr_tensor *fr_aug_apply_tab(struct fr_ctx *ctx, struct fr_tensor *images, struct fr_tensor *prog,
+                                   struct fr_tensor *tab, int out_h, int out_w, enum fr_aug_layout layout)
 {
     int64_t d[4];
     if (!images || !prog || !image_dims(ctx, "aug_apply", images, layout, d))
@@ -45,9 +49,18 @@ struct fr_tensor *fr_aug_apply(struct fr_ctx *ctx, struct fr_tensor *images, str
     if (prog->type != FR_F32 || prog->ndim != 3 || prog->ne[0] != d[0] || prog->ne[2] != FR_AUG_REC)
         return fr_ctx_fail(ctx, FR_STATUS_SHAPE, "aug_apply: program must be f32 [%lld, K, %d]", (long long)d[0],
                            FR_AUG_REC);
+    if (tab && (tab->type != FR_I32 || tab->ndim != 1 || tab->ne[0] < d[0] * prog->ne[1]))
+        return fr_ctx_fail(ctx, FR_STATUS_SHAPE, "aug_apply: coordinate tables must be i32 [T >= %lld]",
+                           (long long)(d[0] * prog->ne[1]));
     if (out_h < 1 || out_w < 1)
         return fr_ctx_fail(ctx, FR_STATUS_SHAPE, "aug_apply: output size %dx%d", out_w, out_h);
-    return image_node(ctx, FR_OP_AUG_APPLY, images, prog, d, out_h, out_w, layout);
+    return image_node(ctx, FR_OP_AUG_APPLY, images, prog, d, out_h, out_w, layout, true, tab);
+}
+
+struct fr_tensor *fr_aug_apply(struct fr_ctx *ctx, struct fr_tensor *images, struct fr_tensor *prog, int out_h,
+                               int out_w, enum fr_aug_layout layout)
+{
+    return fr_aug_apply_tab(ctx, images, prog, NULL, out_h, out_w, layout);
 }
 
 struct fr_tensor *fr_aug_warp(struct fr_ctx *ctx, struct fr_tensor *images, struct fr_tensor *matrices, int out_h,
@@ -61,7 +74,7 @@ struct fr_tensor *fr_aug_warp(struct fr_ctx *ctx, struct fr_tensor *images, stru
         return fr_ctx_fail(ctx, FR_STATUS_SHAPE, "aug_warp: matrices must be f32 [%lld, 9]", (long long)d[0]);
     if (out_h < 1 || out_w < 1 || (unsigned)interp > FR_AUG_BICUBIC || (unsigned)border > FR_AUG_REFLECT101)
         return fr_ctx_fail(ctx, FR_STATUS_INVALID_ARGUMENT, "aug_warp: bad output size, interpolation or border");
-    struct fr_tensor *t = image_node(ctx, FR_OP_AUG_WARP, images, matrices, d, out_h, out_w, layout);
+    struct fr_tensor *t = image_node(ctx, FR_OP_AUG_WARP, images, matrices, d, out_h, out_w, layout, false, NULL);
     if (t) {
         t->params[1].i = (int32_t)interp;
         t->params[2].i = (int32_t)border;
@@ -79,7 +92,7 @@ struct fr_tensor *fr_aug_mix(struct fr_ctx *ctx, struct fr_tensor *images, struc
     if (rec->type != FR_F32 || rec->ndim != 2 || rec->ne[0] != d[0] || rec->ne[1] != FR_AUG_MIX_REC)
         return fr_ctx_fail(ctx, FR_STATUS_SHAPE, "aug_mix: records must be f32 [%lld, %d]", (long long)d[0],
                            FR_AUG_MIX_REC);
-    return image_node(ctx, FR_OP_AUG_MIX, images, rec, d, (int)d[1], (int)d[2], layout);
+    return image_node(ctx, FR_OP_AUG_MIX, images, rec, d, (int)d[1], (int)d[2], layout, false, NULL);
 }
 
 struct fr_tensor *fr_aug_mix_labels(struct fr_ctx *ctx, struct fr_tensor *labels, struct fr_tensor *rec,
@@ -87,8 +100,12 @@ struct fr_tensor *fr_aug_mix_labels(struct fr_ctx *ctx, struct fr_tensor *labels
 {
     if (!labels || !rec)
         return NULL;
-    if (labels->type != FR_I32 || labels->ndim != 1 || n_classes < 1)
-        return fr_ctx_fail(ctx, FR_STATUS_SHAPE, "aug_mix_labels: labels must be i32 [N] and n_classes >= 1");
+    bool hard = labels->type == FR_I32 && labels->ndim == 1;
+    bool soft = labels->type == FR_F32 && labels->ndim == 2 && labels->ne[1] == n_classes;
+    if ((!hard && !soft) || n_classes < 1)
+        return fr_ctx_fail(ctx, FR_STATUS_SHAPE,
+                           "aug_mix_labels: labels must be i32 [N] or f32 [N, %d] soft targets, and n_classes >= 1",
+                           n_classes);
     if (rec->type != FR_F32 || rec->ndim != 2 || rec->ne[0] != labels->ne[0] || rec->ne[1] != FR_AUG_MIX_REC)
         return fr_ctx_fail(ctx, FR_STATUS_SHAPE, "aug_mix_labels: records must be f32 [%lld, %d]",
                            (long long)labels->ne[0], FR_AUG_MIX_REC);

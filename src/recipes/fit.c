@@ -1,6 +1,8 @@
-/* The training loop of every recipe: shuffled fixed-size batches from a training set, host augmentation and
- * CutMix/MixUp drawn from (seed, step), hard/soft/distillation losses, per-epoch validation, metrics.jsonl,
- * checkpoints each epoch, bit-identical resume and a clean stop on request. */
+/* The training loop of every recipe: shuffled fixed-size u8 batches from a training set through the prefetching
+ * loader, whose thread also draws each batch's augmentation programs and CutMix/MixUp records from (seed, step);
+ * the trainer's graph augments, mixes (images and targets), normalises and trains on the device, one step in flight
+ * while the next is prepared. Hard/soft/distillation losses, per-epoch validation, metrics.jsonl, checkpoints each
+ * epoch, bit-identical resume and a clean stop on request. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,20 +10,11 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "augment/augment_internal.h"
 #include "frugal/augment.h"
 #include "frugal/recipes.h"
+#include "recipes/recipes_internal.h"
 #include "rng.h"
-
-/* u8 NHWC -> f32 NCHW in [0, 1] */
-static void u8_nhwc_to_f32_nchw(const uint8_t *src, int64_t n, int c, int h, int w, float *out)
-{
-    const float sc = 1.0f / 255.0f;
-    int64_t hw = (int64_t)h * w;
-    for (int64_t i = 0; i < n; i++)
-        for (int64_t j = 0; j < hw; j++)
-            for (int ch = 0; ch < c; ch++)
-                out[i * hw * c + ch * hw + j] = (float)src[(i * hw + j) * c + ch] * sc;
-}
 
 static double now_s(void)
 {
@@ -142,62 +135,51 @@ void fr_trainset_free(struct fr_trainset *ts)
 
 /* --- the loop --- */
 
-struct fit_bufs {
-    uint8_t *u8a, *u8b;
-    float *x, *soft, *soft2, *teacher, *prog, *mixrec;
-    int32_t *labels;
-    int64_t *perm, *entry, *ids;
-    int *pos;
+/* what the loader's thread prepares per batch slot next to the images: programs, mix records, coordinate tables */
+struct fit_prep {
+    const struct fr_aug_policy *pol; /* NULL: none */
+    const struct fr_aug_mix_cfg *mix; /* the policy's mixing stage, or NULL */
+    double cutmix, mixup;            /* shorthands (--cutmix/--mixup): both > 0 alternate per step */
+    const struct fr_trainer *tr;
+    uint64_t seed;
+    int64_t spe;
+    int batch, h, w, k;
+    float *prog[2], *mixrec[2];
+    int32_t *tab[2];
+    size_t tab_len[2];
 };
 
-static void bufs_free(struct fit_bufs *b)
+static enum fr_status fit_prepare(void *user, const struct fr_batch *b)
 {
-    free(b->u8a);
-    free(b->u8b);
-    free(b->x);
-    free(b->soft);
-    free(b->soft2);
-    free(b->teacher);
-    free(b->prog);
-    free(b->mixrec);
-    free(b->labels);
-    free(b->perm);
-    free(b->entry);
-    free(b->ids);
-    free(b->pos);
+    struct fit_prep *p = user;
+    const int s = b->slot;
+    const uint32_t step = (uint32_t)(b->epoch * p->spe + b->step); /* the global step: programs are a pure function
+                                                                      of (seed, step, sample) */
+    for (int i = 0; i < b->n; i++)
+        if (b->index[i] < 0) /* the dataset skipped every image of the read as unreadable */
+            return fr_error(FR_STATUS_FORMAT, "fit: no readable image in training batch %lld of epoch %lld",
+                            (long long)b->step + 1, (long long)b->epoch + 1);
+    enum fr_status st = FR_STATUS_OK;
+    if (p->pol)
+        st = fr_aug_policy_draw_batch(p->pol, p->seed, step, 0, b->n, p->batch, p->h, p->w, p->prog[s],
+                                      p->mix ? p->mixrec[s] : NULL);
+    if (st == FR_STATUS_OK && !p->mix && (p->cutmix > 0 || p->mixup > 0)) {
+        bool cut = p->cutmix > 0 && (p->mixup <= 0 || (step & 1) == 0);
+        struct fr_aug_mix_cfg cfg = {cut ? FR_AUG_MIX_CUTMIX : FR_AUG_MIX_MIXUP, cut ? p->cutmix : p->mixup, 1.0, 0, 0};
+        st = fr_aug_mix_draw(&cfg, p->seed, step, b->n, p->h, p->w, p->mixrec[s]);
+    }
+    if (st == FR_STATUS_OK && p->tab[s])
+        st = fr_trainer_tables(p->tr, p->prog[s], p->tab[s], &p->tab_len[s]);
+    return st;
 }
 
-/* Reads the images of trainset entries e[0..B) into u8 (a call per source dataset, through `stage`); an entry whose
- * image was skipped as unreadable becomes the entry of the image that replaced it. */
-static enum fr_status read_entries(const struct fr_trainset *ts, int64_t *e, int B, int64_t sz, uint8_t *u8,
-                                   int64_t *ids, int *pos, uint8_t *stage)
+static void prep_free(struct fit_prep *p)
 {
-    for (int src = 0; src < 2; src++) {
-        int m = 0;
-        for (int i = 0; i < B; i++)
-            if (ts->src[e[i]] == src)
-                pos[m] = i, ids[m++] = ts->idx[e[i]];
-        if (m == 0)
-            continue;
-        uint8_t *dst = m == B ? u8 : stage;
-        enum fr_status st = fr_dataset_read(ts->ds[src], ids, m, NULL, dst);
-        if (st != FR_STATUS_OK)
-            return st;
-        for (int q = 0; q < m; q++) {
-            if (ids[q] != ts->idx[e[pos[q]]]) {
-                if (ids[q] < 0)
-                    return fr_error(FR_STATUS_FORMAT, "%s: no readable image in a training batch", ts->ds[src]->source);
-                for (int r = 0; r < m; r++)
-                    if (ts->idx[e[pos[r]]] == ids[q] && ids[r] == ids[q]) {
-                        e[pos[q]] = e[pos[r]];
-                        break;
-                    }
-            }
-            if (dst != u8)
-                memcpy(u8 + pos[q] * sz, dst + (int64_t)q * sz, (size_t)sz);
-        }
+    for (int s = 0; s < 2; s++) {
+        free(p->prog[s]);
+        free(p->mixrec[s]);
+        free(p->tab[s]);
     }
-    return FR_STATUS_OK;
 }
 
 static void metrics_line(const char *out_dir, const char *tag, const struct fr_epoch_stats *e, int64_t step)
@@ -251,6 +233,44 @@ static enum fr_status save_ckpt(struct fr_net *net, const struct fr_fit_opts *o,
     return fr_net_save(net, path, epoch, sie, gstep, o->meta, o->n_meta);
 }
 
+/* The trainer of this fit: u8 input through the policy's stage, the net's normalisation, a frozen copy of the
+ * teacher in the graph when distilling from augmented input. */
+static enum fr_status fit_trainer(struct fr_net *net, const struct fr_trainset *ts, const struct fr_fit_opts *o,
+                                  const struct fr_aug_policy *pol, bool shorthand_mix, enum fr_loss_kind lk, int B)
+{
+    struct fr_trainer_opts to;
+    fr_trainer_opts_init(&to);
+    to.batch = B;
+    to.eval_batch = net->eval_batch;
+    to.loss = lk;
+    to.label_smoothing = o->label_smoothing;
+    to.alpha = o->alpha;
+    to.temperature = o->temperature;
+    to.optim = o->optim;
+    to.groups = o->groups;
+    to.n_groups = o->n_groups;
+    to.seed = o->seed;
+    to.input = FR_U8;
+    to.augment = pol;
+    to.mix = shorthand_mix;
+    memcpy(to.mean, net->mean, sizeof to.mean);
+    memcpy(to.std, net->std, sizeof to.std);
+    struct fr_model *teacher = NULL;
+    enum fr_status st = FR_STATUS_OK;
+    if (lk == FR_LOSS_DISTILL && !ts->teacher) { /* the teacher sees the augmented batch, in the same graph */
+        st = fr_net_model_copy(o->teacher, net->ctx, net->be, "teacher.", &teacher);
+        to.teacher = teacher;
+        memcpy(to.teacher_mean, o->teacher->mean, sizeof to.teacher_mean);
+        memcpy(to.teacher_std, o->teacher->std, sizeof to.teacher_std);
+    }
+    fr_trainer_free(net->trainer);
+    net->trainer = NULL;
+    if (st == FR_STATUS_OK)
+        st = fr_trainer_new(net->model, net->be, &to, &net->trainer);
+    fr_model_free(teacher); /* its tensors stay in the context, used by the graph */
+    return st;
+}
+
 enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct fr_fit_opts *o,
                       struct fr_fit_result *r)
 {
@@ -267,71 +287,58 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
                             ts->ds[s]->c, ts->ds[s]->h, ts->ds[s]->w, net->c, net->h, net->w);
     if (o->epochs <= 0 || o->batch <= 0)
         return fr_error(FR_STATUS_INVALID_ARGUMENT, "fit: epochs and batch must be positive");
-    bool mixing = o->cutmix > 0 || o->mixup > 0;
-    if (o->distill && mixing)
-        return fr_error(FR_STATUS_UNSUPPORTED, "fit: CutMix/MixUp with distillation is not supported");
-    if (o->distill && !ts->teacher && !o->teacher)
-        return fr_error(FR_STATUS_INVALID_ARGUMENT, "fit: distillation needs teacher logits or a teacher");
-    if (o->distill && o->teacher && o->teacher->n_classes != k)
-        return fr_error(FR_STATUS_INVALID_ARGUMENT, "fit: the teacher has %d classes, the student %d",
-                        o->teacher->n_classes, k);
-    enum fr_loss_kind lk = o->distill ? FR_LOSS_DISTILL : (ts->soft || mixing) ? FR_LOSS_SOFT_CE : FR_LOSS_CE;
-    if (lk == FR_LOSS_CE)
-        for (int64_t i = 0; i < ts->n; i++)
-            if (ts->label[i] < 0)
-                return fr_error(FR_STATUS_INVALID_ARGUMENT, "fit: training image %lld has no label",
-                                (long long)ts->idx[i]);
-    if (lk == FR_LOSS_SOFT_CE && !ts->soft) { /* mixing needs per-sample target rows */
-        float *s = calloc((size_t)(ts->cap * k), sizeof(float));
-        if (!s)
-            return fr_error(FR_STATUS_OUT_OF_MEMORY, "fit: out of memory");
-        for (int64_t i = 0; i < ts->n; i++)
-            if (ts->label[i] >= 0)
-                s[i * k + ts->label[i]] = 1.0f;
-        ts->soft = s;
+    if (!(o->cutmix >= 0) || !(o->mixup >= 0))
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "fit: cutmix and mixup alphas must be >= 0");
+    struct fr_aug_policy *pol = NULL;
+    enum fr_status st = FR_STATUS_OK;
+    if (o->augment && (st = fr_aug_policy_parse(o->augment, &pol)) != FR_STATUS_OK)
+        return st;
+    const struct fr_aug_mix_cfg *pmix = pol ? fr_aug_policy_mix(pol) : NULL;
+    bool shorthand = o->cutmix > 0 || o->mixup > 0, mixing = pmix || shorthand;
+    float mean[4], sd[4];
+    if (pmix && shorthand)
+        st = fr_error(FR_STATUS_INVALID_ARGUMENT,
+                      "fit: the policy '%s' has its own cutmix/mixup stage: drop --cutmix/--mixup (they are shorthands "
+                      "for such a stage)",
+                      o->augment);
+    else if (pol && fr_aug_policy_normalize(pol, mean, sd))
+        st = fr_net_set_normalize(net, mean, sd); /* saved with the net: evaluation normalises the same way */
+    else if (o->distill && mixing)
+        st = fr_error(FR_STATUS_UNSUPPORTED, "fit: CutMix/MixUp with distillation is not supported");
+    else if (o->distill && !ts->teacher && !o->teacher)
+        st = fr_error(FR_STATUS_INVALID_ARGUMENT, "fit: distillation needs teacher logits or a teacher");
+    else if (o->distill && o->teacher && o->teacher->n_classes != k)
+        st = fr_error(FR_STATUS_INVALID_ARGUMENT, "fit: the teacher has %d classes, the student %d",
+                      o->teacher->n_classes, k);
+    if (st == FR_STATUS_OK && pol) {
+        int oh, ow;
+        fr_aug_policy_out_size(pol, net->h, net->w, &oh, &ow);
+        if (oh != net->h || ow != net->w)
+            st = fr_error(FR_STATUS_INVALID_ARGUMENT,
+                          "fit: augmentation '%s': %s makes %dx%d images, the model's input is %dx%d (training keeps "
+                          "the input size)",
+                          o->augment, fr_aug_policy_resizing_op(pol, net->h, net->w), ow, oh, net->w, net->h);
+    }
+    enum fr_loss_kind lk = o->distill ? FR_LOSS_DISTILL : ts->soft ? FR_LOSS_SOFT_CE : FR_LOSS_CE;
+    for (int64_t i = 0; st == FR_STATUS_OK && lk == FR_LOSS_CE && i < ts->n; i++)
+        if (ts->label[i] < 0)
+            st = fr_error(FR_STATUS_INVALID_ARGUMENT, "fit: training image %lld has no label", (long long)ts->idx[i]);
+    if (st != FR_STATUS_OK) {
+        fr_aug_policy_free(pol);
+        return st;
     }
     int B = o->batch;
     if (B > ts->n)
         B = (int)ts->n; /* a tiny set still trains: one batch per epoch */
     int64_t spe = ts->n / B;
-    int c = net->c, h = net->h, w = net->w;
-    int64_t sz = (int64_t)c * h * w;
+    int h = net->h, w = net->w;
 
-    struct fr_aug_policy *pol = NULL;
-    enum fr_status st = FR_STATUS_OK;
-    int kops = 0;
-    if (o->augment && o->augment[0]) {
-        if ((st = fr_aug_policy_parse(o->augment, &pol)) != FR_STATUS_OK)
-            return st;
-        int oh, ow;
-        fr_aug_policy_out_size(pol, h, w, &oh, &ow);
-        if (oh != h || ow != w) {
-            fr_aug_policy_free(pol);
-            return fr_error(FR_STATUS_UNSUPPORTED, "fit: augmentation '%s' changes the image size to %dx%d (model %dx%d)",
-                            o->augment, oh, ow, h, w);
-        }
-        kops = fr_aug_policy_max_ops(pol);
+    if ((st = fit_trainer(net, ts, o, pol, shorthand, lk, B)) != FR_STATUS_OK) {
+        fr_aug_policy_free(pol);
+        return st;
     }
-
-    if (!net->trainer) {
-        struct fr_trainer_opts to;
-        fr_trainer_opts_init(&to);
-        to.batch = B;
-        to.eval_batch = net->eval_batch;
-        to.loss = lk;
-        to.label_smoothing = o->label_smoothing;
-        to.alpha = o->alpha;
-        to.temperature = o->temperature;
-        to.optim = o->optim;
-        to.groups = o->groups;
-        to.n_groups = o->n_groups;
-        to.seed = o->seed;
-        if ((st = fr_trainer_new(net->model, net->be, &to, &net->trainer)) != FR_STATUS_OK) {
-            fr_aug_policy_free(pol);
-            return st;
-        }
-    }
-    struct fr_graph *g = fr_trainer_graph(net->trainer, false);
+    struct fr_trainer *tr = net->trainer;
+    struct fr_graph *g = fr_trainer_graph(tr, false);
     int64_t start_epoch = 0, start_step = 0, gstep = 0;
     if (o->resume && net->ck_path) {
         if ((st = reload_state(net)) != FR_STATUS_OK) {
@@ -350,124 +357,87 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
     struct fr_schedule sched = o->sched;
     sched.total_steps = (int64_t)o->epochs * spe;
 
-    struct fit_bufs b = {0};
-    b.u8a = malloc((size_t)(B * sz));
-    b.u8b = malloc((size_t)(B * sz));
-    b.x = malloc((size_t)(B * sz) * sizeof(float));
-    b.soft = malloc((size_t)B * k * sizeof(float));
-    b.soft2 = malloc((size_t)B * k * sizeof(float));
-    b.teacher = malloc((size_t)B * k * sizeof(float));
-    b.prog = malloc((size_t)B * (kops > 0 ? kops : 1) * FR_AUG_REC * sizeof(float));
-    b.mixrec = malloc((size_t)B * FR_AUG_MIX_REC * sizeof(float));
-    b.labels = malloc((size_t)B * sizeof(int32_t));
-    b.perm = malloc((size_t)ts->n * sizeof(int64_t));
-    b.entry = malloc((size_t)B * sizeof(int64_t));
-    b.ids = malloc((size_t)B * sizeof(int64_t));
-    b.pos = malloc((size_t)B * sizeof(int));
-    if (!b.u8a || !b.u8b || !b.x || !b.soft || !b.soft2 || !b.teacher || !b.prog || !b.mixrec || !b.labels ||
-        !b.perm || !b.entry || !b.ids || !b.pos) {
-        bufs_free(&b);
-        fr_aug_policy_free(pol);
-        return fr_error(FR_STATUS_OUT_OF_MEMORY, "fit: out of memory");
+    /* per batch slot: programs, mix records and tables, drawn on the loader's thread */
+    struct fit_prep prep = {.pol = pol, .mix = pmix, .cutmix = o->cutmix,
+                            .mixup = o->mixup, .tr = tr, .seed = o->seed, .spe = spe, .batch = B, .h = h, .w = w, .k = k};
+    size_t kops = pol ? (size_t)fr_aug_policy_max_ops(pol) : 1, tab_cap = fr_trainer_tables_len(tr);
+    for (int s = 0; s < 2 && st == FR_STATUS_OK; s++) {
+        prep.prog[s] = malloc((size_t)B * kops * FR_AUG_REC * sizeof(float));
+        prep.mixrec[s] = calloc((size_t)B * FR_AUG_MIX_REC, sizeof(float));
+        prep.tab[s] = tab_cap ? malloc(tab_cap * sizeof(int32_t)) : NULL;
+        if (!prep.prog[s] || !prep.mixrec[s] || (tab_cap && !prep.tab[s]))
+            st = fr_error(FR_STATUS_OUT_OF_MEMORY, "fit: out of memory");
     }
-    double t_start = now_s();
+    struct fr_loader_src src = {.ds = {ts->ds[0], ts->ds[1]}, .n = ts->n, .which = ts->src, .idx = ts->idx,
+                                .labels = ts->label, .soft = ts->soft, .extra = ts->teacher, .n_classes = k,
+                                .n_extra = ts->teacher ? k : 0};
+    struct fr_loader_opts lo;
+    fr_loader_opts_init(&lo);
+    lo.batch = B;
+    lo.drop_last = true;
+    lo.seed = o->seed;
+    lo.prepare = fit_prepare;
+    lo.user = &prep;
+    struct fr_loader *ld = NULL;
+    if (st == FR_STATUS_OK)
+        st = fr_loader_new_src(&src, &lo, &ld);
+
+    double t_start = now_s(), train_s = 0; /* train_s: time in the step loops (validation and checkpoints excluded) */
     int64_t images_done = 0;
     for (int64_t e = start_epoch; e < o->epochs && st == FR_STATUS_OK; e++) {
         double te = now_s();
         double loss_sum = 0;
         int64_t loss_n = 0;
-        for (int64_t i = 0; i < ts->n; i++)
-            b.perm[i] = i;
-        fr_shuffle_indices(b.perm, ts->n, o->seed, FR_RNG_SHUFFLE, (uint32_t)e);
-        float lr = 0;
-        for (int64_t s = e == start_epoch ? start_step : 0; s < spe && st == FR_STATUS_OK; s++) {
-            memcpy(b.entry, b.perm + s * B, (size_t)B * sizeof(int64_t));
-            if ((st = read_entries(ts, b.entry, B, sz, b.u8a, b.ids, b.pos, b.u8b)) != FR_STATUS_OK)
-                break;
-            for (int i = 0; i < B; i++) {
-                int64_t j = b.entry[i];
-                b.labels[i] = ts->label[j];
-                if (ts->soft)
-                    memcpy(b.soft + (int64_t)i * k, ts->soft + j * k, (size_t)k * sizeof(float));
-                if (ts->teacher)
-                    memcpy(b.teacher + (int64_t)i * k, ts->teacher + j * k, (size_t)k * sizeof(float));
-            }
-            uint8_t *cur = b.u8a, *other = b.u8b;
-            if (pol) {
-                for (int i = 0; i < B && st == FR_STATUS_OK; i++)
-                    st = fr_aug_policy_draw(pol, o->seed, (uint32_t)gstep, (uint32_t)i, h, w,
-                                            b.prog + (int64_t)i * kops * FR_AUG_REC);
-                struct fr_aug_images in = {cur, FR_U8, FR_AUG_NHWC, B, h, w, c};
-                struct fr_aug_images out = {other, FR_U8, FR_AUG_NHWC, B, h, w, c};
-                if (st == FR_STATUS_OK)
-                    st = fr_aug_apply_host(&in, &out, b.prog, kops, NULL);
-                cur = b.u8b;
-                other = b.u8a;
-            }
-            if (mixing && st == FR_STATUS_OK) {
-                struct fr_aug_mix_cfg cfg = {0};
-                bool cut = o->cutmix > 0 && (o->mixup <= 0 || (gstep & 1) == 0);
-                cfg.mode = cut ? FR_AUG_MIX_CUTMIX : FR_AUG_MIX_MIXUP;
-                cfg.alpha = cut ? o->cutmix : o->mixup;
-                cfg.p = 1.0;
-                st = fr_aug_mix_draw(&cfg, o->seed, (uint32_t)gstep, B, h, w, b.mixrec);
-                struct fr_aug_images in = {cur, FR_U8, FR_AUG_NHWC, B, h, w, c};
-                struct fr_aug_images out = {other, FR_U8, FR_AUG_NHWC, B, h, w, c};
-                if (st == FR_STATUS_OK)
-                    st = fr_aug_mix_host(&in, &out, b.mixrec);
-                cur = other;
-                for (int i = 0; i < B; i++) {
-                    const float *rec = b.mixrec + (int64_t)i * FR_AUG_MIX_REC;
-                    int pj = (int)rec[1];
-                    float lam = (int)rec[0] == FR_AUG_MIX_NONE ? 1.0f : rec[2];
-                    if (pj < 0 || pj >= B)
-                        pj = i;
-                    for (int q = 0; q < k; q++)
-                        b.soft2[(int64_t)i * k + q] =
-                            lam * b.soft[(int64_t)i * k + q] + (1.0f - lam) * b.soft[(int64_t)pj * k + q];
-                }
-                memcpy(b.soft, b.soft2, (size_t)B * k * sizeof(float));
-            }
-            if (st != FR_STATUS_OK)
-                break;
-            u8_nhwc_to_f32_nchw(cur, B, c, h, w, b.x);
-            if (o->distill && !ts->teacher && (st = fr_net_predict_u8(o->teacher, cur, B, b.teacher)) != FR_STATUS_OK)
-                break;
+        float lr = 0, loss = NAN;
+        const struct fr_batch *b = NULL;
+        st = fr_loader_start(ld, e, e == start_epoch ? start_step : 0);
+        while (st == FR_STATUS_OK && (st = fr_loader_next(ld, &b)) == FR_STATUS_OK && b) {
+            struct fr_batch_in in = {.images = b->images, .prog = prep.prog[b->slot], .mix = prep.mixrec[b->slot],
+                                     .tab = prep.tab[b->slot], .tab_len = prep.tab_len[b->slot],
+                                     .targets = lk == FR_LOSS_SOFT_CE ? (const void *)b->soft : (const void *)b->labels,
+                                     .teacher = b->extra};
             /* unlabeled transfer images keep label -1: the distillation loss gives them teacher targets only */
             lr = fr_schedule_lr(&sched, gstep);
-            float loss = 0;
-            const void *lab = lk == FR_LOSS_SOFT_CE ? (const void *)b.soft : (const void *)b.labels;
-            st = fr_trainer_step(net->trainer, b.x, lab, o->distill ? b.teacher : NULL, NULL, lr, &loss);
-            if (st != FR_STATUS_OK)
+            float prev = NAN;
+            if ((st = fr_trainer_submit(tr, &in, lr, &prev)) != FR_STATUS_OK) /* prev: the step before, read late */
                 break;
+            if (!isnan(prev))
+                loss_sum += prev, loss_n++, loss = prev;
             gstep++;
             images_done += B;
-            loss_sum += loss;
-            loss_n++;
             r->steps++;
+            bool stop = o->stop && *o->stop;
+            if (stop || b->step + 1 == spe) { /* the epoch's (or the run's) last step: wait for it */
+                if ((st = fr_trainer_finish(tr, &prev)) != FR_STATUS_OK)
+                    break;
+                loss_sum += prev, loss_n++, loss = prev;
+            }
             if (o->on_progress) {
                 struct fr_fit_progress p = {0};
                 p.epoch = e;
                 p.epochs = o->epochs;
-                p.step = s + 1;
+                p.step = b->step + 1;
                 p.steps_per_epoch = spe;
                 p.global_step = gstep;
                 p.loss = loss;
                 p.lr = lr;
                 p.elapsed = now_s() - t_start;
-                p.images_per_second = p.elapsed > 0 ? (double)images_done / p.elapsed : 0;
-                int64_t left = (o->epochs - e) * spe - (s + 1);
+                double ts_now = train_s + (now_s() - te);
+                p.images_per_second = ts_now > 0 ? (double)images_done / ts_now : 0;
+                int64_t left = (o->epochs - e) * spe - (b->step + 1);
                 p.eta = images_done > 0 ? p.elapsed / (double)r->steps * (double)left : 0;
                 o->on_progress(o->user, &p);
             }
-            if (o->stop && *o->stop) {
-                st = save_ckpt(net, o, e, s + 1, gstep);
+            if (stop) {
+                st = save_ckpt(net, o, e, b->step + 1, gstep);
                 if (st == FR_STATUS_OK)
                     st = fr_error(FR_STATUS_INTERRUPTED, "fit: interrupted at epoch %lld step %lld; checkpoint saved",
-                                  (long long)e + 1, (long long)s + 1);
+                                  (long long)e + 1, (long long)b->step + 1);
                 r->interrupted = true;
             }
         }
+        double loop_s = now_s() - te;
+        train_s += loop_s;
         if (st != FR_STATUS_OK)
             break;
         struct fr_epoch_stats es = {0};
@@ -485,7 +455,7 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
             fr_eval_free(&ev);
         }
         es.seconds = now_s() - te;
-        es.images_per_second = es.seconds > 0 ? (double)(loss_n * B) / es.seconds : 0;
+        es.images_per_second = loop_s > 0 ? (double)(loss_n * B) / loop_s : 0; /* training images/s */
         r->epochs_done = e + 1;
         r->train_loss = es.train_loss;
         r->val_accuracy = es.val_accuracy;
@@ -495,10 +465,13 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
         if (o->on_epoch)
             o->on_epoch(o->user, &es);
     }
+    fr_trainer_finish(tr, NULL); /* nothing left in flight on an error either */
     r->seconds = now_s() - t_start;
-    r->images_per_second = r->seconds > 0 ? (double)images_done / r->seconds : 0;
+    r->images_per_second = train_s > 0 ? (double)images_done / train_s : 0;
     r->fallback_ops = fr_net_fallback_ops(net);
-    bufs_free(&b);
+    r->host_to_device_bytes_per_step = fr_trainer_upload_bytes(tr);
+    fr_loader_free(ld);
+    prep_free(&prep);
     fr_aug_policy_free(pol);
     return st;
 }

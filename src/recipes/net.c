@@ -9,9 +9,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/internal.h"
 #include "frugal/backend.h"
 #include "frugal/recipes.h"
 #include "dist/dist_internal.h"
+#include "recipes/recipes_internal.h"
 
 #define EVAL_BATCH 256
 #define FR_NET_GATHER 2048 /* images gathered per call when predicting a subset of a dataset */
@@ -302,6 +304,46 @@ enum fr_status fr_net_load(struct fr_backend *be, const char *path, struct fr_ne
         return s;
     }
     *out = net;
+    return FR_STATUS_OK;
+}
+
+enum fr_status fr_net_model_copy(const struct fr_net *src, struct fr_ctx *ctx, struct fr_backend *be,
+                                 const char *prefix, struct fr_model **out)
+{
+    *out = NULL;
+    struct fr_model *m = NULL;
+    enum fr_status st = src->model_text
+                            ? fr_model_from_text(ctx, src->model_text, src->arch, src->c, src->h, src->w, src->n_classes, &m)
+                            : fr_model_builtin_ex(ctx, src->arch, src->c, src->h, src->w, src->n_classes, NULL, &m);
+    if (st == FR_STATUS_OK)
+        st = fr_model_alloc(m, be);
+    int n = st == FR_STATUS_OK ? fr_model_n_tensors(m) : 0;
+    if (st == FR_STATUS_OK && n != fr_model_n_tensors(src->model))
+        st = fr_error(FR_STATUS_INVALID_ARGUMENT, "net: a copy of '%s' has %d tensors, the original %d", src->arch, n,
+                      fr_model_n_tensors(src->model));
+    void *buf = NULL;
+    for (int i = 0; i < n && st == FR_STATUS_OK; i++) { /* once, through the host */
+        struct fr_tensor *a = fr_model_tensor(src->model, i).t, *b = fr_model_tensor(m, i).t;
+        size_t bytes = fr_nbytes(a);
+        void *nb = bytes == fr_nbytes(b) ? realloc(buf, bytes ? bytes : 1) : NULL;
+        if (!nb) {
+            st = fr_error(FR_STATUS_OUT_OF_MEMORY, "net: cannot copy '%s'", fr_model_tensor(src->model, i).name);
+            break;
+        }
+        buf = nb;
+        if ((st = fr_tensor_get(a, buf, bytes)) == FR_STATUS_OK)
+            st = fr_tensor_set(b, buf, bytes);
+        char name[FR_NAME_MAX];
+        snprintf(name, sizeof name, "%s%s", prefix, b->name);
+        fr_tensor_set_name(b, "%s", name);
+        b->flags = (b->flags & ~(uint32_t)(FR_FLAG_PARAM | FR_FLAG_STATE)) | FR_FLAG_FROZEN | FR_FLAG_CONST;
+    }
+    free(buf);
+    if (st != FR_STATUS_OK) {
+        fr_model_free(m);
+        return st;
+    }
+    *out = m;
     return FR_STATUS_OK;
 }
 

@@ -2,6 +2,7 @@
  * predictors (eval graphs over the same parameters, u8 or f32 input); label checks and the NaN/Inf loss check. */
 #include <math.h>
 
+#include "augment/augment_internal.h"
 #include "frugal/augment.h"
 #include "frugal/model.h"
 #include "train/train_internal.h"
@@ -120,16 +121,40 @@ struct fr_graph *fr_predictor_graph(const struct fr_predictor *p) { return p ? p
 
 /* --- trainers --- */
 
+/* One step's inputs in host memory: the trainer's own copy when the backend uploads asynchronously (the caller's
+ * buffers are free when fr_trainer_submit returns), and the loss read back one step late. */
+struct slot {
+    char *buf;
+    float loss;
+    void *ticket;
+    bool pending;
+    int64_t step;
+};
+
+/* an input tensor, the caller's data for it and its bytes (0 = absent this step) */
+struct upload {
+    struct fr_tensor *t;
+    const void *src;
+    size_t bytes;
+};
+
 struct fr_trainer {
     struct fr_model *m;
     struct fr_backend *be;
     struct fr_trainer_opts o;
     struct fr_ctx *ctx;
-    struct fr_tensor *x, *y, *teacher, *w, *logits, *loss;
+    struct fr_aug_stage st;                  /* u8 input: images, programs, tables, mix records */
+    struct fr_tensor *x;                     /* f32 input */
+    struct fr_tensor *y, *teacher, *w, *logits, *loss;
     struct fr_graph *g;
     struct fr_optim *opt;
     struct fr_predictor *pred; /* built on the first fr_trainer_predict */
-    int64_t step, k;           /* classes */
+    int64_t step, k;           /* steps submitted, classes */
+    bool async;                /* the backend has asynchronous transfers */
+    size_t stage_bytes;        /* bytes of one slot */
+    size_t uploaded;           /* by the last step */
+    struct slot slot[2];
+    int32_t *tab;              /* coordinate tables when the caller gives none */
 };
 
 void fr_trainer_opts_init(struct fr_trainer_opts *o)
@@ -141,15 +166,24 @@ void fr_trainer_opts_init(struct fr_trainer_opts *o)
     o->temperature = 4.0f;
     fr_optim_params_init(&o->optim, FR_OPTIM_SGD);
     o->seed = 1;
+    o->input = FR_F32;
+    for (int c = 0; c < 4; c++)
+        o->std[c] = o->teacher_std[c] = 1.0f;
 }
 
 void fr_trainer_free(struct fr_trainer *tr)
 {
     if (!tr)
         return;
+    for (int i = 0; i < 2; i++) {
+        if (tr->slot[i].pending && tr->be->iface->wait)
+            tr->be->iface->wait(tr->be, tr->slot[i].ticket);
+        free(tr->slot[i].buf);
+    }
     fr_graph_free(tr->g);
     fr_predictor_free(tr->pred);
     fr_optim_free(tr->opt);
+    free(tr->tab);
     free(tr);
 }
 
@@ -161,39 +195,98 @@ static struct fr_tensor *input(struct fr_ctx *ctx, enum fr_dtype type, int ndim,
     return t;
 }
 
-static enum fr_status build(struct fr_trainer *tr)
+static enum fr_status ctx_status(struct fr_ctx *ctx)
+{
+    return fr_ctx_status(ctx) != FR_STATUS_OK ? fr_ctx_status(ctx) : FR_STATUS_INVALID_ARGUMENT;
+}
+
+/* The model's input: f32 NCHW images, or u8 NHWC images through the policy's stage (AUG_APPLY -> AUG_MIX) and the
+ * normalisation on the device. */
+static enum fr_status build_input(struct fr_trainer *tr, struct fr_tensor **xin)
 {
     struct fr_ctx *ctx = tr->ctx;
     const struct fr_trainer_opts *o = &tr->o;
     int c, h, w;
     fr_model_input_shape(tr->m, &c, &h, &w);
+    if (o->input == FR_F32) {
+        *xin = tr->x = input(ctx, FR_F32, 4, (int64_t[]){o->batch, c, h, w}, "train.images");
+        return *xin ? FR_STATUS_OK : ctx_status(ctx);
+    }
+    if (o->input != FR_U8)
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "trainer: input type %d (u8 or f32)", (int)o->input);
+    if (o->augment) {
+        int oh, ow;
+        fr_aug_policy_out_size(o->augment, h, w, &oh, &ow);
+        if (oh != h || ow != w)
+            return fr_error(FR_STATUS_SHAPE,
+                            "trainer: the augmentation's %s makes %dx%d images, the model takes %dx%d: training keeps "
+                            "the input size",
+                            fr_aug_policy_resizing_op(o->augment, h, w), ow, oh, w, h);
+    }
+    unsigned flags = (o->mix ? FR_AUG_STAGE_MIX : 0) | (tr->be->no_fp64 ? FR_AUG_STAGE_TABLES : 0);
+    enum fr_status st = fr_aug_stage_build(ctx, o->augment, o->batch, h, w, c, flags, &tr->st);
+    if (st != FR_STATUS_OK)
+        return st;
+    fr_tensor_set_name(tr->st.images, "train.images");
+    *xin = fr_aug_to_nchw(ctx, tr->st.out, o->mean, o->std);
+    return *xin ? FR_STATUS_OK : ctx_status(ctx);
+}
+
+static enum fr_status build(struct fr_trainer *tr)
+{
+    struct fr_ctx *ctx = tr->ctx;
+    const struct fr_trainer_opts *o = &tr->o;
     int64_t b = o->batch, k = tr->k;
-    tr->x = input(ctx, FR_F32, 4, (int64_t[]){b, c, h, w}, "train.images");
-    tr->logits = fr_model_forward(tr->m, ctx, tr->x, true);
+    struct fr_tensor *xin;
+    enum fr_status st = build_input(tr, &xin);
+    if (st != FR_STATUS_OK)
+        return st;
+    tr->logits = fr_model_forward(tr->m, ctx, xin, true);
     if (!tr->logits)
-        return fr_ctx_status(ctx) ? fr_ctx_status(ctx) : FR_STATUS_INVALID_ARGUMENT;
+        return ctx_status(ctx);
     if (o->sample_weights)
         tr->w = input(ctx, FR_F32, 1, (int64_t[]){b}, "train.weights");
+    const bool mixed = tr->st.mix; /* targets mixed like the images, by AUG_MIX_LABELS on the device */
     switch (o->loss) {
     case FR_LOSS_CE:
         tr->y = input(ctx, FR_I32, 1, (int64_t[]){b}, "train.labels");
-        tr->loss = fr_cross_entropy(ctx, tr->logits, tr->y, tr->w, o->label_smoothing);
+        tr->loss = mixed ? fr_soft_cross_entropy(ctx, tr->logits, fr_aug_mix_labels(ctx, tr->y, tr->st.mixrec, (int)k), tr->w)
+                         : fr_cross_entropy(ctx, tr->logits, tr->y, tr->w, o->label_smoothing);
         break;
     case FR_LOSS_SOFT_CE:
         tr->y = input(ctx, FR_F32, 2, (int64_t[]){b, k}, "train.targets");
-        tr->loss = fr_soft_cross_entropy(ctx, tr->logits, tr->y, tr->w);
+        tr->loss = fr_soft_cross_entropy(ctx, tr->logits, mixed ? fr_aug_mix_labels(ctx, tr->y, tr->st.mixrec, (int)k) : tr->y,
+                                         tr->w);
         break;
-    case FR_LOSS_DISTILL:
+    case FR_LOSS_DISTILL: {
+        if (mixed)
+            return fr_error(FR_STATUS_UNSUPPORTED, "trainer: CutMix/MixUp with distillation is not supported");
         if (o->alpha < 1.0f)
             tr->y = input(ctx, FR_I32, 1, (int64_t[]){b}, "train.labels");
-        tr->teacher = input(ctx, FR_F32, 2, (int64_t[]){b, k}, "train.teacher_logits");
-        tr->loss = fr_distill_loss(ctx, tr->logits, tr->teacher, tr->y, tr->w, o->alpha, o->temperature);
+        struct fr_tensor *tl;
+        if (o->teacher) { /* the teacher sees the same augmented batch, on the device */
+            int tc, th, tw, c, h, w;
+            fr_model_input_shape(o->teacher, &tc, &th, &tw);
+            fr_model_input_shape(tr->m, &c, &h, &w);
+            if (o->input != FR_U8 || fr_model_ctx(o->teacher) != ctx || fr_model_n_classes(o->teacher) != k ||
+                tc != c || th != h || tw != w)
+                return fr_error(FR_STATUS_INVALID_ARGUMENT,
+                                "trainer: a teacher model needs u8 input, the student's context, %lld classes and "
+                                "%dx%dx%d inputs",
+                                (long long)k, c, h, w);
+            bool same = !memcmp(o->teacher_mean, o->mean, sizeof o->mean) && !memcmp(o->teacher_std, o->std, sizeof o->std);
+            struct fr_tensor *tx = same ? xin : fr_aug_to_nchw(ctx, tr->st.out, o->teacher_mean, o->teacher_std);
+            tl = fr_model_forward(o->teacher, ctx, tx, false);
+        } else
+            tl = tr->teacher = input(ctx, FR_F32, 2, (int64_t[]){b, k}, "train.teacher_logits");
+        tr->loss = fr_distill_loss(ctx, tr->logits, tl, tr->y, tr->w, o->alpha, o->temperature);
         break;
+    }
     default:
         return fr_error(FR_STATUS_INVALID_ARGUMENT, "trainer: unknown loss %d", (int)o->loss);
     }
     if (!tr->loss)
-        return fr_ctx_status(ctx) ? fr_ctx_status(ctx) : FR_STATUS_INVALID_ARGUMENT;
+        return ctx_status(ctx);
     fr_tensor_set_name(tr->loss, "train.loss");
 
     int n = fr_model_n_tensors(tr->m);
@@ -202,7 +295,6 @@ static enum fr_status build(struct fr_trainer *tr)
         return fr_error(FR_STATUS_OUT_OF_MEMORY, "trainer: out of memory");
     for (int i = 0; i < n; i++)
         params[i] = fr_model_tensor(tr->m, i).t;
-    enum fr_status st = FR_STATUS_OK;
     tr->opt = fr_optim_new(ctx, &o->optim);
     if (!tr->opt)
         st = FR_STATUS_INVALID_ARGUMENT;
@@ -227,6 +319,18 @@ static enum fr_status build(struct fr_trainer *tr)
     fr_graph_set_training(tr->g, true);
     fr_graph_set_seed(tr->g, o->seed);
 
+    /* host copies of one step's inputs (asynchronous uploads), two slots */
+    tr->async = tr->be->iface->buffer_set_async && tr->be->iface->buffer_get_async && tr->be->iface->wait;
+    struct fr_tensor *ins[] = {tr->x,       tr->st.images, tr->st.prog, tr->st.tab, tr->st.mixrec,
+                               tr->y,       tr->teacher,   tr->w,       fr_optim_lr_tensor(tr->opt)};
+    for (size_t i = 0; i < sizeof ins / sizeof *ins; i++)
+        if (ins[i])
+            tr->stage_bytes += (fr_nbytes(ins[i]) + 63) & ~(size_t)63;
+    for (int i = 0; i < 2 && tr->async; i++)
+        if (!(tr->slot[i].buf = malloc(tr->stage_bytes)))
+            return fr_error(FR_STATUS_OUT_OF_MEMORY, "trainer: out of memory for %zu bytes of staging", tr->stage_bytes);
+    if (tr->st.tab && !(tr->tab = malloc(tr->st.tab_cap * sizeof(int32_t))))
+        return fr_error(FR_STATUS_OUT_OF_MEMORY, "trainer: out of memory for coordinate tables");
     return FR_STATUS_OK;
 }
 
@@ -255,44 +359,154 @@ enum fr_status fr_trainer_new(struct fr_model *m, struct fr_backend *backend, co
         fr_trainer_free(tr);
         return st;
     }
+    tr->o.augment = NULL; /* used by build only: the caller may free them */
+    tr->o.teacher = NULL;
     *out = tr;
     return FR_STATUS_OK;
 }
 
-enum fr_status fr_trainer_step(struct fr_trainer *tr, const float *images, const void *labels, const float *teacher,
-                               const float *weights, float lr, float *loss)
+size_t fr_trainer_tables_len(const struct fr_trainer *tr) { return tr->st.tab ? tr->st.tab_cap : 0; }
+
+enum fr_status fr_trainer_tables(const struct fr_trainer *tr, const float *prog, int32_t *tab, size_t *len)
 {
-    int64_t b = tr->o.batch;
+    int c, h, w;
+    fr_model_input_shape(tr->m, &c, &h, &w);
+    *len = 0;
+    if (!tr->st.tab)
+        return FR_STATUS_OK;
+    return fr_aug_tables_fill(prog, tr->o.batch, tr->st.k, h, w, tr->st.oh, tr->st.ow, tab, tr->st.tab_cap, len);
+}
+
+/* waits for a slot's loss and checks it */
+static enum fr_status collect(struct fr_trainer *tr, struct slot *s, float *loss)
+{
+    enum fr_status st = FR_STATUS_OK;
+    if (s->ticket)
+        st = tr->be->iface->wait(tr->be, s->ticket);
+    s->ticket = NULL;
+    s->pending = false;
+    if (st != FR_STATUS_OK)
+        return st;
+    if (loss)
+        *loss = s->loss;
+    char what[48];
+    snprintf(what, sizeof what, "training step %lld", (long long)s->step);
+    return fr_loss_check(s->loss, what);
+}
+
+/* one step; async: copies, non-blocking uploads, the graph enqueued and the loss read started (else all blocking) */
+static enum fr_status submit(struct fr_trainer *tr, const struct fr_batch_in *b, float lr, float *prev_loss, bool async)
+{
+    const struct fr_trainer_opts *o = &tr->o;
+    int64_t n = o->batch;
+    if (prev_loss)
+        *prev_loss = NAN;
     char what[48];
     snprintf(what, sizeof what, "training step %lld", (long long)tr->step);
     enum fr_status st;
+    if (!b || !b->images || (tr->y && !b->targets) || (tr->teacher && !b->teacher) || (tr->w && !b->weights) ||
+        (tr->st.prog && !b->prog) || (tr->st.mix && !b->mix))
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "%s: missing images, programs, mix records, targets, teacher "
+                                                    "logits or weights",
+                        what);
     if (tr->y && tr->y->type == FR_I32 &&
-        (st = fr_labels_check_ex(labels, b, tr->k, tr->o.loss == FR_LOSS_DISTILL, what)) != FR_STATUS_OK)
+        (st = fr_labels_check_ex(b->targets, n, tr->k, o->loss == FR_LOSS_DISTILL, what)) != FR_STATUS_OK)
         return st;
-    if ((tr->y && !labels) || (tr->teacher && !teacher) || (tr->w && !weights))
-        return fr_error(FR_STATUS_INVALID_ARGUMENT, "%s: missing labels, teacher logits or weights", what);
-    if ((st = fr_tensor_set(tr->x, images, fr_nbytes(tr->x))) != FR_STATUS_OK ||
-        (tr->y && (st = fr_tensor_set(tr->y, labels, fr_nbytes(tr->y))) != FR_STATUS_OK) ||
-        (tr->teacher && (st = fr_tensor_set(tr->teacher, teacher, fr_nbytes(tr->teacher))) != FR_STATUS_OK) ||
-        (tr->w && (st = fr_tensor_set(tr->w, weights, fr_nbytes(tr->w))) != FR_STATUS_OK) ||
-        (st = fr_optim_set_lr(tr->opt, lr)) != FR_STATUS_OK || (st = fr_graph_compute(tr->g)) != FR_STATUS_OK)
+    if (!(lr >= 0.0f) || !isfinite(lr))
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "%s: learning rate %g", what, (double)lr);
+    const int32_t *tab = b->tab;
+    size_t tab_len = b->tab_len;
+    if (tr->st.tab && !tab) { /* the caller did not prepare the coordinate tables: compute them here */
+        if ((st = fr_trainer_tables(tr, b->prog, tr->tab, &tab_len)) != FR_STATUS_OK)
+            return st;
+        tab = tr->tab;
+    }
+    struct upload up[] = {
+        {tr->x, b->images, tr->x ? fr_nbytes(tr->x) : 0},
+        {tr->st.images, b->images, tr->st.images ? fr_nbytes(tr->st.images) : 0},
+        {tr->st.prog, b->prog, tr->st.prog ? fr_nbytes(tr->st.prog) : 0},
+        {tr->st.tab, tab, tab_len * sizeof(int32_t)},
+        {tr->st.mixrec, b->mix, tr->st.mixrec && b->mix ? fr_nbytes(tr->st.mixrec) : 0},
+        {tr->y, b->targets, tr->y ? fr_nbytes(tr->y) : 0},
+        {tr->teacher, b->teacher, tr->teacher ? fr_nbytes(tr->teacher) : 0},
+        {tr->w, b->weights, tr->w ? fr_nbytes(tr->w) : 0},
+        {fr_optim_lr_tensor(tr->opt), &lr, sizeof lr},
+    };
+    struct slot *s = &tr->slot[tr->step & 1];
+    if (s->pending && (st = collect(tr, s, NULL)) != FR_STATUS_OK) /* normally collected by the previous call */
         return st;
-    float l;
-    if ((st = fr_tensor_get(tr->loss, &l, sizeof l)) != FR_STATUS_OK)
+    size_t at = 0;
+    tr->uploaded = 0;
+    for (size_t i = 0; i < sizeof up / sizeof *up && st == FR_STATUS_OK; i++) {
+        struct fr_tensor *t = up[i].t;
+        if (!t || !up[i].bytes)
+            continue;
+        tr->uploaded += up[i].bytes;
+        if (async) { /* a copy of our own, so the write can run while the caller refills its buffers */
+            memcpy(s->buf + at, up[i].src, up[i].bytes);
+            st = t->buffer->backend->iface->buffer_set_async(t->buffer, t->offset, s->buf + at, up[i].bytes);
+            at += (fr_nbytes(t) + 63) & ~(size_t)63;
+        } else
+            st = fr_tensor_set(t, up[i].src, up[i].bytes);
+    }
+    if (st == FR_STATUS_OK)
+        st = async ? fr_graph_enqueue(tr->g) : fr_graph_compute(tr->g);
+    if (st != FR_STATUS_OK)
         return st;
-    tr->step++;
-    if (loss)
-        *loss = l;
-    return fr_loss_check(l, what);
+    s->step = tr->step++;
+    s->pending = true;
+    s->ticket = NULL;
+    if (async)
+        st = tr->loss->buffer->backend->iface->buffer_get_async(tr->loss->buffer, tr->loss->offset, &s->loss,
+                                                                sizeof s->loss, &s->ticket);
+    else
+        st = fr_tensor_get(tr->loss, &s->loss, sizeof s->loss);
+    if (st != FR_STATUS_OK)
+        return st;
+    struct slot *prev = &tr->slot[tr->step & 1]; /* the step before this one, still running or done */
+    return prev->pending ? collect(tr, prev, prev_loss) : FR_STATUS_OK;
 }
 
-enum fr_status fr_trainer_predict(struct fr_trainer *tr, const float *images, int64_t n, float *logits)
+enum fr_status fr_trainer_submit(struct fr_trainer *tr, const struct fr_batch_in *b, float lr, float *prev_loss)
+{
+    return submit(tr, b, lr, prev_loss, tr->async);
+}
+
+enum fr_status fr_trainer_finish(struct fr_trainer *tr, float *last_loss)
+{
+    if (last_loss)
+        *last_loss = NAN;
+    enum fr_status st = FR_STATUS_OK;
+    for (int64_t i = tr->step - 2; i < tr->step; i++) { /* oldest first */
+        struct slot *s = &tr->slot[i & 1];
+        if (i >= 0 && s->pending && s->step == i) {
+            enum fr_status r = collect(tr, s, last_loss);
+            st = st == FR_STATUS_OK ? r : st;
+        }
+    }
+    return st;
+}
+
+enum fr_status fr_trainer_step(struct fr_trainer *tr, const void *images, const void *labels, const float *teacher,
+                               const float *weights, float lr, float *loss)
+{
+    if (tr->st.prog || tr->st.mix)
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "trainer: augmented input needs fr_trainer_submit with programs");
+    struct fr_batch_in b = {.images = images, .targets = labels, .teacher = teacher, .weights = weights};
+    enum fr_status st = submit(tr, &b, lr, NULL, false); /* synchronous: every transfer blocks, then clFinish */
+    enum fr_status fin = fr_trainer_finish(tr, loss);
+    return st != FR_STATUS_OK ? st : fin;
+}
+
+enum fr_status fr_trainer_predict(struct fr_trainer *tr, const void *images, int64_t n, float *logits)
 {
     if (!tr->pred) {
         struct fr_predictor_opts po;
         fr_predictor_opts_init(&po);
         po.batch = tr->o.eval_batch > 0 ? tr->o.eval_batch : tr->o.batch;
-        po.input = FR_F32;
+        po.input = tr->o.input;
+        memcpy(po.mean, tr->o.mean, sizeof po.mean);
+        memcpy(po.std, tr->o.std, sizeof po.std);
         enum fr_status st = fr_predictor_new(tr->m, tr->be, &po, &tr->pred);
         if (st != FR_STATUS_OK)
             return st;
@@ -300,5 +514,7 @@ enum fr_status fr_trainer_predict(struct fr_trainer *tr, const float *images, in
     return fr_predictor_run(tr->pred, images, n, logits);
 }
 
+int64_t fr_trainer_steps(const struct fr_trainer *tr) { return tr->step; }
+size_t fr_trainer_upload_bytes(const struct fr_trainer *tr) { return tr->uploaded; }
 struct fr_graph *fr_trainer_graph(const struct fr_trainer *tr, bool eval) { return eval ? fr_predictor_graph(tr->pred) : tr->g; }
 struct fr_optim *fr_trainer_optim(const struct fr_trainer *tr) { return tr->opt; }

@@ -1,5 +1,6 @@
-/* CPU warp kernel: inverse-mapped resampling (nearest/bilinear/bicubic, constant/replicate/reflect-101 borders)
- * reproducing OpenCV's fixed-point coordinates: 1/1024 for affine maps, 1/32-pixel positions, 15-bit weights. */
+/* Warps on the host: inverse-mapped resampling (nearest/bilinear/bicubic, constant/replicate/reflect-101 borders)
+ * reproducing OpenCV 4.6 bit for bit: the reference functions of augment_common.h (fixed-point positions, 15-bit
+ * weights) with vectorised row loops and SSE2 taps as fast paths. */
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
@@ -12,60 +13,23 @@
 #include <emmintrin.h> /* baseline on x86-64: pmaddwd does a pixel's 2×2 taps × 3 channels in two multiplies */
 #endif
 
-#define AB_BITS 10
-#define AB_SCALE (1 << AB_BITS)
-#define TAB_BITS 5
-#define TAB_SIZE (1 << TAB_BITS)
-#define COEF_BITS 15
-#define COEF_SCALE (1 << COEF_BITS)
+#define AB_BITS FR_AUG_AB_BITS
+#define AB_SCALE FR_AUG_AB_SCALE
+#define TAB_BITS FR_AUG_TAB_BITS
+#define TAB_SIZE FR_AUG_TAB_SIZE
+#define COEF_BITS FR_AUG_COEF_BITS
 #define PF_ROWS 2 /* prefetch distance in output rows */
 
-/* bicubic weights per (fy, fx) sub-pixel position, 4×4 shorts summing to COEF_SCALE as OpenCV builds them */
+/* bicubic weights per (fy, fx) sub-pixel position (fr_aug_cubic_weights), built once */
 static int32_t cubic_tab[TAB_SIZE * TAB_SIZE][16];
 static float cubic_tab_f[TAB_SIZE * TAB_SIZE][16];
 static pthread_once_t cubic_once = PTHREAD_ONCE_INIT;
 
-static void cubic_coeffs(float x, float *c)
-{
-    const float A = -0.75f;
-    c[0] = ((A * (x + 1) - 5 * A) * (x + 1) + 8 * A) * (x + 1) - 4 * A;
-    c[1] = ((A + 2) * x - (A + 3)) * x * x + 1;
-    c[2] = ((A + 2) * (1 - x) - (A + 3)) * (1 - x) * (1 - x) + 1;
-    c[3] = 1.f - c[0] - c[1] - c[2];
-}
-
 static void cubic_init(void)
 {
-    for (int i = 0; i < TAB_SIZE; i++) {
-        float cy[4];
-        cubic_coeffs(i * (1.f / TAB_SIZE), cy);
-        for (int j = 0; j < TAB_SIZE; j++) {
-            float cx[4];
-            cubic_coeffs(j * (1.f / TAB_SIZE), cx);
-            int32_t *t = cubic_tab[i * TAB_SIZE + j];
-            int isum = 0;
-            for (int k1 = 0; k1 < 4; k1++)
-                for (int k2 = 0; k2 < 4; k2++) {
-                    float v = cy[k1] * cx[k2];
-                    cubic_tab_f[i * TAB_SIZE + j][k1 * 4 + k2] = v;
-                    isum += t[k1 * 4 + k2] = (int32_t)lrintf(v * COEF_SCALE);
-                }
-            if (isum != COEF_SCALE) { /* push the rounding error into the largest/smallest central weight */
-                int diff = isum - COEF_SCALE, Mk1 = 2, Mk2 = 2, mk1 = 2, mk2 = 2;
-                for (int k1 = 2; k1 < 4; k1++)
-                    for (int k2 = 2; k2 < 4; k2++) {
-                        if (t[k1 * 4 + k2] < t[mk1 * 4 + mk2])
-                            mk1 = k1, mk2 = k2;
-                        else if (t[k1 * 4 + k2] > t[Mk1 * 4 + Mk2])
-                            Mk1 = k1, Mk2 = k2;
-                    }
-                if (diff < 0)
-                    t[Mk1 * 4 + Mk2] -= diff;
-                else
-                    t[mk1 * 4 + mk2] -= diff;
-            }
-        }
-    }
+    for (int fy = 0; fy < TAB_SIZE; fy++)
+        for (int fx = 0; fx < TAB_SIZE; fx++)
+            fr_aug_cubic_weights(fx, fy, cubic_tab_f[fy * TAB_SIZE + fx], cubic_tab[fy * TAB_SIZE + fx]);
 }
 
 /* bilinear weights per sub-pixel position fy*32+fx as int16 pairs (w00, w10, w01, w11): the operands of one
@@ -83,33 +47,12 @@ static void bilin_init(void)
         }
 }
 
-/* source index for a tap at i of n: -1 = outside under a constant border */
-static inline int border_idx(int i, int n, enum fr_aug_border border)
-{
-    if ((unsigned)i < (unsigned)n)
-        return i;
-    if (border == FR_AUG_CONSTANT)
-        return -1;
-    if (border == FR_AUG_REPLICATE)
-        return i < 0 ? 0 : n - 1;
-    if (n == 1)
-        return 0;
-    /* reflect-101: ... 2 1 | 0 1 2 ... n-1 | n-2 ..., periodic with 2n-2 */
-    int64_t period = 2 * (int64_t)n - 2, r = ((int64_t)i % period + period) % period;
-    return (int)(r < n ? r : period - r);
-}
+#define border_idx(i, n, border) fr_aug_border_index(i, n, border)
+#define sat_int(v) fr_aug_sat_round(v)
 
-static inline int sat_int(double v)
-{
-    if (!(v > INT_MIN))
-        return INT_MIN;
-    if (v >= INT_MAX)
-        return INT_MAX;
-    return (int)lrint(v);
-}
-
-/* Source positions of one output row: for nearest integer pixels, else 1/32-pixel fixed point.
- * For affine maps A/B hold OpenCV's per-column deltas round(M0·x·1024), round(M3·x·1024), computed once. */
+/* Source positions of one output row: for nearest integer pixels, else 1/32-pixel fixed point (fr_aug_map_pos).
+ * For affine maps A/B hold OpenCV's per-column terms fr_aug_affine_col, computed once; the row's 32-bit loop is
+ * fr_aug_affine_pos without its 64-bit clamp, which cannot trigger in the checked range. */
 static void row_coords_general(const double *M, int y, int w, int out_h, enum fr_aug_interp interp, int *X, int *Y);
 
 static void row_coords(const double *M, int y, int w, int out_h, enum fr_aug_interp interp, const int *A, const int *B,
@@ -119,8 +62,7 @@ static void row_coords(const double *M, int y, int w, int out_h, enum fr_aug_int
     if (A) {
         int rd = nearest ? AB_SCALE / 2 : AB_SCALE / TAB_SIZE / 2;
         int shift = nearest ? AB_BITS : AB_BITS - TAB_BITS;
-        int64_t X0 = (int64_t)sat_int((M[1] * y + M[2]) * AB_SCALE) + rd;
-        int64_t Y0 = (int64_t)sat_int((M[4] * y + M[5]) * AB_SCALE) + rd;
+        int64_t X0 = (int64_t)fr_aug_affine_row(M, y, 0) + rd, Y0 = (int64_t)fr_aug_affine_row(M, y, 1) + rd;
         if (X0 > INT_MIN / 2 && X0 < INT_MAX / 2 && Y0 > INT_MIN / 2 && Y0 < INT_MAX / 2) {
             int x0 = (int)X0, y0 = (int)Y0; /* no overflow possible: a 32-bit loop the compiler vectorises */
             for (int x = 0; x < w; x++) {
@@ -143,23 +85,19 @@ __attribute__((target_clones("avx2", "default")))
 static void row_coords_general(const double *M, int y, int w, int out_h, enum fr_aug_interp interp, int *X, int *Y)
 {
     int nearest = interp == FR_AUG_NEAREST;
-    if (M[6] == 0 && M[7] == 0 && M[8] == 1) {
-        int rd = nearest ? AB_SCALE / 2 : AB_SCALE / TAB_SIZE / 2;
-        int shift = nearest ? AB_BITS : AB_BITS - TAB_BITS;
-        int64_t X0 = (int64_t)sat_int((M[1] * y + M[2]) * AB_SCALE) + rd;
-        int64_t Y0 = (int64_t)sat_int((M[4] * y + M[5]) * AB_SCALE) + rd;
+    if (fr_aug_is_affine(M)) { /* the reference form (huge maps, where row_coords' 32-bit loop cannot be used) */
+        const int rx = fr_aug_affine_row(M, y, 0), ry = fr_aug_affine_row(M, y, 1);
         for (int x = 0; x < w; x++) {
-            int64_t xs = (X0 + sat_int(M[0] * x * AB_SCALE)) >> shift, ys = (Y0 + sat_int(M[3] * x * AB_SCALE)) >> shift;
-            X[x] = (int)(xs < INT_MIN ? INT_MIN : xs > INT_MAX ? INT_MAX : xs);
-            Y[x] = (int)(ys < INT_MIN ? INT_MIN : ys > INT_MAX ? INT_MAX : ys);
+            X[x] = fr_aug_affine_pos(rx, fr_aug_affine_col(M, x, 0), nearest);
+            Y[x] = fr_aug_affine_pos(ry, fr_aug_affine_col(M, x, 1), nearest);
         }
         return;
     }
     /* OpenCV evaluates perspective maps in blocks whose start column enters the rounding */
-    int bh0 = FR_AUG_MIN_INT(16, out_h);
-    int bw0 = FR_AUG_MIN_INT(32 * 32 / bh0, w);
+    int bh0 = fr_aug_min_int(16, out_h);
+    int bw0 = fr_aug_min_int(32 * 32 / bh0, w);
     for (int xb = 0; xb < w; xb += bw0) {
-        int bw = FR_AUG_MIN_INT(bw0, w - xb);
+        int bw = fr_aug_min_int(bw0, w - xb);
         double X0 = M[0] * xb + M[1] * y + M[2];
         double Y0 = M[3] * xb + M[4] * y + M[5];
         double W0 = M[6] * xb + M[7] * y + M[8];
@@ -191,19 +129,12 @@ static void row_coords_general(const double *M, int y, int w, int out_h, enum fr
             memcpy(Y + xb + x1, &iy, sizeof iy);
         }
 #undef SEL
-        for (; x1 < bw; x1++) {
-            double W = W0 + M[6] * x1;
-            W = W != 0 ? ts / W : 0;
-            X[xb + x1] = sat_int(fmax((double)INT_MIN, fmin((double)INT_MAX, (X0 + M[0] * x1) * W)));
-            Y[xb + x1] = sat_int(fmax((double)INT_MIN, fmin((double)INT_MAX, (Y0 + M[3] * x1) * W)));
-        }
+        for (; x1 < bw; x1++)
+            fr_aug_persp_pos(M, xb + x1, y, w, out_h, nearest, X + xb + x1, Y + xb + x1);
     }
 }
 
-static inline uint8_t u8_fill(float fill)
-{
-    return (uint8_t)(fill <= 0 ? 0 : fill >= 255 ? 255 : lrintf(fill));
-}
+#define u8_fill(f) fr_aug_fill_u8(f)
 
 /* pf: byte offset from a tap to the same output column's tap a few rows further down (0: none), so that a
  * rotated walk through a cold source image has its cache lines on the way before it needs them */
@@ -295,9 +226,10 @@ static void warp_u8(const struct fr_aug_plane *s, const struct fr_aug_plane *d, 
                 int w00 = (TAB_SIZE - fx) * (TAB_SIZE - fy), w01 = fx * (TAB_SIZE - fy);
                 int w10 = (TAB_SIZE - fx) * fy, w11 = fx * fy;
                 const uint8_t *p0 = S + y0 * ssy + x0 * 3, *p1 = p0 + ssy;
-                o[0] = (uint8_t)((p0[0] * w00 + p0[3] * w01 + p1[0] * w10 + p1[3] * w11 + 512) >> 10);
-                o[1] = (uint8_t)((p0[1] * w00 + p0[4] * w01 + p1[1] * w10 + p1[4] * w11 + 512) >> 10);
-                o[2] = (uint8_t)((p0[2] * w00 + p0[5] * w01 + p1[2] * w10 + p1[5] * w11 + 512) >> 10);
+                (void)w00, (void)w01, (void)w10, (void)w11;
+                o[0] = (uint8_t)fr_aug_bilinear_u8(p0[0], p0[3], p1[0], p1[3], fx, fy);
+                o[1] = (uint8_t)fr_aug_bilinear_u8(p0[1], p0[4], p1[1], p1[4], fx, fy);
+                o[2] = (uint8_t)fr_aug_bilinear_u8(p0[2], p0[5], p1[2], p1[5], fx, fy);
             }
             if (x == d->w)
                 break;
@@ -317,15 +249,11 @@ static void warp_u8(const struct fr_aug_plane *s, const struct fr_aug_plane *d, 
         int fx = X[x] & (TAB_SIZE - 1), fy = Y[x] & (TAB_SIZE - 1);
         int x0 = X[x] >> TAB_BITS, y0 = Y[x] >> TAB_BITS;
         if (interp == FR_AUG_BILINEAR) {
-            /* OpenCV's 15-bit weights are exactly 32·(32−fx)(32−fy) etc., so this is its rounding */
-            int w00 = (TAB_SIZE - fx) * (TAB_SIZE - fy), w01 = fx * (TAB_SIZE - fy);
-            int w10 = (TAB_SIZE - fx) * fy, w11 = fx * fy;
             if ((unsigned)x0 < (unsigned)(sw - 1) && (unsigned)y0 < (unsigned)(sh - 1)) {
                 const uint8_t *p0 = S + y0 * s->sy + x0 * s->sx, *p1 = p0 + s->sy;
                 for (int k = 0; k < c; k++) {
                     ptrdiff_t o0 = k * s->sc, o1 = o0 + s->sx;
-                    int v = p0[o0] * w00 + p0[o1] * w01 + p1[o0] * w10 + p1[o1] * w11;
-                    o[k * d->sc] = (uint8_t)((v + (1 << (2 * TAB_BITS - 1))) >> (2 * TAB_BITS));
+                    o[k * d->sc] = (uint8_t)fr_aug_bilinear_u8(p0[o0], p0[o1], p1[o0], p1[o1], fx, fy);
                 }
                 continue;
             }
@@ -338,8 +266,7 @@ static void warp_u8(const struct fr_aug_plane *s, const struct fr_aug_plane *d, 
             int ya = border_idx(y0, sh, border), yb = border_idx(y0 + 1, sh, border);
             for (int k = 0; k < c; k++) {
 #define TAP(yy, xx) ((yy) < 0 || (xx) < 0 ? fill : S[(yy) * s->sy + (xx) * s->sx + k * s->sc])
-                int v = TAP(ya, xa) * w00 + TAP(ya, xb) * w01 + TAP(yb, xa) * w10 + TAP(yb, xb) * w11;
-                o[k * d->sc] = (uint8_t)((v + (1 << (2 * TAB_BITS - 1))) >> (2 * TAB_BITS));
+                o[k * d->sc] = (uint8_t)fr_aug_bilinear_u8(TAP(ya, xa), TAP(ya, xb), TAP(yb, xa), TAP(yb, xb), fx, fy);
             }
             continue;
         }
@@ -360,8 +287,7 @@ static void warp_u8(const struct fr_aug_plane *s, const struct fr_aug_plane *d, 
             for (int a = 0; a < 4; a++)
                 for (int b = 0; b < 4; b++)
                     v += TAP(yi[a], xi[b]) * wt[a * 4 + b];
-            v = (v + (1 << (COEF_BITS - 1))) >> COEF_BITS;
-            o[k * d->sc] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+            o[k * d->sc] = (uint8_t)fr_aug_cubic_u8(v);
         }
 #undef TAP
     }
@@ -385,12 +311,10 @@ static void warp_f32(const struct fr_aug_plane *s, const struct fr_aug_plane *d,
         int fx = X[x] & (TAB_SIZE - 1), fy = Y[x] & (TAB_SIZE - 1);
         int x0 = X[x] >> TAB_BITS, y0 = Y[x] >> TAB_BITS;
         if (interp == FR_AUG_BILINEAR) {
-            float ax = fx * (1.f / TAB_SIZE), ay = fy * (1.f / TAB_SIZE);
-            float w00 = (1 - ay) * (1 - ax), w01 = (1 - ay) * ax, w10 = ay * (1 - ax), w11 = ay * ax;
             int xa = border_idx(x0, sw, border), xb = border_idx(x0 + 1, sw, border);
             int ya = border_idx(y0, sh, border), yb = border_idx(y0 + 1, sh, border);
             for (int k = 0; k < c; k++)
-                o[k * d->sc] = TAPF(ya, xa) * w00 + TAPF(ya, xb) * w01 + TAPF(yb, xa) * w10 + TAPF(yb, xb) * w11;
+                o[k * d->sc] = fr_aug_bilinear_f32(TAPF(ya, xa), TAPF(ya, xb), TAPF(yb, xa), TAPF(yb, xb), fx, fy);
             continue;
         }
         const float *wt = cubic_tab_f[fy * TAB_SIZE + fx];
@@ -471,7 +395,7 @@ static int warp_integer(const struct fr_aug_plane *s, const struct fr_aug_plane 
         for (int x = 0; x < d->w;) {
             int ix = border_idx(sx * x + tx, s->w, border);
             if (iy >= 0 && contiguous_px && sx == -1 && es == 1 && (unsigned)(tx - x) < (unsigned)s->w) {
-                int run = FR_AUG_MIN_INT(d->w - x, tx - x + 1); /* mirrored row segment, pixel by pixel */
+                int run = fr_aug_min_int(d->w - x, tx - x + 1); /* mirrored row segment, pixel by pixel */
                 const uint8_t *src = (const uint8_t *)s->data + (size_t)iy * s->sy + (size_t)(tx - x) * c;
                 uint8_t *o = (uint8_t *)orow + (size_t)x * c;
                 if (c == 3) {
@@ -491,7 +415,7 @@ static int warp_integer(const struct fr_aug_plane *s, const struct fr_aug_plane 
                 continue;
             }
             if (iy >= 0 && ix >= 0 && contiguous_px && sx == 1 && (unsigned)(x + tx) < (unsigned)s->w) {
-                int run = FR_AUG_MIN_INT(d->w - x, s->w - (x + tx)); /* inside, left to right: one memcpy */
+                int run = fr_aug_min_int(d->w - x, s->w - (x + tx)); /* inside, left to right: one memcpy */
                 memcpy(orow + (size_t)x * c * es, (const char *)s->data + ((size_t)iy * s->sy + (size_t)ix * c) * es,
                        (size_t)run * c * es);
                 x += run;
@@ -538,8 +462,8 @@ enum fr_status fr_aug_warp_plane(const struct fr_aug_plane *src, const struct fr
     if (minv[6] == 0 && minv[7] == 0 && minv[8] == 1) {
         A = XY + 2 * dst->w, B = XY + 3 * dst->w;
         for (int x = 0; x < dst->w; x++) {
-            A[x] = sat_int(minv[0] * x * AB_SCALE);
-            B[x] = sat_int(minv[3] * x * AB_SCALE);
+            A[x] = fr_aug_affine_col(minv, x, 0);
+            B[x] = fr_aug_affine_col(minv, x, 1);
             if (A[x] < -(1 << 29) || A[x] > (1 << 29) || B[x] < -(1 << 29) || B[x] > (1 << 29))
                 A = B = NULL; /* huge maps: the general (block) path handles the range */
             if (!A)
@@ -564,52 +488,8 @@ enum fr_status fr_aug_warp_plane(const struct fr_aug_plane *src, const struct fr
     return FR_STATUS_OK;
 }
 
-/* --- graph kernel: one warp per sample from an [N, 9] tensor of inverse maps --- */
-#include "cpu/cpu.h"
-
-enum fr_status fr_cpu_aug_warp(struct fr_cpu_kctx *k, struct fr_tensor *dst)
+/* the source positions of output row y of an out_w-wide, out_h-high warp (nearest: integer pixels, else 1/32 pixel) */
+void fr_aug_warp_row_pos(const double minv[9], int y, int out_w, int out_h, enum fr_aug_interp interp, int *X, int *Y)
 {
-    enum fr_aug_layout layout = (enum fr_aug_layout)dst->params[0].i;
-    struct fr_aug_images in = fr_aug_images_of(dst->src[0], layout), out = fr_aug_images_of(dst, layout);
-    const float *mats = fr_f32(dst->src[1]);
-    float *prog = fr_cpu_scratch(k, 0, sizeof(float) * FR_AUG_REC * (size_t)in.n);
-    if (!prog)
-        return fr_error(FR_STATUS_OUT_OF_MEMORY, "aug_warp: out of memory");
-    for (int i = 0; i < in.n; i++) {
-        double m[9];
-        for (int q = 0; q < 9; q++)
-            m[q] = mats[i * 9 + q];
-        fr_aug_make_warp(prog + (size_t)i * FR_AUG_REC, m, dst->params[1].i, dst->params[2].i, dst->params[3].f);
-    }
-    return fr_aug_apply_host(&in, &out, prog, 1, k->pool);
-}
-
-/* --- exact integer coordinate tables for OpenCL devices without doubles --- */
-
-size_t fr_aug_coord_table_len(const double minv[9], int out_h, int out_w)
-{
-    if (minv[6] == 0 && minv[7] == 0 && minv[8] == 1)
-        return 2 * ((size_t)out_w + (size_t)out_h);
-    return 2 * (size_t)out_w * (size_t)out_h;
-}
-
-int fr_aug_coord_table(const double minv[9], int interp, int out_h, int out_w, int32_t *t)
-{
-    if (minv[6] == 0 && minv[7] == 0 && minv[8] == 1) {
-        /* OpenCV's per-column and per-row terms; the device adds them in 64-bit integers as row_coords does */
-        for (int x = 0; x < out_w; x++) {
-            t[x] = sat_int(minv[0] * x * AB_SCALE);
-            t[out_w + x] = sat_int(minv[3] * x * AB_SCALE);
-        }
-        for (int y = 0; y < out_h; y++) {
-            t[2 * out_w + y] = sat_int((minv[1] * y + minv[2]) * AB_SCALE);
-            t[2 * out_w + out_h + y] = sat_int((minv[4] * y + minv[5]) * AB_SCALE);
-        }
-        return 1;
-    }
-    /* perspective: OpenCV divides per pixel in double, so the table holds every pixel's position */
-    for (int y = 0; y < out_h; y++)
-        row_coords_general(minv, y, out_w, out_h, (enum fr_aug_interp)interp, t + (size_t)2 * y * out_w,
-                           t + (size_t)2 * y * out_w + out_w);
-    return 2;
+    row_coords_general(minv, y, out_w, out_h, interp, X, Y);
 }
