@@ -307,6 +307,10 @@ int rc_fit_opts(const char *cmd, const struct rc_common *c, const struct rc_fit 
     o->out_dir = c->out;
     o->stop = &rc_stop;
     rc_profile = f->profile;
+    if (f->balance && strcmp(f->balance, "equal") && strcmp(f->balance, "speed"))
+        return cli_error(cmd, CLI_USAGE, "--balance %s: expected equal or speed", f->balance);
+    o->balance = f->balance && !strcmp(f->balance, "speed") ? FR_BALANCE_SPEED : FR_BALANCE_EQUAL;
+    o->sync_bn = f->sync_bn;
     return CLI_OK;
 }
 

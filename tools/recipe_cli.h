@@ -26,10 +26,10 @@ struct rc_data {
 };
 
 struct rc_fit {
-    const char *model, *optimizer, *schedule, *augment, *resume;
+    const char *model, *optimizer, *schedule, *augment, *resume, *balance;
     int64_t epochs, batch, warmup;
     double lr, weight_decay, momentum, cutmix, mixup, label_smoothing;
-    bool profile;
+    bool profile, sync_bn;
 };
 
 #define RC_COMMON_OPTS(c)                                                                                         \
@@ -73,7 +73,15 @@ struct rc_fit {
         {"mixup", CLI_FLOAT, &(f)->mixup, "ALPHA", "= mixup(alpha=ALPHA) in --augment (0 = off)", false},         \
         {"label-smoothing", CLI_FLOAT, &(f)->label_smoothing, "X", "label smoothing (0)", false},                 \
         {"resume", CLI_STR, &(f)->resume, "CKPT", "continue a run from its checkpoint", false},                   \
-        {"profile", CLI_BOOL, &(f)->profile, NULL, "print each op's share of a step, launches, work-items", false}
+        {"profile", CLI_BOOL, &(f)->profile, NULL, "print each op's share of a step, launches, work-items", false}, \
+        RC_DIST_OPTS(f)
+
+/* several ranks (mpirun): how each batch is split */
+#define RC_DIST_OPTS(f)                                                                                          \
+    {"balance", CLI_STR, &(f)->balance, "equal|speed", "under mpirun: split each batch equally (default) or by "  \
+     "each rank's measured speed", false},                                                                        \
+        {"sync-bn", CLI_BOOL, &(f)->sync_bn, NULL, "under mpirun: batch-norm statistics of the whole batch (default: " \
+         "each rank's share)", false}
 
 void rc_defaults(struct rc_common *c, struct rc_data *d, struct rc_fit *f);
 

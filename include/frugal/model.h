@@ -184,6 +184,10 @@ struct fr_trainer_opts {
                                             parameters, run in the graph on the same augmented batch (NULL: teacher
                                             logits given per step) */
     float teacher_mean[4], teacher_std[4]; /* its input normalisation */
+    float loss_scale;                    /* the loss is multiplied by it (1; 0 = 1): a process's share of a global
+                                            batch split across processes, so their gradients add up to the batch's */
+    uint32_t first_sample;               /* the batch's first row within such a global batch: dropout and drop-path
+                                            draw per global sample (the split does not change the noise) */
 };
 void fr_trainer_opts_init(struct fr_trainer_opts *o); /* batch 64, CE, SGD lr from the caller */
 
@@ -228,6 +232,10 @@ size_t fr_trainer_upload_bytes(const struct fr_trainer *tr);
 enum fr_status fr_trainer_predict(struct fr_trainer *tr, const void *images, int64_t n, float *logits);
 struct fr_graph *fr_trainer_graph(const struct fr_trainer *tr, bool eval);
 struct fr_optim *fr_trainer_optim(const struct fr_trainer *tr);
+/* Runs fn(user) in every step between the backward pass and the optimizer update, the device synchronised: the
+ * parameters' gradients (their grad tensors) are complete and may be changed in place (e.g. summed across the
+ * processes of a data-parallel job, src/dist); an error from fn fails the step. fn NULL removes it. */
+void fr_trainer_set_hook(struct fr_trainer *tr, enum fr_status (*fn)(void *user), void *user);
 
 /* --- prediction: an eval graph over the model's parameters (src/train/trainer.c) --- */
 struct fr_predictor_opts {

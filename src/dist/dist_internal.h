@@ -15,4 +15,23 @@ enum fr_status fr_dist_same_images(struct fr_dist *d, const char *what, const st
  * tensor) differs from rank 0's. */
 enum fr_status fr_dist_same_net(struct fr_dist *d, const char *what, const struct fr_net *net);
 
+/* Data-parallel training: the trainer's hook between the backward pass and the optimizer update sums, in one
+ * message and in rank order, every rank's gradients (their loss already scaled by the rank's share of the global
+ * batch), batch-norm running statistics weighted by the share, the loss and a stop vote; every rank then applies the
+ * same update. */
+struct fr_dp;
+struct fr_trainer;
+enum fr_status fr_dp_new(struct fr_dist *d, struct fr_trainer *tr, struct fr_model *m, double share,
+                         struct fr_dp **out);
+void fr_dp_free(struct fr_dp *dp);
+/* This rank's stop vote, sent with the next step's sum. */
+void fr_dp_vote_stop(struct fr_dp *dp, bool stop);
+/* After a step: whether any rank voted to stop; the global batch's loss; seconds this rank spent in the sum. */
+bool fr_dp_stop(const struct fr_dp *dp);
+float fr_dp_loss(const struct fr_dp *dp);
+double fr_dp_sync_seconds(const struct fr_dp *dp);
+/* --balance speed: from every rank's time for its rows [*first, *first + *count) of the global batch, new rows in
+ * proportion to the ranks' speeds (at least one each; the same split on every rank). */
+enum fr_status fr_dp_balance(struct fr_dist *d, double seconds, int64_t *first, int64_t *count);
+
 #endif

@@ -237,6 +237,8 @@ static enum fr_status drop(struct fr_cl *cl, struct fr_tensor *y, const struct f
     fr_cl_arg_uint(&L, (unsigned)y->params[1].i);
     if (path)
         fr_cl_arg_int(&L, (int)(fr_nelements(y) / y->ne[0]));
+    /* the first sample's (dropout: element's) index in a batch split across processes */
+    fr_cl_arg_uint(&L, path ? ex->first_sample : ex->first_sample * (unsigned)(fr_nelements(y) / y->ne[0]));
     return fr_cl_run_1d(&L, fr_nelements(y));
 }
 

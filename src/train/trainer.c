@@ -150,6 +150,7 @@ struct fr_trainer {
     struct fr_optim *opt;
     struct fr_predictor *pred; /* built on the first fr_trainer_predict */
     int64_t step, k;           /* steps submitted, classes */
+    int n_bwd;                 /* graph nodes up to the end of the backward pass */
     bool async;                /* the backend has asynchronous transfers */
     size_t stage_bytes;        /* bytes of one slot */
     size_t uploaded;           /* by the last step */
@@ -162,6 +163,7 @@ void fr_trainer_opts_init(struct fr_trainer_opts *o)
     memset(o, 0, sizeof *o);
     o->batch = 64;
     o->loss = FR_LOSS_CE;
+    o->loss_scale = 1.0f;
     o->alpha = 0.9f;
     o->temperature = 4.0f;
     fr_optim_params_init(&o->optim, FR_OPTIM_SGD);
@@ -285,6 +287,8 @@ static enum fr_status build(struct fr_trainer *tr)
     default:
         return fr_error(FR_STATUS_INVALID_ARGUMENT, "trainer: unknown loss %d", (int)o->loss);
     }
+    if (tr->loss && o->loss_scale != 0.0f && o->loss_scale != 1.0f) /* a rank's share of the global batch */
+        tr->loss = fr_scale(ctx, tr->loss, o->loss_scale);
     if (!tr->loss)
         return ctx_status(ctx);
     fr_tensor_set_name(tr->loss, "train.loss");
@@ -307,6 +311,7 @@ static enum fr_status build(struct fr_trainer *tr)
         st = FR_STATUS_OUT_OF_MEMORY;
     if (st == FR_STATUS_OK)
         st = fr_graph_backward(tr->g, tr->loss);
+    tr->n_bwd = tr->g ? fr_graph_n_nodes(tr->g) : 0; /* the optimizer's nodes come after: fr_trainer_set_hook */
     if (st == FR_STATUS_OK)
         st = fr_optim_build(tr->opt, tr->g, params, n);
     free(params);
@@ -318,6 +323,7 @@ static enum fr_status build(struct fr_trainer *tr)
         return st;
     fr_graph_set_training(tr->g, true);
     fr_graph_set_seed(tr->g, o->seed);
+    fr_graph_set_first_sample(tr->g, o->first_sample);
 
     /* host copies of one step's inputs (asynchronous uploads), two slots */
     tr->async = tr->be->iface->buffer_set_async && tr->be->iface->buffer_get_async && tr->be->iface->wait;
@@ -512,6 +518,11 @@ enum fr_status fr_trainer_predict(struct fr_trainer *tr, const void *images, int
             return st;
     }
     return fr_predictor_run(tr->pred, images, n, logits);
+}
+
+void fr_trainer_set_hook(struct fr_trainer *tr, enum fr_status (*fn)(void *user), void *user)
+{
+    fr_graph_set_hook(tr->g, tr->n_bwd, fn, user);
 }
 
 int64_t fr_trainer_steps(const struct fr_trainer *tr) { return tr->step; }

@@ -1,0 +1,180 @@
+/* Data-parallel training steps: between the backward pass and the optimizer update every rank's gradients, its
+ * batch-norm running statistics (weighted by its share of the global batch), its loss and a stop vote travel as one
+ * array through fr_dist_sum; the sums come back in place, so every rank applies the same update. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dist/dist_internal.h"
+#include "frugal/model.h"
+#include "frugal/recipes.h"
+
+struct fr_dp {
+    struct fr_dist *d;
+    double share;
+    struct fr_tensor **grads, **stats, *loss;
+    int n_grads, n_stats;
+    float *flat;
+    int64_t n;
+    bool vote, stop;
+    float global_loss;
+    double sync_s, last;
+};
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+void fr_dp_free(struct fr_dp *dp)
+{
+    if (!dp)
+        return;
+    free(dp->grads);
+    free(dp->stats);
+    free(dp->flat);
+    free(dp);
+}
+
+void fr_dp_vote_stop(struct fr_dp *dp, bool stop) { dp->vote = stop; }
+bool fr_dp_stop(const struct fr_dp *dp) { return dp->stop; }
+float fr_dp_loss(const struct fr_dp *dp) { return dp->global_loss; }
+double fr_dp_sync_seconds(const struct fr_dp *dp) { return dp->sync_s; }
+
+/* [grads | share·stats | loss | vote] -> fr_dist_sum -> back into the tensors */
+static enum fr_status sync_step(void *user)
+{
+    struct fr_dp *dp = user;
+    double t0 = now_s();
+    float *p = dp->flat;
+    enum fr_status st = FR_STATUS_OK;
+    for (int i = 0; i < dp->n_grads && st == FR_STATUS_OK; i++) {
+        st = fr_tensor_get(dp->grads[i], p, fr_nbytes(dp->grads[i]));
+        p += fr_nelements(dp->grads[i]);
+    }
+    for (int i = 0; i < dp->n_stats && st == FR_STATUS_OK; i++) {
+        int64_t m = fr_nelements(dp->stats[i]);
+        st = fr_tensor_get(dp->stats[i], p, fr_nbytes(dp->stats[i]));
+        for (int64_t j = 0; j < m; j++)
+            p[j] = (float)(dp->share * (double)p[j]);
+        p += m;
+    }
+    if (st == FR_STATUS_OK)
+        st = fr_tensor_get(dp->loss, p++, sizeof(float));
+    *p++ = dp->vote ? 1.0f : 0.0f;
+    if (st == FR_STATUS_OK)
+        st = fr_dist_sum(dp->d, dp->flat, dp->n, NULL);
+    p = dp->flat;
+    for (int i = 0; i < dp->n_grads && st == FR_STATUS_OK; i++) {
+        st = fr_tensor_set(dp->grads[i], p, fr_nbytes(dp->grads[i]));
+        p += fr_nelements(dp->grads[i]);
+    }
+    for (int i = 0; i < dp->n_stats && st == FR_STATUS_OK; i++) {
+        st = fr_tensor_set(dp->stats[i], p, fr_nbytes(dp->stats[i]));
+        p += fr_nelements(dp->stats[i]);
+    }
+    if (st == FR_STATUS_OK) {
+        dp->global_loss = p[0];
+        dp->stop = p[1] > 0.0f;
+    }
+    dp->sync_s = now_s() - t0;
+    if (fr_debug_enabled("dist"))
+        fr_log(FR_LOG_WARN, "dist: rank %d: %.1f ms since the last sum, %.1f ms in this one (%lld values)",
+               fr_dist_rank(dp->d), dp->last > 0 ? 1e3 * (t0 - dp->last) : 0.0, 1e3 * dp->sync_s, (long long)dp->n);
+    dp->last = now_s();
+    return st;
+}
+
+enum fr_status fr_dp_new(struct fr_dist *d, struct fr_trainer *tr, struct fr_model *m, double share,
+                         struct fr_dp **out)
+{
+    *out = NULL;
+    struct fr_dp *dp = calloc(1, sizeof *dp);
+    int nt = fr_model_n_tensors(m);
+    if (dp) {
+        dp->grads = calloc((size_t)nt + 1, sizeof *dp->grads);
+        dp->stats = calloc((size_t)nt + 1, sizeof *dp->stats);
+    }
+    if (!dp || !dp->grads || !dp->stats) {
+        fr_dp_free(dp);
+        return fr_error(FR_STATUS_OUT_OF_MEMORY, "data-parallel step: out of memory");
+    }
+    dp->d = d;
+    dp->share = share;
+    int64_t n = 2; /* loss, stop vote */
+    for (int i = 0; i < nt; i++) {
+        struct fr_tensor *t = fr_model_tensor(m, i).t;
+        if ((t->flags & FR_FLAG_PARAM) && t->grad && (t->grad->flags & FR_FLAG_GRAD))
+            dp->grads[dp->n_grads++] = t->grad, n += fr_nelements(t);
+        else if (t->flags & FR_FLAG_STATE)
+            dp->stats[dp->n_stats++] = t, n += fr_nelements(t);
+    }
+    struct fr_graph *g = fr_trainer_graph(tr, false);
+    for (int i = 0; i < fr_graph_n_nodes(g) && !dp->loss; i++)
+        if (!strcmp(fr_graph_node(g, i)->name, "train.loss"))
+            dp->loss = fr_graph_node(g, i);
+    dp->n = n;
+    dp->flat = malloc((size_t)n * sizeof *dp->flat);
+    if (!dp->flat || !dp->loss) {
+        enum fr_status st = dp->flat ? fr_error(FR_STATUS_INVALID_ARGUMENT, "data-parallel step: no loss node")
+                                     : fr_error(FR_STATUS_OUT_OF_MEMORY, "data-parallel step: out of memory for %lld "
+                                                                         "values", (long long)n);
+        fr_dp_free(dp);
+        return st;
+    }
+    fr_trainer_set_hook(tr, sync_step, dp);
+    *out = dp;
+    return FR_STATUS_OK;
+}
+
+enum fr_status fr_dp_balance(struct fr_dist *d, double seconds, int64_t *first, int64_t *count)
+{
+    const int n = fr_dist_size(d), me = fr_dist_rank(d);
+    struct speed {
+        double seconds;
+        int64_t count;
+    } mine = {seconds, *count}, *all = calloc((size_t)n, sizeof *all);
+    double *ideal = malloc((size_t)n * sizeof *ideal);
+    int64_t *c = malloc((size_t)n * sizeof *c);
+    enum fr_status st = all && ideal && c ? fr_dist_allgather(d, &mine, sizeof mine, all)
+                                          : fr_error(FR_STATUS_OUT_OF_MEMORY, "balance: out of memory");
+    int64_t B = 0;
+    double total = 0;
+    bool ok = st == FR_STATUS_OK;
+    for (int r = 0; ok && r < n; r++) {
+        B += all[r].count;
+        ok = all[r].seconds > 0 && isfinite(all[r].seconds) && all[r].count > 0;
+        total += ok ? (double)all[r].count / all[r].seconds : 0;
+    }
+    if (ok && B >= n) { /* largest remainders, ties to the lower rank */
+        int64_t sum = 0;
+        for (int r = 0; r < n; r++) {
+            ideal[r] = (double)B * ((double)all[r].count / all[r].seconds) / total;
+            c[r] = (int64_t)ideal[r] < 1 ? 1 : (int64_t)ideal[r];
+            sum += c[r];
+        }
+        while (sum != B) {
+            int pick = -1;
+            for (int r = 0; r < n; r++) {
+                if (sum > B && c[r] <= 1)
+                    continue;
+                double gap = ideal[r] - (double)c[r];
+                if (pick < 0 || (sum < B ? gap > ideal[pick] - (double)c[pick] : gap < ideal[pick] - (double)c[pick]))
+                    pick = r;
+            }
+            c[pick] += sum < B ? 1 : -1;
+            sum += sum < B ? 1 : -1;
+        }
+        *first = 0;
+        for (int r = 0; r < me; r++)
+            *first += c[r];
+        *count = c[me];
+    }
+    free(all);
+    free(ideal);
+    free(c);
+    return st;
+}
