@@ -5,7 +5,15 @@
 #include "rng.h" /* first: defines FR_OPENCL_C in device code */
 
 #ifdef FR_OPENCL_C
-/* Parity with the CPU path (built with -ffp-contract=off) needs unfused a*b+c. */
+/* Floating-point contraction. The CPU path is built with -ffp-contract=off, so by default every kernel
+ * keeps a*b+c unfused: elementwise ops, conversions, activations, normalisation, losses, softmax, the
+ * optimizer updates and the RNG-driven kernels give the CPU path's bits or stay within an ulp or two of
+ * it, which their parity rows check (several with tolerance 0). GEMM-like kernels whose results are long
+ * dot products compared by tolerance anyway (cl/gemm.cl, the direct convolutions in cl/conv.cl) turn
+ * contraction back on after including this file (`#pragma OPENCL FP_CONTRACT ON`): an fma per term
+ * doubles their FP32 peak, and the change is below the 1e-5..2e-4 tolerances of their parity rows and
+ * gradient checks. Contraction never changes run-to-run determinism: the same device compiles the
+ * same code the same way. */
 #pragma OPENCL FP_CONTRACT OFF
 typedef int fr_i32;
 /* static: a plain C99 `inline` definition has no out-of-line copy, which breaks the link when a
@@ -28,6 +36,15 @@ typedef struct {
     fr_i32 n;      /* ne[0]*ne[1]*ne[2]*ne[3] */
     fr_i32 pad[2]; /* keeps the size a multiple of 16 bytes */
 } fr_clt;
+
+/* Work-group size of the reduction kernels (their __local arrays); the host may use fewer lanes. */
+#define FR_CL_LANES 256
+
+/* Geometry of one conv2d (host and device): input [n,c,h,w], weight [o,c/groups,kh,kw], output
+ * [n,o,oh,ow], stride (sh,sw), padding (ph,pw), dilation (dh,dw). */
+typedef struct {
+    fr_i32 n, c, h, w, o, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw, groups;
+} fr_clconv;
 
 #ifdef FR_OPENCL_C
 /* Element offset of linear (row-major over p's own ne) index i in tensor p. */
@@ -67,15 +84,16 @@ FR_CL_FN void fr_kahan_add_inf(float *s, float *c, float v)
         *c = 0.0f;
 }
 
-/* Combines per-lane (sum, compensation) pairs in lane order into (*S, *C): deterministic, no atomics. */
-FR_CL_FN void fr_kahan_lanes(__local const float *ls, __local const float *lc, int nl, float *S, float *C)
+/* Sums v[0..nl) into v[0] by a fixed pairwise tree (nl a power of two, every lane of the work-group
+ * calls it after writing v[lid]): the order depends only on nl, so results are the same run to run. */
+FR_CL_FN void fr_tree_sum(__local float *v, int lid, int nl)
 {
-    *S = 0.0f;
-    *C = 0.0f;
-    for (int i = 0; i < nl; i++) {
-        fr_kahan_add_inf(S, C, ls[i]);
-        fr_kahan_add_inf(S, C, -lc[i]);
+    for (int s = nl >> 1; s > 0; s >>= 1) {
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (lid < s)
+            v[lid] += v[lid + s];
     }
+    barrier(CLK_LOCAL_MEM_FENCE);
 }
 
 /* Splits linear index i over the sizes ne into four coordinates. */

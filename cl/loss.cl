@@ -3,15 +3,14 @@
  * to avoid the cancellations f32 would otherwise expose: lse - z_c is taken as (m - z_c) + log1p(rest)
  * with `rest` the sum of exp(z_j - m) over every class but the (first) maximum, and p_c - t_c for the
  * maximum class as (st - t_c) - st * rest / s when the target dominates. Sums are compensated.
- * Forward: one work-group, lanes take rows in turn, lane 0 adds the lanes' partial sums in lane order
- * (deterministic, no atomics). Backward: one work-item per row. */
+ * Forward: work-groups over chunks of rows, lanes take rows in turn, fixed-order trees (deterministic, no
+ * atomics). Backward: a work-item per run of classes of a row. */
 #include "common.h"
 
 #define FR_LOSS_CE 0
 #define FR_LOSS_SOFT 1
 #define FR_LOSS_DISTILL 2
 #define FR_LOSS_MSE 3
-#define FR_LOSS_MAX_LANES 128 /* fr_cl_run_1d never uses a larger work-group */
 
 /* Log-sum-exp of row z (scaled by inv_t) in pieces: the maximum m, the index of its first
  * occurrence, rest = sum over the other classes of exp(z_j*inv_t - m); lse = m + log1p(rest). */
@@ -66,20 +65,24 @@ FR_CL_FN float ce_target(int c, int y, int k, float eps, float *one_minus)
     return u;
 }
 
-/* One row: returns its unweighted loss and, when g is not NULL, writes gw * dloss/dz to g. */
+/* One row: returns its unweighted loss and, when g is not NULL, writes gw * dloss/dz to g for the classes
+ * c0 <= c < c1 (the row's statistics are computed whole either way). */
 FR_CL_FN float loss_row(int kind, __global const float *z, __global const float *t, int y, int has_y, int k,
-                        float f0, float inv_t, float temp, float gw, __global float *g)
+                        float f0, float inv_t, float temp, float gw, __global float *g, int c0, int c1)
 {
     /* distillation: label -1 = an unlabeled transfer image, teacher targets only (no hard term) */
     bool soft_only = kind == FR_LOSS_DISTILL && has_y && y == -1;
     bool bad = has_y && !soft_only && (y < 0 || y >= k);
     if (kind == FR_LOSS_MSE) {
         float s = 0.0f, c = 0.0f;
+        if (g) {
+            for (int j = c0; j < c1; j++)
+                g[j] = gw * 2.0f * (z[j] - t[j]);
+            return 0.0f;
+        }
         for (int j = 0; j < k; j++) {
             float d = z[j] - t[j];
             fr_kahan_add_inf(&s, &c, d * d);
-            if (g)
-                g[j] = gw * 2.0f * d;
         }
         return s / (float)k;
     }
@@ -95,7 +98,7 @@ FR_CL_FN float loss_row(int kind, __global const float *z, __global const float 
             l = (1.0f - eps) * a + eps * b;
         }
         if (g)
-            for (int c = 0; c < k; c++) {
+            for (int c = c0; c < c1; c++) {
                 float om, tc = ce_target(c, y, k, eps, &om);
                 g[c] = bad ? NAN : gw * p_minus_t(r, z, c, 1.0f, 1.0f, tc, om);
             }
@@ -112,7 +115,7 @@ FR_CL_FN float loss_row(int kind, __global const float *z, __global const float 
                 fr_kahan_add_inf(&sx, &cx, t[j]);
         }
         if (g)
-            for (int c = 0; c < k; c++)
+            for (int c = c0; c < c1; c++)
                 g[c] = gw * p_minus_t(r, z, c, 1.0f, st, t[c], sx);
         return sd + st * r.l1;
     }
@@ -134,7 +137,7 @@ FR_CL_FN float loss_row(int kind, __global const float *z, __global const float 
             l += (1.0f - alpha) * ((r1.m - z[y]) + r1.l1);
     }
     if (g)
-        for (int c = 0; c < k; c++) {
+        for (int c = c0; c < c1; c++) {
             float ps = exp(z[c] * inv_t - rs.m) / rs.s, pt = exp(t[c] * inv_t - rt.m) / rt.s;
             float d = alpha * temp * (ps - pt);
             if (hard) {
@@ -146,47 +149,62 @@ FR_CL_FN float loss_row(int kind, __global const float *z, __global const float 
     return bad ? NAN : l;
 }
 
-/* out [1] = mean over rows of w_i * loss_i. n rows of k; z, t, y, w contiguous (the host checks). */
-__kernel void loss_fwd(__global float *out, const fr_clt pout, __global const float *z, const fr_clt pz,
-                       __global const float *t, const fr_clt pt, __global const int *y, const fr_clt py,
-                       __global const float *w, const fr_clt pw, const int kind, const int has_y, const int has_w,
-                       const int n, const int k, const float f0, const float inv_t, const float temp)
+/* out [1] = mean over rows of w_i * loss_i. n rows of k; z, t, y, w contiguous (the host checks). The rows are
+ * split into S chunks (work-group s); lanes take a chunk's rows in turn with compensated sums, a fixed tree
+ * adds the lanes. S == 1 writes out; else part[s] for loss_fwd_final. */
+__kernel void loss_fwd(__global float *out, const fr_clt pout, __global float *part, __global const float *z,
+                       const fr_clt pz, __global const float *t, const fr_clt pt, __global const int *y,
+                       const fr_clt py, __global const float *w, const fr_clt pw, const int kind, const int has_y,
+                       const int has_w, const int n, const int k, const float f0, const float inv_t, const float temp,
+                       const int S)
 {
-    __local float ls[FR_LOSS_MAX_LANES], lc[FR_LOSS_MAX_LANES];
-    int lid = get_local_id(0), nl = min((int)get_local_size(0), FR_LOSS_MAX_LANES);
+    __local float acc[FR_CL_LANES];
+    int lid = get_local_id(0), nl = get_local_size(0), sg = get_group_id(0);
+    int chunk = (n + S - 1) / S, lo = sg * chunk, hi = min(n, lo + chunk);
     float s = 0.0f, c = 0.0f;
-    if (get_group_id(0) == 0 && lid < FR_LOSS_MAX_LANES)
-        for (int i = lid; i < n; i += nl) {
-            int yi = has_y ? y[py.off + i] : 0;
-            float l = loss_row(kind, z + pz.off + i * k, t + pt.off + i * k, yi, has_y, k, f0, inv_t, temp, 0.0f, 0);
-            float wi = has_w ? w[pw.off + i] : 1.0f;
-            fr_kahan_add_inf(&s, &c, wi * l);
-        }
-    if (lid < FR_LOSS_MAX_LANES) {
-        ls[lid] = s;
-        lc[lid] = c;
+    for (int i = lo + lid; i < hi; i += nl) {
+        int yi = has_y ? y[py.off + i] : 0;
+        float l = loss_row(kind, z + pz.off + i * k, t + pt.off + i * k, yi, has_y, k, f0, inv_t, temp, 0.0f, 0, 0,
+                           0);
+        float wi = has_w ? w[pw.off + i] : 1.0f;
+        fr_kahan_add_inf(&s, &c, wi * l);
     }
-    barrier(CLK_LOCAL_MEM_FENCE);
-    if (get_group_id(0) != 0 || lid != 0)
+    acc[lid] = isinf(s) ? s : s - c;
+    fr_tree_sum(acc, lid, nl);
+    if (lid != 0)
         return;
-    float S, C;
-    fr_kahan_lanes(ls, lc, nl, &S, &C);
-    out[pout.off] = S / (float)n;
+    if (S == 1)
+        out[pout.off] = acc[0] / (float)n;
+    else
+        part[sg] = acc[0];
 }
 
-/* g [n,k] = gy * w_i / n (/ k for MSE) * dloss_i/dz; one work-item per row. */
+/* out [1] = Σ part[s] in chunk order / n */
+__kernel void loss_fwd_final(__global float *out, const fr_clt pout, __global const float *part, const int S,
+                             const int n)
+{
+    if (get_global_id(0) != 0)
+        return;
+    float s = 0.0f, c = 0.0f;
+    for (int k = 0; k < S; k++)
+        fr_kahan_add_inf(&s, &c, part[k]);
+    out[pout.off] = (isinf(s) ? s : s - c) / (float)n;
+}
+
+/* g [n,k] = gy * w_i / n (/ k for MSE) * dloss_i/dz; a work-item per `run` classes of a row (it recomputes the
+ * row's statistics: short rows give the device more work-items). Global (ceil(k / run), n). */
 __kernel void loss_bwd(__global float *g, const fr_clt pg, __global const float *z, const fr_clt pz,
                        __global const float *t, const fr_clt pt, __global const int *y, const fr_clt py,
                        __global const float *w, const fr_clt pw, __global const float *gy, const fr_clt pgy,
                        const int kind, const int has_y, const int has_w, const int n, const int k, const float f0,
-                       const float inv_t, const float temp)
+                       const float inv_t, const float temp, const int run)
 {
-    int i = get_global_id(0);
-    if (i >= n)
+    int c0 = get_global_id(0) * run, i = get_global_id(1);
+    if (i >= n || c0 >= k)
         return;
     float scale = gy[pgy.off] / (float)n / (kind == FR_LOSS_MSE ? (float)k : 1.0f);
     float wi = has_w ? w[pw.off + i] : 1.0f;
     int yi = has_y ? y[py.off + i] : 0;
     loss_row(kind, z + pz.off + i * k, t + pt.off + i * k, yi, has_y, k, f0, inv_t, temp, wi * scale,
-             g + pg.off + i * k);
+             g + pg.off + i * k, c0, min(c0 + run, k));
 }

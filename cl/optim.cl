@@ -1,53 +1,48 @@
-/* Optimizer kernels mirroring src/cpu/optim.c: gradient sum of squares (one work-group, compensated,
- * lanes combined in lane order: deterministic without atomics), clip scale, per-step scalars, and the
- * in-place SGD (momentum, Nesterov) and Adam/AdamW updates, which read the step count, learning rate
- * and clip scale from the device-side `prep` tensor [t, lr, scale, -] so no host sync is needed. */
+/* Optimizer kernels mirroring src/cpu/optim.c: gradient sum of squares (split over work-groups, compensated,
+ * fixed-order trees: deterministic without atomics), clip scale, per-step scalars, and the in-place SGD
+ * (momentum, Nesterov) and Adam/AdamW updates, one parameter tensor or every tensor of a step per launch,
+ * which read the step count, learning rate and clip scale from the device-side `prep` tensor
+ * [t, lr, scale, -] so no host sync is needed. */
 #include "common.h"
 
-#define FR_OPT_MAX_LANES 128 /* fr_cl_run_1d never uses a larger work-group */
-
-/* Kahan step that keeps an infinite sum infinite, as the CPU path's double sum does (the plain step
- * turns it into NaN). */
-FR_CL_FN void opt_sumsq_src(__global const float *x, const fr_clt p, int lid, int nl, float *s, float *c)
+/* Sum of squares of up to six contiguous sources seen as one concatenation of T = Σ n_i terms, split into S
+ * chunks (work-group s); the lanes' compensated sums are added by a fixed tree. S == 1 finishes (adds the
+ * carried source as is and writes out); else part[s] for opt_sumsq_final. Absent sources come with n = 0;
+ * the carried one (index `carry` >= 0) is skipped here. */
+__kernel void opt_sumsq_part(__global float *out, const fr_clt pout, __global float *part,
+                             __global const float *x0, const fr_clt p0, __global const float *x1, const fr_clt p1,
+                             __global const float *x2, const fr_clt p2, __global const float *x3, const fr_clt p3,
+                             __global const float *x4, const fr_clt p4, __global const float *x5, const fr_clt p5,
+                             const int carry, const int S)
 {
-    for (int i = lid; i < p.n; i += nl) {
-        float v = x[p.off + i];
-        fr_kahan_add_inf(s, c, v * v);
+    __local float acc[FR_CL_LANES];
+    int lid = get_local_id(0), nl = get_local_size(0), s = get_group_id(0);
+    int n[6] = {carry == 0 ? 0 : p0.n, carry == 1 ? 0 : p1.n, carry == 2 ? 0 : p2.n,
+                carry == 3 ? 0 : p3.n, carry == 4 ? 0 : p4.n, carry == 5 ? 0 : p5.n};
+    int T = n[0] + n[1] + n[2] + n[3] + n[4] + n[5], chunk = (T + S - 1) / S, lo = s * chunk;
+    int hi = min(T, lo + chunk);
+    float sum = 0.0f, comp = 0.0f;
+    for (int t = lo + lid; t < hi; t += nl) {
+        int k = t, src = 0;
+        while (k >= n[src]) /* terms past the sizes of the earlier sources */
+            k -= n[src++];
+        float v = src == 0   ? x0[p0.off + k]
+                  : src == 1 ? x1[p1.off + k]
+                  : src == 2 ? x2[p2.off + k]
+                  : src == 3 ? x3[p3.off + k]
+                  : src == 4 ? x4[p4.off + k]
+                             : x5[p5.off + k];
+        fr_kahan_add_inf(&sum, &comp, v * v);
     }
-}
-
-/* out [1] = sum of squares of every present source (contiguous), plus source `carry` (>= 0) as is.
- * Absent sources come with n = 0. */
-__kernel void opt_sumsq(__global float *out, const fr_clt pout, __global const float *x0, const fr_clt p0,
-                        __global const float *x1, const fr_clt p1, __global const float *x2, const fr_clt p2,
-                        __global const float *x3, const fr_clt p3, __global const float *x4, const fr_clt p4,
-                        __global const float *x5, const fr_clt p5, const int carry)
-{
-    __local float ls[FR_OPT_MAX_LANES], lc[FR_OPT_MAX_LANES];
-    int lid = get_local_id(0), nl = min((int)get_local_size(0), FR_OPT_MAX_LANES);
-    float s = 0.0f, c = 0.0f;
-    if (get_group_id(0) == 0 && lid < nl) {
-        if (carry != 0)
-            opt_sumsq_src(x0, p0, lid, nl, &s, &c);
-        if (carry != 1)
-            opt_sumsq_src(x1, p1, lid, nl, &s, &c);
-        if (carry != 2)
-            opt_sumsq_src(x2, p2, lid, nl, &s, &c);
-        if (carry != 3)
-            opt_sumsq_src(x3, p3, lid, nl, &s, &c);
-        if (carry != 4)
-            opt_sumsq_src(x4, p4, lid, nl, &s, &c);
-        if (carry != 5)
-            opt_sumsq_src(x5, p5, lid, nl, &s, &c);
-        ls[lid] = s;
-        lc[lid] = c;
-    }
-    barrier(CLK_LOCAL_MEM_FENCE);
-    if (get_group_id(0) != 0 || lid != 0)
+    acc[lid] = isinf(sum) ? sum : sum - comp;
+    fr_tree_sum(acc, lid, nl);
+    if (lid != 0)
         return;
-    float S, C;
-    fr_kahan_lanes(ls, lc, nl, &S, &C);
-    float v = S - C;
+    if (S > 1) {
+        part[s] = acc[0];
+        return;
+    }
+    float v = acc[0];
     if (carry == 0)
         v += x0[p0.off];
     else if (carry == 1)
@@ -60,6 +55,21 @@ __kernel void opt_sumsq(__global float *out, const fr_clt pout, __global const f
         v += x4[p4.off];
     else if (carry == 5)
         v += x5[p5.off];
+    out[pout.off] = v;
+}
+
+/* out [1] = the chunks' sums added in order, plus the carried value (carry_mem[carry_off]) when has_carry. */
+__kernel void opt_sumsq_final(__global float *out, const fr_clt pout, __global const float *part, const int S,
+                              __global const float *cv, const fr_clt pcv, const int has_carry)
+{
+    if (get_global_id(0) != 0)
+        return;
+    float sum = 0.0f, comp = 0.0f;
+    for (int s = 0; s < S; s++)
+        fr_kahan_add_inf(&sum, &comp, part[s]);
+    float v = isinf(sum) ? sum : sum - comp;
+    if (has_carry)
+        v += cv[pcv.off];
     out[pout.off] = v;
 }
 
@@ -86,7 +96,45 @@ __kernel void opt_prep(__global float *h, const fr_clt ph, __global const float 
     h[ph.off + 2] = has_clip ? clip[pclip.off] : 1.0f;
 }
 
-/* p -= lr*lr_mult * update, PyTorch's SGD; m is the momentum buffer (absent when momentum == 0). */
+/* p -= lr*lr_mult * update, PyTorch's SGD, for one element; m is its momentum (absent when momentum == 0). */
+FR_CL_FN void opt_sgd_elem(__global float *p, __global const float *g, __global float *m, float t, float lr,
+                           float scale, float wd, float mom, float damp, int nesterov)
+{
+    float x = *g * scale;
+    float pv = *p;
+    if (wd != 0.0f)
+        x += wd * pv;
+    if (mom != 0.0f) {
+        float buf = t <= 1.0f ? x : mom * *m + (1.0f - damp) * x;
+        *m = buf;
+        x = nesterov ? x + mom * buf : buf;
+    }
+    *p = pv - lr * x;
+}
+
+/* 1 - b^t without the cancellation of 1 - pow(b, t) in f32 (the CPU path uses double). */
+FR_CL_FN float opt_bias_corr(float b, float t) { return b == 0.0f ? 1.0f : -expm1(t * log(b)); }
+
+/* Adam (L2 weight decay) or AdamW (decoupled: p *= 1 - lr*wd), bias-corrected, for one element. */
+FR_CL_FN void opt_adam_elem(__global float *p, __global const float *g, __global float *m, __global float *v, float t,
+                            float lr, float scale, float wd, float b1, float b2, float eps, int decoupled)
+{
+    float step = lr / opt_bias_corr(b1, t), inv_sqrt_bc2 = 1.0f / sqrt(opt_bias_corr(b2, t));
+    float decay = decoupled ? 1.0f - lr * wd : 1.0f;
+    float x = *g * scale;
+    float q = *p;
+    if (decoupled)
+        q *= decay;
+    else if (wd != 0.0f)
+        x += wd * q;
+    float mi = b1 * *m + (1.0f - b1) * x;
+    float vi = b2 * *v + (1.0f - b2) * x * x;
+    *m = mi;
+    *v = vi;
+    *p = q - step * mi / (sqrt(vi) * inv_sqrt_bc2 + eps);
+}
+
+/* One parameter tensor: SGD. */
 __kernel void opt_sgd(__global float *p, const fr_clt pp, __global const float *g, const fr_clt pg,
                       __global float *m, const fr_clt pm, __global const float *h, const fr_clt ph,
                       const float lr_mult, const float wd, const float mom, const float damp, const int nesterov)
@@ -94,23 +142,11 @@ __kernel void opt_sgd(__global float *p, const fr_clt pp, __global const float *
     int i = get_global_id(0);
     if (i >= pp.n)
         return;
-    float t = h[ph.off], lr = h[ph.off + 1] * lr_mult, scale = h[ph.off + 2];
-    float x = g[pg.off + i] * scale;
-    float pv = p[pp.off + i];
-    if (wd != 0.0f)
-        x += wd * pv;
-    if (mom != 0.0f) {
-        float buf = t <= 1.0f ? x : mom * m[pm.off + i] + (1.0f - damp) * x;
-        m[pm.off + i] = buf;
-        x = nesterov ? x + mom * buf : buf;
-    }
-    p[pp.off + i] = pv - lr * x;
+    opt_sgd_elem(p + pp.off + i, g + pg.off + i, m + pm.off + i, h[ph.off], h[ph.off + 1] * lr_mult, h[ph.off + 2],
+                 wd, mom, damp, nesterov);
 }
 
-/* 1 - b^t without the cancellation of 1 - pow(b, t) in f32 (the CPU path uses double). */
-FR_CL_FN float opt_bias_corr(float b, float t) { return b == 0.0f ? 1.0f : -expm1(t * log(b)); }
-
-/* Adam (L2 weight decay) or AdamW (decoupled: p *= 1 - lr*wd), bias-corrected. */
+/* One parameter tensor: Adam/AdamW. */
 __kernel void opt_adam(__global float *p, const fr_clt pp, __global const float *g, const fr_clt pg,
                        __global float *m, const fr_clt pm, __global float *v, const fr_clt pv,
                        __global const float *h, const fr_clt ph, const float lr_mult, const float wd,
@@ -119,18 +155,49 @@ __kernel void opt_adam(__global float *p, const fr_clt pp, __global const float 
     int i = get_global_id(0);
     if (i >= pp.n)
         return;
-    float t = h[ph.off], lr = h[ph.off + 1] * lr_mult, scale = h[ph.off + 2];
-    float step = lr / opt_bias_corr(b1, t), inv_sqrt_bc2 = 1.0f / sqrt(opt_bias_corr(b2, t));
-    float decay = decoupled ? 1.0f - lr * wd : 1.0f;
-    float x = g[pg.off + i] * scale;
-    float q = p[pp.off + i];
-    if (decoupled)
-        q *= decay;
-    else if (wd != 0.0f)
-        x += wd * q;
-    float mi = b1 * m[pm.off + i] + (1.0f - b1) * x;
-    float vi = b2 * v[pv.off + i] + (1.0f - b2) * x * x;
-    m[pm.off + i] = mi;
-    v[pv.off + i] = vi;
-    p[pp.off + i] = q - step * mi / (sqrt(vi) * inv_sqrt_bc2 + eps);
+    opt_adam_elem(p + pp.off + i, g + pg.off + i, m + pm.off + i, v + pv.off + i, h[ph.off], h[ph.off + 1] * lr_mult,
+                  h[ph.off + 2], wd, b1, b2, eps, decoupled);
+}
+
+/* Every parameter tensor of a step in one launch: tab holds FR_OPT_TAB ints per tensor (first global
+ * element index, element offsets of p, g, m, v in their buffers, lr_mult and weight decay as float bits)
+ * and a last entry whose first int is the total; work-item i finds its tensor by binary search. */
+#define FR_OPT_TAB 8
+FR_CL_FN int opt_find(__global const int *tab, int nt, int i)
+{
+    int lo = 0, hi = nt - 1;
+    while (lo < hi) {
+        int mid = (lo + hi + 1) >> 1;
+        if (tab[mid * FR_OPT_TAB] <= i)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return lo;
+}
+
+__kernel void opt_sgd_multi(__global float *p, __global const float *g, __global float *m, __global const int *tab,
+                            const int nt, __global const float *h, const fr_clt ph, const float mom,
+                            const float damp, const int nesterov)
+{
+    int i = get_global_id(0);
+    if (i >= tab[nt * FR_OPT_TAB])
+        return;
+    __global const int *e = tab + opt_find(tab, nt, i) * FR_OPT_TAB;
+    int k = i - e[0];
+    opt_sgd_elem(p + e[1] + k, g + e[2] + k, m + e[3] + k, h[ph.off], h[ph.off + 1] * as_float(e[5]), h[ph.off + 2],
+                 as_float(e[6]), mom, damp, nesterov);
+}
+
+__kernel void opt_adam_multi(__global float *p, __global const float *g, __global float *m, __global float *v,
+                             __global const int *tab, const int nt, __global const float *h, const fr_clt ph,
+                             const float b1, const float b2, const float eps, const int decoupled)
+{
+    int i = get_global_id(0);
+    if (i >= tab[nt * FR_OPT_TAB])
+        return;
+    __global const int *e = tab + opt_find(tab, nt, i) * FR_OPT_TAB;
+    int k = i - e[0];
+    opt_adam_elem(p + e[1] + k, g + e[2] + k, m + e[3] + k, v + e[4] + k, h[ph.off], h[ph.off + 1] * as_float(e[5]),
+                  h[ph.off + 2], as_float(e[6]), b1, b2, eps, decoupled);
 }

@@ -142,6 +142,55 @@ static int rank_main(const char *name)
     return fr_dist_finalize(d, 2);
 }
 
+/* --- noise of a split batch: dropout and drop-path rows of a share equal the whole batch's rows --- */
+
+/* y = drop(x) for rows [first, first + n) of a batch, the graph told its first sample */
+static void run_drop(struct fr_backend *be, bool path, int64_t first, int64_t n, int64_t f, const float *x,
+                     float *y)
+{
+    struct fr_ctx *ctx = fr_ctx_new();
+    struct fr_tensor *in = fr_tensor_set_flags(fr_tensor_new_2d(ctx, FR_F32, n, f), FR_FLAG_INPUT);
+    struct fr_tensor *out = path ? fr_drop_path_salted(ctx, in, 0.7f, 5) : fr_dropout_salted(ctx, in, 0.3f, 5);
+    struct fr_graph *g = fr_graph_new(ctx);
+    assert_int_equal(fr_graph_add(g, out), FR_STATUS_OK);
+    assert_int_equal(fr_graph_plan(g, be), FR_STATUS_OK);
+    fr_graph_set_training(g, true);
+    fr_graph_set_seed(g, 11);
+    fr_graph_set_step(g, 3);
+    fr_graph_set_first_sample(g, (uint32_t)first);
+    assert_int_equal(fr_tensor_set(in, x + first * f, (size_t)(n * f) * sizeof(float)), FR_STATUS_OK);
+    assert_int_equal(fr_graph_compute(g), FR_STATUS_OK);
+    assert_int_equal(fr_tensor_get(out, y, (size_t)(n * f) * sizeof(float)), FR_STATUS_OK);
+    fr_graph_free(g);
+    fr_ctx_free(ctx);
+}
+
+static void test_split_batch_noise(void **state)
+{
+    (void)state;
+    struct fr_backend *bes[2] = {fr_backend_cpu_new(2), NULL};
+    if (fr_backend_open("cl:0:0", &bes[1]) != FR_STATUS_OK)
+        bes[1] = NULL; /* no OpenCL device: the CPU path alone */
+    const int64_t n = 13, f = 7; /* 7 elements per sample: shares start inside Philox blocks of 4 */
+    float x[13 * 7], whole[13 * 7], part[13 * 7];
+    tu_fill_uniform(x, (size_t)(n * f), 9, 0.5f, 2.0f);
+    for (int b = 0; b < 2 && bes[b]; b++)
+        for (int path = 0; path < 2; path++) {
+            run_drop(bes[b], path, 0, n, f, x, whole);
+            int dropped = 0;
+            for (int64_t i = 0; i < n * f; i++)
+                dropped += whole[i] == 0.0f;
+            assert_true(dropped > 0 && dropped < n * f); /* some units of each kind */
+            const int64_t cuts[][2] = {{0, 5}, {5, 3}, {8, 5}, {1, 12}};
+            for (size_t c = 0; c < sizeof cuts / sizeof *cuts; c++) {
+                run_drop(bes[b], path, cuts[c][0], cuts[c][1], f, x, part);
+                tu_assert_bytes_equal(part, whole + cuts[c][0] * f, (size_t)(cuts[c][1] * f) * sizeof(float));
+            }
+        }
+    fr_backend_free(bes[0]);
+    fr_backend_free(bes[1]);
+}
+
 /* --- the harness: runs mpirun and the CLI --- */
 
 static const char *stderr_text(void)
@@ -360,6 +409,7 @@ int main(int argc, char **argv)
     if (!realpath(argv[0], g_self))
         snprintf(g_self, sizeof g_self, "%s", argv[0]);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_split_batch_noise),
         cmocka_unit_test(test_collectives),
         cmocka_unit_test(test_silent_rank_times_out),
         cmocka_unit_test(test_killed_rank_ends_job),

@@ -1,7 +1,8 @@
 /* Finite-difference gradient checks (gradcheck.h) for every op with a backward rule, core and nn, on the
  * CPU path: elementwise with broadcasting, scale, relu, matmul (all transposes), reductions, softmax,
- * log-softmax, views, convert, conv2d, pools (ceil_mode, adaptive), activations (incl. relu6, hardsigmoid,
- * hardswish, silu), batch-norm, dropout, drop-path. */
+ * log-softmax, views, convert, conv2d (every CPU and OpenCL strategy), pools (ceil_mode, adaptive),
+ * activations (incl. relu6, hardsigmoid, hardswish, silu), batch-norm, dropout, drop-path; with an OpenCL
+ * device, its outputs and gradients against the CPU path. */
 #include <stdio.h>
 #include <string.h>
 
@@ -190,7 +191,10 @@ static void test_conv2d(void **state)
         /* >= 8 channels, 3x3 stride 1: Winograd forward, input and weight gradients; odd maps, pads 0..2 */
         {{2, 8, 5, 4}, {8, 8, 3, 3}, {.pad_h = 1, .pad_w = 1}, true},
         {{3, 8, 6, 5}, {9, 8, 3, 3}, {.pad_h = 2, .pad_w = 0}, false},
-        /* depthwise: the direct path, stride 2 and dilation 2 */
+        /* the OpenCL paths beyond those: im2col + GEMM with stride 2 and dilation, batched 1x1 GEMMs per group */
+        {{2, 8, 7, 6}, {8, 8, 3, 3}, {.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 2, .dil_w = 2}, true},
+        {{2, 16, 3, 4}, {16, 8, 1, 1}, {.groups = 2}, true},
+        /* depthwise: the direct path (OpenCL: with the split weight gradient), stride 2 and dilation 2 */
         {{2, 3, 7, 6}, {3, 1, 3, 3}, {.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1, .groups = 3}, true},
         {{2, 4, 6, 7}, {4, 1, 3, 3}, {.stride_w = 2, .pad_h = 2, .pad_w = 2, .dil_h = 2, .dil_w = 2, .groups = 4}, false},
     };

@@ -617,6 +617,8 @@ static void test_sgemm_paths(void **state)
             fr_cl_arg_int(&L, 1);
             fr_cl_arg_int(&L, n);
             fr_cl_arg_int(&L, 1);
+            for (int z = 0; z < 4; z++) /* batch strides of A, B, C (one GEMM), batch count 1 */
+                fr_cl_arg_int(&L, z == 3);
             enum fr_status st = path ? fr_cl_run_2d(&L, (n + 63) / 64 * 16, (m + 63) / 64 * 16, 16, 16)
                                      : fr_cl_run_2d(&L, n, m, 0, 0);
             if (st != FR_STATUS_OK)

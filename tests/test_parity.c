@@ -14,12 +14,16 @@
 #include "core/internal.h"
 #include "frugal/device.h"
 #include "frugal/loss.h"
+#include "frugal/nn.h"
 #include "frugal/optim.h"
 #include "frugal_config.h"
 #include "testutil.h"
+#if FRUGAL_HAVE_OPENCL
+#include "opencl/opencl_internal.h" /* fr_cl_set_sizing */
+#endif
 
 /* --- the builder API the rows use: inputs are created through pin() so the runner can fill them --- */
-#define MAX_IN 4
+#define MAX_IN 12
 struct pcase {
     struct fr_ctx *ctx;
     struct fr_tensor *in[MAX_IN];
@@ -64,6 +68,7 @@ struct prow {
      * time) sit inside blocks that earlier, dead tensors legitimately overwrite: guard-check only
      * single-op graphs, whose tensors never share memory. */
     bool no_guard;
+    bool training; /* run in training mode (batch-norm statistics, dropout masks), seed 7, step 3 */
 };
 
 /* ---------------- cases: layout ---------------- */
@@ -260,6 +265,11 @@ static struct fr_tensor *ce_smooth(struct pcase *P)
     return fr_cross_entropy(P->ctx, z, labels(P, 37, 10), weights(P, 37), 0.1f);
 }
 static struct fr_tensor *c_ce_smooth(struct pcase *P) { return ce_smooth(P); }
+/* enough rows to split the batch over work-groups when sized as a GPU */
+static struct fr_tensor *c_ce_long(struct pcase *P)
+{
+    return fr_cross_entropy(P->ctx, IN(P, 5000, 10), labels(P, 5000, 10), weights(P, 5000), 0.05f);
+}
 static struct fr_tensor *c_ce_bwd(struct pcase *P)
 {
     return loss_grad(P, FR_OP_CROSS_ENTROPY_BWD, ce_smooth(P), 3, 1.5f);
@@ -342,6 +352,29 @@ static struct fr_tensor *c_sgd3_clip(struct pcase *P) { return opt3(P, OPT_SGD, 
 static struct fr_tensor *c_adam3(struct pcase *P) { return opt3(P, OPT_ADAM, 0.0f, 0.01f); }
 static struct fr_tensor *c_adamw3(struct pcase *P) { return opt3(P, OPT_ADAMW, 0.0f, 0.1f); }
 static struct fr_tensor *c_adamw3_clip(struct pcase *P) { return opt3(P, OPT_ADAMW, 1.0f, 0.01f); }
+/* One step of three parameters (different sizes, lr multipliers and weight decays, moments from earlier
+ * steps): the updates run in one launch. The output adds them as s1 + (s2 + s3), so the three steps are
+ * consecutive graph nodes. */
+static struct fr_tensor *opt_multi(struct pcase *P, bool adam)
+{
+    struct fr_ctx *c = P->ctx;
+    struct fr_tensor *hyper = fr_fill(c, FR_F32, SHAPE(4), 0.0f), *lr = fr_fill(c, FR_F32, SHAPE(1), 0.05f);
+    struct fr_tensor *prep = fr_opt_prep(c, hyper, lr, NULL), *s[3];
+    for (int i = 0; i < 3; i++) {
+        int64_t n = 100 + 37 * i;
+        struct fr_tensor *p = pin(P, FR_F32, 1, &n, -2.0f, 2.0f), *g = pin(P, FR_F32, 1, &n, -2.0f, 2.0f);
+        /* moments as leaves, as an optimizer keeps them (fills would be nodes between the steps) */
+        struct fr_tensor *m = pin(P, FR_F32, 1, &n, -1.0f, 1.0f), *v = adam ? pin(P, FR_F32, 1, &n, 0.0f, 1.0f) : NULL;
+        float lr_mult = 1.0f - 0.25f * (float)i, wd = 0.01f * (float)i;
+        s[i] = adam ? fr_adam_step(c, p, g, m, v, prep, lr_mult, wd, 0.9f, 0.999f, 1e-8f, true)
+                    : fr_sgd_step(c, p, g, m, prep, lr_mult, wd, 0.9f, 0.0f, true);
+        assert_non_null(s[i]);
+        s[i] = fr_slice(c, s[i], 0, 0, 100); /* a common shape to add them */
+    }
+    return fr_add(c, s[0], fr_add(c, s[1], s[2]));
+}
+static struct fr_tensor *c_sgd_multi(struct pcase *P) { return opt_multi(P, false); }
+static struct fr_tensor *c_adamw_multi(struct pcase *P) { return opt_multi(P, true); }
 static struct fr_tensor *c_sgd_plain(struct pcase *P)
 {
     /* momentum 0: no buffer */
@@ -481,101 +514,280 @@ static struct fr_tensor *c_bn_fold(struct pcase *P)
     return fr_batchnorm_fold(P->ctx, w, b, rm, rv, 1e-3f);
 }
 
+/* ---------------- nn: conv2d (GEMM, batched 1x1 GEMM and direct paths), channel sums ---------------- */
+enum { CV_FWD, CV_BWD_INPUT, CV_BWD_WEIGHT };
+/* x [n,c,h,w], weight [o, c/groups, kh, kw]: the forward or one gradient node as the backward rule makes it */
+static struct fr_tensor *conv(struct pcase *P, int which, const int64_t *xs, int64_t o, int64_t kh, int64_t kw,
+                              struct fr_conv2d_params p, bool bias)
+{
+    int64_t groups = p.groups ? p.groups : 1, ws[4] = {o, xs[1] / groups, kh, kw};
+    /* a gradient node reads only two of them: the others just give the forward its shape */
+    struct fr_tensor *x = which != CV_BWD_INPUT ? pin(P, FR_F32, 4, xs, -2.0f, 2.0f)
+                                                : fr_tensor_new(P->ctx, FR_F32, 4, xs);
+    struct fr_tensor *w = which != CV_BWD_WEIGHT ? pin(P, FR_F32, 4, ws, -2.0f, 2.0f)
+                                                 : fr_tensor_new(P->ctx, FR_F32, 4, ws);
+    struct fr_tensor *b = !bias               ? NULL
+                          : which == CV_FWD ? pin(P, FR_F32, SHAPE(o), -2.0f, 2.0f)
+                                            : fr_tensor_new(P->ctx, FR_F32, SHAPE(o));
+    struct fr_tensor *y = fr_conv2d_ex(P->ctx, x, w, b, &p);
+    assert_non_null(y);
+    if (which == CV_FWD)
+        return y;
+    struct fr_tensor *gy = pin(P, FR_F32, 4, y->ne, -2.0f, 2.0f);
+    struct fr_tensor *d = which == CV_BWD_INPUT ? fr_node_new(P->ctx, FR_OP_CONV2D_BWD_INPUT, FR_F32, 4, x->ne, 2,
+                                                              (struct fr_tensor *[]){w, gy})
+                                                : fr_node_new(P->ctx, FR_OP_CONV2D_BWD_WEIGHT, FR_F32, 4, w->ne, 2,
+                                                              (struct fr_tensor *[]){x, gy});
+    assert_non_null(d);
+    memcpy(d->params, y->params, sizeof d->params);
+    return d;
+}
+/* 3x3, padding 1, bias and ReLU: im2col + GEMM */
+static struct fr_tensor *cv_gemm(struct pcase *P, int which)
+{
+    return conv(P, which, (int64_t[]){3, 5, 9, 7}, 6, 3, 3,
+                (struct fr_conv2d_params){.pad_h = 1, .pad_w = 1, .relu = true}, true);
+}
+/* stride 2, dilation 2, two groups: a GEMM per group */
+static struct fr_tensor *cv_groups(struct pcase *P, int which)
+{
+    return conv(P, which, (int64_t[]){2, 8, 11, 10}, 8, 3, 3,
+                (struct fr_conv2d_params){.stride_h = 2, .stride_w = 2, .pad_h = 2, .pad_w = 2, .dil_h = 2, .dil_w = 2,
+                                          .groups = 2},
+                false);
+}
+/* 1x1, two groups, bias and ReLU: batched GEMMs on the input itself, no columns */
+static struct fr_tensor *cv_1x1(struct pcase *P, int which)
+{
+    return conv(P, which, (int64_t[]){3, 16, 5, 6}, 16, 1, 1, (struct fr_conv2d_params){.groups = 2, .relu = true},
+                true);
+}
+/* 5x2 kernel, strides (2, 1), padding (2, 0): rectangular geometry through the columns */
+static struct fr_tensor *cv_rect(struct pcase *P, int which)
+{
+    return conv(P, which, (int64_t[]){2, 3, 8, 9}, 7, 5, 2,
+                (struct fr_conv2d_params){.stride_h = 2, .stride_w = 1, .pad_h = 2, .pad_w = 0}, true);
+}
+/* depthwise 3x3 stride 2: the direct kernels */
+static struct fr_tensor *cv_depthwise(struct pcase *P, int which)
+{
+    return conv(P, which, (int64_t[]){2, 6, 7, 8}, 6, 3, 3,
+                (struct fr_conv2d_params){.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1, .groups = 6}, true);
+}
+/* 3x3 stride 1 with >= 8 channels in and out: Winograd F(2x2, 3x3); odd map sizes, paddings 1 and (2, 0) */
+static struct fr_tensor *cv_wino(struct pcase *P, int which)
+{
+    return conv(P, which, (int64_t[]){3, 8, 9, 7}, 10, 3, 3,
+                (struct fr_conv2d_params){.pad_h = 1, .pad_w = 1, .relu = true}, true);
+}
+static struct fr_tensor *cv_wino_pads(struct pcase *P, int which)
+{
+    return conv(P, which, (int64_t[]){2, 9, 6, 11}, 8, 3, 3, (struct fr_conv2d_params){.pad_h = 2, .pad_w = 0}, false);
+}
+/* long sums per weight: split over work-groups (depthwise) or into split-K GEMMs when sized as a GPU */
+static struct fr_tensor *c_cv_long_dw(struct pcase *P)
+{
+    return conv(P, CV_BWD_WEIGHT, (int64_t[]){4, 3, 20, 20}, 8, 3, 3, (struct fr_conv2d_params){.pad_h = 1, .pad_w = 1},
+                true);
+}
+static struct fr_tensor *c_cv_wino_long_dw(struct pcase *P)
+{
+    return conv(P, CV_BWD_WEIGHT, (int64_t[]){9, 8, 13, 17}, 8, 3, 3, (struct fr_conv2d_params){.pad_h = 1, .pad_w = 1},
+                false);
+}
+static struct fr_tensor *c_cv_depthwise_long_dw(struct pcase *P)
+{
+    return conv(P, CV_BWD_WEIGHT, (int64_t[]){8, 4, 24, 24}, 4, 3, 3,
+                (struct fr_conv2d_params){.pad_h = 1, .pad_w = 1, .groups = 4}, false);
+}
+#define CONV_CASES(NAME)                                                                                          \
+    static struct fr_tensor *c_##NAME(struct pcase *P) { return NAME(P, CV_FWD); }                                \
+    static struct fr_tensor *c_##NAME##_dx(struct pcase *P) { return NAME(P, CV_BWD_INPUT); }                     \
+    static struct fr_tensor *c_##NAME##_dw(struct pcase *P) { return NAME(P, CV_BWD_WEIGHT); }
+CONV_CASES(cv_gemm)
+CONV_CASES(cv_groups)
+CONV_CASES(cv_1x1)
+CONV_CASES(cv_rect)
+CONV_CASES(cv_depthwise)
+CONV_CASES(cv_wino)
+CONV_CASES(cv_wino_pads)
+static struct fr_tensor *c_channel_sum(struct pcase *P)
+{
+    struct fr_tensor *x = IN(P, 5, 7, 6, 3);
+    return fr_node_new(P->ctx, FR_OP_CHANNEL_SUM, FR_F32, SHAPE(7), 1, &x);
+}
+/* batch-norm: the statistics node, the normalisation, gradient statistics and input gradient */
+static struct fr_tensor *bn(struct pcase *P, int64_t n, int64_t c, int64_t h, int64_t w, bool bias)
+{
+    struct fr_tensor *x = pin(P, FR_F32, 4, (int64_t[]){n, c, h, w}, -2.0f, 3.0f);
+    struct fr_tensor *wt = IN(P, c), *b = bias ? IN(P, c) : fr_tensor_new(P->ctx, FR_F32, SHAPE(c));
+    /* running statistics must be leaves (the kernels update them in place) */
+    struct fr_tensor *rm = pin(P, FR_F32, SHAPE(c), -1.0f, 1.0f), *rv = pin(P, FR_F32, SHAPE(c), 0.5f, 2.0f);
+    struct fr_tensor *y = fr_batchnorm(P->ctx, x, wt, b, rm, rv, 1e-5f, 0.1f);
+    assert_non_null(y);
+    return y;
+}
+static struct fr_tensor *c_bn(struct pcase *P) { return bn(P, 6, 5, 7, 3, true); }
+static struct fr_tensor *c_bn_stats_long(struct pcase *P) { return bn(P, 16, 3, 20, 20, false)->src[3]; }
+static struct fr_tensor *bn_grad(struct pcase *P, bool dx)
+{
+    struct fr_tensor *y = bn(P, 8, 6, 16, 16, false), *x = y->src[0], *gy = IN(P, 8, 6, 16, 16);
+    struct fr_tensor *gst = fr_node_new(P->ctx, FR_OP_BATCHNORM_BWD_STATS, FR_F32, SHAPE(2, 6), 3,
+                                        (struct fr_tensor *[]){x, gy, y->src[3]});
+    if (!dx)
+        return gst;
+    struct fr_tensor *d = fr_node_new(P->ctx, FR_OP_BATCHNORM_BWD, FR_F32, 4, x->ne, 5,
+                                      (struct fr_tensor *[]){x, gy, y->src[1], y->src[3], gst});
+    d->params[0] = y->params[0];
+    return d;
+}
+static struct fr_tensor *c_bn_gstats(struct pcase *P) { return bn_grad(P, false); }
+static struct fr_tensor *c_bn_dx(struct pcase *P) { return bn_grad(P, true); }
+static struct fr_tensor *c_bn1d(struct pcase *P)
+{
+    struct fr_tensor *x = IN(P, 9, 4), *wt = IN(P, 4), *b = IN(P, 4);
+    struct fr_tensor *rm = pin(P, FR_F32, SHAPE(4), -1.0f, 1.0f), *rv = pin(P, FR_F32, SHAPE(4), 0.5f, 2.0f);
+    return fr_batchnorm(P->ctx, x, wt, b, rm, rv, 1e-3f, 0.2f);
+}
+
+/* dropout and drop-path in training: the same Philox units on both paths, so bit-identical */
+static struct fr_tensor *c_dropout(struct pcase *P) { return fr_dropout(P->ctx, IN(P, 7, 33), 0.3f); }
+static struct fr_tensor *c_drop_path(struct pcase *P) { return fr_drop_path(P->ctx, IN(P, 9, 5, 31), 0.6f); }
+
+static struct fr_tensor *c_sum_to_long(struct pcase *P) { return fr_sum_to(P->ctx, IN(P, 40, 1000), SHAPE(1)); }
+
 static const struct prow rows[] = {
-    {"cont transpose", c_cont_transpose, 0, 0, false},
-    {"cont permute 4d", c_cont_permute4, 0, 0, false},
-    {"cont slice", c_cont_slice, 0, 0, false},
-    {"cont u8 transpose", c_cont_u8, 0, 0, false},
-    {"cont i32 transpose", c_cont_i32, 0, 0, false},
-    {"cont broadcast", c_cont_broadcast, 0, 0, false},
-    {"fill f32", c_fill_f32, 0, 0, false},
-    {"fill i32", c_fill_i32, 0, 0, false},
-    {"fill u8 clamped", c_fill_u8, 0, 0, false},
-    {"add 7x13", c_add, 0, 0, false},
-    {"sub broadcast [5,1,3]-[4,3]", c_sub_bcast, 0, 0, false},
-    {"mul row broadcast", c_mul_row, 0, 0, false},
-    {"div broadcast", c_div, 0, 0, false},
-    {"add scalar", c_add_scalar, 0, 0, false},
-    {"add strided views", c_add_views, 0, 0, false},
-    {"scale_add", c_scale, 0, 0, false},
-    {"relu of a view", c_relu, 0, 0, false},
-    {"relu_bwd", c_relu_bwd, 0, 0, false},
-    {"matmul nn", c_mm_nn, 1e-5f, 1e-5f, false},
-    {"matmul tn", c_mm_tn, 1e-5f, 1e-5f, false},
-    {"matmul nt", c_mm_nt, 1e-5f, 1e-5f, false},
-    {"matmul tt", c_mm_tt, 1e-5f, 1e-5f, false},
-    {"matmul several 64-blocks 100x70x130", c_mm_blocks, 1e-5f, 1e-5f, false},
-    {"matmul vector", c_mm_vec, 1e-5f, 1e-5f, false},
-    {"matmul strided views", c_mm_view, 1e-5f, 1e-5f, false},
-    {"sum axis 0", c_sum0, 1e-6f, 1e-6f, false},
-    {"sum 1000 long", c_sum_last, 1e-5f, 1e-6f, false},
-    {"mean axis 1", c_mean1, 1e-6f, 1e-6f, false},
-    {"mean of a view", c_mean_view, 1e-6f, 1e-6f, false},
-    {"max with ties", c_max_ties, 0, 0, false},
-    {"max_bwd first maximum", c_max_bwd, 0, 0, false},
-    {"sum_to rows", c_sum_to_rows, 1e-6f, 1e-6f, false},
-    {"sum_to keepdim", c_sum_to_keep, 1e-6f, 1e-6f, false},
-    {"sum_to scalar", c_sum_to_all, 1e-5f, 1e-6f, false},
-    {"softmax last axis, wide range", c_softmax_last, 1e-7f, 1e-5f, false},
-    {"softmax axis 0", c_softmax_axis0, 1e-7f, 1e-5f, false},
-    {"log_softmax of a view", c_log_softmax, 1e-6f, 1e-6f, false},
-    {"softmax_bwd", c_softmax_bwd, 1e-6f, 1e-5f, false},
-    {"log_softmax_bwd", c_log_softmax_bwd, 1e-6f, 1e-5f, false},
-    {"convert u8->f32", c_u8_to_f32, 0, 0, false},
-    {"convert f32->u8 round/clamp", c_f32_to_u8, 0, 0, false},
-    {"convert f32->i32", c_f32_to_i32, 0, 0, false},
-    {"convert i32->f32 view", c_i32_to_f32, 0, 0, false},
-    {"normalize channel axis 1", c_normalize, 1e-6f, 1e-6f, false},
-    {"normalize last axis", c_normalize_last, 1e-6f, 1e-6f, false},
-    {"relu6 across both kinks", c_relu6, 0, 0, false},
-    {"relu6_bwd", c_relu6_bwd, 0, 0, false},
-    {"hardsigmoid", c_hardsigmoid, 1e-7f, 1e-6f, false},
-    {"hardsigmoid_bwd", c_hardsigmoid_bwd, 1e-7f, 1e-6f, false},
-    {"hardswish", c_hardswish, 1e-6f, 1e-6f, false},
-    {"hardswish_bwd", c_hardswish_bwd, 1e-6f, 1e-6f, false},
-    {"silu", c_silu, 1e-6f, 1e-5f, false},
-    {"silu_bwd", c_silu_bwd, 1e-6f, 1e-5f, false},
-    {"maxpool 3/2 pad 1 ceil_mode, ties", c_maxpool_ceil, 0, 0, false},
-    {"maxpool_bwd 3/2 pad 1 ceil_mode, ties", c_maxpool_ceil_bwd, 0, 0, true},
-    {"maxpool_index 3/2 pad 1 ceil_mode, ties", c_maxpool_index, 0, 0, false},
-    {"maxpool at a stored index", c_maxpool_at, 0, 0, true},
-    {"maxpool_bwd from a stored index", c_maxpool_bwd_at, 0, 0, true},
-    {"avgpool 3/2 ceil_mode", c_avgpool_ceil, 1e-6f, 1e-6f, false},
-    {"avgpool 3/2 pad 1 ceil_mode exclude_pad", c_avgpool_excl, 1e-6f, 1e-6f, false},
-    {"avgpool_bwd 3/2 pad 1 ceil_mode exclude_pad", c_avgpool_excl_bwd, 1e-6f, 1e-6f, true},
-    {"adaptive_avgpool 7x10 -> 3x4", c_adaptive, 1e-6f, 1e-6f, false},
-    {"adaptive_avgpool_bwd", c_adaptive_bwd, 1e-6f, 1e-6f, true},
-    {"batchnorm_fold", c_bn_fold, 1e-6f, 1e-6f, false},
-    {"conv depthwise 3x3/2", c_conv_dw, 1e-5f, 1e-5f, false},
-    {"conv depthwise 5x5", c_conv_dw5, 1e-5f, 1e-5f, false},
-    {"conv groups 2 dilation 2", c_conv_dil, 1e-5f, 1e-5f, false},
-    {"conv_bwd_input depthwise 3x3/2", c_conv_dw_bwd_input, 1e-5f, 1e-5f, false},
-    {"conv_bwd_weight depthwise 3x3/2", c_conv_dw_bwd_weight, 1e-5f, 1e-5f, false},
-    {"conv_bwd_input groups 2 dilation 2", c_conv_dil_bwd_input, 1e-5f, 1e-5f, false},
-    {"conv_bwd_weight groups 2 dilation 2", c_conv_dil_bwd_weight, 1e-5f, 1e-5f, false},
-    {"chain matmul+bias+relu+log_softmax+sum+mean", c_chain, 1e-5f, 1e-5f, true},
-    {"cross_entropy", c_ce, 1e-7f, 1e-5f, false},
-    {"cross_entropy smoothed, weighted, confident", c_ce_smooth, 1e-7f, 1e-5f, false},
-    {"cross_entropy_bwd smoothed, weighted, confident", c_ce_bwd, 1e-7f, 1e-5f, true},
-    {"cross_entropy_bwd", c_ce_bwd_plain, 1e-7f, 1e-5f, true},
-    {"soft_cross_entropy weighted", c_soft_ce, 1e-7f, 1e-5f, false},
-    {"soft_cross_entropy_bwd", c_soft_ce_bwd, 1e-7f, 1e-5f, true},
-    {"distill alpha 0.7 T 3 weighted, some unlabeled", c_distill, 1e-7f, 1e-5f, false},
-    {"distill alpha 1 T 4 no labels", c_distill_soft, 1e-7f, 1e-5f, false},
-    {"distill_bwd alpha 0.7 T 3", c_distill_bwd, 1e-7f, 1e-5f, true},
-    {"distill_bwd alpha 1 T 4", c_distill_soft_bwd, 1e-7f, 1e-5f, true},
-    {"mse weighted [6,3,5]", c_mse, 1e-7f, 1e-5f, false},
-    {"mse_bwd", c_mse_bwd, 1e-7f, 1e-5f, true},
-    {"mse 300 rows", c_mse_plain, 1e-7f, 1e-5f, false},
-    {"opt_sumsq chained with carry", c_sumsq_carry, 1e-6f, 1e-6f, true},
-    {"opt_clip", c_clip, 1e-7f, 1e-6f, true},
-    {"sgd momentum+dampening+wd 3 steps", c_sgd3, 2e-7f, 1e-6f, true},
-    {"sgd nesterov 3 steps", c_nesterov3, 2e-7f, 1e-6f, true},
-    {"sgd momentum 3 steps clipped", c_sgd3_clip, 2e-7f, 1e-6f, true},
-    {"sgd no momentum", c_sgd_plain, 0, 0, true},
-    {"adam L2 3 steps", c_adam3, 2e-7f, 1e-6f, true},
-    {"adamw 3 steps", c_adamw3, 2e-7f, 1e-6f, true},
-    {"adamw 3 steps clipped", c_adamw3_clip, 2e-7f, 1e-6f, true},
+    {"cont transpose", c_cont_transpose, 0, 0, false, false},
+    {"cont permute 4d", c_cont_permute4, 0, 0, false, false},
+    {"cont slice", c_cont_slice, 0, 0, false, false},
+    {"cont u8 transpose", c_cont_u8, 0, 0, false, false},
+    {"cont i32 transpose", c_cont_i32, 0, 0, false, false},
+    {"cont broadcast", c_cont_broadcast, 0, 0, false, false},
+    {"fill f32", c_fill_f32, 0, 0, false, false},
+    {"fill i32", c_fill_i32, 0, 0, false, false},
+    {"fill u8 clamped", c_fill_u8, 0, 0, false, false},
+    {"add 7x13", c_add, 0, 0, false, false},
+    {"sub broadcast [5,1,3]-[4,3]", c_sub_bcast, 0, 0, false, false},
+    {"mul row broadcast", c_mul_row, 0, 0, false, false},
+    {"div broadcast", c_div, 0, 0, false, false},
+    {"add scalar", c_add_scalar, 0, 0, false, false},
+    {"add strided views", c_add_views, 0, 0, false, false},
+    {"scale_add", c_scale, 0, 0, false, false},
+    {"relu of a view", c_relu, 0, 0, false, false},
+    {"relu_bwd", c_relu_bwd, 0, 0, false, false},
+    {"matmul nn", c_mm_nn, 1e-5f, 1e-5f, false, false},
+    {"matmul tn", c_mm_tn, 1e-5f, 1e-5f, false, false},
+    {"matmul nt", c_mm_nt, 1e-5f, 1e-5f, false, false},
+    {"matmul tt", c_mm_tt, 1e-5f, 1e-5f, false, false},
+    {"matmul several 64-blocks 100x70x130", c_mm_blocks, 1e-5f, 1e-5f, false, false},
+    {"matmul vector", c_mm_vec, 1e-5f, 1e-5f, false, false},
+    {"matmul strided views", c_mm_view, 1e-5f, 1e-5f, false, false},
+    {"sum axis 0", c_sum0, 1e-6f, 1e-6f, false, false},
+    {"sum 1000 long", c_sum_last, 1e-5f, 1e-6f, false, false},
+    {"mean axis 1", c_mean1, 1e-6f, 1e-6f, false, false},
+    {"mean of a view", c_mean_view, 1e-6f, 1e-6f, false, false},
+    {"max with ties", c_max_ties, 0, 0, false, false},
+    {"max_bwd first maximum", c_max_bwd, 0, 0, false, false},
+    {"sum_to rows", c_sum_to_rows, 1e-6f, 1e-6f, false, false},
+    {"sum_to keepdim", c_sum_to_keep, 1e-6f, 1e-6f, false, false},
+    {"sum_to scalar", c_sum_to_all, 1e-5f, 1e-6f, false, false},
+    {"softmax last axis, wide range", c_softmax_last, 1e-7f, 1e-5f, false, false},
+    {"softmax axis 0", c_softmax_axis0, 1e-7f, 1e-5f, false, false},
+    {"log_softmax of a view", c_log_softmax, 1e-6f, 1e-6f, false, false},
+    {"softmax_bwd", c_softmax_bwd, 1e-6f, 1e-5f, false, false},
+    {"log_softmax_bwd", c_log_softmax_bwd, 1e-6f, 1e-5f, false, false},
+    {"convert u8->f32", c_u8_to_f32, 0, 0, false, false},
+    {"convert f32->u8 round/clamp", c_f32_to_u8, 0, 0, false, false},
+    {"convert f32->i32", c_f32_to_i32, 0, 0, false, false},
+    {"convert i32->f32 view", c_i32_to_f32, 0, 0, false, false},
+    {"normalize channel axis 1", c_normalize, 1e-6f, 1e-6f, false, false},
+    {"normalize last axis", c_normalize_last, 1e-6f, 1e-6f, false, false},
+    {"relu6 across both kinks", c_relu6, 0, 0, false, false},
+    {"relu6_bwd", c_relu6_bwd, 0, 0, false, false},
+    {"hardsigmoid", c_hardsigmoid, 1e-7f, 1e-6f, false, false},
+    {"hardsigmoid_bwd", c_hardsigmoid_bwd, 1e-7f, 1e-6f, false, false},
+    {"hardswish", c_hardswish, 1e-6f, 1e-6f, false, false},
+    {"hardswish_bwd", c_hardswish_bwd, 1e-6f, 1e-6f, false, false},
+    {"silu", c_silu, 1e-6f, 1e-5f, false, false},
+    {"silu_bwd", c_silu_bwd, 1e-6f, 1e-5f, false, false},
+    {"maxpool 3/2 pad 1 ceil_mode, ties", c_maxpool_ceil, 0, 0, false, false},
+    {"maxpool_bwd 3/2 pad 1 ceil_mode, ties", c_maxpool_ceil_bwd, 0, 0, true, false},
+    {"maxpool_index 3/2 pad 1 ceil_mode, ties", c_maxpool_index, 0, 0, false, false},
+    {"maxpool at a stored index", c_maxpool_at, 0, 0, true, false},
+    {"maxpool_bwd from a stored index", c_maxpool_bwd_at, 0, 0, true, false},
+    {"avgpool 3/2 ceil_mode", c_avgpool_ceil, 1e-6f, 1e-6f, false, false},
+    {"avgpool 3/2 pad 1 ceil_mode exclude_pad", c_avgpool_excl, 1e-6f, 1e-6f, false, false},
+    {"avgpool_bwd 3/2 pad 1 ceil_mode exclude_pad", c_avgpool_excl_bwd, 1e-6f, 1e-6f, true, false},
+    {"adaptive_avgpool 7x10 -> 3x4", c_adaptive, 1e-6f, 1e-6f, false, false},
+    {"adaptive_avgpool_bwd", c_adaptive_bwd, 1e-6f, 1e-6f, true, false},
+    {"batchnorm_fold", c_bn_fold, 1e-6f, 1e-6f, false, false},
+    {"conv depthwise 3x3/2", c_conv_dw, 1e-5f, 1e-5f, false, false},
+    {"conv depthwise 5x5", c_conv_dw5, 1e-5f, 1e-5f, false, false},
+    {"conv groups 2 dilation 2", c_conv_dil, 1e-5f, 1e-5f, false, false},
+    {"conv_bwd_input depthwise 3x3/2", c_conv_dw_bwd_input, 1e-5f, 1e-5f, false, false},
+    {"conv_bwd_weight depthwise 3x3/2", c_conv_dw_bwd_weight, 1e-5f, 1e-5f, false, false},
+    {"conv_bwd_input groups 2 dilation 2", c_conv_dil_bwd_input, 1e-5f, 1e-5f, false, false},
+    {"conv_bwd_weight groups 2 dilation 2", c_conv_dil_bwd_weight, 1e-5f, 1e-5f, false, false},
+    {"chain matmul+bias+relu+log_softmax+sum+mean", c_chain, 1e-5f, 1e-5f, true, false},
+    {"cross_entropy", c_ce, 1e-7f, 1e-5f, false, false},
+    {"cross_entropy 5000 rows", c_ce_long, 1e-6f, 1e-5f, false, false},
+    {"cross_entropy smoothed, weighted, confident", c_ce_smooth, 1e-7f, 1e-5f, false, false},
+    {"cross_entropy_bwd smoothed, weighted, confident", c_ce_bwd, 1e-7f, 1e-5f, true, false},
+    {"cross_entropy_bwd", c_ce_bwd_plain, 1e-7f, 1e-5f, true, false},
+    {"soft_cross_entropy weighted", c_soft_ce, 1e-7f, 1e-5f, false, false},
+    {"soft_cross_entropy_bwd", c_soft_ce_bwd, 1e-7f, 1e-5f, true, false},
+    {"distill alpha 0.7 T 3 weighted, some unlabeled", c_distill, 1e-7f, 1e-5f, false, false},
+    {"distill alpha 1 T 4 no labels", c_distill_soft, 1e-7f, 1e-5f, false, false},
+    {"distill_bwd alpha 0.7 T 3", c_distill_bwd, 1e-7f, 1e-5f, true, false},
+    {"distill_bwd alpha 1 T 4", c_distill_soft_bwd, 1e-7f, 1e-5f, true, false},
+    {"mse weighted [6,3,5]", c_mse, 1e-7f, 1e-5f, false, false},
+    {"mse_bwd", c_mse_bwd, 1e-7f, 1e-5f, true, false},
+    {"mse 300 rows", c_mse_plain, 1e-7f, 1e-5f, false, false},
+    {"opt_sumsq chained with carry", c_sumsq_carry, 1e-6f, 1e-6f, true, false},
+    {"opt_clip", c_clip, 1e-7f, 1e-6f, true, false},
+    {"sgd momentum+dampening+wd 3 steps", c_sgd3, 2e-7f, 1e-6f, true, false},
+    {"sgd nesterov 3 steps", c_nesterov3, 2e-7f, 1e-6f, true, false},
+    {"sgd momentum 3 steps clipped", c_sgd3_clip, 2e-7f, 1e-6f, true, false},
+    {"sgd no momentum", c_sgd_plain, 0, 0, true, false},
+    {"adam L2 3 steps", c_adam3, 2e-7f, 1e-6f, true, false},
+    {"adamw 3 steps", c_adamw3, 2e-7f, 1e-6f, true, false},
+    {"adamw 3 steps clipped", c_adamw3_clip, 2e-7f, 1e-6f, true, false},
+    {"sgd nesterov 3 tensors in one launch", c_sgd_multi, 2e-7f, 1e-6f, true, false},
+    {"adamw 3 tensors in one launch", c_adamw_multi, 2e-7f, 1e-6f, true, false},
+    {"sum_to scalar of 40000", c_sum_to_long, 1e-3f, 1e-6f, false, false},
+    {"conv 3x3 pad 1 bias relu", c_cv_gemm, 1e-4f, 1e-5f, false, false},
+    {"conv 3x3 pad 1 grad input", c_cv_gemm_dx, 1e-4f, 1e-5f, false, false},
+    {"conv 3x3 pad 1 grad weight", c_cv_gemm_dw, 1e-4f, 1e-5f, false, false},
+    {"conv stride 2 dilation 2 groups 2", c_cv_groups, 1e-4f, 1e-5f, false, false},
+    {"conv stride 2 dilation 2 groups 2 grad input", c_cv_groups_dx, 1e-4f, 1e-5f, false, false},
+    {"conv stride 2 dilation 2 groups 2 grad weight", c_cv_groups_dw, 1e-4f, 1e-5f, false, false},
+    {"conv 1x1 groups 2 bias relu", c_cv_1x1, 1e-4f, 1e-5f, false, false},
+    {"conv 1x1 groups 2 grad input", c_cv_1x1_dx, 1e-4f, 1e-5f, false, false},
+    {"conv 1x1 groups 2 grad weight", c_cv_1x1_dw, 1e-4f, 1e-5f, false, false},
+    {"conv 5x2 stride (2,1) pad (2,0)", c_cv_rect, 1e-4f, 1e-5f, false, false},
+    {"conv 5x2 stride (2,1) pad (2,0) grad input", c_cv_rect_dx, 1e-4f, 1e-5f, false, false},
+    {"conv 5x2 stride (2,1) pad (2,0) grad weight", c_cv_rect_dw, 1e-4f, 1e-5f, false, false},
+    {"conv depthwise stride 2", c_cv_depthwise, 1e-4f, 1e-5f, false, false},
+    {"conv depthwise stride 2 grad input", c_cv_depthwise_dx, 1e-4f, 1e-5f, false, false},
+    {"conv depthwise stride 2 grad weight", c_cv_depthwise_dw, 1e-4f, 1e-5f, false, false},
+    {"conv winograd 3x3 pad 1 bias relu", c_cv_wino, 1e-4f, 1e-5f, false, false},
+    {"conv winograd 3x3 pad 1 grad input", c_cv_wino_dx, 1e-4f, 1e-5f, false, false},
+    {"conv winograd 3x3 pad 1 grad weight", c_cv_wino_dw, 1e-4f, 1e-5f, false, false},
+    {"conv winograd 3x3 pad (2,0)", c_cv_wino_pads, 1e-4f, 1e-5f, false, false},
+    {"conv winograd 3x3 pad (2,0) grad input", c_cv_wino_pads_dx, 1e-4f, 1e-5f, false, false},
+    {"conv winograd 3x3 pad (2,0) grad weight", c_cv_wino_pads_dw, 1e-4f, 1e-5f, false, false},
+    {"conv 3x3 grad weight over 1600 positions", c_cv_long_dw, 1e-4f, 1e-5f, false, false},
+    {"conv winograd grad weight over 567 tiles", c_cv_wino_long_dw, 1e-4f, 1e-5f, false, false},
+    {"conv depthwise grad weight over 4608 positions", c_cv_depthwise_long_dw, 1e-4f, 1e-5f, false, false},
+    {"channel_sum", c_channel_sum, 1e-5f, 1e-6f, false, false},
+    {"batchnorm train [6,5,7,3]", c_bn, 1e-5f, 1e-5f, true, true},
+    {"batchnorm eval [6,5,7,3]", c_bn, 1e-6f, 1e-6f, true, false},
+    {"batchnorm train [9,4] (1d)", c_bn1d, 1e-5f, 1e-5f, true, true},
+    {"batchnorm train statistics over 6400 values", c_bn_stats_long, 1e-6f, 1e-5f, true, true},
+    {"batchnorm gradient statistics", c_bn_gstats, 1e-5f, 1e-5f, true, true},
+    {"batchnorm grad input", c_bn_dx, 1e-5f, 1e-5f, true, true},
+    {"dropout train", c_dropout, 0, 0, false, true},
+    {"drop_path train", c_drop_path, 0, 0, false, true},
 };
 #define N_ROWS ((int)(sizeof rows / sizeof rows[0]))
 
@@ -626,6 +838,9 @@ static void *run_row(int r, struct fr_backend *b, enum fr_dtype *type, size_t *b
     if (fr_graph_plan(g, b) != FR_STATUS_OK)
         fail_msg("%s on %s: plan: %s", rows[r].name, fr_backend_name(b), fr_last_error());
     fill_inputs(&P, r);
+    fr_graph_set_training(g, rows[r].training);
+    fr_graph_set_seed(g, 7);
+    fr_graph_set_step(g, 3);
     if (fr_graph_compute(g) != FR_STATUS_OK)
         fail_msg("%s on %s: compute: %s", rows[r].name, fr_backend_name(b), fr_last_error());
     *type = out->type;
@@ -659,8 +874,9 @@ static bool same(const void *got, const void *want, size_t bytes, bool exact, fl
 static struct fr_device_info *devs;
 static int n_devs;
 
-static void compare_all(bool clblast)
+static void compare_all(bool clblast, bool gpu_sizing)
 {
+    (void)gpu_sizing;
     struct fr_backend *cpu = fr_backend_cpu_new(0);
     assert_non_null(cpu);
     int usable = 0;
@@ -673,13 +889,24 @@ static void compare_all(bool clblast)
         if (fr_backend_open(devs[d].spec, &cl) != FR_STATUS_OK)
             fail_msg("%s: %s", devs[d].spec, fr_last_error());
         for (int r = 0; r < N_ROWS; r++) {
-            if (!clblast && strncmp(rows[r].name, "matmul", 6) != 0 && strncmp(rows[r].name, "chain", 5) != 0)
+            if (!clblast && strncmp(rows[r].name, "matmul", 6) != 0 && strncmp(rows[r].name, "chain", 5) != 0 &&
+                strncmp(rows[r].name, "conv", 4) != 0)
                 continue; /* the gemm.cl pass only needs the rows that multiply */
             enum fr_dtype t0, t1;
             size_t n0, n1;
             int fb0, fb1;
             void *want = run_row(r, cpu, &t0, &n0, &fb0);
             void *got = run_row(r, cl, &t1, &n1, &fb1);
+            /* the same device gives the same bits run to run (fixed reduction orders, no atomics) */
+            {
+                enum fr_dtype t2;
+                size_t n2;
+                int fb2;
+                void *again = run_row(r, cl, &t2, &n2, &fb2);
+                if (memcmp(again, got, n1) != 0)
+                    fail_msg("%s on %s: two runs differ", rows[r].name, devs[d].spec);
+                tu_guard_free(again);
+            }
             assert_int_equal(t0, t1);
             assert_int_equal(n0, n1);
             if (fb1 != 0)
@@ -705,14 +932,28 @@ static void compare_all(bool clblast)
 static void test_parity_clblast(void **state)
 {
     (void)state;
-    compare_all(true);
+    compare_all(true, false);
 }
 
 /* The portable gemm.cl path, also what a build without CLBlast uses. */
 static void test_parity_gemm_cl(void **state)
 {
     (void)state;
-    compare_all(false);
+    compare_all(false, false);
+}
+
+/* As a large GPU sizes the work: reductions split over many work-groups, split-K weight gradients, and
+ * convolution columns chunked a sample at a time (a 4 KiB scratch budget). */
+static void test_parity_gpu_sizing(void **state)
+{
+    (void)state;
+#if FRUGAL_HAVE_OPENCL
+    fr_cl_set_sizing(0, 1 << 20);
+    compare_all(true, true);
+    fr_cl_set_sizing(4 << 10, 1 << 20); /* conv columns one sample at a time */
+    compare_all(true, true);
+    fr_cl_set_sizing(0, 0);
+#endif
 }
 
 int main(void)
@@ -734,6 +975,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parity_clblast),
         cmocka_unit_test(test_parity_gemm_cl),
+        cmocka_unit_test(test_parity_gpu_sizing),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     fr_opencl_free_devices(devs);

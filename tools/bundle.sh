@@ -32,6 +32,7 @@ static_lib() { local p; p="$(gcc -print-file-name="$1")"; [ "$p" != "$1" ] && [ 
 clblast_a="$(static_lib libclblast.a || true)"
 inih_a="$(static_lib libinih.a || true)"
 z_a="$(static_lib libz.a || true)"
+turbojpeg_a="$(static_lib libturbojpeg.a || true)"
 libs=()
 shared_extra=()
 if grep -q "FRUGAL_HAVE_CLBLAST 1" "$build/frugal_config.h"; then
@@ -43,6 +44,9 @@ if grep -q "FRUGAL_HAVE_CLBLAST 1" "$build/frugal_config.h"; then
     libs+=(-lclblast)
     shared_extra+=(libclblast.so.1 libstdc++.so.6 libgcc_s.so.1)
   fi
+fi
+if grep -q "FRUGAL_HAVE_TURBOJPEG 1" "$build/frugal_config.h"; then
+  libs+=("${turbojpeg_a:--lturbojpeg}") # libjpeg-turbo for JPEG datasets (shared: copied into lib/ below)
 fi
 libs+=("${inih_a:--linih}" "${z_a:--lz}" -lOpenCL -lcjson -lm -lpthread)
 

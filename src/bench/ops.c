@@ -135,6 +135,37 @@ static void conv_items(struct fr_bench_item *items, int *n, bool quick)
     }
 }
 
+/* this device's figure `name` in GFLOP/s, or NULL */
+static const struct fr_bench_figure *gflops(const struct fr_bench_run *run, const char *name)
+{
+    for (int i = 0; i < run->r->n_figures; i++) {
+        const struct fr_bench_figure *f = &run->r->figures[i];
+        if (strcmp(f->device, run->spec) == 0 && strcmp(f->unit, "GFLOP/s") == 0 && strcmp(f->name, name) == 0)
+            return f;
+    }
+    return NULL;
+}
+
+/* conv2d forward+backward of s.conv2 and m.layer2.0.conv1 against the GEMM of the same shape (all three of
+ * their GEMMs are that size), same device, same run */
+static void conv_vs_gemm(struct fr_bench_run *run, int batch)
+{
+    char name[96];
+    snprintf(name, sizeof name, "gemm 64x%dx288 (im2col of s.conv2, m.layer2.0.conv1, batch %d)", batch * 196, batch);
+    const struct fr_bench_figure *g = gflops(run, name);
+    double gemm = g ? g->value : 0.0; /* fr_bench_add may move the figures */
+    static const char *layers[] = {"s.conv2", "m.layer2.0.conv1"};
+    for (int i = 0; gemm > 0 && i < 2; i++) {
+        snprintf(name, sizeof name, "conv2d %s fwd+bwd N=%d", layers[i], batch);
+        const struct fr_bench_figure *c = gflops(run, name);
+        if (!c)
+            continue;
+        double conv = c->value;
+        snprintf(name, sizeof name, "conv2d %s fwd+bwd N=%d vs its GEMM", layers[i], batch);
+        fr_bench_add(run, "ops", name, 100.0 * conv / gemm, "%", "GFLOP/s ratio, same run and device");
+    }
+}
+
 /* A training step of a built-in model (forward, backward, SGD update, with its copies) profiled per op:
  * each op's share of the step, the launches, and the smallest kernel launch against the parallelism target
  * (8 x compute units x preferred work-group multiple). */
@@ -229,7 +260,9 @@ enum fr_status fr_bench_ops(struct fr_bench_run *run)
 {
     struct fr_bench_item items[40];
     int n = 0;
-    /* GEMM: square shapes, model s's fc1 (x[N,3136] · W[128,3136]^T) and conv2 as a GEMM (im2col, N=64) */
+    int batch = run->quick ? 32 : 64;
+    /* GEMM: square shapes, model s's fc1 (x[N,3136] · W[128,3136]^T), and the GEMM of s.conv2 and
+     * m.layer2.0.conv1 at the conv rows' batch (im2col: [64 out, 9*32] · [9*32, N*14*14]), their yardstick */
     static const struct {
         int m, n, k, tb;
         bool quick;
@@ -237,25 +270,29 @@ enum fr_status fr_bench_ops(struct fr_bench_run *run)
     } gemms[] = {
         {256, 256, 256, 0, true, ""},          {512, 512, 512, 0, false, ""},
         {1024, 1024, 1024, 0, false, ""},      {64, 128, 3136, 1, true, " (s.fc1, batch 64)"},
-        {256, 128, 3136, 1, false, " (s.fc1, batch 256)"}, {64, 12544, 288, 0, false, " (s.conv2 im2col, batch 64)"},
+        {256, 128, 3136, 1, false, " (s.fc1, batch 256)"}, {64, 0, 288, 0, true, ""},
     };
     for (size_t i = 0; i < sizeof gemms / sizeof gemms[0]; i++) {
         if (run->quick && !gemms[i].quick)
             continue;
         struct fr_bench_item *it = &items[n++];
         memset(it, 0, sizeof *it);
-        snprintf(it->name, sizeof it->name, "gemm %dx%dx%d%s%s", gemms[i].m, gemms[i].n, gemms[i].k,
-                 gemms[i].tb ? " B^T" : "", gemms[i].what);
-        it->flops = 2.0 * gemms[i].m * gemms[i].n * (double)gemms[i].k;
+        int gn = gemms[i].n ? gemms[i].n : batch * 14 * 14;
+        if (gemms[i].n)
+            snprintf(it->name, sizeof it->name, "gemm %dx%dx%d%s%s", gemms[i].m, gn, gemms[i].k,
+                     gemms[i].tb ? " B^T" : "", gemms[i].what);
+        else
+            snprintf(it->name, sizeof it->name, "gemm %dx%dx%d (im2col of s.conv2, m.layer2.0.conv1, batch %d)",
+                     gemms[i].m, gn, gemms[i].k, batch);
+        it->flops = 2.0 * gemms[i].m * gn * (double)gemms[i].k;
         it->tol = 1e-4;
         it->p[0] = gemms[i].m;
-        it->p[1] = gemms[i].n;
+        it->p[1] = gn;
         it->p[2] = gemms[i].k;
         it->p[3] = gemms[i].tb;
         it->build = build_gemm;
     }
     conv_items(items, &n, run->quick);
-    int batch = run->quick ? 32 : 64;
     {
         struct fr_bench_item *it = &items[n++];
         memset(it, 0, sizeof *it);
@@ -311,6 +348,8 @@ enum fr_status fr_bench_ops(struct fr_bench_run *run)
     enum fr_status st = FR_STATUS_OK;
     for (int i = 0; i < n && st == FR_STATUS_OK; i++)
         st = fr_bench_item_run(run, "ops", &items[i]);
+    if (st == FR_STATUS_OK)
+        conv_vs_gemm(run, batch);
     /* quick: model s at batch 32; full: models s and m at batch 64 */
     if (st == FR_STATUS_OK)
         st = step_profile(run, "s", run->quick ? 32 : 64);

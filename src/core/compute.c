@@ -102,6 +102,46 @@ static enum fr_status run_node(struct fr_graph *g, int i)
     return fallback_node(g, i);
 }
 
+/* Consecutive in-place updates of one op (every optimizer update of a step) go to a device backend in one
+ * call, which may launch them as one kernel: the span [i, *end) of nodes of node i's op with view_src set,
+ * none on the CPU path, no-ops in between; its length in nodes of that op. */
+static int update_run(const struct fr_graph *g, int i, int *end)
+{
+    const struct fr_tensor *t = g->nodes[i];
+    int k = 1, j = i + 1, last = i;
+    if (t->view_src && g->backend->kind != FR_BACKEND_CPU && !g->fallback[i])
+        for (; j < g->n_nodes; j++) {
+            const struct fr_tensor *u = g->nodes[j];
+            if (fr_node_is_noop(u))
+                continue;
+            if (u->op != t->op || !u->view_src || g->fallback[j])
+                break;
+            k++;
+            last = j;
+        }
+    *end = last + 1;
+    return k;
+}
+
+/* Nodes [i, end) in one backend call; if the device cannot run their op, all of them take the CPU path
+ * (the op's program is built before anything of the run is enqueued). */
+static enum fr_status run_updates(struct fr_graph *g, int i, int end)
+{
+    struct fr_backend *b = g->backend;
+    enum fr_status st = b->iface->graph_compute(b, g->nodes + i, end - i, &g->ex);
+    if (st != FR_STATUS_UNSUPPORTED)
+        return st;
+    fr_clear_error();
+    st = FR_STATUS_OK;
+    for (int j = i; j < end && st == FR_STATUS_OK; j++)
+        if (!fr_node_is_noop(g->nodes[j])) {
+            g->fallback[j] = 1;
+            g->stats.fallback_ops++;
+            st = fallback_node(g, j);
+        }
+    return st;
+}
+
 /* Guard mode runs node by node: the guard after a node's output is rewritten just before the node runs
  * and checked just after, since arena blocks are legitimately reused once their tensor is dead. */
 static enum fr_status guarded_node(struct fr_graph *g, int i)
@@ -154,8 +194,17 @@ static enum fr_status run(struct fr_graph *g, bool sync)
             if (st != FR_STATUS_OK)
                 break;
         }
-        if (!fr_node_is_noop(g->nodes[i]))
+        if (fr_node_is_noop(g->nodes[i]))
+            continue;
+        int end;
+        if (g->guard || update_run(g, i, &end) == 1) {
             st = g->guard ? guarded_node(g, i) : run_node(g, i);
+            continue;
+        }
+        if (g->hook && i < g->hook_at && end > g->hook_at)
+            end = g->hook_at; /* a run of updates never crosses the hook */
+        st = run_updates(g, i, end);
+        i = end - 1;
     }
     /* static tensors (inputs, params, outputs) are never reused: their guards must still be intact */
     for (int k = 0; k < g->n_guards && st == FR_STATUS_OK; k++)

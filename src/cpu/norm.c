@@ -1,11 +1,12 @@
-/* CPU kernels of batch-norm (training: batch statistics + running-average update; eval: running
- * statistics) and its gradient, parallel over channels. x is seen as [N, C, inner]. */
+/* CPU kernels of batch-norm: the statistics (training: batch statistics + running-average update; eval:
+ * running statistics), the normalisation, and its gradient, parallel over channels. x is seen as
+ * [N, C, inner]. */
 #include "cpu/cpu.h"
 
 #include <math.h>
 
 struct bn_job {
-    const float *x, *gy, *w, *b, *stats;
+    const float *x, *gy, *w, *b, *stats, *gstats;
     float *rm, *rv, *y;
     int64_t n, c, inner;
     float eps, momentum;
@@ -52,37 +53,45 @@ static void batch_stats(const struct bn_job *j, int64_t c, double *mean, double 
     *var = q / (double)m;
 }
 
-/* the mean and 1/sqrt(var + eps) this run normalises channel c with */
-static void norm_stats(const struct bn_job *j, int64_t c, float *mean, float *invstd)
-{
-    if (j->training) {
-        double mu, var;
-        batch_stats(j, c, &mu, &var);
-        *mean = (float)mu;
-        *invstd = (float)(1.0 / sqrt(var + (double)j->eps));
-    } else {
-        *mean = j->rm[c];
-        *invstd = (float)(1.0 / sqrt((double)j->rv[c] + (double)j->eps));
-    }
-}
-
-static void bn_fwd(void *p, int64_t c0, int64_t c1)
+/* stats [2, C]: the mean and 1/sqrt(var + eps) this run normalises channel c with; in training (batch
+ * statistics) the running averages are updated too */
+static void bn_stats(void *p, int64_t c0, int64_t c1)
 {
     const struct bn_job *j = p;
+    float *st = j->y;
     for (int64_t c = c0; c < c1; c++) {
-        float mean, invstd;
         if (j->training) {
             double mu, var;
             batch_stats(j, c, &mu, &var);
-            mean = (float)mu;
-            invstd = (float)(1.0 / sqrt(var + (double)j->eps));
+            st[c] = (float)mu;
+            st[j->c + c] = (float)(1.0 / sqrt(var + (double)j->eps));
             int64_t m = j->n * j->inner;
             double unbiased = var * (double)m / (double)(m - 1);
             j->rm[c] = (1.0f - j->momentum) * j->rm[c] + j->momentum * (float)mu;
             j->rv[c] = (1.0f - j->momentum) * j->rv[c] + j->momentum * (float)unbiased;
         } else {
-            norm_stats(j, c, &mean, &invstd);
+            st[c] = j->rm[c];
+            st[j->c + c] = (float)(1.0 / sqrt((double)j->rv[c] + (double)j->eps));
         }
+    }
+}
+
+enum fr_status fr_cpu_batchnorm_stats(struct fr_cpu_kctx *k, struct fr_tensor *dst)
+{
+    struct bn_job j = {.x = fr_f32(dst->src[0]), .rm = fr_f32(dst->src[1]), .rv = fr_f32(dst->src[2]),
+                       .y = fr_f32(dst), .eps = dst->params[0].f, .momentum = dst->params[1].f,
+                       .training = fr_batchnorm_batch_stats(dst, k->ex)};
+    shape(&j, dst->src[0]);
+    fr_cpu_parallel_for(k, j.c, 1, bn_stats, &j);
+    return FR_STATUS_OK;
+}
+
+/* y = x·a + b with a = w·invstd, b = bias − mean·a per channel */
+static void bn_fwd(void *p, int64_t c0, int64_t c1)
+{
+    const struct bn_job *j = p;
+    for (int64_t c = c0; c < c1; c++) {
+        float mean = j->stats[c], invstd = j->stats[j->c + c];
         float a = j->w[c] * invstd, b = j->b[c] - mean * a;
         for (int64_t i = 0; i < j->n; i++) {
             const float *r = j->x + (i * j->c + c) * j->inner;
@@ -96,22 +105,19 @@ static void bn_fwd(void *p, int64_t c0, int64_t c1)
 enum fr_status fr_cpu_batchnorm(struct fr_cpu_kctx *k, struct fr_tensor *dst)
 {
     struct bn_job j = {.x = fr_f32(dst->src[0]), .w = fr_f32(dst->src[1]), .b = fr_f32(dst->src[2]),
-                       .rm = fr_f32(dst->src[3]), .rv = fr_f32(dst->src[4]), .y = fr_f32(dst),
-                       .eps = dst->params[0].f, .momentum = dst->params[1].f,
-                       .training = fr_batchnorm_batch_stats(dst, k->ex)};
+                       .stats = fr_f32(dst->src[3]), .y = fr_f32(dst)};
     shape(&j, dst->src[0]);
     fr_cpu_parallel_for(k, j.c, 1, bn_fwd, &j);
     return FR_STATUS_OK;
 }
 
-/* stats [4, C]: Σ gy·x̂, Σ gy, mean, invstd (batch statistics in training, running ones in eval) */
+/* gstats [2, C]: Σ gy·x̂, Σ gy with x̂ from the forward's statistics */
 static void bn_bwd_stats(void *p, int64_t c0, int64_t c1)
 {
     const struct bn_job *j = p;
-    float *st = j->y;
+    float *gst = j->y;
     for (int64_t c = c0; c < c1; c++) {
-        float mean, invstd;
-        norm_stats(j, c, &mean, &invstd);
+        float mean = j->stats[c], invstd = j->stats[j->c + c];
         double sg = 0.0, sgx = 0.0; /* Σ gy·x̂ = invstd·Σ gy·(x − mean) */
         for (int64_t i = 0; i < j->n; i++) {
             const float *r = j->x + (i * j->c + c) * j->inner, *g = j->gy + (i * j->c + c) * j->inner;
@@ -119,18 +125,15 @@ static void bn_bwd_stats(void *p, int64_t c0, int64_t c1)
             sgx += row_dotdev(g, r, mean, j->inner);
         }
         sgx *= (double)invstd;
-        st[c] = (float)sgx;
-        st[j->c + c] = (float)sg;
-        st[2 * j->c + c] = mean;
-        st[3 * j->c + c] = invstd;
+        gst[c] = (float)sgx;
+        gst[j->c + c] = (float)sg;
     }
 }
 
 enum fr_status fr_cpu_batchnorm_bwd_stats(struct fr_cpu_kctx *k, struct fr_tensor *dst)
 {
-    struct bn_job j = {.x = fr_f32(dst->src[0]), .gy = fr_f32(dst->src[1]), .rm = fr_f32(dst->src[2]),
-                       .rv = fr_f32(dst->src[3]), .y = fr_f32(dst), .eps = dst->params[0].f,
-                       .training = fr_batchnorm_batch_stats(dst, k->ex)};
+    struct bn_job j = {.x = fr_f32(dst->src[0]), .gy = fr_f32(dst->src[1]), .stats = fr_f32(dst->src[2]),
+                       .y = fr_f32(dst)};
     shape(&j, dst->src[0]);
     fr_cpu_parallel_for(k, j.c, 1, bn_bwd_stats, &j);
     return FR_STATUS_OK;
@@ -140,10 +143,9 @@ enum fr_status fr_cpu_batchnorm_bwd_stats(struct fr_cpu_kctx *k, struct fr_tenso
 static void bn_bwd(void *p, int64_t c0, int64_t c1)
 {
     const struct bn_job *j = p;
-    const float *st = j->stats;
     float inv_m = 1.0f / (float)(j->n * j->inner);
     for (int64_t c = c0; c < c1; c++) {
-        float sgx = st[c], sg = st[j->c + c], mean = st[2 * j->c + c], invstd = st[3 * j->c + c];
+        float sgx = j->gstats[c], sg = j->gstats[j->c + c], mean = j->stats[c], invstd = j->stats[j->c + c];
         float a = j->w[c] * invstd;
         for (int64_t i = 0; i < j->n; i++) {
             const float *r = j->x + (i * j->c + c) * j->inner, *g = j->gy + (i * j->c + c) * j->inner;
@@ -163,7 +165,7 @@ static void bn_bwd(void *p, int64_t c0, int64_t c1)
 enum fr_status fr_cpu_batchnorm_bwd(struct fr_cpu_kctx *k, struct fr_tensor *dst)
 {
     struct bn_job j = {.x = fr_f32(dst->src[0]), .gy = fr_f32(dst->src[1]), .w = fr_f32(dst->src[2]),
-                       .stats = fr_f32(dst->src[3]), .y = fr_f32(dst),
+                       .stats = fr_f32(dst->src[3]), .gstats = fr_f32(dst->src[4]), .y = fr_f32(dst),
                        .training = fr_batchnorm_batch_stats(dst, k->ex)};
     shape(&j, dst->src[0]);
     fr_cpu_parallel_for(k, j.c, 1, bn_bwd, &j);

@@ -26,6 +26,7 @@ static void cl_free(struct fr_backend *b)
                 clReleaseEvent(cl->prof[i].ev);
         free(cl->prof);
         fr_cl_gemm_release(cl);
+        fr_cl_scratch_release(cl);
         for (int i = 0; i < cl->n_kernels; i++)
             clReleaseKernel(cl->kernels[i].kernel);
         for (int i = 0; i < cl->n_programs; i++) {
@@ -228,7 +229,11 @@ static enum fr_status cl_graph_compute(struct fr_backend *b, struct fr_tensor **
                             cl->info.spec);
         cl->cur_node = t;
         cl->build_failed = false;
-        st = ops[t->op].launch(cl, t, ex);
+        /* a group launcher takes a run of consecutive nodes of its op at once (every optimizer update) */
+        fr_cl_group_fn group = fr_cl_group_launcher(t->op);
+        int done = 1;
+        st = group ? group(cl, nodes + i, n - i, ex, &done) : ops[t->op].launch(cl, t, ex);
+        i += done - 1;
         cl->cur_node = NULL;
         if (st != FR_STATUS_OK && cl->build_failed) {
             cl->op_failed[t->op] = true;

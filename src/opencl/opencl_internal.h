@@ -79,6 +79,30 @@ struct fr_cl_prof_rec {
     char kernel[40];
 };
 
+/* Device scratch memory (src/opencl/scratch.c): one buffer per slot, grown on demand, kept until the
+ * backend closes. A slot's contents live only within one op's launches (the queue is in order, so the
+ * next op reusing the slot runs after them). */
+enum fr_cl_scratch_slot {
+    FR_CL_SCRATCH_COL,  /* im2col columns / their gradient */
+    FR_CL_SCRATCH_AUX,  /* a transposed operand (conv outputs or output gradients as columns) */
+    FR_CL_SCRATCH_GEMM, /* CLBlast's temporary buffer */
+    FR_CL_SCRATCH_PART, /* per-split partial results of reductions and split-K GEMMs */
+    FR_CL_SCRATCH_FILTER, /* transformed filters (Winograd) */
+    FR_CL_SCRATCH_SLOTS
+};
+struct fr_cl_scratch {
+    cl_mem mem;
+    size_t size;
+};
+/* A device copy of a small constant table (fr_cl_table), found again by content. */
+#define FR_CL_TABLES 16
+struct fr_cl_table {
+    cl_mem mem;
+    void *host; /* the bytes it holds */
+    size_t size;
+    uint64_t used; /* table_clock at the last use */
+};
+
 struct fr_cl {
     struct fr_backend *backend;
     int platform_index, device_index;
@@ -110,6 +134,9 @@ struct fr_cl {
     bool profiling;
     struct fr_cl_prof_rec *prof;
     int n_prof, cap_prof;
+    struct fr_cl_scratch scratch[FR_CL_SCRATCH_SLOTS]; /* src/opencl/scratch.c */
+    struct fr_cl_table tables[FR_CL_TABLES];
+    uint64_t table_clock;
 };
 
 /* --- op launchers --- */
@@ -119,10 +146,17 @@ struct fr_cl_op {
     fr_cl_launch_fn launch;    /* NULL: the op runs on the CPU path */
     fr_cl_supports_fn supports; /* NULL: the default check (all f32) */
 };
+/* A launcher for a run of consecutive nodes of one op (every optimizer step of a graph in one kernel):
+ * launches nodes[0 .. *n_done), at least the first, and says how many it took. */
+typedef enum fr_status (*fr_cl_group_fn)(struct fr_cl *cl, struct fr_tensor **nodes, int n, const struct fr_exec *ex,
+                                         int *n_done);
+/* The group launcher of an op, NULL for ops launched one node at a time (src/opencl/ops_optim.c). */
+fr_cl_group_fn fr_cl_group_launcher(enum fr_op op);
 /* The table indexed by enum fr_op, filled once by fr_cl_ops_init(). */
 const struct fr_cl_op *fr_cl_ops(void);
 void fr_cl_register_core(struct fr_cl_op *t);
 void fr_cl_register_nn(struct fr_cl_op *t); /* src/opencl/ops_nn.c */
+void fr_cl_register_conv(struct fr_cl_op *t); /* src/opencl/ops_conv.c, called by fr_cl_register_nn */
 void fr_cl_register_loss(struct fr_cl_op *t);  /* src/opencl/ops_loss.c */
 void fr_cl_register_optim(struct fr_cl_op *t); /* src/opencl/ops_optim.c */
 void fr_cl_register_augment(struct fr_cl_op *t); /* src/opencl/ops_augment.c */
@@ -161,15 +195,59 @@ enum fr_status fr_cl_param(const struct fr_tensor *t, const struct fr_tensor *sh
 /* Same with explicit sizes and byte strides (for kernels that view a tensor in another index space). */
 enum fr_status fr_cl_param_raw(const struct fr_tensor *t, const int64_t *ne, const int64_t *nb, fr_clt *p);
 
+/* --- device scratch memory and work sizing (src/opencl/scratch.c) --- */
+/* A buffer of at least `bytes` for slot `slot`; may replace the slot's previous buffer (after a clFinish). */
+enum fr_status fr_cl_scratch(struct fr_cl *cl, int slot, size_t bytes, cl_mem *out);
+/* A read-only device buffer holding `bytes` of data: the same content gives the same buffer again without a
+ * transfer (a graph's tables repeat every step); the least recently used of FR_CL_TABLES is replaced. */
+enum fr_status fr_cl_table(struct fr_cl *cl, const void *data, size_t bytes, cl_mem *out);
+/* Releases the scratch buffers and tables (at backend close). */
+void fr_cl_scratch_release(struct fr_cl *cl);
+/* Bytes an op should aim to use per scratch slot when it chunks its work (64 MiB, less on small devices). */
+size_t fr_cl_scratch_budget(const struct fr_cl *cl);
+/* 8 x compute units x the preferred work-group multiple: the fewest work-items a launch should have to
+ * fill the device, unless its whole output is smaller. */
+int64_t fr_cl_fill_items(struct fr_cl *cl, cl_kernel k);
+/* Test hook: pretend every device has this scratch budget and fill size (0, 0: their own), so a small
+ * device runs the chunked and split code paths of a large one. */
+void fr_cl_set_sizing(size_t scratch_budget, int64_t fill_items);
+#define FR_CL_MAX_SPLITS 64 /* most chunks one reduction row is split into */
+/* Reduction geometry: lanes per work-group (a power of two <= FR_CL_LANES and the kernel's limit, no
+ * more than len needs) and the number of chunks each of `rows` outputs of `len` terms is split into so
+ * rows x splits x lanes fills the device. Fixed by shape and device: results are the same run to run. */
+int fr_cl_lanes(const struct fr_cl_launch *L, int64_t len);
+int fr_cl_splits(struct fr_cl_launch *L, int64_t rows, int64_t len, int lanes);
+/* Values per work-item for `rows` rows of `len` values: `most` (a power of two), halved while
+ * rows x ceil(len / run) does not fill the device. */
+int64_t fr_cl_run_length(struct fr_cl_launch *L, int64_t rows, int64_t len, int64_t most);
+
+/* --- sums (src/opencl/ops_core.c, cl/reduce.cl) --- */
+/* y = Σ of x over every dim where `grid` (x's 4-D index space, y's sizes) has size 1 and x does not,
+ * divided by mul; deterministic, split over work-groups when there are few outputs. */
+enum fr_status fr_cl_sum_rows(struct fr_cl *cl, const struct fr_tensor *y, const int64_t *grid,
+                              const struct fr_tensor *x, float mul);
+/* y[i] (view py) = Σ_s part[i*istride + s*sstride] / mul, s < splits in order: the second pass of a split
+ * reduction. */
+enum fr_status fr_cl_sum_parts(struct fr_cl *cl, cl_mem y, const fr_clt *py, cl_mem part, int splits, int istride,
+                               int sstride, float mul);
+
 /* --- SGEMM on buffers: C = alpha op(A) op(B) + beta C, row-major, offsets in elements, unit stride
  * along rows (ld = row stride). CLBlast when available, else cl/gemm.cl. --- */
 enum fr_status fr_cl_sgemm(struct fr_cl *cl, bool trans_a, bool trans_b, int m, int n, int k, float alpha,
                            cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb, float beta,
                            cl_mem c, size_t c_off, size_t ldc);
+/* A strided batch: C_i = alpha op(A_i) op(B_i) + beta C_i, i < batch, operand i at offset + i * stride. */
+enum fr_status fr_cl_sgemm_batched(struct fr_cl *cl, bool trans_a, bool trans_b, int m, int n, int k, float alpha,
+                                   cl_mem a, size_t a_off, size_t lda, size_t a_stride, cl_mem b, size_t b_off,
+                                   size_t ldb, size_t b_stride, float beta, cl_mem c, size_t c_off, size_t ldc,
+                                   size_t c_stride, int batch);
 /* General strides (elements) for both dims of every operand: always cl/gemm.cl. */
 enum fr_status fr_cl_sgemm_strided(struct fr_cl *cl, int m, int n, int k, float alpha, cl_mem a, int a_off,
                                    int sam, int sak, cl_mem b, int b_off, int sbk, int sbn, float beta, cl_mem c,
                                    int c_off, int scm, int scn);
+enum fr_status fr_cl_sgemm_strided_batched(struct fr_cl *cl, int m, int n, int k, float alpha, cl_mem a, int a_off,
+                                           int sam, int sak, int sab, cl_mem b, int b_off, int sbk, int sbn, int sbb,
+                                           float beta, cl_mem c, int c_off, int scm, int scn, int scb, int batch);
 /* Releases CLBlast's per-context cache for this device (at backend close). */
 void fr_cl_gemm_release(struct fr_cl *cl);
 

@@ -7,7 +7,10 @@ static enum fr_status cl_cont(struct fr_cl *cl, struct fr_tensor *y, const struc
 {
     (void)ex;
     struct fr_cl_launch L;
-    fr_cl_begin(&L, cl, "layout.cl", fr_dtype_size(y->type) == 4 ? "layout_cont_4" : "layout_cont_1");
+    /* the destination is always a fresh contiguous tensor in practice: then only the source needs index math */
+    bool c = fr_is_contiguous(y), four = fr_dtype_size(y->type) == 4;
+    fr_cl_begin(&L, cl, "layout.cl",
+                four ? (c ? "layout_cont_4_c" : "layout_cont_4") : (c ? "layout_cont_1_c" : "layout_cont_1"));
     fr_cl_arg_tensor(&L, y);
     fr_cl_arg_tensor(&L, y->src[0]);
     return fr_cl_run_1d(&L, fr_nelements(y));
@@ -35,10 +38,22 @@ static enum fr_status cl_fill(struct fr_cl *cl, struct fr_tensor *y, const struc
 }
 
 /* --- elementwise --- */
-static enum fr_status binary(struct fr_cl *cl, struct fr_tensor *y, const char *kernel)
+/* Begins kernel `name`, or its variant `name_c` when y and every source are contiguous with y's number of
+ * elements (then no source is broadcast and element i of each is at offset + i). */
+static void begin_ew(struct fr_cl_launch *L, struct fr_cl *cl, const char *name, const char *name_c,
+                     const struct fr_tensor *y, int n_src)
+{
+    bool c = fr_is_contiguous(y);
+    for (int s = 0; s < n_src && c; s++)
+        c = fr_is_contiguous(y->src[s]) && fr_nelements(y->src[s]) == fr_nelements(y);
+    fr_cl_begin(L, cl, "elementwise.cl", c ? name_c : name);
+}
+#define BEGIN_EW(L, cl, NAME, y, n_src) begin_ew(L, cl, NAME, NAME "_c", y, n_src)
+
+static enum fr_status binary(struct fr_cl *cl, struct fr_tensor *y, const char *kernel, const char *kernel_c)
 {
     struct fr_cl_launch L;
-    fr_cl_begin(&L, cl, "elementwise.cl", kernel);
+    begin_ew(&L, cl, kernel, kernel_c, y, 2);
     fr_cl_arg_tensor(&L, y);
     fr_cl_arg_tensor_bcast(&L, y->src[0], y);
     fr_cl_arg_tensor_bcast(&L, y->src[1], y);
@@ -48,34 +63,34 @@ static enum fr_status binary(struct fr_cl *cl, struct fr_tensor *y, const char *
 static enum fr_status cl_add(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
 {
     (void)ex;
-    return binary(cl, y, "elementwise_add");
+    return binary(cl, y, "elementwise_add", "elementwise_add_c");
 }
 static enum fr_status cl_sub(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
 {
     (void)ex;
-    return binary(cl, y, "elementwise_sub");
+    return binary(cl, y, "elementwise_sub", "elementwise_sub_c");
 }
 static enum fr_status cl_mul(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
 {
     (void)ex;
-    return binary(cl, y, "elementwise_mul");
+    return binary(cl, y, "elementwise_mul", "elementwise_mul_c");
 }
 static enum fr_status cl_div(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
 {
     (void)ex;
-    return binary(cl, y, "elementwise_div");
+    return binary(cl, y, "elementwise_div", "elementwise_div_c");
 }
 static enum fr_status cl_relu_bwd(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
 {
     (void)ex;
-    return binary(cl, y, "elementwise_relu_bwd");
+    return binary(cl, y, "elementwise_relu_bwd", "elementwise_relu_bwd_c");
 }
 
 static enum fr_status cl_scale(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
 {
     (void)ex;
     struct fr_cl_launch L;
-    fr_cl_begin(&L, cl, "elementwise.cl", "elementwise_scale");
+    BEGIN_EW(&L, cl, "elementwise_scale", y, 1);
     fr_cl_arg_tensor(&L, y);
     fr_cl_arg_tensor_bcast(&L, y->src[0], y);
     fr_cl_arg_float(&L, y->params[0].f);
@@ -87,7 +102,7 @@ static enum fr_status cl_relu(struct fr_cl *cl, struct fr_tensor *y, const struc
 {
     (void)ex;
     struct fr_cl_launch L;
-    fr_cl_begin(&L, cl, "elementwise.cl", "elementwise_relu");
+    BEGIN_EW(&L, cl, "elementwise_relu", y, 1);
     fr_cl_arg_tensor(&L, y);
     fr_cl_arg_tensor_bcast(&L, y->src[0], y);
     return fr_cl_run_1d(&L, fr_nelements(y));
@@ -137,36 +152,128 @@ static enum fr_status cl_matmul(struct fr_cl *cl, struct fr_tensor *y, const str
 }
 
 /* --- reductions --- */
-static enum fr_status reduce(struct fr_cl *cl, struct fr_tensor *y, const char *kernel, bool mean)
+/* A grid of the given sizes (for kernels that only unravel indices over it). */
+static fr_clt grid_of(const int64_t *ne)
 {
-    const struct fr_tensor *x = y->src[0];
-    int axis = y->params[0].i;
+    fr_clt p;
+    memset(&p, 0, sizeof p);
+    p.n = 1;
+    for (int d = 0; d < 4; d++) {
+        p.ne[d] = (fr_i32)ne[d];
+        p.n *= p.ne[d];
+    }
+    return p;
+}
+
+/* The summed dims of x (size 1 in the grid, more in x) as at most two strided runs, outer then inner:
+ * run = {inner length B, outer stride, inner stride}; B = 0 when they do not collapse that far. */
+static void two_runs(const fr_clt *pd, const fr_clt *px, int run[3])
+{
+    int len[4], st[4], n = 0;
+    for (int d = 0; d < 4; d++) {
+        if (pd->ne[d] == px->ne[d] || px->ne[d] == 1)
+            continue;
+        if (n > 0 && st[n - 1] == px->st[d] * px->ne[d]) { /* continues the previous run */
+            len[n - 1] *= px->ne[d];
+            st[n - 1] = px->st[d];
+        } else {
+            len[n] = px->ne[d];
+            st[n] = px->st[d];
+            n++;
+        }
+    }
+    run[0] = run[1] = run[2] = 0;
+    if (n == 1) {
+        run[0] = len[0];
+        run[2] = st[0];
+    } else if (n == 2) {
+        run[0] = len[1];
+        run[1] = st[0];
+        run[2] = st[1];
+    }
+}
+
+enum fr_status fr_cl_sum_rows(struct fr_cl *cl, const struct fr_tensor *y, const int64_t *grid,
+                              const struct fr_tensor *x, float mul)
+{
+    fr_clt pd = grid_of(grid), py, px;
+    cl_mem my, mx;
+    size_t oy, ox;
+    enum fr_status st;
+    if ((st = fr_cl_param(y, NULL, &py)) != FR_STATUS_OK || (st = fr_cl_param(x, NULL, &px)) != FR_STATUS_OK ||
+        (st = fr_cl_storage(cl, y, &my, &oy)) != FR_STATUS_OK || (st = fr_cl_storage(cl, x, &mx, &ox)) != FR_STATUS_OK)
+        return st;
+    int64_t rows = pd.n, len = px.n / FR_MAX(pd.n, 1);
     struct fr_cl_launch L;
-    fr_cl_begin(&L, cl, "reduce.cl", kernel);
-    fr_cl_arg_tensor(&L, y);
-    fr_cl_arg_tensor(&L, x);
-    fr_cl_arg_int(&L, axis);
-    if (mean)
-        fr_cl_arg_float(&L, (float)x->ne[axis]);
-    else if (strcmp(kernel, "reduce_sum") == 0)
-        fr_cl_arg_float(&L, 1.0f);
-    return fr_cl_run_1d(&L, fr_nelements(y));
+    if (fr_cl_begin(&L, cl, "reduce.cl", "reduce_sum_part") != FR_STATUS_OK)
+        return L.st;
+    /* many outputs (each work-item its own, reads coalesced across outputs) or short rows: no split */
+    if (rows >= fr_cl_fill_items(cl, L.kernel) || len < 64) {
+        fr_cl_begin(&L, cl, "reduce.cl", "reduce_sum");
+        fr_cl_arg_mem(&L, my);
+        fr_cl_arg_param(&L, &py);
+        fr_cl_arg_param(&L, &pd);
+        fr_cl_arg_mem(&L, mx);
+        fr_cl_arg_param(&L, &px);
+        fr_cl_arg_float(&L, mul);
+        return fr_cl_run_1d(&L, rows);
+    }
+    int lanes = fr_cl_lanes(&L, len), splits = fr_cl_splits(&L, rows, len, lanes);
+    cl_mem part = my;
+    if (splits > 1 && (st = fr_cl_scratch(cl, FR_CL_SCRATCH_PART, (size_t)(rows * splits) * 4, &part)) != FR_STATUS_OK)
+        return st;
+    fr_cl_arg_mem(&L, my);
+    fr_cl_arg_param(&L, &py);
+    fr_cl_arg_param(&L, &pd);
+    fr_cl_arg_mem(&L, part);
+    fr_cl_arg_mem(&L, mx);
+    fr_cl_arg_param(&L, &px);
+    fr_cl_arg_float(&L, mul);
+    fr_cl_arg_int(&L, splits);
+    int run[3];
+    two_runs(&pd, &px, run);
+    for (int k = 0; k < 3; k++)
+        fr_cl_arg_int(&L, run[k]);
+    if ((st = fr_cl_run_2d(&L, (int64_t)lanes * splits, rows, (size_t)lanes, 1)) != FR_STATUS_OK || splits == 1)
+        return st;
+    return fr_cl_sum_parts(cl, my, &py, part, splits, splits, 1, mul);
+}
+
+enum fr_status fr_cl_sum_parts(struct fr_cl *cl, cl_mem y, const fr_clt *py, cl_mem part, int splits, int istride,
+                               int sstride, float mul)
+{
+    struct fr_cl_launch L;
+    fr_cl_begin(&L, cl, "reduce.cl", "reduce_parts");
+    fr_cl_arg_mem(&L, y);
+    fr_cl_arg_param(&L, py);
+    fr_cl_arg_mem(&L, part);
+    fr_cl_arg_int(&L, splits);
+    fr_cl_arg_int(&L, istride);
+    fr_cl_arg_int(&L, sstride);
+    fr_cl_arg_float(&L, mul);
+    return fr_cl_run_1d(&L, py->n);
 }
 
 static enum fr_status cl_sum(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
 {
     (void)ex;
-    return reduce(cl, y, "reduce_sum", false);
+    return fr_cl_sum_rows(cl, y, y->ne, y->src[0], 1.0f);
 }
 static enum fr_status cl_mean(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
 {
     (void)ex;
-    return reduce(cl, y, "reduce_sum", true);
+    return fr_cl_sum_rows(cl, y, y->ne, y->src[0], (float)y->src[0]->ne[y->params[0].i]);
 }
+
 static enum fr_status cl_max(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
 {
     (void)ex;
-    return reduce(cl, y, "reduce_max", false);
+    struct fr_cl_launch L;
+    fr_cl_begin(&L, cl, "reduce.cl", "reduce_max");
+    fr_cl_arg_tensor(&L, y);
+    fr_cl_arg_tensor(&L, y->src[0]);
+    fr_cl_arg_int(&L, y->params[0].i);
+    return fr_cl_run_1d(&L, fr_nelements(y));
 }
 
 static enum fr_status cl_max_bwd(struct fr_cl *cl, struct fr_tensor *gx, const struct fr_exec *ex)
@@ -183,26 +290,18 @@ static enum fr_status cl_max_bwd(struct fr_cl *cl, struct fr_tensor *gx, const s
     return fr_cl_run_1d(&L, fr_nelements(ym));
 }
 
+/* the destination's sizes aligned to the source's trailing dims (size 1 on summed dims) */
 static enum fr_status cl_sum_to(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
 {
     (void)ex;
     const struct fr_tensor *x = y->src[0];
-    int64_t ne[4], nb[4];
+    int64_t ne[4];
     int off = x->ndim - y->ndim;
     for (int d = 0; d < 4; d++) {
         int dy = d - off;
         ne[d] = (dy >= 0 && dy < y->ndim) ? y->ne[dy] : 1;
     }
-    fr_broadcast_strides(y, x->ndim, x->ne, nb);
-    fr_clt pd;
-    struct fr_cl_launch L;
-    fr_cl_begin(&L, cl, "reduce.cl", "reduce_sum_to");
-    if (L.st == FR_STATUS_OK)
-        L.st = fr_cl_param_raw(y, ne, nb, &pd);
-    fr_cl_arg_tensor(&L, y);
-    fr_cl_arg_param(&L, &pd);
-    fr_cl_arg_tensor(&L, x);
-    return fr_cl_run_1d(&L, fr_nelements(y));
+    return fr_cl_sum_rows(cl, y, ne, x, 1.0f);
 }
 
 /* --- softmax --- */

@@ -24,8 +24,23 @@ static enum fr_status launch(struct fr_cl *cl, struct fr_tensor *d, int kind, bo
         inv_t = 1.0f / temp; /* on the host, rounded exactly as src/cpu/loss.c does */
     }
     struct fr_cl_launch L;
-    fr_cl_begin(&L, cl, "loss.cl", bwd ? "loss_bwd" : "loss_fwd");
+    if (fr_cl_begin(&L, cl, "loss.cl", bwd ? "loss_bwd" : "loss_fwd") != FR_STATUS_OK)
+        return L.st;
+    int lanes = 1, splits = 1;
+    cl_mem part = NULL;
+    if (!bwd) {
+        /* rows over chunk x lane: each lane takes whole rows */
+        lanes = fr_cl_lanes(&L, n);
+        splits = fr_cl_splits(&L, 1, n, lanes);
+        size_t off;
+        enum fr_status st = splits > 1 ? fr_cl_scratch(cl, FR_CL_SCRATCH_PART, (size_t)splits * 4, &part)
+                                       : fr_cl_storage(cl, d, &part, &off);
+        if (st != FR_STATUS_OK)
+            return st;
+    }
     fr_cl_arg_tensor(&L, d);
+    if (!bwd)
+        fr_cl_arg_mem(&L, part);
     fr_cl_arg_tensor(&L, z);
     fr_cl_arg_tensor(&L, t ? t : z); /* stand-ins for absent sources are never read */
     fr_cl_arg_tensor(&L, y ? y : z);
@@ -40,7 +55,25 @@ static enum fr_status launch(struct fr_cl *cl, struct fr_tensor *d, int kind, bo
     fr_cl_arg_float(&L, f0);
     fr_cl_arg_float(&L, inv_t);
     fr_cl_arg_float(&L, temp);
-    return fr_cl_run_1d(&L, bwd ? n : 1); /* forward: one work-group reduces the batch */
+    if (bwd) {
+        /* runs of classes: as many as the row allows (a power of two >= k) while the launch fills the device */
+        int64_t most = 1;
+        while (most < k)
+            most *= 2;
+        int64_t run = fr_cl_run_length(&L, n, k, most);
+        fr_cl_arg_int(&L, (int)run);
+        return fr_cl_run_2d(&L, (k + run - 1) / run, n, 0, 0);
+    }
+    fr_cl_arg_int(&L, splits);
+    enum fr_status st = fr_cl_run_2d(&L, (int64_t)lanes * splits, 1, (size_t)lanes, 1);
+    if (st != FR_STATUS_OK || splits == 1)
+        return st;
+    fr_cl_begin(&L, cl, "loss.cl", "loss_fwd_final");
+    fr_cl_arg_tensor(&L, d);
+    fr_cl_arg_mem(&L, part);
+    fr_cl_arg_int(&L, splits);
+    fr_cl_arg_int(&L, (int)n);
+    return fr_cl_run_1d(&L, 1);
 }
 
 /* f32 except the labels (i32); every source contiguous, as the constructors make them. */

@@ -1,64 +1,8 @@
-/* OpenCL launchers of the nn ops (ops_nn.def): conv2d, pools, activations, batch-norm, dropout, drop-path.
- * Kernels in cl/{conv,pool,nn,norm,dropout}.cl; they mirror the CPU kernels in src/cpu/. */
+/* OpenCL launchers of the nn ops (ops_nn.def): pools, activations, batch-norm, dropout, drop-path (conv2d in
+ * ops_conv.c). Kernels in cl/{pool,nn,norm,dropout}.cl; they mirror the CPU kernels in src/cpu/. */
 #include "opencl/opencl_internal.h"
 
 static int64_t inner_of(const struct fr_tensor *t) { return fr_nelements(t) / (t->ne[0] * t->ne[1]); }
-
-/* --- conv --- */
-static void conv_geom_args(struct fr_cl_launch *L, const struct fr_tensor *node)
-{
-    for (int i = 0; i < 7; i++) /* stride h/w, padding h/w, dilation h/w, groups */
-        fr_cl_arg_int(L, node->params[i].i);
-}
-
-static enum fr_status cl_conv2d(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
-{
-    (void)ex;
-    struct fr_cl_launch L;
-    fr_cl_begin(&L, cl, "conv.cl", "conv_conv2d");
-    fr_cl_arg_tensor(&L, y);
-    fr_cl_arg_tensor(&L, y->src[0]);
-    fr_cl_arg_tensor(&L, y->src[1]);
-    fr_cl_arg_tensor(&L, y->src[2] ? y->src[2] : y); /* a stand-in the kernel does not read */
-    fr_cl_arg_int(&L, y->src[2] != NULL);
-    fr_cl_arg_int(&L, y->params[7].i);
-    conv_geom_args(&L, y);
-    return fr_cl_run_1d(&L, fr_nelements(y));
-}
-
-static enum fr_status cl_conv2d_bwd(struct fr_cl *cl, struct fr_tensor *d, const char *kernel)
-{
-    struct fr_cl_launch L;
-    fr_cl_begin(&L, cl, "conv.cl", kernel);
-    fr_cl_arg_tensor(&L, d);
-    fr_cl_arg_tensor(&L, d->src[0]);
-    fr_cl_arg_tensor(&L, d->src[1]);
-    conv_geom_args(&L, d);
-    return fr_cl_run_1d(&L, fr_nelements(d));
-}
-
-static enum fr_status cl_conv2d_bwd_input(struct fr_cl *cl, struct fr_tensor *d, const struct fr_exec *ex)
-{
-    (void)ex;
-    return cl_conv2d_bwd(cl, d, "conv_conv2d_bwd_input");
-}
-
-static enum fr_status cl_conv2d_bwd_weight(struct fr_cl *cl, struct fr_tensor *d, const struct fr_exec *ex)
-{
-    (void)ex;
-    return cl_conv2d_bwd(cl, d, "conv_conv2d_bwd_weight");
-}
-
-static enum fr_status cl_channel_sum(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
-{
-    (void)ex;
-    struct fr_cl_launch L;
-    fr_cl_begin(&L, cl, "conv.cl", "conv_channel_sum");
-    fr_cl_arg_tensor(&L, y);
-    fr_cl_arg_tensor(&L, y->src[0]);
-    fr_cl_arg_int(&L, (int)inner_of(y->src[0]));
-    return fr_cl_run_1d(&L, fr_nelements(y));
-}
 
 /* --- pool --- */
 static enum fr_status pool(struct fr_cl *cl, struct fr_tensor *y, const char *kernel, int n_src)
@@ -159,31 +103,105 @@ FR_CL_ACT(silu, false)
 FR_CL_ACT(silu_bwd, false)
 
 /* --- batch-norm --- */
+static enum fr_status cl_batchnorm_stats(struct fr_cl *cl, struct fr_tensor *st, const struct fr_exec *ex)
+{
+    const struct fr_tensor *x = st->src[0], *rm = st->src[1], *rv = st->src[2];
+    int64_t C = x->ne[1], inner = inner_of(x), T = x->ne[0] * inner;
+    bool batch = fr_batchnorm_batch_stats(st, ex);
+    struct fr_cl_launch L;
+    int splits = 1;
+    cl_mem part = NULL;
+    enum fr_status s = FR_STATUS_OK;
+    if (batch) {
+        if (fr_cl_begin(&L, cl, "norm.cl", "norm_bn_stats_part") != FR_STATUS_OK)
+            return L.st;
+        int lanes = fr_cl_lanes(&L, T);
+        splits = fr_cl_splits(&L, C, T, lanes);
+        size_t off;
+        if ((s = splits > 1 ? fr_cl_scratch(cl, FR_CL_SCRATCH_PART, (size_t)(C * splits * 2) * 4, &part)
+                            : fr_cl_storage(cl, st, &part, &off)) != FR_STATUS_OK)
+            return s;
+        fr_cl_arg_tensor(&L, st);
+        fr_cl_arg_mem(&L, part);
+        fr_cl_arg_tensor(&L, x);
+        fr_cl_arg_tensor(&L, rm); /* written: the running averages */
+        fr_cl_arg_tensor(&L, rv);
+        fr_cl_arg_int(&L, (int)inner);
+        fr_cl_arg_float(&L, st->params[0].f);
+        fr_cl_arg_float(&L, st->params[1].f);
+        fr_cl_arg_int(&L, splits);
+        if ((s = fr_cl_run_2d(&L, (int64_t)lanes * splits, C, (size_t)lanes, 1)) != FR_STATUS_OK || splits == 1)
+            return s;
+    } else {
+        size_t off;
+        if ((s = fr_cl_storage(cl, st, &part, &off)) != FR_STATUS_OK) /* a stand-in, not read */
+            return s;
+    }
+    fr_cl_begin(&L, cl, "norm.cl", "norm_bn_stats_final");
+    fr_cl_arg_tensor(&L, st);
+    fr_cl_arg_mem(&L, part);
+    fr_cl_arg_tensor(&L, rm);
+    fr_cl_arg_tensor(&L, rv);
+    fr_cl_arg_int(&L, (int)C);
+    fr_cl_arg_int(&L, (int)T);
+    fr_cl_arg_float(&L, st->params[0].f);
+    fr_cl_arg_float(&L, st->params[1].f);
+    fr_cl_arg_int(&L, splits);
+    fr_cl_arg_int(&L, batch);
+    return fr_cl_run_1d(&L, C);
+}
+
+/* the row kernels (cl/norm.cl): a run of values of one of the N*C rows per work-item, the run as long as 64
+ * while the launch still fills the device; the run length is the last argument */
+static enum fr_status run_rows(struct fr_cl_launch *L, const struct fr_tensor *x)
+{
+    int64_t rows = x->ne[0] * x->ne[1], inner = inner_of(x), run = fr_cl_run_length(L, rows, inner, 64);
+    fr_cl_arg_int(L, (int)run);
+    return fr_cl_run_1d(L, rows * ((inner + run - 1) / run));
+}
+
 static enum fr_status cl_batchnorm(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
 {
+    (void)ex;
     struct fr_cl_launch L;
     fr_cl_begin(&L, cl, "norm.cl", "norm_batchnorm");
     fr_cl_arg_tensor(&L, y);
-    for (int s = 0; s < 5; s++) /* x, weight, bias, running mean, running var (written in training) */
+    for (int s = 0; s < 4; s++) /* x, weight, bias, stats */
         fr_cl_arg_tensor(&L, y->src[s]);
     fr_cl_arg_int(&L, (int)inner_of(y));
-    fr_cl_arg_float(&L, y->params[0].f);
-    fr_cl_arg_float(&L, y->params[1].f);
-    fr_cl_arg_int(&L, fr_batchnorm_batch_stats(y, ex));
-    return fr_cl_run_1d(&L, y->ne[1]);
+    return run_rows(&L, y);
 }
 
-static enum fr_status cl_batchnorm_bwd_stats(struct fr_cl *cl, struct fr_tensor *st, const struct fr_exec *ex)
+static enum fr_status cl_batchnorm_bwd_stats(struct fr_cl *cl, struct fr_tensor *gst, const struct fr_exec *ex)
 {
+    (void)ex;
+    const struct fr_tensor *x = gst->src[0];
+    int64_t C = x->ne[1], inner = inner_of(x), T = x->ne[0] * inner;
     struct fr_cl_launch L;
-    fr_cl_begin(&L, cl, "norm.cl", "norm_batchnorm_bwd_stats");
-    fr_cl_arg_tensor(&L, st);
-    for (int s = 0; s < 4; s++) /* x, gy, running mean, running var */
-        fr_cl_arg_tensor(&L, st->src[s]);
-    fr_cl_arg_int(&L, (int)inner_of(st->src[0]));
-    fr_cl_arg_float(&L, st->params[0].f);
-    fr_cl_arg_int(&L, fr_batchnorm_batch_stats(st, ex));
-    return fr_cl_run_1d(&L, st->ne[1]);
+    if (fr_cl_begin(&L, cl, "norm.cl", "norm_bn_bwd_part") != FR_STATUS_OK)
+        return L.st;
+    int lanes = fr_cl_lanes(&L, T), splits = fr_cl_splits(&L, C, T, lanes);
+    cl_mem part;
+    size_t off;
+    enum fr_status s = splits > 1 ? fr_cl_scratch(cl, FR_CL_SCRATCH_PART, (size_t)(C * splits * 2) * 4, &part)
+                                  : fr_cl_storage(cl, gst, &part, &off);
+    if (s != FR_STATUS_OK)
+        return s;
+    fr_cl_arg_tensor(&L, gst);
+    fr_cl_arg_mem(&L, part);
+    for (int i = 0; i < 3; i++) /* x, gy, stats */
+        fr_cl_arg_tensor(&L, gst->src[i]);
+    fr_cl_arg_int(&L, (int)inner);
+    fr_cl_arg_int(&L, splits);
+    if ((s = fr_cl_run_2d(&L, (int64_t)lanes * splits, C, (size_t)lanes, 1)) != FR_STATUS_OK || splits == 1)
+        return s;
+    fr_cl_begin(&L, cl, "norm.cl", "norm_bn_bwd_final");
+    fr_cl_arg_tensor(&L, gst);
+    fr_cl_arg_mem(&L, part);
+    fr_cl_arg_tensor(&L, gst->src[2]);
+    fr_cl_arg_int(&L, (int)C);
+    fr_cl_arg_int(&L, splits);
+    return fr_cl_run_1d(&L, C);
 }
 
 static enum fr_status cl_batchnorm_bwd(struct fr_cl *cl, struct fr_tensor *dx, const struct fr_exec *ex)
@@ -191,11 +209,11 @@ static enum fr_status cl_batchnorm_bwd(struct fr_cl *cl, struct fr_tensor *dx, c
     struct fr_cl_launch L;
     fr_cl_begin(&L, cl, "norm.cl", "norm_batchnorm_bwd");
     fr_cl_arg_tensor(&L, dx);
-    for (int s = 0; s < 4; s++) /* x, gy, weight, stats */
+    for (int s = 0; s < 5; s++) /* x, gy, weight, stats, gradient stats */
         fr_cl_arg_tensor(&L, dx->src[s]);
     fr_cl_arg_int(&L, (int)inner_of(dx));
     fr_cl_arg_int(&L, fr_batchnorm_batch_stats(dx, ex));
-    return fr_cl_run_1d(&L, fr_nelements(dx));
+    return run_rows(&L, dx);
 }
 
 static enum fr_status cl_batchnorm_fold(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
@@ -235,11 +253,16 @@ static enum fr_status drop(struct fr_cl *cl, struct fr_tensor *y, const struct f
     fr_cl_arg_uint(&L, ex->seed_hi);
     fr_cl_arg_uint(&L, ex->step);
     fr_cl_arg_uint(&L, (unsigned)y->params[1].i);
-    if (path)
-        fr_cl_arg_int(&L, (int)(fr_nelements(y) / y->ne[0]));
-    /* the first sample's (dropout: element's) index in a batch split across processes */
-    fr_cl_arg_uint(&L, path ? ex->first_sample : ex->first_sample * (unsigned)(fr_nelements(y) / y->ne[0]));
-    return fr_cl_run_1d(&L, fr_nelements(y));
+    if (!path) { /* one Philox block per 4 elements, from the block of the first element (a split batch: `first`) */
+        uint32_t first = ex->first_sample * (uint32_t)(fr_nelements(y) / y->ne[0]);
+        fr_cl_arg_uint(&L, first);
+        return fr_cl_run_1d(&L, (first % 4 + fr_nelements(y) + 3) / 4);
+    }
+    int64_t inner = fr_nelements(y) / y->ne[0], seg = fr_cl_run_length(&L, y->ne[0], inner, 64);
+    fr_cl_arg_int(&L, (int)inner);
+    fr_cl_arg_int(&L, (int)seg);
+    fr_cl_arg_uint(&L, ex->first_sample);
+    return fr_cl_run_2d(&L, (inner + seg - 1) / seg, y->ne[0], 0, 0); /* one draw per segment of a sample */
 }
 
 static enum fr_status cl_dropout(struct fr_cl *cl, struct fr_tensor *y, const struct fr_exec *ex)
@@ -253,10 +276,7 @@ static enum fr_status cl_drop_path(struct fr_cl *cl, struct fr_tensor *y, const 
 
 void fr_cl_register_nn(struct fr_cl_op *t)
 {
-    t[FR_OP_CONV2D] = (struct fr_cl_op){cl_conv2d, NULL};
-    t[FR_OP_CONV2D_BWD_INPUT] = (struct fr_cl_op){cl_conv2d_bwd_input, NULL};
-    t[FR_OP_CONV2D_BWD_WEIGHT] = (struct fr_cl_op){cl_conv2d_bwd_weight, NULL};
-    t[FR_OP_CHANNEL_SUM] = (struct fr_cl_op){cl_channel_sum, NULL};
+    fr_cl_register_conv(t); /* src/opencl/ops_conv.c */
     t[FR_OP_MAXPOOL2D] = (struct fr_cl_op){cl_maxpool2d, max_pool_types};
     t[FR_OP_MAXPOOL2D_INDEX] = (struct fr_cl_op){cl_maxpool2d_index, max_pool_types};
     t[FR_OP_MAXPOOL2D_BWD] = (struct fr_cl_op){cl_maxpool2d_bwd, max_pool_types};
@@ -280,6 +300,7 @@ void fr_cl_register_nn(struct fr_cl_op *t)
     t[FR_OP_SILU_BWD] = (struct fr_cl_op){cl_silu_bwd, NULL};
     t[FR_OP_ADAPTIVE_AVGPOOL2D] = (struct fr_cl_op){cl_adaptive_avgpool2d, NULL};
     t[FR_OP_ADAPTIVE_AVGPOOL2D_BWD] = (struct fr_cl_op){cl_adaptive_avgpool2d_bwd, NULL};
+    t[FR_OP_BATCHNORM_STATS] = (struct fr_cl_op){cl_batchnorm_stats, NULL};
     t[FR_OP_BATCHNORM] = (struct fr_cl_op){cl_batchnorm, NULL};
     t[FR_OP_BATCHNORM_BWD_STATS] = (struct fr_cl_op){cl_batchnorm_bwd_stats, NULL};
     t[FR_OP_BATCHNORM_BWD] = (struct fr_cl_op){cl_batchnorm_bwd, NULL};

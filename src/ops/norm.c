@@ -1,4 +1,5 @@
-/* Batch normalisation (1d/2d over channel axis 1): constructor, shape rule and backward rule. */
+/* Batch normalisation (1d/2d over channel axis 1): constructor (a statistics node and the normalisation),
+ * shape rule and backward rule. */
 #include "core/internal.h"
 #include "frugal/nn.h"
 
@@ -37,8 +38,18 @@ struct fr_tensor *fr_batchnorm(struct fr_ctx *ctx, struct fr_tensor *x, struct f
                            "batchnorm: input '%s' %s has one value per channel (batch statistics need more)", x->name,
                            sx);
     x = fr_need_cont(ctx, x);
-    struct fr_tensor *t = fr_node_new(ctx, FR_OP_BATCHNORM, FR_F32, x ? x->ndim : 0, x ? x->ne : NULL, 5,
-                                      (struct fr_tensor *[]){x, weight, bias, running_mean, running_var});
+    if (!x)
+        return NULL;
+    /* the weight is a source of the statistics for its FROZEN flag, read when the graph runs */
+    struct fr_tensor *stats = fr_node_new(ctx, FR_OP_BATCHNORM_STATS, FR_F32, 2, (int64_t[]){2, c}, 4,
+                                          (struct fr_tensor *[]){x, running_mean, running_var, weight});
+    if (!stats)
+        return NULL;
+    stats->params[0].f = eps;
+    stats->params[1].f = momentum;
+    fr_tensor_set_name(stats, "%.50s (batch-norm statistics)", weight->name);
+    struct fr_tensor *t = fr_node_new(ctx, FR_OP_BATCHNORM, FR_F32, x->ndim, x->ne, 4,
+                                      (struct fr_tensor *[]){x, weight, bias, stats});
     if (t) {
         t->params[0].f = eps;
         t->params[1].f = momentum;
@@ -46,26 +57,25 @@ struct fr_tensor *fr_batchnorm(struct fr_ctx *ctx, struct fr_tensor *x, struct f
     return t;
 }
 
-/* stats = [Σ gy·x̂, Σ gy, mean, invstd] per channel give the weight and bias gradients and what dx needs. */
+/* gstats = [Σ gy·x̂, Σ gy] per channel (x̂ from the forward's statistics) give the weight and bias gradients
+ * and, with the statistics, what dx needs. */
 enum fr_status fr_bwd_batchnorm(struct fr_ctx *ctx, struct fr_tensor *node, struct fr_tensor *gy)
 {
-    struct fr_tensor *x = node->src[0], *w = node->src[1], *b = node->src[2], *rm = node->src[3], *rv = node->src[4];
+    struct fr_tensor *x = node->src[0], *w = node->src[1], *b = node->src[2], *stats = node->src[3];
     if (!fr_needs_grad(x) && !fr_needs_grad(w) && !fr_needs_grad(b))
         return FR_STATUS_OK;
     int64_t c = x->ne[1];
     gy = fr_need_cont(ctx, gy);
-    struct fr_tensor *stats = fr_node_new(ctx, FR_OP_BATCHNORM_BWD_STATS, FR_F32, 2, (int64_t[]){4, c}, 4,
-                                          (struct fr_tensor *[]){x, gy, rm, rv});
+    struct fr_tensor *gstats = fr_node_new(ctx, FR_OP_BATCHNORM_BWD_STATS, FR_F32, 2, (int64_t[]){2, c}, 3,
+                                           (struct fr_tensor *[]){x, gy, stats});
     /* a frozen layer (frozen weight) keeps its running statistics: it normalises as in eval mode */
     int frozen = (w->flags & FR_FLAG_FROZEN) != 0;
-    if (stats) {
-        stats->params[0] = node->params[0];
-        stats->params[2].i = frozen;
-    }
+    if (gstats)
+        gstats->params[0] = node->params[0];
     enum fr_status st = FR_STATUS_OK;
     if (fr_needs_grad(x)) {
-        struct fr_tensor *dx = fr_node_new(ctx, FR_OP_BATCHNORM_BWD, FR_F32, x->ndim, x->ne, 4,
-                                           (struct fr_tensor *[]){x, gy, w, stats});
+        struct fr_tensor *dx = fr_node_new(ctx, FR_OP_BATCHNORM_BWD, FR_F32, x->ndim, x->ne, 5,
+                                           (struct fr_tensor *[]){x, gy, w, stats, gstats});
         if (dx) {
             dx->params[0] = node->params[0];
             dx->params[2].i = frozen;
@@ -73,9 +83,9 @@ enum fr_status fr_bwd_batchnorm(struct fr_ctx *ctx, struct fr_tensor *node, stru
         st = fr_grad_acc(ctx, x, dx);
     }
     if (st == FR_STATUS_OK && fr_needs_grad(w))
-        st = fr_grad_acc(ctx, w, fr_reshape(ctx, fr_slice(ctx, stats, 0, 0, 1), 1, &c));
+        st = fr_grad_acc(ctx, w, fr_reshape(ctx, fr_slice(ctx, gstats, 0, 0, 1), 1, &c));
     if (st == FR_STATUS_OK && fr_needs_grad(b))
-        st = fr_grad_acc(ctx, b, fr_reshape(ctx, fr_slice(ctx, stats, 0, 1, 1), 1, &c));
+        st = fr_grad_acc(ctx, b, fr_reshape(ctx, fr_slice(ctx, gstats, 0, 1, 1), 1, &c));
     return st;
 }
 
@@ -83,8 +93,8 @@ bool fr_batchnorm_batch_stats(const struct fr_tensor *node, const struct fr_exec
 {
     if (!ex->training)
         return false;
-    if (node->op == FR_OP_BATCHNORM)
-        return !(node->src[1]->flags & FR_FLAG_FROZEN);
+    if (node->op == FR_OP_BATCHNORM_STATS)
+        return !(node->src[3]->flags & FR_FLAG_FROZEN);
     return !node->params[2].i;
 }
 
