@@ -150,6 +150,10 @@ enum fr_status fr_model_init(struct fr_model *m, uint64_t seed, enum fr_init kin
  * conv is folded into the conv's weights and bias (running statistics); other batch-norms follow
  * fr_graph_set_training of the graph that runs them. Build graphs in the model's context. */
 struct fr_tensor *fr_model_forward(struct fr_model *m, struct fr_ctx *ctx, struct fr_tensor *x, bool training);
+/* Training forwards built from now on normalise every batch-norm layer over a batch of global_batch rows split across
+ * the ranks of the job, x holding this rank's rows (fr_batchnorm_sync: sync batch-norm); 0 = each batch its own
+ * statistics (default). */
+void fr_model_set_sync_bn(struct fr_model *m, int64_t global_batch);
 
 /* safetensors by name (frugal/io.h); strict unless allow_missing / ignore_unexpected. PyTorch's
  * "*.num_batches_tracked" buffers are accepted and ignored. A file that does not fit is one error listing
@@ -184,10 +188,12 @@ struct fr_trainer_opts {
                                             parameters, run in the graph on the same augmented batch (NULL: teacher
                                             logits given per step) */
     float teacher_mean[4], teacher_std[4]; /* its input normalisation */
-    float loss_scale;                    /* the loss is multiplied by it (1; 0 = 1): a process's share of a global
-                                            batch split across processes, so their gradients add up to the batch's */
-    uint32_t first_sample;               /* the batch's first row within such a global batch: dropout and drop-path
-                                            draw per global sample (the split does not change the noise) */
+    /* a batch split across the ranks of a job (frugal/dist.h): this trainer's batch is rows [first_sample,
+     * first_sample + batch) of a global batch */
+    int global_batch;                    /* rows of the global batch (0 = batch): the loss is scaled by batch/global,
+                                            so the ranks' gradients add up to the global batch's */
+    uint32_t first_sample;               /* dropout and drop-path draw per global row: the split does not change them */
+    bool sync_bn;                        /* batch-norm statistics of the global batch (fr_model_set_sync_bn) */
 };
 void fr_trainer_opts_init(struct fr_trainer_opts *o); /* batch 64, CE, SGD lr from the caller */
 

@@ -15,6 +15,19 @@ enum fr_status fr_dist_same_images(struct fr_dist *d, const char *what, const st
  * tensor) differs from rank 0's. */
 enum fr_status fr_dist_same_net(struct fr_dist *d, const char *what, const struct fr_net *net);
 
+/* Batch-norm statistics of the whole batch (sync-BN): every rank's (mean, invstd) [2, C] of n_local values per
+ * channel, combined in rank order (means weighted by counts, variances with the spread of the means), into out
+ * [2, C] (may be `local`); with rm and rv, the running averages take the whole batch's mean and unbiased variance.
+ * The same bits on every rank. */
+enum fr_status fr_dist_bn_stats(struct fr_dist *d, const float *local, int64_t C, double n_local, float eps,
+                                float momentum, float *rm, float *rv, float *out);
+
+/* The collective ops' work through host memory (CPU kernels and OpenCL launchers alike): RANK_SUM and
+ * BATCHNORM_RANK_STATS nodes. */
+struct fr_exec;
+enum fr_status fr_dist_rank_sum_node(struct fr_tensor *y);
+enum fr_status fr_dist_bn_rank_stats_node(struct fr_tensor *y, const struct fr_exec *ex);
+
 /* Data-parallel training: the trainer's hook between the backward pass and the optimizer update sums, in one
  * message and in rank order, every rank's gradients (their loss already scaled by the rank's share of the global
  * batch), batch-norm running statistics weighted by the share, the loss and a stop vote; every rank then applies the

@@ -178,3 +178,44 @@ enum fr_status fr_dp_balance(struct fr_dist *d, double seconds, int64_t *first, 
     free(c);
     return st;
 }
+
+enum fr_status fr_dist_bn_stats(struct fr_dist *d, const float *local, int64_t C, double n_local, float eps,
+                                float momentum, float *rm, float *rv, float *out)
+{
+    const int n = fr_dist_size(d);
+    const size_t rec = 1 + 2 * (size_t)C; /* count, means, variances */
+    double *mine = malloc(rec * sizeof *mine), *all = malloc((size_t)n * rec * sizeof *all);
+    enum fr_status st = mine && all ? FR_STATUS_OK : fr_error(FR_STATUS_OUT_OF_MEMORY, "sync batch-norm: out of memory");
+    if (st == FR_STATUS_OK) {
+        mine[0] = n_local;
+        for (int64_t c = 0; c < C; c++) {
+            double is = (double)local[C + c];
+            mine[1 + c] = (double)local[c];
+            mine[1 + C + c] = is > 0 ? 1.0 / (is * is) - (double)eps : 0.0; /* from 1/sqrt(var + eps) */
+            if (mine[1 + C + c] < 0)
+                mine[1 + C + c] = 0;
+        }
+        st = fr_dist_allgather(d, mine, rec * sizeof *mine, all);
+    }
+    for (int64_t c = 0; st == FR_STATUS_OK && c < C; c++) {
+        double m = 0, s = 0, q = 0;
+        for (int r = 0; r < n; r++)
+            m += all[(size_t)r * rec], s += all[(size_t)r * rec] * all[(size_t)r * rec + 1 + (size_t)c];
+        double mean = s / m;
+        for (int r = 0; r < n; r++) {
+            const double *a = all + (size_t)r * rec, dm = a[1 + c] - mean;
+            q += a[0] * (a[1 + C + c] + dm * dm);
+        }
+        double var = q / m;
+        out[c] = (float)mean;
+        out[C + c] = (float)(1.0 / sqrt(var + (double)eps));
+        if (rm && rv) {
+            double unbiased = m > 1 ? var * m / (m - 1) : var;
+            rm[c] = (1.0f - momentum) * rm[c] + momentum * (float)mean;
+            rv[c] = (1.0f - momentum) * rv[c] + momentum * (float)unbiased;
+        }
+    }
+    free(mine);
+    free(all);
+    return st;
+}

@@ -450,6 +450,8 @@ static struct fr_tensor *conv1x1(struct fr_ctx *ctx, struct fr_tensor *h, struct
     return fr_conv2d_ex(ctx, h, w, b, &(struct fr_conv2d_params){0});
 }
 
+void fr_model_set_sync_bn(struct fr_model *m, int64_t global_batch) { m->sync_bn_batch = global_batch > 0 ? global_batch : 0; }
+
 struct fr_tensor *fr_model_forward(struct fr_model *m, struct fr_ctx *ctx, struct fr_tensor *x, bool training)
 {
     if (!m || !x)
@@ -463,6 +465,9 @@ struct fr_tensor *fr_model_forward(struct fr_model *m, struct fr_ctx *ctx, struc
     }
     struct fr_tensor *h = x, *stack[FR_MODEL_MAX_DEPTH];
     int depth = 0;
+    /* dropout and drop-path masks by (this forward's input, layer): not by node ids, which nodes built in between
+     * (sync batch-norm's collectives) would shift */
+    const uint32_t salt = (uint32_t)x->id * 4099u;
     for (int i = 0; i < m->n_layers && h; i++) {
         struct layer *l = &m->layers[i];
         switch (l->kind) {
@@ -485,7 +490,9 @@ struct fr_tensor *fr_model_forward(struct fr_model *m, struct fr_ctx *ctx, struc
             h = fr_add(ctx, fr_matmul(ctx, h, l->w, false, true), l->b);
             break;
         case L_BN:
-            h = fr_batchnorm(ctx, h, l->w, l->b, l->rm, l->rv, l->f, l->momentum);
+            h = training && m->sync_bn_batch > 0
+                    ? fr_batchnorm_sync(ctx, h, l->w, l->b, l->rm, l->rv, l->f, l->momentum, m->sync_bn_batch)
+                    : fr_batchnorm(ctx, h, l->w, l->b, l->rm, l->rv, l->f, l->momentum);
             break;
         case L_ACT:
             h = activate(ctx, h, l->act);
@@ -510,7 +517,7 @@ struct fr_tensor *fr_model_forward(struct fr_model *m, struct fr_ctx *ctx, struc
             break;
         case L_DROPOUT:
             if (training && l->f > 0.0f)
-                h = fr_dropout(ctx, h, l->f);
+                h = fr_dropout_salted(ctx, h, l->f, salt + (uint32_t)i);
             break;
         case L_SE: {
             struct fr_tensor *s = activate(ctx, conv1x1(ctx, fr_global_avgpool2d(ctx, h), l->w, l->b), l->act);
@@ -530,11 +537,13 @@ struct fr_tensor *fr_model_forward(struct fr_model *m, struct fr_ctx *ctx, struc
                 sc = fr_conv2d_ex(ctx, sc, w, b, &p);
             } else if (l->pw) {
                 struct fr_conv2d_params p = {.stride_h = l->stride, .stride_w = l->stride};
-                sc = fr_batchnorm(ctx, fr_conv2d_ex(ctx, sc, l->pw, NULL, &p), l->bn_w, l->bn_b, l->bn_rm, l->bn_rv,
-                                  1e-5f, 0.1f);
+                sc = fr_conv2d_ex(ctx, sc, l->pw, NULL, &p);
+                sc = m->sync_bn_batch > 0
+                         ? fr_batchnorm_sync(ctx, sc, l->bn_w, l->bn_b, l->bn_rm, l->bn_rv, 1e-5f, 0.1f, m->sync_bn_batch)
+                         : fr_batchnorm(ctx, sc, l->bn_w, l->bn_b, l->bn_rm, l->bn_rv, 1e-5f, 0.1f);
             }
             if (training && l->f < 1.0f)
-                h = fr_drop_path(ctx, h, l->f);
+                h = fr_drop_path_salted(ctx, h, l->f, salt + (uint32_t)i);
             h = fr_add(ctx, h, sc);
             break;
         }

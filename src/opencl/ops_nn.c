@@ -213,6 +213,7 @@ static enum fr_status cl_batchnorm_bwd(struct fr_cl *cl, struct fr_tensor *dx, c
         fr_cl_arg_tensor(&L, dx->src[s]);
     fr_cl_arg_int(&L, (int)inner_of(dx));
     fr_cl_arg_int(&L, fr_batchnorm_batch_stats(dx, ex));
+    fr_cl_arg_int(&L, dx->params[3].i > 0 ? dx->params[3].i : (int)(dx->ne[0] * inner_of(dx))); /* M */
     return run_rows(&L, dx);
 }
 

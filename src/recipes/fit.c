@@ -248,7 +248,8 @@ static enum fr_status fit_trainer(struct fr_net *net, const struct fr_trainset *
     fr_trainer_opts_init(&to);
     to.batch = B;
     to.first_sample = (uint32_t)first;
-    to.loss_scale = (float)((double)B / (double)global_batch);
+    to.global_batch = (int)global_batch;
+    to.sync_bn = o->sync_bn && fr_dist_size(fr_dist_world()) > 1; /* one process: its batch is the batch */
     to.eval_batch = net->eval_batch;
     to.loss = lk;
     to.label_smoothing = o->label_smoothing;

@@ -163,7 +163,6 @@ void fr_trainer_opts_init(struct fr_trainer_opts *o)
     memset(o, 0, sizeof *o);
     o->batch = 64;
     o->loss = FR_LOSS_CE;
-    o->loss_scale = 1.0f;
     o->alpha = 0.9f;
     o->temperature = 4.0f;
     fr_optim_params_init(&o->optim, FR_OPTIM_SGD);
@@ -243,7 +242,10 @@ static enum fr_status build(struct fr_trainer *tr)
     enum fr_status st = build_input(tr, &xin);
     if (st != FR_STATUS_OK)
         return st;
+    if (o->sync_bn) /* batch-norm over every rank's rows */
+        fr_model_set_sync_bn(tr->m, o->global_batch > 0 ? o->global_batch : o->batch);
     tr->logits = fr_model_forward(tr->m, ctx, xin, true);
+    fr_model_set_sync_bn(tr->m, 0);
     if (!tr->logits)
         return ctx_status(ctx);
     if (o->sample_weights)
@@ -287,8 +289,8 @@ static enum fr_status build(struct fr_trainer *tr)
     default:
         return fr_error(FR_STATUS_INVALID_ARGUMENT, "trainer: unknown loss %d", (int)o->loss);
     }
-    if (tr->loss && o->loss_scale != 0.0f && o->loss_scale != 1.0f) /* a rank's share of the global batch */
-        tr->loss = fr_scale(ctx, tr->loss, o->loss_scale);
+    if (tr->loss && o->global_batch > 0 && o->global_batch != o->batch) /* a rank's share of the global batch */
+        tr->loss = fr_scale(ctx, tr->loss, (float)((double)o->batch / (double)o->global_batch));
     if (!tr->loss)
         return ctx_status(ctx);
     fr_tensor_set_name(tr->loss, "train.loss");
