@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "frugal/dist.h"
+#include "frugal/io.h"
 #include "frugal/recipes.h"
 #include "testutil.h"
 
@@ -101,6 +102,90 @@ static int rank_collectives(struct fr_dist *d)
     return fr_dist_finalize(d, 0);
 }
 
+/* One training step of a batch-norm layer, rows [first, first + n) of a batch of N: y = BN(x), loss = mean over the
+ * batch of (y - t)^2 scaled by n/N (the rank's share). sync: fr_batchnorm_sync over the job's ranks, else fr_batchnorm
+ * on the rows. Gives y, dx of the rows, dw, db and the running statistics after the step. */
+static void bn_step(struct fr_backend *be, bool sync, int64_t first, int64_t n, int64_t N, const float *xs,
+                    const float *ts, float *y, float *dx, float *dw, float *db, float *rm, float *rv)
+{
+    enum { C = 3, HW = 5 };
+    struct fr_ctx *ctx = fr_ctx_new();
+    struct fr_tensor *x = fr_tensor_set_flags(fr_tensor_new_4d(ctx, FR_F32, n, C, HW, HW), FR_FLAG_PARAM);
+    struct fr_tensor *t = fr_tensor_set_flags(fr_tensor_new_4d(ctx, FR_F32, n, C, HW, HW), FR_FLAG_INPUT);
+    struct fr_tensor *w = fr_tensor_set_flags(fr_tensor_new_1d(ctx, FR_F32, C), FR_FLAG_PARAM);
+    struct fr_tensor *b = fr_tensor_set_flags(fr_tensor_new_1d(ctx, FR_F32, C), FR_FLAG_PARAM);
+    struct fr_tensor *m = fr_tensor_new_1d(ctx, FR_F32, C), *v = fr_tensor_new_1d(ctx, FR_F32, C);
+    struct fr_tensor *out = sync ? fr_batchnorm_sync(ctx, x, w, b, m, v, 1e-5f, 0.1f, N)
+                                 : fr_batchnorm(ctx, x, w, b, m, v, 1e-5f, 0.1f);
+    struct fr_tensor *loss = fr_scale(ctx, fr_mse_loss(ctx, out, t, NULL), (float)n / (float)N);
+    struct fr_graph *g = fr_graph_new(ctx);
+    assert_int_equal(fr_graph_backward(g, loss), FR_STATUS_OK);
+    assert_int_equal(fr_graph_add(g, out), FR_STATUS_OK);
+    assert_int_equal(fr_graph_plan(g, be), FR_STATUS_OK);
+    fr_graph_set_training(g, true);
+    const float wv[C] = {1.5f, -0.5f, 2.0f}, bv[C] = {0.1f, 0.2f, -0.3f}, mv[C] = {0.5f, 0, 0}, vv[C] = {1, 2, 3};
+    size_t rows = (size_t)(n * C * HW * HW) * sizeof(float);
+    assert_int_equal(fr_tensor_set(x, xs + first * C * HW * HW, rows), FR_STATUS_OK);
+    assert_int_equal(fr_tensor_set(t, ts + first * C * HW * HW, rows), FR_STATUS_OK);
+    assert_int_equal(fr_tensor_set(w, wv, sizeof wv), FR_STATUS_OK);
+    assert_int_equal(fr_tensor_set(b, bv, sizeof bv), FR_STATUS_OK);
+    assert_int_equal(fr_tensor_set(m, mv, sizeof mv), FR_STATUS_OK);
+    assert_int_equal(fr_tensor_set(v, vv, sizeof vv), FR_STATUS_OK);
+    assert_int_equal(fr_graph_compute(g), FR_STATUS_OK);
+    assert_int_equal(fr_tensor_get(out, y, rows), FR_STATUS_OK);
+    assert_int_equal(fr_tensor_get(x->grad, dx, rows), FR_STATUS_OK);
+    assert_int_equal(fr_tensor_get(w->grad, dw, C * sizeof(float)), FR_STATUS_OK);
+    assert_int_equal(fr_tensor_get(b->grad, db, C * sizeof(float)), FR_STATUS_OK);
+    assert_int_equal(fr_tensor_get(m, rm, C * sizeof(float)), FR_STATUS_OK);
+    assert_int_equal(fr_tensor_get(v, rv, C * sizeof(float)), FR_STATUS_OK);
+    fr_graph_free(g);
+    fr_ctx_free(ctx);
+}
+
+/* sync batch-norm on 2 ranks (3 + 4 rows) against batch-norm of the whole batch of 7 in one process: outputs, input
+ * gradients, the parameter gradients once summed over the ranks, the running statistics (CPU path and OpenCL) */
+static int rank_sync_bn(struct fr_dist *d)
+{
+    enum { N = 7, C = 3, HW = 5, ROW = C * HW * HW };
+    float xs[N * ROW], ts[N * ROW];
+    tu_fill_uniform(xs, N * ROW, 21, -1.0f, 3.0f);
+    tu_fill_uniform(ts, N * ROW, 22, -1.0f, 1.0f);
+    int64_t first = fr_dist_rank(d) == 0 ? 0 : 3, n = fr_dist_rank(d) == 0 ? 3 : 4;
+    struct fr_backend *bes[2] = {fr_backend_cpu_new(1), NULL};
+    if (fr_backend_open("cl:0:0", &bes[1]) != FR_STATUS_OK)
+        bes[1] = NULL;
+    int have_cl = bes[1] != NULL, all_cl[2];
+    CHECK(fr_dist_allgather(d, &have_cl, sizeof have_cl, all_cl) == FR_STATUS_OK, "%s", fr_last_error());
+    for (int k = 0; k < 2; k++) {
+        if (!all_cl[0] || !all_cl[1]) /* every rank runs the same collectives */
+            if (k == 1)
+                break;
+        float y[N * ROW], dx[N * ROW], dw[C], db[C], rm[C], rv[C];
+        float ry[N * ROW], rdx[N * ROW], rdw[C], rdb[C], rrm[C], rrv[C];
+        bn_step(bes[k], false, 0, N, N, xs, ts, ry, rdx, rdw, rdb, rrm, rrv); /* the whole batch, here */
+        bn_step(bes[k], true, first, n, N, xs, ts, y, dx, dw, db, rm, rv);
+        CHECK(fr_dist_sum(d, dw, C, NULL) == FR_STATUS_OK && fr_dist_sum(d, db, C, NULL) == FR_STATUS_OK, "%s",
+              fr_last_error());
+        for (int64_t i = 0; i < n * ROW; i++) {
+            CHECK(fabsf(y[i] - ry[first * ROW + i]) <= 1e-5f * (1 + fabsf(ry[first * ROW + i])), "%s y[%lld] %g vs %g",
+                  k ? "OpenCL" : "CPU", (long long)i, (double)y[i], (double)ry[first * ROW + i]);
+            CHECK(fabsf(dx[i] - rdx[first * ROW + i]) <= 1e-5f * (1e-3f + fabsf(rdx[first * ROW + i])),
+                  "%s dx[%lld] %g vs %g", k ? "OpenCL" : "CPU", (long long)i, (double)dx[i], (double)rdx[first * ROW + i]);
+        }
+        for (int c = 0; c < C; c++) {
+            CHECK(fabsf(dw[c] - rdw[c]) <= 1e-5f * (1e-3f + fabsf(rdw[c])), "dw[%d] %g vs %g", c, (double)dw[c],
+                  (double)rdw[c]);
+            CHECK(fabsf(db[c] - rdb[c]) <= 1e-5f * (1e-3f + fabsf(rdb[c])), "db[%d] %g vs %g", c, (double)db[c],
+                  (double)rdb[c]);
+            CHECK(fabsf(rm[c] - rrm[c]) <= 1e-6f && fabsf(rv[c] - rrv[c]) <= 1e-5f * rrv[c], "running statistics %d",
+                  c);
+        }
+    }
+    fr_backend_free(bes[0]);
+    fr_backend_free(bes[1]);
+    return fr_dist_finalize(d, 0);
+}
+
 /* rank 1 stays away from a collective for longer than rank 0's deadline */
 static int rank_silent(struct fr_dist *d)
 {
@@ -134,6 +219,8 @@ static int rank_main(const char *name)
     }
     if (!strcmp(name, "collectives"))
         return rank_collectives(d);
+    if (!strcmp(name, "sync_bn"))
+        return rank_sync_bn(d);
     if (!strcmp(name, "silent"))
         return rank_silent(d);
     if (!strcmp(name, "killed"))
@@ -212,7 +299,7 @@ static int sh(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof cmd, "FRUGAL_DEVICE=cpu %s 2>%s/stderr.txt", line, g_dir);
+    snprintf(cmd, sizeof cmd, "export FRUGAL_DEVICE=cpu; %s 2>%s/stderr.txt", line, g_dir);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     size_t n = fread(g_out, 1, sizeof g_out - 1, p);
@@ -239,6 +326,15 @@ static void test_collectives(void **state)
     int rc = sh(MPI2 " %s --rank collectives", g_mpirun, g_self);
     if (rc != 0)
         fail_msg("mpirun -np 2 test_dist --rank collectives -> %d\n%s\n%s", rc, g_out, stderr_text());
+}
+
+static void test_sync_bn_equals_whole_batch(void **state)
+{
+    (void)state;
+    NEED_MPI();
+    int rc = sh(MPI2 " %s --rank sync_bn", g_mpirun, g_self);
+    if (rc != 0)
+        fail_msg("mpirun -np 2 test_dist --rank sync_bn -> %d\n%s\n%s", rc, g_out, stderr_text());
 }
 
 static void test_silent_rank_times_out(void **state)
@@ -353,6 +449,174 @@ static void test_different_files_on_one_rank(void **state)
         fail_msg("stderr: %s", stderr_text());
 }
 
+/* Largest |a - b| over every f32 tensor of two checkpoints, relative to the tensor's largest |a| (the optimizer's
+ * step counter and other integer tensors compared exactly); -1 when they hold other tensors; 0 when bit-identical. */
+static double ckpt_diff(const char *pa, const char *pb)
+{
+    struct fr_safetensors *a = NULL, *b = NULL;
+    assert_int_equal(fr_st_open(pa, &a), FR_STATUS_OK);
+    assert_int_equal(fr_st_open(pb, &b), FR_STATUS_OK);
+    double worst = a->n_tensors == b->n_tensors ? 0 : -1;
+    for (int i = 0; i < a->n_tensors && worst >= 0; i++) {
+        const struct fr_st_tensor *ta = &a->tensors[i], *tb = fr_st_find(b, ta->name);
+        if (!tb || tb->end - tb->begin != ta->end - ta->begin) {
+            worst = -1;
+            break;
+        }
+        if (!memcmp(ta->data, tb->data, ta->end - ta->begin))
+            continue;
+        if (ta->dtype != FR_ST_F32) {
+            worst = 1e9;
+            continue;
+        }
+        size_t n = (size_t)fr_st_numel(ta);
+        float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
+        assert_int_equal(fr_st_read_f32(a, ta, x, n), FR_STATUS_OK);
+        assert_int_equal(fr_st_read_f32(b, tb, y, n), FR_STATUS_OK);
+        double mx = 0, d = 0;
+        for (size_t j = 0; j < n; j++) {
+            mx = fmax(mx, fabs((double)x[j]));
+            d = fmax(d, fabs((double)x[j] - (double)y[j]));
+        }
+        worst = fmax(worst, mx > 0 ? d / mx : d > 0 ? 1e9 : 0);
+        free(x);
+        free(y);
+    }
+    fr_st_free(a);
+    fr_st_free(b);
+    return worst;
+}
+
+/* four SGD steps of a global batch of 128 (model s: dropout by global row) and of a small batch-norm network (--sync-bn:
+ * statistics of the whole batch): 2 ranks end within float rounding of one process (the gradient sums are split in
+ * two and added in another order), two runs of 2 ranks bit for bit */
+static void test_train_two_ranks_equal_one(void **state)
+{
+    (void)state;
+    NEED_MPI();
+    NEED(g_have_data, "Fashion-MNIST is not installed");
+    FILE *f = fopen(tu_path(g_dir, "bn.txt"), "w");
+    assert_non_null(f);
+    fputs("conv c1 8 3 1 1 nobias\nbatchnorm b1\nrelu\nresidual r1\nconv r1.c 16 3 2 1 nobias\nbatchnorm r1.b\n"
+          "relu\nconv r1.d 16 3 1 1 nobias\nbatchnorm r1.e\nend 0.9\nrelu\ngap\ndropout 0.3\nlinear fc 10\n", f);
+    fclose(f);
+    const char *models[] = {"s", tu_path(g_dir, "bn.txt")};
+    for (int m = 0; m < 2; m++) {
+        char args[1024];
+        snprintf(args, sizeof args, "train --data fmnist --train-limit 600 --labels 512 --val 0 --test none --model %s "
+                                    "--batch 128 --epochs 1 --optimizer sgd --lr 0.05%s", models[m], m ? " --sync-bn" : "");
+        char one[600], two[600], again[600];
+        snprintf(one, sizeof one, "%s/one%d", g_dir, m);
+        snprintf(two, sizeof two, "%s/two%d", g_dir, m);
+        snprintf(again, sizeof again, "%s/again%d", g_dir, m);
+        assert_int_equal(sh("%s %s --threads 2 --out %s", g_exe, args, one), 0);
+        assert_int_equal(sh(MPI2 " %s %s --out %s", g_mpirun, g_exe, args, two), 0);
+        assert_int_equal(sh(MPI2 " %s %s --out %s", g_mpirun, g_exe, args, again), 0);
+        strcat(one, "/model.safetensors"), strcat(two, "/model.safetensors"), strcat(again, "/model.safetensors");
+        double d = ckpt_diff(one, two), d2 = ckpt_diff(two, again);
+        printf("%s: 2 ranks vs 1 process: largest difference %.3g of a tensor's largest value\n", models[m], d);
+        assert_true(d >= 0 && d < (m ? 1e-4 : 1e-5)); /* batch-norm bias gradients cancel: rounding shows more */
+        if (d2 != 0)
+            fail_msg("%s: two runs of 2 ranks differ by %g", models[m], d2);
+    }
+}
+
+/* --- a job in the background: a signal to one rank --- */
+
+/* Starts `mpirun -np 2 frugal train ...` (20 epochs of 10 steps) in the background with its output in DIR/log, its
+ * exit status in DIR/rc when it ends; waits until its first epoch is done and returns rank `rank`'s process id. */
+static int bg_train(const char *dir, const char *env, int rank)
+{
+    char log[700];
+    snprintf(log, sizeof log, "%s/log", dir);
+    sh("mkdir -p %s; (%s %s --oversubscribe --allow-run-as-root -np 2 %s train --data fmnist --train-limit 1280 "
+       "--labels 0 --val 0 --test none --model s --batch 128 --epochs 20 --out %s/out >%s 2>&1 & echo $! >%s/pid; "
+       "wait $!; echo $? >%s/rc) >/dev/null 2>&1 &",
+       dir, env, g_mpirun, g_exe, dir, log, dir, dir);
+    for (int i = 0; sh("grep -q 'epoch 1/20' %s", log) != 0; i++) { /* the first epoch's line */
+        if (i == 1200 || sh("test -f %s/rc", dir) == 0) {
+            sh("cat %s", log);
+            fail_msg("the job ended or took 2 minutes before its first epoch: %s", g_out);
+        }
+        usleep(100000);
+    }
+    assert_int_equal(sh("pgrep -P $(cat %s/pid) | sed -n %dp", dir, rank + 1), 0);
+    int pid = atoi(g_out);
+    assert_true(pid > 0);
+    return pid;
+}
+
+/* the job's exit status once it ends (fails after 2 minutes) and its output in g_out */
+static int bg_wait(const char *dir)
+{
+    for (int i = 0; i < 1200 && sh("test -f %s/rc", dir) != 0; i++)
+        usleep(100000);
+    if (sh("cat %s/rc", dir) != 0) {
+        sh("pkill -KILL -P $(cat %s/pid); kill -KILL $(cat %s/pid)", dir, dir);
+        fail_msg("the job did not end within 2 minutes");
+    }
+    int rc = atoi(g_out);
+    sh("cat %s/log", dir);
+    return rc;
+}
+
+/* SIGINT on rank 1: every rank finishes the step, rank 0 saves, all exit 130; one process resumes the run */
+static void test_sigint_on_one_rank(void **state)
+{
+    (void)state;
+    NEED_MPI();
+    NEED(g_have_data, "Fashion-MNIST is not installed");
+    const char *dir = tu_path(g_dir, "sigint");
+    int pid = bg_train(dir, "", 1);
+    kill(pid, SIGINT);
+    int rc = bg_wait(dir);
+    if (rc != 130 || !strstr(g_out, "interrupted at epoch"))
+        fail_msg("exit %d, output: %s", rc, g_out);
+    int epoch = 0, step = 0;
+    sscanf(strstr(g_out, "interrupted at epoch"), "interrupted at epoch %d step %d", &epoch, &step);
+    assert_true(epoch >= 2 && step >= 1);
+    assert_null(strstr(g_out, "frugal: rank 1")); /* rank 0 alone reports it */
+    char ck[700];
+    snprintf(ck, sizeof ck, "%s/out/model.safetensors", dir);
+    assert_int_equal(sh("%s train --data fmnist --train-limit 1280 --labels 0 --val 0 --test none --model s --batch 128 "
+                        "--epochs 20 --resume %s --out %s/out --json --threads 2",
+                        g_exe, ck, dir),
+                     0);
+    cJSON *o = cJSON_Parse(g_out);
+    assert_non_null(o);
+    /* the rest of the 200 steps, counted from where the 2 ranks stopped */
+    assert_int_equal((int)cJSON_GetObjectItem(o, "steps")->valuedouble, 200 - ((epoch - 1) * 10 + step));
+    cJSON_Delete(o);
+}
+
+/* a rank killed in the middle of training ends the job with an error */
+static void test_killed_rank_in_training(void **state)
+{
+    (void)state;
+    NEED_MPI();
+    NEED(g_have_data, "Fashion-MNIST is not installed");
+    const char *dir = tu_path(g_dir, "killed");
+    kill(bg_train(dir, "", 1), SIGKILL);
+    int rc = bg_wait(dir);
+    if (rc == 0 || !strstr(g_out, "signal 9"))
+        fail_msg("exit %d, output: %s", rc, g_out);
+}
+
+/* a rank that hangs (stopped): the others give up after FRUGAL_RANK_TIMEOUT naming it, and the job ends */
+static void test_hung_rank_in_training(void **state)
+{
+    (void)state;
+    NEED_MPI();
+    NEED(g_have_data, "Fashion-MNIST is not installed");
+    const char *dir = tu_path(g_dir, "hung");
+    int pid = bg_train(dir, "FRUGAL_RANK_TIMEOUT=3", 1);
+    kill(pid, SIGSTOP);
+    int rc = bg_wait(dir);
+    kill(pid, SIGKILL); /* in case the launcher left it stopped */
+    if (rc == 0 || !strstr(g_out, "no answer from rank 1"))
+        fail_msg("exit %d, output: %s", rc, g_out);
+}
+
 /* a build without MPI started by mpirun (its environment): rank 0 says so, every rank exits 2 */
 static void test_no_mpi_build(void **state)
 {
@@ -411,10 +675,15 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_split_batch_noise),
         cmocka_unit_test(test_collectives),
+        cmocka_unit_test(test_sync_bn_equals_whole_batch),
         cmocka_unit_test(test_silent_rank_times_out),
         cmocka_unit_test(test_killed_rank_ends_job),
         cmocka_unit_test(test_devices_every_rank),
         cmocka_unit_test(test_eval_sharded_equals_one_process),
+        cmocka_unit_test(test_train_two_ranks_equal_one),
+        cmocka_unit_test(test_sigint_on_one_rank),
+        cmocka_unit_test(test_killed_rank_in_training),
+        cmocka_unit_test(test_hung_rank_in_training),
         cmocka_unit_test(test_bad_device_on_one_rank),
         cmocka_unit_test(test_different_files_on_one_rank),
         cmocka_unit_test(test_no_mpi_build),

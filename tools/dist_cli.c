@@ -90,8 +90,19 @@ int dcli_finish(int rc)
 {
     if (!g_d)
         return rc;
-    if (rc != 0 && g_real_err >= 0 && !g_agreed && !fr_dist_agreed(g_d)) {
-        /* a failure rank 0 may know nothing of: this rank says it itself */
+    int n = fr_dist_size(g_d);
+    bool tell = rc != 0 && g_real_err >= 0 && !g_agreed && !fr_dist_agreed(g_d);
+    if (n > 1 && !fr_dist_broken(g_d)) {
+        /* every rank's code: a failure rank 0 shares (the same code) was reported by rank 0; a failing rank waits
+         * only briefly for ranks still at work (they are ended by the abort that follows) */
+        int32_t mine = rc, *all = calloc((size_t)n, sizeof *all);
+        if (rc != 0 && fr_dist_timeout(g_d) > 10)
+            fr_dist_set_timeout(g_d, 10);
+        if (all && fr_dist_allgather(g_d, &mine, sizeof mine, all) == FR_STATUS_OK && all[0] == rc)
+            tell = false;
+        free(all);
+    }
+    if (tell) { /* a failure rank 0 knows nothing of: this rank says it itself */
         char line[LINE_MAX_];
         last_line(line, sizeof line);
         dprintf(g_real_err, "frugal: rank %d (%s): %s\n", fr_dist_rank(g_d), fr_dist_host(g_d, fr_dist_rank(g_d)),
