@@ -11,6 +11,7 @@
 #include "dist_cli.h"
 #include "frugal/backend.h"
 #include "frugal/dist.h"
+#include "frugal/recipes.h"
 
 #define LINE_MAX_ 400
 
@@ -237,4 +238,30 @@ int dcli_devices(cJSON *root, bool json)
     }
     cJSON_Delete(out);
     return CLI_OK;
+}
+
+void dcli_fit_report(const char *cmd, cJSON *o, const struct fr_fit_result *fit)
+{
+    int n = fr_dist_size(g_d);
+    if (n == 1 || !fit)
+        return;
+    int32_t mine = fit->local_batch, *all = calloc((size_t)n, sizeof *all);
+    if (!all || fr_dist_allgather(g_d, &mine, sizeof mine, all) != FR_STATUS_OK) {
+        free(all);
+        return;
+    }
+    cJSON_AddNumberToObject(o, "ranks", n);
+    cJSON *arr = cJSON_AddArrayToObject(o, "batch_shares");
+    bool equal = true;
+    for (int r = 0; r < n; r++) {
+        cJSON_AddItemToArray(arr, cJSON_CreateNumber(all[r]));
+        equal &= abs(all[r] - all[0]) <= 1;
+    }
+    if (!equal) {
+        fprintf(stderr, "frugal %s: each batch split by speed:", cmd);
+        for (int r = 0; r < n; r++)
+            fprintf(stderr, "%s rank %d %d", r ? "," : "", r, all[r]);
+        fprintf(stderr, " images\n");
+    }
+    free(all);
 }

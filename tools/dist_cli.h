@@ -24,5 +24,9 @@ int dcli_device(const char *cmd, int rc, struct fr_backend *be);
 /* `frugal devices` with several ranks: every rank's JSON object (root, consumed) gathered; rank 0 prints them as
  * {"command": "devices", "ranks": [{"rank", "host", ...}]} or as a table per rank. Returns the exit code. */
 int dcli_devices(cJSON *root, bool json);
+/* After training on several ranks: "ranks" and "batch_shares" (every rank's rows of a batch) into the JSON object,
+ * and a line on stderr when --balance speed split the batch unequally. Every rank calls it. */
+struct fr_fit_result;
+void dcli_fit_report(const char *cmd, cJSON *o, const struct fr_fit_result *fit);
 
 #endif

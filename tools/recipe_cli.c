@@ -1,5 +1,6 @@
 /* Shared pieces of the recipe subcommands: defaults, datasets by spec, splits, fit options, SIGINT, reports. */
 #include "recipe_cli.h"
+#include "dist_cli.h"
 #include "progress.h"
 
 #include <errno.h>
@@ -466,6 +467,7 @@ int rc_finish(const char *cmd, const struct rc_common *c, struct fr_backend *be,
     cJSON_AddNumberToObject(o, "fallback_ops", fb);
     cJSON_AddStringToObject(o, "model", net->arch);
     cJSON_AddNumberToObject(o, "parameters", (double)fr_model_n_params(net->model));
+    dcli_fit_report(cmd, o, fit); /* several ranks: how each batch was split */
     if (extra) {
         cJSON *it = extra->child;
         while (it) {
