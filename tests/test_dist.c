@@ -413,6 +413,31 @@ static void test_eval_sharded_equals_one_process(void **state)
     free(two);
 }
 
+/* pseudo-labels (soft, balanced: duplicates and a threshold) and predictions of 2 ranks: the same files, byte for byte,
+ * as one process (the CSV, its confidences, the images written, the predictions printed) */
+static void test_pseudo_label_and_predict_sharded(void **state)
+{
+    (void)state;
+    NEED_MPI();
+    NEED(g_have_data, "Fashion-MNIST is not installed");
+    const char *ck = tu_path(g_dir, "m/model.safetensors");
+    const char *args = "pseudo-label --data fmnist --train-limit 1300 --soft --balance --threshold 0.12";
+    assert_int_equal(sh("mkdir -p %s/pl1 %s/pl2 && %s %s --teacher %s --out %s/pl1/pl.csv --threads 2", g_dir, g_dir,
+                        g_exe, args, ck, g_dir),
+                     0);
+    assert_int_equal(sh(MPI2 " %s %s --teacher %s --out %s/pl2/pl.csv", g_mpirun, g_exe, args, ck, g_dir), 0);
+    if (sh("diff -r %s/pl1 %s/pl2 && ls %s/pl2/pl_images | wc -l", g_dir, g_dir, g_dir) != 0)
+        fail_msg("2 ranks wrote other pseudo-labels than one process: %s", g_out);
+    assert_true(atoi(g_out) > 100); /* images were written */
+    assert_int_equal(sh("%s predict --model %s --input %s/pl1/pl_images --top-k 3 --threads 2", g_exe, ck, g_dir), 0);
+    char *one = strdup(g_out);
+    assert_int_equal(sh(MPI2 " %s predict --model %s --input %s/pl1/pl_images --top-k 3", g_mpirun, g_exe, ck, g_dir),
+                     0);
+    assert_true(strlen(one) > 1000);
+    assert_string_equal(one, g_out);
+    free(one);
+}
+
 static void test_bad_device_on_one_rank(void **state)
 {
     (void)state;
@@ -519,6 +544,27 @@ static void test_train_two_ranks_equal_one(void **state)
         if (d2 != 0)
             fail_msg("%s: two runs of 2 ranks differ by %g", models[m], d2);
     }
+    /* --resume with another number of ranks: one process's first epoch continued by 2 ranks ends within float
+     * rounding of one process running both epochs */
+    const char *args = "train --data fmnist --train-limit 600 --labels 512 --val 0 --test none --model s --batch 128 "
+                       "--optimizer sgd --lr 0.05 --schedule constant --threads 2";
+    assert_int_equal(sh("%s %s --epochs 1 --out %s/first", g_exe, args, g_dir), 0);
+    assert_int_equal(sh("%s %s --epochs 2 --out %s/both", g_exe, args, g_dir), 0);
+    assert_int_equal(sh(MPI2 " %s %s --epochs 2 --resume %s/first/model.safetensors --out %s/resumed --json", g_mpirun,
+                        g_exe, args, g_dir, g_dir),
+                     0);
+    cJSON *o = cJSON_Parse(g_out);
+    if (!o)
+        fail_msg("not JSON: %s\n%s", g_out, stderr_text());
+    assert_int_equal((int)cJSON_GetObjectItem(o, "steps")->valuedouble, 4); /* the second epoch's steps */
+    assert_int_equal(cJSON_GetObjectItem(o, "ranks")->valueint, 2);
+    cJSON_Delete(o);
+    char both[700], resumed[700];
+    snprintf(both, sizeof both, "%s/both/model.safetensors", g_dir);
+    snprintf(resumed, sizeof resumed, "%s/resumed/model.safetensors", g_dir);
+    double d = ckpt_diff(both, resumed);
+    printf("resumed on 2 ranks vs 1 process: largest difference %.3g\n", d);
+    assert_true(d >= 0 && d < 1e-5);
 }
 
 /* --- a job in the background: a signal to one rank --- */
@@ -587,6 +633,21 @@ static void test_sigint_on_one_rank(void **state)
     /* the rest of the 200 steps, counted from where the 2 ranks stopped */
     assert_int_equal((int)cJSON_GetObjectItem(o, "steps")->valuedouble, 200 - ((epoch - 1) * 10 + step));
     cJSON_Delete(o);
+}
+
+/* SIGTERM on rank 0 (kill, a batch scheduler): the same as SIGINT, every rank finishes the step, rank 0 saves, all
+ * exit 130 */
+static void test_sigterm_on_rank0(void **state)
+{
+    (void)state;
+    NEED_MPI();
+    NEED(g_have_data, "Fashion-MNIST is not installed");
+    const char *dir = tu_path(g_dir, "sigterm");
+    kill(bg_train(dir, "", 0), SIGTERM);
+    int rc = bg_wait(dir);
+    if (rc != 130 || !strstr(g_out, "interrupted at epoch"))
+        fail_msg("exit %d, output: %s", rc, g_out);
+    assert_int_equal(sh("test -s %s/out/model.safetensors", dir), 0);
 }
 
 /* a rank killed in the middle of training ends the job with an error */
@@ -680,8 +741,10 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_killed_rank_ends_job),
         cmocka_unit_test(test_devices_every_rank),
         cmocka_unit_test(test_eval_sharded_equals_one_process),
+        cmocka_unit_test(test_pseudo_label_and_predict_sharded),
         cmocka_unit_test(test_train_two_ranks_equal_one),
         cmocka_unit_test(test_sigint_on_one_rank),
+        cmocka_unit_test(test_sigterm_on_rank0),
         cmocka_unit_test(test_killed_rank_in_training),
         cmocka_unit_test(test_hung_rank_in_training),
         cmocka_unit_test(test_bad_device_on_one_rank),

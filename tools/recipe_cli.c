@@ -360,9 +360,8 @@ int rc_mkdir(const char *cmd, const char *dir)
 
 static void on_sigint(int sig)
 {
-    (void)sig;
     rc_stop = 1;
-    signal(SIGINT, SIG_DFL); /* a second Ctrl-C ends the process at once */
+    signal(sig, SIG_DFL); /* a second Ctrl-C (or SIGTERM) ends the process at once */
 }
 
 void rc_install_sigint(void)
@@ -372,6 +371,7 @@ void rc_install_sigint(void)
     sa.sa_handler = on_sigint;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL); /* kill, a batch scheduler, mpirun passing its own SIGTERM on: the same stop */
 }
 
 void rc_report_device(const char *cmd, struct fr_backend *be, int fallback_ops)

@@ -111,7 +111,7 @@ int rc_fit_opts(const char *cmd, const struct rc_common *c, const struct rc_fit 
 /* Creates DIR (and parents); exit code. */
 int rc_mkdir(const char *cmd, const char *dir);
 
-/* SIGINT: the first one sets rc_stop (the loop finishes its step, saves, exits), a second one kills. */
+/* SIGINT or SIGTERM: the first one sets rc_stop (the loop finishes its step, saves, exits 130), a second one kills. */
 extern volatile sig_atomic_t rc_stop;
 void rc_install_sigint(void);
 
