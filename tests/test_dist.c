@@ -528,7 +528,7 @@ static void test_train_two_ranks_equal_one(void **state)
     const char *models[] = {"s", tu_path(g_dir, "bn.txt")};
     for (int m = 0; m < 2; m++) {
         char args[1024];
-        snprintf(args, sizeof args, "train --data fmnist --train-limit 600 --labels 512 --val 0 --test none --model %s "
+        snprintf(args, sizeof args, "train --data fmnist --train-limit 600 --labels 512 --val 0 --test none --arch %s "
                                     "--batch 128 --epochs 1 --optimizer sgd --lr 0.05%s", models[m], m ? " --sync-bn" : "");
         char one[600], two[600], again[600];
         snprintf(one, sizeof one, "%s/one%d", g_dir, m);
@@ -546,7 +546,7 @@ static void test_train_two_ranks_equal_one(void **state)
     }
     /* --resume with another number of ranks: one process's first epoch continued by 2 ranks ends within float
      * rounding of one process running both epochs */
-    const char *args = "train --data fmnist --train-limit 600 --labels 512 --val 0 --test none --model s --batch 128 "
+    const char *args = "train --data fmnist --train-limit 600 --labels 512 --val 0 --test none --arch s --batch 128 "
                        "--optimizer sgd --lr 0.05 --schedule constant --threads 2";
     assert_int_equal(sh("%s %s --epochs 1 --out %s/first", g_exe, args, g_dir), 0);
     assert_int_equal(sh("%s %s --epochs 2 --out %s/both", g_exe, args, g_dir), 0);
@@ -556,7 +556,7 @@ static void test_train_two_ranks_equal_one(void **state)
     cJSON *o = cJSON_Parse(g_out);
     if (!o)
         fail_msg("not JSON: %s\n%s", g_out, stderr_text());
-    assert_int_equal((int)cJSON_GetObjectItem(o, "steps")->valuedouble, 4); /* the second epoch's steps */
+    assert_int_equal((int)cJSON_GetObjectItem(o, "steps_this_run")->valuedouble, 4); /* the second epoch's steps */
     assert_int_equal(cJSON_GetObjectItem(o, "ranks")->valueint, 2);
     cJSON_Delete(o);
     char both[700], resumed[700];
@@ -576,7 +576,7 @@ static int bg_train(const char *dir, const char *env, int rank)
     char log[700];
     snprintf(log, sizeof log, "%s/log", dir);
     sh("mkdir -p %s; (%s %s --oversubscribe --allow-run-as-root -np 2 %s train --data fmnist --train-limit 1280 "
-       "--labels 0 --val 0 --test none --model s --batch 128 --epochs 20 --out %s/out >%s 2>&1 & echo $! >%s/pid; "
+       "--labels 0 --val 0 --test none --arch s --batch 128 --epochs 20 --out %s/out >%s 2>&1 & echo $! >%s/pid; "
        "wait $!; echo $? >%s/rc) >/dev/null 2>&1 &",
        dir, env, g_mpirun, g_exe, dir, log, dir, dir);
     for (int i = 0; sh("grep -q 'epoch 1/20' %s", log) != 0; i++) { /* the first epoch's line */
@@ -624,14 +624,14 @@ static void test_sigint_on_one_rank(void **state)
     assert_null(strstr(g_out, "frugal: rank 1")); /* rank 0 alone reports it */
     char ck[700];
     snprintf(ck, sizeof ck, "%s/out/model.safetensors", dir);
-    assert_int_equal(sh("%s train --data fmnist --train-limit 1280 --labels 0 --val 0 --test none --model s --batch 128 "
+    assert_int_equal(sh("%s train --data fmnist --train-limit 1280 --labels 0 --val 0 --test none --arch s --batch 128 "
                         "--epochs 20 --resume %s --out %s/out --json --threads 2",
                         g_exe, ck, dir),
                      0);
     cJSON *o = cJSON_Parse(g_out);
     assert_non_null(o);
     /* the rest of the 200 steps, counted from where the 2 ranks stopped */
-    assert_int_equal((int)cJSON_GetObjectItem(o, "steps")->valuedouble, 200 - ((epoch - 1) * 10 + step));
+    assert_int_equal((int)cJSON_GetObjectItem(o, "steps_this_run")->valuedouble, 200 - ((epoch - 1) * 10 + step));
     cJSON_Delete(o);
 }
 
@@ -710,7 +710,7 @@ static int group_setup(void **state)
         return 0;
     /* two small models of the same architecture (other seeds) */
     for (int i = 0; i < 2; i++) {
-        int rc = sh("%s train --data fmnist --train-limit 1000 --labels 300 --test none --model t --batch 32 --epochs 1 "
+        int rc = sh("%s train --data fmnist --train-limit 1000 --labels 300 --test none --arch t --batch 32 --epochs 1 "
                     "--threads 2 --seed %d --out %s",
                     g_exe, i + 1, tu_path(g_dir, i ? "m2" : "m"));
         if (rc != 0) {

@@ -5,11 +5,12 @@
  * the process was not started by mpirun, the job is one process (rank 0 of 1) and every collective is a copy.
  *
  *   struct fr_dist *d;
- *   if (fr_dist_init(&d) != FR_STATUS_OK) { fprintf(stderr, "%s\n", fr_last_error()); return 2; }
+ *   if (fr_dist_init(&d) != FR_STATUS_OK) { fprintf(stderr, "%s\n", fr_last_error()); return; }  // exit 2
  *   float g[3] = {1, 2, 3};
  *   fr_dist_sum(d, g, 3, NULL);            // every rank now holds the sum of the ranks' g, added in rank order
  *   enum fr_status st = fr_dist_agree(d, FR_STATUS_OK);  // a failure of any rank becomes every rank's
- *   fr_dist_finalize(d, st == FR_STATUS_OK ? 0 : 1);
+ *   int exit_code = fr_dist_finalize(d, st == FR_STATUS_OK ? 0 : 1);  // the process's exit status
+ *   (void)exit_code;
  */
 #ifndef FRUGAL_DIST_H
 #define FRUGAL_DIST_H
