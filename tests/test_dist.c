@@ -1,8 +1,11 @@
 /* One job over MPI ranks: the collectives (sums in rank order against a hand-made double sum, the same bits on
  * every rank, gathers, agreement, fingerprints, a deadline naming the silent rank, a killed rank) run as
  * `mpirun -np 2 test_dist --rank NAME`; the CLI under mpirun (every rank's devices, sharded evaluation, prediction
- * and pseudo-labels equal to one process byte for byte, one error for a bad device or different files). In a
- * build without MPI: mpirun's environment gives one clear error and exit 2 on every rank. */
+ * and pseudo-labels equal to one process byte for byte, one error for a bad device or different files with nothing
+ * overwritten); training on 2 ranks within float rounding of one process (not bit for bit: one process sums a
+ * weight's gradient over the whole batch in float, 2 ranks sum halves added in double) and bit-identical run to
+ * run, --resume on another number of ranks, SIGINT/SIGTERM, a killed or hung rank. In a build without MPI:
+ * mpirun's environment gives one clear error and exit 2 on every rank. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <signal.h>
@@ -472,6 +475,20 @@ static void test_different_files_on_one_rank(void **state)
     assert_int_equal(rc, 2);
     if (!strstr(stderr_text(), "the images to predict: not the same on rank 1 ("))
         fail_msg("stderr: %s", stderr_text());
+    /* training on other data on rank 1 into a directory with an earlier run's checkpoint: one error, from rank 0,
+     * exit 2, the checkpoint untouched */
+    assert_int_equal(sh("mkdir -p %s/keep && cp %s %s/keep/model.safetensors", g_dir, tu_path(g_dir, "m/model.safetensors"),
+                        g_dir),
+                     0);
+    const char *args = "train --data fmnist --labels 0 --val 0 --test none --arch t --batch 32 --epochs 1";
+    rc = sh("%s --oversubscribe --allow-run-as-root -np 1 %s %s --train-limit 300 --out %s/keep : -np 1 %s %s "
+            "--train-limit 299 --out %s/keep",
+            g_mpirun, g_exe, args, g_dir, g_exe, args, g_dir);
+    assert_int_equal(rc, 2);
+    const char *err = stderr_text(), *hit = strstr(err, "the training images: not the same on rank 1 (");
+    if (!hit || strstr(hit + 1, "the training images: not the same")) /* once */
+        fail_msg("stderr: %s", err);
+    assert_int_equal(sh("cmp %s %s/keep/model.safetensors", tu_path(g_dir, "m/model.safetensors"), g_dir), 0);
 }
 
 /* Largest |a - b| over every f32 tensor of two checkpoints, relative to the tensor's largest |a| (the optimizer's
