@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "dist/dist_internal.h"
 #include "frugal/dist.h"
 #include "frugal/io.h"
 #include "frugal/recipes.h"
@@ -102,6 +103,29 @@ static int rank_collectives(struct fr_dist *d)
               strstr(fr_last_error(), "copy A") && strstr(fr_last_error(), "copy B"),
           "message '%s'", fr_last_error());
     CHECK(fr_dist_hash(0, "abc", 3) != fr_dist_hash(0, "abd", 3), "hash collision");
+    /* --balance speed, a batch of 128 measured at 64 rows each (hand-computed shares):
+     * proportional: 1 ms and 3 ms per row -> 96 + 32 rows;
+     * rank 1 with a fixed cost, 192 ms at 64 rows and 128 ms at 32 (64 ms + 2 ms per row), rank 0 64 ms at 64 and
+     * 96 ms at 96 (1 ms per row): T = 1000 T + 500 (T - 0.064) = 128 -> T = 0.10667 s, 106.67 + 21.33 -> 107 + 21;
+     * rank 1 10 s at 64 and at 32 rows (no growth: proportional to the newer time): at least one row -> 127 + 1 */
+    struct {
+        double t[2];      /* each rank's step time ... */
+        int64_t n[2];     /* ... at this many rows */
+        double prev_t[2]; /* an earlier time (0: none) ... */
+        int64_t prev_n[2];
+        int64_t want0; /* rank 0's rows; rank 1 gets the rest */
+    } cases[] = {{{0.064, 0.192}, {64, 64}, {0, 0}, {0, 0}, 96},
+                 {{0.096, 0.128}, {96, 32}, {0.064, 0.192}, {64, 64}, 107},
+                 {{0.064, 10.0}, {64, 64}, {0.096, 10.0}, {96, 32}, 127}};
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        int64_t count = cases[k].n[me], first = me ? cases[k].n[0] : 0;
+        CHECK(fr_dp_balance(d, cases[k].t[me], cases[k].prev_t[me], cases[k].prev_n[me], &first, &count) ==
+                  FR_STATUS_OK,
+              "%s", fr_last_error());
+        int64_t want = me ? 128 - cases[k].want0 : cases[k].want0;
+        CHECK(count == want && first == (me ? cases[k].want0 : 0), "case %zu: rows [%lld, +%lld), want %lld", k,
+              (long long)first, (long long)count, (long long)want);
+    }
     return fr_dist_finalize(d, 0);
 }
 

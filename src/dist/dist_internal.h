@@ -43,8 +43,10 @@ void fr_dp_vote_stop(struct fr_dp *dp, bool stop);
 bool fr_dp_stop(const struct fr_dp *dp);
 float fr_dp_loss(const struct fr_dp *dp);
 double fr_dp_sync_seconds(const struct fr_dp *dp);
-/* --balance speed: from every rank's time for its rows [*first, *first + *count) of the global batch, new rows in
- * proportion to the ranks' speeds (at least one each; the same split on every rank). */
-enum fr_status fr_dp_balance(struct fr_dist *d, double seconds, int64_t *first, int64_t *count);
+/* --balance speed: from every rank's step time for its rows [*first, *first + *count) of the global batch (and, when
+ * prev_count > 0, an earlier time at prev_count rows: a fixed cost per step is then told apart from the cost per
+ * image), new rows that end every rank's step at the same time (at least one each; the same split on every rank). */
+enum fr_status fr_dp_balance(struct fr_dist *d, double seconds, double prev_seconds, int64_t prev_count,
+                             int64_t *first, int64_t *count);
 
 #endif

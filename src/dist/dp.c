@@ -130,29 +130,62 @@ enum fr_status fr_dp_new(struct fr_dist *d, struct fr_trainer *tr, struct fr_mod
     return FR_STATUS_OK;
 }
 
-enum fr_status fr_dp_balance(struct fr_dist *d, double seconds, int64_t *first, int64_t *count)
+/* A rank's step time as t(n) = a + b·n from the newer measurement t1 at n1 rows alone (a = 0), or with an older one
+ * t2 at n2 rows; a slow device's fixed cost per step (launches, transfers) is what a proportional split would miss. */
+static void step_model(double t1, int64_t n1, double t2, int64_t n2, double *a, double *b)
+{
+    *a = 0, *b = t1 / (double)n1;
+    if (n2 <= 0 || n2 == n1 || !(t2 > 0) || !isfinite(t2))
+        return;
+    double slope = (t2 - t1) / (double)(n2 - n1);
+    if (slope <= 0) /* no growth: noise (other jobs) decided; the newer time, proportional */
+        return;
+    *b = slope, *a = t1 - slope * (double)n1;
+    if (*a < 0) /* at most proportional */
+        *a = 0, *b = t1 / (double)n1;
+}
+
+enum fr_status fr_dp_balance(struct fr_dist *d, double seconds, double prev_seconds, int64_t prev_count,
+                             int64_t *first, int64_t *count)
 {
     const int n = fr_dist_size(d), me = fr_dist_rank(d);
     struct speed {
-        double seconds;
-        int64_t count;
-    } mine = {seconds, *count}, *all = calloc((size_t)n, sizeof *all);
-    double *ideal = malloc((size_t)n * sizeof *ideal);
+        double seconds, prev_seconds;
+        int64_t count, prev_count;
+    } mine = {seconds, prev_seconds, *count, prev_count}, *all = calloc((size_t)n, sizeof *all);
+    double *ideal = malloc((size_t)n * sizeof *ideal), *a = malloc((size_t)n * sizeof *a),
+           *b = malloc((size_t)n * sizeof *b);
     int64_t *c = malloc((size_t)n * sizeof *c);
-    enum fr_status st = all && ideal && c ? fr_dist_allgather(d, &mine, sizeof mine, all)
-                                          : fr_error(FR_STATUS_OUT_OF_MEMORY, "balance: out of memory");
+    bool *fixed = calloc((size_t)n, sizeof *fixed);
+    enum fr_status st = all && ideal && a && b && c && fixed
+                            ? fr_dist_allgather(d, &mine, sizeof mine, all)
+                            : fr_error(FR_STATUS_OUT_OF_MEMORY, "balance: out of memory");
     int64_t B = 0;
-    double total = 0;
     bool ok = st == FR_STATUS_OK;
     for (int r = 0; ok && r < n; r++) {
         B += all[r].count;
         ok = all[r].seconds > 0 && isfinite(all[r].seconds) && all[r].count > 0;
-        total += ok ? (double)all[r].count / all[r].seconds : 0;
+        if (ok)
+            step_model(all[r].seconds, all[r].count, all[r].prev_seconds, all[r].prev_count, &a[r], &b[r]);
     }
-    if (ok && B >= n) { /* largest remainders, ties to the lower rank */
-        int64_t sum = 0;
+    if (ok && B >= n) {
+        /* the shares that end every rank's step at the same time T: n_r = (T - a_r)/b_r, Σ n_r = B, at least 1 each */
+        for (bool again = true; again;) {
+            double num = (double)B, den = 0;
+            for (int r = 0; r < n; r++)
+                if (fixed[r])
+                    num -= 1;
+                else
+                    num += a[r] / b[r], den += 1 / b[r];
+            again = false;
+            for (int r = 0; r < n; r++) {
+                ideal[r] = fixed[r] ? 1 : (num / den - a[r]) / b[r];
+                if (!fixed[r] && ideal[r] < 1)
+                    fixed[r] = again = true;
+            }
+        }
+        int64_t sum = 0; /* largest remainders, ties to the lower rank */
         for (int r = 0; r < n; r++) {
-            ideal[r] = (double)B * ((double)all[r].count / all[r].seconds) / total;
             c[r] = (int64_t)ideal[r] < 1 ? 1 : (int64_t)ideal[r];
             sum += c[r];
         }
@@ -172,10 +205,17 @@ enum fr_status fr_dp_balance(struct fr_dist *d, double seconds, int64_t *first, 
         for (int r = 0; r < me; r++)
             *first += c[r];
         *count = c[me];
+        for (int r = 0; r < n && me == 0 && fr_debug_enabled("dist"); r++)
+            fr_log(FR_LOG_WARN, "dist: balance: rank %d: %.1f ms at %lld rows (before: %.1f ms at %lld): %.2f ms + %.3f ms "
+                   "per row -> %lld rows", r, 1e3 * all[r].seconds, (long long)all[r].count, 1e3 * all[r].prev_seconds,
+                   (long long)all[r].prev_count, 1e3 * a[r], 1e3 * b[r], (long long)c[r]);
     }
     free(all);
     free(ideal);
+    free(a);
+    free(b);
     free(c);
+    free(fixed);
     return st;
 }
 

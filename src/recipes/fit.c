@@ -340,10 +340,12 @@ static enum fr_status model_tensors(struct fr_model *m, float **buf, bool restor
 }
 
 /* --balance speed: each rank times a few steps on its share of the first batch (warm-up first), alone (no sum), then
- * the batch is split in proportion to the measured speeds. The steps leave no trace: the weights are put back and
- * the caller builds a fresh trainer (optimizer state) for the new share. */
+ * the batch is split so that every rank's step ends at the same time (from this time, and from an earlier one at
+ * prev_count rows when given: a fixed cost per step then counts as such). The steps leave no trace: the weights are
+ * put back and the caller builds a fresh trainer (optimizer state) for the new share. *seconds: this rank's time. */
 static enum fr_status fit_balance(struct fr_net *net, const struct fit_prep *prep, struct fr_loader *ld, int64_t epoch,
-                                  bool soft, int64_t *first, int64_t *count)
+                                  bool soft, double prev_seconds, int64_t prev_count, double *seconds, int64_t *first,
+                                  int64_t *count)
 {
     enum { WARMUP = 1, TIMED = 3 };
     struct fr_trainer *tr = net->trainer;
@@ -368,7 +370,8 @@ static enum fr_status fit_balance(struct fr_net *net, const struct fit_prep *pre
         st = model_tensors(net->model, &saved, true);
     free(saved);
     st = fr_dist_agree(fr_dist_world(), st);
-    return st == FR_STATUS_OK ? fr_dp_balance(fr_dist_world(), best, first, count) : st;
+    *seconds = best;
+    return st == FR_STATUS_OK ? fr_dp_balance(fr_dist_world(), best, prev_seconds, prev_count, first, count) : st;
 }
 
 enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct fr_fit_opts *o,
@@ -488,10 +491,19 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
         st = fr_loader_new_src(&src, &lo, &ld);
     struct fr_dp *dp = NULL;
     if (st == FR_STATUS_OK && fr_dist_size(d) > 1) {
-        /* --balance speed: shares of the batch proportional to the ranks' measured speed */
-        if (o->balance == FR_BALANCE_SPEED && (st = fit_balance(net, &prep, ld, start_epoch, lk == FR_LOSS_SOFT_CE, &first,
-                                                                      &count)) ==
-                                                  FR_STATUS_OK) {
+        /* --balance speed: shares of the batch by the ranks' measured step times, twice (the second time at the
+         * first split's shares: a fixed cost per step shows apart from the cost per image) */
+        double t_prev = 0;
+        int64_t n_prev = 0;
+        for (int round = 0; round < 2 && st == FR_STATUS_OK && o->balance == FR_BALANCE_SPEED; round++) {
+            int64_t was = count;
+            double t = 0;
+            if ((st = fit_balance(net, &prep, ld, start_epoch, lk == FR_LOSS_SOFT_CE, t_prev, n_prev, &t, &first,
+                                  &count)) != FR_STATUS_OK)
+                break;
+            t_prev = t, n_prev = was;
+            if (count == was && (int64_t)prep.first == first)
+                continue;
             st = fit_trainer(net, ts, o, pol, shorthand, lk, (int)count, first, B);
             prep.tr = tr = net->trainer;
             prep.batch = (int)count, prep.first = (uint32_t)first;
