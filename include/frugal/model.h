@@ -85,7 +85,7 @@ enum fr_status fr_model_set_normalization(struct fr_model *m, int n, const float
 int fr_model_normalization(const struct fr_model *m, float mean[4], float std[4]);
 
 /* Built-in models by name: "t" (tiny: conv 8 -> pool -> conv 16 -> pool -> linear), "s" (the reference
- * CNN of REFERENCE.md section 8, 422k parameters on 1x28x28), "m" (wider, batch-norm, residual blocks
+ * CNN of docs/reference.md §8, 422k parameters on 1x28x28), "m" (wider, batch-norm, residual blocks
  * with stochastic depth and dropout before the classifier: a Noisy Student student/teacher). */
 enum fr_status fr_model_builtin(struct fr_ctx *ctx, const char *name, int c, int h, int w, int n_classes,
                                 struct fr_model **out);

@@ -179,7 +179,7 @@ struct fr_fit_result {
 enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct fr_fit_opts *o,
                       struct fr_fit_result *r);
 
-/* --- pseudo-labelling (REFERENCE.md section 6) --- */
+/* --- pseudo-labelling (docs/reference.md §6) --- */
 struct fr_pseudo_opts {
     float threshold;   /* keep predictions with max probability >= threshold */
     bool balance;      /* per class: keep the most confident of frequent classes, duplicate rare ones */
