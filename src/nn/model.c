@@ -466,8 +466,15 @@ struct fr_tensor *fr_model_forward(struct fr_model *m, struct fr_ctx *ctx, struc
     struct fr_tensor *h = x, *stack[FR_MODEL_MAX_DEPTH];
     int depth = 0;
     /* dropout and drop-path masks by (this forward's input, layer): not by node ids, which nodes built in between
-     * (sync batch-norm's collectives) would shift */
-    const uint32_t salt = (uint32_t)x->id * 4099u;
+     * (sync batch-norm's collectives) would shift; by the input's name when it has one, so that a graph built again
+     * in the same context (--balance speed) draws the masks of the first */
+    uint32_t salt = (uint32_t)x->id * 4099u;
+    if (x->name[0]) {
+        salt = 2166136261u; /* FNV-1a */
+        for (const char *c = x->name; *c; c++)
+            salt = (salt ^ (uint8_t)*c) * 16777619u;
+        salt *= 4099u;
+    }
     for (int i = 0; i < m->n_layers && h; i++) {
         struct layer *l = &m->layers[i];
         switch (l->kind) {

@@ -210,15 +210,10 @@ static void metrics_line(const char *out_dir, const char *tag, const struct fr_e
 /* reload every parameter and state tensor (optimizer included) from the checkpoint the net came from */
 static enum fr_status reload_state(struct fr_net *net)
 {
-    int cnt = fr_ctx_count(net->ctx), k = 0;
-    struct fr_named_tensor *ts = calloc((size_t)cnt + 1, sizeof *ts);
+    int k = 0;
+    struct fr_named_tensor *ts = fr_net_state_tensors(net, &k);
     if (!ts)
         return fr_error(FR_STATUS_OUT_OF_MEMORY, "fit: out of memory");
-    for (int i = 0; i < cnt; i++) {
-        struct fr_tensor *t = fr_ctx_tensor(net->ctx, i);
-        if ((t->flags & (FR_FLAG_PARAM | FR_FLAG_STATE)) && t->buffer && t->name[0] && !t->view_src)
-            ts[k++] = (struct fr_named_tensor){t->name, t};
-    }
     struct fr_st_load_opts lo = {.allow_missing = false, .ignore_unexpected = true};
     enum fr_status st = fr_checkpoint_load(net->ck_path, ts, k, &lo, NULL);
     free(ts);
@@ -502,8 +497,7 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
                                   &count)) != FR_STATUS_OK)
                 break;
             t_prev = t, n_prev = was;
-            if (count == was && (int64_t)prep.first == first)
-                continue;
+            /* a fresh trainer even for an unchanged share: no optimizer state or step count from the timed steps */
             st = fit_trainer(net, ts, o, pol, shorthand, lk, (int)count, first, B);
             prep.tr = tr = net->trainer;
             prep.batch = (int)count, prep.first = (uint32_t)first;

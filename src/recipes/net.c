@@ -165,9 +165,12 @@ static struct fr_named_tensor *model_named(const struct fr_net *net, int *n)
     return ts;
 }
 
-/* Every parameter and state tensor of the context that has storage: the model, the optimizer moments and
- * step count. Names are unique by construction (state_dict names, "<param>.exp_avg", "optim.step"). */
-static struct fr_named_tensor *all_named(const struct fr_net *net, int *n)
+static bool saved_kind(const struct fr_tensor *t)
+{
+    return (t->flags & (FR_FLAG_PARAM | FR_FLAG_STATE)) && t->buffer && t->name[0] && !t->view_src;
+}
+
+struct fr_named_tensor *fr_net_state_tensors(const struct fr_net *net, int *n)
 {
     int cnt = fr_ctx_count(net->ctx), k = 0;
     struct fr_named_tensor *ts = calloc((size_t)cnt + 1, sizeof *ts);
@@ -175,11 +178,13 @@ static struct fr_named_tensor *all_named(const struct fr_net *net, int *n)
         return NULL;
     for (int i = 0; i < cnt; i++) {
         struct fr_tensor *t = fr_ctx_tensor(net->ctx, i);
-        if ((t->flags & (FR_FLAG_PARAM | FR_FLAG_STATE)) && t->buffer && t->name[0] && !t->view_src) {
-            ts[k].name = t->name;
-            ts[k].t = t;
-            k++;
+        bool newer = false; /* a later tensor of the same name replaces this one */
+        for (int j = i + 1; saved_kind(t) && j < cnt && !newer; j++) {
+            const struct fr_tensor *u = fr_ctx_tensor(net->ctx, j);
+            newer = saved_kind(u) && !strcmp(u->name, t->name);
         }
+        if (saved_kind(t) && !newer)
+            ts[k++] = (struct fr_named_tensor){t->name, t};
     }
     *n = k;
     return ts;
@@ -189,7 +194,7 @@ enum fr_status fr_net_save(const struct fr_net *net, const char *path, int64_t e
                            int64_t global_step, const struct fr_kv *extra, int n_extra)
 {
     int n;
-    struct fr_named_tensor *ts = all_named(net, &n);
+    struct fr_named_tensor *ts = fr_net_state_tensors(net, &n);
     if (!ts)
         return fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
     cJSON *names = cJSON_CreateArray();
