@@ -51,8 +51,9 @@
 #endif
 
 /* stb_image reallocates its buffer to a PNG chunk's declared length before reading it, so a 100-byte file that
- * declares a 2 GiB IDAT costs a 2 GiB allocation: reject chunks longer than the file first. */
-static bool png_chunks_fit(const uint8_t *p, size_t size)
+ * declares a 2 GiB IDAT costs a 2 GiB allocation: reject chunks longer than the file first, and before decoding
+ * (decoding = true) a torn chunk header at the end too, whose length stb_image would read all the same. */
+static bool png_chunks_fit(const uint8_t *p, size_t size, bool decoding)
 {
     static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     if (size < 8 || memcmp(p, sig, 8) != 0)
@@ -66,7 +67,7 @@ static bool png_chunks_fit(const uint8_t *p, size_t size)
             return true;
         pos += 12 + (size_t)len;
     }
-    return true; /* a missing IEND is stb_image's to report */
+    return !decoding || pos == size; /* a missing IEND is stb_image's to report */
 }
 
 static bool is_jpeg(const uint8_t *p, size_t size) { return size >= 3 && p[0] == 0xff && p[1] == 0xd8 && p[2] == 0xff; }
@@ -379,13 +380,14 @@ static enum fr_status check_dims(const char *name, int w, int h)
     return FR_STATUS_OK;
 }
 
-static enum fr_status stb_info(const uint8_t *data, size_t size, const char *name, int *c, int *h, int *w)
+static enum fr_status stb_info(const uint8_t *data, size_t size, const char *name, bool decoding, int *c, int *h,
+                               int *w)
 {
     if (size == 0)
         return fr_error(FR_STATUS_FORMAT, "%s: empty image file", name);
     if (size > INT32_MAX)
         return fr_error(FR_STATUS_FORMAT, "%s: image file too large (%zu bytes)", name, size);
-    if (!png_chunks_fit(data, size))
+    if (!png_chunks_fit(data, size, decoding))
         return fr_error(FR_STATUS_FORMAT, "%s: corrupt PNG (a chunk is longer than the file)", name);
     if (!stbi_info_from_memory(data, (int)size, w, h, c))
         return fr_error(FR_STATUS_FORMAT, "%s: not a readable PNG/JPEG/BMP image (%s)", name, stbi_failure_reason());
@@ -450,7 +452,7 @@ enum fr_status fr_img_info(const uint8_t *data, size_t size, const char *name, i
         }
     }
 #endif
-    return stb_info(data, size, name, c, h, w);
+    return stb_info(data, size, name, false, c, h, w);
 }
 
 enum fr_status fr_img_decode_reduced(const uint8_t *data, size_t size, const char *name, int channels, int denom,
@@ -466,7 +468,7 @@ enum fr_status fr_img_decode_reduced(const uint8_t *data, size_t size, const cha
     (void)denom;
 #endif
     int iw, ih, ic;
-    enum fr_status st = stb_info(data, size, name, &ic, &ih, &iw);
+    enum fr_status st = stb_info(data, size, name, true, &ic, &ih, &iw);
     if (st != FR_STATUS_OK)
         return st;
     int dc = channels ? channels : ic;
