@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "dist_cli.h"
 
 #define CMD(name, summary) int cmd_##name(int argc, char **argv);
 #include "commands.def"
@@ -41,7 +42,16 @@ static void usage(FILE *f)
                "FRUGAL_GUARD=1 (guard bytes after every planned tensor).\n");
 }
 
+static int run(int argc, char **argv);
+
+/* under mpirun, every rank runs the command as one job (tools/dist_cli.c) */
 int main(int argc, char **argv)
+{
+    int rc = dcli_init();
+    return rc ? rc : dcli_finish(run(argc, argv));
+}
+
+static int run(int argc, char **argv)
 {
     if (argc < 2) {
         usage(stderr);

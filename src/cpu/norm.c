@@ -8,7 +8,7 @@
 struct bn_job {
     const float *x, *gy, *w, *b, *stats, *gstats;
     float *rm, *rv, *y;
-    int64_t n, c, inner;
+    int64_t n, c, inner, count;
     float eps, momentum;
     bool training;
 };
@@ -143,7 +143,7 @@ enum fr_status fr_cpu_batchnorm_bwd_stats(struct fr_cpu_kctx *k, struct fr_tenso
 static void bn_bwd(void *p, int64_t c0, int64_t c1)
 {
     const struct bn_job *j = p;
-    float inv_m = 1.0f / (float)(j->n * j->inner);
+    float inv_m = 1.0f / (float)(j->count > 0 ? j->count : j->n * j->inner); /* sync: the whole batch's count */
     for (int64_t c = c0; c < c1; c++) {
         float sgx = j->gstats[c], sg = j->gstats[j->c + c], mean = j->stats[c], invstd = j->stats[j->c + c];
         float a = j->w[c] * invstd;
@@ -166,7 +166,7 @@ enum fr_status fr_cpu_batchnorm_bwd(struct fr_cpu_kctx *k, struct fr_tensor *dst
 {
     struct bn_job j = {.x = fr_f32(dst->src[0]), .gy = fr_f32(dst->src[1]), .w = fr_f32(dst->src[2]),
                        .stats = fr_f32(dst->src[3]), .gstats = fr_f32(dst->src[4]), .y = fr_f32(dst),
-                       .training = fr_batchnorm_batch_stats(dst, k->ex)};
+                       .count = dst->params[3].i, .training = fr_batchnorm_batch_stats(dst, k->ex)};
     shape(&j, dst->src[0]);
     fr_cpu_parallel_for(k, j.c, 1, bn_bwd, &j);
     return FR_STATUS_OK;

@@ -454,6 +454,8 @@ static struct fr_tensor *conv1x1(struct fr_ctx *ctx, struct fr_tensor *h, struct
     return fr_conv2d_ex(ctx, h, w, b, &(struct fr_conv2d_params){0});
 }
 
+void fr_model_set_sync_bn(struct fr_model *m, int64_t global_batch) { m->sync_bn_batch = global_batch > 0 ? global_batch : 0; }
+
 int fr_model_n_layers(const struct fr_model *m) { return m->n_layers; }
 
 void fr_model_layer_input(const struct fr_model *m, int layer, int *c, int *h, int *w)
@@ -542,7 +544,9 @@ struct fr_tensor *fr_model_forward_layers(struct fr_model *m, struct fr_ctx *ctx
             h = fr_add(ctx, fr_matmul(ctx, h, l->w, false, true), l->b);
             break;
         case L_BN:
-            h = fr_batchnorm(ctx, h, l->w, l->b, l->rm, l->rv, l->f, l->momentum);
+            h = training && m->sync_bn_batch > 0
+                    ? fr_batchnorm_sync(ctx, h, l->w, l->b, l->rm, l->rv, l->f, l->momentum, m->sync_bn_batch)
+                    : fr_batchnorm(ctx, h, l->w, l->b, l->rm, l->rv, l->f, l->momentum);
             break;
         case L_ACT:
             h = activate(ctx, h, l->act);
@@ -590,8 +594,10 @@ struct fr_tensor *fr_model_forward_layers(struct fr_model *m, struct fr_ctx *ctx
                 sc = fr_conv2d_ex(ctx, sc, w, b, &p);
             } else if (l->pw) {
                 struct fr_conv2d_params p = {.stride_h = l->stride, .stride_w = l->stride};
-                sc = fr_batchnorm(ctx, fr_conv2d_ex(ctx, sc, l->pw, NULL, &p), l->bn_w, l->bn_b, l->bn_rm, l->bn_rv,
-                                  1e-5f, 0.1f);
+                sc = fr_conv2d_ex(ctx, sc, l->pw, NULL, &p);
+                sc = m->sync_bn_batch > 0
+                         ? fr_batchnorm_sync(ctx, sc, l->bn_w, l->bn_b, l->bn_rm, l->bn_rv, 1e-5f, 0.1f, m->sync_bn_batch)
+                         : fr_batchnorm(ctx, sc, l->bn_w, l->bn_b, l->bn_rm, l->bn_rv, 1e-5f, 0.1f);
             }
             if (training && l->f < 1.0f)
                 h = fr_drop_path_salted(ctx, h, l->f, LAYER_SALT + (uint32_t)i);
