@@ -488,6 +488,16 @@ struct fr_tensor *fr_model_forward(struct fr_model *m, struct fr_ctx *ctx, struc
             h = fr_batchnorm(ctx, h, l->w, l->b, l->rm, l->rv, l->f, l->momentum);
             break;
         case L_ACT:
+            /* training: ReLU then max-pool runs as max-pool then ReLU (the same values and gradients: max
+             * commutes with a non-decreasing function, and a window whose maximum is <= 0 passes no gradient
+             * either way), so the backward keeps the pooled map, not the 4x larger full one (ResNet's stem) */
+            if (training && l->act == FR_ACT_RELU && i + 1 < m->n_layers && m->layers[i + 1].kind == L_MAXPOOL) {
+                const struct layer *pl = &m->layers[++i];
+                struct fr_pool2d_params p = {pl->k, pl->stride, pl->pad, pl->ceil_mode, pl->exclude_pad,
+                                             pl->k > pl->stride || pl->pad > 0};
+                h = fr_relu(ctx, fr_maxpool2d_ex(ctx, h, &p));
+                break;
+            }
             h = activate(ctx, h, l->act);
             break;
         case L_MAXPOOL:
