@@ -309,6 +309,11 @@ static enum fr_status build(struct fr_trainer *tr)
         st = fr_graph_backward(tr->g, tr->loss);
     if (st == FR_STATUS_OK)
         st = fr_optim_build(tr->opt, tr->g, params, n);
+    /* nothing reads the gradients after the step: they live in the arena, from the backward node that
+     * makes each to the update that consumes it, instead of static storage the size of the model */
+    for (int i = 0; i < n && st == FR_STATUS_OK; i++)
+        if (params[i]->grad)
+            params[i]->grad->flags &= ~(uint32_t)(FR_FLAG_GRAD | FR_FLAG_OUTPUT);
     free(params);
     if (st != FR_STATUS_OK)
         return st;
