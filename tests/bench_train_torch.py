@@ -1,4 +1,4 @@
-# PyTorch side of tests/bench_train.c: training images/s of the reference CNN "s" (REFERENCE.md section 8) on the
+# PyTorch side of tests/bench_train.c: training images/s of the reference CNN "s" (docs/reference.md §8) on the
 # CPU (forward + cross-entropy + backward + SGD(lr 0.01, momentum 0.9) step) and inference images/s (eval mode,
 # no_grad), random uniform 1x28x28 inputs, labels i % 10, PyTorch's default init (which frugal's FR_INIT_DEFAULT
 # reproduces). Prints the same "key value" line as bench_train so tools/compare_train.py parses both.

@@ -166,6 +166,34 @@ static void test_bad_rows(void **state)
     fr_csv_rows_free(&r);
 }
 
+/* what `frugal pseudo-label` writes reads back: numeric class names in a soft header, a #classes line keeping the
+ * names, order and count of hard labels (also classes no row uses), comments; a ';'-separated file is named */
+static void test_round_trip_formats(void **state)
+{
+    (void)state;
+    struct fr_dataset *ds;
+    const char *soft = write_csv("soft_numeric.csv", "path,0,1,10\nimages/a.png,0.2,0.3,0.5\nimages/b.png,1,0,0\n");
+    assert_int_equal(fr_dataset_csv_open(soft, NULL, &ds), FR_STATUS_OK);
+    assert_int_equal(ds->n, 2);
+    assert_int_equal(ds->n_classes, 3);
+    assert_string_equal(ds->class_names[2], "10");
+    assert_int_equal(ds->labels[0], 2);
+    fr_dataset_free(ds);
+    const char *hard = write_csv("hard_classes.csv", "#classes,0,1,10,2,\"a,b\"\n# a comment\npath,label\n"
+                                                     "images/a.png,2\nimages/b.png,0\n");
+    assert_int_equal(fr_dataset_csv_open(hard, NULL, &ds), FR_STATUS_OK);
+    assert_int_equal(ds->n_classes, 5); /* not max label + 1 */
+    assert_string_equal(ds->class_names[2], "10");
+    assert_string_equal(ds->class_names[4], "a,b");
+    assert_int_equal(ds->labels[0], 2);
+    fr_dataset_free(ds);
+    expect_bad("#classes,x,y\npath,label\na.png,2\n", "label 2, but #classes names 2 classes");
+    expect_bad("#classes,x,y\na.png,0.5,0.2,0.3\n", "#classes names 2 classes, the rows have 3");
+    expect_bad("#classes\na.png,0\n", "#classes lists no class");
+    expect_bad("#classes,a\n#classes,b\na.png,0\n", "bad.csv:2: a second #classes line"); /* found by fuzz_csv */
+    expect_bad("path;label\na.png;1\n", "bad.csv:1: expected comma-separated columns (path,label); this line uses ';'");
+}
+
 static void test_missing_images(void **state)
 {
     (void)state;
@@ -207,6 +235,7 @@ int main(void)
         cmocka_unit_test(test_soft_labels),
         cmocka_unit_test(test_bad_rows),
         cmocka_unit_test(test_missing_images),
+        cmocka_unit_test(test_round_trip_formats),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -53,7 +53,7 @@ static void test_model_s_names_shapes(void **state)
         {"fc2.weight", 2, {10, 128}, FR_FLAG_PARAM}, {"fc2.bias", 1, {10}, FR_FLAG_PARAM},
     };
     check_tensors(m, w, 8, true);
-    assert_int_equal(fr_model_n_params(m), 421642); /* REFERENCE.md: about 422k */
+    assert_int_equal(fr_model_n_params(m), 421642); /* docs/reference.md §8: about 422k */
     assert_int_equal(fr_model_n_classes(m), 10);
     fr_model_free(m);
     fr_ctx_free(ctx);

@@ -334,6 +334,90 @@ static void test_atomic_write(void **state)
     assert_int_equal(count_entries(sub), 1);
 }
 
+/* a directory or a text file given as a checkpoint: named as such (not "out of memory (9223372036854775807 bytes)") */
+static void test_not_a_checkpoint(void **state)
+{
+    (void)state;
+    struct fr_safetensors *st;
+    assert_int_equal(fr_st_open(tmpdir, &st), FR_STATUS_IO);
+    assert_non_null(strstr(fr_last_error(), "is a directory"));
+    char path[600];
+    snprintf(path, sizeof path, "%s/model.txt", tmpdir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("conv c1 8 3 1 1\nrelu\ngap\nlinear fc 10\n", f);
+    fclose(f);
+    assert_int_equal(fr_st_open(path, &st), FR_STATUS_FORMAT);
+    assert_non_null(strstr(fr_last_error(), "not a safetensors file"));
+    assert_null(strchr(fr_last_error(), '\n'));
+}
+
+/* streamed atomic files: complete or absent, the old content kept on abort */
+static void test_atomic_stream(void **state)
+{
+    (void)state;
+    char sub[600], path[700];
+    snprintf(sub, sizeof sub, "%s/stream", tmpdir);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    snprintf(path, sizeof path, "%s/labels.csv", sub);
+    struct fr_atomic_file *af;
+    FILE *f;
+    assert_int_equal(fr_atomic_open(path, &af, &f), FR_STATUS_OK);
+    fputs("old\n", f);
+    assert_int_equal(fr_atomic_commit(af), FR_STATUS_OK);
+    assert_int_equal(fr_atomic_open(path, &af, &f), FR_STATUS_OK);
+    fputs("new, but abandoned\n", f);
+    fr_atomic_abort(af);
+    char buf[64] = "";
+    f = fopen(path, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(buf, sizeof buf, f));
+    fclose(f);
+    assert_string_equal(buf, "old\n");
+    assert_int_equal(count_entries(sub), 1);
+    /* a directory is not replaced by a file */
+    assert_int_equal(fr_atomic_open(sub, &af, &f), FR_STATUS_IO);
+}
+
+/* a full disk (a 64 KiB tmpfs) is an error naming ENOSPC, never an empty file; the old file stays */
+static void test_full_disk(void **state)
+{
+    (void)state;
+    char mnt[600], path[700];
+    snprintf(mnt, sizeof mnt, "%s/full", tmpdir);
+    assert_int_equal(mkdir(mnt, 0755), 0);
+    char cmd[800];
+    snprintf(cmd, sizeof cmd, "mount -t tmpfs -o size=64k tmpfs '%s' 2>/dev/null", mnt);
+    if (system(cmd) != 0) {
+        printf("skipped: cannot mount a tmpfs here (needs root)\n");
+        skip();
+    }
+    snprintf(path, sizeof path, "%s/w.bin", mnt);
+    static uint8_t big[256 * 1024];
+    memset(big, 7, sizeof big);
+    assert_int_equal(fr_write_file_atomic(path, "small", 5), FR_STATUS_OK);
+    enum fr_status a = fr_write_file_replace(path, big, sizeof big, false);
+    struct fr_atomic_file *af;
+    FILE *f;
+    enum fr_status b = fr_atomic_open(path, &af, &f);
+    if (b == FR_STATUS_OK) {
+        fwrite(big, 1, sizeof big, f);
+        b = fr_atomic_commit(af);
+    }
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", fr_last_error());
+    struct stat sb;
+    int size_ok = stat(path, &sb) == 0 && sb.st_size == 5;
+    int entries = count_entries(mnt);
+    snprintf(cmd, sizeof cmd, "umount '%s'", mnt);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(a, FR_STATUS_IO);
+    assert_int_equal(b, FR_STATUS_IO);
+    assert_non_null(strstr(msg, "No space left on device"));
+    assert_true(size_ok);          /* the old file is intact */
+    assert_int_equal(entries, 1);  /* and no temporary file is left */
+}
+
 /* tests/data/torch_layout.safetensors, written by tests/data/make_data.py in the reference serializer's layout */
 static void test_reference_file(void **state)
 {
@@ -471,6 +555,8 @@ int main(void)
         cmocka_unit_test(test_corruption),       cmocka_unit_test(test_writer_layout_and_roundtrip),
         cmocka_unit_test(test_atomic_write),     cmocka_unit_test(test_reference_file),
         cmocka_unit_test(test_load_into_tensors),
+        cmocka_unit_test(test_not_a_checkpoint), cmocka_unit_test(test_atomic_stream),
+        cmocka_unit_test(test_full_disk),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -18,8 +18,8 @@ void *tu_guard_alloc(size_t size);
 void tu_guard_free(void *p);
 void tu_guard_check(const void *p); /* fails the test if a guard was touched */
 
-/* Checks the whole buffer of every planned tensor in a graph/context for guard damage: the planner
- * leaves FR_TEST_GUARD bytes after each tensor when FRUGAL_GUARD=1 is set (see fr_guard_check). */
+/* (Planned tensors get guard bytes from the planner itself when FRUGAL_GUARD=1: src/core/plan.c checks them
+ * after every graph run.) */
 
 /* max |a-b| over n; fails with the index and values when above atol + rtol*|b|. */
 void tu_assert_close(const float *got, const float *want, size_t n, float atol, float rtol);

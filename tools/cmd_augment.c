@@ -1,15 +1,16 @@
 /* `frugal augment`: applies a policy to image files and writes a contact sheet and/or each result as PNG,
  * so users can look at what their policy does. Runs the batch augmenter (the graph ops of training's input
  * stage) on the chosen device: the same bytes as training for the same seed, step and sample. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
-#include "cli.h"
 #include "frugal/augment.h"
 #include "frugal/data.h"
+#include "recipe_cli.h"
 
 #define CMD_NAME "augment"
 
@@ -81,15 +82,17 @@ struct img {
 };
 
 /* expands directories (their images, sorted; not recursive: fr_image_list_dir decides, as for datasets) and keeps
- * plain files */
+ * plain files; on failure *out keeps what was collected so far (the caller frees it) */
 static int collect(const struct cli_list *in, char ***out, int *n_out)
 {
     char **list = NULL;
     int n = 0, cap = 0;
+    *out = NULL;
+    *n_out = 0;
     for (int i = 0; i < in->n; i++) {
         struct stat st;
         if (stat(in->items[i], &st) != 0)
-            return cli_error(CMD_NAME, CLI_USAGE, "%s: no such file or directory", in->items[i]);
+            return cli_error(CMD_NAME, CLI_USAGE, "%s: %s", in->items[i], strerror(errno));
         char **found = NULL;
         int64_t nfound = 0;
         if (S_ISDIR(st.st_mode)) {
@@ -98,15 +101,21 @@ static int collect(const struct cli_list *in, char ***out, int *n_out)
             if (nfound == 0)
                 fprintf(stderr, "frugal augment: %s: no .png/.jpg/.jpeg/.bmp files\n", in->items[i]);
         }
-        for (int64_t j = 0; j < (found ? nfound : 1); j++) {
+        for (int64_t j = 0; j < (S_ISDIR(st.st_mode) ? nfound : 1); j++) {
             if (n == cap) {
                 cap = cap ? 2 * cap : 16;
                 char **nl = realloc(list, sizeof *list * (size_t)cap);
-                if (!nl)
+                if (!nl) {
+                    for (int64_t q = j; found && q < nfound; q++)
+                        free(found[q]);
+                    free(found);
                     return cli_error(CMD_NAME, CLI_FAIL, "out of memory");
+                }
                 list = nl;
+                *out = list;
             }
-            list[n++] = found ? found[j] : strdup(in->items[i]);
+            list[n++] = S_ISDIR(st.st_mode) ? found[j] : strdup(in->items[i]);
+            *n_out = n;
         }
         free(found);
     }
@@ -154,81 +163,146 @@ done:
     return rc;
 }
 
+/* output file stems for the inputs: the file name without its extension; where two inputs share it, the
+ * extension is kept ("a_png"), and where that is still shared, the input's position is added ("a_png-3") */
+static char **output_stems(struct img *imgs, int n)
+{
+    char **stems = calloc((size_t)(n > 0 ? n : 1), sizeof *stems);
+    if (!stems)
+        return NULL;
+    for (int pass = 0; pass < 3; pass++)
+        for (int i = 0; i < n; i++) {
+            const char *base = strrchr(imgs[i].path, '/');
+            base = base ? base + 1 : imgs[i].path;
+            char stem[300];
+            snprintf(stem, sizeof stem, "%.255s", base);
+            char *dot = strrchr(stem, '.');
+            if (dot && pass == 0)
+                *dot = 0;
+            else if (dot)
+                *dot = '_';
+            if (pass == 2)
+                snprintf(stem + strlen(stem), sizeof stem - strlen(stem), "-%d", i);
+            if (pass > 0) { /* only the ones that collided in the previous pass change */
+                bool clash = false;
+                for (int j = 0; j < n; j++)
+                    clash |= j != i && stems[j] && !strcmp(stems[j], stems[i]);
+                if (!clash)
+                    continue;
+            }
+            free(stems[i]);
+            stems[i] = strdup(stem);
+        }
+    for (int i = 0; i < n; i++)
+        if (!stems[i]) {
+            for (int j = 0; j < n; j++)
+                free(stems[j]);
+            free(stems);
+            return NULL;
+        }
+    return stems;
+}
+
 int cmd_augment(int argc, char **argv)
 {
     struct cli_list inputs = {0}, extra = {0};
     const char *policy = NULL, *device = NULL, *grid = NULL, *out_dir = NULL, *on_error = "stop";
-    int64_t count = 8, seed = 0, step = 0, threads = 0, channels = 3, bench_size = 0;
+    int64_t count = 8, seed = 1, step = 0, threads = 0, channels = 3, bench_size = 0;
     double bench_seconds = 2.0;
     struct cli_opt opts[] = {
         {"input", CLI_STR_LIST, &inputs, "FILE_OR_DIR", "image files (PNG/JPEG/BMP) or directories of them", false},
         {"policy", CLI_STR, &policy, "SPEC", "e.g. 'randaugment(n=2,m=9)' or 'rrc(size=224);hflip(p=0.5)'", false},
-        {"count", CLI_INT, &count, "N", "augmented samples per input image (default 8)", false},
-        {"seed", CLI_INT, &seed, "S", "RNG seed (default 0)", false},
-        {"step", CLI_INT, &step, "T", "training step to reproduce (default 0)", false},
+        {"count", CLI_INT, &count, "N", "augmented samples per input image (default 8)", false, CLI_RANGE(1, 4096)},
+        {"seed", CLI_INT, &seed, "S", "RNG seed, as --seed of train (default 1)", false, CLI_RANGE(0, 9.2e18)},
+        {"step", CLI_INT, &step, "T", "training step to reproduce (default 0)", false, CLI_RANGE(0, 4294967295.0)},
         {"device", CLI_STR, &device, "D", "cpu, cl:P:D or auto (default: FRUGAL_DEVICE or auto)", false},
-        {"threads", CLI_INT, &threads, "N", "CPU threads (default: all cores)", false},
-        {"channels", CLI_INT, &channels, "C", "decode images to C channels, 1..4 (default 3)", false},
+        {"threads", CLI_INT, &threads, "N", "CPU threads (default: FRUGAL_THREADS or all cores)", false,
+         CLI_RANGE(0, CLI_MAX_THREADS)},
+        {"channels", CLI_INT, &channels, "C", "decode images to C channels, 1..4 (default 3)", false, CLI_RANGE(1, 4)},
         {"grid", CLI_STR, &grid, "OUT.png", "write a contact sheet: one row per input, one column per sample", false},
-        {"out-dir", CLI_STR, &out_dir, "DIR", "write each result as DIR/<name>_<k>.png", false},
+        {"out", CLI_STR, &out_dir, "DIR", "write each result as DIR/<name>_<k>.png", false},
+        CLI_DEPRECATED("out-dir", "out"),
         {"on-error", CLI_STR, &on_error, "stop|skip", "an unreadable image stops the run (default) or is skipped", false},
-        {"bench", CLI_INT, &bench_size, "SIZE", "time the policy on random SIZE×SIZE images instead (JSON img/s)", false},
-        {"bench-seconds", CLI_FLOAT, &bench_seconds, "S", "with --bench: how long to run (default 2)", false},
+        {"bench", CLI_INT, &bench_size, "SIZE", "time the policy on random SIZE×SIZE images instead (JSON img/s)", false,
+         CLI_RANGE(1, 4096)},
+        {"bench-seconds", CLI_FLOAT, &bench_seconds, "S", "with --bench: how long to run (default 2)", false,
+         CLI_ABOVE(0, 3600)},
         {0},
     };
-    int rc = cli_parse(CMD_NAME,
-                       "--input FILE_OR_DIR... --policy SPEC [--count N] [--seed S] [--device D] [--grid OUT.png] "
-                       "[--out-dir DIR]",
-                       argc, argv, opts, &extra);
-    if (rc)
-        return rc < 0 ? CLI_OK : rc;
-    /* `--input a b c`: the words after the first input arrive as positional arguments */
-    if (extra.n) {
-        const char **all = realloc(inputs.items, sizeof *all * (size_t)(inputs.n + extra.n));
-        if (!all)
-            return cli_error(CMD_NAME, CLI_FAIL, "out of memory");
-        memcpy(all + inputs.n, extra.items, sizeof *all * (size_t)extra.n);
-        inputs.items = all;
-        inputs.n += extra.n;
-    }
-    if (bench_size > 0 && policy) {
-        struct fr_aug_policy *bp = NULL;
-        if (fr_aug_policy_parse(policy, &bp))
-            return cli_error(CMD_NAME, CLI_USAGE, "%s", fr_last_error());
-        fr_aug_policy_free(bp);
-        if (bench_size > 4096 || channels < 1 || channels > 4)
-            return cli_error(CMD_NAME, CLI_USAGE, "--bench SIZE must be 1..4096 and --channels 1..4");
-        struct fr_backend *bbe = NULL;
-        if ((rc = cli_open_device(CMD_NAME, device, (int)threads, &bbe)) != CLI_OK)
-            return rc;
-        int brc = bench(bbe, policy, (int)bench_size, (int)channels, 64, bench_seconds);
-        fr_backend_free(bbe);
-        return brc;
-    }
-    if (inputs.n == 0 || !policy)
-        return cli_error(CMD_NAME, CLI_USAGE, "--input and --policy are required (see --help)");
-    if (!grid && !out_dir)
-        return cli_error(CMD_NAME, CLI_USAGE, "nothing to write: give --grid OUT.png and/or --out-dir DIR");
-    if (count < 1 || count > 4096 || channels < 1 || channels > 4 || seed < 0 || step < 0 || step > UINT32_MAX)
-        return cli_error(CMD_NAME, CLI_USAGE, "--count must be 1..4096, --channels 1..4, --seed and --step >= 0");
-    int skip = !strcmp(on_error, "skip");
-    if (!skip && strcmp(on_error, "stop"))
-        return cli_error(CMD_NAME, CLI_USAGE, "--on-error %s: expected stop or skip", on_error);
-
-    struct fr_aug_policy *pol = NULL;
-    if (fr_aug_policy_parse(policy, &pol))
-        return cli_error(CMD_NAME, CLI_USAGE, "%s", fr_last_error());
-    float mean[4], sd[4];
-    if (fr_aug_policy_normalize(pol, mean, sd))
-        fprintf(stderr, "frugal augment: normalize() is not shown in previews (pixels stay 0..255)\n");
-
-    char **files = NULL;
+    char **files = NULL, **stems = NULL;
     int n_files = 0;
     struct img *imgs = NULL;
     int n_img = 0;
     struct fr_backend *be = NULL;
+    struct fr_aug_policy *pol = NULL;
     uint8_t **results = NULL;
     int *res_h = NULL, *res_w = NULL;
+    struct rc_outdir od = {.lock_fd = -1};
+    int64_t written = 0;
+    int rc = cli_parse(CMD_NAME,
+                       "--input FILE_OR_DIR... --policy SPEC [--count N] [--seed S] [--device D] [--grid OUT.png] "
+                       "[--out DIR]",
+                       argc, argv, opts, &extra);
+    if (rc) {
+        rc = rc < 0 ? CLI_OK : rc;
+        goto done;
+    }
+    /* `--input a b c`: the words after the first input arrive as positional arguments */
+    if (extra.n) {
+        const char **all = realloc(inputs.items, sizeof *all * (size_t)(inputs.n + extra.n));
+        if (!all) {
+            rc = cli_error(CMD_NAME, CLI_FAIL, "out of memory");
+            goto done;
+        }
+        memcpy(all + inputs.n, extra.items, sizeof *all * (size_t)extra.n);
+        inputs.items = all;
+        inputs.n += extra.n;
+    }
+    if (!policy) {
+        rc = cli_error(CMD_NAME, CLI_USAGE, "--policy is required (see --help)");
+        goto done;
+    }
+    if (fr_aug_policy_parse(policy, &pol)) {
+        rc = cli_error(CMD_NAME, CLI_USAGE, "%s", fr_last_error());
+        goto done;
+    }
+    if (bench_size > 0) {
+        if ((rc = cli_open_device(CMD_NAME, device, (int)threads, &be)) == CLI_OK)
+            rc = bench(be, policy, (int)bench_size, (int)channels, 64, bench_seconds);
+        goto done;
+    }
+    if (inputs.n == 0) {
+        rc = cli_error(CMD_NAME, CLI_USAGE, "--input is required (see --help)");
+        goto done;
+    }
+    if (!grid && !out_dir) {
+        rc = cli_error(CMD_NAME, CLI_USAGE, "nothing to write: give --grid OUT.png and/or --out DIR");
+        goto done;
+    }
+    int skip = !strcmp(on_error, "skip");
+    if (!skip && strcmp(on_error, "stop")) {
+        rc = cli_error(CMD_NAME, CLI_USAGE, "--on-error %s: expected stop or skip", on_error);
+        goto done;
+    }
+    float mean[4], sd[4];
+    if (fr_aug_policy_normalize(pol, mean, sd))
+        fprintf(stderr, "frugal augment: normalize() is not shown in previews (pixels stay 0..255)\n");
+    /* where the results go exists (and is ours) before any work */
+    if (out_dir) {
+        char what[4200];
+        snprintf(what, sizeof what, "--out %s", out_dir);
+        if ((rc = rc_mkdir(CMD_NAME, out_dir)) != CLI_OK || (rc = rc_lock(CMD_NAME, out_dir, ".frugal.lock", what, &od)))
+            goto done;
+    }
+    if (grid) {
+        struct stat sb;
+        if (stat(grid, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+            rc = cli_error(CMD_NAME, CLI_USAGE, "--grid %s: is a directory (give a file name ending in .png)", grid);
+            goto done;
+        }
+        if ((rc = rc_mkdir_parent(CMD_NAME, grid)) != CLI_OK)
+            goto done;
+    }
     if ((rc = collect(&inputs, &files, &n_files)) != CLI_OK)
         goto done;
     imgs = calloc((size_t)n_files + 1, sizeof *imgs);
@@ -254,8 +328,26 @@ int cmd_augment(int argc, char **argv)
         rc = cli_error(CMD_NAME, CLI_USAGE, "no readable images among the inputs");
         goto done;
     }
+    if (out_dir) { /* names that cannot overwrite each other; the ones of an earlier run are reported */
+        if (!(stems = output_stems(imgs, n_img))) {
+            rc = cli_error(CMD_NAME, CLI_FAIL, "out of memory");
+            goto done;
+        }
+        int64_t existing = 0;
+        for (int i = 0; i < n_img; i++)
+            for (int s = 0; s < count; s++) {
+                char path[4096];
+                struct stat sb;
+                snprintf(path, sizeof path, "%s/%s_%d.png", out_dir, stems[i], s);
+                existing += stat(path, &sb) == 0;
+            }
+        if (existing)
+            fprintf(stderr, "frugal augment: note: %s holds %lld files of the names this run writes: they are replaced\n",
+                    out_dir, (long long)existing);
+    }
     if ((rc = cli_open_device(CMD_NAME, device, (int)threads, &be)) != CLI_OK)
         goto done;
+    rc_install_signals();
 
     /* one batch when all inputs share a size (so cutmix/mixup can pair different images), else one per image */
     int same = 1;
@@ -271,11 +363,15 @@ int cmd_augment(int argc, char **argv)
         goto done;
     }
     for (int i = 0; i < n_img; i += same ? n_img : 1) {
+        if (rc_stop) {
+            rc = rc_interrupted(CMD_NAME, "nothing written");
+            goto done;
+        }
         int ng = same ? n_img : 1, oh, ow;
         struct img *group[ng];
         for (int j = 0; j < ng; j++)
             group[j] = &imgs[i + j];
-        uint8_t *out;
+        uint8_t *out = NULL;
         rc = augment_group(be, policy, group, ng, (int)count, (int)channels, (uint64_t)seed, (uint32_t)step,
                            (uint32_t)(i * count), &out, &oh, &ow);
         if (rc != CLI_OK) {
@@ -298,42 +394,44 @@ int cmd_augment(int argc, char **argv)
     }
 
     if (out_dir) {
-        mkdir(out_dir, 0777);
         for (int i = 0; i < n_img; i++) {
-            const char *base = strrchr(imgs[i].path, '/');
-            base = base ? base + 1 : imgs[i].path;
-            char stem[256];
-            snprintf(stem, sizeof stem, "%s", base);
-            char *dot = strrchr(stem, '.');
-            if (dot)
-                *dot = 0;
             size_t one = (size_t)res_h[i] * res_w[i] * channels;
             for (int s = 0; s < count; s++) {
-                char path[4096];
-                snprintf(path, sizeof path, "%s/%s_%d.png", out_dir, stem, s);
-                if (fr_aug_write_png(path, results[i] + one * s, res_h[i], res_w[i], (int)channels)) {
-                    rc = cli_error(CMD_NAME, CLI_FAIL, "%s", fr_last_error());
+                if (rc_stop) {
+                    char what[96];
+                    snprintf(what, sizeof what, "%lld of %lld images written", (long long)written,
+                             (long long)(count * n_img));
+                    rc = rc_interrupted(CMD_NAME, what);
                     goto done;
                 }
+                char path[4096];
+                snprintf(path, sizeof path, "%s/%s_%d.png", out_dir, stems[i], s);
+                if (fr_aug_write_png(path, results[i] + one * s, res_h[i], res_w[i], (int)channels)) {
+                    rc = cli_error(CMD_NAME, CLI_FAIL, "%s (%lld of %lld images written)", fr_last_error(),
+                                   (long long)written, (long long)(count * n_img));
+                    goto done;
+                }
+                written++;
             }
         }
-        printf("wrote %lld images to %s\n", (long long)(count * n_img), out_dir);
+        printf("wrote %lld images to %s\n", (long long)written, out_dir);
     }
     if (grid) { /* cells of the largest result size, 2-pixel grey gutters */
         int ch = 0, cw = 0, gap = 2;
         for (int i = 0; i < n_img; i++)
             ch = res_h[i] > ch ? res_h[i] : ch, cw = res_w[i] > cw ? res_w[i] : cw;
-        int gw = (int)count * (cw + gap) + gap, gh = n_img * (ch + gap) + gap;
-        if ((int64_t)gw * gh > (int64_t)1 << 28) {
-            rc = cli_error(CMD_NAME, CLI_USAGE, "contact sheet of %dx%d is too large: use fewer inputs or --count", gw, gh);
+        int64_t gw = count * (cw + gap) + gap, gh = (int64_t)n_img * (ch + gap) + gap;
+        if (gw * gh > (int64_t)1 << 28) {
+            rc = cli_error(CMD_NAME, CLI_USAGE, "contact sheet of %lldx%lld is too large: use fewer inputs or --count",
+                           (long long)gw, (long long)gh);
             goto done;
         }
-        uint8_t *sheet = malloc((size_t)gw * gh * channels);
+        uint8_t *sheet = malloc((size_t)(gw * gh * channels));
         if (!sheet) {
             rc = cli_error(CMD_NAME, CLI_FAIL, "out of memory");
             goto done;
         }
-        memset(sheet, 96, (size_t)gw * gh * channels);
+        memset(sheet, 96, (size_t)(gw * gh * channels));
         for (int i = 0; i < n_img; i++)
             for (int s = 0; s < count; s++) {
                 const uint8_t *src = results[i] + (size_t)res_h[i] * res_w[i] * channels * s;
@@ -341,7 +439,7 @@ int cmd_augment(int argc, char **argv)
                     memcpy(sheet + (((size_t)gap + i * (ch + gap) + y) * gw + gap + s * (cw + gap)) * channels,
                            src + (size_t)y * res_w[i] * channels, (size_t)res_w[i] * channels);
             }
-        enum fr_status st = fr_aug_write_png(grid, sheet, gh, gw, (int)channels);
+        enum fr_status st = fr_aug_write_png(grid, sheet, (int)gh, (int)gw, (int)channels);
         free(sheet);
         if (st) {
             rc = cli_error(CMD_NAME, CLI_FAIL, "%s", fr_last_error());
@@ -354,6 +452,9 @@ done:
     for (int i = 0; results && i < n_img; i++)
         free(results[i]);
     free(results), free(res_h), free(res_w);
+    for (int i = 0; stems && i < n_img; i++)
+        free(stems[i]);
+    free(stems);
     for (int i = 0; imgs && i < n_img; i++)
         free(imgs[i].pix);
     free(imgs);
@@ -364,5 +465,6 @@ done:
     if (be)
         fr_backend_free(be);
     fr_aug_policy_free(pol);
+    rc_out_close(&od);
     return rc;
 }

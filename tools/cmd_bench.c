@@ -78,7 +78,7 @@ int cmd_bench(int argc, char **argv)
         enum fr_status st = fr_bench_compare(compare, pos.items[0], &text, &matched);
         free(pos.items);
         if (st != FR_STATUS_OK)
-            return cli_error("bench", st == FR_STATUS_OUT_OF_MEMORY ? CLI_FAIL : CLI_USAGE, "%s", fr_last_error());
+            return cli_error("bench", cli_input_code(st), "%s", fr_last_error());
         fputs(text, stdout);
         free(text);
         return CLI_OK;
@@ -114,7 +114,7 @@ int cmd_bench(int argc, char **argv)
         free(specs[i]);
     free(specs);
     if (st != FR_STATUS_OK)
-        return cli_error("bench", st == FR_STATUS_NOT_FOUND ? CLI_USAGE : CLI_FAIL, "%s", fr_last_error());
+        return cli_error("bench", cli_exit_code(st), "%s", fr_last_error());
 
     rc = CLI_OK;
     char *table = fr_bench_format(r, FR_BENCH_FMT_TABLE);

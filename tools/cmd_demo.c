@@ -8,7 +8,7 @@
 
 #include "frugal/augment.h"
 #include "recipe_cli.h"
-#include "rng.h"
+#include "frugal/rng_host.h"
 
 struct demo_row {
     const char *method;
@@ -76,8 +76,7 @@ static int supervised(const char *cmd, const char *stage, struct fr_backend *be,
     if (st != FR_STATUS_OK) {
         fr_net_free(*out);
         *out = NULL;
-        return st == FR_STATUS_INTERRUPTED ? (fprintf(stderr, "frugal %s: %s\n", cmd, fr_last_error()), 130)
-                                           : rc_fail(cmd, st);
+        return st == FR_STATUS_INTERRUPTED ? rc_interrupted(cmd, fr_last_error()) : rc_fail(cmd, st);
     }
     return CLI_OK;
 }
@@ -117,22 +116,27 @@ int cmd_demo(int argc, char **argv)
         {"quick", CLI_BOOL, &quick, NULL, "the two-minute version (model t, fewer images and epochs)", false},
         {"out", CLI_STR, &c.out, "DIR", "keep every stage's checkpoint and metrics.jsonl here", false},
         {"data", CLI_STR, &data, "SPEC", "training data (fmnist; the test split is fmnist:test)", false},
-        {"test-limit", CLI_INT, &test_limit, "N", "evaluate on the first N test images only", false},
-        {"model", CLI_STR, &cfg.model, "t|s|m|MODELFILE", "architecture of the baselines and the first teacher (t)", false},
+        {"test-limit", CLI_INT, &test_limit, "N", "evaluate on the first N test images only", false,
+         CLI_RANGE(0, RC_MAX_COUNT)},
+        {"arch", CLI_STR, &cfg.model, "t|s|m|MODELFILE", "architecture of the baselines and the first teacher (t)", false},
+        CLI_DEPRECATED("model", "arch"),
         {"teacher", CLI_STR, &cfg.teacher, "WHICH",
          "first teacher: supervised | supervised+augment | best (by validation accuracy) (supervised)", false},
         {"student", CLI_STR, &cfg.student, "t|s|m|MODELFILE", "architecture of the students (equal or larger: the model's)", false},
-        {"labels", CLI_INT, &cfg.labels, "N", "label budget, validation included (1000)", false},
-        {"sup-epochs", CLI_INT, &cfg.sup_epochs, "N", "epochs of the supervised baseline", false},
-        {"aug-epochs", CLI_INT, &cfg.aug_epochs, "N", "epochs of the augmented baseline", false},
-        {"student-epochs", CLI_INT, &cfg.student_epochs, "N", "epochs of each student", false},
+        {"labels", CLI_INT, &cfg.labels, "N", "label budget, validation included (1000)", false, CLI_RANGE(1, RC_MAX_COUNT)},
+        {"sup-epochs", CLI_INT, &cfg.sup_epochs, "N", "epochs of the supervised baseline", false, CLI_RANGE(1, 1000000)},
+        {"aug-epochs", CLI_INT, &cfg.aug_epochs, "N", "epochs of the augmented baseline", false, CLI_RANGE(1, 1000000)},
+        {"student-epochs", CLI_INT, &cfg.student_epochs, "N", "epochs of each student", false, CLI_RANGE(1, 1000000)},
         {"augment", CLI_STR, &cfg.augment, "POLICY", "augmentation of the supervised+augment baseline", false},
         {"noise", CLI_STR, &cfg.noise, "POLICY", "input noise of the Noisy Student students", false},
-        {"labeled-repeat", CLI_INT, &cfg.labeled_repeat, "N", "labeled images per student epoch, repeated", false},
-        {"unlabeled-ratio", CLI_FLOAT, &cfg.ratio, "K", "unlabeled images per labeled image and round (0 = all)", false},
-        {"threshold", CLI_FLOAT, &cfg.threshold, "X", "Noisy Student confidence threshold (0.3)", false},
-        {"pl-threshold", CLI_FLOAT, &cfg.pl_threshold, "X", "pseudo-label confidence threshold (0.95)", false},
-        {"lr", CLI_FLOAT, &cfg.lr, "X", "AdamW learning rate of every stage (0.004)", false},
+        {"labeled-repeat", CLI_INT, &cfg.labeled_repeat, "N", "labeled images per student epoch, repeated", false,
+         CLI_RANGE(1, 10000)},
+        {"unlabeled-ratio", CLI_FLOAT, &cfg.ratio, "K", "unlabeled images per labeled image and round (0 = all)", false,
+         CLI_RANGE(0, 1e6)},
+        {"threshold", CLI_FLOAT, &cfg.threshold, "X", "Noisy Student confidence threshold (0.3)", false, CLI_RANGE(0, 1)},
+        {"pl-threshold", CLI_FLOAT, &cfg.pl_threshold, "X", "pseudo-label confidence threshold (0.95)", false,
+         CLI_RANGE(0, 1)},
+        {"lr", CLI_FLOAT, &cfg.lr, "X", "AdamW learning rate of every stage (0.004)", false, CLI_ABOVE(0, 10)},
         {0},
     };
     int rc = cli_parse(cmd, "[--device D] [--quick] [--json] [flags]", argc, argv, opts, NULL);
@@ -172,7 +176,8 @@ int cmd_demo(int argc, char **argv)
     }
     if (cfg.sup_epochs <= 0 || cfg.aug_epochs <= 0 || cfg.student_epochs <= 0 || cfg.labels <= 0)
         return cli_error(cmd, CLI_USAGE, "epochs and --labels must be positive");
-    if (c.out && (rc = rc_mkdir(cmd, c.out)) != CLI_OK)
+    struct rc_outdir od = {.lock_fd = -1};
+    if (c.out && (rc = rc_out_open(cmd, c.out, NULL, &od)) != CLI_OK)
         return rc;
 
     struct fr_backend *be = NULL;
@@ -253,7 +258,7 @@ int cmd_demo(int argc, char **argv)
     so.n_val = sp.n_val;
     so.ckpt_name = "pseudo-label";
     struct rc_round rr;
-    if ((rc = rc_self_train(cmd, "pseudo-label", be, teacher, train, &sp, unl, n_unl, &po, false, cfg.student,
+    if ((rc = rc_self_train(cmd, "pseudo-label", be, teacher, train, &sp, unl, n_unl, &po, false, cfg.student, NULL,
                             (uint64_t)c.seed + 100, &so, (int)cfg.labeled_repeat, true, &rr)))
         goto done;
     rows[nrows] = (struct demo_row){"pseudo-label", labels_used, test_acc(rr.student, test), rr.seconds};
@@ -272,7 +277,7 @@ int cmd_demo(int argc, char **argv)
         char name[32];
         snprintf(name, sizeof name, "noisy-student round %d", r);
         no.ckpt_name = r == 1 ? "noisy-student-round1" : "noisy-student-round2";
-        if ((rc = rc_self_train(cmd, name, be, cur, train, &sp, unl, n_unl, &pn, true, cfg.student,
+        if ((rc = rc_self_train(cmd, name, be, cur, train, &sp, unl, n_unl, &pn, true, cfg.student, NULL,
                                 (uint64_t)c.seed + 200 + (uint64_t)r, &no, (int)cfg.labeled_repeat, true, &rr)))
             goto done;
         rows[nrows] = (struct demo_row){r == 1 ? "noisy-student round 1" : "noisy-student round 2", labels_used,
@@ -288,7 +293,7 @@ int cmd_demo(int argc, char **argv)
     double total = rc_now() - t_all;
     rc_report_device(cmd, be, fr_net_fallback_ops(sup) + fr_net_fallback_ops(aug));
     if (c.json) {
-        cJSON *o = cJSON_CreateObject();
+        cJSON *o = rc_json_new(cmd);
         cJSON *arr = cJSON_AddArrayToObject(o, "rows");
         for (int i = 0; i < nrows; i++) {
             cJSON *r = cJSON_CreateObject();
@@ -329,5 +334,6 @@ done:
     fr_dataset_free(train);
     fr_dataset_free(test);
     fr_backend_free(be);
+    rc_out_close(&od);
     return rc;
 }

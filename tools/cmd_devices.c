@@ -14,7 +14,8 @@ int cmd_devices(int argc, char **argv)
     int64_t threads = 0;
     struct cli_opt opts[] = {
         {"json", CLI_BOOL, &json, NULL, "print JSON instead of a table", false},
-        {"threads", CLI_INT, &threads, "N", "CPU threads (default: FRUGAL_THREADS or all cores)", false},
+        {"threads", CLI_INT, &threads, "N", "CPU threads (default: FRUGAL_THREADS or all cores)", false,
+         CLI_RANGE(0, CLI_MAX_THREADS)},
         {"precompile", CLI_BOOL, &precompile, NULL, "build every kernel program into the disk cache", false},
         {"device", CLI_STR, &device, "D", "with --precompile: only this cl:P:D device", false},
         {0},
@@ -91,7 +92,8 @@ int cmd_devices(int argc, char **argv)
     }
 
     if (json) {
-        char *s = cJSON_Print(root);
+        cJSON_AddStringToObject(root, "command", "devices");
+        char *s = cJSON_PrintUnformatted(root); /* one line, as every command's --json */
         puts(s);
         free(s);
     } else {

@@ -22,23 +22,22 @@ int cmd_distill(int argc, char **argv)
         RC_COMMON_OPTS(&c),
         {"out", CLI_STR, &c.out, "DIR", "write model.safetensors (each epoch) and metrics.jsonl here", false},
         {"teacher", CLI_STR, &teacher, "CKPT", "teacher checkpoint (required)", false},
-        {"model", CLI_STR, &f.model, "t|s|m|MODELFILE", "student: built-in architecture or a model file (t)", false},
-        {"temperature", CLI_FLOAT, &temperature, "T", "softmax temperature (4)", false},
-        {"alpha", CLI_FLOAT, &alpha, "A", "weight of the soft (teacher) term (0.9)", false},
+        RC_ARCH_OPT(&f, "student: built-in architecture or a model file"),
+        {"temperature", CLI_FLOAT, &temperature, "T", "softmax temperature (4)", false, CLI_ABOVE(0, 1000)},
+        {"alpha", CLI_FLOAT, &alpha, "A", "weight of the soft (teacher) term (0.9)", false, CLI_RANGE(0, 1)},
         {"unlabeled", CLI_STR, &unlabeled, "SPEC", "extra transfer images, teacher targets only", false},
-        {"unlabeled-limit", CLI_INT, &unlabeled_limit, "N", "use only the first N --unlabeled images", false},
+        {"unlabeled-limit", CLI_INT, &unlabeled_limit, "N", "use only the first N --unlabeled images", false,
+         CLI_RANGE(0, RC_MAX_COUNT)},
         RC_DATA_OPTS(&d),
         RC_FIT_OPTS(&f),
         {0},
     };
-    int rc = cli_parse(cmd, "--teacher CKPT --data SPEC [--model t|s|m|MODELFILE] [--temperature T] [--alpha A] [--unlabeled SPEC]",
+    int rc = cli_parse(cmd, "--teacher CKPT --data SPEC [--arch t|s|m|MODELFILE] [--temperature T] [--alpha A] [--unlabeled SPEC]",
                        argc, argv, opts, NULL);
     if (rc)
         return rc < 0 ? CLI_OK : rc;
     if (!teacher)
         return cli_error(cmd, CLI_USAGE, "--teacher CKPT is required");
-    if (!(temperature > 0) || !(alpha >= 0 && alpha <= 1))
-        return cli_error(cmd, CLI_USAGE, "--temperature must be > 0 and --alpha in [0, 1]");
     if ((rc = rc_check_arch(cmd, f.model)) != CLI_OK)
         return rc;
     struct fr_fit_opts fo;
@@ -46,7 +45,8 @@ int cmd_distill(int argc, char **argv)
         return rc;
     if (fo.cutmix > 0 || fo.mixup > 0)
         return cli_error(cmd, CLI_USAGE, "--cutmix/--mixup cannot be combined with distillation");
-    if (c.out && (rc = rc_mkdir(cmd, c.out)) != CLI_OK)
+    struct rc_outdir od = {.lock_fd = -1};
+    if (c.out && (rc = rc_out_open(cmd, c.out, f.resume, &od)) != CLI_OK)
         return rc;
     struct fr_backend *be = NULL;
     struct fr_dataset *train = NULL, *test = NULL, *unl = NULL;
@@ -56,26 +56,29 @@ int cmd_distill(int argc, char **argv)
     enum fr_status st;
     double t0 = rc_now();
     if ((rc = cli_open_device(cmd, c.device, (int)c.threads, &be)) != CLI_OK)
-        return rc;
-    if ((st = fr_net_load(be, teacher, &tnet)) != FR_STATUS_OK) {
-        rc = rc_fail(cmd, st);
         goto done;
-    }
+    if ((rc = rc_load_net(cmd, "--teacher", be, teacher, &tnet)) != CLI_OK)
+        goto done;
     d.in_c = tnet->c, d.in_h = tnet->h, d.in_w = tnet->w; /* images as the teacher sees them */
     if ((rc = rc_open_data(cmd, &d, &train, &test)) != CLI_OK || (rc = rc_split(cmd, &d, train, (uint64_t)c.seed, &sp)))
         goto done;
     if (unlabeled && (rc = rc_open_dataset(cmd, unlabeled, unlabeled_limit, &d, &unl)) != CLI_OK)
         goto done;
-    if (tnet->n_classes != train->n_classes) {
-        rc = cli_error(cmd, CLI_USAGE, "the teacher has %d classes, %s has %d", tnet->n_classes, train->source,
-                       train->n_classes);
+    if ((rc = rc_check_fit(cmd, "the teacher", tnet, train)) != CLI_OK)
+        goto done;
+    if (unl && (unl->c != train->c || unl->h != train->h || unl->w != train->w)) { /* its labels are not used */
+        rc = cli_error(cmd, CLI_USAGE, "%s: images are %dx%dx%d, %s has %dx%dx%d", unl->source, unl->c, unl->h, unl->w,
+                       train->source, train->c, train->h, train->w);
         goto done;
     }
+    struct rc_meta meta;
+    rc_meta_make(&meta, &c, &d, &f, &sp, (struct fr_kv[]){{"frugal.teacher", teacher}}, 1);
     if (f.resume) {
-        if ((st = fr_net_load(be, f.resume, &net)) != FR_STATUS_OK) {
-            rc = rc_fail(cmd, st);
+        if ((rc = rc_load_net(cmd, "--resume", be, f.resume, &net)) != CLI_OK ||
+            (rc = rc_check_resume(cmd, f.resume, &meta, net, cli_find(opts, "arch")->seen ? f.model : NULL,
+                                  f.epochs)) != CLI_OK ||
+            (rc = rc_check_fit(cmd, f.resume, net, train)) != CLI_OK)
             goto done;
-        }
         fo.resume = true;
     } else if ((st = fr_net_new(be, f.model, train->c, train->h, train->w, train->n_classes, train->class_names,
                                 (uint64_t)c.seed, &net)) != FR_STATUS_OK) {
@@ -100,34 +103,9 @@ int cmd_distill(int argc, char **argv)
         goto done;
     }
     bool cached = !fo.augment;
-    if (cached) { /* un-augmented input: the teacher's logits are the same every epoch */
-        int k = net->n_classes;
-        ts.teacher = malloc((size_t)((ts.cap > 0 ? ts.cap : 1) * k) * sizeof(float));
-        if (!ts.teacher) {
-            rc = cli_error(cmd, CLI_FAIL, "out of memory");
-            goto done;
-        }
-        for (int s = 0; s < 2 && st == FR_STATUS_OK; s++) {
-            int64_t *ids = malloc((size_t)(ts.n > 0 ? ts.n : 1) * sizeof *ids), *pos = malloc((size_t)(ts.n > 0 ? ts.n : 1) * sizeof *pos);
-            int64_t m = 0;
-            for (int64_t i = 0; ids && pos && i < ts.n; i++)
-                if (ts.src[i] == s) {
-                    ids[m] = ts.idx[i];
-                    pos[m++] = i;
-                }
-            float *lg = m > 0 ? malloc((size_t)(m * k) * sizeof(float)) : NULL;
-            if (m > 0 && ids && pos && lg)
-                st = fr_net_predict(tnet, ts.ds[s], ids, m, lg);
-            for (int64_t i = 0; st == FR_STATUS_OK && lg && i < m; i++)
-                memcpy(ts.teacher + pos[i] * k, lg + i * k, (size_t)k * sizeof(float));
-            free(ids);
-            free(pos);
-            free(lg);
-        }
-        if (st != FR_STATUS_OK) {
-            rc = rc_fail(cmd, st);
-            goto done;
-        }
+    if (cached && (st = fr_trainset_cache_teacher(&ts, tnet)) != FR_STATUS_OK) { /* the same logits every epoch */
+        rc = rc_fail(cmd, st);
+        goto done;
     }
     fprintf(stderr, "frugal %s: teacher %s -> student %s (%lld parameters), T %.3g, alpha %.3g, %lld labeled + %lld unlabeled "
                     "images, teacher logits %s\n",
@@ -140,11 +118,8 @@ int cmd_distill(int argc, char **argv)
     fo.val_ds = train;
     fo.val_idx = sp.val;
     fo.n_val = sp.n_val;
-    char seed_s[32];
-    snprintf(seed_s, sizeof seed_s, "%lld", (long long)c.seed);
-    struct fr_kv meta[] = {{"frugal.split_seed", seed_s}, {"frugal.teacher", teacher}, {"frugal.data", d.data}};
-    fo.meta = meta;
-    fo.n_meta = 3;
+    fo.meta = meta.kv;
+    fo.n_meta = meta.n;
     struct fr_fit_result fr;
     if ((rc = rc_run_fit(cmd, be, net, &ts, &fo, &fr)) != CLI_OK)
         goto done;
@@ -154,6 +129,11 @@ int cmd_distill(int argc, char **argv)
     cJSON_AddNumberToObject(extra, "alpha", alpha);
     cJSON_AddStringToObject(extra, "teacher_model", tnet->arch);
     cJSON_AddBoolToObject(extra, "teacher_logits_cached", cached);
+    if (c.out) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/model.safetensors", c.out);
+        cJSON_AddStringToObject(extra, "checkpoint", path);
+    }
     if (test) {
         struct fr_eval tev;
         if ((st = fr_net_evaluate(tnet, test, NULL, test->n, &tev)) == FR_STATUS_OK) {
@@ -173,5 +153,6 @@ done:
     fr_dataset_free(test);
     fr_dataset_free(unl);
     fr_backend_free(be);
+    rc_out_close(&od);
     return rc;
 }

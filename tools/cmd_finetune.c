@@ -23,7 +23,7 @@ int cmd_finetune(int argc, char **argv)
         {"arch", CLI_STR, &arch, "t|s|m|MODELFILE", "built-in architecture or model file of plain safetensors weights given to --from", false},
         {"freeze", CLI_STR, &freeze, "WHAT", "backbone (train the head only) | none (none)", false},
         {"backbone-lr-mult", CLI_FLOAT, &backbone_mult, "X", "backbone learning-rate multiplier with --freeze none (0.1)",
-         false},
+         false, CLI_ABOVE(0, 100)},
         RC_DATA_OPTS(&d),
         RC_FIT_OPTS(&f),
         {0},
@@ -41,14 +41,16 @@ int cmd_finetune(int argc, char **argv)
         frozen = false;
     else
         return cli_error(cmd, CLI_USAGE, "--freeze %s: expected backbone or none", freeze);
-    if (!(backbone_mult > 0))
-        return cli_error(cmd, CLI_USAGE, "--backbone-lr-mult must be > 0 (use --freeze backbone to freeze)");
+    if (frozen && cli_find(opts, "backbone-lr-mult")->seen)
+        return cli_error(cmd, CLI_USAGE, "--backbone-lr-mult has no effect with --freeze backbone (the backbone does not "
+                                         "train); use --freeze none");
     if (arch && (rc = rc_check_arch(cmd, arch)) != CLI_OK)
         return rc;
     struct fr_fit_opts fo;
     if ((rc = rc_fit_opts(cmd, &c, &f, &fo)) != CLI_OK)
         return rc;
-    if (c.out && (rc = rc_mkdir(cmd, c.out)) != CLI_OK)
+    struct rc_outdir od = {.lock_fd = -1};
+    if (c.out && (rc = rc_out_open(cmd, c.out, f.resume, &od)) != CLI_OK)
         return rc;
     struct fr_backend *be = NULL;
     struct fr_dataset *train = NULL, *test = NULL;
@@ -58,27 +60,35 @@ int cmd_finetune(int argc, char **argv)
     enum fr_status st;
     double t0 = rc_now();
     if ((rc = cli_open_device(cmd, c.device, (int)c.threads, &be)) != CLI_OK)
-        return rc;
+        goto done;
     if (f.resume || !arch) /* a frugal checkpoint: images at its input */
         rc_checkpoint_input(f.resume ? f.resume : from, &d);
     if ((rc = rc_open_data(cmd, &d, &train, &test)) != CLI_OK || (rc = rc_split(cmd, &d, train, (uint64_t)c.seed, &sp)))
         goto done;
+    struct rc_meta meta;
+    rc_meta_make(&meta, &c, &d, &f, &sp, (struct fr_kv[]){{"frugal.from", from}}, 1);
     if (f.resume) {
-        st = fr_net_load(be, f.resume, &net);
+        if ((rc = rc_load_net(cmd, "--resume", be, f.resume, &net)) != CLI_OK ||
+            (rc = rc_check_resume(cmd, f.resume, &meta, net, NULL, f.epochs)) != CLI_OK)
+            goto done;
         fo.resume = true;
-    } else {
-        st = arch ? fr_net_load_weights(be, arch, from, train->c, train->h, train->w, &net) : fr_net_load(be, from, &net);
-        if (st == FR_STATUS_OK)
-            st = fr_net_replace_head(net, train->n_classes, train->class_names, (uint64_t)c.seed);
+    } else if (arch) {
+        if ((st = fr_net_load_weights(be, arch, from, train->c, train->h, train->w, &net)) != FR_STATUS_OK) {
+            rc = rc_input_fail(cmd, st);
+            goto done;
+        }
+        if ((rc = rc_check_weights(cmd, from, net)) != CLI_OK)
+            goto done;
+        rc_warn_unused_tensors(cmd, from, net);
+    } else if ((rc = rc_load_net(cmd, "--from", be, from, &net)) != CLI_OK) {
+        goto done;
     }
-    if (st != FR_STATUS_OK) {
+    if (!f.resume && (st = fr_net_replace_head(net, train->n_classes, train->class_names, (uint64_t)c.seed)) != FR_STATUS_OK) {
         rc = rc_fail(cmd, st);
         goto done;
     }
-    if (net->c != train->c || net->h != train->h || net->w != train->w || net->n_classes != train->n_classes) {
-        rc = cli_error(cmd, CLI_USAGE, "%s: the model does not fit %s", f.resume ? f.resume : from, train->source);
+    if ((rc = rc_check_fit(cmd, f.resume ? f.resume : from, net, train)) != CLI_OK)
         goto done;
-    }
     char head[64];
     fr_net_head_prefix(net, head, sizeof head);
     struct fr_param_group groups[2];
@@ -102,11 +112,8 @@ int cmd_finetune(int argc, char **argv)
     fo.val_ds = train;
     fo.val_idx = sp.val;
     fo.n_val = sp.n_val;
-    char seed_s[32];
-    snprintf(seed_s, sizeof seed_s, "%lld", (long long)c.seed);
-    struct fr_kv meta[] = {{"frugal.split_seed", seed_s}, {"frugal.from", from}, {"frugal.data", d.data}};
-    fo.meta = meta;
-    fo.n_meta = 3;
+    fo.meta = meta.kv;
+    fo.n_meta = meta.n;
     struct fr_fit_result fr;
     if ((rc = rc_run_fit(cmd, be, net, &ts, &fo, &fr)) != CLI_OK)
         goto done;
@@ -114,6 +121,11 @@ int cmd_finetune(int argc, char **argv)
     cJSON_AddNumberToObject(extra, "labels", (double)(sp.n_labeled + sp.n_val));
     cJSON_AddStringToObject(extra, "freeze", frozen ? "backbone" : "none");
     cJSON_AddNumberToObject(extra, "backbone_lr_mult", frozen ? 0.0 : backbone_mult);
+    if (c.out) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/model.safetensors", c.out);
+        cJSON_AddStringToObject(extra, "checkpoint", path);
+    }
     rc = rc_finish(cmd, &c, be, net, &fr, test, rc_now() - t0, extra);
 done:
     fr_net_free(net);
@@ -122,5 +134,6 @@ done:
     fr_dataset_free(train);
     fr_dataset_free(test);
     fr_backend_free(be);
+    rc_out_close(&od);
     return rc;
 }

@@ -9,7 +9,7 @@
 
 #include "frugal/augment.h"
 #include "recipe_cli.h"
-#include "rng.h"
+#include "frugal/rng_host.h"
 
 static int arch_rank(const char *a) { return !strcmp(a, "t") ? 0 : !strcmp(a, "s") ? 1 : 2; }
 
@@ -30,21 +30,22 @@ int cmd_noisy_student(int argc, char **argv)
     struct cli_opt opts[] = {
         RC_COMMON_OPTS(&c),
         {"out", CLI_STR, &c.out, "DIR", "teacher.safetensors, round<R>.safetensors, metrics.jsonl", false},
-        {"rounds", CLI_INT, &rounds, "R", "self-training rounds (2)", false},
+        {"rounds", CLI_INT, &rounds, "R", "self-training rounds (2)", false, CLI_RANGE(1, 100)},
         {"teacher", CLI_STR, &teacher_ckpt, "CKPT", "start from this teacher instead of training one", false},
-        {"teacher-model", CLI_STR, &teacher_arch, "t|s|m|MODELFILE", "architecture or model file of the first teacher (t)", false},
-        {"teacher-epochs", CLI_INT, &teacher_epochs, "N", "epochs of the first teacher (60)", false},
+        {"teacher-arch", CLI_STR, &teacher_arch, "t|s|m|MODELFILE", "architecture or model file of the first teacher (t)", false},
+        CLI_DEPRECATED("teacher-model", "teacher-arch"),
+        {"teacher-epochs", CLI_INT, &teacher_epochs, "N", "epochs of the first teacher (60)", false, CLI_RANGE(1, 1000000)},
         {"teacher-augment", CLI_STR, &teacher_augment, "POLICY", "augmentation of the first teacher (none)", false},
         {"student", CLI_STR, &student, "t|s|m|MODELFILE", "student architecture or model file, equal or larger (teacher's)", false},
-        {"threshold", CLI_FLOAT, &threshold, "X", "keep pseudo-labels with confidence >= X (0.3)", false},
+        {"threshold", CLI_FLOAT, &threshold, "X", "keep pseudo-labels with confidence >= X (0.3)", false, CLI_RANGE(0, 1)},
         {"soft", CLI_BOOL, &soft, NULL, "soft pseudo-labels (default)", false},
         {"hard", CLI_BOOL, &hard, NULL, "hard pseudo-labels", false},
         {"balance", CLI_BOOL, &balance, NULL, "balance pseudo-labels per class (default; --balance=false)", false},
         {"noise", CLI_STR, &noise, "POLICY", "student input noise ('randaugment(n=2,m=9)'; none)", false},
-        {"dropout", CLI_FLOAT, &dropout, "P", "students' dropout before the classifier (built-in s, m; model files keep theirs)", false},
-        {"stochastic-depth", CLI_FLOAT, &sdepth, "S", "students' survival at the last block (built-in m; decays linearly from 1)", false},
-        {"labeled-repeat", CLI_INT, &labeled_repeat, "N", "labeled images appear N times per student epoch (10)", false},
-        {"unlabeled-ratio", CLI_FLOAT, &ratio, "K", "unlabeled images per labeled image each round (0 = all)", false},
+        {"dropout", CLI_FLOAT, &dropout, "P", "students' dropout before the classifier (built-in s, m; model files keep theirs)", false, CLI_BELOW(0, 1)},
+        {"stochastic-depth", CLI_FLOAT, &sdepth, "S", "students' survival at the last block (built-in m; decays linearly from 1)", false, CLI_ABOVE(0, 1)},
+        {"labeled-repeat", CLI_INT, &labeled_repeat, "N", "labeled images appear N times per student epoch (10)", false, CLI_RANGE(1, 10000)},
+        {"unlabeled-ratio", CLI_FLOAT, &ratio, "K", "unlabeled images per labeled image each round (0 = all)", false, CLI_RANGE(0, 1e6)},
         RC_DATA_OPTS(&d),
         RC_FIT_OPTS(&f),
         {0},
@@ -54,16 +55,16 @@ int cmd_noisy_student(int argc, char **argv)
                        argc, argv, opts, NULL);
     if (rc)
         return rc < 0 ? CLI_OK : rc;
+    if (hard && cli_find(opts, "soft")->seen && soft)
+        return cli_error(cmd, CLI_USAGE, "--soft and --hard contradict each other: give one");
     if (hard)
         soft = false;
-    if (rounds < 1 || rounds > 100)
-        return cli_error(cmd, CLI_USAGE, "--rounds must be between 1 and 100");
-    if (!(threshold >= 0 && threshold <= 1) || ratio < 0)
-        return cli_error(cmd, CLI_USAGE, "--threshold must be in [0, 1] and --unlabeled-ratio >= 0");
-    if (!(dropout >= 0 && dropout < 1) || !(sdepth > 0 && sdepth <= 1))
-        return cli_error(cmd, CLI_USAGE, "--dropout must be in [0, 1) and --stochastic-depth in (0, 1]");
+    if (teacher_ckpt && (cli_find(opts, "teacher-arch")->seen || cli_find(opts, "teacher-epochs")->seen ||
+                         cli_find(opts, "teacher-augment")->seen))
+        return cli_error(cmd, CLI_USAGE, "--teacher CKPT is the first teacher: --teacher-arch, --teacher-epochs and "
+                                         "--teacher-augment describe one trained here; give one or the other");
     /* students only: the teacher labels un-noised (eval mode) anyway; model files keep their own values */
-    rc_set_student_noise(&(struct fr_model_opts){(float)dropout, (float)sdepth});
+    const struct fr_model_opts student_noise = {(float)dropout, (float)sdepth};
     if ((rc = rc_check_arch(cmd, teacher_arch)) != CLI_OK)
         return rc;
     if (student && (rc = rc_check_arch(cmd, student)) != CLI_OK)
@@ -79,7 +80,8 @@ int cmd_noisy_student(int argc, char **argv)
             return cli_error(cmd, CLI_USAGE, "--noise: %s", fr_last_error());
         fr_aug_policy_free(pol);
     }
-    if (c.out && (rc = rc_mkdir(cmd, c.out)) != CLI_OK)
+    struct rc_outdir od = {.lock_fd = -1};
+    if (c.out && (rc = rc_out_open(cmd, c.out, NULL, &od)) != CLI_OK)
         return rc;
     struct fr_backend *be = NULL;
     struct fr_dataset *train = NULL, *test = NULL;
@@ -94,17 +96,19 @@ int cmd_noisy_student(int argc, char **argv)
     if ((rc = rc_open_data(cmd, &d, &train, &test)) != CLI_OK || (rc = rc_split(cmd, &d, train, (uint64_t)c.seed, &sp)))
         goto done;
     if (sp.n_unlabeled == 0) {
-        rc = cli_error(cmd, CLI_USAGE, "%s: no images left unlabeled by --labels %lld", train->source, (long long)d.labels);
+        rc = cli_error(cmd, CLI_USAGE, "%s: --labels %lld%s uses all %lld images: none is left to pseudo-label (lower "
+                                       "--labels or give more data)",
+                       train->source, (long long)d.labels, cli_find(opts, "labels")->seen ? "" : " (the default)",
+                       (long long)train->n);
         goto done;
     }
     rc_install_sigint();
     char prev_ckpt[4096] = "";
     double tsec = rc_now();
     if (teacher_ckpt) {
-        if ((st = fr_net_load(be, teacher_ckpt, &teacher)) != FR_STATUS_OK) {
-            rc = rc_fail(cmd, st);
+        if ((rc = rc_load_net(cmd, "--teacher", be, teacher_ckpt, &teacher)) != CLI_OK ||
+            (rc = rc_check_fit(cmd, teacher_ckpt, teacher, train)) != CLI_OK)
             goto done;
-        }
         snprintf(prev_ckpt, sizeof prev_ckpt, "%s", teacher_ckpt);
     } else {
         if ((st = fr_net_new(be, teacher_arch, train->c, train->h, train->w, train->n_classes, train->class_names,
@@ -134,9 +138,7 @@ int cmd_noisy_student(int argc, char **argv)
         progress_done(&pr);
         fr_trainset_free(&ts);
         if (st != FR_STATUS_OK) {
-            rc = st == FR_STATUS_INTERRUPTED ? 130 : rc_fail(cmd, st);
-            if (st == FR_STATUS_INTERRUPTED)
-                fprintf(stderr, "frugal %s: %s\n", cmd, fr_last_error());
+            rc = st == FR_STATUS_INTERRUPTED ? rc_interrupted(cmd, fr_last_error()) : rc_fail(cmd, st);
             goto done;
         }
         if (c.out)
@@ -180,6 +182,7 @@ int cmd_noisy_student(int argc, char **argv)
     }
     struct fr_pseudo_opts po = {(float)threshold, balance, 0, 1.0f};
     struct rc_round last = {0};
+    double last_loss = NAN;
     for (int64_t r = 1; r <= rounds; r++) {
         /* a fresh random subset of the unlabeled pool each round */
         int64_t n_unl = sp.n_unlabeled;
@@ -202,13 +205,14 @@ int cmd_noisy_student(int argc, char **argv)
         so.meta = meta;
         so.n_meta = 2;
         struct rc_round rr;
-        rc = rc_self_train(cmd, stage, be, teacher, train, &sp, unl, n_unl, &po, soft, student,
+        rc = rc_self_train(cmd, stage, be, teacher, train, &sp, unl, n_unl, &po, soft, student, &student_noise,
                            (uint64_t)c.seed + (uint64_t)r, &so, (int)labeled_repeat, false, &rr);
         if (rc != CLI_OK)
             goto done;
         double acc = NAN;
         if (test && (st = fr_net_evaluate(rr.student, test, NULL, test->n, &ev)) == FR_STATUS_OK) {
             acc = ev.accuracy;
+            last_loss = ev.loss;
             fr_eval_free(&ev);
         }
         cJSON *row = cJSON_CreateObject();
@@ -258,18 +262,23 @@ int cmd_noisy_student(int argc, char **argv)
                    (snprintf(tm, sizeof tm, "%.1f", cJSON_GetObjectItem(row, "seconds")->valuedouble), tm));
         }
     } else {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "command", "noisy_student");
+        cJSON *o = rc_json_new(cmd);
+        rc_json_model(o, teacher); /* the last student */
         cJSON *lastrow = cJSON_GetArrayItem(rows, cJSON_GetArraySize(rows) - 1);
         cJSON *a = cJSON_GetObjectItem(lastrow, "test_accuracy");
         rc_json_num(o, "test_accuracy", cJSON_IsNumber(a) ? a->valuedouble : NAN);
-        cJSON_AddNullToObject(o, "test_loss");
+        rc_json_num(o, "test_loss", last_loss);
+        cJSON_AddNumberToObject(o, "test_images", test ? (double)test->n : 0);
         rc_json_num(o, "teacher_test_accuracy", teacher_acc);
+        rc_json_num(o, "val_accuracy", last.fit.val_accuracy);
+        rc_json_num(o, "train_loss", last.fit.train_loss);
         rc_json_num(o, "train_images_per_second", last.fit.images_per_second);
-        cJSON_AddNumberToObject(o, "seconds", rc_now() - t0);
-        cJSON_AddStringToObject(o, "device", fr_backend_name(be));
-        cJSON_AddNumberToObject(o, "fallback_ops", fb);
+        cJSON_AddNumberToObject(o, "epochs", (double)last.fit.epochs_done);
+        cJSON_AddNumberToObject(o, "steps", (double)last.fit.steps);
+        rc_json_run(o, be, fb, rc_now() - t0);
         cJSON_AddNumberToObject(o, "labels", (double)(sp.n_labeled + sp.n_val));
+        if (prev_ckpt[0])
+            cJSON_AddStringToObject(o, "checkpoint", prev_ckpt);
         cJSON_AddItemToObject(o, "rounds", rows);
         rows = NULL;
         rc_json_print(o);
@@ -283,5 +292,6 @@ done:
     fr_dataset_free(train);
     fr_dataset_free(test);
     fr_backend_free(be);
+    rc_out_close(&od);
     return rc;
 }

@@ -25,9 +25,11 @@ static int collect(const char *cmd, const struct cli_list *in, char ***files, in
             if (fr_image_list_dir(in->items[i], &batch, &nb, &subdirs, &nsub) != FR_STATUS_OK)
                 return cli_error(cmd, CLI_USAGE, "%s", fr_last_error());
             fr_image_list_free(subdirs, nsub);
-            if (nb == 0)
-                fprintf(stderr, "frugal %s: %s: no .png/.jpg/.jpeg/.bmp images%s\n", cmd, in->items[i],
-                        nsub ? " (subdirectories are not searched)" : "");
+            if (nb == 0) {
+                free(batch);
+                return cli_error(cmd, CLI_USAGE, "no images in %s%s", in->items[i],
+                                 nsub ? " (subdirectories are not searched: name them, e.g. DIR/*/)" : "");
+            }
         } else {
             batch = malloc(sizeof *batch);
             if (batch && !(batch[0] = strdup(in->items[i]))) {
@@ -68,17 +70,23 @@ int cmd_predict(int argc, char **argv)
     const char *on_bad_image = NULL;
     struct cli_opt opts[] = {
         RC_COMMON_OPTS(&c),
-        {"model", CLI_STR, &model, "CKPT", "frugal checkpoint", false},
+        {"checkpoint", CLI_STR, &model, "CKPT", "frugal checkpoint", false},
+        CLI_DEPRECATED("model", "checkpoint"),
         {"input", CLI_STR_LIST, &inputs, "PATH", "image file or directory (repeatable; also positional)", false},
-        {"top-k", CLI_INT, &topk, "K", "classes to show per image (3)", false},
+        {"top-k", CLI_INT, &topk, "K", "classes to show per image (3)", false, CLI_RANGE(1, 1000000)},
         {"on-bad-image", CLI_STR, &on_bad_image, "stop|skip", "an unreadable image stops the run (default) or is "
          "skipped, named once", false},
-        {"out", CLI_STR, &c.out, "DIR", "unused", false},
+        {"out", CLI_STR, &c.out, "DIR", "not used: predict writes no files (use --json)", false},
         {0},
     };
-    int rc = cli_parse(cmd, "--model CKPT --input FILE_OR_DIR... [--top-k K]", argc, argv, opts, &pos);
-    if (rc)
+    int rc = cli_parse(cmd, "--checkpoint CKPT --input FILE_OR_DIR... [--top-k K]", argc, argv, opts, &pos);
+    if (rc == CLI_OK)
+        rc = cli_refuse(cmd, opts, "out", "it writes no files (--json prints the results)");
+    if (rc) {
+        free(pos.items);
+        free(inputs.items);
         return rc < 0 ? CLI_OK : rc;
+    }
     for (int i = 0; i < pos.n; i++) {
         inputs.items = realloc(inputs.items, (size_t)(inputs.n + 1) * sizeof *inputs.items);
         inputs.items[inputs.n++] = pos.items[i];
@@ -86,11 +94,7 @@ int cmd_predict(int argc, char **argv)
     free(pos.items);
     if (!model) {
         free(inputs.items);
-        return cli_error(cmd, CLI_USAGE, "--model CKPT is required");
-    }
-    if (topk <= 0) {
-        free(inputs.items);
-        return cli_error(cmd, CLI_USAGE, "--top-k must be positive");
+        return cli_error(cmd, CLI_USAGE, "--checkpoint CKPT is required");
     }
     char **files = NULL;
     int nf = 0;
@@ -104,11 +108,9 @@ int cmd_predict(int argc, char **argv)
         goto done;
     if ((rc = cli_open_device(cmd, c.device, (int)c.threads, &be)) != CLI_OK)
         goto done;
-    enum fr_status st = fr_net_load(be, model, &net);
-    if (st != FR_STATUS_OK) {
-        rc = rc_fail(cmd, st);
+    if ((rc = rc_load_net(cmd, "--checkpoint", be, model, &net)) != CLI_OK)
         goto done;
-    }
+    enum fr_status st;
     /* the files as a dataset at the model's input: read exactly as eval and training read them */
     struct rc_data d;
     rc_defaults(NULL, &d, NULL);
@@ -118,7 +120,7 @@ int cmd_predict(int argc, char **argv)
     if ((rc = rc_image_opts(cmd, &d, &dopt)) != CLI_OK)
         goto done;
     if ((st = fr_dataset_from_files(files, NULL, nf, "predict", &dopt, &ds)) != FR_STATUS_OK) {
-        rc = rc_fail(cmd, st);
+        rc = rc_input_fail(cmd, st);
         goto done;
     }
     int k = net->n_classes;
@@ -127,16 +129,17 @@ int cmd_predict(int argc, char **argv)
         rc = cli_error(cmd, CLI_FAIL, "out of memory");
         goto done;
     }
+    /* fr_net_predict reads the images in chunks: memory stays flat however many files there are */
     if ((st = fr_net_predict(net, ds, NULL, ds->n, logits)) != FR_STATUS_OK) {
-        rc = rc_fail(cmd, st);
+        rc = rc_input_fail(cmd, st);
         goto done;
     }
     int fb = fr_net_fallback_ops(net);
     rc_report_device(cmd, be, fb);
     if (topk > k)
         topk = k;
-    cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "command", cmd);
+    cJSON *root = rc_json_new(cmd);
+    rc_json_model(root, net);
     cJSON *preds = cJSON_AddArrayToObject(root, "predictions");
     int *order = malloc((size_t)k * sizeof *order);
     float *p = malloc((size_t)k * sizeof *p);
@@ -185,9 +188,7 @@ int cmd_predict(int argc, char **argv)
     free(p);
     cJSON_AddNumberToObject(root, "images", (double)(ds->n - skipped));
     cJSON_AddNumberToObject(root, "skipped", (double)(nf - ds->n + skipped));
-    cJSON_AddNumberToObject(root, "seconds", rc_now() - t0);
-    cJSON_AddStringToObject(root, "device", fr_backend_name(be));
-    cJSON_AddNumberToObject(root, "fallback_ops", fb);
+    rc_json_run(root, be, fb, rc_now() - t0);
     if (c.json)
         rc_json_print(root);
     else

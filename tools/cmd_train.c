@@ -16,13 +16,13 @@ int cmd_train(int argc, char **argv)
     struct cli_opt opts[] = {
         RC_COMMON_OPTS(&c),
         {"out", CLI_STR, &c.out, "DIR", "write model.safetensors (each epoch) and metrics.jsonl here", false},
-        {"model", CLI_STR, &f.model, "t|s|m|MODELFILE", "built-in architecture or a model file (README: Model files) (s)", false},
+        RC_ARCH_OPT(&f, "built-in architecture or a model file (README: Model files);"),
         RC_DATA_OPTS(&d),
         RC_FIT_OPTS(&f),
         {0},
     };
-    int rc = cli_parse(cmd, "--data SPEC [--labels N] [--model t|s|m|MODELFILE] [--epochs N] [--augment POLICY] [flags]", argc,
-                       argv, opts, NULL);
+    int rc = cli_parse(cmd, "--data SPEC [--labels N] [--arch t|s|m|MODELFILE] [--epochs N] [--augment POLICY] [flags]",
+                       argc, argv, opts, NULL);
     if (rc)
         return rc < 0 ? CLI_OK : rc;
     if ((rc = rc_check_arch(cmd, f.model)) != CLI_OK)
@@ -30,7 +30,8 @@ int cmd_train(int argc, char **argv)
     struct fr_fit_opts fo;
     if ((rc = rc_fit_opts(cmd, &c, &f, &fo)) != CLI_OK)
         return rc;
-    if (c.out && (rc = rc_mkdir(cmd, c.out)) != CLI_OK)
+    struct rc_outdir od = {.lock_fd = -1};
+    if (c.out && (rc = rc_out_open(cmd, c.out, f.resume, &od)) != CLI_OK)
         return rc;
     struct fr_backend *be = NULL;
     struct fr_dataset *train = NULL, *test = NULL;
@@ -40,20 +41,19 @@ int cmd_train(int argc, char **argv)
     enum fr_status st;
     double t0 = rc_now();
     if ((rc = cli_open_device(cmd, c.device, (int)c.threads, &be)) != CLI_OK)
-        return rc;
+        goto done;
     if (f.resume)
         rc_checkpoint_input(f.resume, &d); /* images at the checkpoint's input */
     if ((rc = rc_open_data(cmd, &d, &train, &test)) != CLI_OK || (rc = rc_split(cmd, &d, train, (uint64_t)c.seed, &sp)))
         goto done;
+    struct rc_meta meta;
+    rc_meta_make(&meta, &c, &d, &f, &sp, NULL, 0);
     if (f.resume) {
-        if ((st = fr_net_load(be, f.resume, &net)) != FR_STATUS_OK) {
-            rc = rc_fail(cmd, st);
+        if ((rc = rc_load_net(cmd, "--resume", be, f.resume, &net)) != CLI_OK ||
+            (rc = rc_check_resume(cmd, f.resume, &meta, net, cli_find(opts, "arch")->seen ? f.model : NULL,
+                                  f.epochs)) != CLI_OK ||
+            (rc = rc_check_fit(cmd, f.resume, net, train)) != CLI_OK)
             goto done;
-        }
-        if (net->n_classes != train->n_classes || net->c != train->c || net->h != train->h || net->w != train->w) {
-            rc = cli_error(cmd, CLI_USAGE, "--resume %s: the checkpoint's model does not fit %s", f.resume, train->source);
-            goto done;
-        }
         fo.resume = true;
         fprintf(stderr, "frugal %s: resuming %s at epoch %lld, step %lld\n", cmd, f.resume, (long long)net->ck_epoch + 1,
                 (long long)net->ck_step_in_epoch);
@@ -70,12 +70,8 @@ int cmd_train(int argc, char **argv)
     fprintf(stderr, "frugal %s: model %s (%lld parameters), %lld labeled training images + %lld validation, %s\n", cmd,
             net->arch, (long long)fr_model_n_params(net->model), (long long)sp.n_labeled, (long long)sp.n_val,
             train->source);
-    char seed_s[32], labels_s[32];
-    snprintf(seed_s, sizeof seed_s, "%lld", (long long)c.seed);
-    snprintf(labels_s, sizeof labels_s, "%lld", (long long)(sp.n_labeled + sp.n_val));
-    struct fr_kv meta[] = {{"frugal.split_seed", seed_s}, {"frugal.labels", labels_s}, {"frugal.data", d.data}};
-    fo.meta = meta;
-    fo.n_meta = 3;
+    fo.meta = meta.kv;
+    fo.n_meta = meta.n;
     fo.val_ds = train;
     fo.val_idx = sp.val;
     fo.n_val = sp.n_val;
@@ -85,7 +81,7 @@ int cmd_train(int argc, char **argv)
     cJSON *extra = cJSON_CreateObject();
     cJSON_AddNumberToObject(extra, "labels", (double)(sp.n_labeled + sp.n_val));
     if (c.out) {
-        char path[4096];
+        char path[4200];
         snprintf(path, sizeof path, "%s/model.safetensors", c.out);
         cJSON_AddStringToObject(extra, "checkpoint", path);
     }
@@ -97,5 +93,6 @@ done:
     fr_dataset_free(train);
     fr_dataset_free(test);
     fr_backend_free(be);
+    rc_out_close(&od);
     return rc;
 }

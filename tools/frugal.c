@@ -34,8 +34,11 @@ static void usage(FILE *f)
                 *p = '-';
         fprintf(f, "  %-14s %s\n", name, commands[i].summary);
     }
-    fprintf(f, "\nRun 'frugal <command> --help' for the flags of a command.\n"
-               "Environment: FRUGAL_DEVICE, FRUGAL_THREADS, FRUGAL_CACHE_DIR, FRUGAL_CL_PATH, FRUGAL_DEBUG.\n");
+    fprintf(f, "\nRun 'frugal help <command>' (or 'frugal <command> --help') for the flags of a command.\n"
+               "Exit codes: 0 done, 1 the run failed, 2 bad flags or input files, 130 interrupted (SIGINT/SIGTERM).\n"
+               "Environment: FRUGAL_DEVICE (auto, cpu, cl:P:D), FRUGAL_THREADS, FRUGAL_DATA (dataset directory),\n"
+               "FRUGAL_CACHE_DIR (kernel cache, off), FRUGAL_CL_PATH (kernel sources), FRUGAL_DEBUG (sched,cache,clsync,fault,all),\n"
+               "FRUGAL_GUARD=1 (guard bytes after every planned tensor).\n");
 }
 
 int main(int argc, char **argv)
@@ -45,6 +48,13 @@ int main(int argc, char **argv)
         return CLI_USAGE;
     }
     const char *cmd = argv[1];
+    char help_flag[] = "--help";
+    char *help_argv[4] = {argv[0], NULL, help_flag, NULL};
+    if (strcmp(cmd, "help") == 0 && argc >= 3) { /* frugal help CMD = frugal CMD --help */
+        cmd = help_argv[1] = argv[2];
+        argc = 3;
+        argv = help_argv;
+    }
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         usage(stdout);
         return CLI_OK;
@@ -59,8 +69,10 @@ int main(int argc, char **argv)
         if (*p == '-')
             *p = '_';
     for (size_t i = 0; i < N_COMMANDS; i++)
-        if (strcmp(commands[i].name, name) == 0)
-            return commands[i].fn(argc - 1, argv + 1);
+        if (strcmp(commands[i].name, name) == 0) {
+            int rc = cli_check_env(cmd);
+            return rc != CLI_OK ? rc : commands[i].fn(argc - 1, argv + 1);
+        }
     if (cmd[0] == '-')
         fprintf(stderr, "frugal: unknown flag '%s' (try 'frugal --help')\n", cmd);
     else

@@ -7,8 +7,10 @@
  *   int k = fr_aug_policy_max_ops(pol);
  *   float *prog = malloc(sizeof(float) * N * k * FR_AUG_REC);
  *   for (int i = 0; i < N; i++) fr_aug_policy_draw(pol, seed, step, i, 256, 256, prog + i * k * FR_AUG_REC);
- *   // on the host:  fr_aug_apply_host(&in, &out, prog, k, NULL);
- *   // in a graph:   y = fr_aug_apply(ctx, images, prog_tensor, oh, ow, FR_AUG_NHWC);
+ *   uint8_t *src = malloc((size_t)N * 256 * 256 * 3), *dst = malloc((size_t)N * oh * ow * 3);
+ *   struct fr_aug_images in = {src, FR_U8, FR_AUG_NHWC, N, 256, 256, 3}, out = {dst, FR_U8, FR_AUG_NHWC, N, oh, ow, 3};
+ *   fr_aug_apply_host(&in, &out, prog, k, NULL);                            // on the host, or in a graph:
+ *   struct fr_tensor *y = fr_aug_apply(ctx, images, prog_tensor, oh, ow, FR_AUG_NHWC);
  *
  * Conventions: matrices are 3×3 row-major; warps store the INVERSE map
  * (output pixel -> source pixel); pixel centres are at integers; the image centre is ((W-1)/2,(H-1)/2);
@@ -208,7 +210,7 @@ struct fr_tensor *fr_aug_to_nchw(struct fr_ctx *ctx, struct fr_tensor *images, c
 /* ---------------------------------------------------------------------------------------------
  * Images on disk (stb_image_write; STB_IMAGE_WRITE_IMPLEMENTATION lives in src/augment/image_write.c)
  * --------------------------------------------------------------------------------------------- */
-/* u8 NHWC image (c = 1..4) to PNG */
+/* u8 NHWC image (c = 1..4) to PNG, written atomically: a full disk is an error, never an empty or torn file */
 enum fr_status fr_aug_write_png(const char *path, const uint8_t *pix, int h, int w, int c);
 
 #ifdef __cplusplus

@@ -89,8 +89,11 @@ const char *fr_dataset_fmnist_dir(void);
 /* DIR/<class>/<image> (classes sorted by name) or DIR/<image> (unlabeled). */
 enum fr_status fr_dataset_folder_open(const char *dir, const struct fr_dataset_opts *opts, struct fr_dataset **out);
 
-/* CSV label list: `path,label` or `path,p0,p1,...` (soft labels), optional header line, paths relative to
- * the CSV file's directory. An empty label or -1 means unlabeled. */
+/* CSV label list: `path,label` or `path,p0,p1,...` (soft labels), optional header line (a first line whose
+ * first field is path, file, filename or image, or whose second field is not a number), paths relative to the
+ * CSV file's directory. An empty label or -1 means unlabeled. Lines starting with '#' are comments, except a
+ * first line `#classes,NAME0,NAME1,...`, which gives the class names and count of hard labels (as
+ * `frugal pseudo-label` writes it). */
 enum fr_status fr_dataset_csv_open(const char *path, const struct fr_dataset_opts *opts, struct fr_dataset **out);
 /* The same from text in memory; image paths are taken relative to `base_dir` (NULL = "."). */
 enum fr_status fr_dataset_csv_from_memory(const char *text, size_t size, const char *base_dir, const char *name,
@@ -105,10 +108,16 @@ struct fr_csv_rows {
     int n_soft;          /* number of probability columns, 0 for hard labels */
     char **header;       /* names of the columns after the path (header line), NULL without one */
     int n_header;
+    char **classes;      /* names of the `#classes` line, NULL without one */
+    int n_classes;
 };
 enum fr_status fr_csv_parse(const char *text, size_t size, const char *name, struct fr_csv_rows *out);
 void fr_csv_rows_free(struct fr_csv_rows *r);
 
+/* The images of the classes in `list` ("5-9", "0,2,4", ranges and single classes, comma-separated), renumbered
+ * 0.. in the order listed, with their class names; FR_STATUS_INVALID_ARGUMENT for a malformed list or a class
+ * outside [0, n_classes). Soft labels are dropped (they name the old classes). */
+enum fr_status fr_dataset_filter_classes(const struct fr_dataset *ds, const char *list, struct fr_dataset **out);
 /* A new dataset holding images idx[0..n) of `ds` (copied); drop_labels sets every label to -1. */
 enum fr_status fr_dataset_subset(const struct fr_dataset *ds, const int64_t *idx, int64_t n, bool drop_labels,
                                  struct fr_dataset **out);

@@ -6,6 +6,7 @@
  *   struct fr_tensor *a = fr_tensor_new_2d(ctx, FR_F32, 2, 3);  fr_tensor_set_flags(a, FR_FLAG_INPUT);
  *   struct fr_tensor *y = fr_softmax(ctx, fr_scale(ctx, a, 2.0f), -1);
  *   struct fr_graph *g = fr_graph_new(ctx);  fr_graph_add(g, y);  fr_graph_plan(g, be);
+ *   float data[6] = {1, 2, 3, 4, 5, 6}, out[6];
  *   fr_tensor_set(a, data, sizeof data);  fr_graph_compute(g);  fr_tensor_get(y, out, sizeof out);
  */
 #ifndef FRUGAL_H
@@ -26,6 +27,9 @@
 #include "frugal/augment.h"
 #include "frugal/data.h"
 #include "frugal/io.h"
+#include "frugal/recipes.h"
+#include "frugal/bench.h"
+#include "frugal/rng_host.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -3,9 +3,12 @@
  *   struct fr_graph *g = fr_graph_new(ctx);
  *   fr_graph_add(g, loss);                       // forward nodes
  *   fr_graph_backward(g, loss);                  // gradient nodes for every non-frozen PARAM
- *   fr_graph_add(g, fr_sgd_step(ctx, ...));      // optimizer update nodes, appended last
+ *   fr_optim_build(opt, g, params, n_params);    // optimizer update nodes, appended last (optim.h)
  *   fr_graph_plan(g, backend);                   // storage: leaves static, intermediates by liveness
- *   for (...) { fr_tensor_set(x, ...); fr_graph_compute(g); fr_tensor_get(loss, ...); }
+ *   float l;
+ *   for (int64_t step = 0; step < steps; step++) {
+ *       fr_tensor_set(x, images_f32, bytes);  fr_graph_compute(g);  fr_tensor_get(loss, &l, sizeof l);
+ *   }
  */
 #ifndef FRUGAL_GRAPH_H
 #define FRUGAL_GRAPH_H

@@ -4,6 +4,11 @@
  *   fr_st_save_tensors("model.safetensors", w, 2, (struct fr_kv[]){{"epoch", "3"}}, 1);
  *   struct fr_st_load_opts lo = {.allow_missing = false, .ignore_unexpected = true};
  *   fr_st_load_file("model.safetensors", w, 2, &lo);   // all name/shape mismatches in one error
+ *   struct fr_atomic_file *af;  FILE *f;               // any file, in place only once complete:
+ *   if (fr_atomic_open("labels.csv", &af, &f) == FR_STATUS_OK) {
+ *       fprintf(f, "path,label\n");
+ *       if (fr_atomic_commit(af) != FR_STATUS_OK) puts(fr_last_error());   // every write checked; frees af
+ *   }
  *
  * Format: 8-byte little-endian header size N, N bytes of JSON
  * {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, "__metadata__": {"k": "v"}},
@@ -15,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "frugal/status.h"
 #include "frugal/tensor.h"
@@ -84,6 +90,16 @@ enum fr_status fr_st_write(const char *path, const struct fr_st_entry *e, int n,
                            int n_meta);
 /* Any buffer, atomically (same steps). */
 enum fr_status fr_write_file_atomic(const char *path, const void *data, size_t size);
+/* The same; durable = false skips the two fsyncs (many small files, e.g. PNGs: still never torn or empty). */
+enum fr_status fr_write_file_replace(const char *path, const void *data, size_t size, bool durable);
+
+/* A file streamed through stdio and put in place only when complete (example at the top): fr_atomic_commit
+ * checks every write, fsyncs, renames over the old file and frees af; fr_atomic_abort instead removes the
+ * temporary file and keeps the old one. */
+struct fr_atomic_file;
+enum fr_status fr_atomic_open(const char *path, struct fr_atomic_file **out, FILE **f);
+enum fr_status fr_atomic_commit(struct fr_atomic_file *af);
+void fr_atomic_abort(struct fr_atomic_file *af);
 
 /* --- named tensors --- */
 struct fr_named_tensor {

@@ -4,11 +4,13 @@
  *
  *   struct fr_model *m;
  *   fr_model_builtin(ctx, "s", 1, 28, 28, 10, &m);          // or fr_model_new + fr_model_conv2d(...)...
- *   fr_model_alloc(m, backend);  fr_model_init(m, 42, FR_INIT_DEFAULT);
+ *   fr_model_alloc(m, backend);  fr_model_init(m, 42, FR_INIT_DEFAULT, NULL);
  *   struct fr_trainer_opts to;  fr_trainer_opts_init(&to);  to.batch = 64;
  *   struct fr_trainer *tr;  fr_trainer_new(m, backend, &to, &tr);
- *   for (step...) fr_trainer_step(tr, images, labels, NULL, NULL, fr_schedule_lr(&sched, step), &loss);
- *   fr_trainer_predict(tr, images, n, logits);
+ *   float l;                            // images_f32: 64 f32 NCHW images, labels_i32: their 64 labels
+ *   for (int64_t step = 0; step < steps; step++)
+ *       fr_trainer_step(tr, images_f32, labels_i32, NULL, NULL, fr_schedule_lr(&sched, step), &l);
+ *   fr_trainer_predict(tr, images_f32, 64, logits_out);
  *
  * Layers are added in order; a residual block is residual_begin ... residual_end: the branch output
  * goes through drop-path (stochastic depth) and is added to the block input (through a 1x1 conv +
@@ -83,7 +85,7 @@ enum fr_status fr_model_set_normalization(struct fr_model *m, int n, const float
 int fr_model_normalization(const struct fr_model *m, float mean[4], float std[4]);
 
 /* Built-in models by name: "t" (tiny: conv 8 -> pool -> conv 16 -> pool -> linear), "s" (the reference
- * CNN of REFERENCE.md section 8, 422k parameters on 1x28x28), "m" (wider, batch-norm, residual blocks
+ * CNN of docs/reference.md §8, 422k parameters on 1x28x28), "m" (wider, batch-norm, residual blocks
  * with stochastic depth and dropout before the classifier: a Noisy Student student/teacher). */
 enum fr_status fr_model_builtin(struct fr_ctx *ctx, const char *name, int c, int h, int w, int n_classes,
                                 struct fr_model **out);

@@ -4,12 +4,14 @@
  *   struct fr_optim *o = fr_optim_new(ctx, &op);
  *   fr_optim_add_group(o, &(struct fr_param_group){.prefix = "fc2.", .lr_mult = 1, .weight_decay = -1});
  *   fr_optim_add_group(o, &(struct fr_param_group){.prefix = "", .frozen = true});  // rest frozen
- *   fr_optim_apply_groups(o, params, n);          // marks FROZEN: call before fr_graph_backward
+ *   fr_optim_apply_groups(o, params, n_params);   // marks FROZEN: call before fr_graph_backward
  *   fr_graph_backward(g, loss);
- *   fr_optim_build(o, g, params, n);              // moments (STATE leaves) + update nodes, appended to g
+ *   fr_optim_build(o, g, params, n_params);       // moments (STATE leaves) + update nodes, appended to g
  *   fr_ctx_alloc(ctx, backend, FR_FLAG_PARAM | FR_FLAG_STATE);  fr_graph_plan(g, backend);
  *   fr_optim_reset(o);                            // zero moments and the step count (needs storage)
- *   for (step...) { fr_optim_set_lr(o, fr_schedule_lr(&sched, step)); ...; fr_graph_compute(g); }
+ *   for (int64_t step = 0; step < steps; step++) {
+ *       fr_optim_set_lr(o, fr_schedule_lr(&sched, step));  fr_tensor_set(x, images_f32, bytes);  fr_graph_compute(g);
+ *   }
  *
  * Formulas are PyTorch's (torch.optim.SGD / Adam / AdamW, clip_grad_norm_):
  *   clipping: s = min(1, clip_norm / (||all grads||_2 + 1e-6)); g = s * grad

@@ -2,7 +2,7 @@
  * (device time), the CPU path times every node by the wall clock. `frugal train --profile` prints it.
  *
  *   fr_profile_start(be);
- *   for (...) fr_graph_compute(train_graph);          // or fr_fit(...), fr_trainer_step(...)
+ *   for (int i = 0; i < 10; i++) fr_graph_compute(g);  // a training graph, or fr_fit, fr_trainer_step
  *   struct fr_profile p;
  *   if (fr_profile_stop(be, &p) == FR_STATUS_OK) {
  *       char *s = fr_profile_format(&p);  fputs(s, stderr);  free(s);

@@ -3,8 +3,9 @@
  * validation, metrics.jsonl, resume, stop on request), evaluation, and pseudo-labelling with thresholds and class
  * balancing (Noisy Student).
  *
+ *   struct fr_split sp;  fr_split_make(ds, 1000, 100, seed, &sp);      // 900 labeled + 100 validation images
  *   struct fr_net *net;  fr_net_new(be, "s", 1, 28, 28, 10, ds->class_names, seed, &net);
- *   struct fr_trainset ts = {.n_classes = 10};  fr_trainset_add(&ts, 0, ds, sp.labeled, sp.n_labeled, NULL, NULL);
+ *   struct fr_trainset ts = {0};  ts.n_classes = 10;  fr_trainset_add(&ts, 0, ds, sp.labeled, sp.n_labeled, NULL, NULL);
  *   struct fr_fit_opts fo;  fr_fit_opts_init(&fo);  fo.epochs = 10;  fo.augment = "randaugment(n=2,m=9);cutmix(alpha=1)";
  *   struct fr_fit_result fr;  fr_fit(net, &ts, &fo, &fr);
  *   struct fr_eval ev;  fr_net_evaluate(net, test, NULL, test->n, &ev);
@@ -173,7 +174,7 @@ struct fr_fit_result {
 enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct fr_fit_opts *o,
                       struct fr_fit_result *r);
 
-/* --- pseudo-labelling (REFERENCE.md section 6) --- */
+/* --- pseudo-labelling (docs/reference.md §6) --- */
 struct fr_pseudo_opts {
     float threshold;   /* keep predictions with max probability >= threshold */
     bool balance;      /* per class: keep the most confident of frequent classes, duplicate rare ones */
@@ -192,6 +193,22 @@ struct fr_pseudo {
 enum fr_status fr_pseudo_label(struct fr_net *teacher, const struct fr_dataset *ds, const int64_t *idx, int64_t n,
                                const struct fr_pseudo_opts *o, struct fr_pseudo *out);
 void fr_pseudo_free(struct fr_pseudo *p);
+
+/* --- training sets from a teacher (src/recipes/teacher.c) --- */
+struct fr_pseudo_stats {
+    int64_t unlabeled, rows; /* images the teacher labeled, pseudo-labeled rows kept (duplicates included) */
+    double accuracy;         /* of the kept rows against the dataset's own labels; -1 without them */
+};
+/* One Noisy Student round's training set: images labeled[0..n_labeled) of ds with their labels, repeated
+ * labeled_repeat times (so they keep a share of every batch), plus the teacher's pseudo-labels of unl[0..n_unl)
+ * (soft: its probabilities as targets). ts is initialised here; free it with fr_trainset_free. */
+enum fr_status fr_pseudo_trainset(struct fr_net *teacher, const struct fr_dataset *ds, const int64_t *labeled,
+                                  int64_t n_labeled, int labeled_repeat, const int64_t *unl, int64_t n_unl,
+                                  const struct fr_pseudo_opts *po, bool soft, struct fr_trainset *ts,
+                                  struct fr_pseudo_stats *stats);
+/* Fills ts->teacher with the teacher's logits of every image (distillation without augmentation: the same
+ * logits every epoch, computed once). */
+enum fr_status fr_trainset_cache_teacher(struct fr_trainset *ts, struct fr_net *teacher);
 
 #ifdef __cplusplus
 }

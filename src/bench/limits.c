@@ -71,7 +71,7 @@ done_copy:
     if (st != FR_STATUS_OK)
         goto out;
 
-    /* the practical CPU limit is the GEMM's (REFERENCE.md section 8); best of two sizes, the smaller one
+    /* the practical CPU limit is the GEMM's (docs/reference.md §8); best of two sizes, the smaller one
      * often runs from cache, the larger one is what big layers see */
     int sizes[2] = {run->quick ? 256 : 512, run->quick ? 512 : 1024};
     for (int s = 0; s < 2 && st == FR_STATUS_OK; s++) {

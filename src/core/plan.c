@@ -410,7 +410,7 @@ enum fr_status fr_graph_plan(struct fr_graph *g, struct fr_backend *backend)
             g->stats.fallback_ops++;
             if (fr_debug_enabled("sched")) {
                 char sh[64];
-                fr_log(FR_LOG_WARN, "sched: %s runs on the CPU path (no %s kernel for %s on %s)",
+                fr_log(FR_LOG_DEBUG, "sched: %s runs on the CPU path (no %s kernel for %s on %s)",
                        t->name[0] ? t->name : fr_op_name(t->op), fr_op_name(t->op), fr_tensor_shape_str(t, sh, sizeof sh),
                        backend->name);
             }
@@ -421,6 +421,9 @@ enum fr_status fr_graph_plan(struct fr_graph *g, struct fr_backend *backend)
     g->stats.naive_bytes = naive;
     g->stats.n_nodes = n;
     g->planned = true;
+    if (fr_debug_enabled("sched"))
+        fr_log(FR_LOG_DEBUG, "sched: graph of %d nodes planned on %s: %d on the CPU path, arena %zu bytes (%zu unplanned)",
+               n, backend->name, g->stats.fallback_ops, (size_t)arena_size, (size_t)naive);
 done:
     free(keep);
     free(last_use);

@@ -1,4 +1,5 @@
-/* CSV label lists: `path,label` or `path,p0,p1,...` (soft labels), optional header, quoted fields. */
+/* CSV label lists: `path,label` or `path,p0,p1,...` (soft labels), optional header, quoted fields, `#` comments
+ * and a `#classes,...` line naming the classes of hard labels. */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -22,6 +23,10 @@ void fr_csv_rows_free(struct fr_csv_rows *r)
         for (int i = 0; i < r->n_header; i++)
             free(r->header[i]);
     free(r->header);
+    if (r->classes)
+        for (int i = 0; i < r->n_classes; i++)
+            free(r->classes[i]);
+    free(r->classes);
     memset(r, 0, sizeof *r);
 }
 
@@ -103,6 +108,25 @@ static bool is_number(const char *s)
     return parse_float(s, &v);
 }
 
+static bool is_path_title(const char *s)
+{
+    return !strcasecmp(s, "path") || !strcasecmp(s, "file") || !strcasecmp(s, "filename") || !strcasecmp(s, "image");
+}
+
+/* copies fields[from..n) into *names; false on out of memory */
+static bool copy_names(char **fields, int from, int n, char ***names, int *count)
+{
+    int k = n - from;
+    *names = calloc((size_t)(k > 0 ? k : 1), sizeof(char *));
+    if (!*names)
+        return false;
+    *count = k;
+    for (int i = 0; i < k; i++)
+        if (!((*names)[i] = fr_strdup(fields[from + i])))
+            return false;
+    return true;
+}
+
 enum fr_status fr_csv_parse(const char *text, size_t size, const char *name, struct fr_csv_rows *out)
 {
     memset(out, 0, sizeof *out);
@@ -135,7 +159,8 @@ enum fr_status fr_csv_parse(const char *text, size_t size, const char *name, str
         char *q = line;
         while (*q == ' ' || *q == '\t')
             q++;
-        if (*q == 0) {
+        bool directive = first && !strncmp(q, "#classes", 8) && (q[8] == ',' || q[8] == 0);
+        if (*q == 0 || (*q == '#' && !directive)) { /* blank line or comment */
             line = next;
             continue;
         }
@@ -148,11 +173,32 @@ enum fr_status fr_csv_parse(const char *text, size_t size, const char *name, str
             st = fr_error(FR_STATUS_FORMAT, "%s:%ld: bad quoting", name, lineno);
             break;
         }
+        if (directive) { /* #classes,NAME,...: names and count of the hard labels */
+            if (out->classes) {
+                st = fr_error(FR_STATUS_FORMAT, "%s:%ld: a second #classes line", name, lineno);
+                break;
+            }
+            if (nf < 2) {
+                st = fr_error(FR_STATUS_FORMAT, "%s:%ld: #classes lists no class", name, lineno);
+                break;
+            }
+            if (!copy_names(fields, 1, nf, &out->classes, &out->n_classes)) {
+                st = fr_error(FR_STATUS_OUT_OF_MEMORY, "%s: out of memory", name);
+                break;
+            }
+            line = next;
+            continue;
+        }
+        if (nf == 1 && (strchr(fields[0], ';') || strchr(fields[0], '\t'))) {
+            st = fr_error(FR_STATUS_FORMAT, "%s:%ld: expected comma-separated columns (path,label); this line uses '%c'",
+                          name, lineno, strchr(fields[0], ';') ? ';' : '\t');
+            break;
+        }
         if (first) {
             first = false;
-            bool header = (nf >= 2 && fields[1][0] && !is_number(fields[1])) ||
-                          (nf == 1 && (!strcasecmp(fields[0], "path") || !strcasecmp(fields[0], "file") ||
-                                       !strcasecmp(fields[0], "filename") || !strcasecmp(fields[0], "image")));
+            /* a header: its first field names the path column, or its label column is not a number (class names
+             * that are numbers, e.g. folders 0/ 1/ 2/, still make a header after "path") */
+            bool header = is_path_title(fields[0]) || (nf >= 2 && fields[1][0] && !is_number(fields[1]));
             if (header) {
                 int nh = nf > 1 ? nf - 1 : 0;
                 out->header = calloc((size_t)(nh ? nh : 1), sizeof(char *));
@@ -169,6 +215,7 @@ enum fr_status fr_csv_parse(const char *text, size_t size, const char *name, str
                 continue;
             }
         }
+        first = false;
         if (ncols == 0)
             ncols = nf;
         if (nf != ncols && !(ncols == 2 && nf == 1)) {
@@ -225,6 +272,9 @@ enum fr_status fr_csv_parse(const char *text, size_t size, const char *name, str
             if (!parse_int(fields[1], &v) || v < -1 || v > 1000000)
                 st = fr_error(FR_STATUS_FORMAT, "%s:%ld: bad label '%.40s' (want an integer class index)", name,
                               lineno, fields[1]);
+            else if (out->classes && v >= out->n_classes)
+                st = fr_error(FR_STATUS_FORMAT, "%s:%ld: label %ld, but #classes names %d classes", name, lineno, v,
+                              out->n_classes);
             label = (int32_t)v;
         }
         if (st != FR_STATUS_OK)
@@ -241,6 +291,9 @@ enum fr_status fr_csv_parse(const char *text, size_t size, const char *name, str
     free(buf);
     if (st == FR_STATUS_OK && out->n == 0)
         st = fr_error(FR_STATUS_FORMAT, "%s: no rows", name);
+    if (st == FR_STATUS_OK && out->classes && out->n_soft && out->n_classes != out->n_soft)
+        st = fr_error(FR_STATUS_FORMAT, "%s: #classes names %d classes, the rows have %d probabilities", name,
+                      out->n_classes, out->n_soft);
     if (st != FR_STATUS_OK)
         fr_csv_rows_free(out);
     return st;
@@ -271,10 +324,13 @@ enum fr_status fr_dataset_csv_from_memory(const char *text, size_t size, const c
     for (int64_t i = 0; i < rows.n; i++)
         if (rows.labels[i] > maxl)
             maxl = rows.labels[i];
-    ds->n_classes = rows.n_soft ? rows.n_soft : maxl + 1;
+    ds->n_classes = rows.n_soft ? rows.n_soft : rows.classes ? rows.n_classes : maxl + 1;
     if (rows.n_soft && rows.header && rows.n_header == rows.n_soft) {
         ds->class_names = rows.header; /* soft-label header columns are the class names */
         rows.header = NULL;
+    } else if (rows.classes) {
+        ds->class_names = rows.classes;
+        rows.classes = NULL;
     }
     st = fr_ds_load_images(ds, full, rows.n, rows.labels, rows.soft, rows.n_soft, opts);
     if (st == FR_STATUS_OK)

@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "data/data_internal.h"
@@ -24,6 +25,11 @@
 #endif
 #define STB_IMAGE_STATIC
 #define STB_IMAGE_IMPLEMENTATION
+/* zeroed allocations: a JPEG that uses a Huffman table it never defined meets zeros (a decode error) instead of
+ * what the heap held, which stb 2.27 (Debian 12) trusts without a bounds check (found by fuzz_image) */
+#define STBI_MALLOC(sz) calloc(1, sz)
+#define STBI_REALLOC(p, newsz) realloc(p, newsz)
+#define STBI_FREE(p) free(p)
 #define STBI_ONLY_PNG
 #define STBI_ONLY_JPEG
 #define STBI_ONLY_BMP

@@ -38,31 +38,49 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Spreads `total` over the K present classes: total/K each, one more for `total % K` classes picked by a seeded
- * permutation, skipping classes already at their cap (NULL = no cap) while others have room. */
+/* Spreads `total` over the K present classes as evenly as their caps allow (cap NULL = none): every class gets
+ * the same share, a class whose cap is below it keeps all it has and the rest is shared by the others; the last
+ * `remainder` single images go to classes picked by a seeded permutation. With no cap binding this is total/K
+ * each, one more for `total % K` classes. */
 static void spread(int64_t *quota, const int *present, int k_present, int64_t total, uint64_t seed, uint32_t step,
                    const int64_t *cap)
 {
-    int64_t base = total / k_present, extra = total % k_present;
-    int64_t *order = malloc(sizeof(int64_t) * (size_t)k_present);
     for (int i = 0; i < k_present; i++)
-        quota[present[i]] = base;
-    if (!order) { /* out of memory: give the extras to the first classes (still balanced within one) */
-        for (int64_t i = 0; i < extra; i++)
-            quota[present[i]]++;
+        quota[present[i]] = 0;
+    int64_t left = total;
+    for (;;) { /* equal shares of what is left among the classes with room */
+        int open = 0;
+        for (int i = 0; i < k_present; i++)
+            open += !cap || quota[present[i]] < cap[present[i]];
+        if (open == 0 || left / open == 0)
+            break;
+        int64_t share = left / open;
+        for (int i = 0; i < k_present; i++) {
+            int k = present[i];
+            int64_t add = cap && cap[k] - quota[k] < share ? cap[k] - quota[k] : share;
+            quota[k] += add;
+            left -= add;
+        }
+    }
+    if (left <= 0)
+        return;
+    int64_t *order = malloc(sizeof(int64_t) * (size_t)k_present);
+    if (!order) { /* out of memory: give the rest to the first classes with room */
+        for (int i = 0; i < k_present && left > 0; i++)
+            if (!cap || quota[present[i]] < cap[present[i]])
+                quota[present[i]]++, left--;
         return;
     }
     for (int i = 0; i < k_present; i++)
         order[i] = i;
     fr_shuffle_indices(order, k_present, seed, FR_RNG_SPLIT, step);
-    for (int pass = 0; pass < 2 && extra > 0; pass++) /* pass 1 ignores the cap: the caller reports the excess */
-        for (int i = 0; i < k_present && extra > 0; i++) {
-            int k = present[order[i]];
-            if (quota[k] > base || (pass == 0 && cap && quota[k] >= cap[k]))
-                continue;
-            quota[k]++;
-            extra--;
-        }
+    for (int i = 0; i < k_present && left > 0; i++) {
+        int k = present[order[i]];
+        if (cap && quota[k] >= cap[k])
+            continue;
+        quota[k]++;
+        left--;
+    }
     free(order);
 }
 
@@ -108,8 +126,20 @@ enum fr_status fr_split_make(const struct fr_dataset *ds, int64_t n_budget, int6
                       ds->source, (long long)n_val, (long long)n_budget);
         goto done;
     }
-    if (n_val > 0)
-        spread(vquota, present, k_present, n_val, seed, SPLIT_STEP_VAL_EXTRA, quota);
+    if (n_val > 0) {
+        int64_t *vcap = calloc((size_t)K + 1, sizeof(int64_t));
+        if (!vcap) {
+            st = fr_error(FR_STATUS_OUT_OF_MEMORY, "%s: out of memory for a split", ds->source);
+            goto done;
+        }
+        for (int k = 0; k < K; k++)
+            vcap[k] = quota[k] > 1 ? quota[k] - 1 : quota[k];
+        int64_t room = 0;
+        for (int k = 0; k < K; k++)
+            room += vcap[k];
+        spread(vquota, present, k_present, n_val, seed, SPLIT_STEP_VAL_EXTRA, room >= n_val ? vcap : quota);
+        free(vcap);
+    }
     for (int k = 0; k < K; k++) {
         if (quota[k] > counts[k]) {
             st = fr_error(FR_STATUS_INVALID_ARGUMENT,

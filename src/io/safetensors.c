@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "frugal/io.h"
 
@@ -182,6 +183,18 @@ static enum fr_status parse(struct fr_safetensors *st)
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--)
         hlen = hlen << 8 | st->buf[i];
+    /* a header length in the upper bytes means the file starts with something else, e.g. text */
+    bool text = true;
+    char start[9];
+    for (size_t i = 0; i < 8; i++) {
+        uint8_t b = st->buf[i];
+        text &= b == '\t' || b == '\n' || b == '\r' || (b >= 32 && b < 127);
+        start[i] = b < 32 ? ' ' : (char)b;
+    }
+    start[8] = 0;
+    if (hlen > st->size - 8 && text)
+        return fr_error(FR_STATUS_FORMAT, "%s: not a safetensors file (it starts with the text \"%s\": a model file "
+                        "or a CSV?)", file, start);
     if (hlen > st->size - 8)
         return fr_error(FR_STATUS_FORMAT, "%s: header length %llu runs past the end of the file (%zu bytes)", file,
                         (unsigned long long)hlen, st->size);
@@ -329,6 +342,12 @@ enum fr_status fr_st_open(const char *path, struct fr_safetensors **out)
     FILE *f = fopen(path, "rb");
     if (!f)
         return fr_error(FR_STATUS_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(f), &sb) == 0 && !S_ISREG(sb.st_mode)) { /* ftello on a directory gives nonsense */
+        fclose(f);
+        return fr_error(FR_STATUS_IO, "%s: %s, not a safetensors file", path,
+                        S_ISDIR(sb.st_mode) ? "is a directory" : "is not a regular file");
+    }
     if (fseeko(f, 0, SEEK_END) != 0) {
         fclose(f);
         return fr_error(FR_STATUS_IO, "%s: cannot seek: %s", path, strerror(errno));

@@ -1,4 +1,4 @@
-/* The built-in models: t (tiny student), s (the reference CNN of REFERENCE.md section 8) and m (a small
+/* The built-in models: t (tiny student), s (the reference CNN of docs/reference.md §8) and m (a small
  * ResNet with batch-norm, stochastic depth and dropout: the Noisy Student student/teacher). */
 #include "nn/nn_internal.h"
 
@@ -24,7 +24,7 @@ static enum fr_status build_t(struct fr_model *m, int k, float dropout, float su
     return fr_model_linear(m, "fc", k);
 }
 
-/* REFERENCE.md section 8: conv1 3x3 ->32, pool, conv2 3x3 ->64, pool, fc1 ->128, dropout 0.5, fc2 */
+/* docs/reference.md §8: conv1 3x3 ->32, pool, conv2 3x3 ->64, pool, fc1 ->128, dropout 0.5, fc2 */
 static enum fr_status build_s(struct fr_model *m, int k, float dropout, float survival)
 {
     TRY(fr_model_conv2d(m, "conv1", 32, 3, 1, 1, true));

@@ -16,7 +16,7 @@ static void cl_free(struct fr_backend *b)
     struct fr_cl *cl = cl_of(b);
     if (cl) {
         if (cl->n_cache_hits + cl->n_compiled > 0)
-            fr_log(fr_debug_enabled("cache") ? FR_LOG_WARN : FR_LOG_INFO,
+            fr_log(fr_debug_enabled("cache") ? FR_LOG_DEBUG : FR_LOG_INFO,
                    "opencl: %s: %d kernel programs from the disk cache, %d compiled (%.0f ms)", cl->info.spec,
                    cl->n_cache_hits, cl->n_compiled, cl->compile_ms);
         if (cl->queue)

@@ -169,7 +169,7 @@ static void reject(const char *path, const char *why)
     unlink(path);
     fr_cl_cache_count(2, 0);
     if (fr_debug_enabled("cache"))
-        fr_log(FR_LOG_WARN, "opencl cache: %s: %s, deleted", path, why);
+        fr_log(FR_LOG_DEBUG, "opencl cache: %s: %s, deleted", path, why);
 }
 
 bool fr_cl_cache_load(const unsigned char key[16], unsigned char **bin, size_t *len)
@@ -230,7 +230,7 @@ void fr_cl_cache_store(const unsigned char key[16], const unsigned char *bin, si
         if (!(env && strcmp(env, "off") == 0)) {
             fr_cl_cache_count(4, 0);
             if (fr_debug_enabled("cache"))
-                fr_log(FR_LOG_WARN, "opencl cache: no usable cache directory (continuing without)");
+                fr_log(FR_LOG_DEBUG, "opencl cache: no usable cache directory (continuing without)");
         }
         return;
     }
@@ -257,10 +257,10 @@ void fr_cl_cache_store(const unsigned char key[16], const unsigned char *bin, si
             unlink(tmp);
         fr_cl_cache_count(4, 0);
         if (fr_debug_enabled("cache"))
-            fr_log(FR_LOG_WARN, "opencl cache: cannot write %s: %s (continuing without)", path, strerror(errno));
+            fr_log(FR_LOG_DEBUG, "opencl cache: cannot write %s: %s (continuing without)", path, strerror(errno));
         return;
     }
     fr_cl_cache_count(3, 0);
     if (fr_debug_enabled("cache"))
-        fr_log(FR_LOG_WARN, "opencl cache: stored %s (%zu bytes)", path, len);
+        fr_log(FR_LOG_DEBUG, "opencl cache: stored %s (%zu bytes)", path, len);
 }

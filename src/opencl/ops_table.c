@@ -11,7 +11,6 @@ static void fr_cl_ops_init(void)
     fr_cl_register_loss(table);
     fr_cl_register_optim(table);
     fr_cl_register_augment(table);
-    /* later families: fr_cl_register_nn(table); fr_cl_register_loss(table); ... */
 }
 
 const struct fr_cl_op *fr_cl_ops(void)

@@ -247,7 +247,7 @@ static enum fr_status build_program(struct fr_cl *cl, const char *file, cl_progr
             fr_cl_cache_count(0, ms);
             cl->n_cache_hits++;
             if (fr_debug_enabled("cache"))
-                fr_log(FR_LOG_WARN, "opencl cache: hit %s for %s (%.1f ms)", file, cl->info.spec, ms);
+                fr_log(FR_LOG_DEBUG, "opencl cache: hit %s for %s (%.1f ms)", file, cl->info.spec, ms);
             free(src);
             *out = p;
             return FR_STATUS_OK;
@@ -281,7 +281,7 @@ static enum fr_status build_program(struct fr_cl *cl, const char *file, cl_progr
     cl->n_compiled++;
     cl->compile_ms += ms;
     if (fr_debug_enabled("cache"))
-        fr_log(FR_LOG_WARN, "opencl cache: miss %s for %s, compiled in %.1f ms", file, cl->info.spec, ms);
+        fr_log(FR_LOG_DEBUG, "opencl cache: miss %s for %s, compiled in %.1f ms", file, cl->info.spec, ms);
     save_binary(cl, p, key);
     *out = p;
     return FR_STATUS_OK;

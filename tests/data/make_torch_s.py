@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes tests/data/torch_s.safetensors: the reference CNN "s" (REFERENCE.md section 8) trained in PyTorch for 50
+"""Writes tests/data/torch_s.safetensors: the reference CNN "s" (docs/reference.md §8) trained in PyTorch for 50
 SGD steps on the first 512 Fashion-MNIST training images, saved under its state_dict names, plus `test.inputs`
 (the first 16 t10k images /255, [16,1,28,28]) and `test.logits` (PyTorch's eval-mode logits on them, [16,10]).
 test_model checks that frugal loads it by name and predicts the same logits.

@@ -82,3 +82,36 @@ put("image", "grey.png", bytes([0x00]) + png(3, 2, 0, [[0, 128, 255], [10, 20, 3
 put("image", "rgb.png", bytes([0x0b]) + png(2, 2, 2, [[255, 0, 0, 0, 255, 0], [0, 0, 255, 9, 9, 9]]))
 put("image", "rgba.png", bytes([0x91]) + png(1, 2, 6, [[1, 2, 3, 4], [5, 6, 7, 8]]))
 put("image", "rgb.bmp", bytes([0x03]) + bmp(2, 2, [[255, 0, 0, 0, 255, 0], [0, 0, 255, 9, 9, 9]]))
+
+
+# --- modelfile: 1 byte (channels, size, classes), then the text ---
+put("modelfile", "cnn.txt", bytes([0x92]) + b"""# a small CNN
+conv conv1 8 3 1 1
+relu
+maxpool 2 2
+batchnorm bn1
+flatten
+linear head 32
+dropout 0.5
+linear fc 10
+""")
+put("modelfile", "resnet.txt", bytes([0x9a]) + b"""conv stem 16 3 1 1 nobias
+batchnorm stem.bn
+relu
+residual block1
+  conv block1.conv1 32 3 2 1 nobias
+  batchnorm block1.bn1
+  relu
+  conv block1.conv2 32 3 1 1 nobias
+  batchnorm block1.bn2
+end 0.9
+avgpool 2
+gap
+linear fc 5
+""")
+
+# --- policy: 2 bytes (input height, width), then the policy string ---
+put("policy", "chain.txt", bytes([27, 27]) + b"rrc(size=24,scale=0.5);hflip(p=0.5);rotate(degrees=15)")
+put("policy", "randaugment.txt", bytes([31, 15]) + b"randaugment(n=2,m=9);cutmix(alpha=1)")
+put("policy", "geometry.txt", bytes([40, 40]) + b"perspective(distortion=0.3);shear(x=0.2);mixup(alpha=0.4);normalize(mean=0.5,std=0.25)")
+put("policy", "pixels.txt", bytes([9, 60]) + b"crop(size=20);pad(amount=4);cutout(size=8);equalize;solarize(threshold=100)")
