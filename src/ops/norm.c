@@ -57,6 +57,13 @@ struct fr_tensor *fr_batchnorm(struct fr_ctx *ctx, struct fr_tensor *x, struct f
     return t;
 }
 
+struct fr_tensor *fr_batchnorm_fuse_relu(struct fr_tensor *bn)
+{
+    if (bn && bn->op == FR_OP_BATCHNORM)
+        bn->params[3].i = 1;
+    return bn;
+}
+
 /* gstats = [Σ gy·x̂, Σ gy] per channel (x̂ from the forward's statistics) give the weight and bias gradients
  * and, with the statistics, what dx needs. */
 enum fr_status fr_bwd_batchnorm(struct fr_ctx *ctx, struct fr_tensor *node, struct fr_tensor *gy)
@@ -65,6 +72,9 @@ enum fr_status fr_bwd_batchnorm(struct fr_ctx *ctx, struct fr_tensor *node, stru
     if (!fr_needs_grad(x) && !fr_needs_grad(w) && !fr_needs_grad(b))
         return FR_STATUS_OK;
     int64_t c = x->ne[1];
+    /* a fused ReLU: the output is > 0 exactly where the normalised value was */
+    if (node->params[3].i)
+        gy = fr_node_new(ctx, FR_OP_RELU_BWD, FR_F32, node->ndim, node->ne, 2, (struct fr_tensor *[]){node, gy});
     gy = fr_need_cont(ctx, gy);
     struct fr_tensor *gstats = fr_node_new(ctx, FR_OP_BATCHNORM_BWD_STATS, FR_F32, 2, (int64_t[]){2, c}, 3,
                                            (struct fr_tensor *[]){x, gy, stats});
