@@ -899,6 +899,21 @@ static void test_training_arena_layer_by_layer(void **state)
         fail_msg("training arena %zu bytes is more than %d feature maps of %zu", arena, depth + 4, map);
 }
 
+/* Each parameter's update runs as soon as the backward is done with its layer: a deep MLP's training arena
+ * holds a couple of its weight gradients at a time, not all of them until the end of the step */
+static void test_training_updates_run_early(void **state)
+{
+    (void)state;
+    char text[1024] = "flatten\n";
+    const int depth = 6, width = 256;
+    for (int i = 0; i < depth; i++)
+        snprintf(text + strlen(text), sizeof text - strlen(text), "linear l%d %d\nrelu\n", i, width);
+    snprintf(text + strlen(text), sizeof text - strlen(text), "linear fc 3\n");
+    size_t grad = (size_t)width * width * sizeof(float), arena = step_once(text, 8, NULL, 0);
+    if (arena > 3 * grad)
+        fail_msg("training arena %zu bytes holds more than 3 weight gradients of %zu", arena, grad);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -921,6 +936,7 @@ int main(void)
         cmocka_unit_test(test_load_ignores_num_batches_tracked),
         cmocka_unit_test(test_relu_maxpool_swap),
         cmocka_unit_test(test_training_arena_layer_by_layer),
+        cmocka_unit_test(test_training_updates_run_early),
     };
     return cmocka_run_group_tests(tests, tu_cpu_setup, tu_cpu_teardown);
 }
