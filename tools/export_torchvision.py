@@ -15,6 +15,7 @@ batch-norm's statistics and affine parameters by random ones, so a parity check 
 """
 import argparse
 import json
+import os
 import struct
 import sys
 
@@ -265,6 +266,7 @@ def export(arch, args):
             "frugal.normalize": "mean=" + ",".join(f"{v:g}" for v in MEAN + [0]) + ";std=" +
             ",".join(f"{v:g}" for v in STD + [1])}
     tensors = {k: v.detach().cpu().numpy() for k, v in sd.items()}
+    os.makedirs(args.out, exist_ok=True)
     with open(f"{args.out}/{arch}.txt", "w") as f:
         f.write(text)
     save_safetensors(f"{args.out}/{arch}.safetensors", tensors, meta)

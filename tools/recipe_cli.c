@@ -450,7 +450,12 @@ void rc_warn_unused_tensors(const char *cmd, const char *path, const struct fr_n
     char list[512] = "";
     int n = 0;
     for (int i = 0; i < st->n_tensors; i++) {
-        if (fr_model_find(net->model, st->tensors[i].name))
+        const char *name = st->tensors[i].name, *dot = strrchr(name, '.');
+        if (fr_model_find(net->model, name) || (dot && !strcmp(dot, ".num_batches_tracked"))) /* PyTorch's counters */
+            continue;
+        char param[FR_NAME_MAX]; /* a frugal checkpoint's optimizer state: "<param>.exp_avg", "optim.step" */
+        snprintf(param, sizeof param, "%.*s", dot ? (int)(dot - name) : 0, name);
+        if (fr_st_meta(st, "frugal.checkpoint") && (!strncmp(name, "optim.", 6) || fr_model_find(net->model, param)))
             continue;
         if (n++ < 5) {
             size_t l = strlen(list);
@@ -853,6 +858,13 @@ int rc_finish(const char *cmd, const struct rc_common *c, struct fr_backend *be,
     cJSON_AddNumberToObject(o, "steps", fit ? (double)(g_resumed_at + fit->steps) : 0);
     cJSON_AddNumberToObject(o, "steps_this_run", fit ? (double)fit->steps : 0);
     rc_json_run(o, be, fb, seconds);
+    if (fit) { /* fr_fit_plan: a frozen backbone, its features computed once, crops at load */
+        cJSON_AddNumberToObject(o, "frozen_layers", fit->plan.frozen_layers);
+        cJSON_AddBoolToObject(o, "features_cached", fit->plan.cached_features);
+        cJSON_AddNumberToObject(o, "feature_images", (double)fit->feature_images);
+        cJSON_AddNumberToObject(o, "feature_seconds", fit->feature_seconds);
+        cJSON_AddBoolToObject(o, "crop_at_load", fit->plan.crop_at_load);
+    }
     if (extra) {
         cJSON *it = extra->child;
         while (it) {
@@ -869,6 +881,9 @@ int rc_finish(const char *cmd, const struct rc_common *c, struct fr_backend *be,
         cJSON_Delete(o);
         if (test)
             printf("test accuracy %.4f  test loss %.4f  (%lld images)\n", ev.accuracy, ev.loss, (long long)ev.n);
+        if (fit && fit->plan.cached_features)
+            printf("backbone features of %lld images computed once in %.1f s\n", (long long)fit->feature_images,
+                   fit->feature_seconds);
         if (fit)
             printf("trained %lld epochs, %lld steps, %.0f img/s, %.1f s in all\n", (long long)fit->epochs_done,
                    (long long)fit->steps, fit->images_per_second, seconds);
@@ -924,6 +939,23 @@ int rc_self_train(const char *cmd, const char *stage, struct fr_backend *be, str
     return CLI_OK;
 }
 
+/* what fr_fit will do beyond plain steps: a frozen backbone, features computed once, crops at load */
+static void report_plan(const char *cmd, struct fr_net *net, const struct fr_trainset *ts, const struct fr_fit_opts *fo)
+{
+    struct fr_fit_plan p;
+    if (fr_fit_plan(net, ts, fo, &p) != FR_STATUS_OK)
+        return; /* fr_fit says why */
+    if (p.cached_features)
+        fprintf(stderr, "frugal %s: frozen backbone (%d layers): its features (%lld values per image) are computed once "
+                        "per image, then the head trains on them\n", cmd, p.frozen_layers, (long long)p.feature_width);
+    else if (p.frozen_layers)
+        fprintf(stderr, "frugal %s: frozen backbone (%d layers): eval mode, no gradients; it runs every step (%s)\n", cmd,
+                p.frozen_layers, fo->augment || fo->cutmix > 0 || fo->mixup > 0 ? "augmented images" : "distillation");
+    if (p.crop_at_load)
+        fprintf(stderr, "frugal %s: the policy's random resized crop is made when the photos are read, from the whole "
+                        "photo\n", cmd);
+}
+
 int rc_run_fit(const char *cmd, struct fr_backend *be, struct fr_net *net, struct fr_trainset *ts,
                struct fr_fit_opts *fo, struct fr_fit_result *fr)
 {
@@ -934,6 +966,7 @@ int rc_run_fit(const char *cmd, struct fr_backend *be, struct fr_net *net, struc
                          (long long)fo->sched.warmup_steps, (long long)total, fo->epochs,
                          (long long)(total / (fo->epochs > 0 ? fo->epochs : 1)));
     g_resumed_at = fo->resume ? net->ck_global_step : 0;
+    report_plan(cmd, net, ts, fo);
     struct progress pr;
     progress_init(&pr, cmd, NULL);
     fo->on_progress = progress_step;

@@ -216,6 +216,7 @@ struct fr_loader_opts {
      * by the fr_loader_next that would hand out the batch. NULL = none. */
     enum fr_status (*prepare)(void *user, const struct fr_batch *b);
     void *user;
+    const struct fr_read_opts *read; /* how images are read (NULL: centre crop); its epoch is the loader's */
 };
 void fr_loader_opts_init(struct fr_loader_opts *o); /* batch 64, shuffle, keep last, prefetch, seed 0 */
 
@@ -226,6 +227,7 @@ struct fr_batch {
     const int32_t *labels; /* n */
     const float *soft;     /* n*n_classes, or NULL when the dataset has no soft labels */
     const float *extra;    /* n*n_extra rows of fr_loader_src.extra, or NULL */
+    const float *features; /* n*n_features rows of fr_loader_src.features (then images is NULL), or NULL */
     const int64_t *index;  /* n dataset indices (entry indices for a source with two datasets) */
     int64_t epoch, step;   /* step = batch number within the epoch */
     int slot;              /* which of the loader's two buffers (0, 1) holds it */
@@ -237,8 +239,9 @@ enum fr_status fr_loader_new(const struct fr_dataset *ds, const int64_t *idx, in
                              const struct fr_loader_opts *opts, struct fr_loader **out);
 /* A loader over the entries of a training set: entry i is image idx[i] (NULL: i) of ds[which[i]] (which NULL: ds[0])
  * with label labels[i] (NULL: the dataset's), soft targets soft[i*n_classes..] (NULL: none, or ds[0]'s when there is
- * one dataset) and a row extra[i*n_extra..] (e.g. cached teacher logits; NULL: none). The arrays and datasets must
- * outlive the loader; the datasets must share the image size. */
+ * one dataset), a row extra[i*n_extra..] (e.g. cached teacher logits; NULL: none) and, instead of its image, a row
+ * features[i*n_features..] (NULL: the image). The arrays and datasets must outlive the loader; the datasets must
+ * share the image size. */
 struct fr_loader_src {
     const struct fr_dataset *ds[2];
     int64_t n;
@@ -247,6 +250,9 @@ struct fr_loader_src {
     const int32_t *labels;
     const float *soft, *extra;
     int n_classes, n_extra;
+    const float *features; /* per entry a row of n_features values handed out in place of its image: the datasets are
+                              not read (e.g. a frozen backbone's outputs, computed once) */
+    int64_t n_features;
 };
 enum fr_status fr_loader_new_src(const struct fr_loader_src *src, const struct fr_loader_opts *opts,
                                  struct fr_loader **out);

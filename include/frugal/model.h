@@ -153,6 +153,22 @@ enum fr_status fr_model_init(struct fr_model *m, uint64_t seed, enum fr_init kin
  * fr_graph_set_training of the graph that runs them. Build graphs in the model's context. */
 struct fr_tensor *fr_model_forward(struct fr_model *m, struct fr_ctx *ctx, struct fr_tensor *x, bool training);
 
+/* The layers (one per model-file line; a residual block's `residual` and `end` are layers too) and the input of
+ * layer i as c, h, w (h = w = 0 for flat features [N, c]; i = fr_model_n_layers: the logits). */
+int fr_model_n_layers(const struct fr_model *m);
+void fr_model_layer_input(const struct fr_model *m, int layer, int *c, int *h, int *w);
+/* The frozen backbone: how many leading layers have no trainable parameter (FR_FLAG_FROZEN or none), ending outside
+ * residual blocks and before a dropout that directly precedes the trained layers; 0 when the first layer trains or
+ * nothing does. fr_model_forward(.., training = true) runs these layers in eval mode (batch-norm with running
+ * statistics folded into the convs, no dropout or drop-path) and, as nothing before them trains, the backward pass
+ * leaves them out (no gradient nodes, no activations kept for it). */
+int fr_model_frozen_layers(const struct fr_model *m);
+/* fr_model_forward over layers [first, last) only: x is the input of layer `first` (f32 [N,C,H,W], or [N,C] flat;
+ * fr_model_layer_input), the result the input of layer `last` (the logits when last = fr_model_n_layers). The range
+ * must not split a residual block. Dropout and drop-path masks depend on (seed, step, layer): the same in any graph. */
+struct fr_tensor *fr_model_forward_layers(struct fr_model *m, struct fr_ctx *ctx, struct fr_tensor *x, bool training,
+                                          int first, int last);
+
 /* safetensors by name (frugal/io.h); strict unless allow_missing / ignore_unexpected. PyTorch's
  * "*.num_batches_tracked" buffers are accepted and ignored. A file that does not fit is one error listing
  * every missing, unexpected and mis-shaped tensor (grouped by layer: "layer4.1.bn2.{weight,bias}"). */
@@ -186,6 +202,9 @@ struct fr_trainer_opts {
                                             parameters, run in the graph on the same augmented batch (NULL: teacher
                                             logits given per step) */
     float teacher_mean[4], teacher_std[4]; /* its input normalisation */
+    int first_layer;                     /* > 0: the graph starts at this layer, on f32 features of its input shape
+                                            (fr_model_layer_input), e.g. a frozen backbone's outputs computed once;
+                                            no augmentation, mixing or teacher model then */
 };
 void fr_trainer_opts_init(struct fr_trainer_opts *o); /* batch 64, CE, SGD lr from the caller */
 
@@ -236,15 +255,20 @@ struct fr_predictor_opts {
     int batch;             /* images per graph run; any n is run in chunks of it (default 256) */
     enum fr_dtype input;   /* FR_U8: u8 NHWC images, normalised on the device (default); FR_F32: f32 NCHW */
     float mean[4], std[4]; /* FR_U8: y = (x/255 - mean[c]) / std[c] per channel (default 0 and 1: x/255) */
+    int first_layer;       /* the model's layers [first_layer, last_layer) only (last_layer 0 = to the end): from a
+                              layer > 0 the input is f32 features of that layer's input shape (fr_model_layer_input),
+                              and short of the end the outputs are the input of last_layer, one row per image */
+    int last_layer;
 };
 void fr_predictor_opts_init(struct fr_predictor_opts *o);
 struct fr_predictor;
 enum fr_status fr_predictor_new(struct fr_model *m, struct fr_backend *backend, const struct fr_predictor_opts *o,
                                 struct fr_predictor **out);
 void fr_predictor_free(struct fr_predictor *p);
-/* Logits [n, K] of n images (the input type of the options) in eval mode. */
+/* Logits [n, K] of n images (the input type of the options) in eval mode; rows of fr_predictor_width values. */
 enum fr_status fr_predictor_run(struct fr_predictor *p, const void *images, int64_t n, float *logits);
 struct fr_graph *fr_predictor_graph(const struct fr_predictor *p);
+int64_t fr_predictor_width(const struct fr_predictor *p); /* values per output row: K, or the features' size */
 
 #ifdef __cplusplus
 }

@@ -162,7 +162,27 @@ struct fr_fit_opts {
 };
 void fr_fit_opts_init(struct fr_fit_opts *o); /* 10 epochs, batch 64, AdamW lr 2e-3 cosine, seed 1 */
 
+/* What fr_fit does with a net, a training set and options, beyond training every step on the images:
+ *  - a frozen backbone (parameters FR_FLAG_FROZEN or in a frozen group: fr_model_frozen_layers) runs in eval mode with
+ *    no gradient graph; without augmentation (no per-sample op, no mixing) and distillation from a teacher model, its
+ *    outputs are computed once per image (training and validation) and the steps train the rest on them;
+ *  - a policy that starts with rrc(size=<the model's input>) on images read from files (every dataset of the set is a
+ *    folder or CSV list) has that crop made when the photos are read (fr_dataset_read's FR_CROP_RANDOM on the whole
+ *    photo, a function of (seed, epoch, image)); the rest of the policy runs on the device. */
+struct fr_fit_plan {
+    int frozen_layers;     /* leading layers of the model that do not train (0: none) */
+    bool cached_features;  /* their outputs are computed once per image */
+    int64_t feature_width; /* values per image then */
+    bool crop_at_load;     /* the policy's leading rrc runs when the images are read */
+};
+/* Fills the plan; marks the parameters of frozen groups (o->groups) FR_FLAG_FROZEN as training would. */
+enum fr_status fr_fit_plan(struct fr_net *net, const struct fr_trainset *ts, const struct fr_fit_opts *o,
+                           struct fr_fit_plan *plan);
+
 struct fr_fit_result {
+    struct fr_fit_plan plan;
+    int64_t feature_images;  /* images whose frozen-backbone outputs were computed (cached_features) */
+    double feature_seconds;  /* the time that took (training and validation images) */
     int64_t epochs_done, steps;
     double seconds, images_per_second; /* all of it; training images per second of the step loops (validation and
                                           checkpoints excluded) */

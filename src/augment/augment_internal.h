@@ -97,6 +97,9 @@ void fr_aug_tv_record(enum fr_aug_tv_op op, double magnitude, int h, int w, int 
 
 /* the name of the policy's first op that changes an in_h×in_w image's size ("none" if none does) */
 const char *fr_aug_policy_resizing_op(const struct fr_aug_policy *pol, int in_h, int in_w);
+/* When the policy starts with rrc(size=h x w) (bilinear), removes that stage and gives its scale and ratio ranges:
+ * the caller crops when it reads the images (fr_dataset_read's FR_CROP_RANDOM, from the whole photo) */
+bool fr_aug_policy_take_rrc(struct fr_aug_policy *pol, int h, int w, float scale[2], float ratio[2]);
 /* whether the policy has per-sample ops (else AUG_APPLY is left out of graphs) */
 bool fr_aug_policy_has_ops(const struct fr_aug_policy *pol);
 

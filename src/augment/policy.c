@@ -280,6 +280,23 @@ static enum fr_status check_stage(struct fr_aug_policy *pol, const struct stage 
     return FR_STATUS_OK;
 }
 
+/* records per sample: one warp per run of geometric ops, one per pixel op, n per randaugment (at least one) */
+static int policy_records(const struct fr_aug_policy *pol)
+{
+    int k = 0, in_geom = 0;
+    for (int i = 0; i < pol->n; i++) {
+        const struct stage *s = &pol->st[i];
+        if (ops[s->op].kind == K_GEOM || ops[s->op].kind == K_SIZE) {
+            k += !in_geom;
+            in_geom = 1;
+        } else {
+            in_geom = 0;
+            k += s->op == OP_RANDAUGMENT ? (int)val(s, "n") : 1;
+        }
+    }
+    return k > 0 ? k : 1;
+}
+
 enum fr_status fr_aug_policy_parse(const char *spec, struct fr_aug_policy **out)
 {
     *out = NULL;
@@ -298,7 +315,7 @@ enum fr_status fr_aug_policy_parse(const char *spec, struct fr_aug_policy **out)
         *out = pol;
         return FR_STATUS_OK;
     }
-    int seen_pixel = 0, in_geom = 0, n_ops = 0;
+    int seen_pixel = 0, n_ops = 0;
     enum fr_status st = FR_STATUS_OK;
     char buf[512];
     for (;;) {
@@ -401,14 +418,6 @@ enum fr_status fr_aug_policy_parse(const char *spec, struct fr_aug_policy **out)
                 pol->std[c] = (float)s->v[1][c < 3 ? c : 2];
             }
         } else {
-            if (kind == K_GEOM || kind == K_SIZE) {
-                if (!in_geom)
-                    pol->k++;
-                in_geom = 1;
-            } else {
-                in_geom = 0;
-                pol->k += id == OP_RANDAUGMENT ? (int)val(s, "n") : 1;
-            }
             pol->n++;
         }
     }
@@ -416,8 +425,7 @@ enum fr_status fr_aug_policy_parse(const char *spec, struct fr_aug_policy **out)
         st = fr_error(FR_STATUS_INVALID_ARGUMENT, "policy: '%s' has no op (give ops such as 'hflip', or 'none')", spec);
         goto fail;
     }
-    if (pol->k == 0)
-        pol->k = 1;
+    pol->k = policy_records(pol);
     *out = pol;
     return FR_STATUS_OK;
 fail:
@@ -426,6 +434,22 @@ fail:
 }
 
 void fr_aug_policy_free(struct fr_aug_policy *pol) { free(pol); }
+
+bool fr_aug_policy_take_rrc(struct fr_aug_policy *pol, int h, int w, float scale[2], float ratio[2])
+{
+    const struct stage *s = &pol->st[0];
+    if (pol->n == 0 || s->op != OP_RRC || val2(s, "size", 0) != h || val2(s, "size", 1) != w ||
+        (int)val(s, "interp") != FR_AUG_BILINEAR)
+        return false;
+    for (int j = 0; j < 2; j++) {
+        scale[j] = (float)val2(s, "scale", j);
+        ratio[j] = (float)val2(s, "ratio", j);
+    }
+    memmove(&pol->st[0], &pol->st[1], (size_t)(pol->n - 1) * sizeof pol->st[0]);
+    pol->n--;
+    pol->k = policy_records(pol);
+    return true;
+}
 bool fr_aug_policy_has_ops(const struct fr_aug_policy *pol) { return pol->n > 0; }
 int fr_aug_policy_max_ops(const struct fr_aug_policy *pol) { return pol->k; }
 const struct fr_aug_mix_cfg *fr_aug_policy_mix(const struct fr_aug_policy *pol) { return pol->has_mix ? &pol->mix : NULL; }

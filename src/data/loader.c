@@ -11,7 +11,7 @@
 struct slot {
     uint8_t *images;
     int32_t *labels;
-    float *soft, *extra;
+    float *soft, *extra, *features;
     int64_t *index;
     int64_t *entry, *ids; /* the batch's entries (replaced ones follow their image), image indices of one read */
     int *pos;             /* batch positions of one read */
@@ -66,7 +66,12 @@ static enum fr_status read_entries(struct fr_loader *l, struct slot *sl, int64_t
         if (m == 0)
             continue;
         uint8_t *dst = m == n ? sl->images : sl->stage;
-        enum fr_status st = fr_dataset_read(src->ds[d], sl->ids, m, NULL, dst);
+        struct fr_read_opts ro;
+        if (l->o.read) { /* random crops and flips: a function of (seed, epoch, index) */
+            ro = *l->o.read;
+            ro.epoch = l->epoch;
+        }
+        enum fr_status st = fr_dataset_read(src->ds[d], sl->ids, m, l->o.read ? &ro : NULL, dst);
         if (st != FR_STATUS_OK)
             return st;
         for (int q = 0; q < m; q++) {
@@ -95,7 +100,7 @@ static void fill(struct fr_loader *l, int s, int64_t step)
     int64_t n = l->n - first < l->o.batch ? l->n - first : l->o.batch;
     for (int64_t i = 0; i < n; i++)
         sl->entry[i] = l->perm[first + i];
-    if ((sl->st = read_entries(l, sl, n)) != FR_STATUS_OK) {
+    if (!src->features && (sl->st = read_entries(l, sl, n)) != FR_STATUS_OK) {
         snprintf(sl->msg, sizeof sl->msg, "%s", fr_last_error()); /* per thread: carried to fr_loader_next */
         return;
     }
@@ -121,6 +126,9 @@ static void fill(struct fr_loader *l, int s, int64_t step)
         if (sl->extra)
             memcpy(sl->extra + (size_t)i * src->n_extra, src->extra + (size_t)e * src->n_extra,
                    sizeof(float) * src->n_extra);
+        if (sl->features)
+            memcpy(sl->features + (size_t)i * src->n_features, src->features + (size_t)e * src->n_features,
+                   sizeof(float) * (size_t)src->n_features);
     }
     sl->b.n = (int)n;
     sl->b.epoch = l->epoch;
@@ -201,6 +209,7 @@ void fr_loader_free(struct fr_loader *l)
         free(l->slot[s].labels);
         free(l->slot[s].soft);
         free(l->slot[s].extra);
+        free(l->slot[s].features);
         free(l->slot[s].index);
         free(l->slot[s].entry);
         free(l->slot[s].ids);
@@ -238,8 +247,9 @@ enum fr_status fr_loader_new_src(const struct fr_loader_src *src, const struct f
     }
     if (opts->batch <= 0)
         return fr_error(FR_STATUS_INVALID_ARGUMENT, "loader: batch size %d", opts->batch);
-    if (!src || !src->ds[0] || src->n < 0 || (src->extra && src->n_extra <= 0))
-        return fr_error(FR_STATUS_INVALID_ARGUMENT, "loader: no dataset, a negative count or extra rows of no width");
+    if (!src || !src->ds[0] || src->n < 0 || (src->extra && src->n_extra <= 0) ||
+        (src->features && src->n_features <= 0))
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "loader: no dataset, a negative count or rows of no width");
     const struct fr_dataset *ds0 = src->ds[0];
     for (int d = 1; d < 2; d++)
         if (src->ds[d] && (src->ds[d]->c != ds0->c || src->ds[d]->h != ds0->h || src->ds[d]->w != ds0->w))
@@ -262,25 +272,28 @@ enum fr_status fr_loader_new_src(const struct fr_loader_src *src, const struct f
     size_t B = (size_t)opts->batch;
     for (int s = 0; s < 2 && ok; s++) {
         struct slot *sl = &l->slot[s];
-        sl->images = malloc(B * l->isz + 1);
+        sl->images = src->features ? NULL : malloc(B * l->isz + 1);
         sl->labels = malloc(B * sizeof(int32_t));
         sl->index = malloc(B * sizeof(int64_t));
         sl->entry = malloc(B * sizeof(int64_t));
         sl->ids = malloc(B * sizeof(int64_t));
         sl->pos = malloc(B * sizeof(int));
-        if (src->ds[1])
+        if (src->ds[1] && !src->features)
             sl->stage = malloc(B * l->isz + 1);
         if (n_soft)
             sl->soft = malloc(B * sizeof(float) * (size_t)n_soft);
         if (src->extra)
             sl->extra = malloc(B * sizeof(float) * (size_t)src->n_extra);
-        ok = sl->images && sl->labels && sl->index && sl->entry && sl->ids && sl->pos && (!src->ds[1] || sl->stage) &&
+        if (src->features)
+            sl->features = malloc(B * sizeof(float) * (size_t)src->n_features);
+        ok = (sl->images || sl->features) && sl->labels && sl->index && sl->entry && sl->ids && sl->pos && (!src->ds[1] || src->features || sl->stage) &&
              (!n_soft || sl->soft) && (!src->extra || sl->extra);
         sl->b.c = ds0->c, sl->b.h = ds0->h, sl->b.w = ds0->w;
         sl->b.images = sl->images;
         sl->b.labels = sl->labels;
         sl->b.soft = sl->soft;
         sl->b.extra = sl->extra;
+        sl->b.features = sl->features;
         sl->b.index = sl->index;
         sl->b.slot = s;
     }

@@ -47,6 +47,7 @@ static struct layer *add_layer(struct fr_model *m, enum layer_kind kind, const c
     struct layer *l = &m->layers[m->n_layers++];
     memset(l, 0, sizeof *l);
     l->kind = kind;
+    l->in = m->cur;
     snprintf(l->name, sizeof l->name, "%s", name ? name : "");
     return l;
 }
@@ -432,6 +433,9 @@ enum fr_status fr_model_residual_end(struct fr_model *m, float survival)
     return FR_STATUS_OK;
 }
 
+/* dropout and drop-path salts: LAYER_SALT + the layer's index (node ids, the default salts, stay far below) */
+#define LAYER_SALT 0x40000000u
+
 /* Eval: conv(x, w, b) then batch-norm as one conv with w·scale and b·scale + shift (running statistics). */
 static void fold_bn(struct fr_ctx *ctx, struct fr_tensor **w, struct fr_tensor **b, struct fr_tensor *bw,
                     struct fr_tensor *bb, struct fr_tensor *rm, struct fr_tensor *rv, float eps)
@@ -450,6 +454,40 @@ static struct fr_tensor *conv1x1(struct fr_ctx *ctx, struct fr_tensor *h, struct
     return fr_conv2d_ex(ctx, h, w, b, &(struct fr_conv2d_params){0});
 }
 
+int fr_model_n_layers(const struct fr_model *m) { return m->n_layers; }
+
+void fr_model_layer_input(const struct fr_model *m, int layer, int *c, int *h, int *w)
+{
+    struct shape s = layer >= 0 && layer < m->n_layers ? m->layers[layer].in : layer < 0 ? m->in : m->cur;
+    *c = s.c;
+    *h = s.flat ? 0 : s.h;
+    *w = s.flat ? 0 : s.w;
+}
+
+/* whether a parameter of the layer trains */
+static bool layer_trains(const struct layer *l)
+{
+    const struct fr_tensor *p[] = {l->w, l->b, l->w2, l->b2, l->pw, l->bn_w, l->bn_b};
+    for (size_t i = 0; i < sizeof p / sizeof *p; i++)
+        if (p[i] && (p[i]->flags & FR_FLAG_PARAM) && !(p[i]->flags & FR_FLAG_FROZEN))
+            return true;
+    return false;
+}
+
+int fr_model_frozen_layers(const struct fr_model *m)
+{
+    int cut = 0, depth = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        const struct layer *l = &m->layers[i];
+        if (layer_trains(l))
+            return cut;
+        depth += l->kind == L_RES_BEGIN ? 1 : l->kind == L_RES_END ? -1 : 0;
+        if (depth == 0 && l->kind != L_DROPOUT) /* a dropout right before the trained layers belongs to them */
+            cut = i + 1;
+    }
+    return 0; /* nothing trains */
+}
+
 /* A pooling layer's parameters. Training stores the argmax of overlapping max-pool windows (ResNet's 3/2): the
  * backward would search each several times; disjoint ones (2/2) are searched once, faster than a stored index. */
 static struct fr_pool2d_params pool_params(const struct layer *l, bool training)
@@ -460,29 +498,48 @@ static struct fr_pool2d_params pool_params(const struct layer *l, bool training)
 
 struct fr_tensor *fr_model_forward(struct fr_model *m, struct fr_ctx *ctx, struct fr_tensor *x, bool training)
 {
+    return m ? fr_model_forward_layers(m, ctx, x, training, 0, m->n_layers) : NULL;
+}
+
+struct fr_tensor *fr_model_forward_layers(struct fr_model *m, struct fr_ctx *ctx, struct fr_tensor *x, bool train,
+                                          int first, int last)
+{
     if (!m || !x)
         return NULL;
     if (m->res_depth)
         return fr_ctx_fail(ctx, FR_STATUS_INVALID_ARGUMENT, "model: residual block left open");
-    if (x->ndim != 4 || x->ne[1] != m->in.c || x->ne[2] != m->in.h || x->ne[3] != m->in.w || x->type != FR_F32) {
-        char sh[64];
-        return fr_ctx_fail(ctx, FR_STATUS_SHAPE, "model: input '%s' is %s, the model wants f32[N,%d,%d,%d]", x->name,
-                           fr_tensor_shape_str(x, sh, sizeof sh), m->in.c, m->in.h, m->in.w);
+    if (first < 0 || last > m->n_layers || first > last)
+        return fr_ctx_fail(ctx, FR_STATUS_INVALID_ARGUMENT, "model: layers [%d, %d) of %d", first, last, m->n_layers);
+    struct shape in = first < m->n_layers ? m->layers[first].in : m->cur;
+    bool fits = x->type == FR_F32 && (in.flat ? x->ndim == 2 && x->ne[1] == in.c
+                                              : x->ndim == 4 && x->ne[1] == in.c && x->ne[2] == in.h && x->ne[3] == in.w);
+    if (!fits) {
+        char sh[64], want[64];
+        if (in.flat)
+            snprintf(want, sizeof want, "f32[N,%d]", in.c);
+        else
+            snprintf(want, sizeof want, "f32[N,%d,%d,%d]", in.c, in.h, in.w);
+        return fr_ctx_fail(ctx, FR_STATUS_SHAPE, "model: input '%s' is %s, %s %d wants %s", x->name,
+                           fr_tensor_shape_str(x, sh, sizeof sh), first ? "layer" : "the model's layer", first, want);
     }
     struct fr_tensor *h = x, *stack[FR_MODEL_MAX_DEPTH];
     int depth = 0;
-    for (int i = 0; i < m->n_layers && h; i++) {
+    /* training: the frozen backbone runs in eval mode (its batch-norms folded, no dropout or drop-path); nothing
+     * before the first trained layer needs a gradient, so the backward pass leaves it out */
+    const int frozen = train ? fr_model_frozen_layers(m) : 0;
+    for (int i = first; i < last && h; i++) {
         struct layer *l = &m->layers[i];
+        const bool training = train && i >= frozen;
         switch (l->kind) {
         case L_CONV: {
             /* eval: a following batch-norm is folded into the weights and bias (no tensor of its own); a
              * following ReLU runs inside the conv kernel */
             struct fr_tensor *w = l->w, *b = l->b;
-            if (!training && i + 1 < m->n_layers && m->layers[i + 1].kind == L_BN) {
+            if (!(train && i + 1 >= frozen) && i + 1 < last && m->layers[i + 1].kind == L_BN) { /* both in eval mode */
                 const struct layer *bn = &m->layers[++i];
                 fold_bn(ctx, &w, &b, bn->w, bn->b, bn->rm, bn->rv, bn->f);
             }
-            bool relu = i + 1 < m->n_layers && m->layers[i + 1].kind == L_ACT && m->layers[i + 1].act == FR_ACT_RELU;
+            bool relu = i + 1 < last && m->layers[i + 1].kind == L_ACT && m->layers[i + 1].act == FR_ACT_RELU;
             struct fr_conv2d_params p = {.stride_h = l->stride, .stride_w = l->stride, .pad_h = l->pad, .pad_w = l->pad,
                                          .dil_h = l->dil, .dil_w = l->dil, .groups = l->groups, .relu = relu};
             h = fr_conv2d_ex(ctx, h, w, b, &p);
@@ -496,8 +553,8 @@ struct fr_tensor *fr_model_forward(struct fr_model *m, struct fr_ctx *ctx, struc
             h = fr_batchnorm(ctx, h, l->w, l->b, l->rm, l->rv, l->f, l->momentum);
             /* a following ReLU runs inside the batch-norm kernel (one pass, no tensor of its own), unless a
              * max-pool follows it (see L_ACT) */
-            bool relu = i + 1 < m->n_layers && m->layers[i + 1].kind == L_ACT && m->layers[i + 1].act == FR_ACT_RELU &&
-                        !(i + 2 < m->n_layers && m->layers[i + 2].kind == L_MAXPOOL);
+            bool relu = i + 1 < last && m->layers[i + 1].kind == L_ACT && m->layers[i + 1].act == FR_ACT_RELU &&
+                        !(i + 2 < last && m->layers[i + 2].kind == L_MAXPOOL);
             if (relu) {
                 h = fr_batchnorm_fuse_relu(h);
                 i++;
@@ -508,7 +565,7 @@ struct fr_tensor *fr_model_forward(struct fr_model *m, struct fr_ctx *ctx, struc
             /* training: ReLU then max-pool runs as max-pool then ReLU (the same values and gradients: max
              * commutes with a non-decreasing function, and a window whose maximum is <= 0 passes no gradient
              * either way), so the backward keeps the pooled map, not the 4x larger full one (ResNet's stem) */
-            if (training && l->act == FR_ACT_RELU && i + 1 < m->n_layers && m->layers[i + 1].kind == L_MAXPOOL) {
+            if (training && l->act == FR_ACT_RELU && i + 1 < last && m->layers[i + 1].kind == L_MAXPOOL) {
                 struct fr_pool2d_params p = pool_params(&m->layers[++i], training);
                 h = fr_relu(ctx, fr_maxpool2d_ex(ctx, h, &p));
                 break;
@@ -531,8 +588,8 @@ struct fr_tensor *fr_model_forward(struct fr_model *m, struct fr_ctx *ctx, struc
             h = fr_flatten(ctx, h);
             break;
         case L_DROPOUT:
-            if (training && l->f > 0.0f)
-                h = fr_dropout(ctx, h, l->f);
+            if (training && l->f > 0.0f) /* masks keyed by the layer: the same in every graph of the model */
+                h = fr_dropout_salted(ctx, h, l->f, LAYER_SALT + (uint32_t)i);
             break;
         case L_SE: {
             struct fr_tensor *s = activate(ctx, conv1x1(ctx, fr_global_avgpool2d(ctx, h), l->w, l->b), l->act);
@@ -544,6 +601,9 @@ struct fr_tensor *fr_model_forward(struct fr_model *m, struct fr_ctx *ctx, struc
             stack[depth++] = h;
             break;
         case L_RES_END: {
+            if (depth == 0)
+                return fr_ctx_fail(ctx, FR_STATUS_INVALID_ARGUMENT, "model: layers [%d, %d) split residual block '%s'",
+                                   first, last, l->name);
             struct fr_tensor *sc = stack[--depth];
             if (l->pw && !training) {
                 struct fr_conv2d_params p = {.stride_h = l->stride, .stride_w = l->stride};
@@ -556,7 +616,7 @@ struct fr_tensor *fr_model_forward(struct fr_model *m, struct fr_ctx *ctx, struc
                                   1e-5f, 0.1f);
             }
             if (training && l->f < 1.0f)
-                h = fr_drop_path(ctx, h, l->f);
+                h = fr_drop_path_salted(ctx, h, l->f, LAYER_SALT + (uint32_t)i);
             h = fr_add(ctx, h, sc);
             break;
         }
@@ -568,6 +628,9 @@ struct fr_tensor *fr_model_forward(struct fr_model *m, struct fr_ctx *ctx, struc
                      l->name[0] ? " '" : "", l->name, l->name[0] ? "'" : "", why);
         }
     }
+    if (h && depth)
+        return fr_ctx_fail(ctx, FR_STATUS_INVALID_ARGUMENT, "model: layers [%d, %d) end inside a residual block", first,
+                           last);
     return h;
 }
 

@@ -10,6 +10,11 @@ enum layer_kind {
     L_RES_END, L_SE
 };
 
+struct shape {
+    int c, h, w;
+    bool flat; /* [N, c] */
+};
+
 struct layer {
     enum layer_kind kind;
     char name[48];
@@ -26,11 +31,7 @@ struct layer {
     /* residual end with a projection: conv 1x1 (pw) + batch-norm (bn_w, bn_b, bn_rm, bn_rv) */
     struct fr_tensor *pw, *bn_w, *bn_b, *bn_rm, *bn_rv;
     int proj_fan_in;
-};
-
-struct shape {
-    int c, h, w;
-    bool flat; /* [N, c] */
+    struct shape in;          /* of the layer's input */
 };
 
 #define FR_MODEL_MAX_DEPTH 8

@@ -135,8 +135,8 @@ static enum fr_status check_range(struct fr_buffer *buf, size_t offset, size_t s
     return FR_STATUS_OK;
 }
 
-/* Blocking writes: the caller's memory may be reused as soon as this returns. */
-static enum fr_status cl_buffer_set(struct fr_buffer *buf, size_t offset, const void *src, size_t size)
+/* A write on the in-order queue; blocking: the caller's memory may be reused as soon as this returns. */
+static enum fr_status buffer_write(struct fr_buffer *buf, size_t offset, const void *src, size_t size, cl_bool blocking)
 {
     enum fr_status st = check_range(buf, offset, size, "write");
     if (st != FR_STATUS_OK || size == 0)
@@ -144,11 +144,16 @@ static enum fr_status cl_buffer_set(struct fr_buffer *buf, size_t offset, const 
     struct fr_cl *cl = cl_of(buf->backend);
     cl_int err = fr_cl_fault(FR_CL_WRITE);
     if (err == CL_SUCCESS)
-        err = clEnqueueWriteBuffer(cl->queue, (cl_mem)buf->handle, CL_TRUE, offset, size, src, 0, NULL,
+        err = clEnqueueWriteBuffer(cl->queue, (cl_mem)buf->handle, blocking, offset, size, src, 0, NULL,
                                    fr_cl_prof_event(cl, "host->device", -1));
     if (err != CL_SUCCESS)
         return fr_cl_fail(cl, err, "clEnqueueWriteBuffer", "%zu bytes", size);
     return FR_STATUS_OK;
+}
+
+static enum fr_status cl_buffer_set(struct fr_buffer *buf, size_t offset, const void *src, size_t size)
+{
+    return buffer_write(buf, offset, src, size, CL_TRUE);
 }
 
 /* The queue is in order, so a blocking read also waits for every kernel enqueued before it. */
@@ -331,17 +336,7 @@ enum fr_status fr_opencl_profiling(struct fr_backend *b, bool on)
  * kernels enqueued after it; the read after those enqueued before it, its event is the ticket. */
 static enum fr_status cl_buffer_set_async(struct fr_buffer *buf, size_t offset, const void *src, size_t size)
 {
-    enum fr_status st = check_range(buf, offset, size, "write");
-    if (st != FR_STATUS_OK || size == 0)
-        return st;
-    struct fr_cl *cl = cl_of(buf->backend);
-    cl_int err = fr_cl_fault(FR_CL_WRITE);
-    if (err == CL_SUCCESS)
-        err = clEnqueueWriteBuffer(cl->queue, (cl_mem)buf->handle, CL_FALSE, offset, size, src, 0, NULL,
-                                   fr_cl_prof_event(cl, "host->device", -1));
-    if (err != CL_SUCCESS)
-        return fr_cl_fail(cl, err, "clEnqueueWriteBuffer", "%zu bytes", size);
-    return FR_STATUS_OK;
+    return buffer_write(buf, offset, src, size, CL_FALSE);
 }
 
 static enum fr_status cl_buffer_get_async(struct fr_buffer *buf, size_t offset, void *dst, size_t size, void **ticket)

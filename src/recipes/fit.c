@@ -234,9 +234,10 @@ static enum fr_status save_ckpt(struct fr_net *net, const struct fr_fit_opts *o,
 }
 
 /* The trainer of this fit: u8 input through the policy's stage, the net's normalisation, a frozen copy of the
- * teacher in the graph when distilling from augmented input. */
+ * teacher in the graph when distilling from augmented input; or, from layer first_layer > 0, f32 features. */
 static enum fr_status fit_trainer(struct fr_net *net, const struct fr_trainset *ts, const struct fr_fit_opts *o,
-                                  const struct fr_aug_policy *pol, bool shorthand_mix, enum fr_loss_kind lk, int B)
+                                  const struct fr_aug_policy *pol, bool shorthand_mix, enum fr_loss_kind lk, int B,
+                                  int first_layer)
 {
     struct fr_trainer_opts to;
     fr_trainer_opts_init(&to);
@@ -250,8 +251,9 @@ static enum fr_status fit_trainer(struct fr_net *net, const struct fr_trainset *
     to.groups = o->groups;
     to.n_groups = o->n_groups;
     to.seed = o->seed;
-    to.input = FR_U8;
-    to.augment = pol;
+    to.input = first_layer ? FR_F32 : FR_U8;
+    to.first_layer = first_layer;
+    to.augment = first_layer ? NULL : pol;
     to.mix = shorthand_mix;
     memcpy(to.mean, net->mean, sizeof to.mean);
     memcpy(to.std, net->std, sizeof to.std);
@@ -332,8 +334,20 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
         B = (int)ts->n; /* a tiny set still trains: one batch per epoch */
     int64_t spe = ts->n / B;
     int h = net->h, w = net->w;
+    /* a frozen backbone's outputs once per image, a leading rrc at load (src/recipes/features.c) */
+    struct fr_read_opts ro;
+    fr_fit_plan_make(net, ts, o, pol, &r->plan, &ro);
+    struct fr_fit_features *ff = NULL;
+    double t_feat = now_s();
+    if (r->plan.cached_features &&
+        (st = fr_fit_features_new(net, ts, o, r->plan.frozen_layers, &ff, &r->feature_images)) != FR_STATUS_OK) {
+        fr_aug_policy_free(pol);
+        return st;
+    }
+    r->feature_seconds = ff ? now_s() - t_feat : 0;
 
-    if ((st = fit_trainer(net, ts, o, pol, shorthand, lk, B)) != FR_STATUS_OK) {
+    if ((st = fit_trainer(net, ts, o, pol, shorthand, lk, B, ff ? ff->layers : 0)) != FR_STATUS_OK) {
+        fr_fit_features_free(ff);
         fr_aug_policy_free(pol);
         return st;
     }
@@ -342,6 +356,7 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
     int64_t start_epoch = 0, start_step = 0, gstep = 0;
     if (o->resume && net->ck_path) {
         if ((st = reload_state(net)) != FR_STATUS_OK) {
+            fr_fit_features_free(ff);
             fr_aug_policy_free(pol);
             return st;
         }
@@ -371,6 +386,11 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
     struct fr_loader_src src = {.ds = {ts->ds[0], ts->ds[1]}, .n = ts->n, .which = ts->src, .idx = ts->idx,
                                 .labels = ts->label, .soft = ts->soft, .extra = ts->teacher, .n_classes = k,
                                 .n_extra = ts->teacher ? k : 0};
+    if (ff) { /* feature rows instead of images; an unreadable entry took another's targets */
+        src.features = ff->rows, src.n_features = ff->width;
+        if (ff->label)
+            src.labels = ff->label, src.soft = ff->soft, src.extra = ff->teacher;
+    }
     struct fr_loader_opts lo;
     fr_loader_opts_init(&lo);
     lo.batch = B;
@@ -378,6 +398,7 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
     lo.seed = o->seed;
     lo.prepare = fit_prepare;
     lo.user = &prep;
+    lo.read = r->plan.crop_at_load ? &ro : NULL;
     struct fr_loader *ld = NULL;
     if (st == FR_STATUS_OK)
         st = fr_loader_new_src(&src, &lo, &ld);
@@ -392,7 +413,8 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
         const struct fr_batch *b = NULL;
         st = fr_loader_start(ld, e, e == start_epoch ? start_step : 0);
         while (st == FR_STATUS_OK && (st = fr_loader_next(ld, &b)) == FR_STATUS_OK && b) {
-            struct fr_batch_in in = {.images = b->images, .prog = prep.prog[b->slot], .mix = prep.mixrec[b->slot],
+            struct fr_batch_in in = {.images = b->features ? (const void *)b->features : (const void *)b->images,
+                                     .prog = prep.prog[b->slot], .mix = prep.mixrec[b->slot],
                                      .tab = prep.tab[b->slot], .tab_len = prep.tab_len[b->slot],
                                      .targets = lk == FR_LOSS_SOFT_CE ? (const void *)b->soft : (const void *)b->labels,
                                      .teacher = b->extra};
@@ -448,7 +470,8 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
         es.lr = lr;
         if (o->val_ds && o->n_val > 0) {
             struct fr_eval ev;
-            if ((st = fr_net_evaluate(net, o->val_ds, o->val_idx, o->n_val, &ev)) != FR_STATUS_OK)
+            st = ff ? fr_fit_features_eval(net, ff, o->val_ds, &ev) : fr_net_evaluate(net, o->val_ds, o->val_idx, o->n_val, &ev);
+            if (st != FR_STATUS_OK)
                 break;
             es.val_accuracy = ev.accuracy;
             es.val_loss = ev.loss;
@@ -472,6 +495,7 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
     r->host_to_device_bytes_per_step = fr_trainer_upload_bytes(tr);
     fr_loader_free(ld);
     prep_free(&prep);
+    fr_fit_features_free(ff);
     fr_aug_policy_free(pol);
     return st;
 }

@@ -364,8 +364,9 @@ enum fr_status fr_net_load_weights(struct fr_backend *be, const char *arch, cons
     const char *bias = nt > 0 ? fr_model_tensor(probe->model, nt - 1).name : "";
     const struct fr_st_tensor *bt = fr_st_find(st, bias);
     int k = bt && bt->ndim == 1 ? (int)bt->shape[0] : 0;
-    if (k <= 0) {
-        s = fr_error(FR_STATUS_FORMAT, "%s: no 1-D tensor '%s' (the head bias of model '%s')", path, bias, arch);
+    if (k <= 0) { /* the file does not fit: every missing, unexpected and mis-shaped tensor, as below */
+        if ((s = fr_model_load_st(probe->model, st, false, false)) == FR_STATUS_OK)
+            s = fr_error(FR_STATUS_FORMAT, "%s: no 1-D tensor '%s' (the head bias of model '%s')", path, bias, arch);
         fr_net_free(probe);
         fr_st_free(st);
         return s;
@@ -496,13 +497,20 @@ enum fr_status fr_net_predict_u8(struct fr_net *net, const uint8_t *images, int6
 enum fr_status fr_net_predict(struct fr_net *net, const struct fr_dataset *ds, const int64_t *idx, int64_t n,
                               float *logits)
 {
+    enum fr_status st = net_predictor(net);
+    return st == FR_STATUS_OK ? fr_net_predict_rows(net, net->pred, ds, idx, n, logits) : st;
+}
+
+enum fr_status fr_net_predict_rows(struct fr_net *net, struct fr_predictor *pred, const struct fr_dataset *ds,
+                                   const int64_t *idx, int64_t n, float *logits)
+{
     if (ds->c != net->c || ds->h != net->h || ds->w != net->w)
         return fr_error(FR_STATUS_SHAPE, "%s: images are %dx%dx%d, the model expects %dx%dx%d", ds->source, ds->c,
                         ds->h, ds->w, net->c, net->h, net->w);
     if (!idx && ds->pixels) /* an in-memory dataset's images are one contiguous u8 NHWC array */
-        return fr_net_predict_u8(net, ds->pixels, n, logits);
+        return fr_predictor_run(pred, ds->pixels, n, logits);
     /* gathered (or decoded: folders, CSV lists) in chunks of at most FR_NET_GATHER images and about 64 MiB */
-    const int64_t sz = (int64_t)net->c * net->h * net->w, k = net->n_classes;
+    const int64_t sz = (int64_t)net->c * net->h * net->w, k = fr_predictor_width(pred);
     int64_t chunk = ((int64_t)64 << 20) / sz;
     chunk = chunk < 1 ? 1 : chunk > FR_NET_GATHER ? FR_NET_GATHER : chunk;
     uint8_t *x = malloc((size_t)(chunk * sz));
@@ -514,7 +522,7 @@ enum fr_status fr_net_predict(struct fr_net *net, const struct fr_dataset *ds, c
             ids[j] = idx ? idx[i + j] : i + j;
         if ((st = fr_dataset_read(ds, ids, cnt, NULL, x)) != FR_STATUS_OK)
             break;
-        st = fr_net_predict_u8(net, x, cnt, logits + i * k);
+        st = fr_predictor_run(pred, x, cnt, logits + i * k);
         for (int64_t j = 0; j < cnt; j++) /* a skipped unreadable image: NaN logits */
             if (ids[j] != (idx ? idx[i + j] : i + j))
                 for (int64_t q = 0; q < k; q++)
@@ -534,33 +542,57 @@ void fr_eval_free(struct fr_eval *e)
     memset(e, 0, sizeof *e);
 }
 
+int64_t *fr_net_labeled(const struct fr_dataset *ds, const int64_t *idx, int64_t n, int64_t *m)
+{
+    int64_t *lab = malloc((size_t)(n > 0 ? n : 1) * sizeof *lab);
+    *m = 0;
+    for (int64_t i = 0; lab && i < n; i++) {
+        int64_t j = idx ? idx[i] : i;
+        if (ds->labels && ds->labels[j] >= 0)
+            lab[(*m)++] = j;
+    }
+    if (!lab)
+        fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
+    return lab;
+}
+
 enum fr_status fr_net_evaluate(struct fr_net *net, const struct fr_dataset *ds, const int64_t *idx, int64_t n,
                                struct fr_eval *out)
 {
     memset(out, 0, sizeof *out);
     int k = net->n_classes;
-    int64_t *lab = malloc((size_t)(n > 0 ? n : 1) * sizeof *lab);
-    int64_t m = 0;
-    for (int64_t i = 0; lab && i < n; i++) {
-        int64_t j = idx ? idx[i] : i;
-        if (ds->labels && ds->labels[j] >= 0)
-            lab[m++] = j;
-    }
+    int64_t m;
+    int64_t *lab = fr_net_labeled(ds, idx, n, &m);
     float *logits = lab ? malloc((size_t)(m > 0 ? m : 1) * k * sizeof(float)) : NULL;
+    if (!logits) {
+        free(lab);
+        return fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
+    }
+    double t0 = now_s();
+    enum fr_status st = m > 0 ? fr_net_predict(net, ds, lab, m, logits) : FR_STATUS_OK;
+    double seconds = now_s() - t0;
+    if (st == FR_STATUS_OK)
+        st = fr_eval_logits(ds, lab, m, logits, k, out);
+    out->seconds = seconds;
+    out->images_per_second = seconds > 0 ? (double)out->n / seconds : 0;
+    free(lab);
+    free(logits);
+    return st;
+}
+
+enum fr_status fr_eval_logits(const struct fr_dataset *ds, const int64_t *lab, int64_t m, const float *logits, int k,
+                              struct fr_eval *out)
+{
+    memset(out, 0, sizeof *out);
     out->class_accuracy = calloc((size_t)k, sizeof(double));
     out->confusion = calloc((size_t)k * k, sizeof(int64_t));
-    if (!lab || !logits || !out->class_accuracy || !out->confusion) {
-        free(lab);
-        free(logits);
+    if (!out->class_accuracy || !out->confusion) {
         fr_eval_free(out);
         return fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
     }
     out->n_classes = k;
     out->n = m;
-    double t0 = now_s();
-    enum fr_status st = m > 0 ? fr_net_predict(net, ds, lab, m, logits) : FR_STATUS_OK;
-    out->seconds = now_s() - t0;
-    out->images_per_second = out->seconds > 0 ? (double)m / out->seconds : 0;
+    enum fr_status st = FR_STATUS_OK;
     double loss = 0;
     int64_t correct = 0;
     int64_t used = 0;
@@ -600,8 +632,6 @@ enum fr_status fr_net_evaluate(struct fr_net *net, const struct fr_dataset *ds, 
             out->class_accuracy[c] = row ? (double)out->confusion[(int64_t)c * k + c] / (double)row : NAN;
         }
     }
-    free(lab);
-    free(logits);
     if (st != FR_STATUS_OK)
         fr_eval_free(out);
     return st;

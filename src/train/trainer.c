@@ -10,10 +10,14 @@
 /* --- predictors --- */
 struct fr_predictor {
     struct fr_predictor_opts o;
+    struct fr_model *m;
+    struct fr_backend *be;
     struct fr_tensor *x, *logits;
     struct fr_graph *g;
     int64_t k, sample; /* classes, bytes per input image */
     void *pad;         /* one batch of inputs for the last partial chunk */
+    struct fr_predictor *tail[24]; /* [j]: a predictor of batch 2^j < o.batch for a short last chunk, made on demand
+                                      (a few images are not run as a whole padded batch) */
 };
 
 void fr_predictor_opts_init(struct fr_predictor_opts *o)
@@ -29,6 +33,8 @@ void fr_predictor_free(struct fr_predictor *p)
 {
     if (!p)
         return;
+    for (int j = 0; j < 24; j++)
+        fr_predictor_free(p->tail[j]);
     fr_graph_free(p->g);
     free(p->pad);
     free(p);
@@ -42,15 +48,24 @@ static struct fr_tensor *model_input(struct fr_ctx *ctx, struct fr_tensor *x, co
 
 static struct fr_tensor *input(struct fr_ctx *ctx, enum fr_dtype type, int ndim, const int64_t *ne, const char *name);
 
-/* An input tensor for `b` images of the model: u8 [b,H,W,C] or f32 [b,C,H,W] */
-static struct fr_tensor *image_input(struct fr_ctx *ctx, const struct fr_model *m, enum fr_dtype type, int64_t b,
-                                     const char *name)
+/* An input tensor for `b` rows of the input of `layer`: images u8 [b,H,W,C] or f32 [b,C,H,W], features f32 [b,C]
+ * (flat) or [b,C,H,W] */
+static struct fr_tensor *layer_input(struct fr_ctx *ctx, const struct fr_model *m, int layer, enum fr_dtype type,
+                                     int64_t b, const char *name)
 {
     int c, h, w;
-    fr_model_input_shape(m, &c, &h, &w);
+    fr_model_layer_input(m, layer, &c, &h, &w);
     if (type == FR_U8)
         return input(ctx, FR_U8, 4, (int64_t[]){b, h, w, c}, name);
-    return input(ctx, FR_F32, 4, (int64_t[]){b, c, h, w}, name);
+    return h ? input(ctx, FR_F32, 4, (int64_t[]){b, c, h, w}, name) : input(ctx, FR_F32, 2, (int64_t[]){b, c}, name);
+}
+
+/* values per row of the input of `layer` */
+static int64_t layer_size(const struct fr_model *m, int layer)
+{
+    int c, h, w;
+    fr_model_layer_input(m, layer, &c, &h, &w);
+    return h ? (int64_t)c * h * w : c;
 }
 
 enum fr_status fr_predictor_new(struct fr_model *m, struct fr_backend *backend, const struct fr_predictor_opts *o,
@@ -64,20 +79,24 @@ enum fr_status fr_predictor_new(struct fr_model *m, struct fr_backend *backend, 
     }
     if (!m || !backend || o->batch <= 0 || (o->input != FR_U8 && o->input != FR_F32))
         return fr_error(FR_STATUS_INVALID_ARGUMENT, "predictor: needs a model, a backend, a batch > 0 and u8/f32 input");
-    if (fr_model_n_classes(m) <= 0)
+    const int n_layers = fr_model_n_layers(m), first = o->first_layer, last = o->last_layer ? o->last_layer : n_layers;
+    if (first < 0 || last > n_layers || first >= last || (first > 0 && o->input != FR_F32))
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "predictor: layers [%d, %d) of %d (f32 input from a layer > 0)", first,
+                        last, n_layers);
+    if (last == n_layers && fr_model_n_classes(m) <= 0)
         return fr_error(FR_STATUS_INVALID_ARGUMENT, "predictor: the model does not end in class logits [N,K]");
     struct fr_predictor *p = calloc(1, sizeof *p);
     if (!p)
         return fr_error(FR_STATUS_OUT_OF_MEMORY, "predictor: out of memory");
     p->o = *o;
-    int c, h, w;
-    fr_model_input_shape(m, &c, &h, &w);
-    p->k = fr_model_n_classes(m);
-    p->sample = (int64_t)c * h * w * (int64_t)fr_dtype_size(o->input);
+    p->m = m;
+    p->be = backend;
+    p->k = layer_size(m, last);
+    p->sample = layer_size(m, first) * (int64_t)fr_dtype_size(o->input);
     struct fr_ctx *ctx = fr_model_ctx(m);
     enum fr_status st = FR_STATUS_OK;
-    p->x = image_input(ctx, m, o->input, o->batch, "eval.images");
-    p->logits = fr_model_forward(m, ctx, model_input(ctx, p->x, o->mean, o->std), false);
+    p->x = layer_input(ctx, m, first, o->input, o->batch, first ? "eval.features" : "eval.images");
+    p->logits = fr_model_forward_layers(m, ctx, model_input(ctx, p->x, o->mean, o->std), false, first, last);
     if (!p->logits)
         st = fr_ctx_status(ctx) ? fr_ctx_status(ctx) : FR_STATUS_INVALID_ARGUMENT;
     if (st == FR_STATUS_OK && !(p->g = fr_graph_new(ctx)))
@@ -106,6 +125,19 @@ enum fr_status fr_predictor_run(struct fr_predictor *p, const void *images, int6
     for (int64_t i = 0; i < n && st == FR_STATUS_OK; i += eb) {
         int64_t cnt = FR_MIN(eb, n - i);
         const char *src = (const char *)images + i * p->sample;
+        int j = 0;
+        while (j < 23 && ((int64_t)1 << j) < cnt)
+            j++;
+        if (((int64_t)1 << j) < eb) { /* a short chunk: a predictor of the next power of two */
+            if (!p->tail[j]) {
+                struct fr_predictor_opts to = p->o;
+                to.batch = 1 << j;
+                if ((st = fr_predictor_new(p->m, p->be, &to, &p->tail[j])) != FR_STATUS_OK)
+                    break;
+            }
+            st = fr_predictor_run(p->tail[j], src, cnt, logits + i * p->k);
+            continue;
+        }
         if (cnt < eb) {
             memcpy(p->pad, src, (size_t)(cnt * p->sample));
             src = p->pad;
@@ -118,6 +150,7 @@ enum fr_status fr_predictor_run(struct fr_predictor *p, const void *images, int6
 }
 
 struct fr_graph *fr_predictor_graph(const struct fr_predictor *p) { return p ? p->g : NULL; }
+int64_t fr_predictor_width(const struct fr_predictor *p) { return p->k; }
 
 /* --- trainers --- */
 
@@ -208,8 +241,13 @@ static enum fr_status build_input(struct fr_trainer *tr, struct fr_tensor **xin)
     const struct fr_trainer_opts *o = &tr->o;
     int c, h, w;
     fr_model_input_shape(tr->m, &c, &h, &w);
+    if (o->first_layer < 0 || o->first_layer >= fr_model_n_layers(tr->m) ||
+        (o->first_layer > 0 && (o->input != FR_F32 || o->augment || o->mix || o->teacher)))
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "trainer: first layer %d of %d (from a layer > 0: f32 features, no "
+                        "augmentation, mixing or teacher model)", o->first_layer, fr_model_n_layers(tr->m));
     if (o->input == FR_F32) {
-        *xin = tr->x = input(ctx, FR_F32, 4, (int64_t[]){o->batch, c, h, w}, "train.images");
+        *xin = tr->x = layer_input(ctx, tr->m, o->first_layer, FR_F32, o->batch,
+                                   o->first_layer ? "train.features" : "train.images");
         return *xin ? FR_STATUS_OK : ctx_status(ctx);
     }
     if (o->input != FR_U8)
@@ -238,12 +276,27 @@ static enum fr_status build(struct fr_trainer *tr)
     const struct fr_trainer_opts *o = &tr->o;
     int64_t b = o->batch, k = tr->k;
     struct fr_tensor *xin;
-    enum fr_status st = build_input(tr, &xin);
-    if (st != FR_STATUS_OK)
+    /* frozen groups are marked first: the forward runs the frozen backbone in eval mode */
+    int n = fr_model_n_tensors(tr->m);
+    struct fr_tensor **params = malloc((size_t)n * sizeof *params);
+    if (!params)
+        return fr_error(FR_STATUS_OUT_OF_MEMORY, "trainer: out of memory");
+    for (int i = 0; i < n; i++)
+        params[i] = fr_model_tensor(tr->m, i).t;
+    enum fr_status st = (tr->opt = fr_optim_new(ctx, &o->optim)) ? FR_STATUS_OK : FR_STATUS_INVALID_ARGUMENT;
+    for (int i = 0; i < o->n_groups && st == FR_STATUS_OK; i++)
+        st = fr_optim_add_group(tr->opt, &o->groups[i]);
+    if (st == FR_STATUS_OK)
+        st = fr_optim_apply_groups(tr->opt, params, n);
+    if (st == FR_STATUS_OK)
+        st = build_input(tr, &xin);
+    if (st == FR_STATUS_OK &&
+        !(tr->logits = fr_model_forward_layers(tr->m, ctx, xin, true, o->first_layer, fr_model_n_layers(tr->m))))
+        st = ctx_status(ctx);
+    if (st != FR_STATUS_OK) {
+        free(params);
         return st;
-    tr->logits = fr_model_forward(tr->m, ctx, xin, true);
-    if (!tr->logits)
-        return ctx_status(ctx);
+    }
     if (o->sample_weights)
         tr->w = input(ctx, FR_F32, 1, (int64_t[]){b}, "train.weights");
     const bool mixed = tr->st.mix; /* targets mixed like the images, by AUG_MIX_LABELS on the device */
@@ -259,8 +312,10 @@ static enum fr_status build(struct fr_trainer *tr)
                                          tr->w);
         break;
     case FR_LOSS_DISTILL: {
-        if (mixed)
-            return fr_error(FR_STATUS_UNSUPPORTED, "trainer: CutMix/MixUp with distillation is not supported");
+        if (mixed) {
+            st = fr_error(FR_STATUS_UNSUPPORTED, "trainer: CutMix/MixUp with distillation is not supported");
+            break;
+        }
         if (o->alpha < 1.0f)
             tr->y = input(ctx, FR_I32, 1, (int64_t[]){b}, "train.labels");
         struct fr_tensor *tl;
@@ -269,11 +324,13 @@ static enum fr_status build(struct fr_trainer *tr)
             fr_model_input_shape(o->teacher, &tc, &th, &tw);
             fr_model_input_shape(tr->m, &c, &h, &w);
             if (o->input != FR_U8 || fr_model_ctx(o->teacher) != ctx || fr_model_n_classes(o->teacher) != k ||
-                tc != c || th != h || tw != w)
-                return fr_error(FR_STATUS_INVALID_ARGUMENT,
-                                "trainer: a teacher model needs u8 input, the student's context, %lld classes and "
-                                "%dx%dx%d inputs",
-                                (long long)k, c, h, w);
+                tc != c || th != h || tw != w) {
+                st = fr_error(FR_STATUS_INVALID_ARGUMENT,
+                              "trainer: a teacher model needs u8 input, the student's context, %lld classes and "
+                              "%dx%dx%d inputs",
+                              (long long)k, c, h, w);
+                break;
+            }
             bool same = !memcmp(o->teacher_mean, o->mean, sizeof o->mean) && !memcmp(o->teacher_std, o->std, sizeof o->std);
             struct fr_tensor *tx = same ? xin : fr_aug_to_nchw(ctx, tr->st.out, o->teacher_mean, o->teacher_std);
             tl = fr_model_forward(o->teacher, ctx, tx, false);
@@ -283,26 +340,13 @@ static enum fr_status build(struct fr_trainer *tr)
         break;
     }
     default:
-        return fr_error(FR_STATUS_INVALID_ARGUMENT, "trainer: unknown loss %d", (int)o->loss);
+        st = fr_error(FR_STATUS_INVALID_ARGUMENT, "trainer: unknown loss %d", (int)o->loss);
     }
-    if (!tr->loss)
-        return ctx_status(ctx);
-    fr_tensor_set_name(tr->loss, "train.loss");
-
-    int n = fr_model_n_tensors(tr->m);
-    struct fr_tensor **params = malloc((size_t)n * sizeof *params);
-    if (!params)
-        return fr_error(FR_STATUS_OUT_OF_MEMORY, "trainer: out of memory");
-    for (int i = 0; i < n; i++)
-        params[i] = fr_model_tensor(tr->m, i).t;
-    tr->opt = fr_optim_new(ctx, &o->optim);
-    if (!tr->opt)
-        st = FR_STATUS_INVALID_ARGUMENT;
-    for (int i = 0; i < o->n_groups && st == FR_STATUS_OK; i++)
-        st = fr_optim_add_group(tr->opt, &o->groups[i]);
+    if (st == FR_STATUS_OK && !tr->loss)
+        st = ctx_status(ctx);
     if (st == FR_STATUS_OK)
-        st = fr_optim_apply_groups(tr->opt, params, n);
-    tr->g = fr_graph_new(ctx);
+        fr_tensor_set_name(tr->loss, "train.loss");
+    tr->g = st == FR_STATUS_OK ? fr_graph_new(ctx) : NULL;
     if (st == FR_STATUS_OK && !tr->g)
         st = FR_STATUS_OUT_OF_MEMORY;
     if (st == FR_STATUS_OK)
@@ -312,7 +356,7 @@ static enum fr_status build(struct fr_trainer *tr)
     /* nothing reads the gradients after the step: they live in the arena, from the backward node that
      * makes each to the update that consumes it, instead of static storage the size of the model */
     for (int i = 0; i < n && st == FR_STATUS_OK; i++)
-        if (params[i]->grad)
+        if (fr_needs_grad(params[i]) && params[i]->grad) /* in this graph */
             params[i]->grad->flags &= ~(uint32_t)(FR_FLAG_GRAD | FR_FLAG_OUTPUT);
     free(params);
     if (st != FR_STATUS_OK)
@@ -510,6 +554,7 @@ enum fr_status fr_trainer_predict(struct fr_trainer *tr, const void *images, int
         fr_predictor_opts_init(&po);
         po.batch = tr->o.eval_batch > 0 ? tr->o.eval_batch : tr->o.batch;
         po.input = tr->o.input;
+        po.first_layer = tr->o.first_layer;
         memcpy(po.mean, tr->o.mean, sizeof po.mean);
         memcpy(po.std, tr->o.std, sizeof po.std);
         enum fr_status st = fr_predictor_new(tr->m, tr->be, &po, &tr->pred);
