@@ -304,6 +304,17 @@ static struct fr_tensor *build_bn(struct gc *g, void *p)
     return fr_add(g->ctx, nd == 3 ? fr_batchnorm_fuse_relu(y) : y, fr_scale(g->ctx, x, 0.5f));
 }
 
+/* a stem conv (2 channels in, 8x the bytes out) into a batch-norm: the backward recomputes the conv's output */
+static struct fr_tensor *build_stem_bn(struct gc *g, void *p)
+{
+    (void)p;
+    struct fr_tensor *x = gc_param(g, 4, SHAPE(2, 2, 4, 3), GC_UNIFORM), *w = gc_param(g, 4, SHAPE(8, 2, 3, 3), GC_UNIFORM);
+    int64_t c = 8;
+    struct fr_tensor *bw = gc_param(g, 1, &c, GC_UNIFORM), *b = gc_param(g, 1, &c, GC_UNIFORM);
+    struct fr_tensor *rm = gc_const(g, 1, &c, GC_UNIFORM), *rv = gc_const(g, 1, &c, GC_POSITIVE);
+    return fr_batchnorm(g->ctx, fr_conv2d(g->ctx, x, w, NULL, 1, 1), bw, b, rm, rv, 1e-5f, 0.1f);
+}
+
 static void test_batchnorm(void **state)
 {
     (void)state;
@@ -311,6 +322,7 @@ static void test_batchnorm(void **state)
         check("batchnorm train", build_bn, &nd, &(struct gc_opts){.training = true, .h = 1e-3, .atol = 3e-3});
         check("batchnorm eval", build_bn, &nd, NULL);
     }
+    check("stem conv + batchnorm train", build_stem_bn, NULL, &(struct gc_opts){.training = true, .h = 1e-3, .atol = 3e-3});
 }
 
 static struct fr_tensor *build_dropout(struct gc *g, void *p)
