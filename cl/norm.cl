@@ -119,7 +119,8 @@ FR_CL_FN int bn_run(int i, int inner, int run, int *e0, int *e1)
 /* y = x·a + b per channel, a = w·invstd, b = bias − mean·a. Global N*C*ceil(inner / run). */
 __kernel void norm_batchnorm(__global float *y, const fr_clt py, __global const float *x, const fr_clt px,
                              __global const float *w, const fr_clt pw, __global const float *b, const fr_clt pb,
-                             __global const float *st, const fr_clt pst, const int inner, const int run)
+                             __global const float *st, const fr_clt pst, const int inner, const int relu,
+                             const int run)
 {
     int e0, e1, row = bn_run(get_global_id(0), inner, run, &e0, &e1), C = px.ne[1];
     if (row >= px.ne[0] * C)
@@ -127,8 +128,10 @@ __kernel void norm_batchnorm(__global float *y, const fr_clt py, __global const 
     int c = row % C;
     float a = w[pw.off + c * pw.st[0]] * st[pst.off + C + c];
     float sh = b[pb.off + c * pb.st[0]] - st[pst.off + c] * a;
-    for (int e = e0; e < e1; e++)
-        y[py.off + row * inner + e] = x[px.off + row * inner + e] * a + sh;
+    for (int e = e0; e < e1; e++) {
+        float v = x[px.off + row * inner + e] * a + sh;
+        y[py.off + row * inner + e] = relu && !(v > 0.0f) ? 0.0f : v; /* fused ReLU, as the CPU path's */
+    }
 }
 
 /* Gradient statistics, chunk s of channel c: S == 1 writes gst [2, C] = (invstd·Σ gy·(x − mean), Σ gy);

@@ -395,7 +395,7 @@ int cli_check_env(const char *cmd)
                              CLI_MAX_THREADS);
     }
     const char *d = getenv("FRUGAL_DEBUG");
-    static const char *const topics[] = {"sched", "cache", "clsync", "fault", "dist", "all"};
+    static const char *const topics[] = {"sched", "cache", "clsync", "fault", "dist", "plan", "all"};
     for (const char *p = d; p && *p;) {
         const char *e = strchr(p, ',');
         size_t len = e ? (size_t)(e - p) : strlen(p);
@@ -403,7 +403,7 @@ int cli_check_env(const char *cmd)
         for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++)
             known |= strlen(topics[i]) == len && !strncmp(topics[i], p, len);
         if (!known)
-            cli_warn(cmd, "FRUGAL_DEBUG: unknown topic '%.*s' (known: sched, cache, clsync, fault, dist, all)", (int)len, p);
+            cli_warn(cmd, "FRUGAL_DEBUG: unknown topic '%.*s' (known: sched, cache, clsync, fault, dist, plan, all)", (int)len, p);
         p = e ? e + 1 : p + len;
     }
     return CLI_OK;

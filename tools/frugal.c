@@ -38,7 +38,7 @@ static void usage(FILE *f)
     fprintf(f, "\nRun 'frugal help <command>' (or 'frugal <command> --help') for the flags of a command.\n"
                "Exit codes: 0 done, 1 the run failed, 2 bad flags or input files, 130 interrupted (SIGINT/SIGTERM).\n"
                "Environment: FRUGAL_DEVICE (auto, cpu, cl:P:D), FRUGAL_THREADS, FRUGAL_DATA (dataset directory),\n"
-               "FRUGAL_CACHE_DIR (kernel cache, off), FRUGAL_CL_PATH (kernel sources), FRUGAL_DEBUG (sched,cache,clsync,fault,all),\n"
+               "FRUGAL_CACHE_DIR (kernel cache, off), FRUGAL_CL_PATH (kernel sources), FRUGAL_DEBUG (sched,cache,clsync,fault,dist,plan,all),\n"
                "FRUGAL_GUARD=1 (guard bytes after every planned tensor).\n");
 }
 

@@ -10,7 +10,7 @@ struct bn_job {
     float *rm, *rv, *y;
     int64_t n, c, inner, count;
     float eps, momentum;
-    bool training;
+    bool training, relu;
 };
 
 static void shape(struct bn_job *j, const struct fr_tensor *x)
@@ -86,7 +86,7 @@ enum fr_status fr_cpu_batchnorm_stats(struct fr_cpu_kctx *k, struct fr_tensor *d
     return FR_STATUS_OK;
 }
 
-/* y = x·a + b with a = w·invstd, b = bias − mean·a per channel */
+/* y = x·a + b with a = w·invstd, b = bias − mean·a per channel (then max(y, 0) with a fused ReLU) */
 static void bn_fwd(void *p, int64_t c0, int64_t c1)
 {
     const struct bn_job *j = p;
@@ -96,8 +96,14 @@ static void bn_fwd(void *p, int64_t c0, int64_t c1)
         for (int64_t i = 0; i < j->n; i++) {
             const float *r = j->x + (i * j->c + c) * j->inner;
             float *y = j->y + (i * j->c + c) * j->inner;
-            for (int64_t e = 0; e < j->inner; e++)
-                y[e] = r[e] * a + b;
+            if (j->relu) /* two loops: a flag inside one keeps it from vectorising */
+                for (int64_t e = 0; e < j->inner; e++) {
+                    float v = r[e] * a + b;
+                    y[e] = v > 0.0f ? v : 0.0f;
+                }
+            else
+                for (int64_t e = 0; e < j->inner; e++)
+                    y[e] = r[e] * a + b;
         }
     }
 }
@@ -105,7 +111,7 @@ static void bn_fwd(void *p, int64_t c0, int64_t c1)
 enum fr_status fr_cpu_batchnorm(struct fr_cpu_kctx *k, struct fr_tensor *dst)
 {
     struct bn_job j = {.x = fr_f32(dst->src[0]), .w = fr_f32(dst->src[1]), .b = fr_f32(dst->src[2]),
-                       .stats = fr_f32(dst->src[3]), .y = fr_f32(dst)};
+                       .stats = fr_f32(dst->src[3]), .y = fr_f32(dst), .relu = dst->params[3].i != 0};
     shape(&j, dst->src[0]);
     fr_cpu_parallel_for(k, j.c, 1, bn_fwd, &j);
     return FR_STATUS_OK;

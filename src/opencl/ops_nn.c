@@ -169,6 +169,7 @@ static enum fr_status cl_batchnorm(struct fr_cl *cl, struct fr_tensor *y, const 
     for (int s = 0; s < 4; s++) /* x, weight, bias, stats */
         fr_cl_arg_tensor(&L, y->src[s]);
     fr_cl_arg_int(&L, (int)inner_of(y));
+    fr_cl_arg_int(&L, y->params[3].i != 0); /* fused ReLU */
     return run_rows(&L, y);
 }
 

@@ -360,6 +360,11 @@ static enum fr_status build(struct fr_trainer *tr)
     tr->n_bwd = tr->g ? fr_graph_n_nodes(tr->g) : 0; /* the optimizer's nodes come after: fr_trainer_set_hook */
     if (st == FR_STATUS_OK)
         st = fr_optim_build(tr->opt, tr->g, params, n);
+    /* nothing reads the gradients after the step: they live in the arena, from the backward node that
+     * makes each to the update that consumes it, instead of static storage the size of the model */
+    for (int i = 0; i < n && st == FR_STATUS_OK; i++)
+        if (fr_needs_grad(params[i]) && params[i]->grad) /* in this graph */
+            params[i]->grad->flags &= ~(uint32_t)(FR_FLAG_GRAD | FR_FLAG_OUTPUT);
     free(params);
     if (st != FR_STATUS_OK)
         return st;
