@@ -119,7 +119,8 @@ FR_CL_FN int bn_run(int i, int inner, int run, int *e0, int *e1)
 /* y = x·a + b per channel, a = w·invstd, b = bias − mean·a. Global N*C*ceil(inner / run). */
 __kernel void norm_batchnorm(__global float *y, const fr_clt py, __global const float *x, const fr_clt px,
                              __global const float *w, const fr_clt pw, __global const float *b, const fr_clt pb,
-                             __global const float *st, const fr_clt pst, const int inner, const int run)
+                             __global const float *st, const fr_clt pst, const int inner, const int relu,
+                             const int run)
 {
     int e0, e1, row = bn_run(get_global_id(0), inner, run, &e0, &e1), C = px.ne[1];
     if (row >= px.ne[0] * C)
@@ -127,8 +128,10 @@ __kernel void norm_batchnorm(__global float *y, const fr_clt py, __global const 
     int c = row % C;
     float a = w[pw.off + c * pw.st[0]] * st[pst.off + C + c];
     float sh = b[pb.off + c * pb.st[0]] - st[pst.off + c] * a;
-    for (int e = e0; e < e1; e++)
-        y[py.off + row * inner + e] = x[px.off + row * inner + e] * a + sh;
+    for (int e = e0; e < e1; e++) {
+        float v = x[px.off + row * inner + e] * a + sh;
+        y[py.off + row * inner + e] = relu && !(v > 0.0f) ? 0.0f : v; /* fused ReLU, as the CPU path's */
+    }
 }
 
 /* Gradient statistics, chunk s of channel c: S == 1 writes gst [2, C] = (invstd·Σ gy·(x − mean), Σ gy);
@@ -185,12 +188,14 @@ __kernel void norm_bn_bwd_final(__global float *gst, const fr_clt pgst, __global
     gst[pgst.off + C + c] = sg;
 }
 
-/* training: dx = w·invstd·(gy − (Σgy + x̂·Σgy·x̂)/M); eval or frozen: dx = w·invstd·gy.
+/* training: dx = w·invstd·(gy − (Σgy + x̂·Σgy·x̂)/M), M = `count` (the whole batch's when it is split across
+ * ranks); eval or frozen: dx = w·invstd·gy.
  * Global N*C*ceil(inner / run). */
 __kernel void norm_batchnorm_bwd(__global float *dx, const fr_clt pdx, __global const float *x, const fr_clt px,
                                  __global const float *gy, const fr_clt pg, __global const float *w, const fr_clt pw,
                                  __global const float *st, const fr_clt pst, __global const float *gst,
-                                 const fr_clt pgst, const int inner, const int training, const int run)
+                                 const fr_clt pgst, const int inner, const int training, const int count,
+                                 const int run)
 {
     int e0, e1, row = bn_run(get_global_id(0), inner, run, &e0, &e1), C = px.ne[1];
     if (row >= px.ne[0] * C)
@@ -198,7 +203,7 @@ __kernel void norm_batchnorm_bwd(__global float *dx, const fr_clt pdx, __global 
     int c = row % C;
     float mean = st[pst.off + c], invstd = st[pst.off + C + c];
     float sgx = gst[pgst.off + c], sg = gst[pgst.off + C + c];
-    float a = w[pw.off + c * pw.st[0]] * invstd, inv_m = 1.0f / (float)(px.ne[0] * inner);
+    float a = w[pw.off + c * pw.st[0]] * invstd, inv_m = 1.0f / (float)count;
     for (int e = e0; e < e1; e++) {
         int i = row * inner + e;
         float g = gy[pg.off + i];

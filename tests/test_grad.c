@@ -9,6 +9,7 @@
 #include "frugal/device.h"
 #include "frugal/nn.h"
 #include "gradcheck.h"
+#include "core/internal.h" /* fr_batchnorm_fuse_relu */
 
 #define SHAPE(...) (int64_t[]){__VA_ARGS__}
 
@@ -293,21 +294,35 @@ static void test_activations(void **state)
 static struct fr_tensor *build_bn(struct gc *g, void *p)
 {
     int nd = *(int *)p;
-    struct fr_tensor *x = gc_param(g, nd, nd == 4 ? SHAPE(3, 2, 2, 3) : SHAPE(5, 3), GC_UNIFORM);
+    struct fr_tensor *x = gc_param(g, nd == 3 ? 4 : nd, nd >= 3 ? SHAPE(3, 2, 2, 3) : SHAPE(5, 3), GC_UNIFORM);
     int64_t c = x->ne[1];
     struct fr_tensor *w = gc_param(g, 1, &c, GC_UNIFORM), *b = gc_param(g, 1, &c, GC_UNIFORM);
     struct fr_tensor *rm = gc_const(g, 1, &c, GC_UNIFORM), *rv = gc_const(g, 1, &c, GC_POSITIVE);
-    /* a second consumer of x checks that gradients of a tensor used twice are summed */
-    return fr_add(g->ctx, fr_batchnorm(g->ctx, x, w, b, rm, rv, 1e-5f, 0.1f), fr_scale(g->ctx, x, 0.5f));
+    /* a second consumer of x checks that gradients of a tensor used twice are summed; nd 3: the 4-D case
+     * with a fused ReLU */
+    struct fr_tensor *y = fr_batchnorm(g->ctx, x, w, b, rm, rv, 1e-5f, 0.1f);
+    return fr_add(g->ctx, nd == 3 ? fr_batchnorm_fuse_relu(y) : y, fr_scale(g->ctx, x, 0.5f));
+}
+
+/* a stem conv (2 channels in, 8x the bytes out) into a batch-norm: the backward recomputes the conv's output */
+static struct fr_tensor *build_stem_bn(struct gc *g, void *p)
+{
+    (void)p;
+    struct fr_tensor *x = gc_param(g, 4, SHAPE(2, 2, 4, 3), GC_UNIFORM), *w = gc_param(g, 4, SHAPE(8, 2, 3, 3), GC_UNIFORM);
+    int64_t c = 8;
+    struct fr_tensor *bw = gc_param(g, 1, &c, GC_UNIFORM), *b = gc_param(g, 1, &c, GC_UNIFORM);
+    struct fr_tensor *rm = gc_const(g, 1, &c, GC_UNIFORM), *rv = gc_const(g, 1, &c, GC_POSITIVE);
+    return fr_batchnorm(g->ctx, fr_conv2d(g->ctx, x, w, NULL, 1, 1), bw, b, rm, rv, 1e-5f, 0.1f);
 }
 
 static void test_batchnorm(void **state)
 {
     (void)state;
-    for (int nd = 2; nd <= 4; nd += 2) {
+    for (int nd = 2; nd <= 4; nd++) {
         check("batchnorm train", build_bn, &nd, &(struct gc_opts){.training = true, .h = 1e-3, .atol = 3e-3});
         check("batchnorm eval", build_bn, &nd, NULL);
     }
+    check("stem conv + batchnorm train", build_stem_bn, NULL, &(struct gc_opts){.training = true, .h = 1e-3, .atol = 3e-3});
 }
 
 static struct fr_tensor *build_dropout(struct gc *g, void *p)

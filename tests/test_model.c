@@ -834,6 +834,87 @@ static void test_builtin_noise_opts(void **state)
     tu_assert_close(clean, eval, 20, 1e-6f, 1e-6f);
 }
 
+/* One SGD step of a model file on the CPU path: the parameters after it, and the training graph's arena bytes */
+static size_t step_once(const char *text, int in_hw, float *conv_w, size_t conv_bytes)
+{
+    struct fr_ctx *ctx = fr_ctx_new();
+    struct fr_model *m;
+    if (fr_model_from_text(ctx, text, "step.txt", 2, in_hw, in_hw, 3, &m) != FR_STATUS_OK)
+        fail_msg("%s", fr_last_error());
+    assert_int_equal(fr_model_alloc(m, be), FR_STATUS_OK);
+    assert_int_equal(fr_model_init(m, 11, FR_INIT_DEFAULT, NULL), FR_STATUS_OK);
+    struct fr_trainer_opts o;
+    fr_trainer_opts_init(&o);
+    o.batch = 4;
+    o.optim.momentum = 0.9f;
+    struct fr_trainer *tr;
+    if (fr_trainer_new(m, be, &o, &tr) != FR_STATUS_OK)
+        fail_msg("%s", fr_last_error());
+    float *x = malloc((size_t)(4 * 2 * in_hw * in_hw) * sizeof *x), loss;
+    assert_non_null(x);
+    tu_fill_uniform(x, (size_t)(4 * 2 * in_hw * in_hw), 21, -1, 1);
+    int32_t y[4] = {0, 1, 2, 1};
+    for (int s = 0; s < 2; s++)
+        assert_int_equal(fr_trainer_step(tr, x, y, NULL, NULL, 0.1f, &loss), FR_STATUS_OK);
+    if (conv_w) /* the first conv's weight */
+        assert_int_equal(fr_tensor_get(fr_model_tensor(m, 0).t, conv_w, conv_bytes), FR_STATUS_OK);
+    struct fr_graph_stats st;
+    fr_graph_get_stats(fr_trainer_graph(tr, false), &st);
+    free(x);
+    fr_trainer_free(tr);
+    fr_model_free(m);
+    fr_ctx_free(ctx);
+    return st.arena_bytes;
+}
+
+/* Training runs ReLU then max-pool as max-pool then ReLU: bit-identical parameters after two steps to the
+ * layers kept apart ("dropout 0" in between), with less arena (the full-size ReLU output is not kept) */
+static void test_relu_maxpool_swap(void **state)
+{
+    (void)state;
+    /* 6 channels from 2: below the stem recomputation's 4x (see fr_bwd_batchnorm), so only the swap differs */
+    const char *body = "conv c1 6 3 1 1 nobias\nbatchnorm b1\nrelu\n%smaxpool 3 2 1\n"
+                       "conv c2 8 3 1 1\nrelu\nflatten\nlinear fc 3\n";
+    char a[512], b[512];
+    snprintf(a, sizeof a, body, "");
+    snprintf(b, sizeof b, body, "dropout 0\n");
+    static float wa[6 * 2 * 9], wb[6 * 2 * 9];
+    size_t arena_a = step_once(a, 12, wa, sizeof wa), arena_b = step_once(b, 12, wb, sizeof wb);
+    tu_assert_bytes_equal(wa, wb, sizeof wa);
+    assert_true(arena_a < arena_b);
+}
+
+/* Parameter gradients run layer by layer in the backward: a deep chain's training arena holds the saved
+ * activations and a few gradients, not every layer's output gradient at once */
+static void test_training_arena_layer_by_layer(void **state)
+{
+    (void)state;
+    char text[2048] = "";
+    const int depth = 12, hw = 16;
+    for (int i = 0; i < depth; i++)
+        snprintf(text + strlen(text), sizeof text - strlen(text), "conv l%d 8 3 1 1\nrelu\n", i);
+    snprintf(text + strlen(text), sizeof text - strlen(text), "flatten\nlinear fc 3\n");
+    size_t map = (size_t)4 * 8 * hw * hw * sizeof(float), arena = step_once(text, hw, NULL, 0);
+    /* each conv keeps its input (its output is the next one's): depth maps, plus a handful in flight */
+    if (arena > (size_t)(depth + 4) * map)
+        fail_msg("training arena %zu bytes is more than %d feature maps of %zu", arena, depth + 4, map);
+}
+
+/* Each parameter's update runs as soon as the backward is done with its layer: a deep MLP's training arena
+ * holds a couple of its weight gradients at a time, not all of them until the end of the step */
+static void test_training_updates_run_early(void **state)
+{
+    (void)state;
+    char text[1024] = "flatten\n";
+    const int depth = 6, width = 256;
+    for (int i = 0; i < depth; i++)
+        snprintf(text + strlen(text), sizeof text - strlen(text), "linear l%d %d\nrelu\n", i, width);
+    snprintf(text + strlen(text), sizeof text - strlen(text), "linear fc 3\n");
+    size_t grad = (size_t)width * width * sizeof(float), arena = step_once(text, 8, NULL, 0);
+    if (arena > 3 * grad)
+        fail_msg("training arena %zu bytes holds more than 3 weight gradients of %zu", arena, grad);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -854,6 +935,9 @@ int main(void)
         cmocka_unit_test(test_eval_folds_batchnorm),
         cmocka_unit_test(test_modelfile_backbone_layers),
         cmocka_unit_test(test_load_ignores_num_batches_tracked),
+        cmocka_unit_test(test_relu_maxpool_swap),
+        cmocka_unit_test(test_training_arena_layer_by_layer),
+        cmocka_unit_test(test_training_updates_run_early),
     };
     return cmocka_run_group_tests(tests, tu_cpu_setup, tu_cpu_teardown);
 }

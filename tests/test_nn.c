@@ -143,6 +143,8 @@ static void test_conv2d_vs_naive(void **state)
         {3, 8, 7, 6, 8, 3, 3, {.pad_h = 1, .pad_w = 1, .relu = true}, true},
         {2, 9, 8, 9, 10, 3, 3, {0}, false},
         {2, 8, 5, 6, 12, 3, 3, {.pad_h = 2, .pad_w = 1}, true},
+        /* >= 32 outputs: on 2 threads the weight gradient splits the output channels (24 + 16) */
+        {3, 16, 6, 7, 40, 3, 3, {.pad_h = 1, .pad_w = 1}, false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         check_conv(&cases[i], cpu1);

@@ -652,6 +652,7 @@ static struct fr_tensor *bn(struct pcase *P, int64_t n, int64_t c, int64_t h, in
     return y;
 }
 static struct fr_tensor *c_bn(struct pcase *P) { return bn(P, 6, 5, 7, 3, true); }
+static struct fr_tensor *c_bn_relu(struct pcase *P) { return fr_batchnorm_fuse_relu(bn(P, 6, 5, 7, 3, true)); }
 static struct fr_tensor *c_bn_stats_long(struct pcase *P) { return bn(P, 16, 3, 20, 20, false)->src[3]; }
 static struct fr_tensor *bn_grad(struct pcase *P, bool dx)
 {
@@ -806,6 +807,7 @@ static const struct prow rows[] = {
     {"channel_sum", c_channel_sum, 1e-5f, 1e-6f, false, false},
     {"batchnorm train [6,5,7,3]", c_bn, 1e-5f, 1e-5f, true, true},
     {"batchnorm eval [6,5,7,3]", c_bn, 1e-6f, 1e-6f, true, false},
+    {"batchnorm train fused relu [6,5,7,3]", c_bn_relu, 1e-5f, 1e-5f, true, true},
     {"batchnorm train [9,4] (1d)", c_bn1d, 1e-5f, 1e-5f, true, true},
     {"batchnorm train statistics over 6400 values", c_bn_stats_long, 1e-6f, 1e-5f, true, true},
     {"batchnorm gradient statistics", c_bn_gstats, 1e-5f, 1e-5f, true, true},

@@ -18,11 +18,12 @@ arch="$(uname -m)"
 name="frugal-$version-linux-$arch"
 [ -n "$version" ] || { echo "bundle: no version in meson.build" >&2; exit 1; }
 
-# a release build of the library and the CLI without tests, not tuned to this CPU (-Dnative=false)
+# a release build of the library and the CLI without tests, not tuned to this CPU (-Dnative=false); without MPI
+# (-Dmpi=disabled): the bundle runs where Open MPI is not installed (jobs over MPI use a build from source)
 if [ -f "$build/build.ninja" ]; then
-  meson setup --reconfigure "$build" >/dev/null
+  meson setup --reconfigure -Dmpi=disabled "$build" >/dev/null
 else
-  meson setup "$build" --buildtype=release -Dtests=false -Dnative=false -Dopencl=enabled >/dev/null
+  meson setup "$build" --buildtype=release -Dtests=false -Dnative=false -Dopencl=enabled -Dmpi=disabled >/dev/null
 fi
 ninja -C "$build" tools/frugal >/dev/null
 

@@ -1,5 +1,6 @@
 /* Shared flag parsing for the subcommands: --flag VALUE / --flag=VALUE, ranges, aliases, --config INI files. */
 #include "cli.h"
+#include "dist_cli.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -394,7 +395,7 @@ int cli_check_env(const char *cmd)
                              CLI_MAX_THREADS);
     }
     const char *d = getenv("FRUGAL_DEBUG");
-    static const char *const topics[] = {"sched", "cache", "clsync", "fault", "all"};
+    static const char *const topics[] = {"sched", "cache", "clsync", "fault", "dist", "plan", "all"};
     for (const char *p = d; p && *p;) {
         const char *e = strchr(p, ',');
         size_t len = e ? (size_t)(e - p) : strlen(p);
@@ -402,7 +403,7 @@ int cli_check_env(const char *cmd)
         for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++)
             known |= strlen(topics[i]) == len && !strncmp(topics[i], p, len);
         if (!known)
-            cli_warn(cmd, "FRUGAL_DEBUG: unknown topic '%.*s' (known: sched, cache, clsync, fault, all)", (int)len, p);
+            cli_warn(cmd, "FRUGAL_DEBUG: unknown topic '%.*s' (known: sched, cache, clsync, fault, dist, plan, all)", (int)len, p);
         p = e ? e + 1 : p + len;
     }
     return CLI_OK;
@@ -419,9 +420,9 @@ int cli_open_device(const char *cmd, const char *spec, int threads, struct fr_ba
     }
     enum fr_status st = fr_backend_open(spec, out);
     if (st != FR_STATUS_OK)
-        return cli_error(cmd, CLI_USAGE, "%s", fr_last_error());
+        return dcli_device(cmd, cli_error(cmd, CLI_USAGE, "%s", fr_last_error()), NULL);
     fprintf(stderr, "frugal %s: device %s\n", cmd, fr_backend_name(*out));
-    return CLI_OK;
+    return dcli_device(cmd, CLI_OK, *out); /* every rank's device opened? (mpirun) */
 }
 
 void cli_print_padded(const char *s, int width)

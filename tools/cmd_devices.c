@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "cli.h"
+#include "dist_cli.h"
 #include "frugal/bindings.h"
 #include "frugal/device.h"
 
@@ -91,6 +92,11 @@ int cmd_devices(int argc, char **argv)
         }
     }
 
+    if (dcli_size() > 1) { /* mpirun: every rank's host and devices, printed by rank 0 */
+        fr_opencl_free_devices(cl_devs);
+        int r = dcli_devices(root, json);
+        return pc_fail ? CLI_FAIL : r;
+    }
     if (json) {
         cJSON_AddStringToObject(root, "command", "devices");
         char *s = cJSON_PrintUnformatted(root); /* one line, as every command's --json */

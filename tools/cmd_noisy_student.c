@@ -54,6 +54,9 @@ int cmd_noisy_student(int argc, char **argv)
         RC_FIT_OPTS(&f),
         {0},
     };
+    for (struct cli_opt *o = opts; o->name; o++) /* --balance is the pseudo-labels' here: the ranks' split is renamed */
+        if (o->dest == &f.balance)
+            o->name = "rank-balance";
     int rc = cli_parse(cmd, "--data SPEC --labels N --rounds R [--student t|s|m|MODELFILE] [--threshold 0.3] [--soft|--hard] "
                             "[--balance] [--noise POLICY] [--unlabeled-ratio K]",
                        argc, argv, opts, NULL);

@@ -17,6 +17,7 @@
 #include "frugal/augment.h"
 #include "frugal/io.h"
 #include "recipe_cli.h"
+#include "dist_cli.h"
 
 static void csv_field(FILE *f, const char *s)
 {
@@ -218,6 +219,8 @@ int cmd_pseudo_label(int argc, char **argv)
         rc = rc_interrupted(cmd, "nothing written, earlier results kept");
         goto done;
     }
+    if (dcli_rank() > 0) /* several ranks (mpirun): every rank has the labels, rank 0 writes them */
+        goto done;
     if ((st = fr_atomic_open(csv_path, &af, &f)) != FR_STATUS_OK ||
         (st = fr_atomic_open(conf_path, &afc, &fc)) != FR_STATUS_OK) {
         rc = rc_fail(cmd, st);

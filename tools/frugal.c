@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "dist_cli.h"
 
 #define CMD(name, summary) int cmd_##name(int argc, char **argv);
 #include "commands.def"
@@ -37,11 +38,20 @@ static void usage(FILE *f)
     fprintf(f, "\nRun 'frugal help <command>' (or 'frugal <command> --help') for the flags of a command.\n"
                "Exit codes: 0 done, 1 the run failed, 2 bad flags or input files, 130 interrupted (SIGINT/SIGTERM).\n"
                "Environment: FRUGAL_DEVICE (auto, cpu, cl:P:D), FRUGAL_THREADS, FRUGAL_DATA (dataset directory),\n"
-               "FRUGAL_CACHE_DIR (kernel cache, off), FRUGAL_CL_PATH (kernel sources), FRUGAL_DEBUG (sched,cache,clsync,fault,all),\n"
+               "FRUGAL_CACHE_DIR (kernel cache, off), FRUGAL_CL_PATH (kernel sources), FRUGAL_DEBUG (sched,cache,clsync,fault,dist,plan,all),\n"
                "FRUGAL_GUARD=1 (guard bytes after every planned tensor).\n");
 }
 
+static int run(int argc, char **argv);
+
+/* under mpirun, every rank runs the command as one job (tools/dist_cli.c) */
 int main(int argc, char **argv)
+{
+    int rc = dcli_init();
+    return rc ? rc : dcli_finish(run(argc, argv));
+}
+
+static int run(int argc, char **argv)
 {
     if (argc < 2) {
         usage(stderr);

@@ -9,7 +9,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 packages=(build-essential pkg-config meson ninja-build python3 ocl-icd-opencl-dev opencl-headers libclblast-dev
-          libstb-dev libcmocka-dev pocl-opencl-icd clinfo zlib1g-dev libcjson-dev libinih-dev libturbojpeg0-dev dataset-fashion-mnist)
+          libstb-dev libcmocka-dev pocl-opencl-icd clinfo zlib1g-dev libcjson-dev libinih-dev libturbojpeg0-dev
+          libopenmpi-dev openmpi-bin dataset-fashion-mnist)
 
 missing=()
 for p in "${packages[@]}"; do

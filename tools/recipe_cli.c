@@ -1,6 +1,7 @@
 /* Shared pieces of the recipe subcommands: defaults, datasets by spec, label checks, splits, fit options, --out
  * directories, signals, checkpoints to resume, reports and JSON results. */
 #include "recipe_cli.h"
+#include "dist_cli.h"
 #include "progress.h"
 
 #include <dirent.h>
@@ -405,6 +406,10 @@ int rc_fit_opts(const char *cmd, const struct rc_common *c, const struct rc_fit 
     o->out_dir = c->out;
     o->stop = &rc_stop;
     rc_profile = f->profile;
+    if (f->balance && strcmp(f->balance, "equal") && strcmp(f->balance, "speed"))
+        return cli_error(cmd, CLI_USAGE, "--balance %s: expected equal or speed", f->balance);
+    o->balance = f->balance && !strcmp(f->balance, "speed") ? FR_BALANCE_SPEED : FR_BALANCE_EQUAL;
+    o->sync_bn = f->sync_bn;
     return CLI_OK;
 }
 
@@ -586,9 +591,9 @@ static enum fr_status fit(const char *cmd, struct fr_backend *be, struct fr_net 
     return st;
 }
 
-/* --- output directories --- */
+/* --- output directories (under mpirun: rank 0's; the other ranks write nothing and learn rank 0's outcome) --- */
 
-int rc_mkdir(const char *cmd, const char *dir)
+static int mkdir_here(const char *cmd, const char *dir)
 {
     char buf[4096];
     if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf)
@@ -607,6 +612,11 @@ int rc_mkdir(const char *cmd, const char *dir)
     return CLI_OK;
 }
 
+int rc_mkdir(const char *cmd, const char *dir)
+{
+    return dcli_agree(cmd, dcli_rank() == 0 ? mkdir_here(cmd, dir) : CLI_OK);
+}
+
 int rc_mkdir_parent(const char *cmd, const char *file)
 {
     const char *slash = strrchr(file, '/');
@@ -617,11 +627,8 @@ int rc_mkdir_parent(const char *cmd, const char *file)
     return rc_mkdir(cmd, dir);
 }
 
-int rc_lock(const char *cmd, const char *dir, const char *name, const char *what, struct rc_outdir *od)
+static int lock_here(const char *cmd, const char *what, struct rc_outdir *od)
 {
-    od->lock_fd = -1;
-    snprintf(od->path, sizeof od->path, "%s", dir);
-    snprintf(od->lock, sizeof od->lock, "%s/%s", dir, name);
     for (int tries = 0; tries < 10; tries++) {
         int fd = open(od->lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         if (fd < 0)
@@ -651,6 +658,16 @@ int rc_lock(const char *cmd, const char *dir, const char *name, const char *what
     return cli_error(cmd, CLI_FAIL, "%s: cannot take the lock", od->lock);
 }
 
+int rc_lock(const char *cmd, const char *dir, const char *name, const char *what, struct rc_outdir *od)
+{
+    od->lock_fd = -1;
+    snprintf(od->path, sizeof od->path, "%s", dir);
+    snprintf(od->lock, sizeof od->lock, "%s/%s", dir, name);
+    return dcli_agree(cmd, dcli_rank() == 0 ? lock_here(cmd, what, od) : CLI_OK);
+}
+
+static int out_prepare(const char *cmd, const char *dir, const char *resume);
+
 int rc_out_open(const char *cmd, const char *dir, const char *resume, struct rc_outdir *od)
 {
     od->lock_fd = -1;
@@ -661,6 +678,12 @@ int rc_out_open(const char *cmd, const char *dir, const char *resume, struct rc_
         rc = rc_lock(cmd, dir, ".frugal.lock", what, od);
     if (rc != CLI_OK)
         return rc;
+    return dcli_agree(cmd, dcli_rank() == 0 ? out_prepare(cmd, dir, resume) : CLI_OK);
+}
+
+/* what an earlier run left in DIR: named, its metrics moved aside (not when resuming the run that is in DIR) */
+static int out_prepare(const char *cmd, const char *dir, const char *resume)
+{
     if (resume) { /* continuing the run that is in DIR: its files are this run's */
         char a[4096], b[4096], rd[4096];
         snprintf(rd, sizeof rd, "%s", resume);
@@ -878,6 +901,7 @@ int rc_finish(const char *cmd, const struct rc_common *c, struct fr_backend *be,
     cJSON_AddNumberToObject(o, "steps", fit ? (double)(g_resumed_at + fit->steps) : 0);
     cJSON_AddNumberToObject(o, "steps_this_run", fit ? (double)fit->steps : 0);
     rc_json_run(o, be, fb, seconds);
+    dcli_fit_report(cmd, o, fit); /* several ranks: how each batch was split */
     if (fit) { /* fr_fit_plan: a frozen backbone, its features computed once, crops at load */
         cJSON_AddNumberToObject(o, "frozen_layers", fit->plan.frozen_layers);
         cJSON_AddBoolToObject(o, "features_cached", fit->plan.cached_features);

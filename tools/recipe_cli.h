@@ -26,10 +26,10 @@ struct rc_data {
 };
 
 struct rc_fit {
-    const char *model, *optimizer, *schedule, *augment, *resume;
+    const char *model, *optimizer, *schedule, *augment, *resume, *balance;
     int64_t epochs, batch, warmup;
     double lr, weight_decay, momentum, cutmix, mixup, label_smoothing, ema;
-    bool profile;
+    bool profile, sync_bn;
 };
 
 /* limits shared by the tables below */
@@ -89,7 +89,15 @@ struct rc_fit {
          "saved as <name>_ema.safetensors (0 = off)", false, CLI_BELOW(0, 1)},                                            \
         {"resume", CLI_STR, &(f)->resume, "CKPT", "continue an interrupted run from its checkpoint (same data flags)", \
          false},                                                                                                       \
-        {"profile", CLI_BOOL, &(f)->profile, NULL, "print each op's share of a step, launches, work-items", false}
+        {"profile", CLI_BOOL, &(f)->profile, NULL, "print each op's share of a step, launches, work-items", false}, \
+        RC_DIST_OPTS(f)
+
+/* several ranks (mpirun): how each batch is split */
+#define RC_DIST_OPTS(f)                                                                                          \
+    {"balance", CLI_STR, &(f)->balance, "equal|speed", "under mpirun: split each batch equally (default) or by "  \
+     "each rank's measured speed", false},                                                                        \
+        {"sync-bn", CLI_BOOL, &(f)->sync_bn, NULL, "under mpirun: batch-norm statistics of the whole batch (default: " \
+         "each rank's share)", false}
 
 void rc_defaults(struct rc_common *c, struct rc_data *d, struct rc_fit *f);
 

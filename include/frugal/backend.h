@@ -23,6 +23,8 @@ struct fr_exec {
     bool training;
     uint32_t seed_lo, seed_hi;
     uint32_t step;
+    uint32_t first_sample; /* global index of the batch's first sample (its share of a batch split across processes):
+                              random ops draw per sample as in the whole batch */
 };
 
 struct fr_buffer {

@@ -211,6 +211,8 @@ struct fr_loader_opts {
     bool drop_last; /* drop the last partial batch instead of returning it */
     bool prefetch;  /* fill the next batch in a background thread */
     uint64_t seed;
+    int shard_first, shard_count; /* deliver only rows [shard_first, + shard_count) of each batch (a process's share
+                                     of a batch split across processes); count 0 = every row */
     /* Called on the loader's thread after a batch is gathered, e.g. to draw its augmentation programs into the
      * caller's buffers for b->slot (each slot's stay valid until the batch after it is taken); an error is returned
      * by the fr_loader_next that would hand out the batch. NULL = none. */

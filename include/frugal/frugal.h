@@ -30,6 +30,7 @@
 #include "frugal/recipes.h"
 #include "frugal/bench.h"
 #include "frugal/rng_host.h"
+#include "frugal/dist.h"
 
 #ifdef __cplusplus
 extern "C" {

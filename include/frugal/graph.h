@@ -46,12 +46,20 @@ enum fr_status fr_graph_compute(struct fr_graph *g);
  * inputs): a later read, synchronize or fr_graph_compute waits for it. */
 enum fr_status fr_graph_enqueue(struct fr_graph *g);
 
+/* Calls fn(user) in every run after nodes [0, before) and before the others, with the device synchronised (e.g.
+ * between a training graph's backward pass and its optimizer update, to combine the gradients of several
+ * processes); an error from fn ends the run with it. fn NULL (or before outside the nodes) removes it. */
+void fr_graph_set_hook(struct fr_graph *g, int before, enum fr_status (*fn)(void *user), void *user);
+
 /* Run-time settings read by the kernels, changed without rebuilding the graph. */
 void fr_graph_set_training(struct fr_graph *g, bool training); /* dropout on, batch-norm batch stats */
 bool fr_graph_training(const struct fr_graph *g);
 void fr_graph_set_seed(struct fr_graph *g, uint64_t seed);
 void fr_graph_set_step(struct fr_graph *g, uint32_t step); /* RNG counter for dropout/noise */
 uint32_t fr_graph_step(const struct fr_graph *g);
+/* The batch's first sample within a larger batch split across processes (0): dropout and drop-path draw for sample
+ * i what sample first + i would draw, so the noise does not depend on how the batch is split. */
+void fr_graph_set_first_sample(struct fr_graph *g, uint32_t first);
 
 struct fr_graph_stats {
     size_t static_bytes; /* leaves, outputs, params, state, grads */

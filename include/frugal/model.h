@@ -152,6 +152,10 @@ enum fr_status fr_model_init(struct fr_model *m, uint64_t seed, enum fr_init kin
  * conv is folded into the conv's weights and bias (running statistics); other batch-norms follow
  * fr_graph_set_training of the graph that runs them. Build graphs in the model's context. */
 struct fr_tensor *fr_model_forward(struct fr_model *m, struct fr_ctx *ctx, struct fr_tensor *x, bool training);
+/* Training forwards built from now on normalise every batch-norm layer over a batch of global_batch rows split across
+ * the ranks of the job, x holding this rank's rows (fr_batchnorm_sync: sync batch-norm); 0 = each batch its own
+ * statistics (default). */
+void fr_model_set_sync_bn(struct fr_model *m, int64_t global_batch);
 
 /* The layers (one per model-file line; a residual block's `residual` and `end` are layers too) and the input of
  * layer i as c, h, w (h = w = 0 for flat features [N, c]; i = fr_model_n_layers: the logits). */
@@ -211,6 +215,12 @@ struct fr_trainer_opts {
     int unlabeled;
     const struct fr_aug_policy *strong;
     float threshold, lambda_u;
+    /* a batch split across the ranks of a job (frugal/dist.h): this trainer's batch is rows [first_sample,
+     * first_sample + batch) of a global batch */
+    int global_batch;                    /* rows of the global batch (0 = batch): the loss is scaled by batch/global,
+                                            so the ranks' gradients add up to the global batch's */
+    uint32_t first_sample;               /* dropout and drop-path draw per global row: the split does not change them */
+    bool sync_bn;                        /* batch-norm statistics of the global batch (fr_model_set_sync_bn) */
     int first_layer;                     /* > 0: the graph starts at this layer, on f32 features of its input shape
                                             (fr_model_layer_input), e.g. a frozen backbone's outputs computed once;
                                             no augmentation, mixing or teacher model then */
@@ -259,6 +269,10 @@ size_t fr_trainer_upload_bytes(const struct fr_trainer *tr);
 enum fr_status fr_trainer_predict(struct fr_trainer *tr, const void *images, int64_t n, float *logits);
 struct fr_graph *fr_trainer_graph(const struct fr_trainer *tr, bool eval);
 struct fr_optim *fr_trainer_optim(const struct fr_trainer *tr);
+/* Runs fn(user) in every step between the backward pass and the optimizer update, the device synchronised: the
+ * parameters' gradients (their grad tensors) are complete and may be changed in place (e.g. summed across the
+ * processes of a data-parallel job, src/dist); an error from fn fails the step. fn NULL removes it. */
+void fr_trainer_set_hook(struct fr_trainer *tr, enum fr_status (*fn)(void *user), void *user);
 
 /* --- prediction: an eval graph over the model's parameters (src/train/trainer.c) --- */
 struct fr_predictor_opts {

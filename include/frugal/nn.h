@@ -78,6 +78,12 @@ struct fr_tensor *fr_silu(struct fr_ctx *ctx, struct fr_tensor *x);
 struct fr_tensor *fr_batchnorm(struct fr_ctx *ctx, struct fr_tensor *x, struct fr_tensor *weight,
                                struct fr_tensor *bias, struct fr_tensor *running_mean,
                                struct fr_tensor *running_var, float eps, float momentum);
+/* The same over a batch split across the ranks of a job (frugal/dist.h: sync batch-norm): x holds this rank's
+ * rows of a batch of global_batch rows; training normalises with the whole batch's mean and variance (every rank's
+ * statistics combined in rank order) and so does the gradient. A frozen weight: fr_batchnorm. */
+struct fr_tensor *fr_batchnorm_sync(struct fr_ctx *ctx, struct fr_tensor *x, struct fr_tensor *weight,
+                                    struct fr_tensor *bias, struct fr_tensor *running_mean,
+                                    struct fr_tensor *running_var, float eps, float momentum, int64_t global_batch);
 
 /* Eval-mode batch-norm as a per-channel affine map, [2, C]: row 0 scale = weight/√(running_var + eps), row 1
  * shift = bias − running_mean·scale (y = x·scale + shift). Eval graphs fold it into the preceding conv. */

@@ -39,6 +39,10 @@ struct fr_tensor *fr_max(struct fr_ctx *ctx, struct fr_tensor *a, int axis);
 /* sum of broadcast dims so the result has shape `ne` (the reverse of fr_broadcast_to) */
 struct fr_tensor *fr_sum_to(struct fr_ctx *ctx, struct fr_tensor *a, int ndim, const int64_t *ne);
 
+/* Σ of a over the ranks of the job (frugal/dist.h), added in rank order: the same bits on every rank; a job of one
+ * process: a copy. Its gradient is the rank sum of the gradients (every rank's loss depends on every rank's a). */
+struct fr_tensor *fr_rank_sum(struct fr_ctx *ctx, struct fr_tensor *a);
+
 struct fr_tensor *fr_softmax(struct fr_ctx *ctx, struct fr_tensor *a, int axis);
 struct fr_tensor *fr_log_softmax(struct fr_ctx *ctx, struct fr_tensor *a, int axis);
 

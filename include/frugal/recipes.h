@@ -135,6 +135,7 @@ struct fr_epoch_stats {
     double seconds, images_per_second;         /* the epoch; training images/s of its step loop */
     float lr;
 };
+enum fr_balance { FR_BALANCE_EQUAL = 0, FR_BALANCE_SPEED };
 struct fr_fit_opts {
     int epochs, batch;
     struct fr_optim_params optim;
@@ -172,6 +173,9 @@ struct fr_fit_opts {
     float threshold, lambda_u;           /* 0.95, 1 */
     const char *strong;                  /* the strong view's policy */
     volatile sig_atomic_t *stop;         /* set asynchronously: finish the step, save, FR_STATUS_INTERRUPTED */
+    /* several processes (mpirun, frugal/dist.h): each global batch of `batch` is split across the ranks */
+    enum fr_balance balance;             /* equal shares (default) or shares proportional to each rank's speed */
+    bool sync_bn;                        /* batch-norm statistics of the global batch (default: each rank's own) */
     void (*on_progress)(void *user, const struct fr_fit_progress *p);
     void (*on_epoch)(void *user, const struct fr_epoch_stats *e);
     void *user;
@@ -207,6 +211,7 @@ struct fr_fit_result {
     int fallback_ops;
     bool interrupted;
     size_t host_to_device_bytes_per_step; /* the u8 batch, programs, tables, mix records, targets, learning rate */
+    int ranks, local_batch;               /* processes of the job and this one's rows of each batch */
 };
 enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct fr_fit_opts *o,
                       struct fr_fit_result *r);

@@ -62,8 +62,12 @@ enum fr_status fr_graph_backward(struct fr_graph *g, struct fr_tensor *loss)
         if (st != FR_STATUS_OK)
             return st;
     }
-    /* parameters keep their gradient in static, contiguous storage */
-    for (int i = 0; i <= li; i++) {
+    /* parameters keep their gradient in static, contiguous storage. Added last parameter first: each
+     * depth-first search then brings in only the backward nodes that gradient needs, so a layer's weight
+     * gradient runs as soon as its output gradient exists and the saved activations and output gradients
+     * die layer by layer (first parameter first ran the whole input-gradient chain before any weight
+     * gradient, keeping every layer's output gradient alive at once). */
+    for (int i = li; i >= 0; i--) {
         struct fr_tensor *p = g->nodes[i];
         if (!(p->flags & FR_FLAG_PARAM) || !fr_needs_grad(p) || !p->grad)
             continue;

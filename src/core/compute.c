@@ -166,6 +166,13 @@ static enum fr_status guarded_node(struct fr_graph *g, int i)
     return st;
 }
 
+void fr_graph_set_hook(struct fr_graph *g, int before, enum fr_status (*fn)(void *user), void *user)
+{
+    g->hook_at = fn && before > 0 && before < g->n_nodes ? before : -1;
+    g->hook = g->hook_at >= 0 ? fn : NULL;
+    g->hook_user = user;
+}
+
 static enum fr_status run(struct fr_graph *g, bool sync);
 enum fr_status fr_graph_compute(struct fr_graph *g) { return run(g, true); }
 enum fr_status fr_graph_enqueue(struct fr_graph *g) { return run(g, false); }
@@ -179,6 +186,14 @@ static enum fr_status run(struct fr_graph *g, bool sync)
     fr_prof_run_begin(b, g->ex.training);
     memcpy(b->oom_hint, g->oom_hint, sizeof b->oom_hint); /* out of memory from here on: this graph */
     for (int i = 0; i < g->n_nodes && st == FR_STATUS_OK; i++) {
+        if (i == g->hook_at && g->hook) { /* fr_graph_set_hook: the nodes before it done, then the host's turn */
+            if (b->iface->synchronize)
+                st = b->iface->synchronize(b);
+            if (st == FR_STATUS_OK)
+                st = g->hook(g->hook_user);
+            if (st != FR_STATUS_OK)
+                break;
+        }
         if (fr_node_is_noop(g->nodes[i]))
             continue;
         int end;
@@ -186,6 +201,8 @@ static enum fr_status run(struct fr_graph *g, bool sync)
             st = g->guard ? guarded_node(g, i) : run_node(g, i);
             continue;
         }
+        if (g->hook && i < g->hook_at && end > g->hook_at)
+            end = g->hook_at; /* a run of updates never crosses the hook */
         st = run_updates(g, i, end);
         i = end - 1;
     }

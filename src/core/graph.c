@@ -128,5 +128,6 @@ void fr_graph_set_seed(struct fr_graph *g, uint64_t seed)
 }
 void fr_graph_set_step(struct fr_graph *g, uint32_t step) { g->ex.step = step; }
 uint32_t fr_graph_step(const struct fr_graph *g) { return g->ex.step; }
+void fr_graph_set_first_sample(struct fr_graph *g, uint32_t first) { g->ex.first_sample = first; }
 void fr_graph_get_stats(const struct fr_graph *g, struct fr_graph_stats *s) { *s = g->stats; }
 void fr_graph_set_guard(struct fr_graph *g, bool on) { g->guard = on; g->planned = false; }

@@ -25,6 +25,10 @@ struct fr_graph {
     /* guard regions to check after a run: (buffer, offset) pairs */
     struct fr_guard { struct fr_buffer *buf; size_t offset; struct fr_tensor *t; bool arena; } *guards;
     int n_guards;
+    /* fr_graph_set_hook: called before node hook_at of each run */
+    int hook_at;
+    enum fr_status (*hook)(void *user);
+    void *hook_user;
 };
 
 #define FR_GUARD_BYTES 64

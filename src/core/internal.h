@@ -65,6 +65,9 @@ enum fr_status fr_ctx_adopt_buffer(struct fr_ctx *ctx, struct fr_buffer *buf);
 /* Batch-norm nodes normalise with batch statistics (and update the running ones) only in training and
  * when the layer is not frozen: a frozen weight (forward) or params[2].i (backward nodes) means eval. */
 bool fr_batchnorm_batch_stats(const struct fr_tensor *node, const struct fr_exec *ex);
+/* The batch-norm node `bn` (fr_batchnorm's result) with a ReLU applied in its kernel: relu(bn) without a
+ * tensor of its own. Returns bn (NULL stays NULL). */
+struct fr_tensor *fr_batchnorm_fuse_relu(struct fr_tensor *bn);
 
 /* --- errors --- */
 enum fr_status fr_verror(enum fr_status s, const char *fmt, va_list ap);

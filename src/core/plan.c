@@ -314,17 +314,39 @@ enum fr_status fr_graph_plan(struct fr_graph *g, struct fr_backend *backend)
         next[j] = head[last_use[j]];
         head[last_use[j]] = j;
     }
+    size_t live = 0, peak = 0;
+    int peak_at = -1;
     for (int i = 0; i < n && ok; i++) {
         struct fr_tensor *t = g->nodes[i];
         if (!t->view_src && !t->buffer && !is_static(t, keep, index_of)) {
             size_t sz = storage_size(g, t);
             naive += sz;
+            live += sz;
+            if (live > peak)
+                peak = live, peak_at = i;
             int c = 0;
             ok = arena_alloc(&ar, sz, &c, &place[i]);
             chunk[i] = n_static + c;
         }
-        for (int j = head[i]; j >= 0 && ok; j = next[j])
+        for (int j = head[i]; j >= 0 && ok; j = next[j]) {
+            live -= storage_size(g, g->nodes[j]);
             ok = arena_release(&ar.a[chunk[j] - n_static], place[j], storage_size(g, g->nodes[j]));
+        }
+    }
+    if (ok && peak_at >= 0 && fr_debug_enabled("plan")) { /* FRUGAL_DEBUG=plan: where the arena peaks, and why */
+        size_t end = 0;
+        for (int c = 0; c < ar.n; c++)
+            end += ar.a[c].end;
+        fr_log(FR_LOG_WARN, "plan: %d nodes, live peak %.1f MB at node %d (%s), arena %.1f MB", n, peak / 1e6, peak_at,
+               fr_op_name(g->nodes[peak_at]->op), end / 1e6);
+        for (int j = 0; j < n; j++) { /* what is live there, with the span of nodes it lives over */
+            struct fr_tensor *r = g->nodes[j];
+            if (r->view_src || r->buffer || is_static(r, keep, index_of) || j > peak_at || last_use[j] < peak_at)
+                continue;
+            char sh[64];
+            fr_log(FR_LOG_WARN, "plan:   %4d..%4d %-22s %-28s %8.2f MB  %s", j, last_use[j], fr_op_name(r->op),
+                   fr_tensor_shape_str(r, sh, sizeof sh), storage_size(g, r) / 1e6, r->name);
+        }
     }
     free(head);
     free(next);

@@ -1,7 +1,8 @@
 /* CPU kernels of conv2d: direct loops for depthwise convs; Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions
  * with >= 8 channels in and out (forward, grad input, grad weight; FRUGAL_CONV_NO_WINOGRAD=1 turns it off for
  * comparisons), else im2col + fr_sgemm per sample (forward, grad input via col2im, grad weight); the
- * per-channel sum for bias gradients. */
+ * per-channel sum for bias gradients. Scratch slots: 0 column buffers and Winograd tiles, 1 the transformed
+ * filter (forward, grad input) or the weight gradient's dU / partial sums (never needed at once). */
 #include "cpu/cpu.h"
 #include "cpu/gemm.h"
 
@@ -310,13 +311,23 @@ static void wino_task(void *p, int64_t grp, int thread)
     wino_group(j, grp, j->scratch + (size_t)thread * j->per_thread);
 }
 
+/* Samples per set of GEMMs: a few hundred tiles per GEMM, but the transformed tiles of the set (16 planes in and
+ * 16 out) within WINO_SET_FLOATS per thread, so deep layers (many channels, few tiles) do not grow the scratch
+ * beyond what the large early maps need. */
+#define WINO_SET_FLOATS ((int64_t)1 << 21)
+static int64_t wino_group_size(int64_t tiles, int64_t cin, int64_t cout)
+{
+    int64_t by_tiles = FR_MAX(1, (384 + tiles - 1) / tiles);
+    return FR_MAX(1, FR_MIN(by_tiles, WINO_SET_FLOATS / (16 * (cin + cout) * tiles)));
+}
+
 /* y = conv3x3(x) with the filter already transformed into u ([16][cout][cin]); returns false out of memory */
 static bool wino_run(struct fr_cpu_kctx *k, struct wino_job *j)
 {
     j->th = (j->oh + 1) / 2, j->tw = (j->ow + 1) / 2, j->tiles = j->th * j->tw;
     int nt = fr_threadpool_size(k->pool);
-    /* a few hundred tiles per GEMM, but at least one group per thread */
-    int64_t group = FR_MAX(1, (384 + j->tiles - 1) / j->tiles);
+    /* at least one group per thread */
+    int64_t group = wino_group_size(j->tiles, j->cin, j->cout);
     group = FR_MIN(group, FR_MAX(1, (j->n + nt - 1) / nt));
     j->group = group;
     int64_t groups = (j->n + group - 1) / group;
@@ -336,13 +347,14 @@ static bool wino_run(struct fr_cpu_kctx *k, struct wino_job *j)
 }
 
 /* Weight gradient through the same transforms: with M = U ⊙ V per tile, dM = A·dY·Aᵀ, dU_ξ = Σ_tiles dM_ξ·V_ξᵀ
- * (one GEMM per ξ with the tiles as depth) and dW = Gᵀ·dU·G. Fixed chunks of samples per task with their own
- * partial dU, summed in chunk order, so the result does not depend on the scheduling. */
+ * (one GEMM per ξ with the tiles as depth) and dW = Gᵀ·dU·G. The threads split the output channels: each
+ * transforms the input tiles itself (cheap next to the GEMMs) and owns its rows of dU, summed over the samples in
+ * a fixed order, so there are no partial dU copies and the result does not depend on the thread count. */
 struct winow_job {
     struct wino_job in; /* x, cin, h, w, pads, cout (= O), oh, ow, tiles, group */
     const float *gy;
-    float *part, *scratch;
-    int64_t chunk;
+    float *du, *scratch;
+    int64_t ochunk;
     size_t per_thread;
     struct fr_threadpool *gemm_pool;
 };
@@ -365,14 +377,14 @@ __attribute__((noinline)) FR_CONV_CLONES static void wino_gy_row(const float *re
 #undef D
 }
 
-/* dM[ξ][o][s·T + t] = A·g·Aᵀ of the 2x2 output-gradient tiles, from a copy of each map padded with zeros to
- * whole tiles */
-static void wino_gy(const struct winow_job *wj, int64_t s0, int64_t ns, float *dm, float *pad)
+/* dM[ξ][o - o0][s·T + t] = A·g·Aᵀ of the 2x2 output-gradient tiles of channels o0 .. o1-1, from a copy of each
+ * map padded with zeros to whole tiles */
+static void wino_gy(const struct winow_job *wj, int64_t s0, int64_t ns, int64_t o0, int64_t o1, float *dm, float *pad)
 {
     const struct wino_job *j = &wj->in;
-    int64_t T = j->tiles, N = ns * T, plane = j->cout * N, pw = 2 * j->tw;
+    int64_t T = j->tiles, N = ns * T, plane = (o1 - o0) * N, pw = 2 * j->tw;
     for (int64_t s = 0; s < ns; s++)
-        for (int64_t o = 0; o < j->cout; o++) {
+        for (int64_t o = o0; o < o1; o++) {
             const float *g = wj->gy + ((s0 + s) * j->cout + o) * j->oh * j->ow;
             for (int64_t r = 0; r < 2 * j->th; r++) {
                 float *pr = pad + r * pw;
@@ -381,7 +393,7 @@ static void wino_gy(const struct winow_job *wj, int64_t s0, int64_t ns, float *d
                 for (int64_t q = r < j->oh ? j->ow : 0; q < pw; q++)
                     pr[q] = 0.0f;
             }
-            float *d = dm + o * N + s * T;
+            float *d = dm + (o - o0) * N + s * T;
             for (int64_t ty = 0; ty < j->th; ty++)
                 wino_gy_row(pad + 2 * ty * pw, pad + (2 * ty + 1) * pw, j->tw, d + ty * j->tw, plane);
         }
@@ -391,18 +403,17 @@ static void winow_task(void *p, int64_t task, int thread)
 {
     const struct winow_job *wj = p;
     const struct wino_job *j = &wj->in;
-    int64_t n0 = task * wj->chunk, n1 = FR_MIN(j->n, n0 + wj->chunk);
+    int64_t o0 = task * wj->ochunk, o1 = FR_MIN(j->cout, o0 + wj->ochunk), no = o1 - o0;
     float *sc = wj->scratch + (size_t)thread * wj->per_thread;
-    float *du = wj->part + (size_t)task * (size_t)(16 * j->cout * j->cin);
-    for (int64_t s0 = n0; s0 < n1; s0 += j->group) {
-        int64_t ns = FR_MIN(j->group, n1 - s0), N = ns * j->tiles;
-        float *v = sc, *dm = v + 16 * wino_vstride(j->cin, N), *pad = dm + 16 * j->cout * N;
+    for (int64_t s0 = 0; s0 < j->n; s0 += j->group) {
+        int64_t ns = FR_MIN(j->group, j->n - s0), N = ns * j->tiles;
+        float *v = sc, *dm = v + 16 * wino_vstride(j->cin, N), *pad = dm + 16 * no * N;
         wino_input(j, s0, ns, v, pad);
-        wino_gy(wj, s0, ns, dm, pad);
-        float beta = s0 == n0 ? 0.0f : 1.0f;
+        wino_gy(wj, s0, ns, o0, o1, dm, pad);
+        float beta = s0 == 0 ? 0.0f : 1.0f;
         for (int xi = 0; xi < 16; xi++)
-            fr_sgemm(wj->gemm_pool, false, true, j->cout, j->cin, N, 1.0f, dm + xi * j->cout * N, N,
-                     v + xi * wino_vstride(j->cin, N), N, beta, du + xi * j->cout * j->cin, j->cin);
+            fr_sgemm(wj->gemm_pool, false, true, no, j->cin, N, 1.0f, dm + xi * no * N, N,
+                     v + xi * wino_vstride(j->cin, N), N, beta, wj->du + (xi * j->cout + o0) * j->cin, j->cin);
     }
 }
 
@@ -415,17 +426,17 @@ static enum fr_status wino_bwd_weight(struct fr_cpu_kctx *k, const struct conv_g
     struct wino_job *j = &wj.in;
     j->th = (j->oh + 1) / 2, j->tw = (j->ow + 1) / 2, j->tiles = j->th * j->tw;
     int nt = fr_threadpool_size(k->pool);
-    int64_t tasks = g->n >= nt && nt > 1 ? nt : 1;
-    wj.chunk = (g->n + tasks - 1) / tasks;
-    tasks = (g->n + wj.chunk - 1) / wj.chunk;
-    j->group = FR_MIN(wj.chunk, FR_MAX(1, (384 + j->tiles - 1) / j->tiles));
-    size_t usize = (size_t)(16 * g->o * g->c);
-    wj.per_thread = ((size_t)(16 * wino_vstride(j->cin, j->group * j->tiles) + 16 * j->cout * j->group * j->tiles +
+    int64_t tasks = nt > 1 && g->o >= 16 * nt ? nt : 1;
+    wj.ochunk = (g->o + tasks - 1) / tasks;
+    wj.ochunk = (wj.ochunk + 7) / 8 * 8;
+    tasks = (g->o + wj.ochunk - 1) / wj.ochunk;
+    j->group = FR_MIN(g->n, wino_group_size(j->tiles, j->cin, j->cout));
+    wj.per_thread = ((size_t)(16 * wino_vstride(j->cin, j->group * j->tiles) + 16 * wj.ochunk * j->group * j->tiles +
                               wino_pad_floats(j)) + 31) /
                     16 * 16;
     wj.scratch = fr_cpu_scratch(k, 0, wj.per_thread * (size_t)(tasks > 1 ? nt : 1) * sizeof(float));
-    wj.part = fr_cpu_scratch(k, 1, (size_t)tasks * usize * sizeof(float));
-    if (!wj.scratch || !wj.part)
+    wj.du = fr_cpu_scratch(k, 1, (size_t)(16 * g->o * g->c) * sizeof(float));
+    if (!wj.scratch || !wj.du)
         return fr_error(FR_STATUS_OUT_OF_MEMORY, "conv2d_bwd_weight '%s': no memory for the Winograd tiles", name);
     if (tasks > 1) {
         fr_threadpool_run(k->pool, tasks, winow_task, &wj);
@@ -433,17 +444,12 @@ static enum fr_status wino_bwd_weight(struct fr_cpu_kctx *k, const struct conv_g
         wj.gemm_pool = k->pool;
         winow_task(&wj, 0, 0);
     }
-    /* dU = Σ_t part_t in task order, then dW = Gᵀ·dU·G with Gᵀ = [[1, ½, ½, 0], [0, ½, −½, 0], [0, ½, ½, 1]] */
+    /* dW = Gᵀ·dU·G with Gᵀ = [[1, ½, ½, 0], [0, ½, −½, 0], [0, ½, ½, 1]] */
     for (int64_t o = 0; o < g->o; o++)
         for (int64_t c = 0; c < g->c; c++) {
             float u[16], t[3][4];
-            for (int xi = 0; xi < 16; xi++) {
-                size_t at = (size_t)((xi * g->o + o) * g->c + c);
-                float sum = wj.part[at];
-                for (int64_t q = 1; q < tasks; q++)
-                    sum += wj.part[(size_t)q * usize + at];
-                u[xi] = sum;
-            }
+            for (int xi = 0; xi < 16; xi++)
+                u[xi] = wj.du[(size_t)((xi * g->o + o) * g->c + c)];
             for (int q = 0; q < 4; q++) {
                 t[0][q] = u[q] + 0.5f * (u[4 + q] + u[8 + q]);
                 t[1][q] = 0.5f * (u[4 + q] - u[8 + q]);
@@ -649,7 +655,7 @@ enum fr_status fr_cpu_conv2d(struct fr_cpu_kctx *k, struct fr_tensor *dst)
     }
     if (wino_fits(&j.g)) {
         const struct conv_geom *g = &j.g;
-        float *u = fr_cpu_scratch(k, 2, (size_t)(16 * g->o * g->c) * sizeof(float));
+        float *u = fr_cpu_scratch(k, 1, (size_t)(16 * g->o * g->c) * sizeof(float));
         struct wino_job wj = {.x = j.x, .u = u, .bias = j.b, .y = j.y, .n = g->n, .cin = g->c, .h = g->h,
                               .w = g->w, .cout = g->o, .oh = g->oh, .ow = g->ow, .ph = g->ph, .pw = g->pw,
                               .relu = j.relu};
@@ -719,7 +725,7 @@ enum fr_status fr_cpu_conv2d_bwd_input(struct fr_cpu_kctx *k, struct fr_tensor *
     if (wino_fits(&j.g)) {
         /* dx = gy convolved with the rotated, transposed filter, padded by 2 - p: a forward 3x3 stride-1 conv */
         const struct conv_geom *g = &j.g;
-        float *u = fr_cpu_scratch(k, 2, (size_t)(16 * g->o * g->c) * sizeof(float));
+        float *u = fr_cpu_scratch(k, 1, (size_t)(16 * g->o * g->c) * sizeof(float));
         struct wino_job wj = {.x = j.gy, .u = u, .y = j.dx, .n = g->n, .cin = g->o, .h = g->oh, .w = g->ow,
                               .cout = g->c, .oh = g->h, .ow = g->w, .ph = 2 - g->ph, .pw = 2 - g->pw};
         if (!u)

@@ -7,20 +7,24 @@
 struct drop_job {
     const float *x;
     float *y;
-    int64_t inner; /* drop-path: elements per sample */
+    int64_t inner; /* dropout: elements; drop-path: elements per sample */
+    int64_t first; /* global index of element (dropout) or sample (drop-path) 0: ex->first_sample's */
+    int64_t blk0;  /* dropout: the block holding element 0 */
     float p, scale;
     fr_u32 seed_lo, seed_hi, step, salt;
 };
 
-/* blocks of 4 elements share one Philox call: ranges are split on multiples of 4 */
+/* blocks of 4 elements (by global index) share one Philox call: ranges are split on whole blocks */
 static void dropout_range(void *p, int64_t b, int64_t e)
 {
     const struct drop_job *j = p;
-    for (int64_t blk = b; blk < e; blk++) {
+    for (int64_t blk = j->blk0 + b; blk < j->blk0 + e; blk++) {
         fr_philox4 r = fr_rng_block(j->seed_lo, j->seed_hi, FR_RNG_DROPOUT, j->step, j->salt, (fr_u32)blk);
-        int64_t i0 = blk * 4;
-        for (int q = 0; q < 4 && i0 + q < j->inner; q++)
-            j->y[i0 + q] = fr_u32_to_unit(r.v[q]) >= j->p ? j->x[i0 + q] * j->scale : 0.0f;
+        for (int q = 0; q < 4; q++) {
+            int64_t i = blk * 4 + q - j->first;
+            if (i >= 0 && i < j->inner)
+                j->y[i] = fr_u32_to_unit(r.v[q]) >= j->p ? j->x[i] * j->scale : 0.0f;
+        }
     }
 }
 
@@ -28,8 +32,9 @@ static void drop_path_range(void *p, int64_t b, int64_t e)
 {
     const struct drop_job *j = p;
     for (int64_t n = b; n < e; n++) {
-        fr_philox4 r = fr_rng_block(j->seed_lo, j->seed_hi, FR_RNG_DROPPATH, j->step, j->salt, (fr_u32)(n / 4));
-        bool keep = fr_u32_to_unit(r.v[n % 4]) < j->p;
+        int64_t g = n + j->first;
+        fr_philox4 r = fr_rng_block(j->seed_lo, j->seed_hi, FR_RNG_DROPPATH, j->step, j->salt, (fr_u32)(g / 4));
+        bool keep = fr_u32_to_unit(r.v[g % 4]) < j->p;
         const float *x = j->x + n * j->inner;
         float *y = j->y + n * j->inner;
         for (int64_t i = 0; i < j->inner; i++)
@@ -65,8 +70,10 @@ enum fr_status fr_cpu_dropout(struct fr_cpu_kctx *k, struct fr_tensor *dst)
     struct drop_job j;
     job_init(&j, k, dst);
     j.inner = fr_nelements(dst);
+    j.first = (int64_t)k->ex->first_sample * (j.inner / dst->ne[0]);
     j.scale = 1.0f / (1.0f - j.p);
-    fr_cpu_parallel_for(k, (j.inner + 3) / 4, 2048, dropout_range, &j);
+    j.blk0 = j.first / 4; /* from the block of the first element to the one of the last */
+    fr_cpu_parallel_for(k, (j.first + j.inner + 3) / 4 - j.blk0, 2048, dropout_range, &j);
     return FR_STATUS_OK;
 }
 
@@ -79,6 +86,7 @@ enum fr_status fr_cpu_drop_path(struct fr_cpu_kctx *k, struct fr_tensor *dst)
     struct drop_job j;
     job_init(&j, k, dst);
     j.inner = fr_nelements(dst) / dst->ne[0];
+    j.first = k->ex->first_sample;
     j.scale = 1.0f / j.p;
     fr_cpu_parallel_for(k, dst->ne[0], FR_MAX(1, 8192 / FR_MAX(1, j.inner)), drop_path_range, &j);
     return FR_STATUS_OK;

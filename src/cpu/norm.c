@@ -8,9 +8,9 @@
 struct bn_job {
     const float *x, *gy, *w, *b, *stats, *gstats;
     float *rm, *rv, *y;
-    int64_t n, c, inner;
+    int64_t n, c, inner, count;
     float eps, momentum;
-    bool training;
+    bool training, relu;
 };
 
 static void shape(struct bn_job *j, const struct fr_tensor *x)
@@ -86,7 +86,7 @@ enum fr_status fr_cpu_batchnorm_stats(struct fr_cpu_kctx *k, struct fr_tensor *d
     return FR_STATUS_OK;
 }
 
-/* y = x·a + b with a = w·invstd, b = bias − mean·a per channel */
+/* y = x·a + b with a = w·invstd, b = bias − mean·a per channel (then max(y, 0) with a fused ReLU) */
 static void bn_fwd(void *p, int64_t c0, int64_t c1)
 {
     const struct bn_job *j = p;
@@ -96,8 +96,14 @@ static void bn_fwd(void *p, int64_t c0, int64_t c1)
         for (int64_t i = 0; i < j->n; i++) {
             const float *r = j->x + (i * j->c + c) * j->inner;
             float *y = j->y + (i * j->c + c) * j->inner;
-            for (int64_t e = 0; e < j->inner; e++)
-                y[e] = r[e] * a + b;
+            if (j->relu) /* two loops: a flag inside one keeps it from vectorising */
+                for (int64_t e = 0; e < j->inner; e++) {
+                    float v = r[e] * a + b;
+                    y[e] = v > 0.0f ? v : 0.0f;
+                }
+            else
+                for (int64_t e = 0; e < j->inner; e++)
+                    y[e] = r[e] * a + b;
         }
     }
 }
@@ -105,7 +111,7 @@ static void bn_fwd(void *p, int64_t c0, int64_t c1)
 enum fr_status fr_cpu_batchnorm(struct fr_cpu_kctx *k, struct fr_tensor *dst)
 {
     struct bn_job j = {.x = fr_f32(dst->src[0]), .w = fr_f32(dst->src[1]), .b = fr_f32(dst->src[2]),
-                       .stats = fr_f32(dst->src[3]), .y = fr_f32(dst)};
+                       .stats = fr_f32(dst->src[3]), .y = fr_f32(dst), .relu = dst->params[3].i != 0};
     shape(&j, dst->src[0]);
     fr_cpu_parallel_for(k, j.c, 1, bn_fwd, &j);
     return FR_STATUS_OK;
@@ -143,7 +149,7 @@ enum fr_status fr_cpu_batchnorm_bwd_stats(struct fr_cpu_kctx *k, struct fr_tenso
 static void bn_bwd(void *p, int64_t c0, int64_t c1)
 {
     const struct bn_job *j = p;
-    float inv_m = 1.0f / (float)(j->n * j->inner);
+    float inv_m = 1.0f / (float)(j->count > 0 ? j->count : j->n * j->inner); /* sync: the whole batch's count */
     for (int64_t c = c0; c < c1; c++) {
         float sgx = j->gstats[c], sg = j->gstats[j->c + c], mean = j->stats[c], invstd = j->stats[j->c + c];
         float a = j->w[c] * invstd;
@@ -166,7 +172,7 @@ enum fr_status fr_cpu_batchnorm_bwd(struct fr_cpu_kctx *k, struct fr_tensor *dst
 {
     struct bn_job j = {.x = fr_f32(dst->src[0]), .gy = fr_f32(dst->src[1]), .w = fr_f32(dst->src[2]),
                        .stats = fr_f32(dst->src[3]), .gstats = fr_f32(dst->src[4]), .y = fr_f32(dst),
-                       .training = fr_batchnorm_batch_stats(dst, k->ex)};
+                       .count = dst->params[3].i, .training = fr_batchnorm_batch_stats(dst, k->ex)};
     shape(&j, dst->src[0]);
     fr_cpu_parallel_for(k, j.c, 1, bn_bwd, &j);
     return FR_STATUS_OK;

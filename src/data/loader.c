@@ -96,8 +96,11 @@ static void fill(struct fr_loader *l, int s, int64_t step)
 {
     struct slot *sl = &l->slot[s];
     const struct fr_loader_src *src = &l->src;
-    int64_t first = step * l->o.batch;
-    int64_t n = l->n - first < l->o.batch ? l->n - first : l->o.batch;
+    int64_t first = step * l->o.batch, rows = l->o.batch;
+    if (l->o.shard_count > 0) /* this process's rows of the batch */
+        first += l->o.shard_first, rows = l->o.shard_count;
+    int64_t n = l->n - first < rows ? l->n - first : rows;
+    n = n < 0 ? 0 : n;
     for (int64_t i = 0; i < n; i++)
         sl->entry[i] = l->perm[first + i];
     if (!src->features && (sl->st = read_entries(l, sl, n)) != FR_STATUS_OK) {
@@ -247,6 +250,9 @@ enum fr_status fr_loader_new_src(const struct fr_loader_src *src, const struct f
     }
     if (opts->batch <= 0)
         return fr_error(FR_STATUS_INVALID_ARGUMENT, "loader: batch size %d", opts->batch);
+    if (opts->shard_count < 0 || opts->shard_first < 0 || opts->shard_first + opts->shard_count > opts->batch)
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "loader: rows [%d, +%d) outside a batch of %d", opts->shard_first,
+                        opts->shard_count, opts->batch);
     if (!src || !src->ds[0] || src->n < 0 || (src->extra && src->n_extra <= 0) ||
         (src->features && src->n_features <= 0))
         return fr_error(FR_STATUS_INVALID_ARGUMENT, "loader: no dataset, a negative count or rows of no width");

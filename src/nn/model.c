@@ -454,6 +454,8 @@ static struct fr_tensor *conv1x1(struct fr_ctx *ctx, struct fr_tensor *h, struct
     return fr_conv2d_ex(ctx, h, w, b, &(struct fr_conv2d_params){0});
 }
 
+void fr_model_set_sync_bn(struct fr_model *m, int64_t global_batch) { m->sync_bn_batch = global_batch > 0 ? global_batch : 0; }
+
 int fr_model_n_layers(const struct fr_model *m) { return m->n_layers; }
 
 void fr_model_layer_input(const struct fr_model *m, int layer, int *c, int *h, int *w)
@@ -486,6 +488,14 @@ int fr_model_frozen_layers(const struct fr_model *m)
             cut = i + 1;
     }
     return 0; /* nothing trains */
+}
+
+/* A pooling layer's parameters. Training stores the argmax of overlapping max-pool windows (ResNet's 3/2): the
+ * backward would search each several times; disjoint ones (2/2) are searched once, faster than a stored index. */
+static struct fr_pool2d_params pool_params(const struct layer *l, bool training)
+{
+    bool keep = training && l->kind == L_MAXPOOL && (l->k > l->stride || l->pad > 0);
+    return (struct fr_pool2d_params){l->k, l->stride, l->pad, l->ceil_mode, l->exclude_pad, keep};
 }
 
 struct fr_tensor *fr_model_forward(struct fr_model *m, struct fr_ctx *ctx, struct fr_tensor *x, bool training)
@@ -541,18 +551,34 @@ struct fr_tensor *fr_model_forward_layers(struct fr_model *m, struct fr_ctx *ctx
         case L_LINEAR:
             h = fr_add(ctx, fr_matmul(ctx, h, l->w, false, true), l->b);
             break;
-        case L_BN:
-            h = fr_batchnorm(ctx, h, l->w, l->b, l->rm, l->rv, l->f, l->momentum);
+        case L_BN: {
+            h = training && m->sync_bn_batch > 0
+                    ? fr_batchnorm_sync(ctx, h, l->w, l->b, l->rm, l->rv, l->f, l->momentum, m->sync_bn_batch)
+                    : fr_batchnorm(ctx, h, l->w, l->b, l->rm, l->rv, l->f, l->momentum);
+            /* a following ReLU runs inside the batch-norm kernel (one pass, no tensor of its own), unless a
+             * max-pool follows it (see L_ACT) */
+            bool relu = i + 1 < last && m->layers[i + 1].kind == L_ACT && m->layers[i + 1].act == FR_ACT_RELU &&
+                        !(i + 2 < last && m->layers[i + 2].kind == L_MAXPOOL);
+            if (relu) {
+                h = fr_batchnorm_fuse_relu(h);
+                i++;
+            }
             break;
+        }
         case L_ACT:
+            /* training: ReLU then max-pool runs as max-pool then ReLU (the same values and gradients: max
+             * commutes with a non-decreasing function, and a window whose maximum is <= 0 passes no gradient
+             * either way), so the backward keeps the pooled map, not the 4x larger full one (ResNet's stem) */
+            if (training && l->act == FR_ACT_RELU && i + 1 < last && m->layers[i + 1].kind == L_MAXPOOL) {
+                struct fr_pool2d_params p = pool_params(&m->layers[++i], training);
+                h = fr_relu(ctx, fr_maxpool2d_ex(ctx, h, &p));
+                break;
+            }
             h = activate(ctx, h, l->act);
             break;
         case L_MAXPOOL:
         case L_AVGPOOL: {
-            /* training stores the argmax of overlapping windows (ResNet's 3/2): the backward would search
-             * each several times; disjoint ones (2/2) are searched once, faster than a stored index */
-            bool keep = training && l->kind == L_MAXPOOL && (l->k > l->stride || l->pad > 0);
-            struct fr_pool2d_params p = {l->k, l->stride, l->pad, l->ceil_mode, l->exclude_pad, keep};
+            struct fr_pool2d_params p = pool_params(l, training);
             h = l->kind == L_MAXPOOL ? fr_maxpool2d_ex(ctx, h, &p) : fr_avgpool2d_ex(ctx, h, &p);
             break;
         }
@@ -590,8 +616,10 @@ struct fr_tensor *fr_model_forward_layers(struct fr_model *m, struct fr_ctx *ctx
                 sc = fr_conv2d_ex(ctx, sc, w, b, &p);
             } else if (l->pw) {
                 struct fr_conv2d_params p = {.stride_h = l->stride, .stride_w = l->stride};
-                sc = fr_batchnorm(ctx, fr_conv2d_ex(ctx, sc, l->pw, NULL, &p), l->bn_w, l->bn_b, l->bn_rm, l->bn_rv,
-                                  1e-5f, 0.1f);
+                sc = fr_conv2d_ex(ctx, sc, l->pw, NULL, &p);
+                sc = m->sync_bn_batch > 0
+                         ? fr_batchnorm_sync(ctx, sc, l->bn_w, l->bn_b, l->bn_rm, l->bn_rv, 1e-5f, 0.1f, m->sync_bn_batch)
+                         : fr_batchnorm(ctx, sc, l->bn_w, l->bn_b, l->bn_rm, l->bn_rv, 1e-5f, 0.1f);
             }
             if (training && l->f < 1.0f)
                 h = fr_drop_path_salted(ctx, h, l->f, LAYER_SALT + (uint32_t)i);

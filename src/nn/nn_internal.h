@@ -48,6 +48,7 @@ struct fr_model {
     int res_depth;
     int norm_ch;                /* > 0: inputs are normalised (x - mean) / std per channel first */
     float norm_mean[4], norm_std[4];
+    int64_t sync_bn_batch;      /* > 0: training forwards use fr_batchnorm_sync over a batch of this many rows */
 };
 
 #endif

@@ -160,6 +160,7 @@ void fr_cl_register_conv(struct fr_cl_op *t); /* src/opencl/ops_conv.c, called b
 void fr_cl_register_loss(struct fr_cl_op *t);  /* src/opencl/ops_loss.c */
 void fr_cl_register_optim(struct fr_cl_op *t); /* src/opencl/ops_optim.c */
 void fr_cl_register_augment(struct fr_cl_op *t); /* src/opencl/ops_augment.c */
+void fr_cl_register_dist(struct fr_cl_op *t);    /* src/opencl/ops_dist.c */
 /* Test hook: replaces one entry (e.g. {NULL, NULL} to force the CPU fallback); returns the old one. */
 struct fr_cl_op fr_cl_ops_override(enum fr_op op, struct fr_cl_op e);
 

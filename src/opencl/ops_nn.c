@@ -169,6 +169,7 @@ static enum fr_status cl_batchnorm(struct fr_cl *cl, struct fr_tensor *y, const 
     for (int s = 0; s < 4; s++) /* x, weight, bias, stats */
         fr_cl_arg_tensor(&L, y->src[s]);
     fr_cl_arg_int(&L, (int)inner_of(y));
+    fr_cl_arg_int(&L, y->params[3].i != 0); /* fused ReLU */
     return run_rows(&L, y);
 }
 
@@ -213,6 +214,7 @@ static enum fr_status cl_batchnorm_bwd(struct fr_cl *cl, struct fr_tensor *dx, c
         fr_cl_arg_tensor(&L, dx->src[s]);
     fr_cl_arg_int(&L, (int)inner_of(dx));
     fr_cl_arg_int(&L, fr_batchnorm_batch_stats(dx, ex));
+    fr_cl_arg_int(&L, dx->params[3].i > 0 ? dx->params[3].i : (int)(dx->ne[0] * inner_of(dx))); /* M */
     return run_rows(&L, dx);
 }
 
@@ -253,11 +255,15 @@ static enum fr_status drop(struct fr_cl *cl, struct fr_tensor *y, const struct f
     fr_cl_arg_uint(&L, ex->seed_hi);
     fr_cl_arg_uint(&L, ex->step);
     fr_cl_arg_uint(&L, (unsigned)y->params[1].i);
-    if (!path)
-        return fr_cl_run_1d(&L, (fr_nelements(y) + 3) / 4); /* one Philox block per 4 elements */
+    if (!path) { /* one Philox block per 4 elements, from the block of the first element (a split batch: `first`) */
+        uint32_t first = ex->first_sample * (uint32_t)(fr_nelements(y) / y->ne[0]);
+        fr_cl_arg_uint(&L, first);
+        return fr_cl_run_1d(&L, (first % 4 + fr_nelements(y) + 3) / 4);
+    }
     int64_t inner = fr_nelements(y) / y->ne[0], seg = fr_cl_run_length(&L, y->ne[0], inner, 64);
     fr_cl_arg_int(&L, (int)inner);
     fr_cl_arg_int(&L, (int)seg);
+    fr_cl_arg_uint(&L, ex->first_sample);
     return fr_cl_run_2d(&L, (inner + seg - 1) / seg, y->ne[0], 0, 0); /* one draw per segment of a sample */
 }
 

@@ -11,6 +11,7 @@ static void fr_cl_ops_init(void)
     fr_cl_register_loss(table);
     fr_cl_register_optim(table);
     fr_cl_register_augment(table);
+    fr_cl_register_dist(table);
 }
 
 const struct fr_cl_op *fr_cl_ops(void)

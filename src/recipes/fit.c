@@ -12,6 +12,7 @@
 
 #include "augment/augment_internal.h"
 #include "frugal/augment.h"
+#include "dist/dist_internal.h"
 #include "frugal/recipes.h"
 #include "recipes/recipes_internal.h"
 #include "rng.h"
@@ -147,6 +148,7 @@ struct fit_prep {
     uint64_t seed;
     int64_t spe;
     int batch, h, w, k;
+    uint32_t first;                  /* this rank's first row of each global batch (several ranks: mpirun) */
     float *prog[2], *mixrec[2];
     int32_t *tab[2];
     size_t tab_len[2];
@@ -178,12 +180,12 @@ static enum fr_status fit_prepare(void *user, const struct fr_batch *b)
         return st;
     }
     if (p->pol)
-        st = fr_aug_policy_draw_batch(p->pol, p->seed, step, 0, b->n, p->batch, p->h, p->w, p->prog[s],
+        st = fr_aug_policy_draw_batch(p->pol, p->seed, step, p->first, b->n, p->batch, p->h, p->w, p->prog[s],
                                       p->mix ? p->mixrec[s] : NULL);
     if (st == FR_STATUS_OK && !p->mix && (p->cutmix > 0 || p->mixup > 0)) {
         bool cut = p->cutmix > 0 && (p->mixup <= 0 || (step & 1) == 0);
         struct fr_aug_mix_cfg cfg = {cut ? FR_AUG_MIX_CUTMIX : FR_AUG_MIX_MIXUP, cut ? p->cutmix : p->mixup, 1.0, 0, 0};
-        st = fr_aug_mix_draw(&cfg, p->seed, step, b->n, p->h, p->w, p->mixrec[s]);
+        st = fr_aug_mix_draw_at(&cfg, p->seed, step, p->first, b->n, p->h, p->w, p->mixrec[s]);
     }
     if (st == FR_STATUS_OK && p->tab[s])
         st = fr_trainer_tables(p->tr, p->prog[s], p->tab[s], &p->tab_len[s]);
@@ -202,7 +204,7 @@ static void prep_free(struct fit_prep *p)
 
 static void metrics_line(const char *out_dir, const char *tag, const struct fr_epoch_stats *e, int64_t step)
 {
-    if (!out_dir)
+    if (!out_dir || fr_dist_rank(fr_dist_world()) > 0) /* several ranks: rank 0 writes */
         return;
     char path[4096];
     snprintf(path, sizeof path, "%s/metrics.jsonl", out_dir);
@@ -228,15 +230,10 @@ static void metrics_line(const char *out_dir, const char *tag, const struct fr_e
 /* reload every parameter and state tensor (optimizer included) from the checkpoint the net came from */
 static enum fr_status reload_state(struct fr_net *net)
 {
-    int cnt = fr_ctx_count(net->ctx), k = 0;
-    struct fr_named_tensor *ts = calloc((size_t)cnt + 1, sizeof *ts);
+    int k = 0;
+    struct fr_named_tensor *ts = fr_net_state_tensors(net, &k);
     if (!ts)
         return fr_error(FR_STATUS_OUT_OF_MEMORY, "fit: out of memory");
-    for (int i = 0; i < cnt; i++) {
-        struct fr_tensor *t = fr_ctx_tensor(net->ctx, i);
-        if ((t->flags & (FR_FLAG_PARAM | FR_FLAG_STATE)) && t->buffer && t->name[0] && !t->view_src)
-            ts[k++] = (struct fr_named_tensor){t->name, t};
-    }
     struct fr_st_load_opts lo = {.allow_missing = false, .ignore_unexpected = true};
     enum fr_status st = fr_checkpoint_load(net->ck_path, ts, k, &lo, NULL);
     free(ts);
@@ -246,11 +243,14 @@ static enum fr_status reload_state(struct fr_net *net)
 static enum fr_status save_ckpt(struct fr_net *net, const struct fr_fit_opts *o, int64_t epoch, int64_t sie,
                                 int64_t gstep)
 {
+    struct fr_dist *d = fr_dist_world();
     if (!o->out_dir)
         return FR_STATUS_OK;
     char path[4096];
     snprintf(path, sizeof path, "%s/%s.safetensors", o->out_dir, o->ckpt_name ? o->ckpt_name : "model");
-    return fr_net_save(net, path, epoch, sie, gstep, o->meta, o->n_meta);
+    /* several ranks hold the same weights: rank 0 writes, every rank learns whether it could */
+    return fr_dist_agree(d, fr_dist_rank(d) == 0 ? fr_net_save(net, path, epoch, sie, gstep, o->meta, o->n_meta)
+                                                 : FR_STATUS_OK);
 }
 
 /* The weights' moving average after an epoch: validated, and saved beside the checkpoint (<name>_ema.safetensors:
@@ -282,11 +282,15 @@ static enum fr_status ema_epoch(struct fr_net *net, const struct fr_fit_opts *o,
  * teacher in the graph when distilling from augmented input; or, from layer first_layer > 0, f32 features. */
 static enum fr_status fit_trainer(struct fr_net *net, const struct fr_trainset *ts, const struct fr_fit_opts *o,
                                   const struct fr_aug_policy *pol, bool shorthand_mix, enum fr_loss_kind lk, int B,
-                                  const struct fr_aug_policy *strong, int U, int first_layer)
+                                  const struct fr_aug_policy *strong, int U, int64_t first, int64_t global_batch,
+                                  int first_layer)
 {
     struct fr_trainer_opts to;
     fr_trainer_opts_init(&to);
     to.batch = B;
+    to.first_sample = (uint32_t)first;
+    to.global_batch = (int)global_batch;
+    to.sync_bn = o->sync_bn && fr_dist_size(fr_dist_world()) > 1; /* one process: its batch is the batch */
     to.eval_batch = net->eval_batch;
     to.loss = lk;
     to.label_smoothing = o->label_smoothing;
@@ -366,6 +370,65 @@ static enum fr_status fixmatch_check(const struct fr_net *net, const struct fr_f
     return st;
 }
 
+/* --- several ranks (mpirun): the same inputs everywhere, shares of the batch by speed --- */
+
+static enum fr_status fit_same_inputs(struct fr_dist *d, const struct fr_trainset *ts, const struct fr_fit_opts *o,
+                                      int B)
+{
+    enum fr_status st = FR_STATUS_OK;
+    if (B < fr_dist_size(d))
+        st = fr_error(FR_STATUS_INVALID_ARGUMENT, "fit: a batch of %d images cannot be split across %d ranks", B,
+                      fr_dist_size(d));
+    st = fr_dist_agree(d, st);
+    for (int s = 0; s < 2 && st == FR_STATUS_OK; s++) { /* the images each dataset gives the training set */
+        const struct fr_dataset *ds = ts->ds[s];
+        int64_t *idx = ds ? malloc((size_t)(ts->n + 1) * sizeof *idx) : NULL, m = 0;
+        for (int64_t i = 0; idx && i < ts->n; i++)
+            if ((ts->src ? ts->src[i] : 0) == s)
+                idx[m++] = ts->idx[i];
+        st = fr_dist_agree(d, ds && !idx ? fr_error(FR_STATUS_OUT_OF_MEMORY, "fit: out of memory") : FR_STATUS_OK);
+        if (st == FR_STATUS_OK && ds)
+            st = fr_dist_same_images(d, "the training images", ds, idx, m);
+        free(idx);
+    }
+    if (st != FR_STATUS_OK)
+        return st;
+    /* labels, soft targets, teacher logits and the options that shape the run */
+    uint64_t hsh = fr_dist_hash(0, ts->label, (size_t)ts->n * sizeof *ts->label);
+    if (ts->soft)
+        hsh = fr_dist_hash(hsh, ts->soft, (size_t)(ts->n * ts->n_classes) * sizeof(float));
+    if (ts->teacher)
+        hsh = fr_dist_hash(hsh, ts->teacher, (size_t)(ts->n * ts->n_classes) * sizeof(float));
+    double num[] = {o->epochs, B, (double)o->seed, o->sched.base_lr, o->sched.kind, o->sched.warmup_steps,
+                    o->optim.kind, o->optim.weight_decay, o->optim.momentum, o->cutmix, o->mixup,
+                    o->label_smoothing, o->distill, o->alpha, o->temperature, o->balance, o->sync_bn};
+    hsh = fr_dist_hash(hsh, num, sizeof num);
+    if (o->augment)
+        hsh = fr_dist_hash(hsh, o->augment, strlen(o->augment));
+    char detail[160];
+    snprintf(detail, sizeof detail, "%lld images, batch %d, %d epochs, seed %llu, augment '%.40s'", (long long)ts->n, B,
+             o->epochs, (unsigned long long)o->seed, o->augment ? o->augment : "");
+    return fr_dist_same(d, "the training labels and options", hsh, detail);
+}
+
+/* host copies of the model's parameters and running statistics (restore = false: take them) */
+static enum fr_status model_tensors(struct fr_model *m, float **buf, bool restore)
+{
+    size_t total = 0, at = 0;
+    for (int i = 0; i < fr_model_n_tensors(m); i++)
+        total += fr_nbytes(fr_model_tensor(m, i).t);
+    if (!restore && !(*buf = malloc(total + 1)))
+        return fr_error(FR_STATUS_OUT_OF_MEMORY, "fit: out of memory for a copy of the weights");
+    enum fr_status st = FR_STATUS_OK;
+    for (int i = 0; i < fr_model_n_tensors(m) && st == FR_STATUS_OK; i++) {
+        struct fr_tensor *t = fr_model_tensor(m, i).t;
+        char *p = (char *)*buf + at;
+        st = restore ? fr_tensor_set(t, p, fr_nbytes(t)) : fr_tensor_get(t, p, fr_nbytes(t));
+        at += fr_nbytes(t);
+    }
+    return st;
+}
+
 struct fixmatch_rows {
     struct fr_loader *ld; /* the labeled images of the training set, cycled */
     int64_t spe, epoch;   /* its batches per epoch, its current epoch */
@@ -436,6 +499,42 @@ static enum fr_status fixmatch_step(struct fixmatch_rows *f, const struct fr_bat
     in->tab_len = 0;
     in->teacher = NULL;
     return FR_STATUS_OK;
+}
+
+/* --balance speed: each rank times a few steps on its share of the first batch (warm-up first), alone (no sum), then
+ * the batch is split so that every rank's step ends at the same time (from this time, and from an earlier one at
+ * prev_count rows when given: a fixed cost per step then counts as such). The steps leave no trace: the weights are
+ * put back and the caller builds a fresh trainer (optimizer state) for the new share. *seconds: this rank's time. */
+static enum fr_status fit_balance(struct fr_net *net, const struct fit_prep *prep, struct fr_loader *ld, int64_t epoch,
+                                  bool soft, double prev_seconds, int64_t prev_count, double *seconds, int64_t *first,
+                                  int64_t *count)
+{
+    enum { WARMUP = 1, TIMED = 3 };
+    struct fr_trainer *tr = net->trainer;
+    float *saved = NULL;
+    const struct fr_batch *b = NULL;
+    enum fr_status st = model_tensors(net->model, &saved, false);
+    if (st == FR_STATUS_OK && (st = fr_loader_start(ld, epoch, 0)) == FR_STATUS_OK)
+        st = fr_loader_next(ld, &b);
+    double best = INFINITY;
+    for (int i = 0; st == FR_STATUS_OK && b && i < WARMUP + TIMED; i++) {
+        struct fr_batch_in in = {.images = b->features ? (const void *)b->features : (const void *)b->images,
+                                 .prog = prep->prog[b->slot], .mix = prep->mixrec[b->slot],
+                                 .tab = prep->tab[b->slot], .tab_len = prep->tab_len[b->slot],
+                                 .targets = soft ? (const void *)b->soft : (const void *)b->labels,
+                                 .teacher = b->extra};
+        double t0 = now_s();
+        if ((st = fr_trainer_submit(tr, &in, 0.0f, NULL)) == FR_STATUS_OK)
+            st = fr_trainer_finish(tr, NULL);
+        if (i >= WARMUP && now_s() - t0 < best)
+            best = now_s() - t0; /* the fastest: other jobs on the machine only slow steps down */
+    }
+    if (saved && st == FR_STATUS_OK)
+        st = model_tensors(net->model, &saved, true);
+    free(saved);
+    st = fr_dist_agree(fr_dist_world(), st);
+    *seconds = best;
+    return st == FR_STATUS_OK ? fr_dp_balance(fr_dist_world(), best, prev_seconds, prev_count, first, count) : st;
 }
 
 enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct fr_fit_opts *o,
@@ -520,26 +619,30 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
     }
     r->feature_seconds = ff ? now_s() - t_feat : 0;
 
-    if ((st = fit_trainer(net, ts, o, pol, shorthand, lk, B + U, strong, U, ff ? ff->layers : 0)) != FR_STATUS_OK) {
+    /* several ranks (mpirun): each trains on rows [first, first + count) of every global batch of B; FixMatch runs in
+       one process */
+    struct fr_dist *d = fr_dist_world();
+    int64_t first = 0, count = B;
+    fr_dist_share(d, B, 1, &first, &count);
+    if (fm && fr_dist_size(d) > 1)
+        st = fr_error(FR_STATUS_UNSUPPORTED, "fit: FixMatch runs in one process (not across %d ranks)", fr_dist_size(d));
+    else if (fr_dist_size(d) > 1)
+        st = fit_same_inputs(d, ts, o, B);
+    if (st == FR_STATUS_OK)
+        st = fit_trainer(net, ts, o, pol, shorthand, lk, (int)count + U, strong, U, first, fm ? (int64_t)B + U : B,
+                         ff ? ff->layers : 0);
+    if (st != FR_STATUS_OK) {
         fr_fit_features_free(ff);
         fr_aug_policy_free(pol);
         fr_aug_policy_free(strong);
         return st;
     }
     struct fr_trainer *tr = net->trainer;
-    struct fr_graph *g = fr_trainer_graph(tr, false);
     int64_t start_epoch = 0, start_step = 0, gstep = 0;
     if (o->resume && net->ck_path) {
-        if ((st = reload_state(net)) != FR_STATUS_OK) {
-            fr_fit_features_free(ff);
-            fr_aug_policy_free(pol);
-            fr_aug_policy_free(strong);
-            return st;
-        }
         start_epoch = net->ck_epoch;
         start_step = net->ck_step_in_epoch;
         gstep = net->ck_global_step;
-        fr_graph_set_step(g, net->ck_graph_step);
         if (start_step >= spe) {
             start_epoch++;
             start_step = 0;
@@ -550,8 +653,10 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
 
     /* per batch slot: programs, mix records and tables, drawn on the loader's thread */
     struct fit_prep prep = {.pol = pol, .mix = pmix, .cutmix = o->cutmix, .mixup = o->mixup, .tr = tr,
-                            .seed = o->seed, .spe = spe, .batch = B, .h = h, .w = w, .k = k, .strong = strong, .row0 = B};
-    size_t kops = pol ? (size_t)fr_aug_policy_max_ops(pol) : 1, tab_cap = fm ? 0 : fr_trainer_tables_len(tr);
+                            .seed = o->seed, .spe = spe, .batch = (int)count, .h = h, .w = w, .k = k,
+                            .first = (uint32_t)first, .strong = strong, .row0 = B};
+    size_t kops = pol ? (size_t)fr_aug_policy_max_ops(pol) : 1, tab_cap = fr_trainer_tables_len(tr) * (size_t)B;
+    tab_cap = fm ? 0 : tab_cap / (size_t)count + 1; /* room for any share of the batch (--balance speed) */
     for (int s = 0; s < 2 && st == FR_STATUS_OK; s++) {
         prep.prog[s] = malloc((size_t)(B + U) * kops * FR_AUG_REC * sizeof(float));
         prep.mixrec[s] = calloc((size_t)B * FR_AUG_MIX_REC, sizeof(float));
@@ -572,6 +677,8 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
     struct fr_loader_opts lo;
     fr_loader_opts_init(&lo);
     lo.batch = fm ? U : B;
+    lo.shard_first = (int)first;
+    lo.shard_count = fm ? U : (int)count;
     lo.drop_last = true;
     lo.seed = o->seed;
     lo.prepare = fit_prepare;
@@ -584,6 +691,40 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
     struct fixmatch_rows fx = {0};
     if (st == FR_STATUS_OK && fm)
         st = fixmatch_rows_new(&fx, &src, B, U, gstep, o->seed, net);
+    struct fr_dp *dp = NULL;
+    if (st == FR_STATUS_OK && fr_dist_size(d) > 1) {
+        /* --balance speed: shares of the batch by the ranks' measured step times, twice (the second time at the
+         * first split's shares: a fixed cost per step shows apart from the cost per image) */
+        double t_prev = 0;
+        int64_t n_prev = 0;
+        for (int round = 0; round < 2 && st == FR_STATUS_OK && o->balance == FR_BALANCE_SPEED; round++) {
+            int64_t was = count;
+            double t = 0;
+            if ((st = fit_balance(net, &prep, ld, start_epoch, lk == FR_LOSS_SOFT_CE, t_prev, n_prev, &t, &first,
+                                  &count)) != FR_STATUS_OK)
+                break;
+            t_prev = t, n_prev = was;
+            /* a fresh trainer even for an unchanged share: no optimizer state or step count from the timed steps */
+            st = fit_trainer(net, ts, o, pol, shorthand, lk, (int)count, NULL, 0, first, B, ff ? ff->layers : 0);
+            prep.tr = tr = net->trainer;
+            prep.batch = (int)count, prep.first = (uint32_t)first;
+            lo.shard_first = (int)first, lo.shard_count = (int)count;
+            fr_loader_free(ld);
+            ld = NULL;
+            if (st == FR_STATUS_OK)
+                st = fr_loader_new_src(&src, &lo, &ld);
+        }
+        if (st == FR_STATUS_OK)
+            st = fr_dp_new(d, tr, net->model, (double)count / B, &dp);
+    }
+    r->ranks = fr_dist_size(d);
+    r->local_batch = (int)count;
+    if (st == FR_STATUS_OK && o->resume && net->ck_path) {
+        st = reload_state(net);
+        fr_graph_set_step(fr_trainer_graph(tr, false), net->ck_graph_step);
+    }
+    if (st == FR_STATUS_OK && fr_dist_size(d) > 1) /* every rank starts from the same weights */
+        st = fr_dist_same_net(d, "the network to train", net);
 
     double t_start = now_s(), train_s = 0; /* train_s: time in the step loops (validation and checkpoints excluded) */
     int64_t images_done = 0;
@@ -605,18 +746,27 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
             /* unlabeled transfer images keep label -1: the distillation loss gives them teacher targets only */
             lr = fr_schedule_lr(&sched, gstep);
             float prev = NAN;
+            if (dp)
+                fr_dp_vote_stop(dp, o->stop && *o->stop);
             if ((st = fr_trainer_submit(tr, &in, lr, &prev)) != FR_STATUS_OK) /* prev: the step before, read late */
                 break;
+            if (dp) { /* the global batch's loss, known at once: every rank stops on the same step */
+                char what[48];
+                snprintf(what, sizeof what, "training step %lld", (long long)gstep);
+                if ((st = fr_loss_check(prev = fr_dp_loss(dp), what)) != FR_STATUS_OK)
+                    break;
+            }
             if (!isnan(prev))
                 loss_sum += prev, loss_n++, loss = prev;
             gstep++;
             images_done += B + U;
             r->steps++;
-            bool stop = o->stop && *o->stop;
+            bool stop = dp ? fr_dp_stop(dp) : o->stop && *o->stop;
             if (stop || b->step + 1 == spe) { /* the epoch's (or the run's) last step: wait for it */
                 if ((st = fr_trainer_finish(tr, &prev)) != FR_STATUS_OK)
                     break;
-                loss_sum += prev, loss_n++, loss = prev;
+                if (!dp)
+                    loss_sum += prev, loss_n++, loss = prev;
             }
             if (o->on_progress) {
                 struct fr_fit_progress p = {0};
@@ -675,13 +825,15 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
         if (o->on_epoch)
             o->on_epoch(o->user, &es);
     }
-    fr_trainer_finish(tr, NULL); /* nothing left in flight on an error either */
+    if (tr)
+        fr_trainer_finish(tr, NULL); /* nothing left in flight on an error either */
     r->seconds = now_s() - t_start;
     r->images_per_second = train_s > 0 ? (double)images_done / train_s : 0;
     r->fallback_ops = fr_net_fallback_ops(net);
-    r->host_to_device_bytes_per_step = fr_trainer_upload_bytes(tr);
+    r->host_to_device_bytes_per_step = tr ? fr_trainer_upload_bytes(tr) : 0;
     fr_loader_free(ld);
     fixmatch_rows_free(&fx);
+    fr_dp_free(dp);
     prep_free(&prep);
     fr_fit_features_free(ff);
     fr_aug_policy_free(pol);

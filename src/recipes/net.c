@@ -12,6 +12,7 @@
 #include "core/internal.h"
 #include "frugal/backend.h"
 #include "frugal/recipes.h"
+#include "dist/dist_internal.h"
 #include "recipes/recipes_internal.h"
 
 #define EVAL_BATCH 256
@@ -164,9 +165,12 @@ static struct fr_named_tensor *model_named(const struct fr_net *net, int *n)
     return ts;
 }
 
-/* Every parameter and state tensor of the context that has storage: the model, the optimizer moments and
- * step count. Names are unique by construction (state_dict names, "<param>.exp_avg", "optim.step"). */
-static struct fr_named_tensor *all_named(const struct fr_net *net, int *n)
+static bool saved_kind(const struct fr_tensor *t)
+{
+    return (t->flags & (FR_FLAG_PARAM | FR_FLAG_STATE)) && t->buffer && t->name[0] && !t->view_src;
+}
+
+struct fr_named_tensor *fr_net_state_tensors(const struct fr_net *net, int *n)
 {
     int cnt = fr_ctx_count(net->ctx), k = 0;
     struct fr_named_tensor *ts = calloc((size_t)cnt + 1, sizeof *ts);
@@ -174,11 +178,13 @@ static struct fr_named_tensor *all_named(const struct fr_net *net, int *n)
         return NULL;
     for (int i = 0; i < cnt; i++) {
         struct fr_tensor *t = fr_ctx_tensor(net->ctx, i);
-        if ((t->flags & (FR_FLAG_PARAM | FR_FLAG_STATE)) && t->buffer && t->name[0] && !t->view_src) {
-            ts[k].name = t->name;
-            ts[k].t = t;
-            k++;
+        bool newer = false; /* a later tensor of the same name replaces this one */
+        for (int j = i + 1; saved_kind(t) && j < cnt && !newer; j++) {
+            const struct fr_tensor *u = fr_ctx_tensor(net->ctx, j);
+            newer = saved_kind(u) && !strcmp(u->name, t->name);
         }
+        if (saved_kind(t) && !newer)
+            ts[k++] = (struct fr_named_tensor){t->name, t};
     }
     *n = k;
     return ts;
@@ -188,7 +194,7 @@ enum fr_status fr_net_save(const struct fr_net *net, const char *path, int64_t e
                            int64_t global_step, const struct fr_kv *extra, int n_extra)
 {
     int n;
-    struct fr_named_tensor *ts = all_named(net, &n);
+    struct fr_named_tensor *ts = fr_net_state_tensors(net, &n);
     if (!ts)
         return fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
     cJSON *names = cJSON_CreateArray();
@@ -535,43 +541,75 @@ enum fr_status fr_net_predict_u8(struct fr_net *net, const uint8_t *images, int6
     return st == FR_STATUS_OK ? fr_predictor_run(net->pred, images, n, logits) : st;
 }
 
-enum fr_status fr_net_predict(struct fr_net *net, const struct fr_dataset *ds, const int64_t *idx, int64_t n,
-                              float *logits)
+/* Rows of images [first, first + n) of idx (or of the dataset when idx is NULL) through pred into rows[0..n·width). */
+static enum fr_status predict_range(struct fr_net *net, struct fr_predictor *pred, const struct fr_dataset *ds,
+                                    const int64_t *idx, int64_t first, int64_t n, float *rows)
 {
-    enum fr_status st = net_predictor(net);
-    return st == FR_STATUS_OK ? fr_net_predict_rows(net, net->pred, ds, idx, n, logits) : st;
-}
-
-enum fr_status fr_net_predict_rows(struct fr_net *net, struct fr_predictor *pred, const struct fr_dataset *ds,
-                                   const int64_t *idx, int64_t n, float *logits)
-{
-    if (ds->c != net->c || ds->h != net->h || ds->w != net->w)
-        return fr_error(FR_STATUS_SHAPE, "%s: images are %dx%dx%d, the model expects %dx%dx%d", ds->source, ds->c,
-                        ds->h, ds->w, net->c, net->h, net->w);
-    if (!idx && ds->pixels) /* an in-memory dataset's images are one contiguous u8 NHWC array */
-        return fr_predictor_run(pred, ds->pixels, n, logits);
-    /* gathered (or decoded: folders, CSV lists) in chunks of at most FR_NET_GATHER images and about 64 MiB */
     const int64_t sz = (int64_t)net->c * net->h * net->w, k = fr_predictor_width(pred);
+    if (!idx && ds->pixels) /* an in-memory dataset's images are one contiguous u8 NHWC array */
+        return fr_predictor_run(pred, ds->pixels + first * sz, n, rows);
+    /* gathered (or decoded: folders, CSV lists) in chunks of at most FR_NET_GATHER images and about 64 MiB, whole
+     * eval batches where they fit (each graph run sees the same images whatever the chunking or the ranks) */
     int64_t chunk = ((int64_t)64 << 20) / sz;
     chunk = chunk < 1 ? 1 : chunk > FR_NET_GATHER ? FR_NET_GATHER : chunk;
+    if (chunk > net->eval_batch)
+        chunk -= chunk % net->eval_batch;
     uint8_t *x = malloc((size_t)(chunk * sz));
     int64_t *ids = malloc((size_t)chunk * sizeof *ids);
     enum fr_status st = x && ids ? FR_STATUS_OK : fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
     for (int64_t i = 0; i < n && st == FR_STATUS_OK; i += chunk) {
         int64_t cnt = n - i < chunk ? n - i : chunk;
         for (int64_t j = 0; j < cnt; j++)
-            ids[j] = idx ? idx[i + j] : i + j;
+            ids[j] = idx ? idx[first + i + j] : first + i + j;
         if ((st = fr_dataset_read(ds, ids, cnt, NULL, x)) != FR_STATUS_OK)
             break;
-        st = fr_predictor_run(pred, x, cnt, logits + i * k);
-        for (int64_t j = 0; j < cnt; j++) /* a skipped unreadable image: NaN logits */
-            if (ids[j] != (idx ? idx[i + j] : i + j))
+        st = fr_predictor_run(pred, x, cnt, rows + i * k);
+        for (int64_t j = 0; j < cnt; j++) /* a skipped unreadable image: NaN rows */
+            if (ids[j] != (idx ? idx[first + i + j] : first + i + j))
                 for (int64_t q = 0; q < k; q++)
-                    logits[(i + j) * k + q] = NAN;
+                    rows[(i + j) * k + q] = NAN;
     }
     free(x);
     free(ids);
     return st;
+}
+
+static enum fr_status shape_check(const struct fr_net *net, const struct fr_dataset *ds)
+{
+    if (ds->c != net->c || ds->h != net->h || ds->w != net->w)
+        return fr_error(FR_STATUS_SHAPE, "%s: images are %dx%dx%d, the model expects %dx%dx%d", ds->source, ds->c,
+                        ds->h, ds->w, net->c, net->h, net->w);
+    return FR_STATUS_OK;
+}
+
+enum fr_status fr_net_predict_rows(struct fr_net *net, struct fr_predictor *pred, const struct fr_dataset *ds,
+                                   const int64_t *idx, int64_t n, float *rows)
+{
+    enum fr_status st = shape_check(net, ds);
+    return st == FR_STATUS_OK ? predict_range(net, pred, ds, idx, 0, n, rows) : st;
+}
+
+enum fr_status fr_net_predict(struct fr_net *net, const struct fr_dataset *ds, const int64_t *idx, int64_t n,
+                              float *logits)
+{
+    enum fr_status st = shape_check(net, ds);
+    if (st == FR_STATUS_OK)
+        st = net_predictor(net);
+    struct fr_dist *d = fr_dist_world();
+    if (st != FR_STATUS_OK || fr_dist_size(d) == 1)
+        return st == FR_STATUS_OK ? predict_range(net, net->pred, ds, idx, 0, n, logits) : st;
+    /* several ranks (mpirun): each predicts its share, in whole eval batches, and every rank gathers all rows */
+    st = fr_dist_same_images(d, "the images to predict", ds, idx, n);
+    if (st == FR_STATUS_OK)
+        st = fr_dist_same_net(d, "the network", net);
+    if (st != FR_STATUS_OK)
+        return st;
+    int64_t first, cnt;
+    fr_dist_share(d, n, net->eval_batch, &first, &cnt);
+    st = fr_dist_agree(d, cnt > 0 ? predict_range(net, net->pred, ds, idx, first, cnt, logits + first * net->n_classes)
+                                  : FR_STATUS_OK);
+    return st == FR_STATUS_OK ? fr_dist_gather_rows(d, logits, n, (size_t)net->n_classes * sizeof(float), net->eval_batch)
+                              : st;
 }
 
 void fr_eval_free(struct fr_eval *e)

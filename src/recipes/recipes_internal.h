@@ -11,6 +11,12 @@
 enum fr_status fr_net_model_copy(const struct fr_net *src, struct fr_ctx *ctx, struct fr_backend *be,
                                  const char *prefix, struct fr_model **out);
 
+/* Every parameter and state tensor of the net's context that has storage (the model, the optimizer's moments and
+ * step count), by name, in creation order; *n of them (NULL: out of memory). A trainer built again for the same
+ * model (--balance speed) leaves its predecessor's state tensors in the context under the same names: only the
+ * newest of each name is listed, the one the current trainer uses. */
+struct fr_named_tensor;
+struct fr_named_tensor *fr_net_state_tensors(const struct fr_net *net, int *n);
 /* Rows [n, fr_predictor_width] of images idx[0..n) (NULL: 0..n-1) of ds through a predictor over net's model (u8
  * input, e.g. the features of a frozen backbone), read in chunks; NaN rows for unreadable images the dataset skips. */
 enum fr_status fr_net_predict_rows(struct fr_net *net, struct fr_predictor *pred, const struct fr_dataset *ds,

@@ -3,6 +3,7 @@
  * optionally an exponential moving average of each updated parameter (STATE "<param>.ema"). */
 #include <math.h>
 
+#include "core/graph_internal.h"
 #include "train/train_internal.h"
 
 struct opt_entry {
@@ -99,6 +100,64 @@ static struct fr_tensor *state_like(struct fr_ctx *ctx, struct fr_tensor *p, con
     return t;
 }
 
+/* Moves the step node `prep` and the updates (the nodes after it, appended by fr_optim_build) each to just
+ * after the last node it depends on and the last other reader of the parameter it overwrites: a layer's update
+ * then runs as soon as the backward is done with that layer, and its gradient dies there instead of living to
+ * the end of the step (the backward reaches the first layers last, holding every later layer's gradients).
+ * Not with clipping, whose norm needs every gradient first. The same values: nothing reads a parameter after
+ * its update. */
+static enum fr_status schedule_early(struct fr_graph *g, struct fr_tensor *prep)
+{
+    int n = g->n_nodes, first = -1;
+    for (int i = 0; i < n && first < 0; i++)
+        if (g->nodes[i] == prep)
+            first = i;
+    if (first < 0)
+        return FR_STATUS_OK;
+    int cap = fr_ctx_count(g->ctx) + 1;
+    int *pos = malloc((size_t)cap * sizeof *pos), *key = malloc((size_t)n * sizeof *key);
+    int *last_read = calloc((size_t)cap, sizeof *last_read);
+    struct fr_tensor **order = malloc((size_t)n * sizeof *order);
+    if (!pos || !key || !last_read || !order) {
+        free(pos), free(key), free(last_read), free(order);
+        return fr_error(FR_STATUS_OUT_OF_MEMORY, "optim: out of memory");
+    }
+    for (int i = 0; i < n; i++) {
+        struct fr_tensor *t = g->nodes[i];
+        pos[t->id] = i;
+        for (int s = 0; s < FR_MAX_SRC && i < first; s++) /* readers before the optimizer's nodes */
+            if (t->src[s])
+                last_read[fr_storage_root(t->src[s])->id] = i;
+        if (t->view_src && i < first)
+            last_read[fr_storage_root(t)->id] = i;
+    }
+    /* key: the index of the node before `first` after which each moved node runs (sources first) */
+    for (int i = first; i < n; i++) {
+        struct fr_tensor *t = g->nodes[i];
+        int k = 0;
+        for (int s = 0; s < FR_MAX_SRC; s++) /* leaves compute nothing: they constrain nothing */
+            if (t->src[s] && t->src[s]->op != FR_OP_NONE) {
+                int at = pos[t->src[s]->id];
+                k = FR_MAX(k, at >= first ? key[at] : at);
+            }
+        if (t->view_src)
+            k = FR_MAX(k, last_read[fr_storage_root(t)->id]);
+        key[i] = k;
+    }
+    /* stable merge: each kept node, then the moved nodes keyed to it in their order */
+    int m = 0;
+    for (int i = 0; i < first; i++) {
+        order[m++] = g->nodes[i];
+        for (int j = first; j < n; j++)
+            if (key[j] == i)
+                order[m++] = g->nodes[j];
+    }
+    memcpy(g->nodes, order, (size_t)n * sizeof *order);
+    g->planned = false;
+    free(pos), free(key), free(last_read), free(order);
+    return FR_STATUS_OK;
+}
+
 enum fr_status fr_optim_build(struct fr_optim *o, struct fr_graph *g, struct fr_tensor *const *params, int n)
 {
     if (o->built)
@@ -168,6 +227,8 @@ enum fr_status fr_optim_build(struct fr_optim *o, struct fr_graph *g, struct fr_
                 return st;
         }
     }
+    if (!o->clip && (st = schedule_early(g, o->prep)) != FR_STATUS_OK)
+        return st;
     o->built = true;
     return FR_STATUS_OK;
 }

@@ -184,6 +184,7 @@ struct fr_trainer {
     struct fr_optim *opt;
     struct fr_predictor *pred; /* built on the first fr_trainer_predict */
     int64_t step, k;           /* steps submitted, classes */
+    int n_bwd;                 /* graph nodes up to the end of the backward pass */
     bool async;                /* the backend has asynchronous transfers */
     size_t stage_bytes;        /* bytes of one slot */
     size_t uploaded;           /* by the last step */
@@ -319,7 +320,7 @@ static enum fr_status build(struct fr_trainer *tr)
     struct fr_ctx *ctx = tr->ctx;
     const struct fr_trainer_opts *o = &tr->o;
     int64_t b = o->batch, k = tr->k;
-    struct fr_tensor *xin;
+    struct fr_tensor *xin = NULL;
     /* frozen groups are marked first: the forward runs the frozen backbone in eval mode */
     int n = fr_model_n_tensors(tr->m);
     struct fr_tensor **params = malloc((size_t)n * sizeof *params);
@@ -334,11 +335,14 @@ static enum fr_status build(struct fr_trainer *tr)
         st = fr_optim_apply_groups(tr->opt, params, n);
     if (st == FR_STATUS_OK)
         st = build_input(tr, &xin);
+    if (o->sync_bn) /* batch-norm over every rank's rows */
+        fr_model_set_sync_bn(tr->m, o->global_batch > 0 ? o->global_batch : o->batch);
     if (st == FR_STATUS_OK && o->unlabeled > 0) /* FixMatch: its own forwards and loss */
         st = build_fixmatch(tr);
     else if (st == FR_STATUS_OK &&
              !(tr->logits = fr_model_forward_layers(tr->m, ctx, xin, true, o->first_layer, fr_model_n_layers(tr->m))))
         st = ctx_status(ctx);
+    fr_model_set_sync_bn(tr->m, 0);
     if (st != FR_STATUS_OK) {
         free(params);
         return st;
@@ -400,6 +404,8 @@ static enum fr_status build(struct fr_trainer *tr)
     default:
         st = fr_error(FR_STATUS_INVALID_ARGUMENT, "trainer: unknown loss %d", (int)o->loss);
     }
+    if (st == FR_STATUS_OK && tr->loss && o->global_batch > 0 && o->global_batch != o->batch) /* a rank's share */
+        tr->loss = fr_scale(ctx, tr->loss, (float)((double)o->batch / (double)o->global_batch));
     if (st == FR_STATUS_OK && !tr->loss)
         st = ctx_status(ctx);
 graph:
@@ -410,8 +416,14 @@ graph:
         st = FR_STATUS_OUT_OF_MEMORY;
     if (st == FR_STATUS_OK)
         st = fr_graph_backward(tr->g, tr->loss);
+    tr->n_bwd = tr->g ? fr_graph_n_nodes(tr->g) : 0; /* the optimizer's nodes come after: fr_trainer_set_hook */
     if (st == FR_STATUS_OK)
         st = fr_optim_build(tr->opt, tr->g, params, n);
+    /* nothing reads the gradients after the step: they live in the arena, from the backward node that
+     * makes each to the update that consumes it, instead of static storage the size of the model */
+    for (int i = 0; i < n && st == FR_STATUS_OK; i++)
+        if (fr_needs_grad(params[i]) && params[i]->grad) /* in this graph */
+            params[i]->grad->flags &= ~(uint32_t)(FR_FLAG_GRAD | FR_FLAG_OUTPUT);
     free(params);
     if (st != FR_STATUS_OK)
         return st;
@@ -421,6 +433,7 @@ graph:
         return st;
     fr_graph_set_training(tr->g, true);
     fr_graph_set_seed(tr->g, o->seed);
+    fr_graph_set_first_sample(tr->g, o->first_sample);
 
     /* host copies of one step's inputs (asynchronous uploads), two slots */
     tr->async = tr->be->iface->buffer_set_async && tr->be->iface->buffer_get_async && tr->be->iface->wait;
@@ -628,6 +641,11 @@ enum fr_status fr_trainer_predict(struct fr_trainer *tr, const void *images, int
             return st;
     }
     return fr_predictor_run(tr->pred, images, n, logits);
+}
+
+void fr_trainer_set_hook(struct fr_trainer *tr, enum fr_status (*fn)(void *user), void *user)
+{
+    fr_graph_set_hook(tr->g, tr->n_bwd, fn, user);
 }
 
 int64_t fr_trainer_steps(const struct fr_trainer *tr) { return tr->step; }

@@ -1,0 +1,261 @@
+/* Data-parallel training steps: between the backward pass and the optimizer update every rank's gradients, its
+ * batch-norm running statistics (weighted by its share of the global batch), its loss and a stop vote travel as one
+ * array through fr_dist_sum; the sums come back in place, so every rank applies the same update. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dist/dist_internal.h"
+#include "frugal/model.h"
+#include "frugal/recipes.h"
+
+struct fr_dp {
+    struct fr_dist *d;
+    double share;
+    struct fr_tensor **grads, **stats, *loss;
+    int n_grads, n_stats;
+    float *flat;
+    int64_t n;
+    bool vote, stop;
+    float global_loss;
+    double sync_s, last;
+};
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+void fr_dp_free(struct fr_dp *dp)
+{
+    if (!dp)
+        return;
+    free(dp->grads);
+    free(dp->stats);
+    free(dp->flat);
+    free(dp);
+}
+
+void fr_dp_vote_stop(struct fr_dp *dp, bool stop) { dp->vote = stop; }
+bool fr_dp_stop(const struct fr_dp *dp) { return dp->stop; }
+float fr_dp_loss(const struct fr_dp *dp) { return dp->global_loss; }
+double fr_dp_sync_seconds(const struct fr_dp *dp) { return dp->sync_s; }
+
+/* [grads | share·stats | loss | vote] -> fr_dist_sum -> back into the tensors */
+static enum fr_status sync_step(void *user)
+{
+    struct fr_dp *dp = user;
+    double t0 = now_s();
+    float *p = dp->flat;
+    enum fr_status st = FR_STATUS_OK;
+    for (int i = 0; i < dp->n_grads && st == FR_STATUS_OK; i++) {
+        st = fr_tensor_get(dp->grads[i], p, fr_nbytes(dp->grads[i]));
+        p += fr_nelements(dp->grads[i]);
+    }
+    for (int i = 0; i < dp->n_stats && st == FR_STATUS_OK; i++) {
+        int64_t m = fr_nelements(dp->stats[i]);
+        st = fr_tensor_get(dp->stats[i], p, fr_nbytes(dp->stats[i]));
+        for (int64_t j = 0; j < m; j++)
+            p[j] = (float)(dp->share * (double)p[j]);
+        p += m;
+    }
+    if (st == FR_STATUS_OK)
+        st = fr_tensor_get(dp->loss, p++, sizeof(float));
+    *p++ = dp->vote ? 1.0f : 0.0f;
+    if (st == FR_STATUS_OK)
+        st = fr_dist_sum(dp->d, dp->flat, dp->n, NULL);
+    p = dp->flat;
+    for (int i = 0; i < dp->n_grads && st == FR_STATUS_OK; i++) {
+        st = fr_tensor_set(dp->grads[i], p, fr_nbytes(dp->grads[i]));
+        p += fr_nelements(dp->grads[i]);
+    }
+    for (int i = 0; i < dp->n_stats && st == FR_STATUS_OK; i++) {
+        st = fr_tensor_set(dp->stats[i], p, fr_nbytes(dp->stats[i]));
+        p += fr_nelements(dp->stats[i]);
+    }
+    if (st == FR_STATUS_OK) {
+        dp->global_loss = p[0];
+        dp->stop = p[1] > 0.0f;
+    }
+    dp->sync_s = now_s() - t0;
+    if (fr_debug_enabled("dist"))
+        fr_log(FR_LOG_WARN, "dist: rank %d: %.1f ms since the last sum, %.1f ms in this one (%lld values)",
+               fr_dist_rank(dp->d), dp->last > 0 ? 1e3 * (t0 - dp->last) : 0.0, 1e3 * dp->sync_s, (long long)dp->n);
+    dp->last = now_s();
+    return st;
+}
+
+enum fr_status fr_dp_new(struct fr_dist *d, struct fr_trainer *tr, struct fr_model *m, double share,
+                         struct fr_dp **out)
+{
+    *out = NULL;
+    struct fr_dp *dp = calloc(1, sizeof *dp);
+    int nt = fr_model_n_tensors(m);
+    if (dp) {
+        dp->grads = calloc((size_t)nt + 1, sizeof *dp->grads);
+        dp->stats = calloc((size_t)nt + 1, sizeof *dp->stats);
+    }
+    if (!dp || !dp->grads || !dp->stats) {
+        fr_dp_free(dp);
+        return fr_error(FR_STATUS_OUT_OF_MEMORY, "data-parallel step: out of memory");
+    }
+    dp->d = d;
+    dp->share = share;
+    int64_t n = 2; /* loss, stop vote */
+    for (int i = 0; i < nt; i++) {
+        struct fr_tensor *t = fr_model_tensor(m, i).t;
+        if ((t->flags & FR_FLAG_PARAM) && t->grad && (t->grad->flags & FR_FLAG_GRAD))
+            dp->grads[dp->n_grads++] = t->grad, n += fr_nelements(t);
+        else if (t->flags & FR_FLAG_STATE)
+            dp->stats[dp->n_stats++] = t, n += fr_nelements(t);
+    }
+    struct fr_graph *g = fr_trainer_graph(tr, false);
+    for (int i = 0; i < fr_graph_n_nodes(g) && !dp->loss; i++)
+        if (!strcmp(fr_graph_node(g, i)->name, "train.loss"))
+            dp->loss = fr_graph_node(g, i);
+    dp->n = n;
+    dp->flat = malloc((size_t)n * sizeof *dp->flat);
+    if (!dp->flat || !dp->loss) {
+        enum fr_status st = dp->flat ? fr_error(FR_STATUS_INVALID_ARGUMENT, "data-parallel step: no loss node")
+                                     : fr_error(FR_STATUS_OUT_OF_MEMORY, "data-parallel step: out of memory for %lld "
+                                                                         "values", (long long)n);
+        fr_dp_free(dp);
+        return st;
+    }
+    fr_trainer_set_hook(tr, sync_step, dp);
+    *out = dp;
+    return FR_STATUS_OK;
+}
+
+/* A rank's step time as t(n) = a + b·n from the newer measurement t1 at n1 rows alone (a = 0), or with an older one
+ * t2 at n2 rows; a slow device's fixed cost per step (launches, transfers) is what a proportional split would miss. */
+static void step_model(double t1, int64_t n1, double t2, int64_t n2, double *a, double *b)
+{
+    *a = 0, *b = t1 / (double)n1;
+    if (n2 <= 0 || n2 == n1 || !(t2 > 0) || !isfinite(t2))
+        return;
+    double slope = (t2 - t1) / (double)(n2 - n1);
+    if (slope <= 0) /* no growth: noise (other jobs) decided; the newer time, proportional */
+        return;
+    *b = slope, *a = t1 - slope * (double)n1;
+    if (*a < 0) /* at most proportional */
+        *a = 0, *b = t1 / (double)n1;
+}
+
+enum fr_status fr_dp_balance(struct fr_dist *d, double seconds, double prev_seconds, int64_t prev_count,
+                             int64_t *first, int64_t *count)
+{
+    const int n = fr_dist_size(d), me = fr_dist_rank(d);
+    struct speed {
+        double seconds, prev_seconds;
+        int64_t count, prev_count;
+    } mine = {seconds, prev_seconds, *count, prev_count}, *all = calloc((size_t)n, sizeof *all);
+    double *ideal = malloc((size_t)n * sizeof *ideal), *a = malloc((size_t)n * sizeof *a),
+           *b = malloc((size_t)n * sizeof *b);
+    int64_t *c = malloc((size_t)n * sizeof *c);
+    bool *fixed = calloc((size_t)n, sizeof *fixed);
+    enum fr_status st = all && ideal && a && b && c && fixed
+                            ? fr_dist_allgather(d, &mine, sizeof mine, all)
+                            : fr_error(FR_STATUS_OUT_OF_MEMORY, "balance: out of memory");
+    int64_t B = 0;
+    bool ok = st == FR_STATUS_OK;
+    for (int r = 0; ok && r < n; r++) {
+        B += all[r].count;
+        ok = all[r].seconds > 0 && isfinite(all[r].seconds) && all[r].count > 0;
+        if (ok)
+            step_model(all[r].seconds, all[r].count, all[r].prev_seconds, all[r].prev_count, &a[r], &b[r]);
+    }
+    if (ok && B >= n) {
+        /* the shares that end every rank's step at the same time T: n_r = (T - a_r)/b_r, Σ n_r = B, at least 1 each */
+        for (bool again = true; again;) {
+            double num = (double)B, den = 0;
+            for (int r = 0; r < n; r++)
+                if (fixed[r])
+                    num -= 1;
+                else
+                    num += a[r] / b[r], den += 1 / b[r];
+            again = false;
+            for (int r = 0; r < n; r++) {
+                ideal[r] = fixed[r] ? 1 : (num / den - a[r]) / b[r];
+                if (!fixed[r] && ideal[r] < 1)
+                    fixed[r] = again = true;
+            }
+        }
+        int64_t sum = 0; /* largest remainders, ties to the lower rank */
+        for (int r = 0; r < n; r++) {
+            c[r] = (int64_t)ideal[r] < 1 ? 1 : (int64_t)ideal[r];
+            sum += c[r];
+        }
+        while (sum != B) {
+            int pick = -1;
+            for (int r = 0; r < n; r++) {
+                if (sum > B && c[r] <= 1)
+                    continue;
+                double gap = ideal[r] - (double)c[r];
+                if (pick < 0 || (sum < B ? gap > ideal[pick] - (double)c[pick] : gap < ideal[pick] - (double)c[pick]))
+                    pick = r;
+            }
+            c[pick] += sum < B ? 1 : -1;
+            sum += sum < B ? 1 : -1;
+        }
+        *first = 0;
+        for (int r = 0; r < me; r++)
+            *first += c[r];
+        *count = c[me];
+        for (int r = 0; r < n && me == 0 && fr_debug_enabled("dist"); r++)
+            fr_log(FR_LOG_WARN, "dist: balance: rank %d: %.1f ms at %lld rows (before: %.1f ms at %lld): %.2f ms + %.3f ms "
+                   "per row -> %lld rows", r, 1e3 * all[r].seconds, (long long)all[r].count, 1e3 * all[r].prev_seconds,
+                   (long long)all[r].prev_count, 1e3 * a[r], 1e3 * b[r], (long long)c[r]);
+    }
+    free(all);
+    free(ideal);
+    free(a);
+    free(b);
+    free(c);
+    free(fixed);
+    return st;
+}
+
+enum fr_status fr_dist_bn_stats(struct fr_dist *d, const float *local, int64_t C, double n_local, float eps,
+                                float momentum, float *rm, float *rv, float *out)
+{
+    const int n = fr_dist_size(d);
+    const size_t rec = 1 + 2 * (size_t)C; /* count, means, variances */
+    double *mine = malloc(rec * sizeof *mine), *all = malloc((size_t)n * rec * sizeof *all);
+    enum fr_status st = mine && all ? FR_STATUS_OK : fr_error(FR_STATUS_OUT_OF_MEMORY, "sync batch-norm: out of memory");
+    if (st == FR_STATUS_OK) {
+        mine[0] = n_local;
+        for (int64_t c = 0; c < C; c++) {
+            double is = (double)local[C + c];
+            mine[1 + c] = (double)local[c];
+            mine[1 + C + c] = is > 0 ? 1.0 / (is * is) - (double)eps : 0.0; /* from 1/sqrt(var + eps) */
+            if (mine[1 + C + c] < 0)
+                mine[1 + C + c] = 0;
+        }
+        st = fr_dist_allgather(d, mine, rec * sizeof *mine, all);
+    }
+    for (int64_t c = 0; st == FR_STATUS_OK && c < C; c++) {
+        double m = 0, s = 0, q = 0;
+        for (int r = 0; r < n; r++)
+            m += all[(size_t)r * rec], s += all[(size_t)r * rec] * all[(size_t)r * rec + 1 + (size_t)c];
+        double mean = s / m;
+        for (int r = 0; r < n; r++) {
+            const double *a = all + (size_t)r * rec, dm = a[1 + c] - mean;
+            q += a[0] * (a[1 + C + c] + dm * dm);
+        }
+        double var = q / m;
+        out[c] = (float)mean;
+        out[C + c] = (float)(1.0 / sqrt(var + (double)eps));
+        if (rm && rv) {
+            double unbiased = m > 1 ? var * m / (m - 1) : var;
+            rm[c] = (1.0f - momentum) * rm[c] + momentum * (float)mean;
+            rv[c] = (1.0f - momentum) * rv[c] + momentum * (float)unbiased;
+        }
+    }
+    free(mine);
+    free(all);
+    return st;
+}

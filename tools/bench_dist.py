@@ -1,0 +1,144 @@
+#!/usr/bin/python3
+# Data-parallel training measured side by side on one machine (issue 16's targets), each configuration its own
+# `frugal train --json` run, interleaved and repeated so machine load hits all alike; medians reported:
+#   speedup: model s, Fashion-MNIST, global batch 128: 1 rank x 1 thread against mpirun -np 2 x 1 thread
+#            (target: >= 1.7x the images/s, final test accuracy within 0.3 points);
+#   balance: unlike ranks, both on the CPU path with 1 thread, rank 1 throttled: stopped and continued
+#            (SIGSTOP/SIGCONT) so that it runs --duty of the time, as a slower machine would; each alone at batch 128,
+#            then together with --balance speed (target: >= 0.9x the sum of the two). --slow-device cl:0:0 makes
+#            rank 1 PoCL instead (on a 2-core machine PoCL's host thread takes part of the other rank's core).
+# Usage: /usr/bin/python3 tools/bench_dist.py [--frugal build/tools/frugal] [--repeats 2] [--epochs 3]
+#        [--parts speedup,balance] [--duty 0.4] [--slow-device cpu]
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
+def throttled_pid(root):
+    """root itself, or the process under it whose environment holds BENCH_THROTTLE=1 (rank 1 under mpirun)"""
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            with open("/proc/%d/environ" % pid, "rb") as f:
+                if b"BENCH_THROTTLE=1\0" in f.read():
+                    return pid
+            with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+                todo += [int(x) for x in f.read().split()]
+        except OSError:
+            pass
+    return None
+
+
+def throttle(proc, duty, stop, period=0.02):
+    """runs the marked process duty of each period, stopped the rest of it"""
+    pid = None
+    while pid is None and proc.poll() is None and not stop.is_set():
+        pid = throttled_pid(proc.pid)
+        time.sleep(0.01)
+    while pid is not None and proc.poll() is None and not stop.is_set():
+        try:
+            time.sleep(period * duty)
+            os.kill(pid, signal.SIGSTOP)
+            time.sleep(period * (1 - duty))
+            os.kill(pid, signal.SIGCONT)
+        except OSError:
+            break
+    if pid is not None:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except OSError:
+            pass
+
+
+def run(cmd, env_extra=None, duty=None):
+    env = dict(os.environ)
+    env.update(env_extra or {})
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stop = threading.Event()
+    t = threading.Thread(target=throttle, args=(p, duty, stop)) if duty else None
+    if t:
+        t.start()
+    out, err = p.communicate()
+    stop.set()
+    if t:
+        t.join()
+    if p.returncode != 0:
+        sys.exit("bench_dist: %s -> %d\n%s" % (" ".join(cmd), p.returncode, err[-2000:]))
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--frugal", default="build/tools/frugal")
+    ap.add_argument("--mpirun", default="mpirun")
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--parts", default="speedup,balance")
+    ap.add_argument("--slow-device", default="cpu")
+    ap.add_argument("--duty", type=float, default=0.4, help="share of the time the throttled rank runs")
+    ap.add_argument("--balance-limit", type=int, default=12800, help="training images of the balance runs")
+    a = ap.parse_args()
+    mpi = [a.mpirun, "--oversubscribe", "--allow-run-as-root"]
+    one = {"FRUGAL_THREADS": "1", "POCL_MAX_PTHREAD_COUNT": "1"}
+    common = ["train", "--data", "fmnist", "--model", "s", "--batch", "128", "--labels", "0", "--val", "0", "--json"]
+    parts = a.parts.split(",")
+    print("load average at start: %.2f (2 cores; other jobs share them)" % loadavg())
+
+    if "speedup" in parts:
+        args = common + ["--epochs", str(a.epochs), "--device", "cpu"]
+        ips1, ips2, acc1, acc2 = [], [], [], []
+        for r in range(a.repeats):
+            l0 = loadavg()
+            s1 = run([a.frugal] + args + ["--threads", "1"], one)
+            s2 = run(mpi + ["-x", "FRUGAL_THREADS=1", "-np", "2", a.frugal] + args, one)
+            ips1.append(s1["train_images_per_second"])
+            ips2.append(s2["train_images_per_second"])
+            acc1.append(100 * s1["test_accuracy"])
+            acc2.append(100 * s2["test_accuracy"])
+            print("run %d (load %.2f..%.2f): 1 rank %.0f img/s, test %.2f%%; 2 ranks %.0f img/s, test %.2f%%; ratio %.2f"
+                  % (r + 1, l0, loadavg(), ips1[-1], acc1[-1], ips2[-1], acc2[-1], ips2[-1] / ips1[-1]))
+        ratios = [b / x for x, b in zip(ips1, ips2)]
+        print("speedup: median %.2fx (runs %s), target >= 1.7x; test accuracy 1 rank %.2f%%, 2 ranks %.2f%% "
+              "(median difference %.2f points, target <= 0.3)"
+              % (statistics.median(ratios), ", ".join("%.2f" % x for x in ratios), statistics.median(acc1),
+                 statistics.median(acc2), statistics.median([abs(x - y) for x, y in zip(acc1, acc2)])))
+
+    if "balance" in parts:
+        args = common + ["--epochs", "1", "--train-limit", str(a.balance_limit), "--test", "none"]
+        slow_env = dict(one, BENCH_THROTTLE="1")
+        duty = a.duty if a.duty < 1 else None
+        fast, slow, both, shares = [], [], [], None
+        for r in range(a.repeats):
+            l0 = loadavg()
+            f = run([a.frugal] + args + ["--device", "cpu", "--threads", "1"], one)
+            s = run([a.frugal] + args + ["--device", a.slow_device, "--threads", "1"], slow_env, duty)
+            b = run(mpi + ["-x", "FRUGAL_THREADS=1", "-x", "POCL_MAX_PTHREAD_COUNT=1", "-np", "1", a.frugal] + args +
+                    ["--device", "cpu", "--balance", "speed", ":", "-np", "1", "env", "BENCH_THROTTLE=1", a.frugal] +
+                    args + ["--device", a.slow_device, "--balance", "speed"], one, duty)
+            fast.append(f["train_images_per_second"])
+            slow.append(s["train_images_per_second"])
+            both.append(b["train_images_per_second"])
+            shares = b.get("batch_shares")
+            print("run %d (load %.2f..%.2f): rank 0 alone %.0f img/s, rank 1 (%s, running %.0f%% of the time) alone "
+                  "%.0f img/s, both with --balance speed %.0f img/s (shares %s): %.2f of the sum"
+                  % (r + 1, l0, loadavg(), fast[-1], a.slow_device, 100 * (duty or 1), slow[-1], both[-1], shares,
+                     both[-1] / (fast[-1] + slow[-1])))
+        ratios = [b / (x + y) for x, y, b in zip(fast, slow, both)]
+        print("balance: median %.2f of the sum of the standalone speeds (runs %s), target >= 0.9"
+              % (statistics.median(ratios), ", ".join("%.2f" % x for x in ratios)))
+
+
+if __name__ == "__main__":
+    main()
