@@ -53,6 +53,9 @@ struct fr_optim_params {
     bool nesterov;
     float beta1, beta2, eps;   /* Adam/AdamW */
     float clip_norm;           /* > 0: clip gradients by global norm */
+    bool after_backward;       /* every update after the whole backward (a host step hook between them, e.g. the
+                                  data-parallel gradient sum: fr_trainer_set_hook); default: each layer's update as
+                                  soon as the backward is done with it, so its gradient dies early */
 };
 /* PyTorch defaults: SGD momentum 0, wd 0; Adam betas (0.9, 0.999), eps 1e-8, wd 0; AdamW wd 0.01. */
 void fr_optim_params_init(struct fr_optim_params *p, enum fr_optim_kind kind);
