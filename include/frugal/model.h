@@ -271,8 +271,9 @@ struct fr_graph *fr_trainer_graph(const struct fr_trainer *tr, bool eval);
 struct fr_optim *fr_trainer_optim(const struct fr_trainer *tr);
 /* Runs fn(user) in every step between the backward pass and the optimizer update, the device synchronised: the
  * parameters' gradients (their grad tensors) are complete and may be changed in place (e.g. summed across the
- * processes of a data-parallel job, src/dist); an error from fn fails the step. fn NULL removes it. */
-void fr_trainer_set_hook(struct fr_trainer *tr, enum fr_status (*fn)(void *user), void *user);
+ * processes of a data-parallel job, src/dist); an error from fn fails the step. fn NULL removes it. The trainer
+ * must have been built with opts.optim.after_backward (else FR_STATUS_INVALID_ARGUMENT). */
+enum fr_status fr_trainer_set_hook(struct fr_trainer *tr, enum fr_status (*fn)(void *user), void *user);
 
 /* --- prediction: an eval graph over the model's parameters (src/train/trainer.c) --- */
 struct fr_predictor_opts {

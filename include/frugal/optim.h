@@ -59,6 +59,9 @@ struct fr_optim_params {
     float clip_norm;           /* > 0: clip gradients by global norm */
     float ema;                 /* in (0, 1): also keep an exponential moving average of every updated parameter with
                                   this decay (a STATE tensor "<param>.ema", see fr_ema_step); 0 = none */
+    bool after_backward;       /* every update after the whole backward (a host step hook between them, e.g. the
+                                  data-parallel gradient sum: fr_trainer_set_hook); default: each layer's update as
+                                  soon as the backward is done with it, so its gradient dies early */
 };
 /* PyTorch defaults: SGD momentum 0, wd 0; Adam betas (0.9, 0.999), eps 1e-8, wd 0; AdamW wd 0.01. */
 void fr_optim_params_init(struct fr_optim_params *p, enum fr_optim_kind kind);

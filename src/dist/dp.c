@@ -125,7 +125,11 @@ enum fr_status fr_dp_new(struct fr_dist *d, struct fr_trainer *tr, struct fr_mod
         fr_dp_free(dp);
         return st;
     }
-    fr_trainer_set_hook(tr, sync_step, dp);
+    enum fr_status st = fr_trainer_set_hook(tr, sync_step, dp);
+    if (st != FR_STATUS_OK) {
+        fr_dp_free(dp);
+        return st;
+    }
     *out = dp;
     return FR_STATUS_OK;
 }

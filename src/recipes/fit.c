@@ -297,6 +297,7 @@ static enum fr_status fit_trainer(struct fr_net *net, const struct fr_trainset *
     to.alpha = o->alpha;
     to.temperature = o->temperature;
     to.optim = o->optim;
+    to.optim.after_backward = fr_dist_size(fr_dist_world()) > 1; /* the ranks' gradients are summed before any update */
     to.groups = o->groups;
     to.n_groups = o->n_groups;
     to.seed = o->seed;

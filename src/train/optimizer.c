@@ -104,7 +104,7 @@ static struct fr_tensor *state_like(struct fr_ctx *ctx, struct fr_tensor *p, con
  * after the last node it depends on and the last other reader of the parameter it overwrites: a layer's update
  * then runs as soon as the backward is done with that layer, and its gradient dies there instead of living to
  * the end of the step (the backward reaches the first layers last, holding every later layer's gradients).
- * Not with clipping, whose norm needs every gradient first. The same values: nothing reads a parameter after
+ * Not with clipping, whose norm needs every gradient first, nor with a step hook (after_backward). The same values: nothing reads a parameter after
  * its update. */
 static enum fr_status schedule_early(struct fr_graph *g, struct fr_tensor *prep)
 {
@@ -227,7 +227,7 @@ enum fr_status fr_optim_build(struct fr_optim *o, struct fr_graph *g, struct fr_
                 return st;
         }
     }
-    if (!o->clip && (st = schedule_early(g, o->prep)) != FR_STATUS_OK)
+    if (!o->clip && !o->p.after_backward && (st = schedule_early(g, o->prep)) != FR_STATUS_OK)
         return st;
     o->built = true;
     return FR_STATUS_OK;

@@ -420,8 +420,9 @@ graph:
     if (st == FR_STATUS_OK)
         st = fr_optim_build(tr->opt, tr->g, params, n);
     /* nothing reads the gradients after the step: they live in the arena, from the backward node that
-     * makes each to the update that consumes it, instead of static storage the size of the model */
-    for (int i = 0; i < n && st == FR_STATUS_OK; i++)
+     * makes each to the update that consumes it, instead of static storage the size of the model (not with a
+     * step hook: the host reads and writes them between the backward and the updates) */
+    for (int i = 0; i < n && st == FR_STATUS_OK && !o->optim.after_backward; i++)
         if (fr_needs_grad(params[i]) && params[i]->grad) /* in this graph */
             params[i]->grad->flags &= ~(uint32_t)(FR_FLAG_GRAD | FR_FLAG_OUTPUT);
     free(params);
@@ -643,9 +644,13 @@ enum fr_status fr_trainer_predict(struct fr_trainer *tr, const void *images, int
     return fr_predictor_run(tr->pred, images, n, logits);
 }
 
-void fr_trainer_set_hook(struct fr_trainer *tr, enum fr_status (*fn)(void *user), void *user)
+enum fr_status fr_trainer_set_hook(struct fr_trainer *tr, enum fr_status (*fn)(void *user), void *user)
 {
+    if (fn && !tr->o.optim.after_backward)
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "trainer: a step hook needs opts.optim.after_backward (the "
+                                                    "updates run during the backward otherwise)");
     fr_graph_set_hook(tr->g, tr->n_bwd, fn, user);
+    return FR_STATUS_OK;
 }
 
 int64_t fr_trainer_steps(const struct fr_trainer *tr) { return tr->step; }
