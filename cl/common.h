@@ -1,4 +1,5 @@
-/* Shared by the host (src/opencl/) and every OpenCL kernel: the tensor parameter struct and index helpers. */
+/* Shared by the host (src/opencl/; the weight average's decay also by src/cpu/optim.c) and every OpenCL kernel:
+ * the tensor parameter struct and index helpers. */
 #ifndef FRUGAL_CL_COMMON_H
 #define FRUGAL_CL_COMMON_H
 
@@ -45,6 +46,15 @@ typedef struct {
 typedef struct {
     fr_i32 n, c, h, w, o, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw, groups;
 } fr_clconv;
+
+/* Decay of an exponential moving average of the weights after optimizer step t (1, 2, ...): min(decay,
+ * (1 + t) / (10 + t)), as TensorFlow's ExponentialMovingAverage with num_updates: the first steps follow the
+ * weights closely instead of an average dominated by the initial ones. */
+static inline float fr_ema_decay(float decay, float t)
+{
+    float r = (1.0f + t) / (10.0f + t);
+    return r < decay ? r : decay;
+}
 
 #ifdef FR_OPENCL_C
 /* Element offset of linear (row-major over p's own ne) index i in tensor p. */

@@ -3,6 +3,7 @@
  * to avoid the cancellations f32 would otherwise expose: lse - z_c is taken as (m - z_c) + log1p(rest)
  * with `rest` the sum of exp(z_j - m) over every class but the (first) maximum, and p_c - t_c for the
  * maximum class as (st - t_c) - st * rest / s when the target dominates. Sums are compensated.
+ * pseudo_targets: a work-item per row (FixMatch's confident targets).
  * Forward: work-groups over chunks of rows, lanes take rows in turn, fixed-order trees (deterministic, no
  * atomics). Backward: a work-item per run of classes of a row. */
 #include "common.h"
@@ -207,4 +208,21 @@ __kernel void loss_bwd(__global float *g, const fr_clt pg, __global const float 
     int yi = has_y ? y[py.off + i] : 0;
     loss_row(kind, z + pz.off + i * k, t + pt.off + i * k, yi, has_y, k, f0, inv_t, temp, wi * scale,
              g + pg.off + i * k, c0, min(c0 + run, k));
+}
+
+/* t [n,k]: row i = onehot(first argmax) (temp 0) or softmax(z_i / temp) where max softmax(z_i) >= thr, else zeros.
+ * Global n. */
+__kernel void pseudo_targets(__global float *t, const fr_clt pt, __global const float *z, const fr_clt pz,
+                             const int n, const int k, const float thr, const float temp)
+{
+    int i = get_global_id(0);
+    if (i >= n)
+        return;
+    __global const float *zr = z + pz.off + i * k;
+    __global float *tr = t + pt.off + i * k;
+    lse_t r = row_lse(zr, k, 1.0f);
+    int keep = r.amax >= 0 && 1.0f / r.s >= thr; /* NaN logits: no maximum, nothing kept */
+    lse_t q = row_lse(zr, k, temp > 0.0f ? 1.0f / temp : 1.0f);
+    for (int c = 0; c < k; c++)
+        tr[c] = !keep ? 0.0f : temp > 0.0f ? exp(zr[c] * (1.0f / temp) - q.m) / q.s : (float)(c == r.amax);
 }

@@ -201,3 +201,14 @@ __kernel void opt_adam_multi(__global float *p, __global const float *g, __globa
     opt_adam_elem(p + e[1] + k, g + e[2] + k, m + e[3] + k, v + e[4] + k, h[ph.off], h[ph.off + 1] * as_float(e[5]),
                   h[ph.off + 2], as_float(e[6]), b1, b2, eps, decoupled);
 }
+
+/* One average: avg = d * avg + (1 - d) * x, d = fr_ema_decay(decay, step count). */
+__kernel void opt_ema(__global float *a, const fr_clt pa, __global const float *x, const fr_clt px,
+                      __global const float *h, const fr_clt ph, const float decay)
+{
+    int i = get_global_id(0);
+    if (i >= pa.n)
+        return;
+    float d = fr_ema_decay(decay, h[ph.off]);
+    a[pa.off + i] = d * a[pa.off + i] + (1.0f - d) * x[px.off + i];
+}

@@ -451,28 +451,78 @@ static void test_noisy_student_rounds(void **state)
     fr_st_free(st);
 }
 
+static void expect_usage(const char *want, const char *fmt, ...);
+
 static void test_demo_tiny(void **state)
 {
     (void)state;
     NEED_DATA();
-    assert_int_equal(run("demo --quick --labels 200 --sup-epochs 1 --aug-epochs 1 --student-epochs 1 --unlabeled-ratio 1 "
-                         "--test-limit 300 --json"),
+    assert_int_equal(run("demo --quick --labels 200 --epochs 1 --fixmatch-epochs 1 --labeled-repeat 2 --rounds 2 "
+                         "--unlabeled-ratio 1 --ns-threshold 0.1 --pl-threshold 0.1 --threshold 0.5 --test-limit 300 --json"),
                      0);
     cJSON *o = json_out();
     assert_string_equal(cJSON_GetObjectItem(o, "command")->valuestring, "demo"); /* finding 30 */
     cJSON *rows = cJSON_GetObjectItem(o, "rows");
-    const char *want[] = {"supervised", "supervised+augment", "pseudo-label", "noisy-student round 1",
+    const char *want[] = {"supervised", "supervised+augment", "pseudo-label", "fixmatch", "noisy-student round 1",
                           "noisy-student round 2"};
-    assert_int_equal(cJSON_GetArraySize(rows), 5);
-    for (int i = 0; i < 5; i++) {
+    assert_int_equal(cJSON_GetArraySize(rows), 6);
+    for (int i = 0; i < 6; i++) {
         cJSON *r = cJSON_GetArrayItem(rows, i);
         assert_string_equal(cJSON_GetObjectItem(r, "method")->valuestring, want[i]);
         assert_int_equal((int)num(r, "labels"), 200);
+        /* the baselines use no unlabeled image; the others 1 x 180 training labels */
+        assert_int_equal((int)num(r, "unlabeled_images"), i < 2 ? 0 : 180);
+        if (i >= 2)
+            assert_true(num(r, "pseudo_labels") >= 0 && num(r, "pseudo_labels") <= 2 * 180);
         double a = num(r, "test_accuracy");
         assert_true(a >= 0 && a <= 1);
         assert_true(num(r, "seconds") > 0);
     }
     cJSON_Delete(o);
+    /* a threshold no prediction reaches leaves nothing to learn from: an error, not a row credited to unlabeled data */
+    expect_usage("kept no pseudo-label", "demo --quick --labels 200 --epochs 1 --fixmatch-epochs 1 --labeled-repeat 1 "
+                                         "--unlabeled-ratio 1 --pl-threshold 1 --test-limit 100");
+}
+
+/* fixmatch: a short run with the weights' moving average evaluated and saved beside the raw weights */
+static void test_fixmatch_tiny(void **state)
+{
+    (void)state;
+    NEED_DATA();
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", tu_path(g_dir, "fm"));
+    assert_int_equal(run("fixmatch --data fmnist --train-limit 1000 --labels 200 --test-limit 300 --epochs 1 --batch 16 "
+                         "--mu 2 --threshold 0.7 --ema 0.9 --out %s --json",
+                         dir),
+                     0);
+    cJSON *o = json_out();
+    assert_string_equal(cJSON_GetObjectItem(o, "command")->valuestring, "fixmatch");
+    assert_int_equal((int)num(o, "labels"), 200);
+    assert_true(num(o, "threshold") == 0.7 && num(o, "mu") == 2);
+    /* an epoch is a pass over the 800 unlabeled images, 32 per step */
+    assert_int_equal((int)num(o, "steps"), 800 / 32);
+    double a = num(o, "test_accuracy_ema"), v = num(o, "val_accuracy_ema");
+    assert_true(a >= 0 && a <= 1 && v >= 0 && v <= 1);
+    cJSON_Delete(o);
+    assert_true(exists(tu_path(dir, "model.safetensors")));
+    assert_true(exists(tu_path(dir, "model_ema.safetensors")));
+    /* the saved average evaluates to the accuracy the run printed */
+    assert_int_equal(run("eval --checkpoint %s/model_ema.safetensors --data fmnist:test --test-limit 300 --json", dir), 0);
+    o = json_out();
+    assert_true(fabs(num(o, "test_accuracy") - a) < 1e-9);
+    cJSON_Delete(o);
+    /* bad input: one line, exit 2, before training */
+    expect_usage("--threshold 1.5", "fixmatch --data fmnist --threshold 1.5");
+    expect_usage("--threshold -0.1", "fixmatch --data fmnist --threshold -0.1");
+    expect_usage("--mu 0", "fixmatch --data fmnist --mu 0");
+    expect_usage("--ema 1", "train --data fmnist --ema 1");
+    expect_usage("no images left unlabeled", "fixmatch --data fmnist --train-limit 300 --labels 0 --epochs 1");
+    expect_usage("no images left unlabeled", "fixmatch --data fmnist --classes 0,1 --train-limit 300 --labels 0");
+    /* a teacher or starting point whose classes differ from the data's, before any training */
+    expect_usage("5 classes, ", "noisy-student --data fmnist --classes 0-4 --train-limit 500 --labels 100 "
+                 "--teacher %s/model.safetensors --rounds 1", dir);
+    expect_usage("model.safetensors has 10", "fixmatch --data fmnist --classes 0-4 --train-limit 500 --labels 100 "
+                 "--init %s/model.safetensors", dir);
 }
 
 /* --model MODELFILE: trains, stores the file's text in the checkpoint, and the checkpoint evaluates after the
@@ -1379,6 +1429,7 @@ int main(void)
         cmocka_unit_test(test_distill),
         cmocka_unit_test(test_noisy_student_rounds),
         cmocka_unit_test(test_demo_tiny),
+        cmocka_unit_test(test_fixmatch_tiny),
         cmocka_unit_test(test_model_file),
         cmocka_unit_test(test_full_disk),
         cmocka_unit_test(test_pseudo_label_fresh_images),

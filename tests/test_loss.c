@@ -1,5 +1,6 @@
 /* Loss ops on the CPU path: values against hand-computed formulas (T^2 and alpha in distillation, label
- * smoothing, weights), soft CE with one-hot = hard CE, finite-difference gradients, bad labels, shapes. */
+ * smoothing, weights), soft CE with one-hot = hard CE, finite-difference gradients, bad labels, shapes;
+ * FixMatch's confident targets (mask, one-hot and sharpened rows, no gradient through them). */
 #include <math.h>
 #include <string.h>
 
@@ -267,6 +268,87 @@ static void test_gradients_finite_differences(void **state)
     }
 }
 
+/* rows by hand: (0,0,5,0): top probability e^5/(e^5+3) = 0.98019; (1,2,1,0): e^2/(2e+e^2+1) = 0.53444;
+ * (3,3,0,0): a tie at e^3/(2e^3+2) = 0.47629, the first maximum wins */
+static void test_pseudo_targets(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f, 4);
+    const float rows[N * K] = {0, 0, 5, 0, 1, 2, 1, 0, 3, 3, 0, 0};
+    memcpy(f.zv, rows, sizeof rows);
+    const float thr[3] = {0.95f, 0.5f, 0.4f};
+    const float kept[3][N] = {{1, 0, 0}, {1, 1, 0}, {1, 1, 1}};
+    const int best[N] = {2, 1, 0};
+    for (int s = 0; s < 3; s++)
+        for (int soft = 0; soft < 2; soft++) {
+            struct fr_tensor *pt = fr_pseudo_targets(f.ctx, f.z, thr[s], soft ? 0.5f : 0.0f);
+            struct fr_graph *g = fx_graph(&f, pt, false);
+            float got[N * K];
+            assert_int_equal(fr_tensor_set(f.z, f.zv, sizeof f.zv), FR_STATUS_OK);
+            assert_int_equal(fr_graph_compute(g), FR_STATUS_OK);
+            assert_int_equal(fr_tensor_get(pt, got, sizeof got), FR_STATUS_OK);
+            for (int i = 0; i < N; i++) {
+                double l2 = lse(f.zv + i * K, 2.0); /* softmax(z / 0.5) */
+                for (int c = 0; c < K; c++) {
+                    double want = !kept[s][i] ? 0 : soft ? exp(2.0 * f.zv[i * K + c] - l2) : c == best[i];
+                    if (fabs(got[i * K + c] - want) > 1e-6)
+                        fail_msg("threshold %g soft %d row %d class %d: got %g want %g", thr[s], soft, i, c,
+                                 got[i * K + c], want);
+                }
+            }
+            fr_graph_free(g);
+        }
+    assert_true(fabs(exp(5.0) / (exp(5.0) + 3) - 0.98019) < 1e-5);
+    assert_true(fabs(exp(2.0) / (2 * exp(1.0) + exp(2.0) + 1) - 0.53444) < 1e-5);
+    /* a NaN row is never confident; the threshold is checked */
+    f.zv[K] = NAN;
+    struct fr_tensor *pt = fr_pseudo_targets(f.ctx, f.z, 0.0f, 0.0f);
+    struct fr_graph *g = fx_graph(&f, pt, false);
+    assert_int_equal(fr_tensor_set(f.z, f.zv, sizeof f.zv), FR_STATUS_OK);
+    assert_int_equal(fr_graph_compute(g), FR_STATUS_OK);
+    float got[N * K];
+    assert_int_equal(fr_tensor_get(pt, got, sizeof got), FR_STATUS_OK);
+    for (int c = 0; c < K; c++)
+        assert_true(got[K + c] == 0.0f && got[c] == (c == 2));
+    fr_graph_free(g);
+    assert_null(fr_pseudo_targets(f.ctx, f.z, 1.5f, 0.0f));
+    assert_null(fr_pseudo_targets(f.ctx, f.z, 0.5f, -1.0f));
+    fr_ctx_free(f.ctx);
+}
+
+/* FixMatch's unlabeled loss soft_ce(z_strong, pseudo_targets(z_weak)): z_weak gets no gradient, z_strong gets
+ * (p - onehot) / N on the kept rows and nothing on the others */
+static void test_pseudo_targets_no_gradient(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f, 5);
+    const float weak[N * K] = {0, 0, 5, 0, 1, 2, 1, 0, 0, 6, 0, 0};
+    memcpy(f.tv, weak, sizeof weak);
+    struct fr_tensor *zw = fr_tensor_set_flags(fr_tensor_new_2d(f.ctx, FR_F32, N, K), FR_FLAG_PARAM);
+    struct fr_tensor *loss = fr_soft_cross_entropy(f.ctx, f.z, fr_pseudo_targets(f.ctx, zw, 0.95f, 0.0f), NULL);
+    struct fr_graph *g = fx_graph(&f, loss, true);
+    assert_int_equal(fr_tensor_set(zw, weak, sizeof weak), FR_STATUS_OK);
+    float gz[N * K];
+    float l = fx_run(&f, g, loss, gz);
+    assert_null(zw->grad);
+    double want = 0;
+    const int y[N] = {2, -1, 1};
+    for (int i = 0; i < N; i++) {
+        double L = lse(f.zv + i * K, 1);
+        if (y[i] >= 0)
+            want += (L - f.zv[i * K + y[i]]) / N;
+        for (int c = 0; c < K; c++) {
+            double gw = y[i] < 0 ? 0 : (exp(f.zv[i * K + c] - L) - (c == y[i])) / N;
+            assert_true(fabs(gz[i * K + c] - gw) < 1e-6);
+        }
+    }
+    assert_true(fabs(l - want) < 1e-5);
+    fr_graph_free(g);
+    fr_ctx_free(f.ctx);
+}
+
 static void test_bad_labels(void **state)
 {
     (void)state;
@@ -325,6 +407,8 @@ int main(void)
         cmocka_unit_test(test_distill_teacher_gets_no_gradient),
         cmocka_unit_test(test_mse_values),
         cmocka_unit_test(test_gradients_finite_differences),
+        cmocka_unit_test(test_pseudo_targets),
+        cmocka_unit_test(test_pseudo_targets_no_gradient),
         cmocka_unit_test(test_bad_labels),
         cmocka_unit_test(test_shape_errors),
     };

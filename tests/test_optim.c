@@ -1,6 +1,6 @@
 /* Optimizer ops on the CPU path: SGD / momentum / Nesterov / Adam / AdamW steps against updates computed
  * here in double from the same gradients, parameter groups (frozen, lr multiplier, no decay on biases),
- * gradient clipping by global norm, learning-rate schedules. */
+ * gradient clipping by global norm, learning-rate schedules, the moving average of the weights. */
 #include <math.h>
 #include <string.h>
 
@@ -152,6 +152,56 @@ static void run_case(const struct fr_optim_params *op, const struct fr_param_gro
         ref_compare(&rb, n.b, "bias", s + 1);
     }
     net_free(&n);
+}
+
+/* ema: avg starts at the weights (fr_optim_reset), then avg = d avg + (1 - d) p after each update with
+ * d = min(decay, (1 + t) / (10 + t)); at t = 30 the cap 0.9 applies (31/40 < 0.9 < 41/50 is false: 0.775, 0.82) */
+static void test_ema_average(void **state)
+{
+    (void)state;
+    struct fr_optim_params op;
+    fr_optim_params_init(&op, FR_OPTIM_SGD);
+    op.ema = 0.8f;
+    struct net n;
+    net_build(&n, &op, NULL, 0);
+    assert_int_equal(fr_optim_reset(n.o), FR_STATUS_OK); /* after net_build set the weights: the average starts there */
+    struct fr_tensor *avg = fr_optim_moment(n.o, n.w, 2);
+    assert_non_null(avg);
+    assert_string_equal(avg->name, "fc.weight.ema");
+    assert_true(avg->flags & FR_FLAG_STATE); /* saved and reloaded with checkpoints like the moments */
+    struct ref rw;
+    ref_init(&rw, n.w);
+    double want[NW];
+    memcpy(want, rw.p, sizeof want);
+    for (int t = 1; t <= 40; t++) {
+        assert_int_equal(fr_optim_set_lr(n.o, 0.3f), FR_STATUS_OK);
+        assert_int_equal(fr_graph_compute(n.g), FR_STATUS_OK);
+        float p[NW], a[NW];
+        assert_int_equal(fr_tensor_get(n.w, p, sizeof p), FR_STATUS_OK);
+        assert_int_equal(fr_tensor_get(avg, a, sizeof a), FR_STATUS_OK);
+        double d = fmin(0.8, (1.0 + t) / (10.0 + t));
+        for (int i = 0; i < NW; i++) {
+            want[i] = d * want[i] + (1 - d) * p[i];
+            if (fabs(a[i] - want[i]) > 1e-5)
+                fail_msg("step %d avg[%d] %.8g want %.8g", t, i, a[i], want[i]);
+        }
+        if (t == 40) /* the weights converge to the target: the average lags behind them */
+            assert_true(fabs(a[0] - p[0]) > 1e-7 && fabs(a[0] - p[0]) < 0.1);
+    }
+    assert_null(fr_optim_moment(n.o, n.w, 3));
+    net_free(&n);
+    op.ema = 1.0f; /* a decay of 1 would never move */
+    struct fr_ctx *ctx = fr_ctx_new();
+    struct fr_tensor *w = fr_tensor_set_flags(fr_tensor_new_1d(ctx, FR_F32, 2), FR_FLAG_PARAM);
+    struct fr_tensor *loss = fr_mse_loss(ctx, w, tu_tensor_f32(ctx, 1, (int64_t[]){2}), NULL);
+    struct fr_graph *g = fr_graph_new(ctx);
+    assert_int_equal(fr_graph_backward(g, loss), FR_STATUS_OK);
+    struct fr_optim *o = fr_optim_new(ctx, &op);
+    assert_int_equal(fr_optim_build(o, g, &w, 1), FR_STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(fr_last_error(), "decay"));
+    fr_optim_free(o);
+    fr_graph_free(g);
+    fr_ctx_free(ctx);
 }
 
 static void test_sgd(void **state)
@@ -336,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_default_settings),
         cmocka_unit_test(test_schedules),
         cmocka_unit_test(test_schedule_drives_lr_tensor),
+        cmocka_unit_test(test_ema_average),
     };
     return cmocka_run_group_tests(tests, tu_cpu_setup, tu_cpu_teardown);
 }

@@ -309,6 +309,16 @@ static struct fr_tensor *c_mse(struct pcase *P) { return mse(P); }
 static struct fr_tensor *c_mse_bwd(struct pcase *P) { return loss_grad(P, FR_OP_MSE_BWD, mse(P), 3, 0.5f); }
 static struct fr_tensor *c_mse_plain(struct pcase *P) { return fr_mse_loss(P->ctx, IN(P, 300, 7), IN(P, 300, 7), NULL); }
 
+/* FixMatch's confident targets: logits over a wide range so rows fall on both sides of the threshold */
+static struct fr_tensor *pseudo(struct pcase *P, float temp)
+{
+    struct fr_tensor *z = IN(P, 40, 10);
+    P->lo[0] = -6.0f, P->hi[0] = 6.0f;
+    return fr_pseudo_targets(P->ctx, z, 0.6f, temp);
+}
+static struct fr_tensor *c_pseudo_hard(struct pcase *P) { return pseudo(P, 0.0f); }
+static struct fr_tensor *c_pseudo_soft(struct pcase *P) { return pseudo(P, 0.5f); }
+
 static struct fr_tensor *c_sumsq_carry(struct pcase *P)
 {
     struct fr_tensor *a = IN(P, 1000), *b = IN(P, 37), *c = IN(P, 5, 7);
@@ -345,6 +355,20 @@ static struct fr_tensor *opt3(struct pcase *P, int kind, float clip, float wd)
         assert_non_null(p);
     }
     return p;
+}
+/* the weights' moving average over three SGD steps (decay 0.9: the warm-up formula decides the first steps) */
+static struct fr_tensor *c_ema3(struct pcase *P)
+{
+    struct fr_ctx *c = P->ctx;
+    struct fr_tensor *p = IN(P, 7, 33), *g[3] = {IN(P, 7, 33), IN(P, 7, 33), IN(P, 7, 33)}, *avg = IN(P, 7, 33);
+    struct fr_tensor *prep = fr_fill(c, FR_F32, SHAPE(4), 0.0f), *lr = fr_fill(c, FR_F32, SHAPE(1), 0.05f);
+    for (int s = 0; s < 3; s++) {
+        prep = fr_opt_prep(c, prep, lr, NULL);
+        p = fr_sgd_step(c, p, g[s], NULL, prep, 1.0f, 0.0f, 0.0f, 0.0f, false);
+        avg = fr_ema_step(c, avg, p, prep, 0.9f);
+        assert_non_null(avg);
+    }
+    return avg;
 }
 static struct fr_tensor *c_sgd3(struct pcase *P) { return opt3(P, OPT_SGD, 0.0f, 0.01f); }
 static struct fr_tensor *c_nesterov3(struct pcase *P) { return opt3(P, OPT_NESTEROV, 0.0f, 0.0f); }
@@ -790,6 +814,10 @@ static const struct prow rows[] = {
     {"batchnorm grad input", c_bn_dx, 1e-5f, 1e-5f, true, true},
     {"dropout train", c_dropout, 0, 0, false, true},
     {"drop_path train", c_drop_path, 0, 0, false, true},
+    /* new rows go last: a row's inputs are drawn from its index */
+    {"pseudo_targets one-hot, threshold 0.6", c_pseudo_hard, 0, 0, false, false},
+    {"pseudo_targets softmax T 0.5, threshold 0.6", c_pseudo_soft, 1e-7f, 1e-5f, false, false},
+    {"ema of 3 sgd steps", c_ema3, 1e-7f, 1e-6f, true, false},
 };
 #define N_ROWS ((int)(sizeof rows / sizeof rows[0]))
 

@@ -43,8 +43,6 @@ int cmd_distill(int argc, char **argv)
     struct fr_fit_opts fo;
     if ((rc = rc_fit_opts(cmd, &c, &f, &fo)) != CLI_OK)
         return rc;
-    if (fo.cutmix > 0 || fo.mixup > 0)
-        return cli_error(cmd, CLI_USAGE, "--cutmix/--mixup cannot be combined with distillation");
     struct rc_outdir od = {.lock_fd = -1};
     if (c.out && (rc = rc_out_open(cmd, c.out, f.resume, &od)) != CLI_OK)
         return rc;
@@ -102,7 +100,8 @@ int cmd_distill(int argc, char **argv)
         rc = rc_fail(cmd, st);
         goto done;
     }
-    bool cached = !fo.augment;
+    /* consistent teaching: with augmentation or mixing the teacher sees each batch as the student does, in the graph */
+    bool cached = !fo.augment && !(fo.cutmix > 0) && !(fo.mixup > 0);
     if (cached && (st = fr_trainset_cache_teacher(&ts, tnet)) != FR_STATUS_OK) { /* the same logits every epoch */
         rc = rc_fail(cmd, st);
         goto done;

@@ -1,7 +1,8 @@
-/* `frugal noisy-student`: the loop of REFERENCE.md section 6. A teacher trained on the label budget (or given)
- * labels the unlabeled images without noise (soft labels, threshold 0.3, class balancing by default); a fresh,
- * noised student of equal or larger size trains on labeled + pseudo-labeled images and becomes the next
- * teacher; every round's checkpoint is kept (round<R>.safetensors) and a per-round table is printed. */
+/* `frugal noisy-student`: Noisy Student (Xie et al. 2020) over fr_self_train_round. A teacher trained on the label
+ * budget (or given) labels the unlabeled images without noise (soft labels, threshold 0.3, class balancing by
+ * default; --flip, --ensemble); a fresh, noised student of equal or larger size trains on labeled + pseudo-labeled
+ * images and becomes the next teacher; every round's checkpoint is kept (round<R>.safetensors) and a per-round
+ * table with what the teacher kept is printed. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +27,7 @@ int cmd_noisy_student(int argc, char **argv)
                *teacher_augment = NULL;
     int64_t rounds = 2, teacher_epochs = 60, labeled_repeat = 10;
     double threshold = 0.3, dropout = 0.5, sdepth = 0.8, ratio = 0;
-    bool soft = true, hard = false, balance = true;
+    bool soft = true, hard = false, balance = true, flip = false, ensemble = false;
     struct cli_opt opts[] = {
         RC_COMMON_OPTS(&c),
         {"out", CLI_STR, &c.out, "DIR", "teacher.safetensors, round<R>.safetensors, metrics.jsonl", false},
@@ -41,6 +42,9 @@ int cmd_noisy_student(int argc, char **argv)
         {"soft", CLI_BOOL, &soft, NULL, "soft pseudo-labels (default)", false},
         {"hard", CLI_BOOL, &hard, NULL, "hard pseudo-labels", false},
         {"balance", CLI_BOOL, &balance, NULL, "balance pseudo-labels per class (default; --balance=false)", false},
+        {"flip", CLI_BOOL, &flip, NULL, "the teacher averages each image's probabilities with its mirror image's", false},
+        {"ensemble", CLI_BOOL, &ensemble, NULL, "the teacher averages its probabilities with every earlier round's teacher",
+         false},
         {"noise", CLI_STR, &noise, "POLICY", "student input noise ('randaugment(n=2,m=9)'; none)", false},
         {"dropout", CLI_FLOAT, &dropout, "P", "students' dropout before the classifier (built-in s, m; model files keep theirs)", false, CLI_BELOW(0, 1)},
         {"stochastic-depth", CLI_FLOAT, &sdepth, "S", "students' survival at the last block (built-in m; decays linearly from 1)", false, CLI_ABOVE(0, 1)},
@@ -90,7 +94,8 @@ int cmd_noisy_student(int argc, char **argv)
     struct fr_dataset *train = NULL, *test = NULL;
     struct fr_split sp = {0};
     struct fr_net *teacher = NULL;
-    int64_t *unl = NULL;
+    struct fr_net *earlier[100];
+    int n_earlier = 0;
     cJSON *rows = cJSON_CreateArray();
     enum fr_status st;
     double t0 = rc_now();
@@ -178,40 +183,62 @@ int cmd_noisy_student(int argc, char **argv)
             cJSON_AddStringToObject(r0, "checkpoint", prev_ckpt);
         cJSON_AddItemToArray(rows, r0);
     }
-    unl = malloc((size_t)sp.n_unlabeled * sizeof *unl);
-    if (!unl) {
-        rc = cli_error(cmd, CLI_FAIL, "out of memory");
-        goto done;
-    }
-    struct fr_pseudo_opts po = {(float)threshold, balance, 0, 1.0f};
-    struct rc_round last = {0};
+    /* the rounds (fr_self_train_round: round r draws its unlabeled images and seeds its student from --seed and r,
+       as the demo does); --ensemble keeps the earlier teachers, whose probabilities join the current one's */
+    struct fr_round_opts ro;
+    fr_round_opts_init(&ro);
+    ro.arch = student;
+    ro.noise = student_noise;
+    ro.pseudo = (struct fr_pseudo_opts){.threshold = (float)threshold, .balance = balance, .flip = flip};
+    ro.soft = soft;
+    ro.labeled_repeat = (int)labeled_repeat;
+    ro.unlabeled_ratio = ratio;
+    ro.fit = fo;
+    ro.fit.seed = (uint64_t)c.seed;
+    ro.fit.augment = noise;
+    ro.fit.val_ds = train;
+    ro.fit.val_idx = sp.val;
+    ro.fit.n_val = sp.n_val;
+    ro.fit.stop = &rc_stop;
+    struct fr_round last = {0};
     double last_loss = NAN;
     for (int64_t r = 1; r <= rounds; r++) {
-        /* a fresh random subset of the unlabeled pool each round */
-        int64_t n_unl = sp.n_unlabeled;
-        memcpy(unl, sp.unlabeled, (size_t)n_unl * sizeof *unl);
-        if (ratio > 0 && (int64_t)(ratio * (double)sp.n_labeled) < n_unl) {
-            fr_shuffle_indices(unl, n_unl, (uint64_t)c.seed, FR_RNG_SPLIT, (uint32_t)(1000 + r));
-            n_unl = (int64_t)(ratio * (double)sp.n_labeled);
-        }
         char stage[32], ck_name[32], round_s[24];
         snprintf(stage, sizeof stage, "round %lld", (long long)r);
         snprintf(ck_name, sizeof ck_name, "round%lld", (long long)r);
         snprintf(round_s, sizeof round_s, "%lld", (long long)r);
-        struct fr_fit_opts so = fo;
-        so.augment = noise;
-        so.val_ds = train;
-        so.val_idx = sp.val;
-        so.n_val = sp.n_val;
-        so.ckpt_name = ck_name;
+        struct fr_round_opts rr_o = ro;
+        rr_o.fit.ckpt_name = ck_name;
+        rr_o.fit.metrics_tag = stage;
         struct fr_kv meta[] = {{"frugal.round", round_s}, {"frugal.teacher", prev_ckpt}};
-        so.meta = meta;
-        so.n_meta = 2;
-        struct rc_round rr;
-        rc = rc_self_train(cmd, stage, be, teacher, train, &sp, unl, n_unl, &po, soft, student, &student_noise,
-                           (uint64_t)c.seed + (uint64_t)r, &so, (int)labeled_repeat, false, &rr);
-        if (rc != CLI_OK)
+        rr_o.fit.meta = meta;
+        rr_o.fit.n_meta = 2;
+        rr_o.pseudo.teachers = ensemble ? earlier : NULL;
+        rr_o.pseudo.n_teachers = ensemble ? n_earlier : 0;
+        struct progress pr;
+        progress_init(&pr, cmd, stage);
+        rr_o.fit.on_progress = progress_step;
+        rr_o.fit.on_epoch = progress_epoch;
+        rr_o.fit.user = &pr;
+        struct fr_round rr;
+        st = fr_self_train_round(teacher, train, &sp, (int)r, &rr_o, &rr);
+        progress_done(&pr);
+        if (st != FR_STATUS_OK) {
+            if (st == FR_STATUS_INTERRUPTED) {
+                rc_report_device(cmd, be, fr_net_fallback_ops(teacher));
+                rc = rc_interrupted(cmd, fr_last_error());
+            } else
+                rc = rc_fail(cmd, st);
+            fr_round_free(&rr);
             goto done;
+        }
+        fprintf(stderr, "frugal %s: [%s] the teacher labeled %lld images, %lld confident, %lld rows kept (accuracy "
+                        "%.4f against the hidden labels); classes:",
+                cmd, stage, (long long)rr.pseudo.unlabeled, (long long)rr.pseudo.confident, (long long)rr.pseudo.rows,
+                rr.pseudo.accuracy);
+        for (int k = 0; k < rr.pseudo.n_classes; k++)
+            fprintf(stderr, " %lld", (long long)rr.pseudo.class_confident[k]);
+        fprintf(stderr, "\n");
         double acc = NAN;
         if (test && (st = fr_net_evaluate(rr.student, test, NULL, test->n, &ev)) == FR_STATUS_OK) {
             acc = ev.accuracy;
@@ -222,10 +249,15 @@ int cmd_noisy_student(int argc, char **argv)
         cJSON_AddNumberToObject(row, "round", (double)r);
         cJSON_AddStringToObject(row, "model", rr.student->arch);
         cJSON_AddNumberToObject(row, "labels", (double)(sp.n_labeled + sp.n_val));
-        cJSON_AddNumberToObject(row, "unlabeled_images", (double)rr.unlabeled_used);
-        cJSON_AddNumberToObject(row, "pseudo_labels", (double)rr.pseudo_rows);
-        rc_json_num(row, "pseudo_label_accuracy", rr.pseudo_accuracy);
+        cJSON_AddNumberToObject(row, "unlabeled_images", (double)rr.pseudo.unlabeled);
+        cJSON_AddNumberToObject(row, "confident", (double)rr.pseudo.confident);
+        cJSON_AddNumberToObject(row, "pseudo_labels", (double)rr.pseudo.rows);
+        rc_json_num(row, "pseudo_label_accuracy", rr.pseudo.accuracy);
+        cJSON *hist = cJSON_AddArrayToObject(row, "class_histogram");
+        for (int k = 0; k < rr.pseudo.n_classes; k++)
+            cJSON_AddItemToArray(hist, cJSON_CreateNumber((double)rr.pseudo.class_confident[k]));
         rc_json_num(row, "val_accuracy", rr.fit.val_accuracy);
+        rc_json_num(row, "val_accuracy_ema", rr.fit.val_accuracy_ema);
         rc_json_num(row, "test_accuracy", acc);
         cJSON_AddNumberToObject(row, "seconds", rr.seconds);
         cJSON_AddNumberToObject(row, "train_images_per_second", rr.fit.images_per_second);
@@ -237,9 +269,14 @@ int cmd_noisy_student(int argc, char **argv)
             prev_ckpt[0] = 0;
         }
         cJSON_AddItemToArray(rows, row);
-        fr_net_free(teacher);
+        if (ensemble && n_earlier < (int)(sizeof earlier / sizeof earlier[0]))
+            earlier[n_earlier++] = teacher;
+        else
+            fr_net_free(teacher);
         teacher = rr.student; /* the student becomes the teacher */
+        rr.student = NULL;
         last = rr;
+        fr_pseudo_report_free(&rr.pseudo);
     }
     int fb = fr_net_fallback_ops(teacher);
     rc_report_device(cmd, be, fb);
@@ -289,7 +326,8 @@ int cmd_noisy_student(int argc, char **argv)
     rc = CLI_OK;
 done:
     cJSON_Delete(rows);
-    free(unl);
+    for (int i = 0; i < n_earlier; i++)
+        fr_net_free(earlier[i]);
     fr_net_free(teacher);
     fr_split_free(&sp);
     fr_dataset_free(train);

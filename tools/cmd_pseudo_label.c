@@ -210,7 +210,7 @@ int cmd_pseudo_label(int argc, char **argv)
         n = sp.n_unlabeled;
     }
     rc_install_signals();
-    struct fr_pseudo_opts po = {(float)threshold, balance, per_class, (float)temperature};
+    struct fr_pseudo_opts po = {.threshold = (float)threshold, .balance = balance, .per_class = per_class, .temperature = (float)temperature};
     if ((st = fr_pseudo_label(net, ds, idx, n, &po, &ps)) != FR_STATUS_OK) {
         rc = rc_fail(cmd, st);
         goto done;

@@ -376,6 +376,9 @@ int rc_fit_opts(const char *cmd, const struct rc_common *c, const struct rc_fit 
         return cli_error(cmd, CLI_USAGE, "--optimizer %s: expected sgd, adam or adamw", f->optimizer);
     fr_optim_params_init(&o->optim, kind);
     o->optim.weight_decay = (float)f->weight_decay;
+    if (!(f->ema >= 0 && f->ema < 1))
+        return cli_error(cmd, CLI_USAGE, "--ema %g: the decay must be in [0, 1) (0 = off)", f->ema);
+    o->optim.ema = (float)f->ema;
     if (kind == FR_OPTIM_SGD) {
         o->optim.momentum = (float)f->momentum;
         o->optim.nesterov = f->momentum > 0;
@@ -866,6 +869,19 @@ int rc_finish(const char *cmd, const struct rc_common *c, struct fr_backend *be,
             return rc_fail(cmd, st);
         }
     }
+    /* --ema: the weights' moving average is evaluated beside the raw weights (and saved beside them by fr_fit) */
+    struct fr_eval eva = {0};
+    eva.accuracy = NAN;
+    struct fr_net *avg = NULL;
+    if (test && fit && !isnan(fit->val_accuracy_ema) && fr_net_ema(net, &avg) == FR_STATUS_OK) {
+        enum fr_status st = fr_net_evaluate(avg, test, NULL, test->n, &eva);
+        fr_net_free(avg);
+        if (st != FR_STATUS_OK) {
+            fr_eval_free(&ev);
+            cJSON_Delete(extra);
+            return rc_fail(cmd, st);
+        }
+    }
     int fb = fr_net_fallback_ops(net);
     rc_report_device(cmd, be, fb);
     cJSON *o = rc_json_new(cmd);
@@ -874,6 +890,10 @@ int rc_finish(const char *cmd, const struct rc_common *c, struct fr_backend *be,
     rc_json_num(o, "test_loss", ev.loss);
     cJSON_AddNumberToObject(o, "test_images", (double)ev.n);
     rc_json_num(o, "val_accuracy", fit ? fit->val_accuracy : NAN);
+    if (fit && !isnan(fit->val_accuracy_ema)) {
+        rc_json_num(o, "val_accuracy_ema", fit->val_accuracy_ema);
+        rc_json_num(o, "test_accuracy_ema", eva.accuracy);
+    }
     rc_json_num(o, "train_loss", fit ? fit->train_loss : NAN);
     rc_json_num(o, "train_images_per_second", fit ? fit->images_per_second : NAN);
     rc_json_num(o, "host_to_device_bytes_per_step", fit ? (double)fit->host_to_device_bytes_per_step : NAN);
@@ -905,6 +925,8 @@ int rc_finish(const char *cmd, const struct rc_common *c, struct fr_backend *be,
         cJSON_Delete(o);
         if (test)
             printf("test accuracy %.4f  test loss %.4f  (%lld images)\n", ev.accuracy, ev.loss, (long long)ev.n);
+        if (test && !isnan(eva.accuracy))
+            printf("test accuracy %.4f  of the weights' moving average\n", eva.accuracy);
         if (fit && fit->plan.cached_features)
             printf("backbone features of %lld images computed once in %.1f s\n", (long long)fit->feature_images,
                    fit->feature_seconds);
@@ -913,53 +935,7 @@ int rc_finish(const char *cmd, const struct rc_common *c, struct fr_backend *be,
                    (long long)fit->steps, fit->images_per_second, seconds);
     }
     fr_eval_free(&ev);
-    return CLI_OK;
-}
-
-int rc_self_train(const char *cmd, const char *stage, struct fr_backend *be, struct fr_net *teacher,
-                  const struct fr_dataset *ds, const struct fr_split *sp, const int64_t *unl, int64_t n_unl,
-                  const struct fr_pseudo_opts *po, bool soft, const char *arch, const struct fr_model_opts *noise,
-                  uint64_t seed, const struct fr_fit_opts *fo, int labeled_repeat, bool quiet, struct rc_round *out)
-{
-    memset(out, 0, sizeof *out);
-    out->pseudo_accuracy = NAN;
-    double t0 = rc_now();
-    struct fr_trainset ts;
-    struct fr_pseudo_stats ps;
-    enum fr_status st = fr_pseudo_trainset(teacher, ds, sp->labeled, sp->n_labeled, labeled_repeat, unl, n_unl, po,
-                                           soft, &ts, &ps);
-    if (st != FR_STATUS_OK)
-        return rc_fail(cmd, st);
-    out->pseudo_rows = ps.rows;
-    out->unlabeled_used = ps.unlabeled;
-    out->pseudo_accuracy = ps.accuracy >= 0 ? ps.accuracy : NAN;
-    st = fr_net_new_ex(be, arch, noise, ds->c, ds->h, ds->w, teacher->n_classes, teacher->class_names, seed,
-                       &out->student);
-    if (st != FR_STATUS_OK) {
-        fr_trainset_free(&ts);
-        return rc_fail(cmd, st);
-    }
-    if (!quiet)
-        fprintf(stderr, "frugal %s: [%s] teacher labeled %lld images, kept %lld (pseudo-label accuracy %.4f); student %s "
-                        "trains on %lld images\n",
-                cmd, stage, (long long)n_unl, (long long)out->pseudo_rows, out->pseudo_accuracy, arch, (long long)ts.n);
-    struct fr_fit_opts o = *fo;
-    struct progress pr;
-    progress_init(&pr, cmd, stage);
-    o.on_progress = progress_step;
-    o.on_epoch = quiet ? NULL : progress_epoch; /* quiet: the bar / periodic lines only */
-    o.user = &pr;
-    o.metrics_tag = stage;
-    st = fit(cmd, be, out->student, &ts, &o, &out->fit);
-    progress_done(&pr);
-    fr_trainset_free(&ts);
-    out->seconds = rc_now() - t0;
-    if (st != FR_STATUS_OK) {
-        int rc = st == FR_STATUS_INTERRUPTED ? rc_interrupted(cmd, last_error(st)) : rc_fail(cmd, st);
-        fr_net_free(out->student);
-        out->student = NULL;
-        return rc;
-    }
+    fr_eval_free(&eva);
     return CLI_OK;
 }
 

@@ -28,7 +28,7 @@ struct rc_data {
 struct rc_fit {
     const char *model, *optimizer, *schedule, *augment, *resume, *balance;
     int64_t epochs, batch, warmup;
-    double lr, weight_decay, momentum, cutmix, mixup, label_smoothing;
+    double lr, weight_decay, momentum, cutmix, mixup, label_smoothing, ema;
     bool profile, sync_bn;
 };
 
@@ -85,6 +85,8 @@ struct rc_fit {
         {"mixup", CLI_FLOAT, &(f)->mixup, "ALPHA", "= mixup(alpha=ALPHA) in --augment (0 = off)", false,                    \
          CLI_RANGE(0, 1000)},                                                                                          \
         {"label-smoothing", CLI_FLOAT, &(f)->label_smoothing, "X", "label smoothing (0)", false, CLI_BELOW(0, 1)},     \
+        {"ema", CLI_FLOAT, &(f)->ema, "DECAY", "also keep a moving average of the weights (e.g. 0.999): validated, "  \
+         "saved as <name>_ema.safetensors (0 = off)", false, CLI_BELOW(0, 1)},                                            \
         {"resume", CLI_STR, &(f)->resume, "CKPT", "continue an interrupted run from its checkpoint (same data flags)", \
          false},                                                                                                       \
         {"profile", CLI_BOOL, &(f)->profile, NULL, "print each op's share of a step, launches, work-items", false}, \
@@ -217,21 +219,5 @@ int rc_finish(const char *cmd, const struct rc_common *c, struct fr_backend *be,
               const struct fr_fit_result *fit, const struct fr_dataset *test, double seconds, cJSON *extra);
 /* monotonic seconds */
 double rc_now(void);
-
-/* One self-training round (Noisy Student, Xie et al. 2020) with progress display: the training set of
- * fr_pseudo_trainset (the teacher, in eval mode, labels unl[0..n_unl) of ds; the labeled images repeated
- * labeled_repeat times), and a fresh student of `arch` (seeded with seed; noise: fo->augment and the model's
- * dropout/stochastic depth, overridden for built-in models by `noise`, NULL = their defaults) trained on it. */
-struct rc_round {
-    struct fr_net *student;
-    struct fr_fit_result fit;
-    int64_t pseudo_rows, unlabeled_used;
-    double pseudo_accuracy; /* against the true labels when the dataset has them */
-    double seconds;
-};
-int rc_self_train(const char *cmd, const char *stage, struct fr_backend *be, struct fr_net *teacher,
-                  const struct fr_dataset *ds, const struct fr_split *sp, const int64_t *unl, int64_t n_unl,
-                  const struct fr_pseudo_opts *po, bool soft, const char *arch, const struct fr_model_opts *noise,
-                  uint64_t seed, const struct fr_fit_opts *fo, int labeled_repeat, bool quiet, struct rc_round *out);
 
 #endif

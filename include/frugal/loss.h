@@ -41,6 +41,11 @@ struct fr_tensor *fr_distill_loss(struct fr_ctx *ctx, struct fr_tensor *student_
                                   struct fr_tensor *teacher_logits, struct fr_tensor *labels,
                                   struct fr_tensor *weights, float alpha, float temperature);
 
+/* Confident predictions as targets (FixMatch): row i is onehot(argmax z_i) when temperature is 0, else
+ * softmax(z_i / temperature), where the top probability of softmax(z_i) is >= threshold, and zeros elsewhere (a
+ * masked row adds nothing to a soft cross-entropy). Not differentiated: the targets are constants of the step. */
+struct fr_tensor *fr_pseudo_targets(struct fr_ctx *ctx, struct fr_tensor *logits, float threshold, float temperature);
+
 /* Mean squared error between a and b (same shape [N,...]); both may be differentiated. */
 struct fr_tensor *fr_mse_loss(struct fr_ctx *ctx, struct fr_tensor *a, struct fr_tensor *b, struct fr_tensor *weights);
 

@@ -206,6 +206,15 @@ struct fr_trainer_opts {
                                             parameters, run in the graph on the same augmented batch (NULL: teacher
                                             logits given per step) */
     float teacher_mean[4], teacher_std[4]; /* its input normalisation */
+    /* FixMatch (CE, FR_U8, no mixing): the last `unlabeled` rows of each batch are unlabeled images (targets are
+       given for the first batch - unlabeled rows only). `augment` makes their weak view, `strong` (per-sample ops
+       only, read by fr_trainer_new) their strong view from the same uploaded images; where the weak view's top
+       probability is >= threshold its argmax is the strong view's target (no gradient through it). Loss = CE of
+       the labeled rows + lambda_u * mean over the unlabeled rows of the masked CE. Three forwards (labeled, weak,
+       strong): batch-norm statistics are per part. */
+    int unlabeled;
+    const struct fr_aug_policy *strong;
+    float threshold, lambda_u;
     /* a batch split across the ranks of a job (frugal/dist.h): this trainer's batch is rows [first_sample,
      * first_sample + batch) of a global batch */
     int global_batch;                    /* rows of the global batch (0 = batch): the loss is scaled by batch/global,
@@ -226,6 +235,7 @@ void fr_trainer_free(struct fr_trainer *tr);
 struct fr_batch_in {
     const void *images;     /* u8 NHWC or f32 NCHW, per opts.input */
     const float *prog;      /* with per-sample ops: [batch, K, FR_AUG_REC] programs (fr_aug_policy_draw_batch) */
+    const float *strong;    /* FixMatch: [unlabeled, K', FR_AUG_REC] programs of the strong policy for the last rows */
     const float *mix;       /* with a mixing stage: [batch, FR_AUG_MIX_REC] records */
     const int32_t *tab;     /* devices without doubles: the programs' coordinate tables (fr_trainer_tables), or
                                NULL to have fr_trainer_submit compute them */

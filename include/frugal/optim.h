@@ -42,6 +42,10 @@ struct fr_tensor *fr_sgd_step(struct fr_ctx *ctx, struct fr_tensor *param, struc
 struct fr_tensor *fr_adam_step(struct fr_ctx *ctx, struct fr_tensor *param, struct fr_tensor *grad, struct fr_tensor *m,
                                struct fr_tensor *v, struct fr_tensor *prep, float lr_mult, float weight_decay,
                                float beta1, float beta2, float eps, bool decoupled);
+/* avg <- d * avg + (1 - d) * x in place, d = fr_ema_decay(decay, t) with t the step count of prep (cl/common.h).
+ * x is usually a parameter's update node, so the average follows the updated weights. */
+struct fr_tensor *fr_ema_step(struct fr_ctx *ctx, struct fr_tensor *avg, struct fr_tensor *x, struct fr_tensor *prep,
+                              float decay);
 
 /* --- optimizer builder (src/train/optimizer.c) --- */
 enum fr_optim_kind { FR_OPTIM_SGD = 0, FR_OPTIM_ADAM, FR_OPTIM_ADAMW };
@@ -53,6 +57,8 @@ struct fr_optim_params {
     bool nesterov;
     float beta1, beta2, eps;   /* Adam/AdamW */
     float clip_norm;           /* > 0: clip gradients by global norm */
+    float ema;                 /* in (0, 1): also keep an exponential moving average of every updated parameter with
+                                  this decay (a STATE tensor "<param>.ema", see fr_ema_step); 0 = none */
     bool after_backward;       /* every update after the whole backward (a host step hook between them, e.g. the
                                   data-parallel gradient sum: fr_trainer_set_hook); default: each layer's update as
                                   soon as the backward is done with it, so its gradient dies early */
@@ -89,7 +95,8 @@ int fr_optim_n_updates(const struct fr_optim *o);
 /* Effective (lr_mult, weight_decay, frozen) of a parameter by name; false if it has no group data. */
 bool fr_optim_param_settings(const struct fr_optim *o, const struct fr_tensor *param, float *lr_mult, float *wd,
                              bool *frozen);
-/* The moment tensors (STATE) created for a parameter, for checkpoints; NULL if none. */
+/* The state tensors created for a parameter (which: 0 first moment / momentum, 1 second moment, 2 weight average),
+ * for checkpoints; NULL if none. */
 struct fr_tensor *fr_optim_moment(const struct fr_optim *o, const struct fr_tensor *param, int which);
 
 /* --- learning-rate schedules (src/train/schedule.c) --- */

@@ -73,6 +73,10 @@ const char *fr_net_head_prefix(const struct fr_net *net, char *buf, size_t size)
 enum fr_status fr_net_save(const struct fr_net *net, const char *path, int64_t epoch, int64_t step_in_epoch,
                            int64_t global_step, const struct fr_kv *extra, int n_extra);
 
+/* A network holding the moving average of the weights of a net trained with fit.optim.ema (its batch-norm statistics
+ * are the net's own): evaluate, save or use it as a teacher like any net. FR_STATUS_NOT_FOUND without an average. */
+enum fr_status fr_net_ema(const struct fr_net *net, struct fr_net **out);
+
 /* Nodes of this net's graphs that ran on the CPU instead of the device. */
 int fr_net_fallback_ops(const struct fr_net *net);
 
@@ -127,6 +131,7 @@ struct fr_fit_progress {
 struct fr_epoch_stats {
     int64_t epoch, epochs;
     double train_loss, val_accuracy, val_loss; /* val NaN without a validation set */
+    double val_accuracy_ema;                   /* of the weights' moving average (optim.ema > 0), else NaN */
     double seconds, images_per_second;         /* the epoch; training images/s of its step loop */
     float lr;
 };
@@ -156,6 +161,17 @@ struct fr_fit_opts {
     const struct fr_kv *meta;            /* extra checkpoint metadata */
     int n_meta;
     bool resume;                         /* continue from the position loaded into the net */
+    /* FixMatch (Sohn et al. 2020) when n_unlabeled > 0: each step takes `batch` labeled images of the training set
+       (cycled; hard labels) and mu x batch of the unlabeled images idx[0..n_unlabeled) of unlabeled_ds. `augment`
+       (per-sample ops only) is the weak view of both, `strong` the unlabeled images' strong view, made on the device
+       from the same upload; the weak view's predictions with top probability >= threshold are the strong view's
+       targets, their loss weighted by lambda_u. An epoch is one pass over the unlabeled images. */
+    const struct fr_dataset *unlabeled_ds;
+    const int64_t *unlabeled_idx;
+    int64_t n_unlabeled;
+    int mu;                              /* unlabeled images per labeled image in a step (7) */
+    float threshold, lambda_u;           /* 0.95, 1 */
+    const char *strong;                  /* the strong view's policy */
     volatile sig_atomic_t *stop;         /* set asynchronously: finish the step, save, FR_STATUS_INTERRUPTED */
     /* several processes (mpirun, frugal/dist.h): each global batch of `batch` is split across the ranks */
     enum fr_balance balance;             /* equal shares (default) or shares proportional to each rank's speed */
@@ -191,6 +207,7 @@ struct fr_fit_result {
     double seconds, images_per_second; /* all of it; training images per second of the step loops (validation and
                                           checkpoints excluded) */
     double train_loss, val_accuracy;
+    double val_accuracy_ema;           /* of the weights' moving average (optim.ema > 0), else NaN */
     int fallback_ops;
     bool interrupted;
     size_t host_to_device_bytes_per_step; /* the u8 batch, programs, tables, mix records, targets, learning rate */
@@ -199,38 +216,146 @@ struct fr_fit_result {
 enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct fr_fit_opts *o,
                       struct fr_fit_result *r);
 
-/* --- pseudo-labelling (docs/reference.md §6) --- */
+/* --- pseudo-labelling (src/recipes/pseudo.c; docs/reference.md §6) --- */
 struct fr_pseudo_opts {
-    float threshold;   /* keep predictions with max probability >= threshold */
+    float threshold;   /* keep predictions whose top probability is >= threshold, in [0, 1] */
     bool balance;      /* per class: keep the most confident of frequent classes, duplicate rare ones */
     int64_t per_class; /* balance target (0 = kept / K) */
-    float temperature; /* softmax temperature for the soft labels (1) */
+    float temperature; /* softmax temperature of the probabilities (0 = 1) */
+    bool flip;         /* test-time flips: probabilities averaged over each image and its mirror image */
+    struct fr_net *const *teachers; /* more teachers (e.g. earlier rounds): probabilities averaged over all */
+    int n_teachers;
+};
+/* The options' range checks (threshold outside [0, 1] ...), as fr_pseudo_label makes them. */
+enum fr_status fr_pseudo_check(const struct fr_pseudo_opts *o);
+/* what a teacher's labelling kept */
+struct fr_pseudo_report {
+    int64_t unlabeled;        /* images labeled */
+    int64_t confident;        /* of them, with confidence >= threshold (distinct images) */
+    int64_t rows;             /* rows kept (after balancing: duplicates of rare classes, the rest left out) */
+    double accuracy;          /* of the confident predictions against the dataset's labels, NaN without labels */
+    int n_classes;
+    int64_t *class_confident; /* confident images per predicted class [K] */
+    int64_t *class_rows;      /* rows per class [K] */
 };
 struct fr_pseudo {
-    int64_t n;
+    int64_t n;      /* rows kept (= report.rows) */
     int n_classes;
-    int64_t *idx;   /* image index (duplicates possible after balancing) */
+    int64_t *idx;   /* image index per row */
     int32_t *label; /* argmax */
     float *prob;    /* n x K probabilities */
     float *conf;    /* max probability */
+    struct fr_pseudo_report report;
 };
-/* Labels images idx[0..n) of ds with the teacher (eval mode, no noise). */
+/* Labels images idx[0..n) of ds (idx NULL = 0..n-1) with the teacher(s) in eval mode (no noise). Unreadable images
+ * that the dataset skips are never kept. */
 enum fr_status fr_pseudo_label(struct fr_net *teacher, const struct fr_dataset *ds, const int64_t *idx, int64_t n,
                                const struct fr_pseudo_opts *o, struct fr_pseudo *out);
 void fr_pseudo_free(struct fr_pseudo *p);
+void fr_pseudo_report_free(struct fr_pseudo_report *r);
+
+/* --- self-training rounds: pseudo-labelling, Noisy Student (src/recipes/selftrain.c) ---
+ * Round r (1, 2, ...) of a run with seed S: the teacher labels the unlabeled images of the split (a subset drawn
+ * with (S, FR_RNG_SPLIT, 1000 + r) when a ratio is set), without noise; a fresh student initialised and trained with
+ * seed fr_round_seed(S, r) learns from the labeled images, repeated, plus the pseudo-labels, with noise. Every
+ * command that runs rounds (noisy-student, demo) goes through this, so the same seed gives the same rounds. */
+struct fr_round_opts {
+    const char *arch;             /* the student: t, s, m or a model file (equal to or larger than the teacher) */
+    struct fr_model_opts noise;   /* the student's dropout / stochastic depth (-1: the architecture's own) */
+    struct fr_pseudo_opts pseudo; /* how the teacher labels: threshold, balancing, flips, more teachers */
+    bool soft;                    /* learn the teacher's probabilities (else its argmax) */
+    int labeled_repeat;           /* the labeled images appear this many times per epoch (>= 1) */
+    double unlabeled_ratio;       /* unlabeled images per labeled image and round (0 = all) */
+    struct fr_fit_opts fit;       /* the student's training: fit.augment is its input noise, fit.seed the run's seed */
+};
+void fr_round_opts_init(struct fr_round_opts *o); /* student t, threshold 0.3, balanced soft labels, repeat 1 */
+uint64_t fr_round_seed(uint64_t seed, int round); /* seed + round */
+/* The unlabeled images of round `round`: all of sp->unlabeled in the round's order, the first *n of them
+ * (ratio x labeled images, or all when ratio is 0). *idx holds all of them (free()). */
+enum fr_status fr_round_unlabeled(const struct fr_split *sp, double ratio, uint64_t seed, int round, int64_t **idx,
+                                  int64_t *n);
+struct fr_round {
+    int round;
+    struct fr_net *student;        /* the trained student (the next teacher) */
+    struct fr_pseudo_report pseudo; /* what the teacher's labelling kept */
+    struct fr_fit_result fit;
+    double seconds;
+};
+/* One round (see above). The teacher's classes and input must be the dataset's. FR_STATUS_INTERRUPTED (fit.stop)
+ * leaves the student in out->student (its checkpoint saved by fr_fit). */
+enum fr_status fr_self_train_round(struct fr_net *teacher, const struct fr_dataset *ds, const struct fr_split *sp,
+                                   int round, const struct fr_round_opts *o, struct fr_round *out);
+void fr_round_free(struct fr_round *r);
+
+/* --- FixMatch (src/recipes/fixmatch.c) ---
+ * A network learns from the labeled images of a split (hard labels, the weak view) and the unlabeled ones: the weak
+ * view's confident predictions (top probability >= fit.threshold) are the targets of the strong view, both made on
+ * the device from one upload (fr_fit's FixMatch options). fit.augment is the weak view, fit.strong the strong one. */
+#define FR_FIXMATCH_WEAK "hflip;translate(x=0.125,y=0.125)"                        /* flip + pad-and-crop */
+#define FR_FIXMATCH_STRONG "hflip;translate(x=0.125,y=0.125);randaugment(n=2,m=10);cutout(size=12)"
+struct fr_fixmatch_opts {
+    struct fr_fit_opts fit;  /* threshold (0.95), mu (7), lambda_u (1), optim.ema, epochs (passes over the unlabeled) */
+    double unlabeled_ratio;  /* unlabeled images per labeled image (0 = all), drawn as round 1 of fr_round_unlabeled */
+};
+void fr_fixmatch_opts_init(struct fr_fixmatch_opts *o); /* fr_fit_opts_init + the weak and strong views above */
+/* The range checks (threshold in [0, 1], mu >= 1, lambda_u >= 0, a strong policy) fr_fixmatch makes first. */
+enum fr_status fr_fixmatch_check(const struct fr_fixmatch_opts *o);
+/* Trains net (fresh or pretrained) on ds with split sp. Errors before training: options, the network's input or
+ * classes differ from ds, no labeled or no unlabeled images. */
+enum fr_status fr_fixmatch(struct fr_net *net, const struct fr_dataset *ds, const struct fr_split *sp,
+                           const struct fr_fixmatch_opts *o, struct fr_fit_result *r);
+
+struct fr_demo_row {
+    char method[40];
+    int64_t labels;          /* labeled images used, validation included */
+    int64_t unlabeled;       /* unlabeled images used */
+    int64_t pseudo_kept;     /* pseudo-label rows the student learned from (FixMatch: images above the threshold at the
+                                end) */
+    double pseudo_accuracy;  /* of those against the hidden labels (NaN without) */
+    double val_accuracy, test_accuracy; /* test NaN without a test set */
+    bool ema;                /* the row is the weights' moving average */
+    double seconds;
+};
+/* --- the demo (src/recipes/demo.c) ---
+ * On one split: supervised and supervised+augment baselines, pseudo-labelling, FixMatch and Noisy Student rounds,
+ * one model for all. The baselines train on the labeled images repeated labeled_repeat times per epoch for `epochs`
+ * epochs, the schedule of the self-training students (which add the pseudo-labels), so a row's gain over
+ * supervised+augment comes from the unlabeled images. Pseudo-labelling's teacher and the first Noisy Student
+ * round's teacher is the best model so far by validation accuracy (a tie keeps the earlier row), each later round's
+ * the previous student; a row uses the weights' moving average (fit.optim.ema) when it validates better than the
+ * raw weights. Self-training rounds follow fr_self_train_round's seeds. */
+struct fr_demo_opts {
+    const char *arch;                 /* every row's model (t) */
+    int epochs, labeled_repeat;       /* baselines and self-training students (12; 10) */
+    const char *augment;              /* supervised+augment, the pseudo-label student, FixMatch's weak view */
+    const char *noise;                /* the Noisy Student students' input noise */
+    float pl_threshold, ns_threshold; /* pseudo-labelling (0.95, hard labels), Noisy Student (soft, balanced) */
+    int rounds;                       /* Noisy Student rounds (2) */
+    double unlabeled_ratio;           /* unlabeled images per labeled image (0 = all) */
+    struct fr_fixmatch_opts fixmatch; /* threshold, mu, lambda_u, strong view (its fit's other fields are not used) */
+    int fixmatch_epochs;              /* passes over the unlabeled images */
+    struct fr_fit_opts fit;           /* optimizer, learning rate, ema, seed, out_dir, stop, progress callbacks */
+    void (*on_stage)(void *user, const char *method); /* a row's training starts */
+    void (*on_row)(void *user, const struct fr_demo_row *row);
+    void *user;
+};
+void fr_demo_opts_init(struct fr_demo_opts *o, bool quick); /* the full demo or the quick one */
+enum fr_status fr_demo_check(const struct fr_demo_opts *o);   /* range checks, before any training */
+/* Runs every row; *rows (free()) holds them. Errors before training: options, no labeled, validation or unlabeled
+ * images, a test set whose classes or image size differ. */
+enum fr_status fr_demo_run(struct fr_backend *be, const struct fr_dataset *train, const struct fr_dataset *test,
+                           const struct fr_split *sp, const struct fr_demo_opts *o, struct fr_demo_row **rows,
+                           int *n_rows);
 
 /* --- training sets from a teacher (src/recipes/teacher.c) --- */
-struct fr_pseudo_stats {
-    int64_t unlabeled, rows; /* images the teacher labeled, pseudo-labeled rows kept (duplicates included) */
-    double accuracy;         /* of the kept rows against the dataset's own labels; -1 without them */
-};
-/* One Noisy Student round's training set: images labeled[0..n_labeled) of ds with their labels, repeated
+/* One self-training round's training set: images labeled[0..n_labeled) of ds with their labels, repeated
  * labeled_repeat times (so they keep a share of every batch), plus the teacher's pseudo-labels of unl[0..n_unl)
- * (soft: its probabilities as targets). ts is initialised here; free it with fr_trainset_free. */
+ * (soft: its probabilities as targets). ts is initialised here; free it with fr_trainset_free. *report (may be NULL)
+ * gets what the labelling kept; free it with fr_pseudo_report_free. */
 enum fr_status fr_pseudo_trainset(struct fr_net *teacher, const struct fr_dataset *ds, const int64_t *labeled,
                                   int64_t n_labeled, int labeled_repeat, const int64_t *unl, int64_t n_unl,
                                   const struct fr_pseudo_opts *po, bool soft, struct fr_trainset *ts,
-                                  struct fr_pseudo_stats *stats);
+                                  struct fr_pseudo_report *report);
 /* Fills ts->teacher with the teacher's logits of every image (distillation without augmentation: the same
  * logits every epoch, computed once). */
 enum fr_status fr_trainset_cache_teacher(struct fr_trainset *ts, struct fr_net *teacher);

@@ -119,6 +119,9 @@ struct fr_aug_stage {
 struct fr_ctx;
 enum fr_status fr_aug_stage_build(struct fr_ctx *ctx, const struct fr_aug_policy *pol, int batch, int h, int w, int c,
                                   unsigned flags, struct fr_aug_stage *s);
+/* The same over images already in the graph (u8 NHWC [batch,h,w,c], e.g. a slice of another stage's input). */
+enum fr_status fr_aug_stage_build_on(struct fr_ctx *ctx, struct fr_tensor *images, const struct fr_aug_policy *pol,
+                                     unsigned flags, struct fr_aug_stage *s);
 /* fills the table input from one batch of programs (buf: tab_cap ints of host scratch) */
 enum fr_status fr_aug_stage_set_tables(const struct fr_aug_stage *s, const float *prog, int batch, int h, int w,
                                        int32_t *buf);

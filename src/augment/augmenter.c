@@ -19,10 +19,22 @@ static struct fr_tensor *stage_input(struct fr_ctx *ctx, enum fr_dtype type, int
 enum fr_status fr_aug_stage_build(struct fr_ctx *ctx, const struct fr_aug_policy *pol, int batch, int h, int w, int c,
                                   unsigned flags, struct fr_aug_stage *s)
 {
+    struct fr_tensor *images = stage_input(ctx, FR_U8, 4, (int64_t[]){batch, h, w, c}, "aug.images");
+    if (!images)
+        return fr_ctx_status(ctx) != FR_STATUS_OK ? fr_ctx_status(ctx) : FR_STATUS_OUT_OF_MEMORY;
+    return fr_aug_stage_build_on(ctx, images, pol, flags, s);
+}
+
+enum fr_status fr_aug_stage_build_on(struct fr_ctx *ctx, struct fr_tensor *images, const struct fr_aug_policy *pol,
+                                     unsigned flags, struct fr_aug_stage *s)
+{
     const bool tables = flags & FR_AUG_STAGE_TABLES;
     memset(s, 0, sizeof *s);
+    if (images->type != FR_U8 || images->ndim != 4)
+        return fr_error(FR_STATUS_SHAPE, "augment: a stage takes u8 NHWC images");
+    const int batch = (int)images->ne[0], h = (int)images->ne[1], w = (int)images->ne[2];
     s->oh = h, s->ow = w;
-    s->images = stage_input(ctx, FR_U8, 4, (int64_t[]){batch, h, w, c}, "aug.images");
+    s->images = images;
     struct fr_tensor *y = s->images;
     if (pol && fr_aug_policy_has_ops(pol)) {
         s->k = fr_aug_policy_max_ops(pol);

@@ -1,4 +1,4 @@
-/* CPU kernels of the loss ops: per-row log-sum-exp losses and gradients (rows in parallel, the batch
+/* CPU kernels of the loss ops: per-row log-sum-exp losses and gradients, and FixMatch's confident targets (rows in parallel, the batch
  * sum reduced in a fixed order so results do not depend on the thread count). */
 #include <math.h>
 
@@ -155,3 +155,39 @@ enum fr_status fr_cpu_distill(struct fr_cpu_kctx *k, struct fr_tensor *d) { retu
 enum fr_status fr_cpu_distill_bwd(struct fr_cpu_kctx *k, struct fr_tensor *d) { return run(k, d, L_DISTILL, true); }
 enum fr_status fr_cpu_mse(struct fr_cpu_kctx *k, struct fr_tensor *d) { return run(k, d, L_MSE, false); }
 enum fr_status fr_cpu_mse_bwd(struct fr_cpu_kctx *k, struct fr_tensor *d) { return run(k, d, L_MSE, true); }
+
+/* rows of confident targets: p_max = 1 / sum_j exp(z_j - z_max) against the threshold, then one-hot or softmax(z/T) */
+struct pt_job {
+    const float *z;
+    float *t;
+    int64_t k;
+    float thr, temp;
+};
+
+static void pt_rows(void *p, int64_t begin, int64_t end)
+{
+    struct pt_job *j = p;
+    for (int64_t i = begin; i < end; i++) {
+        const float *z = j->z + i * j->k;
+        float *t = j->t + i * j->k;
+        int64_t best = 0;
+        for (int64_t c = 1; c < j->k; c++)
+            if (z[c] > z[best])
+                best = c;
+        double s = 0.0;
+        for (int64_t c = 0; c < j->k; c++)
+            s += exp((double)z[c] - z[best]);
+        bool keep = 1.0 / s >= (double)j->thr; /* false for NaN logits */
+        double lt = keep && j->temp > 0.0f ? lse_row(z, j->k, 1.0f / j->temp) : 0.0;
+        for (int64_t c = 0; c < j->k; c++)
+            t[c] = !keep ? 0.0f : j->temp > 0.0f ? (float)exp((double)(z[c] * (1.0f / j->temp)) - lt) : (float)(c == best);
+    }
+}
+
+enum fr_status fr_cpu_pseudo_targets(struct fr_cpu_kctx *k, struct fr_tensor *d)
+{
+    struct fr_tensor *zt = d->src[0];
+    struct pt_job j = {fr_f32(zt), fr_f32(d), fr_nelements(zt) / zt->ne[0], d->params[0].f, d->params[1].f};
+    fr_cpu_parallel_for(k, zt->ne[0], FR_MAX(1, 8192 / j.k), pt_rows, &j);
+    return FR_STATUS_OK;
+}

@@ -1,7 +1,8 @@
 /* CPU kernels of the optimizer ops: gradient sum of squares, clip scale, step scalars, and the in-place
- * SGD (momentum, Nesterov) and Adam/AdamW updates (elementwise, split over the thread pool). */
+ * SGD (momentum, Nesterov) and Adam/AdamW updates and weight averages (elementwise, split over the thread pool). */
 #include <math.h>
 
+#include "common.h"
 #include "cpu/cpu.h"
 
 enum fr_status fr_cpu_opt_sumsq(struct fr_cpu_kctx *k, struct fr_tensor *dst)
@@ -125,5 +126,25 @@ enum fr_status fr_cpu_adam_step(struct fr_cpu_kctx *k, struct fr_tensor *dst)
     j.m = fr_f32(dst->src[2]);
     j.v = fr_f32(dst->src[3]);
     fr_cpu_parallel_for(k, fr_nelements(dst), 16384, adam_range, &j);
+    return FR_STATUS_OK;
+}
+
+struct ema_job {
+    float *avg;
+    const float *x;
+    float d;
+};
+
+static void ema_range(void *ctx, int64_t b, int64_t e)
+{
+    struct ema_job *j = ctx;
+    for (int64_t i = b; i < e; i++)
+        j->avg[i] = j->d * j->avg[i] + (1.0f - j->d) * j->x[i];
+}
+
+enum fr_status fr_cpu_ema_step(struct fr_cpu_kctx *k, struct fr_tensor *dst)
+{
+    struct ema_job j = {fr_f32(dst), fr_f32(dst->src[1]), fr_ema_decay(dst->params[0].f, fr_f32(dst->src[2])[0])};
+    fr_cpu_parallel_for(k, fr_nelements(dst), 16384, ema_range, &j);
     return FR_STATUS_OK;
 }

@@ -1,5 +1,5 @@
 /* OpenCL launchers of the loss ops (ops_loss.def): cross-entropy, soft-target CE, distillation, MSE and
- * their gradients. Kernels in cl/loss.cl (kind numbers as there); CPU kernels in src/cpu/loss.c. */
+ * their gradients, FixMatch's confident targets. Kernels in cl/loss.cl (kind numbers as there); CPU kernels in src/cpu/loss.c. */
 #include "opencl/opencl_internal.h"
 
 enum { K_CE = 0, K_SOFT = 1, K_DISTILL = 2, K_MSE = 3 };
@@ -136,8 +136,26 @@ static enum fr_status cl_mse_bwd(struct fr_cl *cl, struct fr_tensor *d, const st
     return launch(cl, d, K_MSE, true);
 }
 
+static enum fr_status cl_pseudo_targets(struct fr_cl *cl, struct fr_tensor *d, const struct fr_exec *ex)
+{
+    (void)ex;
+    struct fr_tensor *z = d->src[0];
+    int64_t n = z->ne[0], k = fr_nelements(z) / FR_MAX(n, 1);
+    struct fr_cl_launch L;
+    if (fr_cl_begin(&L, cl, "loss.cl", "pseudo_targets") != FR_STATUS_OK)
+        return L.st;
+    fr_cl_arg_tensor(&L, d);
+    fr_cl_arg_tensor(&L, z);
+    fr_cl_arg_int(&L, (int)n);
+    fr_cl_arg_int(&L, (int)k);
+    fr_cl_arg_float(&L, d->params[0].f);
+    fr_cl_arg_float(&L, d->params[1].f);
+    return fr_cl_run_1d(&L, n);
+}
+
 void fr_cl_register_loss(struct fr_cl_op *t)
 {
+    t[FR_OP_PSEUDO_TARGETS] = (struct fr_cl_op){cl_pseudo_targets, loss_supports};
     t[FR_OP_CROSS_ENTROPY] = (struct fr_cl_op){cl_ce, loss_supports};
     t[FR_OP_CROSS_ENTROPY_BWD] = (struct fr_cl_op){cl_ce_bwd, loss_supports};
     t[FR_OP_SOFT_CROSS_ENTROPY] = (struct fr_cl_op){cl_soft, loss_supports};

@@ -107,6 +107,18 @@ static enum fr_status cl_adam(struct fr_cl *cl, struct fr_tensor *d, const struc
     return fr_cl_run_1d(&L, fr_nelements(d));
 }
 
+static enum fr_status cl_ema(struct fr_cl *cl, struct fr_tensor *d, const struct fr_exec *ex)
+{
+    (void)ex;
+    struct fr_cl_launch L;
+    fr_cl_begin(&L, cl, "optim.cl", "opt_ema");
+    fr_cl_arg_tensor(&L, d); /* the average's own storage */
+    fr_cl_arg_tensor(&L, d->src[1]);
+    fr_cl_arg_tensor(&L, d->src[2]);
+    fr_cl_arg_float(&L, d->params[0].f);
+    return fr_cl_run_1d(&L, fr_nelements(d));
+}
+
 /* --- every update of a step in one launch --- */
 /* One table row per parameter tensor (cl/optim.cl, FR_OPT_TAB ints): first global element, element offsets
  * of the parameter, gradient, first and second moment, lr_mult and weight decay as float bits. */
@@ -250,4 +262,5 @@ void fr_cl_register_optim(struct fr_cl_op *t)
     t[FR_OP_OPT_PREP] = (struct fr_cl_op){cl_prep, optim_supports};
     t[FR_OP_SGD_STEP] = (struct fr_cl_op){cl_sgd, optim_supports};
     t[FR_OP_ADAM_STEP] = (struct fr_cl_op){cl_adam, optim_supports};
+    t[FR_OP_EMA_STEP] = (struct fr_cl_op){cl_ema, optim_supports};
 }

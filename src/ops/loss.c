@@ -113,6 +113,26 @@ struct fr_tensor *fr_distill_loss(struct fr_ctx *ctx, struct fr_tensor *student_
     return t;
 }
 
+struct fr_tensor *fr_pseudo_targets(struct fr_ctx *ctx, struct fr_tensor *logits, float threshold, float temperature)
+{
+    if (!logits)
+        return NULL;
+    if (!check_logits(ctx, "pseudo_targets", logits))
+        return NULL;
+    if (!(threshold >= 0.0f && threshold <= 1.0f) || !(temperature >= 0.0f) || !isfinite(temperature))
+        return fr_ctx_fail(ctx, FR_STATUS_INVALID_ARGUMENT,
+                           "pseudo_targets: threshold %g must be in [0, 1] and the temperature %g >= 0",
+                           (double)threshold, (double)temperature);
+    struct fr_tensor *src = fr_need_cont(ctx, logits);
+    struct fr_tensor *t = fr_node_new(ctx, FR_OP_PSEUDO_TARGETS, FR_F32, logits->ndim, logits->ne, 1, &src);
+    if (t) {
+        t->params[0].f = threshold;
+        t->params[1].f = temperature;
+        fr_tensor_set_name(t, "%.44s (pseudo targets)", logits->name);
+    }
+    return t;
+}
+
 struct fr_tensor *fr_mse_loss(struct fr_ctx *ctx, struct fr_tensor *a, struct fr_tensor *b, struct fr_tensor *weights)
 {
     if (!a || !b)

@@ -111,6 +111,29 @@ struct fr_tensor *fr_sgd_step(struct fr_ctx *ctx, struct fr_tensor *param, struc
     return t;
 }
 
+struct fr_tensor *fr_ema_step(struct fr_ctx *ctx, struct fr_tensor *avg, struct fr_tensor *x, struct fr_tensor *prep,
+                              float decay)
+{
+    if (!avg || !x || !prep)
+        return NULL;
+    if (avg->type != FR_F32 || !fr_is_contiguous(avg) || x->type != FR_F32 || !fr_is_contiguous(x) ||
+        !fr_same_shape(avg, x))
+        return fr_ctx_fail(ctx, FR_STATUS_SHAPE, "ema_step: '%s' and '%s' must be contiguous f32 of one shape",
+                           avg->name, x->name);
+    if (!is_f32_scalar(prep, 4) || prep->op != FR_OP_OPT_PREP)
+        return fr_ctx_fail(ctx, FR_STATUS_INVALID_ARGUMENT, "ema_step: the step source must be an opt_prep node");
+    if (!(decay > 0.0f && decay < 1.0f))
+        return fr_ctx_fail(ctx, FR_STATUS_INVALID_ARGUMENT, "ema_step: decay %g must be in (0, 1)", (double)decay);
+    struct fr_tensor *t = fr_node_new(ctx, FR_OP_EMA_STEP, FR_F32, avg->ndim, avg->ne, 3,
+                                      (struct fr_tensor *[]){avg, x, prep});
+    if (!t)
+        return NULL;
+    t->view_src = avg; /* updates the average's own storage */
+    t->params[0].f = decay;
+    fr_tensor_set_name(t, "%.50s (update)", avg->name);
+    return t;
+}
+
 struct fr_tensor *fr_adam_step(struct fr_ctx *ctx, struct fr_tensor *param, struct fr_tensor *grad, struct fr_tensor *m,
                                struct fr_tensor *v, struct fr_tensor *prep, float lr_mult, float weight_decay,
                                float beta1, float beta2, float eps, bool decoupled)

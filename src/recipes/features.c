@@ -28,7 +28,8 @@ void fr_fit_plan_make(struct fr_net *net, const struct fr_trainset *ts, const st
     bool files = ts->ds[0] != NULL;
     for (int s = 0; s < 2; s++)
         files = files && (!ts->ds[s] || ts->ds[s]->files);
-    if (pol && files && fr_aug_policy_take_rrc(pol, net->h, net->w, ro->scale, ro->ratio)) {
+    const bool fixmatch = o->n_unlabeled > 0; /* its two loaders and strong view stay on the step's own path */
+    if (pol && files && !fixmatch && fr_aug_policy_take_rrc(pol, net->h, net->w, ro->scale, ro->ratio)) {
         plan->crop_at_load = true;
         ro->crop = FR_CROP_RANDOM;
         ro->seed = o->seed;
@@ -36,7 +37,7 @@ void fr_fit_plan_make(struct fr_net *net, const struct fr_trainset *ts, const st
     bool augmented = plan->crop_at_load || o->cutmix > 0 || o->mixup > 0 ||
                      (pol && (fr_aug_policy_has_ops(pol) || fr_aug_policy_mix(pol)));
     bool live_teacher = o->distill && !ts->teacher; /* the teacher model runs in the training graph */
-    if (plan->frozen_layers == 0 || augmented || live_teacher)
+    if (plan->frozen_layers == 0 || augmented || live_teacher || fixmatch)
         return;
     int c, h, w;
     fr_model_layer_input(m, plan->frozen_layers, &c, &h, &w);

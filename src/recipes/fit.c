@@ -35,6 +35,9 @@ void fr_fit_opts_init(struct fr_fit_opts *o)
     o->sched.base_lr = 2e-3f;
     o->sched.gamma = 0.1f;
     o->alpha = 0.9f;
+    o->mu = 7;
+    o->threshold = 0.95f;
+    o->lambda_u = 1.0f;
     o->temperature = 4.0f;
     o->seed = 1;
 }
@@ -149,6 +152,11 @@ struct fit_prep {
     float *prog[2], *mixrec[2];
     int32_t *tab[2];
     size_t tab_len[2];
+    /* FixMatch: the loader's batches are the unlabeled rows, after `row0` labeled ones (programs drawn on the main
+       thread); their weak programs go to prog[s] from row row0, the strong ones to strong_prog[s] */
+    const struct fr_aug_policy *strong;
+    int row0;
+    float *strong_prog[2];
 };
 
 static enum fr_status fit_prepare(void *user, const struct fr_batch *b)
@@ -162,6 +170,15 @@ static enum fr_status fit_prepare(void *user, const struct fr_batch *b)
             return fr_error(FR_STATUS_FORMAT, "fit: no readable image in training batch %lld of epoch %lld",
                             (long long)b->step + 1, (long long)b->epoch + 1);
     enum fr_status st = FR_STATUS_OK;
+    if (p->strong) { /* FixMatch: sample numbers row0.. (weak view) and row0 + n.. (strong view) of the step */
+        if (p->pol)
+            st = fr_aug_policy_draw_batch(p->pol, p->seed, step, (uint32_t)p->row0, b->n, b->n, p->h, p->w,
+                                          p->prog[s] + (size_t)p->row0 * fr_aug_policy_max_ops(p->pol) * FR_AUG_REC, NULL);
+        if (st == FR_STATUS_OK)
+            st = fr_aug_policy_draw_batch(p->strong, p->seed, step, (uint32_t)(p->row0 + b->n), b->n, b->n, p->h, p->w,
+                                          p->strong_prog[s], NULL);
+        return st;
+    }
     if (p->pol)
         st = fr_aug_policy_draw_batch(p->pol, p->seed, step, p->first, b->n, p->batch, p->h, p->w, p->prog[s],
                                       p->mix ? p->mixrec[s] : NULL);
@@ -181,6 +198,7 @@ static void prep_free(struct fit_prep *p)
         free(p->prog[s]);
         free(p->mixrec[s]);
         free(p->tab[s]);
+        free(p->strong_prog[s]);
     }
 }
 
@@ -202,6 +220,8 @@ static void metrics_line(const char *out_dir, const char *tag, const struct fr_e
         fprintf(f, "\"val_accuracy\": null, \"val_loss\": null, ");
     else
         fprintf(f, "\"val_accuracy\": %.6f, \"val_loss\": %.6f, ", e->val_accuracy, e->val_loss);
+    if (!isnan(e->val_accuracy_ema))
+        fprintf(f, "\"val_accuracy_ema\": %.6f, ", e->val_accuracy_ema);
     fprintf(f, "\"lr\": %.8g, \"seconds\": %.3f, \"train_images_per_second\": %.1f}\n", (double)e->lr, e->seconds,
             e->images_per_second);
     fclose(f);
@@ -233,11 +253,37 @@ static enum fr_status save_ckpt(struct fr_net *net, const struct fr_fit_opts *o,
                                                  : FR_STATUS_OK);
 }
 
+/* The weights' moving average after an epoch: validated, and saved beside the checkpoint (<name>_ema.safetensors:
+ * a checkpoint of its own for eval, predict or a teacher). */
+static enum fr_status ema_epoch(struct fr_net *net, const struct fr_fit_opts *o, int64_t epoch, int64_t gstep,
+                                double *val_accuracy)
+{
+    *val_accuracy = NAN;
+    if (!(o->val_ds && o->n_val > 0) && !o->out_dir)
+        return FR_STATUS_OK;
+    struct fr_net *e;
+    enum fr_status st = fr_net_ema(net, &e);
+    if (st == FR_STATUS_OK && o->val_ds && o->n_val > 0) {
+        struct fr_eval ev;
+        if ((st = fr_net_evaluate(e, o->val_ds, o->val_idx, o->n_val, &ev)) == FR_STATUS_OK)
+            *val_accuracy = ev.accuracy;
+        fr_eval_free(&ev);
+    }
+    if (st == FR_STATUS_OK && o->out_dir) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s_ema.safetensors", o->out_dir, o->ckpt_name ? o->ckpt_name : "model");
+        st = fr_net_save(e, path, epoch, 0, gstep, o->meta, o->n_meta);
+    }
+    fr_net_free(e);
+    return st;
+}
+
 /* The trainer of this fit: u8 input through the policy's stage, the net's normalisation, a frozen copy of the
  * teacher in the graph when distilling from augmented input; or, from layer first_layer > 0, f32 features. */
 static enum fr_status fit_trainer(struct fr_net *net, const struct fr_trainset *ts, const struct fr_fit_opts *o,
                                   const struct fr_aug_policy *pol, bool shorthand_mix, enum fr_loss_kind lk, int B,
-                                  int64_t first, int64_t global_batch, int first_layer)
+                                  const struct fr_aug_policy *strong, int U, int64_t first, int64_t global_batch,
+                                  int first_layer)
 {
     struct fr_trainer_opts to;
     fr_trainer_opts_init(&to);
@@ -259,6 +305,10 @@ static enum fr_status fit_trainer(struct fr_net *net, const struct fr_trainset *
     to.first_layer = first_layer;
     to.augment = first_layer ? NULL : pol;
     to.mix = shorthand_mix;
+    to.unlabeled = U; /* FixMatch: B - U labeled + U unlabeled rows */
+    to.strong = strong;
+    to.threshold = o->threshold;
+    to.lambda_u = o->lambda_u;
     memcpy(to.mean, net->mean, sizeof to.mean);
     memcpy(to.std, net->std, sizeof to.std);
     struct fr_model *teacher = NULL;
@@ -274,6 +324,50 @@ static enum fr_status fit_trainer(struct fr_net *net, const struct fr_trainset *
     if (st == FR_STATUS_OK)
         st = fr_trainer_new(net->model, net->be, &to, &net->trainer);
     fr_model_free(teacher); /* its tensors stay in the context, used by the graph */
+    return st;
+}
+
+/* --- FixMatch: labeled rows from a cycled loader of their own, the unlabeled ones from the main loader --- */
+
+static enum fr_status fixmatch_check(const struct fr_net *net, const struct fr_fit_opts *o, enum fr_loss_kind lk,
+                                     bool mixing, struct fr_aug_policy **strong)
+{
+    *strong = NULL;
+    const struct fr_dataset *u = o->unlabeled_ds;
+    if (lk != FR_LOSS_CE || mixing)
+        return fr_error(FR_STATUS_INVALID_ARGUMENT,
+                        "fit: FixMatch trains on hard labels without distillation, soft targets or CutMix/MixUp");
+    if (o->mu < 1 || !(o->threshold >= 0.0f && o->threshold <= 1.0f) || !(o->lambda_u >= 0.0f) || !isfinite(o->lambda_u))
+        return fr_error(FR_STATUS_INVALID_ARGUMENT,
+                        "fit: FixMatch needs mu >= 1 (got %d), a threshold in [0, 1] (%g) and lambda_u >= 0 (%g)", o->mu,
+                        (double)o->threshold, (double)o->lambda_u);
+    if (!u || !o->strong)
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "fit: FixMatch needs the unlabeled images' dataset and a strong policy");
+    if (u->c != net->c || u->h != net->h || u->w != net->w)
+        return fr_error(FR_STATUS_SHAPE, "%s: images are %dx%dx%d, the model expects %dx%dx%d", u->source, u->c, u->h,
+                        u->w, net->c, net->h, net->w);
+    for (int64_t i = 0; o->unlabeled_idx && i < o->n_unlabeled; i++)
+        if (o->unlabeled_idx[i] < 0 || o->unlabeled_idx[i] >= u->n)
+            return fr_error(FR_STATUS_INVALID_ARGUMENT, "fit: unlabeled image %lld is outside %s",
+                            (long long)o->unlabeled_idx[i], u->source);
+    if (!o->unlabeled_idx && o->n_unlabeled > u->n)
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "fit: %lld unlabeled images, %s has %lld", (long long)o->n_unlabeled,
+                        u->source, (long long)u->n);
+    enum fr_status st = fr_aug_policy_parse(o->strong, strong);
+    if (st != FR_STATUS_OK)
+        return st;
+    int oh, ow;
+    float m[4], sd[4];
+    fr_aug_policy_out_size(*strong, net->h, net->w, &oh, &ow);
+    if (fr_aug_policy_mix(*strong) || fr_aug_policy_normalize(*strong, m, sd) || oh != net->h || ow != net->w)
+        st = fr_error(FR_STATUS_INVALID_ARGUMENT,
+                      "fit: FixMatch's strong policy '%s' must keep the image size and have no cutmix/mixup or "
+                      "normalize stage",
+                      o->strong);
+    if (st != FR_STATUS_OK) {
+        fr_aug_policy_free(*strong);
+        *strong = NULL;
+    }
     return st;
 }
 
@@ -336,6 +430,78 @@ static enum fr_status model_tensors(struct fr_model *m, float **buf, bool restor
     return st;
 }
 
+struct fixmatch_rows {
+    struct fr_loader *ld; /* the labeled images of the training set, cycled */
+    int64_t spe, epoch;   /* its batches per epoch, its current epoch */
+    int B, U, h, w;
+    size_t img;           /* bytes per image */
+    uint8_t *images;      /* one step's upload: B labeled, then U unlabeled images */
+    int32_t *labels;      /* B */
+};
+
+static void fixmatch_rows_free(struct fixmatch_rows *f)
+{
+    fr_loader_free(f->ld);
+    free(f->images);
+    free(f->labels);
+    memset(f, 0, sizeof *f);
+}
+
+/* the labeled loader positioned where global step gstep needs it (resume) */
+static enum fr_status fixmatch_rows_new(struct fixmatch_rows *f, const struct fr_loader_src *src, int B, int U,
+                                        int64_t gstep, uint64_t seed, const struct fr_net *net)
+{
+    memset(f, 0, sizeof *f);
+    f->B = B, f->U = U, f->h = net->h, f->w = net->w;
+    f->img = (size_t)net->c * net->h * net->w;
+    f->images = malloc((size_t)(B + U) * f->img);
+    f->labels = malloc((size_t)B * sizeof *f->labels);
+    if (!f->images || !f->labels)
+        return fr_error(FR_STATUS_OUT_OF_MEMORY, "fit: out of memory");
+    struct fr_loader_opts lo;
+    fr_loader_opts_init(&lo);
+    lo.batch = B;
+    lo.drop_last = true;
+    lo.seed = seed;
+    enum fr_status st = fr_loader_new_src(src, &lo, &f->ld);
+    if (st != FR_STATUS_OK)
+        return st;
+    f->spe = fr_loader_batches_per_epoch(f->ld);
+    f->epoch = gstep / f->spe;
+    return fr_loader_start(f->ld, f->epoch, gstep % f->spe);
+}
+
+/* one step's inputs: the next labeled batch first (its weak programs drawn here), then the unlabeled batch b */
+static enum fr_status fixmatch_step(struct fixmatch_rows *f, const struct fr_batch *b, const struct fr_aug_policy *pol,
+                                    const struct fit_prep *prep, struct fr_batch_in *in)
+{
+    const struct fr_batch *l = NULL;
+    enum fr_status st;
+    while ((st = fr_loader_next(f->ld, &l)) == FR_STATUS_OK && !l) /* the labeled images' next pass */
+        if ((st = fr_loader_start(f->ld, ++f->epoch, 0)) != FR_STATUS_OK)
+            return st;
+    if (st != FR_STATUS_OK)
+        return st;
+    for (int i = 0; i < l->n; i++)
+        if (l->index[i] < 0)
+            return fr_error(FR_STATUS_FORMAT, "fit: no readable image in a labeled batch");
+    memcpy(f->images, l->images, (size_t)f->B * f->img);
+    memcpy(f->images + (size_t)f->B * f->img, b->images, (size_t)f->U * f->img);
+    memcpy(f->labels, l->labels, (size_t)f->B * sizeof *f->labels);
+    const uint32_t step = (uint32_t)(b->epoch * prep->spe + b->step); /* as fit_prepare: samples 0..B-1 of it */
+    if (pol && (st = fr_aug_policy_draw_batch(pol, prep->seed, step, 0, f->B, f->B, f->h, f->w, prep->prog[b->slot],
+                                              NULL)) != FR_STATUS_OK)
+        return st;
+    in->images = f->images;
+    in->targets = f->labels;
+    in->strong = prep->strong_prog[b->slot];
+    in->mix = NULL;
+    in->tab = NULL; /* devices without doubles: the trainer computes the tables */
+    in->tab_len = 0;
+    in->teacher = NULL;
+    return FR_STATUS_OK;
+}
+
 /* --balance speed: each rank times a few steps on its share of the first batch (warm-up first), alone (no sum), then
  * the batch is split so that every rank's step ends at the same time (from this time, and from an earlier one at
  * prev_count rows when given: a fixed cost per step then counts as such). The steps leave no trace: the weights are
@@ -376,7 +542,7 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
                       struct fr_fit_result *r)
 {
     memset(r, 0, sizeof *r);
-    r->val_accuracy = NAN;
+    r->val_accuracy = r->val_accuracy_ema = NAN;
     const int k = net->n_classes;
     if (ts->n <= 0)
         return fr_error(FR_STATUS_INVALID_ARGUMENT, "fit: the training set is empty");
@@ -404,8 +570,9 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
                       o->augment);
     else if (pol && fr_aug_policy_normalize(pol, mean, sd))
         st = fr_net_set_normalize(net, mean, sd); /* saved with the net: evaluation normalises the same way */
-    else if (o->distill && mixing)
-        st = fr_error(FR_STATUS_UNSUPPORTED, "fit: CutMix/MixUp with distillation is not supported");
+    else if (o->distill && mixing && ts->teacher)
+        st = fr_error(FR_STATUS_UNSUPPORTED, "fit: CutMix/MixUp with distillation needs the teacher in the training graph "
+                                             "(cached teacher logits are of the un-mixed images)");
     else if (o->distill && !ts->teacher && !o->teacher)
         st = fr_error(FR_STATUS_INVALID_ARGUMENT, "fit: distillation needs teacher logits or a teacher");
     else if (o->distill && o->teacher && o->teacher->n_classes != k)
@@ -421,17 +588,25 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
                           o->augment, fr_aug_policy_resizing_op(pol, net->h, net->w), ow, oh, net->w, net->h);
     }
     enum fr_loss_kind lk = o->distill ? FR_LOSS_DISTILL : ts->soft ? FR_LOSS_SOFT_CE : FR_LOSS_CE;
+    const bool fm = o->n_unlabeled > 0; /* FixMatch */
+    struct fr_aug_policy *strong = NULL;
+    if (st == FR_STATUS_OK && fm)
+        st = fixmatch_check(net, o, lk, mixing, &strong);
     for (int64_t i = 0; st == FR_STATUS_OK && lk == FR_LOSS_CE && i < ts->n; i++)
         if (ts->label[i] < 0)
             st = fr_error(FR_STATUS_INVALID_ARGUMENT, "fit: training image %lld has no label", (long long)ts->idx[i]);
     if (st != FR_STATUS_OK) {
         fr_aug_policy_free(pol);
+        fr_aug_policy_free(strong);
         return st;
     }
     int B = o->batch;
     if (B > ts->n)
         B = (int)ts->n; /* a tiny set still trains: one batch per epoch */
-    int64_t spe = ts->n / B;
+    int U = 0; /* FixMatch: unlabeled rows per step, after the B labeled ones; an epoch is a pass over them */
+    if (fm)
+        U = (int64_t)o->mu * B < o->n_unlabeled ? o->mu * B : (int)o->n_unlabeled;
+    int64_t spe = fm ? o->n_unlabeled / U : ts->n / B;
     int h = net->h, w = net->w;
     /* a frozen backbone's outputs once per image, a leading rrc at load (src/recipes/features.c) */
     struct fr_read_opts ro;
@@ -445,17 +620,22 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
     }
     r->feature_seconds = ff ? now_s() - t_feat : 0;
 
-    /* several ranks (mpirun): each trains on rows [first, first + count) of every global batch of B */
+    /* several ranks (mpirun): each trains on rows [first, first + count) of every global batch of B; FixMatch runs in
+       one process */
     struct fr_dist *d = fr_dist_world();
     int64_t first = 0, count = B;
     fr_dist_share(d, B, 1, &first, &count);
-    if (fr_dist_size(d) > 1)
+    if (fm && fr_dist_size(d) > 1)
+        st = fr_error(FR_STATUS_UNSUPPORTED, "fit: FixMatch runs in one process (not across %d ranks)", fr_dist_size(d));
+    else if (fr_dist_size(d) > 1)
         st = fit_same_inputs(d, ts, o, B);
     if (st == FR_STATUS_OK)
-        st = fit_trainer(net, ts, o, pol, shorthand, lk, (int)count, first, B, ff ? ff->layers : 0);
+        st = fit_trainer(net, ts, o, pol, shorthand, lk, (int)count + U, strong, U, first, fm ? (int64_t)B + U : B,
+                         ff ? ff->layers : 0);
     if (st != FR_STATUS_OK) {
         fr_fit_features_free(ff);
         fr_aug_policy_free(pol);
+        fr_aug_policy_free(strong);
         return st;
     }
     struct fr_trainer *tr = net->trainer;
@@ -475,19 +655,21 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
     /* per batch slot: programs, mix records and tables, drawn on the loader's thread */
     struct fit_prep prep = {.pol = pol, .mix = pmix, .cutmix = o->cutmix, .mixup = o->mixup, .tr = tr,
                             .seed = o->seed, .spe = spe, .batch = (int)count, .h = h, .w = w, .k = k,
-                            .first = (uint32_t)first};
+                            .first = (uint32_t)first, .strong = strong, .row0 = B};
     size_t kops = pol ? (size_t)fr_aug_policy_max_ops(pol) : 1, tab_cap = fr_trainer_tables_len(tr) * (size_t)B;
-    tab_cap = tab_cap / (size_t)count + 1; /* room for any share of the batch (--balance speed) */
+    tab_cap = fm ? 0 : tab_cap / (size_t)count + 1; /* room for any share of the batch (--balance speed) */
     for (int s = 0; s < 2 && st == FR_STATUS_OK; s++) {
-        prep.prog[s] = malloc((size_t)B * kops * FR_AUG_REC * sizeof(float));
+        prep.prog[s] = malloc((size_t)(B + U) * kops * FR_AUG_REC * sizeof(float));
         prep.mixrec[s] = calloc((size_t)B * FR_AUG_MIX_REC, sizeof(float));
         prep.tab[s] = tab_cap ? malloc(tab_cap * sizeof(int32_t)) : NULL;
-        if (!prep.prog[s] || !prep.mixrec[s] || (tab_cap && !prep.tab[s]))
+        prep.strong_prog[s] = fm ? malloc((size_t)U * fr_aug_policy_max_ops(strong) * FR_AUG_REC * sizeof(float)) : NULL;
+        if (!prep.prog[s] || !prep.mixrec[s] || (tab_cap && !prep.tab[s]) || (fm && !prep.strong_prog[s]))
             st = fr_error(FR_STATUS_OUT_OF_MEMORY, "fit: out of memory");
     }
     struct fr_loader_src src = {.ds = {ts->ds[0], ts->ds[1]}, .n = ts->n, .which = ts->src, .idx = ts->idx,
                                 .labels = ts->label, .soft = ts->soft, .extra = ts->teacher, .n_classes = k,
                                 .n_extra = ts->teacher ? k : 0};
+    struct fr_loader_src usrc = {.ds = {o->unlabeled_ds}, .n = o->n_unlabeled, .idx = o->unlabeled_idx, .n_classes = k};
     if (ff) { /* feature rows instead of images; an unreadable entry took another's targets */
         src.features = ff->rows, src.n_features = ff->width;
         if (ff->label)
@@ -495,9 +677,9 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
     }
     struct fr_loader_opts lo;
     fr_loader_opts_init(&lo);
-    lo.batch = B;
+    lo.batch = fm ? U : B;
     lo.shard_first = (int)first;
-    lo.shard_count = (int)count;
+    lo.shard_count = fm ? U : (int)count;
     lo.drop_last = true;
     lo.seed = o->seed;
     lo.prepare = fit_prepare;
@@ -505,7 +687,11 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
     lo.read = r->plan.crop_at_load ? &ro : NULL;
     struct fr_loader *ld = NULL;
     if (st == FR_STATUS_OK)
-        st = fr_loader_new_src(&src, &lo, &ld);
+        st = fr_loader_new_src(fm ? &usrc : &src, &lo, &ld);
+    /* FixMatch: the labeled images come from a loader of their own, cycled, and go first in each step's upload */
+    struct fixmatch_rows fx = {0};
+    if (st == FR_STATUS_OK && fm)
+        st = fixmatch_rows_new(&fx, &src, B, U, gstep, o->seed, net);
     struct fr_dp *dp = NULL;
     if (st == FR_STATUS_OK && fr_dist_size(d) > 1) {
         /* --balance speed: shares of the batch by the ranks' measured step times, twice (the second time at the
@@ -520,7 +706,7 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
                 break;
             t_prev = t, n_prev = was;
             /* a fresh trainer even for an unchanged share: no optimizer state or step count from the timed steps */
-            st = fit_trainer(net, ts, o, pol, shorthand, lk, (int)count, first, B, ff ? ff->layers : 0);
+            st = fit_trainer(net, ts, o, pol, shorthand, lk, (int)count, NULL, 0, first, B, ff ? ff->layers : 0);
             prep.tr = tr = net->trainer;
             prep.batch = (int)count, prep.first = (uint32_t)first;
             lo.shard_first = (int)first, lo.shard_count = (int)count;
@@ -556,6 +742,8 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
                                      .tab = prep.tab[b->slot], .tab_len = prep.tab_len[b->slot],
                                      .targets = lk == FR_LOSS_SOFT_CE ? (const void *)b->soft : (const void *)b->labels,
                                      .teacher = b->extra};
+            if (fm && (st = fixmatch_step(&fx, b, pol, &prep, &in)) != FR_STATUS_OK)
+                break;
             /* unlabeled transfer images keep label -1: the distillation loss gives them teacher targets only */
             lr = fr_schedule_lr(&sched, gstep);
             float prev = NAN;
@@ -572,7 +760,7 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
             if (!isnan(prev))
                 loss_sum += prev, loss_n++, loss = prev;
             gstep++;
-            images_done += B;
+            images_done += B + U;
             r->steps++;
             bool stop = dp ? fr_dp_stop(dp) : o->stop && *o->stop;
             if (stop || b->step + 1 == spe) { /* the epoch's (or the run's) last step: wait for it */
@@ -613,7 +801,7 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
         es.epoch = e + 1;
         es.epochs = o->epochs;
         es.train_loss = loss_n ? loss_sum / (double)loss_n : NAN;
-        es.val_accuracy = es.val_loss = NAN;
+        es.val_accuracy = es.val_loss = es.val_accuracy_ema = NAN;
         es.lr = lr;
         if (o->val_ds && o->n_val > 0) {
             struct fr_eval ev;
@@ -624,11 +812,14 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
             es.val_loss = ev.loss;
             fr_eval_free(&ev);
         }
+        if (o->optim.ema > 0.0f && (st = ema_epoch(net, o, e + 1, gstep, &es.val_accuracy_ema)) != FR_STATUS_OK)
+            break;
         es.seconds = now_s() - te;
-        es.images_per_second = loop_s > 0 ? (double)(loss_n * B) / loop_s : 0; /* training images/s */
+        es.images_per_second = loop_s > 0 ? (double)(loss_n * (B + U)) / loop_s : 0; /* training images/s */
         r->epochs_done = e + 1;
         r->train_loss = es.train_loss;
         r->val_accuracy = es.val_accuracy;
+        r->val_accuracy_ema = es.val_accuracy_ema;
         metrics_line(o->out_dir, o->metrics_tag, &es, gstep);
         if ((st = save_ckpt(net, o, e + 1, 0, gstep)) != FR_STATUS_OK)
             break;
@@ -642,9 +833,11 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
     r->fallback_ops = fr_net_fallback_ops(net);
     r->host_to_device_bytes_per_step = tr ? fr_trainer_upload_bytes(tr) : 0;
     fr_loader_free(ld);
+    fixmatch_rows_free(&fx);
     fr_dp_free(dp);
     prep_free(&prep);
     fr_fit_features_free(ff);
     fr_aug_policy_free(pol);
+    fr_aug_policy_free(strong);
     return st;
 }

@@ -352,6 +352,47 @@ enum fr_status fr_net_model_copy(const struct fr_net *src, struct fr_ctx *ctx, s
     return FR_STATUS_OK;
 }
 
+enum fr_status fr_net_ema(const struct fr_net *net, struct fr_net **out)
+{
+    *out = NULL;
+    struct fr_optim *opt = net->trainer ? fr_trainer_optim(net->trainer) : NULL;
+    int n = fr_model_n_tensors(net->model), averaged = 0;
+    for (int i = 0; opt && i < n; i++)
+        averaged += fr_optim_moment(opt, fr_model_tensor(net->model, i).t, 2) != NULL;
+    if (!averaged)
+        return fr_error(FR_STATUS_NOT_FOUND, "net: no moving average of the weights (train with an EMA decay)");
+    struct fr_net *e;
+    enum fr_status st = net_build_text(net->be, net->arch, net->model_text, net->arch, NULL, net->c, net->h, net->w,
+                                       net->n_classes, &e);
+    if (st != FR_STATUS_OK)
+        return st;
+    e->eval_batch = net->eval_batch;
+    memcpy(e->mean, net->mean, sizeof e->mean);
+    memcpy(e->std, net->std, sizeof e->std);
+    st = set_names(e, net->class_names, net->n_classes);
+    void *buf = NULL;
+    for (int i = 0; i < n && st == FR_STATUS_OK; i++) { /* averaged parameters; the rest (batch-norm statistics) as is */
+        struct fr_tensor *a = fr_model_tensor(net->model, i).t, *b = fr_model_tensor(e->model, i).t;
+        struct fr_tensor *avg = fr_optim_moment(opt, a, 2);
+        size_t bytes = fr_nbytes(a);
+        void *nb = bytes == fr_nbytes(b) ? realloc(buf, bytes ? bytes : 1) : NULL;
+        if (!nb) {
+            st = fr_error(FR_STATUS_OUT_OF_MEMORY, "net: cannot copy '%s'", fr_model_tensor(net->model, i).name);
+            break;
+        }
+        buf = nb;
+        if ((st = fr_tensor_get(avg ? avg : a, buf, bytes)) == FR_STATUS_OK)
+            st = fr_tensor_set(b, buf, bytes);
+    }
+    free(buf);
+    if (st != FR_STATUS_OK) {
+        fr_net_free(e);
+        return st;
+    }
+    *out = e;
+    return FR_STATUS_OK;
+}
+
 enum fr_status fr_net_load_weights(struct fr_backend *be, const char *arch, const char *path, int c, int h, int w,
                                    struct fr_net **out)
 {

@@ -1,5 +1,6 @@
-/* Pseudo-labelling: the un-noised teacher's probabilities, a confidence threshold and Noisy Student's class
- * balancing (the most confident images of frequent classes, duplicates of rare ones). */
+/* Pseudo-labelling: the un-noised teacher's probabilities (optionally averaged over its mirror images and over
+ * more teachers), a confidence threshold, Noisy Student's class balancing (the most confident images of frequent
+ * classes, duplicates of rare ones) and a report of what was kept (count, accuracy, class histogram). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,106 +15,207 @@ void fr_pseudo_free(struct fr_pseudo *p)
     free(p->label);
     free(p->prob);
     free(p->conf);
+    fr_pseudo_report_free(&p->report);
     memset(p, 0, sizeof *p);
 }
 
-static const float *g_conf; /* qsort has no user pointer; pseudo-labelling runs on one thread */
+void fr_pseudo_report_free(struct fr_pseudo_report *r)
+{
+    if (!r)
+        return;
+    free(r->class_rows);
+    free(r->class_confident);
+    memset(r, 0, sizeof *r);
+}
+
+enum fr_status fr_pseudo_check(const struct fr_pseudo_opts *o)
+{
+    if (!(o->threshold >= 0.0f && o->threshold <= 1.0f))
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "pseudo-labels: threshold %g is outside [0, 1]", (double)o->threshold);
+    if (!(o->temperature >= 0.0f) || !isfinite(o->temperature))
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "pseudo-labels: temperature %g must be > 0", (double)o->temperature);
+    if (o->per_class < 0)
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "pseudo-labels: %lld images per class", (long long)o->per_class);
+    if (o->n_teachers < 0 || (o->n_teachers > 0 && !o->teachers))
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "pseudo-labels: %d more teachers without a list", o->n_teachers);
+    return FR_STATUS_OK;
+}
+
+/* one teacher's softmax(logits / temp) of images idx[0..n) of ds, mirrored when flip, added to acc [n, k];
+ * rows of unreadable images (NaN logits) become NaN */
+static enum fr_status add_probs(struct fr_net *t, const struct fr_dataset *ds, const int64_t *idx, int64_t n,
+                                bool flip, float temp, double *acc, float *logits)
+{
+    const int k = t->n_classes;
+    enum fr_status st = FR_STATUS_OK;
+    if (!flip) {
+        st = fr_net_predict(t, ds, idx, n, logits);
+    } else {
+        /* mirrored copies, read and predicted in chunks (the dataset may decode files on demand) */
+        const int64_t sz = (int64_t)ds->c * ds->h * ds->w, chunk = 4096;
+        uint8_t *x = malloc((size_t)(chunk * sz));
+        int64_t *ids = malloc((size_t)chunk * sizeof *ids);
+        if (!x || !ids)
+            st = fr_error(FR_STATUS_OUT_OF_MEMORY, "pseudo-labels: out of memory");
+        for (int64_t i = 0; i < n && st == FR_STATUS_OK; i += chunk) {
+            int64_t cnt = n - i < chunk ? n - i : chunk;
+            for (int64_t j = 0; j < cnt; j++)
+                ids[j] = idx ? idx[i + j] : i + j;
+            if ((st = fr_dataset_read(ds, ids, cnt, NULL, x)) != FR_STATUS_OK)
+                break;
+            for (int64_t j = 0; j < cnt; j++) /* NHWC rows: swap pixel x and w-1-x of every row */
+                for (int y = 0; y < ds->h; y++) {
+                    uint8_t *row = x + j * sz + (int64_t)y * ds->w * ds->c;
+                    for (int a = 0, b = ds->w - 1; a < b; a++, b--)
+                        for (int c = 0; c < ds->c; c++) {
+                            uint8_t v = row[a * ds->c + c];
+                            row[a * ds->c + c] = row[b * ds->c + c];
+                            row[b * ds->c + c] = v;
+                        }
+                }
+            st = fr_net_predict_u8(t, x, cnt, logits + i * k);
+            for (int64_t j = 0; j < cnt; j++) /* an unreadable image the dataset replaced: NaN, as fr_net_predict */
+                if (ids[j] != (idx ? idx[i + j] : i + j))
+                    for (int c = 0; c < k; c++)
+                        logits[(i + j) * k + c] = NAN;
+        }
+        free(x);
+        free(ids);
+    }
+    for (int64_t i = 0; st == FR_STATUS_OK && i < n; i++) {
+        const float *z = logits + i * k;
+        double *p = acc + i * k;
+        float mx = z[0];
+        for (int c = 1; c < k; c++)
+            mx = z[c] > mx ? z[c] : mx;
+        double s = 0;
+        for (int c = 0; c < k; c++)
+            s += exp(((double)z[c] - mx) / temp);
+        for (int c = 0; c < k; c++)
+            p[c] += exp(((double)z[c] - mx) / temp) / s; /* NaN logits stay NaN */
+    }
+    return st;
+}
+
+/* ranks kept images within a class: most confident first, then by position (a total order: qsort is stable here) */
+struct rank {
+    float conf;
+    int64_t pos;
+};
 
 static int by_conf_desc(const void *a, const void *b)
 {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    float cx = g_conf[x], cy = g_conf[y];
-    if (cx != cy)
-        return cx > cy ? -1 : 1;
-    return x < y ? -1 : x > y; /* stable order for equal confidence */
+    const struct rank *x = a, *y = b;
+    if (x->conf != y->conf)
+        return x->conf > y->conf ? -1 : 1;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/* row r of out = image i of the labeled list */
+static void emit(struct fr_pseudo *out, int64_t r, int64_t i, const int64_t *idx, const int32_t *lab,
+                 const float *conf, const double *acc)
+{
+    const int k = out->n_classes;
+    out->idx[r] = idx ? idx[i] : i;
+    out->label[r] = lab[i];
+    out->conf[r] = conf[i];
+    out->report.class_rows[lab[i]]++;
+    for (int d = 0; d < k; d++)
+        out->prob[r * k + d] = (float)acc[i * k + d];
 }
 
 enum fr_status fr_pseudo_label(struct fr_net *teacher, const struct fr_dataset *ds, const int64_t *idx, int64_t n,
                                const struct fr_pseudo_opts *o, struct fr_pseudo *out)
 {
     memset(out, 0, sizeof *out);
-    int k = teacher->n_classes;
-    float temp = o->temperature > 0 ? o->temperature : 1.0f;
-    float *logits = malloc((size_t)(n > 0 ? n : 1) * k * sizeof(float));
-    float *prob = malloc((size_t)(n > 0 ? n : 1) * k * sizeof(float));
-    float *conf = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
-    int32_t *lab = malloc((size_t)(n > 0 ? n : 1) * sizeof(int32_t));
-    int64_t *kept = malloc((size_t)(n > 0 ? n : 1) * sizeof(int64_t));
-    enum fr_status st = logits && prob && conf && lab && kept ? FR_STATUS_OK
-                                                              : fr_error(FR_STATUS_OUT_OF_MEMORY, "pseudo: out of memory");
-    if (st == FR_STATUS_OK && n > 0)
-        st = fr_net_predict(teacher, ds, idx, n, logits);
-    int64_t nk = 0;
+    enum fr_status st = fr_pseudo_check(o);
+    if (st != FR_STATUS_OK)
+        return st;
+    const int k = teacher->n_classes;
+    for (int t = 0; t < o->n_teachers; t++)
+        if (o->teachers[t]->n_classes != k)
+            return fr_error(FR_STATUS_INVALID_ARGUMENT, "pseudo-labels: teacher %d has %d classes, the first one %d",
+                            t + 2, o->teachers[t]->n_classes, k);
+    const float temp = o->temperature > 0 ? o->temperature : 1.0f;
+    const size_t rows = (size_t)(n > 0 ? n : 1);
+    double *acc = calloc(rows * (size_t)k, sizeof(double));
+    float *logits = malloc(rows * (size_t)k * sizeof(float));
+    float *conf = malloc(rows * sizeof(float));
+    int32_t *lab = malloc(rows * sizeof(int32_t));
+    int64_t *kept = malloc(rows * sizeof(int64_t));
+    out->report.class_rows = calloc((size_t)k, sizeof(int64_t));
+    out->report.class_confident = calloc((size_t)k, sizeof(int64_t));
+    if (!acc || !logits || !conf || !lab || !kept || !out->report.class_rows || !out->report.class_confident)
+        st = fr_error(FR_STATUS_OUT_OF_MEMORY, "pseudo-labels: out of memory for %lld images", (long long)n);
+    /* probabilities averaged over the teachers and, with flips, over each image and its mirror image */
+    int views = 0;
+    for (int t = 0; t <= o->n_teachers && st == FR_STATUS_OK; t++)
+        for (int f = 0; f <= (o->flip ? 1 : 0) && st == FR_STATUS_OK; f++, views++)
+            st = add_probs(t ? o->teachers[t - 1] : teacher, ds, idx, n, f == 1, temp, acc, logits);
+    out->n_classes = out->report.n_classes = k;
+    out->report.unlabeled = n;
+    int64_t nk = 0, right = 0, known = 0;
     for (int64_t i = 0; st == FR_STATUS_OK && i < n; i++) {
-        const float *z = logits + i * k;
-        float *p = prob + i * k, mx = z[0];
+        double *p = acc + i * k;
         int best = 0;
-        for (int c = 1; c < k; c++)
-            if (z[c] > mx) {
-                mx = z[c];
+        for (int c = 0; c < k; c++) {
+            p[c] /= views;
+            if (p[c] > p[best])
                 best = c;
-            }
-        double s = 0;
-        for (int c = 0; c < k; c++)
-            s += exp(((double)z[c] - mx) / temp);
-        for (int c = 0; c < k; c++)
-            p[c] = (float)(exp(((double)z[c] - mx) / temp) / s);
-        conf[i] = p[best];
+        }
+        conf[i] = (float)p[best];
         lab[i] = best;
-        if (conf[i] >= o->threshold && !isnan(mx)) /* NaN logits: an unreadable image the dataset skips */
-            kept[nk++] = i;
+        if (!(conf[i] >= o->threshold)) /* also NaN: an unreadable image the dataset skips */
+            continue;
+        kept[nk++] = i;
+        out->report.class_confident[best]++;
+        int64_t j = idx ? idx[i] : i;
+        if (ds->labels && ds->labels[j] >= 0) {
+            known++;
+            right += ds->labels[j] == best;
+        }
     }
-    int64_t total = nk;
-    int64_t *sel = NULL;
+    out->report.confident = nk;
+    out->report.accuracy = known ? (double)right / (double)known : NAN;
+    /* the rows: every kept image, or per class `target` of them, most confident first, cycling for rare classes */
+    int64_t total = nk, target = 0;
     if (st == FR_STATUS_OK && o->balance && nk > 0) {
-        /* per class: sort the kept images by confidence, then take `target` of them, cycling for rare classes */
-        int64_t target = o->per_class > 0 ? o->per_class : (nk + k - 1) / k;
-        int64_t *cls = malloc((size_t)nk * sizeof(int64_t));
-        sel = malloc((size_t)(target * k) * sizeof(int64_t));
-        if (!cls || !sel) {
-            free(cls);
-            st = fr_error(FR_STATUS_OUT_OF_MEMORY, "pseudo: out of memory");
-        } else {
-            total = 0;
-            g_conf = conf;
-            for (int c = 0; c < k; c++) {
-                int64_t m = 0;
-                for (int64_t i = 0; i < nk; i++)
-                    if (lab[kept[i]] == c)
-                        cls[m++] = kept[i];
-                if (m == 0)
-                    continue; /* nothing to duplicate */
-                qsort(cls, (size_t)m, sizeof *cls, by_conf_desc);
-                for (int64_t j = 0; j < target; j++)
-                    sel[total++] = cls[j % m];
-            }
-            free(cls);
-        }
+        target = o->per_class > 0 ? o->per_class : (nk + k - 1) / k;
+        total = 0;
+        for (int c = 0; c < k; c++)
+            total += out->report.class_confident[c] ? target : 0;
     }
-    const int64_t *pick = sel ? sel : kept;
     if (st == FR_STATUS_OK) {
-        out->n = total;
-        out->n_classes = k;
-        out->idx = malloc((size_t)(total > 0 ? total : 1) * sizeof(int64_t));
-        out->label = malloc((size_t)(total > 0 ? total : 1) * sizeof(int32_t));
-        out->prob = malloc((size_t)(total > 0 ? total : 1) * k * sizeof(float));
-        out->conf = malloc((size_t)(total > 0 ? total : 1) * sizeof(float));
+        const size_t m = (size_t)(total > 0 ? total : 1);
+        out->idx = malloc(m * sizeof(int64_t));
+        out->label = malloc(m * sizeof(int32_t));
+        out->prob = malloc(m * (size_t)k * sizeof(float));
+        out->conf = malloc(m * sizeof(float));
         if (!out->idx || !out->label || !out->prob || !out->conf)
-            st = fr_error(FR_STATUS_OUT_OF_MEMORY, "pseudo: out of memory");
-        for (int64_t j = 0; st == FR_STATUS_OK && j < total; j++) {
-            int64_t i = pick[j];
-            out->idx[j] = idx ? idx[i] : i;
-            out->label[j] = lab[i];
-            out->conf[j] = conf[i];
-            memcpy(out->prob + j * k, prob + i * k, (size_t)k * sizeof(float));
-        }
+            st = fr_error(FR_STATUS_OUT_OF_MEMORY, "pseudo-labels: out of memory for %lld rows", (long long)total);
     }
+    struct rank *cls = st == FR_STATUS_OK && target > 0 ? malloc((size_t)nk * sizeof *cls) : NULL;
+    if (st == FR_STATUS_OK && target > 0 && !cls)
+        st = fr_error(FR_STATUS_OUT_OF_MEMORY, "pseudo-labels: out of memory");
+    int64_t r = 0;
+    for (int c = 0; st == FR_STATUS_OK && c < (target > 0 ? k : 0); c++) {
+        int64_t m = 0;
+        for (int64_t q = 0; q < nk; q++)
+            if (lab[kept[q]] == c)
+                cls[m++] = (struct rank){conf[kept[q]], kept[q]};
+        qsort(cls, (size_t)m, sizeof *cls, by_conf_desc);
+        for (int64_t q = 0; m > 0 && q < target; q++)
+            emit(out, r++, cls[q % m].pos, idx, lab, conf, acc);
+    }
+    for (int64_t q = 0; st == FR_STATUS_OK && target == 0 && q < nk; q++)
+        emit(out, r++, kept[q], idx, lab, conf, acc);
+    out->n = out->report.rows = r;
+    free(cls);
+    free(acc);
     free(logits);
-    free(prob);
     free(conf);
     free(lab);
     free(kept);
-    free(sel);
     if (st != FR_STATUS_OK)
         fr_pseudo_free(out);
     return st;

@@ -8,30 +8,25 @@
 enum fr_status fr_pseudo_trainset(struct fr_net *teacher, const struct fr_dataset *ds, const int64_t *labeled,
                                   int64_t n_labeled, int labeled_repeat, const int64_t *unl, int64_t n_unl,
                                   const struct fr_pseudo_opts *po, bool soft, struct fr_trainset *ts,
-                                  struct fr_pseudo_stats *stats)
+                                  struct fr_pseudo_report *report)
 {
     memset(ts, 0, sizeof *ts);
-    memset(stats, 0, sizeof *stats);
-    stats->accuracy = -1;
+    if (report)
+        memset(report, 0, sizeof *report);
     struct fr_pseudo ps = {0};
     enum fr_status st = fr_pseudo_label(teacher, ds, unl, n_unl, po, &ps);
     if (st != FR_STATUS_OK)
         return st;
-    int64_t right = 0, known = 0;
-    for (int64_t i = 0; i < ps.n; i++)
-        if (ds->labels && ds->labels[ps.idx[i]] >= 0) {
-            known++;
-            right += ds->labels[ps.idx[i]] == ps.label[i];
-        }
-    stats->rows = ps.n;
-    stats->unlabeled = n_unl;
-    stats->accuracy = known ? (double)right / (double)known : -1;
     ts->n_classes = teacher->n_classes;
     /* the labeled images repeated so they keep a share of every batch next to many pseudo-labeled ones */
     for (int rep = 0; rep < (labeled_repeat > 0 ? labeled_repeat : 1) && st == FR_STATUS_OK; rep++)
         st = fr_trainset_add(ts, 0, ds, labeled, n_labeled, NULL, NULL);
     if (st == FR_STATUS_OK && ps.n > 0)
         st = fr_trainset_add(ts, 0, ds, ps.idx, ps.n, ps.label, soft ? ps.prob : NULL);
+    if (st == FR_STATUS_OK && report) { /* the report's arrays move to the caller */
+        *report = ps.report;
+        memset(&ps.report, 0, sizeof ps.report);
+    }
     fr_pseudo_free(&ps);
     if (st != FR_STATUS_OK)
         fr_trainset_free(ts);

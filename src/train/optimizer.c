@@ -1,12 +1,13 @@
 /* The optimizer builder: parameter groups applied as flags, gradient clipping by global norm, moment
- * tensors (STATE) and one in-place update node per trainable parameter, appended to a training graph. */
+ * tensors (STATE) and one in-place update node per trainable parameter, appended to a training graph, and
+ * optionally an exponential moving average of each updated parameter (STATE "<param>.ema"). */
 #include <math.h>
 
 #include "core/graph_internal.h"
 #include "train/train_internal.h"
 
 struct opt_entry {
-    struct fr_tensor *param, *m, *v, *update;
+    struct fr_tensor *param, *m, *v, *update, *ema;
     struct fr_param_settings set;
 };
 
@@ -161,6 +162,8 @@ enum fr_status fr_optim_build(struct fr_optim *o, struct fr_graph *g, struct fr_
 {
     if (o->built)
         return fr_error(FR_STATUS_INVALID_ARGUMENT, "optim: already built");
+    if (!(o->p.ema >= 0.0f && o->p.ema < 1.0f))
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "optim: weight average decay %g must be in [0, 1)", (double)o->p.ema);
     struct fr_ctx *ctx = o->ctx;
     o->e = calloc((size_t)(n > 0 ? n : 1), sizeof *o->e);
     if (!o->e)
@@ -214,6 +217,15 @@ enum fr_status fr_optim_build(struct fr_optim *o, struct fr_graph *g, struct fr_
             return fr_ctx_status(ctx) ? fr_ctx_status(ctx) : FR_STATUS_INVALID_ARGUMENT;
         if ((st = fr_graph_add(g, e->update)) != FR_STATUS_OK)
             return st;
+        if (o->p.ema > 0.0f) { /* after the update: its node is the source */
+            struct fr_tensor *avg = state_like(ctx, p, "ema");
+            struct fr_tensor *u = avg ? fr_ema_step(ctx, avg, e->update, o->prep, o->p.ema) : NULL;
+            if (!u)
+                return fr_ctx_status(ctx) ? fr_ctx_status(ctx) : FR_STATUS_INVALID_ARGUMENT;
+            e->ema = avg;
+            if ((st = fr_graph_add(g, u)) != FR_STATUS_OK)
+                return st;
+        }
     }
     if (!o->clip && !o->p.after_backward && (st = schedule_early(g, o->prep)) != FR_STATUS_OK)
         return st;
@@ -226,6 +238,19 @@ static enum fr_status zero(struct fr_tensor *t)
     return t ? fr_tensor_fill_f32(t, 0.0f) : FR_STATUS_OK;
 }
 
+static enum fr_status copy(struct fr_tensor *dst, struct fr_tensor *src)
+{
+    size_t bytes = fr_nbytes(src);
+    float *buf = malloc(bytes ? bytes : 1);
+    if (!buf)
+        return fr_error(FR_STATUS_OUT_OF_MEMORY, "optim: out of memory");
+    enum fr_status st = fr_tensor_get(src, buf, bytes);
+    if (st == FR_STATUS_OK)
+        st = fr_tensor_set(dst, buf, bytes);
+    free(buf);
+    return st;
+}
+
 enum fr_status fr_optim_reset(struct fr_optim *o)
 {
     enum fr_status st = zero(o->hyper);
@@ -233,6 +258,8 @@ enum fr_status fr_optim_reset(struct fr_optim *o)
         st = zero(o->e[i].m);
         if (st == FR_STATUS_OK)
             st = zero(o->e[i].v);
+        if (st == FR_STATUS_OK && o->e[i].ema) /* the average starts at the weights */
+            st = copy(o->e[i].ema, o->e[i].param);
     }
     return st;
 }
@@ -273,6 +300,6 @@ struct fr_tensor *fr_optim_moment(const struct fr_optim *o, const struct fr_tens
 {
     for (int i = 0; i < o->n; i++)
         if (o->e[i].param == param)
-            return which == 0 ? o->e[i].m : which == 1 ? o->e[i].v : NULL;
+            return which == 0 ? o->e[i].m : which == 1 ? o->e[i].v : which == 2 ? o->e[i].ema : NULL;
     return NULL;
 }

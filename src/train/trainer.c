@@ -177,6 +177,7 @@ struct fr_trainer {
     struct fr_trainer_opts o;
     struct fr_ctx *ctx;
     struct fr_aug_stage st;                  /* u8 input: images, programs, tables, mix records */
+    struct fr_aug_stage strong;              /* FixMatch: the unlabeled rows' strong view */
     struct fr_tensor *x;                     /* f32 input */
     struct fr_tensor *y, *teacher, *w, *logits, *loss;
     struct fr_graph *g;
@@ -189,6 +190,7 @@ struct fr_trainer {
     size_t uploaded;           /* by the last step */
     struct slot slot[2];
     int32_t *tab;              /* coordinate tables when the caller gives none */
+    int32_t *tab_strong;       /* the same for the strong view */
 };
 
 void fr_trainer_opts_init(struct fr_trainer_opts *o)
@@ -218,6 +220,7 @@ void fr_trainer_free(struct fr_trainer *tr)
     fr_predictor_free(tr->pred);
     fr_optim_free(tr->opt);
     free(tr->tab);
+    free(tr->tab_strong);
     free(tr);
 }
 
@@ -267,8 +270,49 @@ static enum fr_status build_input(struct fr_trainer *tr, struct fr_tensor **xin)
     if (st != FR_STATUS_OK)
         return st;
     fr_tensor_set_name(tr->st.images, "train.images");
+    float nm[4], ns[4];
+    if (o->unlabeled > 0) { /* FixMatch: the strong view of the last rows, from the same uploaded images */
+        if (o->loss != FR_LOSS_CE || tr->st.mix || o->unlabeled >= o->batch || !o->strong ||
+            fr_aug_policy_mix(o->strong) || fr_aug_policy_normalize(o->strong, nm, ns))
+            return fr_error(FR_STATUS_INVALID_ARGUMENT,
+                            "trainer: FixMatch needs the CE loss, labeled rows, a strong policy and no CutMix/MixUp or "
+                            "normalize stage");
+        int oh, ow;
+        fr_aug_policy_out_size(o->strong, h, w, &oh, &ow);
+        if (oh != h || ow != w)
+            return fr_error(FR_STATUS_SHAPE, "trainer: the strong augmentation's %s makes %dx%d images, the model takes %dx%d",
+                            fr_aug_policy_resizing_op(o->strong, h, w), ow, oh, w, h);
+        struct fr_tensor *u = fr_slice(ctx, tr->st.images, 0, o->batch - o->unlabeled, o->unlabeled);
+        if (!u || (st = fr_aug_stage_build_on(ctx, u, o->strong, flags & FR_AUG_STAGE_TABLES, &tr->strong)) != FR_STATUS_OK)
+            return u ? st : ctx_status(ctx);
+        if (tr->strong.prog)
+            fr_tensor_set_name(tr->strong.prog, "train.strong_programs");
+        if (tr->strong.tab)
+            fr_tensor_set_name(tr->strong.tab, "train.strong_tables");
+    }
     *xin = fr_aug_to_nchw(ctx, tr->st.out, o->mean, o->std);
     return *xin ? FR_STATUS_OK : ctx_status(ctx);
+}
+
+/* FixMatch's loss: CE of the labeled rows + lambda_u * masked CE of the strong view against the weak view's
+ * confident predictions; three forwards over slices of the augmented images (slices of images need no gradient) */
+static enum fr_status build_fixmatch(struct fr_trainer *tr)
+{
+    struct fr_ctx *ctx = tr->ctx;
+    const struct fr_trainer_opts *o = &tr->o;
+    int64_t u = o->unlabeled, l = o->batch - u;
+    struct fr_tensor *xl = fr_aug_to_nchw(ctx, fr_slice(ctx, tr->st.out, 0, 0, l), o->mean, o->std);
+    struct fr_tensor *xw = fr_aug_to_nchw(ctx, fr_slice(ctx, tr->st.out, 0, l, u), o->mean, o->std);
+    struct fr_tensor *xs = fr_aug_to_nchw(ctx, tr->strong.out, o->mean, o->std);
+    struct fr_tensor *zl = fr_model_forward(tr->m, ctx, xl, true);
+    struct fr_tensor *zw = fr_model_forward(tr->m, ctx, xw, true);
+    struct fr_tensor *zs = fr_model_forward(tr->m, ctx, xs, true);
+    tr->logits = zl;
+    tr->y = input(ctx, FR_I32, 1, (int64_t[]){l}, "train.labels");
+    struct fr_tensor *ls = fr_cross_entropy(ctx, zl, tr->y, NULL, o->label_smoothing);
+    struct fr_tensor *lu = fr_soft_cross_entropy(ctx, zs, fr_pseudo_targets(ctx, zw, o->threshold, 0.0f), NULL);
+    tr->loss = fr_add(ctx, ls, fr_scale(ctx, lu, o->lambda_u));
+    return tr->loss ? FR_STATUS_OK : ctx_status(ctx);
 }
 
 static enum fr_status build(struct fr_trainer *tr)
@@ -293,14 +337,18 @@ static enum fr_status build(struct fr_trainer *tr)
         st = build_input(tr, &xin);
     if (o->sync_bn) /* batch-norm over every rank's rows */
         fr_model_set_sync_bn(tr->m, o->global_batch > 0 ? o->global_batch : o->batch);
-    if (st == FR_STATUS_OK &&
-        !(tr->logits = fr_model_forward_layers(tr->m, ctx, xin, true, o->first_layer, fr_model_n_layers(tr->m))))
+    if (st == FR_STATUS_OK && o->unlabeled > 0) /* FixMatch: its own forwards and loss */
+        st = build_fixmatch(tr);
+    else if (st == FR_STATUS_OK &&
+             !(tr->logits = fr_model_forward_layers(tr->m, ctx, xin, true, o->first_layer, fr_model_n_layers(tr->m))))
         st = ctx_status(ctx);
     fr_model_set_sync_bn(tr->m, 0);
     if (st != FR_STATUS_OK) {
         free(params);
         return st;
     }
+    if (o->unlabeled > 0)
+        goto graph;
     if (o->sample_weights)
         tr->w = input(ctx, FR_F32, 1, (int64_t[]){b}, "train.weights");
     const bool mixed = tr->st.mix; /* targets mixed like the images, by AUG_MIX_LABELS on the device */
@@ -316,8 +364,8 @@ static enum fr_status build(struct fr_trainer *tr)
                                          tr->w);
         break;
     case FR_LOSS_DISTILL: {
-        if (mixed) {
-            st = fr_error(FR_STATUS_UNSUPPORTED, "trainer: CutMix/MixUp with distillation is not supported");
+        if (mixed && !o->teacher) { /* consistent teaching: the teacher must see the mixed images */
+            st = fr_error(FR_STATUS_UNSUPPORTED, "trainer: CutMix/MixUp with distillation needs the teacher model");
             break;
         }
         if (o->alpha < 1.0f)
@@ -340,7 +388,17 @@ static enum fr_status build(struct fr_trainer *tr)
             tl = fr_model_forward(o->teacher, ctx, tx, false);
         } else
             tl = tr->teacher = input(ctx, FR_F32, 2, (int64_t[]){b, k}, "train.teacher_logits");
-        tr->loss = fr_distill_loss(ctx, tr->logits, tl, tr->y, tr->w, o->alpha, o->temperature);
+        if (mixed) /* alpha x (the teacher's term on the mixed images) + (1 - alpha) x CE with the mixed labels */
+            tr->loss = o->alpha >= 1.0f
+                           ? fr_distill_loss(ctx, tr->logits, tl, NULL, tr->w, 1.0f, o->temperature)
+                           : fr_add(ctx, fr_scale(ctx, fr_distill_loss(ctx, tr->logits, tl, NULL, tr->w, 1.0f, o->temperature),
+                                                  o->alpha),
+                                    fr_scale(ctx, fr_soft_cross_entropy(ctx, tr->logits,
+                                                                        fr_aug_mix_labels(ctx, tr->y, tr->st.mixrec, (int)k),
+                                                                        tr->w),
+                                             1.0f - o->alpha));
+        else
+            tr->loss = fr_distill_loss(ctx, tr->logits, tl, tr->y, tr->w, o->alpha, o->temperature);
         break;
     }
     default:
@@ -350,6 +408,7 @@ static enum fr_status build(struct fr_trainer *tr)
         tr->loss = fr_scale(ctx, tr->loss, (float)((double)o->batch / (double)o->global_batch));
     if (st == FR_STATUS_OK && !tr->loss)
         st = ctx_status(ctx);
+graph:
     if (st == FR_STATUS_OK)
         fr_tensor_set_name(tr->loss, "train.loss");
     tr->g = st == FR_STATUS_OK ? fr_graph_new(ctx) : NULL;
@@ -379,15 +438,16 @@ static enum fr_status build(struct fr_trainer *tr)
 
     /* host copies of one step's inputs (asynchronous uploads), two slots */
     tr->async = tr->be->iface->buffer_set_async && tr->be->iface->buffer_get_async && tr->be->iface->wait;
-    struct fr_tensor *ins[] = {tr->x,       tr->st.images, tr->st.prog, tr->st.tab, tr->st.mixrec,
-                               tr->y,       tr->teacher,   tr->w,       fr_optim_lr_tensor(tr->opt)};
+    struct fr_tensor *ins[] = {tr->x,       tr->st.images, tr->st.prog, tr->st.tab,  tr->st.mixrec, tr->strong.prog,
+                               tr->strong.tab, tr->y,      tr->teacher, tr->w,       fr_optim_lr_tensor(tr->opt)};
     for (size_t i = 0; i < sizeof ins / sizeof *ins; i++)
         if (ins[i])
             tr->stage_bytes += (fr_nbytes(ins[i]) + 63) & ~(size_t)63;
     for (int i = 0; i < 2 && tr->async; i++)
         if (!(tr->slot[i].buf = malloc(tr->stage_bytes)))
             return fr_error(FR_STATUS_OUT_OF_MEMORY, "trainer: out of memory for %zu bytes of staging", tr->stage_bytes);
-    if (tr->st.tab && !(tr->tab = malloc(tr->st.tab_cap * sizeof(int32_t))))
+    if ((tr->st.tab && !(tr->tab = malloc(tr->st.tab_cap * sizeof(int32_t)))) ||
+        (tr->strong.tab && !(tr->tab_strong = malloc(tr->strong.tab_cap * sizeof(int32_t)))))
         return fr_error(FR_STATUS_OUT_OF_MEMORY, "trainer: out of memory for coordinate tables");
     return FR_STATUS_OK;
 }
@@ -419,6 +479,7 @@ enum fr_status fr_trainer_new(struct fr_model *m, struct fr_backend *backend, co
     }
     tr->o.augment = NULL; /* used by build only: the caller may free them */
     tr->o.teacher = NULL;
+    tr->o.strong = NULL;
     *out = tr;
     return FR_STATUS_OK;
 }
@@ -463,12 +524,12 @@ static enum fr_status submit(struct fr_trainer *tr, const struct fr_batch_in *b,
     snprintf(what, sizeof what, "training step %lld", (long long)tr->step);
     enum fr_status st;
     if (!b || !b->images || (tr->y && !b->targets) || (tr->teacher && !b->teacher) || (tr->w && !b->weights) ||
-        (tr->st.prog && !b->prog) || (tr->st.mix && !b->mix))
+        (tr->st.prog && !b->prog) || (tr->st.mix && !b->mix) || (tr->strong.prog && !b->strong))
         return fr_error(FR_STATUS_INVALID_ARGUMENT, "%s: missing images, programs, mix records, targets, teacher "
                                                     "logits or weights",
                         what);
     if (tr->y && tr->y->type == FR_I32 &&
-        (st = fr_labels_check_ex(b->targets, n, tr->k, o->loss == FR_LOSS_DISTILL, what)) != FR_STATUS_OK)
+        (st = fr_labels_check_ex(b->targets, n - o->unlabeled, tr->k, o->loss == FR_LOSS_DISTILL, what)) != FR_STATUS_OK)
         return st;
     if (!(lr >= 0.0f) || !isfinite(lr))
         return fr_error(FR_STATUS_INVALID_ARGUMENT, "%s: learning rate %g", what, (double)lr);
@@ -479,12 +540,22 @@ static enum fr_status submit(struct fr_trainer *tr, const struct fr_batch_in *b,
             return st;
         tab = tr->tab;
     }
+    size_t tab_strong_len = 0;
+    if (tr->strong.tab) {
+        int c, h, w;
+        fr_model_input_shape(tr->m, &c, &h, &w);
+        if ((st = fr_aug_tables_fill(b->strong, o->unlabeled, tr->strong.k, h, w, tr->strong.oh, tr->strong.ow,
+                                     tr->tab_strong, tr->strong.tab_cap, &tab_strong_len)) != FR_STATUS_OK)
+            return st;
+    }
     struct upload up[] = {
         {tr->x, b->images, tr->x ? fr_nbytes(tr->x) : 0},
         {tr->st.images, b->images, tr->st.images ? fr_nbytes(tr->st.images) : 0},
         {tr->st.prog, b->prog, tr->st.prog ? fr_nbytes(tr->st.prog) : 0},
         {tr->st.tab, tab, tab_len * sizeof(int32_t)},
         {tr->st.mixrec, b->mix, tr->st.mixrec && b->mix ? fr_nbytes(tr->st.mixrec) : 0},
+        {tr->strong.prog, b->strong, tr->strong.prog ? fr_nbytes(tr->strong.prog) : 0},
+        {tr->strong.tab, tr->tab_strong, tab_strong_len * sizeof(int32_t)},
         {tr->y, b->targets, tr->y ? fr_nbytes(tr->y) : 0},
         {tr->teacher, b->teacher, tr->teacher ? fr_nbytes(tr->teacher) : 0},
         {tr->w, b->weights, tr->w ? fr_nbytes(tr->w) : 0},

@@ -1,0 +1,271 @@
+/* The demo as a recipe: on one split of a labeled dataset, supervised and supervised+augment baselines, pseudo-
+ * labelling, FixMatch and Noisy Student rounds with one model, one epoch budget and one labeled-repeat schedule,
+ * so that a row's gain over supervised+augment is what the unlabeled images brought. Rows go to a callback. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "frugal/recipes.h"
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+void fr_demo_opts_init(struct fr_demo_opts *o, bool quick)
+{
+    memset(o, 0, sizeof *o);
+    o->arch = "t";
+    o->epochs = quick ? 6 : 12;
+    o->labeled_repeat = 10;
+    o->augment = FR_FIXMATCH_WEAK;
+    o->noise = FR_FIXMATCH_WEAK; /* model t is too small to learn through RandAugment + cutout: such students fell
+                                    below their teacher (81.5% from 82.4%) */
+    o->pl_threshold = 0.95f;
+    o->ns_threshold = 0.7f;
+    o->rounds = quick ? 1 : 2;
+    o->unlabeled_ratio = quick ? 20 : 0;
+    fr_fixmatch_opts_init(&o->fixmatch);
+    o->fixmatch_epochs = quick ? 5 : 10;
+    fr_fit_opts_init(&o->fit);
+    o->fit.sched.base_lr = 0.004f;
+}
+
+enum fr_status fr_demo_check(const struct fr_demo_opts *o)
+{
+    if (o->epochs < 1 || o->fixmatch_epochs < 1 || o->labeled_repeat < 1 || o->rounds < 0 || o->rounds > 10)
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "demo: epochs (%d, fixmatch %d) and the labeled repeat (%d) must be "
+                        ">= 1, rounds (%d) in 0..10", o->epochs, o->fixmatch_epochs, o->labeled_repeat, o->rounds);
+    if (!(o->pl_threshold >= 0.0f && o->pl_threshold <= 1.0f) || !(o->ns_threshold >= 0.0f && o->ns_threshold <= 1.0f))
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "demo: thresholds (pseudo-label %g, Noisy Student %g) must be in "
+                        "[0, 1]", (double)o->pl_threshold, (double)o->ns_threshold);
+    struct fr_fixmatch_opts fm = o->fixmatch;
+    fm.unlabeled_ratio = o->unlabeled_ratio;
+    return fr_fixmatch_check(&fm);
+}
+
+/* the row's model: the raw weights, or their moving average when it did better on the validation images */
+static enum fr_status row_finish(struct fr_net **net, const struct fr_fit_result *fr, const struct fr_dataset *test,
+                                 struct fr_demo_row *row)
+{
+    row->val_accuracy = fr->val_accuracy;
+    row->ema = false;
+    enum fr_status st = FR_STATUS_OK;
+    if (!isnan(fr->val_accuracy_ema) && fr->val_accuracy_ema > fr->val_accuracy) {
+        struct fr_net *e = NULL;
+        if ((st = fr_net_ema(*net, &e)) != FR_STATUS_OK)
+            return st;
+        fr_net_free(*net);
+        *net = e;
+        row->val_accuracy = fr->val_accuracy_ema;
+        row->ema = true;
+    }
+    row->test_accuracy = NAN;
+    if (test) {
+        struct fr_eval ev;
+        if ((st = fr_net_evaluate(*net, test, NULL, test->n, &ev)) != FR_STATUS_OK)
+            return st;
+        row->test_accuracy = ev.accuracy;
+        fr_eval_free(&ev);
+    }
+    return FR_STATUS_OK;
+}
+
+struct demo {
+    const struct fr_demo_opts *o;
+    const struct fr_dataset *train, *test;
+    const struct fr_split *sp;
+    struct fr_demo_row *rows;
+    int n;
+    struct fr_net *best; /* the model with the best validation accuracy so far: the first Noisy Student teacher */
+    struct fr_net *prev; /* the last Noisy Student round's student: the next round's teacher */
+    double best_val;
+};
+
+static void stage(const struct demo *d, const char *name)
+{
+    if (d->o->on_stage)
+        d->o->on_stage(d->o->user, name);
+}
+
+static enum fr_status add_row(struct demo *d, const char *method, struct fr_net **net, const struct fr_fit_result *fr,
+                              int64_t unlabeled, int64_t kept, double pl_acc, double t0, bool next_teacher)
+{
+    struct fr_demo_row *row = &d->rows[d->n];
+    memset(row, 0, sizeof *row);
+    snprintf(row->method, sizeof row->method, "%s", method);
+    row->labels = d->sp->n_labeled + d->sp->n_val;
+    row->unlabeled = unlabeled;
+    row->pseudo_kept = kept;
+    row->pseudo_accuracy = pl_acc;
+    enum fr_status st = row_finish(net, fr, d->test, row);
+    if (st != FR_STATUS_OK)
+        return st;
+    row->seconds = now_s() - t0;
+    d->n++;
+    if (d->o->on_row)
+        d->o->on_row(d->o->user, row);
+    if (next_teacher) {
+        fr_net_free(d->prev);
+        d->prev = *net;
+    } else if (!d->best || row->val_accuracy > d->best_val) { /* a tie keeps the earlier row */
+        fr_net_free(d->best);
+        d->best = *net;
+        d->best_val = row->val_accuracy;
+    } else {
+        fr_net_free(*net);
+    }
+    *net = NULL;
+    return FR_STATUS_OK;
+}
+
+static struct fr_fit_opts stage_fit(const struct demo *d, const char *ckpt)
+{
+    struct fr_fit_opts f = d->o->fit;
+    f.val_ds = d->train;
+    f.val_idx = d->sp->val;
+    f.n_val = d->sp->n_val;
+    f.ckpt_name = ckpt;
+    f.metrics_tag = ckpt;
+    return f;
+}
+
+static enum fr_status supervised(struct demo *d, struct fr_backend *be, const char *method, const char *ckpt,
+                                 const char *augment)
+{
+    const struct fr_demo_opts *o = d->o;
+    const struct fr_dataset *ds = d->train;
+    double t0 = now_s();
+    stage(d, method);
+    struct fr_net *net = NULL;
+    struct fr_trainset ts = {.n_classes = ds->n_classes};
+    enum fr_status st = fr_net_new(be, o->arch, ds->c, ds->h, ds->w, ds->n_classes, ds->class_names, o->fit.seed, &net);
+    /* the students' schedule: the labeled images labeled_repeat times per epoch */
+    for (int r = 0; r < o->labeled_repeat && st == FR_STATUS_OK; r++)
+        st = fr_trainset_add(&ts, 0, ds, d->sp->labeled, d->sp->n_labeled, NULL, NULL);
+    struct fr_fit_result fr;
+    if (st == FR_STATUS_OK) {
+        struct fr_fit_opts f = stage_fit(d, ckpt);
+        f.epochs = o->epochs;
+        f.augment = augment;
+        st = fr_fit(net, &ts, &f, &fr);
+    }
+    fr_trainset_free(&ts);
+    if (st == FR_STATUS_OK)
+        st = add_row(d, method, &net, &fr, 0, 0, NAN, t0, false);
+    fr_net_free(net);
+    return st;
+}
+
+static enum fr_status self_train(struct demo *d, int round, bool noisy, const char *method, const char *ckpt)
+{
+    const struct fr_demo_opts *o = d->o;
+    double t0 = now_s();
+    stage(d, method);
+    struct fr_round_opts ro;
+    fr_round_opts_init(&ro);
+    ro.arch = o->arch;
+    ro.labeled_repeat = o->labeled_repeat;
+    ro.unlabeled_ratio = o->unlabeled_ratio;
+    ro.fit = stage_fit(d, ckpt);
+    ro.fit.epochs = o->epochs;
+    if (noisy) { /* Noisy Student: soft, balanced labels of the un-noised teacher (and its mirror images); noised student */
+        ro.pseudo = (struct fr_pseudo_opts){.threshold = o->ns_threshold, .balance = true, .flip = true};
+        ro.soft = true;
+        ro.fit.augment = o->noise;
+    } else { /* pseudo-labelling: confident hard labels, the baseline's augmentation */
+        ro.pseudo = (struct fr_pseudo_opts){.threshold = o->pl_threshold};
+        ro.soft = false;
+        ro.fit.augment = o->augment;
+    }
+    struct fr_round r;
+    enum fr_status st = fr_self_train_round(noisy && d->prev ? d->prev : d->best, d->train, d->sp, round, &ro, &r);
+    if (st == FR_STATUS_OK) {
+        struct fr_net *net = r.student;
+        r.student = NULL;
+        st = add_row(d, method, &net, &r.fit, r.pseudo.unlabeled, r.pseudo.rows, r.pseudo.accuracy, t0, noisy);
+        fr_net_free(net);
+    }
+    fr_round_free(&r);
+    return st;
+}
+
+enum fr_status fr_demo_run(struct fr_backend *be, const struct fr_dataset *train, const struct fr_dataset *test,
+                           const struct fr_split *sp, const struct fr_demo_opts *o, struct fr_demo_row **rows, int *n_rows)
+{
+    *rows = NULL;
+    *n_rows = 0;
+    enum fr_status st = fr_demo_check(o);
+    if (st != FR_STATUS_OK)
+        return st;
+    if (sp->n_labeled == 0 || sp->n_val == 0)
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "%s: the demo needs labeled training and validation images",
+                        train->source);
+    if (sp->n_unlabeled == 0)
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "%s: no unlabeled images left for the demo", train->source);
+    if (test && (test->n_classes != train->n_classes || test->c != train->c || test->h != train->h ||
+                 test->w != train->w))
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "%s: the test images (%d classes, %dx%dx%d) differ from %s", test->source,
+                        test->n_classes, test->c, test->h, test->w, train->source);
+    struct demo d = {.o = o, .train = train, .test = test, .sp = sp, .best_val = -1};
+    d.rows = calloc((size_t)(4 + o->rounds), sizeof *d.rows);
+    if (!d.rows)
+        return fr_error(FR_STATUS_OUT_OF_MEMORY, "demo: out of memory");
+    st = supervised(&d, be, "supervised", "supervised", NULL);
+    if (st == FR_STATUS_OK)
+        st = supervised(&d, be, "supervised+augment", "supervised-augment", o->augment);
+    if (st == FR_STATUS_OK) /* the teacher: the better baseline by validation accuracy */
+        st = self_train(&d, 1, false, "pseudo-label", "pseudo-label");
+    if (st == FR_STATUS_OK) {
+        double t0 = now_s();
+        stage(&d, "fixmatch");
+        struct fr_fixmatch_opts fm = o->fixmatch;
+        struct fr_fit_opts f = stage_fit(&d, "fixmatch");
+        f.epochs = o->fixmatch_epochs;
+        f.augment = o->augment;
+        f.strong = fm.fit.strong;
+        f.mu = fm.fit.mu;
+        f.threshold = fm.fit.threshold;
+        f.lambda_u = fm.fit.lambda_u;
+        fm.fit = f;
+        fm.unlabeled_ratio = o->unlabeled_ratio;
+        struct fr_net *net = NULL;
+        struct fr_fit_result fr;
+        st = fr_net_new(be, o->arch, train->c, train->h, train->w, train->n_classes, train->class_names, o->fit.seed, &net);
+        if (st == FR_STATUS_OK)
+            st = fr_fixmatch(net, train, sp, &fm, &fr);
+        /* what the final model keeps of the unlabeled images at the threshold, and how accurate that is */
+        int64_t *unl = NULL, n_unl = 0;
+        struct fr_pseudo ps = {0};
+        if (st == FR_STATUS_OK)
+            st = fr_round_unlabeled(sp, o->unlabeled_ratio, o->fit.seed, 1, &unl, &n_unl);
+        if (st == FR_STATUS_OK)
+            st = fr_pseudo_label(net, train, unl, n_unl, &(struct fr_pseudo_opts){.threshold = fm.fit.threshold}, &ps);
+        free(unl);
+        if (st == FR_STATUS_OK)
+            st = add_row(&d, "fixmatch", &net, &fr, n_unl, ps.report.rows, ps.report.accuracy, t0, false);
+        fr_pseudo_free(&ps);
+        fr_net_free(net);
+    }
+    /* Noisy Student: the first teacher is the best model so far by validation accuracy (never by the test set): a
+       baseline, pseudo-labelling's student or FixMatch's model; then each round's student teaches the next round */
+    for (int r = 1; r <= o->rounds && st == FR_STATUS_OK; r++) {
+        char method[40], ckpt[40];
+        snprintf(method, sizeof method, "noisy-student round %d", r);
+        snprintf(ckpt, sizeof ckpt, "noisy-student-round%d", r);
+        st = self_train(&d, r, true, method, ckpt);
+    }
+    fr_net_free(d.best);
+    fr_net_free(d.prev);
+    if (st != FR_STATUS_OK) {
+        free(d.rows);
+        return st;
+    }
+    *rows = d.rows;
+    *n_rows = d.n;
+    return FR_STATUS_OK;
+}

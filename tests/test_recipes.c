@@ -1,0 +1,465 @@
+/* Semi-supervised recipes on a small synthetic dataset (CPU path): FixMatch (a threshold of 1 equals an unlabeled
+ * loss weight of 0, a threshold of 0 changes training, range checks and an empty unlabeled set fail before
+ * training), the weights' moving average (validated, saved beside the checkpoint, absent without a decay),
+ * pseudo-label reports against predictions computed here, test-time flips and teacher ensembles, distillation with MixUp, self-training rounds and the demo's checks (teacher
+ * classes, thresholds, no unlabeled images). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "frugal/recipes.h"
+#include "testutil.h"
+
+enum { H = 28, K = 10, N = 400 };
+
+/* images whose brightness pattern depends on the class, plus per-image noise: learnable in a few steps */
+static void make_ds(struct fr_dataset *ds, int n, int k)
+{
+    memset(ds, 0, sizeof *ds);
+    ds->n = n, ds->c = 1, ds->h = ds->w = H, ds->n_classes = k;
+    ds->source = (char *)"synthetic";
+    ds->pixels = malloc((size_t)n * H * H);
+    ds->labels = malloc((size_t)n * sizeof(int32_t));
+    for (int i = 0; i < n; i++) {
+        int y = i % k;
+        ds->labels[i] = y;
+        for (int p = 0; p < H * H; p++) {
+            int band = (p / H) * k / H == y; /* the class's band of rows is bright */
+            ds->pixels[(size_t)i * H * H + p] = (uint8_t)((band ? 200 : 30) + (((unsigned)(i * 131 + p * 7) * 2654435761u) >> 28));
+        }
+    }
+}
+
+static void free_ds(struct fr_dataset *ds)
+{
+    free(ds->pixels);
+    free(ds->labels);
+}
+
+struct fx {
+    struct fr_dataset ds;
+    struct fr_split sp;
+};
+
+static void fx_init(struct fx *f)
+{
+    make_ds(&f->ds, N, K);
+    assert_int_equal(fr_split_make(&f->ds, 100, 20, 3, &f->sp), FR_STATUS_OK); /* 80 labeled, 20 val, 300 unlabeled */
+}
+
+static void fx_free(struct fx *f)
+{
+    fr_split_free(&f->sp);
+    free_ds(&f->ds);
+}
+
+static void fixmatch_opts(struct fr_fixmatch_opts *o, const struct fx *f)
+{
+    fr_fixmatch_opts_init(o);
+    o->fit.epochs = 1;
+    o->fit.batch = 8;
+    o->fit.mu = 3;
+    o->fit.seed = 4;
+    o->fit.val_ds = &f->ds;
+    o->fit.val_idx = f->sp.val;
+    o->fit.n_val = f->sp.n_val;
+}
+
+static enum fr_status fixmatch_run(const struct fx *f, const struct fr_fixmatch_opts *o, struct fr_fit_result *r,
+                                   struct fr_net **keep)
+{
+    struct fr_net *net;
+    assert_int_equal(fr_net_new(tu_cpu, "t", 1, H, H, K, NULL, 4, &net), FR_STATUS_OK);
+    enum fr_status st = fr_fixmatch(net, &f->ds, &f->sp, o, r);
+    if (keep && st == FR_STATUS_OK)
+        *keep = net;
+    else
+        fr_net_free(net);
+    return st;
+}
+
+static void test_fixmatch_threshold(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f);
+    struct fr_fixmatch_opts o;
+    fixmatch_opts(&o, &f);
+    struct fr_fit_result none, never, all;
+    o.fit.lambda_u = 0.0f; /* the unlabeled loss weighs nothing */
+    assert_int_equal(fixmatch_run(&f, &o, &none, NULL), FR_STATUS_OK);
+    o.fit.lambda_u = 1.0f;
+    o.fit.threshold = 1.0f; /* no softmax of finite logits reaches 1 (over 10 classes in float): no target is kept */
+    assert_int_equal(fixmatch_run(&f, &o, &never, NULL), FR_STATUS_OK);
+    o.fit.threshold = 0.0f; /* every weak prediction is a target */
+    assert_int_equal(fixmatch_run(&f, &o, &all, NULL), FR_STATUS_OK);
+    /* an epoch is one pass over the 300 unlabeled images, 24 of them per step */
+    assert_int_equal((int)none.steps, 300 / 24);
+    assert_true(isfinite(none.train_loss) && none.train_loss > 0);
+    assert_true(never.train_loss == none.train_loss && never.val_accuracy == none.val_accuracy);
+    assert_true(all.train_loss != none.train_loss);
+    fx_free(&f);
+}
+
+static void test_fixmatch_bad_input(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f);
+    struct fr_fixmatch_opts o;
+    fixmatch_opts(&o, &f);
+    struct fr_fit_result r;
+    const float bad[] = {-0.1f, 1.5f, NAN};
+    for (int i = 0; i < 3; i++) {
+        o.fit.threshold = bad[i];
+        assert_int_equal(fixmatch_run(&f, &o, &r, NULL), FR_STATUS_INVALID_ARGUMENT);
+        assert_non_null(strstr(fr_last_error(), "threshold"));
+        assert_int_equal((int)r.steps, 0); /* before any training */
+    }
+    o.fit.threshold = 0.95f;
+    o.fit.mu = 0;
+    assert_int_equal(fixmatch_run(&f, &o, &r, NULL), FR_STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(fr_last_error(), "mu"));
+    o.fit.mu = 3;
+    /* every image labeled: nothing left to learn from without labels */
+    struct fr_split all;
+    assert_int_equal(fr_split_make(&f.ds, 0, 20, 3, &all), FR_STATUS_OK);
+    assert_int_equal(all.n_unlabeled, 0);
+    struct fr_net *net;
+    assert_int_equal(fr_net_new(tu_cpu, "t", 1, H, H, K, NULL, 4, &net), FR_STATUS_OK);
+    assert_int_equal(fr_fixmatch(net, &f.ds, &all, &o, &r), FR_STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(fr_last_error(), "no unlabeled images"));
+    fr_split_free(&all);
+    /* a network for other classes */
+    fr_net_free(net);
+    assert_int_equal(fr_net_new(tu_cpu, "t", 1, H, H, 5, NULL, 4, &net), FR_STATUS_OK);
+    assert_int_equal(fr_fixmatch(net, &f.ds, &f.sp, &o, &r), FR_STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(fr_last_error(), "10 classes, the network 5"));
+    fr_net_free(net);
+    fx_free(&f);
+}
+
+/* --ema: the average validates, is saved as <name>_ema.safetensors and loads back with the same predictions */
+static void test_ema_checkpoint(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f);
+    char dir[256];
+    assert_int_equal(tu_tmpdir_create(dir, sizeof dir, "ema"), 0);
+    struct fr_fixmatch_opts o;
+    fixmatch_opts(&o, &f);
+    o.fit.optim.ema = 0.9f;
+    o.fit.out_dir = dir;
+    o.fit.ckpt_name = "fm";
+    struct fr_fit_result r;
+    struct fr_net *net = NULL, *avg = NULL, *back = NULL;
+    assert_int_equal(fixmatch_run(&f, &o, &r, &net), FR_STATUS_OK);
+    assert_true(r.val_accuracy_ema >= 0 && r.val_accuracy_ema <= 1);
+    assert_int_equal(fr_net_ema(net, &avg), FR_STATUS_OK);
+    assert_int_equal(fr_net_load(tu_cpu, tu_path(dir, "fm_ema.safetensors"), &back), FR_STATUS_OK);
+    static float la[N * K], lb[N * K], lr[N * K];
+    assert_int_equal(fr_net_predict_u8(avg, f.ds.pixels, N, la), FR_STATUS_OK);
+    assert_int_equal(fr_net_predict_u8(back, f.ds.pixels, N, lb), FR_STATUS_OK);
+    assert_int_equal(fr_net_predict_u8(net, f.ds.pixels, N, lr), FR_STATUS_OK);
+    tu_assert_bytes_equal(la, lb, sizeof la);
+    assert_true(memcmp(la, lr, sizeof la) != 0); /* the average is not the raw weights */
+    fr_net_free(back);
+    fr_net_free(avg);
+    fr_net_free(net);
+    /* without a decay there is no average */
+    o.fit.optim.ema = 0.0f;
+    o.fit.out_dir = NULL;
+    assert_int_equal(fixmatch_run(&f, &o, &r, &net), FR_STATUS_OK);
+    assert_true(isnan(r.val_accuracy_ema));
+    assert_int_equal(fr_net_ema(net, &avg), FR_STATUS_NOT_FOUND);
+    fr_net_free(net);
+    tu_tmpdir_remove(dir);
+    fx_free(&f);
+}
+
+/* a teacher trained a little on the labeled images */
+static struct fr_net *teacher_of(const struct fx *f)
+{
+    struct fr_net *t;
+    assert_int_equal(fr_net_new(tu_cpu, "t", 1, H, H, K, NULL, 2, &t), FR_STATUS_OK);
+    struct fr_trainset ts = {.n_classes = K};
+    assert_int_equal(fr_trainset_add(&ts, 0, &f->ds, f->sp.labeled, f->sp.n_labeled, NULL, NULL), FR_STATUS_OK);
+    struct fr_fit_opts fo;
+    fr_fit_opts_init(&fo);
+    fo.epochs = 4;
+    fo.batch = 16;
+    fo.sched.base_lr = 0.01f;
+    struct fr_fit_result r;
+    assert_int_equal(fr_fit(t, &ts, &fo, &r), FR_STATUS_OK);
+    fr_trainset_free(&ts);
+    return t;
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* the report: confident images, their accuracy against the hidden labels and the class histogram, recomputed here
+ * from the teacher's logits */
+static void test_pseudo_report(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f);
+    struct fr_net *t = teacher_of(&f);
+    const int64_t n = f.sp.n_unlabeled;
+    float *logits = malloc((size_t)n * K * sizeof *logits);
+    assert_int_equal(fr_net_predict(t, &f.ds, f.sp.unlabeled, n, logits), FR_STATUS_OK);
+    /* top probabilities; the threshold is their median, so that it splits the set */
+    float *top = malloc((size_t)n * sizeof *top), *sorted = malloc((size_t)n * sizeof *sorted);
+    int *arg = malloc((size_t)n * sizeof *arg);
+    for (int64_t i = 0; i < n; i++) {
+        const float *z = logits + i * K;
+        int best = 0;
+        double s = 0;
+        for (int c = 1; c < K; c++)
+            best = z[c] > z[best] ? c : best;
+        for (int c = 0; c < K; c++)
+            s += exp((double)z[c] - z[best]);
+        top[i] = sorted[i] = (float)(1.0 / s);
+        arg[i] = best;
+    }
+    qsort(sorted, (size_t)n, sizeof *sorted, cmp_float);
+    const float thr = sorted[n / 2];
+    int64_t conf = 0, right = 0, hist[K] = {0};
+    for (int64_t i = 0; i < n; i++)
+        if (top[i] >= thr) {
+            conf++;
+            hist[arg[i]]++;
+            right += arg[i] == f.ds.labels[f.sp.unlabeled[i]];
+        }
+    free(top);
+    free(sorted);
+    free(arg);
+    struct fr_pseudo ps;
+    assert_int_equal(fr_pseudo_label(t, &f.ds, f.sp.unlabeled, n, &(struct fr_pseudo_opts){.threshold = thr}, &ps),
+                     FR_STATUS_OK);
+    assert_true(conf > 0 && conf < n); /* the threshold splits the set: the check means something */
+    assert_int_equal(ps.report.unlabeled, n);
+    assert_int_equal(ps.report.confident, conf);
+    assert_int_equal(ps.report.rows, conf);
+    assert_true(fabs(ps.report.accuracy - (double)right / (double)conf) < 1e-12);
+    for (int c = 0; c < K; c++)
+        assert_int_equal(ps.report.class_confident[c], hist[c]);
+    fr_pseudo_free(&ps);
+    free(logits);
+    fr_net_free(t);
+    fx_free(&f);
+}
+
+/* softmax of a row in double */
+static void softmax_row(const float *z, double *p)
+{
+    double m = z[0], s = 0;
+    for (int c = 1; c < K; c++)
+        m = z[c] > m ? z[c] : m;
+    for (int c = 0; c < K; c++)
+        s += p[c] = exp((double)z[c] - m);
+    for (int c = 0; c < K; c++)
+        p[c] /= s;
+}
+
+/* test-time flips and a second teacher: the kept probabilities are the mean of softmax over each teacher and each
+ * image and its mirror image, recomputed here from logits of mirrored pixels */
+static void test_pseudo_flip_ensemble(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f);
+    struct fr_net *t1 = teacher_of(&f), *t2;
+    assert_int_equal(fr_net_new(tu_cpu, "t", 1, H, H, K, NULL, 11, &t2), FR_STATUS_OK);
+    enum { M = 12 };
+    const int64_t *idx = f.sp.unlabeled;
+    static uint8_t img[M * H * H], mir[M * H * H];
+    for (int i = 0; i < M; i++)
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < H; x++) {
+                uint8_t v = f.ds.pixels[(size_t)idx[i] * H * H + y * H + x];
+                img[i * H * H + y * H + x] = v;
+                mir[i * H * H + y * H + (H - 1 - x)] = v;
+            }
+    struct fr_net *nets[2] = {t1, t2};
+    double want[M * K] = {0};
+    for (int t = 0; t < 2; t++)
+        for (int v = 0; v < 2; v++) {
+            static float z[M * K];
+            assert_int_equal(fr_net_predict_u8(nets[t], v ? mir : img, M, z), FR_STATUS_OK);
+            for (int i = 0; i < M; i++) {
+                double p[K];
+                softmax_row(z + i * K, p);
+                for (int c = 0; c < K; c++)
+                    want[i * K + c] += p[c] / 4;
+            }
+        }
+    struct fr_pseudo ps;
+    struct fr_pseudo_opts po = {.threshold = 0.0f, .flip = true, .teachers = &t2, .n_teachers = 1};
+    assert_int_equal(fr_pseudo_label(t1, &f.ds, idx, M, &po, &ps), FR_STATUS_OK);
+    assert_int_equal(ps.n, M);
+    for (int64_t r = 0; r < ps.n; r++) {
+        int i = -1;
+        for (int j = 0; j < M; j++)
+            i = idx[j] == ps.idx[r] ? j : i;
+        assert_true(i >= 0);
+        for (int c = 0; c < K; c++)
+            if (fabs(ps.prob[r * K + c] - want[i * K + c]) > 1e-5)
+                fail_msg("image %d class %d: %g, want %g", i, c, ps.prob[r * K + c], want[i * K + c]);
+    }
+    fr_pseudo_free(&ps);
+    /* a second teacher of other classes is refused */
+    struct fr_net *t5;
+    assert_int_equal(fr_net_new(tu_cpu, "t", 1, H, H, 5, NULL, 11, &t5), FR_STATUS_OK);
+    po.teachers = &t5;
+    assert_int_equal(fr_pseudo_label(t1, &f.ds, idx, M, &po, &ps), FR_STATUS_INVALID_ARGUMENT);
+    fr_net_free(t5);
+    fr_net_free(t2);
+    fr_net_free(t1);
+    fx_free(&f);
+}
+
+/* distillation with MixUp (consistent teaching: the teacher in the graph sees the same mixed images); a mixing stage
+ * that never fires equals distillation without one, for the pure teacher term and with a share of mixed labels */
+static double distill_loss(const struct fx *f, struct fr_net *teacher, const char *augment, float alpha, bool cached,
+                           enum fr_status want)
+{
+    struct fr_net *net;
+    assert_int_equal(fr_net_new(tu_cpu, "t", 1, H, H, K, NULL, 6, &net), FR_STATUS_OK);
+    struct fr_trainset ts = {.n_classes = K};
+    assert_int_equal(fr_trainset_add(&ts, 0, &f->ds, f->sp.labeled, f->sp.n_labeled, NULL, NULL), FR_STATUS_OK);
+    if (cached) {
+        ts.teacher = malloc((size_t)ts.cap * K * sizeof(float));
+        assert_int_equal(fr_net_predict(teacher, &f->ds, ts.idx, ts.n, ts.teacher), FR_STATUS_OK);
+    }
+    struct fr_fit_opts fo;
+    fr_fit_opts_init(&fo);
+    fo.epochs = 1;
+    fo.batch = 16;
+    fo.seed = 8;
+    fo.augment = augment;
+    fo.distill = true;
+    fo.alpha = alpha;
+    fo.teacher = teacher;
+    struct fr_fit_result r;
+    assert_int_equal(fr_fit(net, &ts, &fo, &r), want);
+    fr_trainset_free(&ts);
+    fr_net_free(net);
+    return want == FR_STATUS_OK ? r.train_loss : NAN;
+}
+
+static void test_distill_mixup(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f);
+    struct fr_net *t = teacher_of(&f);
+    const float alphas[2] = {1.0f, 0.7f};
+    for (int i = 0; i < 2; i++) {
+        double plain = distill_loss(&f, t, "hflip(p=0)", alphas[i], false, FR_STATUS_OK);
+        double never = distill_loss(&f, t, "hflip(p=0);mixup(alpha=1,p=0)", alphas[i], false, FR_STATUS_OK);
+        double mixed = distill_loss(&f, t, "hflip(p=0);mixup(alpha=1)", alphas[i], false, FR_STATUS_OK);
+        assert_true(isfinite(plain) && plain > 0 && isfinite(mixed) && mixed > 0);
+        if (fabs(never - plain) > 1e-5 * plain)
+            fail_msg("alpha %g: a mixup stage that never fires gives loss %.9g, without it %.9g", alphas[i], never, plain);
+        assert_true(fabs(mixed - plain) > 1e-4 * plain);
+    }
+    /* cached logits belong to the un-mixed images */
+    distill_loss(&f, t, "mixup(alpha=1)", 1.0f, true, FR_STATUS_UNSUPPORTED);
+    assert_non_null(strstr(fr_last_error(), "training graph"));
+    fr_net_free(t);
+    fx_free(&f);
+}
+
+/* a teacher whose classes or input differ from the data, a threshold outside [0, 1], no unlabeled images: errors
+ * before any training */
+static void test_round_bad_input(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f);
+    struct fr_net *t5;
+    assert_int_equal(fr_net_new(tu_cpu, "t", 1, H, H, 5, NULL, 2, &t5), FR_STATUS_OK);
+    struct fr_round_opts ro;
+    fr_round_opts_init(&ro);
+    ro.fit.epochs = 1;
+    struct fr_round r;
+    assert_int_equal(fr_self_train_round(t5, &f.ds, &f.sp, 1, &ro, &r), FR_STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(fr_last_error(), "10 classes, the teacher 5"));
+    assert_null(r.student);
+    fr_net_free(t5);
+    struct fr_net *t;
+    assert_int_equal(fr_net_new(tu_cpu, "t", 1, H, H, K, NULL, 2, &t), FR_STATUS_OK);
+    ro.pseudo.threshold = 1.01f;
+    assert_int_equal(fr_self_train_round(t, &f.ds, &f.sp, 1, &ro, &r), FR_STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(fr_last_error(), "threshold"));
+    ro.pseudo.threshold = 0.3f;
+    struct fr_split all;
+    assert_int_equal(fr_split_make(&f.ds, 0, 20, 3, &all), FR_STATUS_OK);
+    assert_int_equal(fr_self_train_round(t, &f.ds, &all, 1, &ro, &r), FR_STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(fr_last_error(), "no unlabeled images"));
+    fr_split_free(&all);
+    fr_net_free(t);
+    fx_free(&f);
+}
+
+static void test_demo_checks(void **state)
+{
+    (void)state;
+    struct fr_demo_opts o;
+    fr_demo_opts_init(&o, true);
+    assert_int_equal(fr_demo_check(&o), FR_STATUS_OK);
+    o.pl_threshold = 1.2f;
+    assert_int_equal(fr_demo_check(&o), FR_STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(fr_last_error(), "thresholds"));
+    fr_demo_opts_init(&o, true);
+    o.ns_threshold = -0.5f;
+    assert_int_equal(fr_demo_check(&o), FR_STATUS_INVALID_ARGUMENT);
+    fr_demo_opts_init(&o, true);
+    o.fixmatch.fit.threshold = 2.0f;
+    assert_int_equal(fr_demo_check(&o), FR_STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(fr_last_error(), "threshold 2"));
+    /* no unlabeled images: an error before the first row */
+    fr_demo_opts_init(&o, true);
+    struct fx f;
+    fx_init(&f);
+    struct fr_split all;
+    assert_int_equal(fr_split_make(&f.ds, 0, 20, 3, &all), FR_STATUS_OK);
+    int rows_seen = 0;
+    o.user = &rows_seen;
+    struct fr_demo_row *rows;
+    int n;
+    assert_int_equal(fr_demo_run(tu_cpu, &f.ds, NULL, &all, &o, &rows, &n), FR_STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(fr_last_error(), "no unlabeled images"));
+    assert_null(rows);
+    fr_split_free(&all);
+    /* a test set of other classes */
+    struct fr_dataset t5;
+    make_ds(&t5, 50, 5);
+    assert_int_equal(fr_demo_run(tu_cpu, &f.ds, &t5, &f.sp, &o, &rows, &n), FR_STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(fr_last_error(), "5 classes"));
+    free_ds(&t5);
+    fx_free(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fixmatch_threshold),
+        cmocka_unit_test(test_fixmatch_bad_input),
+        cmocka_unit_test(test_ema_checkpoint),
+        cmocka_unit_test(test_pseudo_report),
+        cmocka_unit_test(test_pseudo_flip_ensemble),
+        cmocka_unit_test(test_distill_mixup),
+        cmocka_unit_test(test_round_bad_input),
+        cmocka_unit_test(test_demo_checks),
+    };
+    return cmocka_run_group_tests(tests, tu_cpu_setup, tu_cpu_teardown);
+}
