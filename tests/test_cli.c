@@ -1187,6 +1187,10 @@ static void test_consistent_flags(void **state)
     expect_usage("--per-class needs --balance", "pseudo-label --teacher x --csv y.csv --per-class 5");
     expect_usage("--backbone-lr-mult has no effect", "finetune --from x --data fmnist --freeze backbone --backbone-lr-mult 5");
     expect_usage("contradict", "noisy-student --data fmnist --soft --hard");
+    /* finding 10: noisy-student's --augment and --resume were listed and ignored */
+    expect_usage("--noise POLICY", "noisy-student --data fmnist --augment hflip");
+    expect_usage("--noise POLICY", "noisy-student --data fmnist --cutmix 1");
+    expect_usage("is not resumed", "noisy-student --data fmnist --resume x.safetensors");
     expect_usage("--teacher CKPT is the first teacher", "noisy-student --data fmnist --teacher x --teacher-arch s");
     g_env = "FRUGAL_DEBUG=sched,bogus";
     int rc = run("devices");

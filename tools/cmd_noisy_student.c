@@ -70,6 +70,15 @@ int cmd_noisy_student(int argc, char **argv)
                          cli_find(opts, "teacher-augment")->seen))
         return cli_error(cmd, CLI_USAGE, "--teacher CKPT is the first teacher: --teacher-arch, --teacher-epochs and "
                                          "--teacher-augment describe one trained here; give one or the other");
+    /* the training flags shared with train name no policy or run of their own here (finding 10) */
+    static const char *const not_here[] = {"augment", "cutmix", "mixup"};
+    for (size_t i = 0; i < sizeof not_here / sizeof not_here[0]; i++)
+        if (cli_find(opts, not_here[i])->seen)
+            return cli_error(cmd, CLI_USAGE, "--%s: noisy-student noises its students with --noise POLICY and trains its "
+                                             "first teacher with --teacher-augment POLICY", not_here[i]);
+    if (cli_find(opts, "resume")->seen)
+        return cli_error(cmd, CLI_USAGE, "--resume: a noisy-student run is not resumed; continue from a finished round "
+                                         "with --teacher DIR/roundN.safetensors");
     /* students only: the teacher labels un-noised (eval mode) anyway; model files keep their own values */
     const struct fr_model_opts student_noise = {(float)dropout, (float)sdepth};
     if ((rc = rc_check_arch(cmd, teacher_arch)) != CLI_OK)
