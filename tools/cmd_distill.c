@@ -128,11 +128,6 @@ int cmd_distill(int argc, char **argv)
     cJSON_AddNumberToObject(extra, "alpha", alpha);
     cJSON_AddStringToObject(extra, "teacher_model", tnet->arch);
     cJSON_AddBoolToObject(extra, "teacher_logits_cached", cached);
-    if (c.out) {
-        char path[4200];
-        snprintf(path, sizeof path, "%s/model.safetensors", c.out);
-        cJSON_AddStringToObject(extra, "checkpoint", path);
-    }
     if (test) {
         struct fr_eval tev;
         if ((st = fr_net_evaluate(tnet, test, NULL, test->n, &tev)) == FR_STATUS_OK) {

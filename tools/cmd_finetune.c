@@ -122,11 +122,6 @@ int cmd_finetune(int argc, char **argv)
     cJSON_AddNumberToObject(extra, "labels", (double)(sp.n_labeled + sp.n_val));
     cJSON_AddStringToObject(extra, "freeze", frozen ? "backbone" : "none");
     cJSON_AddNumberToObject(extra, "backbone_lr_mult", frozen ? 0.0 : backbone_mult);
-    if (c.out) {
-        char path[4200];
-        snprintf(path, sizeof path, "%s/model.safetensors", c.out);
-        cJSON_AddStringToObject(extra, "checkpoint", path);
-    }
     rc = rc_finish(cmd, &c, be, net, &fr, test, rc_now() - t0, extra);
 done:
     fr_net_free(net);

@@ -112,11 +112,6 @@ int cmd_fixmatch(int argc, char **argv)
     cJSON_AddNumberToObject(extra, "threshold", threshold);
     cJSON_AddNumberToObject(extra, "mu", (double)mu);
     cJSON_AddNumberToObject(extra, "lambda_u", lambda_u);
-    if (c.out) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/model.safetensors", c.out);
-        cJSON_AddStringToObject(extra, "checkpoint", path);
-    }
     rc = rc_finish(cmd, &c, be, net, &fr, test, rc_now() - t0, extra);
 done:
     fr_net_free(net);

@@ -80,11 +80,6 @@ int cmd_train(int argc, char **argv)
         goto done;
     cJSON *extra = cJSON_CreateObject();
     cJSON_AddNumberToObject(extra, "labels", (double)(sp.n_labeled + sp.n_val));
-    if (c.out) {
-        char path[4200];
-        snprintf(path, sizeof path, "%s/model.safetensors", c.out);
-        cJSON_AddStringToObject(extra, "checkpoint", path);
-    }
     rc = rc_finish(cmd, &c, be, net, &fr, test, rc_now() - t0, extra);
 done:
     fr_net_free(net);

@@ -919,6 +919,11 @@ int rc_finish(const char *cmd, const struct rc_common *c, struct fr_backend *be,
         }
         cJSON_Delete(extra);
     }
+    if (c->out) { /* the checkpoint the run wrote (rank 0 under mpirun) */
+        char path[4200];
+        snprintf(path, sizeof path, "%s/model.safetensors", c->out);
+        cJSON_AddStringToObject(o, "checkpoint", path);
+    }
     if (c->json) {
         rc_json_print(o);
     } else {
