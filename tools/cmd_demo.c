@@ -43,7 +43,7 @@ int cmd_demo(int argc, char **argv)
     const char *cmd = "demo";
     struct rc_common c;
     rc_defaults(&c, NULL, NULL);
-    bool quick = false;
+    bool quick = false, fm_fresh = false;
     /* the flags start at the full demo's settings; --quick changes those not given */
     struct fr_demo_opts full;
     fr_demo_opts_init(&full, false);
@@ -74,8 +74,10 @@ int cmd_demo(int argc, char **argv)
         {"ns-threshold", CLI_FLOAT, &ns_thr, "X", "Noisy Student confidence threshold", false, CLI_RANGE(0, 1)},
         {"rounds", CLI_INT, &rounds, "R", "Noisy Student rounds (2; --quick: 1)", false, CLI_RANGE(0, 10)},
         {"unlabeled-ratio", CLI_FLOAT, &ratio, "K", "unlabeled images per labeled image (default 0 = all; --quick: 20)", false, CLI_RANGE(0, 1e6)},
-        {"fixmatch-epochs", CLI_INT, &fm_epochs, "N", "FixMatch's passes over the unlabeled images (10; --quick: 5)", false,
+        {"fixmatch-epochs", CLI_INT, &fm_epochs, "N", "FixMatch's passes over the unlabeled images (5)", false,
          CLI_RANGE(1, 1000000)},
+        {"fixmatch-fresh", CLI_BOOL, &fm_fresh, NULL,
+         "FixMatch starts from fresh weights (default: from the pseudo-label student)", false},
         {"threshold", CLI_FLOAT, &fm_thr, "TAU", "FixMatch's confidence threshold", false, CLI_RANGE(0, 1)},
         {"mu", CLI_INT, &mu, "MU", "FixMatch's unlabeled images per labeled image in a step", false, CLI_RANGE(1, 1000)},
         {"lambda-u", CLI_FLOAT, &lambda_u, "X", "FixMatch's unlabeled loss weight", false, CLI_RANGE(0, 1000)},
@@ -101,6 +103,8 @@ int cmd_demo(int argc, char **argv)
     SET("threshold", (float)fm_thr, o.fixmatch.fit.threshold) SET("lambda-u", (float)lambda_u, o.fixmatch.fit.lambda_u)
     SET("lr", (float)lr, o.fit.sched.base_lr) SET("ema", (float)ema, o.fit.optim.ema)
 #undef SET
+    if (fm_fresh)
+        o.fixmatch_init = false;
     if (o.augment && !strcmp(o.augment, "none"))
         o.augment = NULL;
     if (o.noise && !strcmp(o.noise, "none"))

@@ -320,10 +320,13 @@ struct fr_demo_row {
  * On one split: supervised and supervised+augment baselines, pseudo-labelling, FixMatch and Noisy Student rounds,
  * one model for all. The baselines train on the labeled images repeated labeled_repeat times per epoch for `epochs`
  * epochs, the schedule of the self-training students (which add the pseudo-labels), so a row's gain over
- * supervised+augment comes from the unlabeled images. Pseudo-labelling's teacher and the first Noisy Student
- * round's teacher is the best model so far by validation accuracy (a tie keeps the earlier row), each later round's
- * the previous student; a row uses the weights' moving average (fit.optim.ema) when it validates better than the
+ * supervised+augment comes from the unlabeled images. Pseudo-labelling's teacher is the baseline with the better
+ * validation accuracy (a tie keeps supervised); then each row builds on the last: FixMatch starts from the
+ * pseudo-label student at half the learning rate (fixmatch_init; else from fresh weights), Noisy Student round 1's
+ * teacher is the last row's model (FixMatch's, or the pseudo-label student's when FixMatch starts fresh), each later
+ * round's the previous student; a row uses the weights' moving average (fit.optim.ema) when it validates better than the
  * raw weights. Self-training rounds follow fr_self_train_round's seeds. */
+#define FR_DEMO_STRONG "hflip;translate(x=0.125,y=0.125);randaugment(n=2,m=5)" /* the demo's strong view */
 struct fr_demo_opts {
     const char *arch;                 /* every row's model (t) */
     int epochs, labeled_repeat;       /* baselines and self-training students (12; 10) */
@@ -334,6 +337,7 @@ struct fr_demo_opts {
     double unlabeled_ratio;           /* unlabeled images per labeled image (0 = all) */
     struct fr_fixmatch_opts fixmatch; /* threshold, mu, lambda_u, strong view (its fit's other fields are not used) */
     int fixmatch_epochs;              /* passes over the unlabeled images */
+    bool fixmatch_init;               /* FixMatch starts from the pseudo-label student (true), else fresh */
     struct fr_fit_opts fit;           /* optimizer, learning rate, ema, seed, out_dir, stop, progress callbacks */
     void (*on_stage)(void *user, const char *method); /* a row's training starts */
     void (*on_row)(void *user, const struct fr_demo_row *row);

@@ -7,7 +7,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "frugal/model.h"
 #include "frugal/recipes.h"
+#include "frugal/tensor.h"
 
 static double now_s(void)
 {
@@ -30,7 +32,11 @@ void fr_demo_opts_init(struct fr_demo_opts *o, bool quick)
     o->rounds = quick ? 1 : 2;
     o->unlabeled_ratio = quick ? 20 : 0;
     fr_fixmatch_opts_init(&o->fixmatch);
-    o->fixmatch_epochs = quick ? 5 : 10;
+    /* model t learns little through RandAugment at m=10 plus a 12-pixel cutout in a few hundred steps; a milder strong
+       view validated better */
+    o->fixmatch.fit.strong = FR_DEMO_STRONG;
+    o->fixmatch_init = true;
+    o->fixmatch_epochs = quick ? 5 : 5;
     fr_fit_opts_init(&o->fit);
     o->fit.sched.base_lr = 0.004f;
 }
@@ -46,6 +52,30 @@ enum fr_status fr_demo_check(const struct fr_demo_opts *o)
     struct fr_fixmatch_opts fm = o->fixmatch;
     fm.unlabeled_ratio = o->unlabeled_ratio;
     return fr_fixmatch_check(&fm);
+}
+
+/* dst's parameters and state tensors set to src's (the same architecture): a starting point, no optimizer state */
+static enum fr_status copy_weights(struct fr_net *dst, const struct fr_net *src)
+{
+    int n = fr_model_n_tensors(src->model);
+    if (n != fr_model_n_tensors(dst->model))
+        return fr_error(FR_STATUS_SHAPE, "demo: the FixMatch start and the best model differ");
+    enum fr_status st = FR_STATUS_OK;
+    void *buf = NULL;
+    for (int i = 0; i < n && st == FR_STATUS_OK; i++) {
+        struct fr_tensor *a = fr_model_tensor(src->model, i).t, *b = fr_model_tensor(dst->model, i).t;
+        size_t bytes = fr_nbytes(a);
+        void *nb = bytes == fr_nbytes(b) ? realloc(buf, bytes ? bytes : 1) : NULL;
+        if (!nb) {
+            st = fr_error(FR_STATUS_OUT_OF_MEMORY, "demo: cannot copy '%s'", fr_model_tensor(src->model, i).name);
+            break;
+        }
+        buf = nb;
+        if ((st = fr_tensor_get(a, buf, bytes)) == FR_STATUS_OK)
+            st = fr_tensor_set(b, buf, bytes);
+    }
+    free(buf);
+    return st;
 }
 
 /* the row's model: the raw weights, or their moving average when it did better on the validation images */
@@ -81,8 +111,8 @@ struct demo {
     const struct fr_split *sp;
     struct fr_demo_row *rows;
     int n;
-    struct fr_net *best; /* the model with the best validation accuracy so far: the first Noisy Student teacher */
-    struct fr_net *prev; /* the last Noisy Student round's student: the next round's teacher */
+    struct fr_net *best; /* the baseline with the better validation accuracy: pseudo-labelling's teacher */
+    struct fr_net *prev; /* the last semi-supervised row's model: the next row's teacher or starting point */
     double best_val;
 };
 
@@ -183,11 +213,11 @@ static enum fr_status self_train(struct demo *d, int round, bool noisy, const ch
         ro.fit.augment = o->augment;
     }
     struct fr_round r;
-    enum fr_status st = fr_self_train_round(noisy && d->prev ? d->prev : d->best, d->train, d->sp, round, &ro, &r);
+    enum fr_status st = fr_self_train_round(d->prev ? d->prev : d->best, d->train, d->sp, round, &ro, &r);
     if (st == FR_STATUS_OK) {
         struct fr_net *net = r.student;
         r.student = NULL;
-        st = add_row(d, method, &net, &r.fit, r.pseudo.unlabeled, r.pseudo.rows, r.pseudo.accuracy, t0, noisy);
+        st = add_row(d, method, &net, &r.fit, r.pseudo.unlabeled, r.pseudo.rows, r.pseudo.accuracy, t0, true);
         fr_net_free(net);
     }
     fr_round_free(&r);
@@ -218,7 +248,7 @@ enum fr_status fr_demo_run(struct fr_backend *be, const struct fr_dataset *train
     st = supervised(&d, be, "supervised", "supervised", NULL);
     if (st == FR_STATUS_OK)
         st = supervised(&d, be, "supervised+augment", "supervised-augment", o->augment);
-    if (st == FR_STATUS_OK) /* the teacher: the better baseline by validation accuracy */
+    if (st == FR_STATUS_OK) /* the teacher: the better baseline by validation accuracy (never by the test set) */
         st = self_train(&d, 1, false, "pseudo-label", "pseudo-label");
     if (st == FR_STATUS_OK) {
         double t0 = now_s();
@@ -236,6 +266,10 @@ enum fr_status fr_demo_run(struct fr_backend *be, const struct fr_dataset *train
         struct fr_net *net = NULL;
         struct fr_fit_result fr;
         st = fr_net_new(be, o->arch, train->c, train->h, train->w, train->n_classes, train->class_names, o->fit.seed, &net);
+        if (st == FR_STATUS_OK && o->fixmatch_init) { /* from the pseudo-label student, at half the learning rate */
+            st = copy_weights(net, d.prev);
+            fm.fit.sched.base_lr *= 0.5f;
+        }
         if (st == FR_STATUS_OK)
             st = fr_fixmatch(net, train, sp, &fm, &fr);
         /* what the final model keeps of the unlabeled images at the threshold, and how accurate that is */
@@ -247,12 +281,12 @@ enum fr_status fr_demo_run(struct fr_backend *be, const struct fr_dataset *train
             st = fr_pseudo_label(net, train, unl, n_unl, &(struct fr_pseudo_opts){.threshold = fm.fit.threshold}, &ps);
         free(unl);
         if (st == FR_STATUS_OK)
-            st = add_row(&d, "fixmatch", &net, &fr, n_unl, ps.report.rows, ps.report.accuracy, t0, false);
+            st = add_row(&d, "fixmatch", &net, &fr, n_unl, ps.report.rows, ps.report.accuracy, t0, o->fixmatch_init);
         fr_pseudo_free(&ps);
         fr_net_free(net);
     }
-    /* Noisy Student: the first teacher is the best model so far by validation accuracy (never by the test set): a
-       baseline, pseudo-labelling's student or FixMatch's model; then each round's student teaches the next round */
+    /* Noisy Student: the first teacher is the last row's model (FixMatch's when it started from the pseudo-label
+       student, else that student); then each round's student teaches the next round */
     for (int r = 1; r <= o->rounds && st == FR_STATUS_OK; r++) {
         char method[40], ckpt[40];
         snprintf(method, sizeof method, "noisy-student round %d", r);
