@@ -479,6 +479,23 @@ static void test_demo_tiny(void **state)
         assert_true(num(r, "seconds") > 0);
     }
     cJSON_Delete(o);
+    /* FixMatch starts from the pseudo-label student (--fixmatch-fresh: from the run's fresh weights, those of the
+       supervised row): with a learning rate too small to change a prediction, its row evaluates as the one it
+       started from */
+    const char *still = "demo --quick --labels 200 --epochs 1 --fixmatch-epochs 1 --labeled-repeat 1 --rounds 0 "
+                        "--unlabeled-ratio 1 --pl-threshold 0.1 --threshold 0.5 --lambda-u 0 --lr 1e-9 --test-limit 300";
+    for (int fresh = 0; fresh < 2; fresh++) {
+        assert_int_equal(run("%s%s --json", still, fresh ? " --fixmatch-fresh" : ""), 0);
+        o = json_out();
+        rows = cJSON_GetObjectItem(o, "rows");
+        assert_int_equal(cJSON_GetArraySize(rows), 4);
+        assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(rows, 3), "method")->valuestring, "fixmatch");
+        double from = num(cJSON_GetArrayItem(rows, fresh ? 0 : 2), "test_accuracy"),
+               other = num(cJSON_GetArrayItem(rows, fresh ? 2 : 0), "test_accuracy");
+        assert_true(num(cJSON_GetArrayItem(rows, 3), "test_accuracy") == from);
+        assert_true(from != other); /* the two starting points are told apart */
+        cJSON_Delete(o);
+    }
     /* a threshold no prediction reaches leaves nothing to learn from: an error, not a row credited to unlabeled data */
     expect_usage("kept no pseudo-label", "demo --quick --labels 200 --epochs 1 --fixmatch-epochs 1 --labeled-repeat 1 "
                                          "--unlabeled-ratio 1 --pl-threshold 1 --test-limit 100");

@@ -50,13 +50,13 @@ int cmd_demo(int argc, char **argv)
     const char *data = "fmnist", *model = full.arch, *augment = full.augment, *noise = full.noise,
                *strong = full.fixmatch.fit.strong;
     int64_t test_limit = 0, labels = 1000, epochs = full.epochs, fm_epochs = full.fixmatch_epochs,
-            repeat = full.labeled_repeat, rounds = full.rounds, mu = full.fixmatch.fit.mu;
+            repeat = full.labeled_repeat, rounds = full.rounds, ensemble = full.ensemble, mu = full.fixmatch.fit.mu;
     double ratio = full.unlabeled_ratio, pl_thr = full.pl_threshold, ns_thr = full.ns_threshold,
            fm_thr = full.fixmatch.fit.threshold, lambda_u = full.fixmatch.fit.lambda_u, lr = full.fit.sched.base_lr,
            ema = full.fit.optim.ema;
     struct cli_opt opts[] = {
         RC_COMMON_OPTS(&c),
-        {"quick", CLI_BOOL, &quick, NULL, "the two-minute version (fewer epochs and unlabeled images, one round)", false},
+        {"quick", CLI_BOOL, &quick, NULL, "the two-minute version (fewer epochs, one round)", false},
         {"out", CLI_STR, &c.out, "DIR", "keep every row's checkpoint and metrics.jsonl here", false},
         {"data", CLI_STR, &data, "SPEC", "training data (fmnist; the test split is fmnist:test)", false},
         {"test-limit", CLI_INT, &test_limit, "N", "evaluate on the first N test images only", false,
@@ -73,8 +73,10 @@ int cmd_demo(int argc, char **argv)
         {"pl-threshold", CLI_FLOAT, &pl_thr, "X", "pseudo-label confidence threshold", false, CLI_RANGE(0, 1)},
         {"ns-threshold", CLI_FLOAT, &ns_thr, "X", "Noisy Student confidence threshold", false, CLI_RANGE(0, 1)},
         {"rounds", CLI_INT, &rounds, "R", "Noisy Student rounds (2; --quick: 1)", false, CLI_RANGE(0, 10)},
-        {"unlabeled-ratio", CLI_FLOAT, &ratio, "K", "unlabeled images per labeled image (default 0 = all; --quick: 20)", false, CLI_RANGE(0, 1e6)},
-        {"fixmatch-epochs", CLI_INT, &fm_epochs, "N", "FixMatch's passes over the unlabeled images (5)", false,
+        {"ensemble", CLI_INT, &ensemble, "N", "earlier semi-supervised rows' models that join a Noisy Student teacher (2)",
+         false, CLI_RANGE(0, 10)},
+        {"unlabeled-ratio", CLI_FLOAT, &ratio, "K", "unlabeled images per labeled image (default 0 = all)", false, CLI_RANGE(0, 1e6)},
+        {"fixmatch-epochs", CLI_INT, &fm_epochs, "N", "FixMatch's passes over the unlabeled images (10; --quick: 2)", false,
          CLI_RANGE(1, 1000000)},
         {"fixmatch-fresh", CLI_BOOL, &fm_fresh, NULL,
          "FixMatch starts from fresh weights (default: from the pseudo-label student)", false},
@@ -98,7 +100,7 @@ int cmd_demo(int argc, char **argv)
     SET("arch", model, o.arch) SET("augment", augment, o.augment) SET("noise", noise, o.noise)
     SET("strong", strong, o.fixmatch.fit.strong) SET("epochs", (int)epochs, o.epochs)
     SET("fixmatch-epochs", (int)fm_epochs, o.fixmatch_epochs) SET("labeled-repeat", (int)repeat, o.labeled_repeat)
-    SET("rounds", (int)rounds, o.rounds) SET("mu", (int)mu, o.fixmatch.fit.mu) SET("unlabeled-ratio", ratio, o.unlabeled_ratio)
+    SET("rounds", (int)rounds, o.rounds) SET("ensemble", (int)ensemble, o.ensemble) SET("mu", (int)mu, o.fixmatch.fit.mu) SET("unlabeled-ratio", ratio, o.unlabeled_ratio)
     SET("pl-threshold", (float)pl_thr, o.pl_threshold) SET("ns-threshold", (float)ns_thr, o.ns_threshold)
     SET("threshold", (float)fm_thr, o.fixmatch.fit.threshold) SET("lambda-u", (float)lambda_u, o.fixmatch.fit.lambda_u)
     SET("lr", (float)lr, o.fit.sched.base_lr) SET("ema", (float)ema, o.fit.optim.ema)

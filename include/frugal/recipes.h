@@ -334,6 +334,7 @@ struct fr_demo_opts {
     const char *noise;                /* the Noisy Student students' input noise */
     float pl_threshold, ns_threshold; /* pseudo-labelling (0.95, hard labels), Noisy Student (soft, balanced) */
     int rounds;                       /* Noisy Student rounds (2) */
+    int ensemble;                     /* earlier semi-supervised rows' models that join a round's teacher (0..10) */
     double unlabeled_ratio;           /* unlabeled images per labeled image (0 = all) */
     struct fr_fixmatch_opts fixmatch; /* threshold, mu, lambda_u, strong view (its fit's other fields are not used) */
     int fixmatch_epochs;              /* passes over the unlabeled images */
