@@ -499,6 +499,7 @@ static void test_demo_tiny(void **state)
     /* a threshold no prediction reaches leaves nothing to learn from: an error, not a row credited to unlabeled data */
     expect_usage("kept no pseudo-label", "demo --quick --labels 200 --epochs 1 --fixmatch-epochs 1 --labeled-repeat 1 "
                                          "--unlabeled-ratio 1 --pl-threshold 1 --test-limit 100");
+    expect_usage("--ensemble 11", "demo --quick --ensemble 11");
 }
 
 /* fixmatch: a short run with the weights' moving average evaluated and saved beside the raw weights */

@@ -426,6 +426,10 @@ static void test_demo_checks(void **state)
     o.fixmatch.fit.threshold = 2.0f;
     assert_int_equal(fr_demo_check(&o), FR_STATUS_INVALID_ARGUMENT);
     assert_non_null(strstr(fr_last_error(), "threshold 2"));
+    fr_demo_opts_init(&o, true);
+    o.ensemble = 11; /* at most 10 earlier models join a teacher */
+    assert_int_equal(fr_demo_check(&o), FR_STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(fr_last_error(), "ensemble (11)"));
     /* no unlabeled images: an error before the first row */
     fr_demo_opts_init(&o, true);
     struct fx f;

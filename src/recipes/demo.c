@@ -7,9 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "frugal/model.h"
-#include "frugal/recipes.h"
-#include "frugal/tensor.h"
+#include "recipes_internal.h"
 
 static double now_s(void)
 {
@@ -55,30 +53,6 @@ enum fr_status fr_demo_check(const struct fr_demo_opts *o)
     struct fr_fixmatch_opts fm = o->fixmatch;
     fm.unlabeled_ratio = o->unlabeled_ratio;
     return fr_fixmatch_check(&fm);
-}
-
-/* dst's parameters and state tensors set to src's (the same architecture): a starting point, no optimizer state */
-static enum fr_status copy_weights(struct fr_net *dst, const struct fr_net *src)
-{
-    int n = fr_model_n_tensors(src->model);
-    if (n != fr_model_n_tensors(dst->model))
-        return fr_error(FR_STATUS_SHAPE, "demo: the FixMatch start and the best model differ");
-    enum fr_status st = FR_STATUS_OK;
-    void *buf = NULL;
-    for (int i = 0; i < n && st == FR_STATUS_OK; i++) {
-        struct fr_tensor *a = fr_model_tensor(src->model, i).t, *b = fr_model_tensor(dst->model, i).t;
-        size_t bytes = fr_nbytes(a);
-        void *nb = bytes == fr_nbytes(b) ? realloc(buf, bytes ? bytes : 1) : NULL;
-        if (!nb) {
-            st = fr_error(FR_STATUS_OUT_OF_MEMORY, "demo: cannot copy '%s'", fr_model_tensor(src->model, i).name);
-            break;
-        }
-        buf = nb;
-        if ((st = fr_tensor_get(a, buf, bytes)) == FR_STATUS_OK)
-            st = fr_tensor_set(b, buf, bytes);
-    }
-    free(buf);
-    return st;
 }
 
 /* the row's model: the raw weights, or their moving average when it did better on the validation images */
@@ -277,7 +251,7 @@ enum fr_status fr_demo_run(struct fr_backend *be, const struct fr_dataset *train
         struct fr_fit_result fr;
         st = fr_net_new(be, o->arch, train->c, train->h, train->w, train->n_classes, train->class_names, o->fit.seed, &net);
         if (st == FR_STATUS_OK && o->fixmatch_init) { /* from the pseudo-label student, at half the learning rate */
-            st = copy_weights(net, d.chain[d.n_chain - 1]);
+            st = fr_model_copy_tensors(net->model, d.chain[d.n_chain - 1]->model);
             fm.fit.sched.base_lr *= 0.5f;
         }
         if (st == FR_STATUS_OK)

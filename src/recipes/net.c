@@ -312,6 +312,30 @@ enum fr_status fr_net_load(struct fr_backend *be, const char *path, struct fr_ne
     return FR_STATUS_OK;
 }
 
+enum fr_status fr_model_copy_tensors(struct fr_model *dst, const struct fr_model *src)
+{
+    int n = fr_model_n_tensors(src);
+    if (n != fr_model_n_tensors(dst))
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "net: a copy has %d tensors, the original %d",
+                        fr_model_n_tensors(dst), n);
+    enum fr_status st = FR_STATUS_OK;
+    void *buf = NULL;
+    for (int i = 0; i < n && st == FR_STATUS_OK; i++) {
+        struct fr_tensor *a = fr_model_tensor(src, i).t, *b = fr_model_tensor(dst, i).t;
+        size_t bytes = fr_nbytes(a);
+        void *nb = bytes == fr_nbytes(b) ? realloc(buf, bytes ? bytes : 1) : NULL;
+        if (!nb) {
+            st = fr_error(FR_STATUS_OUT_OF_MEMORY, "net: cannot copy '%s'", fr_model_tensor(src, i).name);
+            break;
+        }
+        buf = nb;
+        if ((st = fr_tensor_get(a, buf, bytes)) == FR_STATUS_OK)
+            st = fr_tensor_set(b, buf, bytes);
+    }
+    free(buf);
+    return st;
+}
+
 enum fr_status fr_net_model_copy(const struct fr_net *src, struct fr_ctx *ctx, struct fr_backend *be,
                                  const char *prefix, struct fr_model **out)
 {
@@ -322,28 +346,16 @@ enum fr_status fr_net_model_copy(const struct fr_net *src, struct fr_ctx *ctx, s
                             : fr_model_builtin_ex(ctx, src->arch, src->c, src->h, src->w, src->n_classes, NULL, &m);
     if (st == FR_STATUS_OK)
         st = fr_model_alloc(m, be);
+    if (st == FR_STATUS_OK) /* once, through the host */
+        st = fr_model_copy_tensors(m, src->model);
     int n = st == FR_STATUS_OK ? fr_model_n_tensors(m) : 0;
-    if (st == FR_STATUS_OK && n != fr_model_n_tensors(src->model))
-        st = fr_error(FR_STATUS_INVALID_ARGUMENT, "net: a copy of '%s' has %d tensors, the original %d", src->arch, n,
-                      fr_model_n_tensors(src->model));
-    void *buf = NULL;
-    for (int i = 0; i < n && st == FR_STATUS_OK; i++) { /* once, through the host */
-        struct fr_tensor *a = fr_model_tensor(src->model, i).t, *b = fr_model_tensor(m, i).t;
-        size_t bytes = fr_nbytes(a);
-        void *nb = bytes == fr_nbytes(b) ? realloc(buf, bytes ? bytes : 1) : NULL;
-        if (!nb) {
-            st = fr_error(FR_STATUS_OUT_OF_MEMORY, "net: cannot copy '%s'", fr_model_tensor(src->model, i).name);
-            break;
-        }
-        buf = nb;
-        if ((st = fr_tensor_get(a, buf, bytes)) == FR_STATUS_OK)
-            st = fr_tensor_set(b, buf, bytes);
+    for (int i = 0; i < n; i++) {
+        struct fr_tensor *b = fr_model_tensor(m, i).t;
         char name[FR_NAME_MAX];
         snprintf(name, sizeof name, "%s%s", prefix, b->name);
         fr_tensor_set_name(b, "%s", name);
         b->flags = (b->flags & ~(uint32_t)(FR_FLAG_PARAM | FR_FLAG_STATE)) | FR_FLAG_FROZEN | FR_FLAG_CONST;
     }
-    free(buf);
     if (st != FR_STATUS_OK) {
         fr_model_free(m);
         return st;

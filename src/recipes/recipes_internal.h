@@ -10,6 +10,9 @@
  * graphs are built; its tensors belong to ctx. */
 enum fr_status fr_net_model_copy(const struct fr_net *src, struct fr_ctx *ctx, struct fr_backend *be,
                                  const char *prefix, struct fr_model **out);
+/* dst's parameter and state tensors set to src's, through the host (the same architecture: an error when the tensor
+ * counts or sizes differ). */
+enum fr_status fr_model_copy_tensors(struct fr_model *dst, const struct fr_model *src);
 
 /* Every parameter and state tensor of the net's context that has storage (the model, the optimizer's moments and
  * step count), by name, in creation order; *n of them (NULL: out of memory). A trainer built again for the same
