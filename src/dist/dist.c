@@ -1,6 +1,7 @@
 /* The job over MPI ranks: init/finalize, hosts, and collectives built from point-to-point messages with a
  * deadline (a rank that died or hangs is named, never waited for forever); sums are added in rank order, so
  * the result does not depend on timing or on the MPI library's algorithms. One process without MPI. */
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@ struct fr_dist {
     bool broken;         /* a collective failed: the ranks are out of step */
     bool agreed_failure; /* fr_dist_agree/fr_dist_same returned a failure on every rank */
     double timeout;
+    double slowdown;     /* FRUGAL_SLOWDOWN: this rank's compute steps made that many times as long (benchmarks) */
     uint32_t seq;        /* collectives so far (the same on every rank): message tags */
     char (*hosts)[HOST_MAX];
 #if FRUGAL_HAVE_MPI
@@ -46,6 +48,17 @@ int fr_dist_local_rank(const struct fr_dist *d) { return d ? d->local_rank : 0; 
 bool fr_dist_broken(const struct fr_dist *d) { return d && d->broken; }
 bool fr_dist_agreed(const struct fr_dist *d) { return d && d->agreed_failure; }
 double fr_dist_timeout(const struct fr_dist *d) { return d ? d->timeout : DEFAULT_TIMEOUT; }
+double fr_dist_slowdown(const struct fr_dist *d) { return d ? d->slowdown : 1.0; }
+
+void fr_dist_slow_down(const struct fr_dist *d, double seconds)
+{
+    double s = (fr_dist_slowdown(d) - 1) * seconds;
+    if (s > 0 && isfinite(s)) {
+        struct timespec t = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+        while (nanosleep(&t, &t) != 0 && errno == EINTR) /* a signal (SIGINT: stop after the step): the rest */
+            ;
+    }
+}
 
 void fr_dist_set_timeout(struct fr_dist *d, double seconds)
 {
@@ -214,9 +227,10 @@ static enum fr_status exchange(struct fr_dist *d, enum kind kind, struct xfer *x
                           d->rank, fr_dist_host(d, d->rank), what, peers, d->timeout);
             break;
         }
-        if (polls > 2000) { /* sleep 20 us doubling to 1 ms: a waiting rank leaves its core to others */
-            long ns = 20000L << (polls - 2000 < 6 ? polls - 2000 : 6);
-            nanosleep(&(struct timespec){0, ns > 1000000L ? 1000000L : ns}, NULL);
+        if (polls > 2000) { /* sleep 20 us doubling to 160 us: a waiting rank leaves its core to others, and
+                               learns within a fraction of a millisecond that the others are there */
+            long ns = 20000L << (polls - 2000 < 3 ? polls - 2000 : 3);
+            nanosleep(&(struct timespec){0, ns}, NULL);
         }
     }
     free(req);
@@ -453,6 +467,17 @@ enum fr_status fr_dist_init(struct fr_dist **out)
             return fr_error(FR_STATUS_INVALID_ARGUMENT, "FRUGAL_RANK_TIMEOUT=%s: expected seconds > 0", t);
         }
         d->timeout = v;
+    }
+    d->slowdown = 1;
+    const char *sd = getenv("FRUGAL_SLOWDOWN");
+    if (sd && *sd) {
+        char *end;
+        double v = strtod(sd, &end);
+        if (*end || !(v >= 1) || !(v <= 1000)) {
+            free(d);
+            return fr_error(FR_STATUS_INVALID_ARGUMENT, "FRUGAL_SLOWDOWN=%s: expected a factor from 1 to 1000", sd);
+        }
+        d->slowdown = v;
     }
 #if FRUGAL_HAVE_MPI
     if (lsize >= 1) { /* started by a launcher (mpirun -np 1 included): join its job */

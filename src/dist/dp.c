@@ -49,8 +49,19 @@ static enum fr_status sync_step(void *user)
 {
     struct fr_dp *dp = user;
     double t0 = now_s();
+    if (dp->last > 0) { /* FRUGAL_SLOWDOWN: the step since the last sum, made longer */
+        fr_dist_slow_down(dp->d, t0 - dp->last);
+        t0 = now_s();
+    }
     float *p = dp->flat;
     enum fr_status st = FR_STATUS_OK;
+    if (fr_dist_size(dp->d) == 1) { /* one process (a slowed-down one): nothing to sum */
+        st = fr_tensor_get(dp->loss, &dp->global_loss, sizeof(float));
+        dp->stop = dp->vote;
+        dp->sync_s = 0;
+        dp->last = now_s();
+        return st;
+    }
     for (int i = 0; i < dp->n_grads && st == FR_STATUS_OK; i++) {
         st = fr_tensor_get(dp->grads[i], p, fr_nbytes(dp->grads[i]));
         p += fr_nelements(dp->grads[i]);
@@ -135,18 +146,23 @@ enum fr_status fr_dp_new(struct fr_dist *d, struct fr_trainer *tr, struct fr_mod
 }
 
 /* A rank's step time as t(n) = a + b·n from the newer measurement t1 at n1 rows alone (a = 0), or with an older one
- * t2 at n2 rows; a slow device's fixed cost per step (launches, transfers) is what a proportional split would miss. */
+ * t2 at n2 rows; a slow device's fixed cost per step (launches, transfers) is what a proportional split would miss.
+ * Two step times a few rows apart on a busy machine can make any line: the fit is taken only from rows at least an
+ * eighth apart and when it leaves at most half the step as fixed cost (the CPU path's is well under a tenth); else
+ * the split is proportional at the newer point, whose repetition also converges to equal step times. */
 static void step_model(double t1, int64_t n1, double t2, int64_t n2, double *a, double *b)
 {
     *a = 0, *b = t1 / (double)n1;
-    if (n2 <= 0 || n2 == n1 || !(t2 > 0) || !isfinite(t2))
+    int64_t gap = n2 > n1 ? n2 - n1 : n1 - n2;
+    if (n2 <= 0 || 8 * gap < (n1 > n2 ? n1 : n2) || !(t2 > 0) || !isfinite(t2))
         return;
     double slope = (t2 - t1) / (double)(n2 - n1);
-    if (slope <= 0) /* no growth: noise (other jobs) decided; the newer time, proportional */
+    if (!(slope > 0)) /* no growth: noise (other jobs) decided; the newer time, proportional */
         return;
-    *b = slope, *a = t1 - slope * (double)n1;
-    if (*a < 0) /* at most proportional */
-        *a = 0, *b = t1 / (double)n1;
+    double fixed = t1 - slope * (double)n1;
+    if (fixed < 0 || fixed > 0.5 * t1) /* at most proportional; a fixed cost that large is noise too */
+        return;
+    *a = fixed, *b = slope;
 }
 
 enum fr_status fr_dp_balance(struct fr_dist *d, double seconds, double prev_seconds, int64_t prev_count,

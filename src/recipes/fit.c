@@ -297,7 +297,8 @@ static enum fr_status fit_trainer(struct fr_net *net, const struct fr_trainset *
     to.alpha = o->alpha;
     to.temperature = o->temperature;
     to.optim = o->optim;
-    to.optim.after_backward = fr_dist_size(fr_dist_world()) > 1; /* the ranks' gradients are summed before any update */
+    /* the ranks' gradients are summed (or a slowed-down step waits: FRUGAL_SLOWDOWN) before any update */
+    to.optim.after_backward = fr_dist_size(fr_dist_world()) > 1 || fr_dist_slowdown(fr_dist_world()) > 1;
     to.groups = o->groups;
     to.n_groups = o->n_groups;
     to.seed = o->seed;
@@ -527,6 +528,7 @@ static enum fr_status fit_balance(struct fr_net *net, const struct fit_prep *pre
         double t0 = now_s();
         if ((st = fr_trainer_submit(tr, &in, 0.0f, NULL)) == FR_STATUS_OK)
             st = fr_trainer_finish(tr, NULL);
+        fr_dist_slow_down(fr_dist_world(), now_s() - t0); /* FRUGAL_SLOWDOWN: as the training steps */
         if (i >= WARMUP && now_s() - t0 < best)
             best = now_s() - t0; /* the fastest: other jobs on the machine only slow steps down */
     }
@@ -715,9 +717,9 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
             if (st == FR_STATUS_OK)
                 st = fr_loader_new_src(&src, &lo, &ld);
         }
-        if (st == FR_STATUS_OK)
-            st = fr_dp_new(d, tr, net->model, (double)count / B, &dp);
     }
+    if (st == FR_STATUS_OK && (fr_dist_size(d) > 1 || fr_dist_slowdown(d) > 1))
+        st = fr_dp_new(d, tr, net->model, (double)count / B, &dp);
     r->ranks = fr_dist_size(d);
     r->local_batch = (int)count;
     if (st == FR_STATUS_OK && o->resume && net->ck_path) {
