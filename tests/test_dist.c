@@ -553,6 +553,17 @@ static double ckpt_diff(const char *pa, const char *pb)
     return worst;
 }
 
+/* a small batch-norm network with drop-path and dropout: DIR/bn.txt */
+static const char *bn_net(void)
+{
+    FILE *f = fopen(tu_path(g_dir, "bn.txt"), "w");
+    assert_non_null(f);
+    fputs("conv c1 8 3 1 1 nobias\nbatchnorm b1\nrelu\nresidual r1\nconv r1.c 16 3 2 1 nobias\nbatchnorm r1.b\n"
+          "relu\nconv r1.d 16 3 1 1 nobias\nbatchnorm r1.e\nend 0.9\nrelu\ngap\ndropout 0.3\nlinear fc 10\n", f);
+    fclose(f);
+    return tu_path(g_dir, "bn.txt");
+}
+
 /* four SGD steps of a global batch of 128 (model s: dropout by global row) and of a small batch-norm network (--sync-bn:
  * statistics of the whole batch): 2 ranks end within float rounding of one process (the gradient sums are split in
  * two and added in another order), two runs of 2 ranks bit for bit */
@@ -561,12 +572,7 @@ static void test_train_two_ranks_equal_one(void **state)
     (void)state;
     NEED_MPI();
     NEED(g_have_data, "Fashion-MNIST is not installed");
-    FILE *f = fopen(tu_path(g_dir, "bn.txt"), "w");
-    assert_non_null(f);
-    fputs("conv c1 8 3 1 1 nobias\nbatchnorm b1\nrelu\nresidual r1\nconv r1.c 16 3 2 1 nobias\nbatchnorm r1.b\n"
-          "relu\nconv r1.d 16 3 1 1 nobias\nbatchnorm r1.e\nend 0.9\nrelu\ngap\ndropout 0.3\nlinear fc 10\n", f);
-    fclose(f);
-    const char *models[] = {"s", tu_path(g_dir, "bn.txt")};
+    const char *models[] = {"s", bn_net()};
     for (int m = 0; m < 2; m++) {
         char args[1024];
         snprintf(args, sizeof args, "train --data fmnist --train-limit 600 --labels 512 --val 0 --test none --arch %s "
@@ -608,6 +614,41 @@ static void test_train_two_ranks_equal_one(void **state)
     double d = ckpt_diff(both, resumed);
     printf("resumed on 2 ranks vs 1 process: largest difference %.3g\n", d);
     assert_true(d >= 0 && d < 1e-5);
+}
+
+/* FixMatch on 2 ranks: each takes its share of a step's labeled and unlabeled rows (augmentation programs and dropout
+ * masks by global row; each part's loss weighted by the rank's share of it) and ends within float rounding of one
+ * process: model s (dropout after fc1, equal shares and --balance speed's), a batch-norm network with drop-path and
+ * --sync-bn (each of the three forwards normalised over its part of the global batch) */
+static void test_fixmatch_two_ranks_equal_one(void **state)
+{
+    (void)state;
+    NEED_MPI();
+    NEED(g_have_data, "Fashion-MNIST is not installed");
+    const char *base = "fixmatch --data fmnist --train-limit 600 --labels 64 --unlabeled-ratio 4 --val 0 --test none "
+                       "--batch 16 --mu 2 --epochs 1 --optimizer sgd --lr 0.05 --threshold 0.2";
+    const char *runs[][2] = {{"--arch s", ""}, {"--arch s", "--balance speed"}, {"--arch ", "--sync-bn"}};
+    for (int m = 0; m < 3; m++) {
+        char args[1200], one[600], two[600];
+        snprintf(args, sizeof args, "%s %s%s %s", base, runs[m][0], m == 2 ? bn_net() : "", runs[m][1]);
+        snprintf(one, sizeof one, "%s/fm_one%d", g_dir, m);
+        snprintf(two, sizeof two, "%s/fm_two%d", g_dir, m);
+        assert_int_equal(sh("%s %s --threads 2 --out %s", g_exe, args, one), 0);
+        if (sh(MPI2 " %s %s --out %s --json", g_mpirun, g_exe, args, two) != 0)
+            fail_msg("%s\n%s", g_out, stderr_text());
+        cJSON *o = cJSON_Parse(g_out);
+        if (!o)
+            fail_msg("not JSON: %s\n%s", g_out, stderr_text());
+        assert_int_equal(cJSON_GetObjectItem(o, "ranks")->valueint, 2);
+        cJSON *sh2 = cJSON_GetObjectItem(o, "batch_shares");
+        assert_int_equal(cJSON_GetArraySize(sh2), 2);
+        assert_int_equal(cJSON_GetArrayItem(sh2, 0)->valueint + cJSON_GetArrayItem(sh2, 1)->valueint, 16);
+        cJSON_Delete(o);
+        strcat(one, "/model.safetensors"), strcat(two, "/model.safetensors");
+        double d = ckpt_diff(one, two);
+        printf("fixmatch %s %s: 2 ranks vs 1 process: largest difference %.3g\n", runs[m][0], runs[m][1], d);
+        assert_true(d >= 0 && d < (m == 2 ? 1e-4 : 1e-5));
+    }
 }
 
 /* --- a job in the background: a signal to one rank --- */
@@ -786,6 +827,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_eval_sharded_equals_one_process),
         cmocka_unit_test(test_pseudo_label_and_predict_sharded),
         cmocka_unit_test(test_train_two_ranks_equal_one),
+        cmocka_unit_test(test_fixmatch_two_ranks_equal_one),
         cmocka_unit_test(test_sigint_on_one_rank),
         cmocka_unit_test(test_sigterm_on_rank0),
         cmocka_unit_test(test_killed_rank_in_training),
