@@ -20,6 +20,10 @@ struct fr_dp {
     bool vote, stop;
     float global_loss;
     double sync_s, last;
+    /* FRUGAL_DEBUG=dist: where this rank's steps went (summed over the steps after the first) */
+    bool debug, debug_all; /* FRUGAL_DEBUG=dist here; on every rank (then each sum starts with a barrier) */
+    int64_t steps;
+    double compute_total, sleep_total, wait_total, sum_total;
 };
 
 static double now_s(void)
@@ -33,6 +37,13 @@ void fr_dp_free(struct fr_dp *dp)
 {
     if (!dp)
         return;
+    if (dp->debug && dp->steps > 0) {
+        double k = 1e3 / (double)dp->steps;
+        fr_log(FR_LOG_WARN, "dist: rank %d: %lld steps: %.2f ms computing + %.2f ms slowed down (FRUGAL_SLOWDOWN) + "
+               "%.2f ms waiting for the other ranks + %.2f ms summing %lld values, per step", fr_dist_rank(dp->d),
+               (long long)dp->steps, k * dp->compute_total, k * dp->sleep_total, k * dp->wait_total, k * dp->sum_total,
+               (long long)dp->n);
+    }
     free(dp->grads);
     free(dp->stats);
     free(dp->flat);
@@ -48,10 +59,20 @@ double fr_dp_sync_seconds(const struct fr_dp *dp) { return dp->sync_s; }
 static enum fr_status sync_step(void *user)
 {
     struct fr_dp *dp = user;
-    double t0 = now_s();
+    double t0 = now_s(), computed = dp->last > 0 ? t0 - dp->last : 0;
     if (dp->last > 0) { /* FRUGAL_SLOWDOWN: the step since the last sum, made longer */
-        fr_dist_slow_down(dp->d, t0 - dp->last);
+        fr_dist_slow_down(dp->d, computed);
         t0 = now_s();
+    }
+    if (dp->debug && dp->last > 0) {
+        dp->steps++;
+        dp->compute_total += computed, dp->sleep_total += t0 - dp->last - computed;
+        if (dp->debug_all) { /* the wait apart from the sum: every rank's arrival first (debugging only) */
+            fr_dist_agree(dp->d, FR_STATUS_OK);
+            double t1 = now_s();
+            dp->wait_total += t1 - t0;
+            t0 = t1;
+        }
     }
     float *p = dp->flat;
     enum fr_status st = FR_STATUS_OK;
@@ -92,7 +113,9 @@ static enum fr_status sync_step(void *user)
         dp->stop = p[1] > 0.0f;
     }
     dp->sync_s = now_s() - t0;
-    if (fr_debug_enabled("dist"))
+    if (dp->debug && dp->steps > 0)
+        dp->sum_total += dp->sync_s;
+    if (dp->debug)
         fr_log(FR_LOG_WARN, "dist: rank %d: %.1f ms since the last sum, %.1f ms in this one (%lld values)",
                fr_dist_rank(dp->d), dp->last > 0 ? 1e3 * (t0 - dp->last) : 0.0, 1e3 * dp->sync_s, (long long)dp->n);
     dp->last = now_s();
@@ -115,6 +138,7 @@ enum fr_status fr_dp_new(struct fr_dist *d, struct fr_trainer *tr, struct fr_mod
     }
     dp->d = d;
     dp->share = share;
+    dp->debug = fr_debug_enabled("dist");
     int64_t n = 2; /* loss, stop vote */
     for (int i = 0; i < nt; i++) {
         struct fr_tensor *t = fr_model_tensor(m, i).t;
@@ -136,7 +160,12 @@ enum fr_status fr_dp_new(struct fr_dist *d, struct fr_trainer *tr, struct fr_mod
         fr_dp_free(dp);
         return st;
     }
-    enum fr_status st = fr_trainer_set_hook(tr, sync_step, dp);
+    /* a collective of its own for debugging only when every rank debugs: one rank's environment cannot hang the job */
+    float debugging = dp->debug ? 1.0f : 0.0f;
+    enum fr_status st = fr_dist_sum(d, &debugging, 1, NULL);
+    dp->debug_all = fr_dist_size(d) > 1 && debugging == (float)fr_dist_size(d);
+    if (st == FR_STATUS_OK)
+        st = fr_trainer_set_hook(tr, sync_step, dp);
     if (st != FR_STATUS_OK) {
         fr_dp_free(dp);
         return st;
