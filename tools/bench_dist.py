@@ -17,6 +17,9 @@
 #            2-core machine PoCL's host thread and rank 0 compete for the cores, so it measures the machine as well.
 # Usage: /usr/bin/python3 tools/bench_dist.py [--frugal build/tools/frugal] [--repeats 2] [--epochs 3]
 #        [--parts speedup,balance] [--throttle sleep|sigstop|none] [--factor 2.5] [--duty 0.4] [--slow-device cpu]
+#        [--bind-to none]
+# The check: /usr/bin/python3 tools/bench_dist.py --parts balance --repeats 3 (about 2 minutes on an idle
+# 2-core machine); FRUGAL_DEBUG=dist on a run shows where each rank's steps went (computing, slowed down, waiting, sum).
 import argparse
 import json
 import os
@@ -100,12 +103,16 @@ def main():
     ap.add_argument("--duty", type=float, default=0.4, help="sigstop: share of the time the throttled rank runs")
     ap.add_argument("--period", type=float, default=0.02, help="sigstop: seconds of one stop/continue cycle")
     ap.add_argument("--balance-limit", type=int, default=12800, help="training images of the balance runs")
+    ap.add_argument("--bind-to", default="none", help="mpirun's --bind-to for the ranks (none: free to move, like the "
+                    "standalone runs they are compared with; mpirun's own default, core, pins each rank and its loader "
+                    "thread to one core, which other jobs on a shared machine also use)")
     a = ap.parse_args()
-    mpi = [a.mpirun, "--oversubscribe", "--allow-run-as-root"]
+    mpi = [a.mpirun, "--oversubscribe", "--allow-run-as-root", "--bind-to", a.bind_to]
     one = {"FRUGAL_THREADS": "1", "POCL_MAX_PTHREAD_COUNT": "1"}
     common = ["train", "--data", "fmnist", "--model", "s", "--batch", "128", "--labels", "0", "--val", "0", "--json"]
     parts = a.parts.split(",")
-    print("load average at start: %.2f (2 cores; other jobs share them)" % loadavg())
+    print("load average at start: %.2f (%d cores; other jobs share them); mpirun --bind-to %s"
+          % (loadavg(), os.cpu_count(), a.bind_to))
 
     if "speedup" in parts:
         args = common + ["--epochs", str(a.epochs), "--device", "cpu"]

@@ -534,7 +534,7 @@ static enum fr_status fit_balance(struct fr_net *net, const struct fit_prep *pre
                                   struct fixmatch_rows *fx, int64_t epoch, bool soft, double prev_seconds,
                                   int64_t prev_count, double *seconds, int64_t *first, int64_t *count)
 {
-    enum { WARMUP = 1, TIMED = 3 };
+    enum { WARMUP = 1, TIMED = 5 };
     struct fr_trainer *tr = net->trainer;
     float *saved = NULL;
     const struct fr_batch *b = NULL;
@@ -721,11 +721,12 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
         st = fixmatch_rows_new(&fx, &src, B, first, (int)count, (int)ucount, gstep, o->seed, net);
     struct fr_dp *dp = NULL;
     if (st == FR_STATUS_OK && fr_dist_size(d) > 1) {
-        /* --balance speed: shares of the batch by the ranks' measured step times, twice (the second time at the
-         * first split's shares: a fixed cost per step shows apart from the cost per image) */
+        /* --balance speed: shares of the batch by the ranks' measured step times, three times (each time at the
+         * shares the last one gave: a fixed cost per step shows apart from the cost per image, and a timing that
+         * other jobs on the machine spoiled is measured again) */
         double t_prev = 0;
         int64_t n_prev = 0;
-        for (int round = 0; round < 2 && st == FR_STATUS_OK && o->balance == FR_BALANCE_SPEED; round++) {
+        for (int round = 0; round < 3 && st == FR_STATUS_OK && o->balance == FR_BALANCE_SPEED; round++) {
             int64_t was = count;
             double t = 0;
             if ((st = fit_balance(net, &prep, ld, fm ? &fx : NULL, start_epoch, lk == FR_LOSS_SOFT_CE, t_prev, n_prev,
