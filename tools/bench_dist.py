@@ -73,7 +73,7 @@ def throttle(proc, duty, stop, period):
             pass
 
 
-def run(cmd, env_extra=None, duty=None, period=0.02):
+def start(cmd, env_extra=None, duty=None, period=0.02):
     env = dict(os.environ)
     env.update(env_extra or {})
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -81,6 +81,11 @@ def run(cmd, env_extra=None, duty=None, period=0.02):
     t = threading.Thread(target=throttle, args=(p, duty, stop, period)) if duty else None
     if t:
         t.start()
+    return cmd, p, stop, t
+
+
+def finish(job):
+    cmd, p, stop, t = job
     out, err = p.communicate()
     stop.set()
     if t:
@@ -88,6 +93,10 @@ def run(cmd, env_extra=None, duty=None, period=0.02):
     if p.returncode != 0:
         sys.exit("bench_dist: %s -> %d\n%s" % (" ".join(cmd), p.returncode, err[-2000:]))
     return json.loads(out.strip().splitlines()[-1])
+
+
+def run(cmd, env_extra=None, duty=None, period=0.02):
+    return finish(start(cmd, env_extra, duty, period))
 
 
 def main():
@@ -106,6 +115,10 @@ def main():
     ap.add_argument("--bind-to", default="none", help="mpirun's --bind-to for the ranks (none: free to move, like the "
                     "standalone runs they are compared with; mpirun's own default, core, pins each rank and its loader "
                     "thread to one core, which other jobs on a shared machine also use)")
+    ap.add_argument("--standalone", default="apart", choices=["apart", "together"],
+                    help="balance: the two standalone runs one after the other (apart), or at the same time as two "
+                    "independent processes (together: under the same machine load as the two ranks of the job, which "
+                    "adds one process to a shared machine's load; on an idle machine both give the same speeds)")
     a = ap.parse_args()
     mpi = [a.mpirun, "--oversubscribe", "--allow-run-as-root", "--bind-to", a.bind_to]
     one = {"FRUGAL_THREADS": "1", "POCL_MAX_PTHREAD_COUNT": "1"}
@@ -143,12 +156,17 @@ def main():
             mark.append("FRUGAL_SLOWDOWN=%g" % a.factor)
         how = {"sleep": "steps slowed %gx by FRUGAL_SLOWDOWN" % a.factor, "none": "not throttled",
                "sigstop": "running %.0f%% of every %g ms" % (100 * a.duty, 1e3 * a.period)}[a.throttle]
-        print("balance: rank 1 on %s, %s" % (a.slow_device, how))
+        print("balance: rank 1 on %s, %s; standalone runs %s" % (a.slow_device, how, a.standalone))
         fast, slow, both, shares = [], [], [], None
         for r in range(a.repeats):
             l0 = loadavg()
-            f = run([a.frugal] + args + ["--device", "cpu", "--threads", "1"], one)
-            s = run([a.frugal] + args + ["--device", a.slow_device, "--threads", "1"], slow_env, duty, a.period)
+            jf = start([a.frugal] + args + ["--device", "cpu", "--threads", "1"], one)
+            if a.standalone == "apart":
+                f = finish(jf)
+            js = start([a.frugal] + args + ["--device", a.slow_device, "--threads", "1"], slow_env, duty, a.period)
+            if a.standalone == "together":
+                f = finish(jf)
+            s = finish(js)
             b = run(mpi + ["-x", "FRUGAL_THREADS=1", "-x", "POCL_MAX_PTHREAD_COUNT=1", "-np", "1", a.frugal] + args +
                     ["--device", "cpu", "--balance", "speed", ":", "-np", "1", "env"] + mark + [a.frugal] +
                     args + ["--device", a.slow_device, "--balance", "speed"], one, duty, a.period)
