@@ -4,7 +4,8 @@
  * and pseudo-labels equal to one process byte for byte, one error for a bad device or different files with nothing
  * overwritten); training on 2 ranks within float rounding of one process (not bit for bit: one process sums a
  * weight's gradient over the whole batch in float, 2 ranks sum halves added in double) and bit-identical run to
- * run, --resume on another number of ranks, SIGINT/SIGTERM, a killed or hung rank. In a build without MPI:
+ * run, FixMatch likewise, a rank slowed by FRUGAL_SLOWDOWN changing no numbers, --resume on another number of ranks,
+ * SIGINT/SIGTERM, a killed or hung rank. In a build without MPI:
  * mpirun's environment gives one clear error and exit 2 on every rank. */
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -653,6 +654,34 @@ static void test_fixmatch_two_ranks_equal_one(void **state)
     }
 }
 
+/* FRUGAL_SLOWDOWN (a benchmark's slower device) only makes steps longer: one slowed process ends bit for bit like one
+ * that is not, 2 ranks with rank 1 slowed within float rounding of one process; a bad factor is exit 2 */
+static void test_slowdown_changes_no_numbers(void **state)
+{
+    (void)state;
+    NEED(g_have_data, "Fashion-MNIST is not installed");
+    const char *args = "train --data fmnist --train-limit 300 --labels 256 --val 0 --test none --arch s --batch 64 "
+                       "--epochs 1 --optimizer sgd --lr 0.05";
+    assert_int_equal(sh("%s %s --threads 2 --out %s/plain", g_exe, args, g_dir), 0);
+    assert_int_equal(sh("FRUGAL_SLOWDOWN=1.5 %s %s --threads 2 --out %s/slowed", g_exe, args, g_dir), 0);
+    assert_int_equal(sh("cmp %s/plain/model.safetensors %s/slowed/model.safetensors", g_dir, g_dir), 0);
+    assert_int_equal(sh("FRUGAL_SLOWDOWN=0.5 %s %s --out %s/bad", g_exe, args, g_dir), 2);
+    if (!strstr(stderr_text(), "FRUGAL_SLOWDOWN=0.5: expected a factor from 1 to 1000"))
+        fail_msg("stderr: %s", stderr_text());
+    if (!fr_dist_built() || !g_mpirun[0])
+        return;
+    assert_int_equal(sh("%s --oversubscribe --allow-run-as-root -np 1 %s %s --out %s/two_slowed : -np 1 env "
+                        "FRUGAL_SLOWDOWN=2 %s %s --out %s/two_slowed",
+                        g_mpirun, g_exe, args, g_dir, g_exe, args, g_dir),
+                     0);
+    char a[700], b[700];
+    snprintf(a, sizeof a, "%s/plain/model.safetensors", g_dir);
+    snprintf(b, sizeof b, "%s/two_slowed/model.safetensors", g_dir);
+    double d = ckpt_diff(a, b);
+    printf("rank 1 slowed 2x, 2 ranks vs 1 process: largest difference %.3g\n", d);
+    assert_true(d >= 0 && d < 1e-5);
+}
+
 /* --- a job in the background: a signal to one rank --- */
 
 /* Starts `mpirun -np 2 frugal train ...` (20 epochs of 10 steps) in the background with its output in DIR/log, its
@@ -830,6 +859,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pseudo_label_and_predict_sharded),
         cmocka_unit_test(test_train_two_ranks_equal_one),
         cmocka_unit_test(test_fixmatch_two_ranks_equal_one),
+        cmocka_unit_test(test_slowdown_changes_no_numbers),
         cmocka_unit_test(test_sigint_on_one_rank),
         cmocka_unit_test(test_sigterm_on_rank0),
         cmocka_unit_test(test_killed_rank_in_training),
