@@ -647,7 +647,8 @@ static void test_fixmatch_two_ranks_equal_one(void **state)
         cJSON_Delete(o);
         strcat(one, "/model.safetensors"), strcat(two, "/model.safetensors");
         double d = ckpt_diff(one, two);
-        printf("fixmatch %s %s: 2 ranks vs 1 process: largest difference %.3g\n", runs[m][0], runs[m][1], d);
+        printf("fixmatch %s%s %s: 2 ranks vs 1 process: largest difference %.3g\n", runs[m][0], m == 2 ? "bn.txt" : "",
+               runs[m][1], d);
         /* batch-norm: the momentum of a bias whose gradient cancels to ~1e-3 of its terms shows rounding most (1e-4;
          * per-rank statistics instead of --sync-bn differ by 0.2-0.9) */
         assert_true(d >= 0 && d < (m == 2 ? 1e-3 : 1e-5));
