@@ -259,13 +259,16 @@ static int rank_main(const char *name)
 
 /* --- noise of a split batch: dropout and drop-path rows of a share equal the whole batch's rows --- */
 
-/* y = drop(x) for rows [first, first + n) of a batch, the graph told its first sample */
-static void run_drop(struct fr_backend *be, bool path, int64_t first, int64_t n, int64_t f, const float *x,
-                     float *y)
+/* y = drop(x) for rows [first, first + n) of a batch: the graph told first - rows as its first sample, the node its
+ * rows after it (params[2], what fr_model_set_first_row gives a forward's masks) */
+static void run_drop(struct fr_backend *be, bool path, int64_t first, int64_t rows, int64_t n, int64_t f,
+                     const float *x, float *y)
 {
     struct fr_ctx *ctx = fr_ctx_new();
     struct fr_tensor *in = fr_tensor_set_flags(fr_tensor_new_2d(ctx, FR_F32, n, f), FR_FLAG_INPUT);
     struct fr_tensor *out = path ? fr_drop_path_salted(ctx, in, 0.7f, 5) : fr_dropout_salted(ctx, in, 0.3f, 5);
+    out->params[2].i = (int32_t)rows;
+    first -= rows;
     struct fr_graph *g = fr_graph_new(ctx);
     assert_int_equal(fr_graph_add(g, out), FR_STATUS_OK);
     assert_int_equal(fr_graph_plan(g, be), FR_STATUS_OK);
@@ -273,7 +276,7 @@ static void run_drop(struct fr_backend *be, bool path, int64_t first, int64_t n,
     fr_graph_set_seed(g, 11);
     fr_graph_set_step(g, 3);
     fr_graph_set_first_sample(g, (uint32_t)first);
-    assert_int_equal(fr_tensor_set(in, x + first * f, (size_t)(n * f) * sizeof(float)), FR_STATUS_OK);
+    assert_int_equal(fr_tensor_set(in, x + (first + rows) * f, (size_t)(n * f) * sizeof(float)), FR_STATUS_OK);
     assert_int_equal(fr_graph_compute(g), FR_STATUS_OK);
     assert_int_equal(fr_tensor_get(out, y, (size_t)(n * f) * sizeof(float)), FR_STATUS_OK);
     fr_graph_free(g);
@@ -291,15 +294,16 @@ static void test_split_batch_noise(void **state)
     tu_fill_uniform(x, (size_t)(n * f), 9, 0.5f, 2.0f);
     for (int b = 0; b < 2 && bes[b]; b++)
         for (int path = 0; path < 2; path++) {
-            run_drop(bes[b], path, 0, n, f, x, whole);
+            run_drop(bes[b], path, 0, 0, n, f, x, whole);
             int dropped = 0;
             for (int64_t i = 0; i < n * f; i++)
                 dropped += whole[i] == 0.0f;
             assert_true(dropped > 0 && dropped < n * f); /* some units of each kind */
-            const int64_t cuts[][2] = {{0, 5}, {5, 3}, {8, 5}, {1, 12}};
+            /* {first row, rows of it told to the node, rows}: the graph's first sample and the node's rows add up */
+            const int64_t cuts[][3] = {{0, 0, 5}, {5, 0, 3}, {8, 0, 5}, {1, 0, 12}, {8, 3, 5}, {5, 5, 3}, {9, 7, 4}};
             for (size_t c = 0; c < sizeof cuts / sizeof *cuts; c++) {
-                run_drop(bes[b], path, cuts[c][0], cuts[c][1], f, x, part);
-                tu_assert_bytes_equal(part, whole + cuts[c][0] * f, (size_t)(cuts[c][1] * f) * sizeof(float));
+                run_drop(bes[b], path, cuts[c][0], cuts[c][1], cuts[c][2], f, x, part);
+                tu_assert_bytes_equal(part, whole + cuts[c][0] * f, (size_t)(cuts[c][2] * f) * sizeof(float));
             }
         }
     fr_backend_free(bes[0]);
@@ -635,7 +639,14 @@ static void test_fixmatch_two_ranks_equal_one(void **state)
         snprintf(one, sizeof one, "%s/fm_one%d", g_dir, m);
         snprintf(two, sizeof two, "%s/fm_two%d", g_dir, m);
         assert_int_equal(sh("%s %s --threads 2 --out %s", g_exe, args, one), 0);
-        if (sh(MPI2 " %s %s --out %s --json", g_mpirun, g_exe, args, two) != 0)
+        /* --balance speed with rank 1 slowed 40x (FRUGAL_SLOWDOWN): a split of 15/1 whatever the machine's load (a
+         * split that follows the timing would change the rounding from run to run, and with it, where a weak view's
+         * two top classes are nearly tied, a pseudo-label) */
+        int rc = m == 1 ? sh("%s --oversubscribe --allow-run-as-root -np 1 %s %s --out %s --json : -np 1 env "
+                             "FRUGAL_SLOWDOWN=40 %s %s --out %s --json",
+                             g_mpirun, g_exe, args, two, g_exe, args, two)
+                        : sh(MPI2 " %s %s --out %s --json", g_mpirun, g_exe, args, two);
+        if (rc != 0)
             fail_msg("%s\n%s", g_out, stderr_text());
         cJSON *o = cJSON_Parse(g_out);
         if (!o)
@@ -643,7 +654,8 @@ static void test_fixmatch_two_ranks_equal_one(void **state)
         assert_int_equal(cJSON_GetObjectItem(o, "ranks")->valueint, 2);
         cJSON *sh2 = cJSON_GetObjectItem(o, "batch_shares");
         assert_int_equal(cJSON_GetArraySize(sh2), 2);
-        assert_int_equal(cJSON_GetArrayItem(sh2, 0)->valueint + cJSON_GetArrayItem(sh2, 1)->valueint, 16);
+        assert_int_equal(cJSON_GetArrayItem(sh2, 0)->valueint, m == 1 ? 15 : 8);
+        assert_int_equal(cJSON_GetArrayItem(sh2, 1)->valueint, m == 1 ? 1 : 8);
         cJSON_Delete(o);
         strcat(one, "/model.safetensors"), strcat(two, "/model.safetensors");
         double d = ckpt_diff(one, two);
