@@ -8,8 +8,7 @@
 #     --throttle sleep (default): FRUGAL_SLOWDOWN=--factor on rank 1: each compute step sleeps (factor - 1) times
 #            its own length before the gradient sum, so the step takes factor times as long while the messages travel
 #            at full speed. That is what a slower device is: a slower GPU or CPU computes longer, but its rank answers
-#            the collectives at once. On this 2-core machine the sleeping rank leaves its core free, as a second
-#            machine would not need it.
+#            the collectives at once. While it sleeps it leaves its core free, as a device of its own would.
 #     --throttle sigstop: rank 1 is stopped and continued (SIGSTOP/SIGCONT) so that it runs --duty of every --period
 #            seconds. A poor model of a slower device: a stopped process also stalls the synchronous gradient sum
 #            (the other rank waits for it up to (1 - duty) x period at every step), which no slower device does.
@@ -17,7 +16,9 @@
 #            2-core machine PoCL's host thread and rank 0 compete for the cores, so it measures the machine as well.
 # Usage: /usr/bin/python3 tools/bench_dist.py [--frugal build/tools/frugal] [--repeats 2] [--epochs 3]
 #        [--parts speedup,balance] [--throttle sleep|sigstop|none] [--factor 2.5] [--duty 0.4] [--slow-device cpu]
-#        [--bind-to none]
+#        [--bind-to none] [--standalone apart|together]
+# --standalone together runs the two standalone processes at the same time, so that they share the machine with
+# other jobs as the job's two ranks do (on an idle machine: the same speeds as apart, the default).
 # The check: /usr/bin/python3 tools/bench_dist.py --parts balance --repeats 3 (about 2 minutes on an idle
 # 2-core machine); FRUGAL_DEBUG=dist on a run shows where each rank's steps went (computing, slowed down, waiting, sum).
 import argparse
