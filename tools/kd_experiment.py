@@ -18,11 +18,11 @@ ROOT = os.path.dirname(HERE)
 
 
 def run(frugal, args, out_dir, name, common):
-    """one frugal command with --json; its JSON (reused when already there) and its wall time"""
+    """one frugal command with --json and its JSON (reused when already there)"""
     js = os.path.join(out_dir, name + ".json")
     if os.path.exists(js):
         with open(js) as f:
-            return json.load(f), None
+            return json.load(f)
     cmd = [frugal] + args + ["--out", os.path.join(out_dir, name), "--json"] + common
     print("$ " + " ".join(cmd), flush=True)
     t0 = time.monotonic()
@@ -31,11 +31,12 @@ def run(frugal, args, out_dir, name, common):
     if r.returncode != 0:
         sys.exit("kd_experiment: %s failed (exit %d), see %s.err" % (name, r.returncode, os.path.join(out_dir, name)))
     res = json.loads(r.stdout)
+    print("  %.0f s" % (time.monotonic() - t0), flush=True)
     tmp = js + ".tmp"
     with open(tmp, "w") as f:
         f.write(r.stdout)
     os.replace(tmp, js)
-    return res, time.monotonic() - t0
+    return res
 
 
 def main():
@@ -60,20 +61,20 @@ def main():
 
     teacher = a.teacher
     if not teacher:
-        tj, _ = run(a.frugal, ["train", "--config", os.path.join(HERE, "configs", "kd_teacher.ini"), "--seed", "1"],
-                    a.out, "teacher", common)
+        tj = run(a.frugal, ["train", "--config", os.path.join(HERE, "configs", "kd_teacher.ini"), "--seed", "1"],
+                 a.out, "teacher", common)
         teacher = tj["checkpoint"]
         print("teacher %s: test accuracy %.2f%%" % (tj["model"], 100 * tj["test_accuracy"]), flush=True)
 
     rows = []
     for s in seeds:
-        al, ta = run(a.frugal, ["train", "--config", a.alone, "--seed", str(s)], a.out, "alone%d" % s, common)
-        kd, tk = run(a.frugal, ["distill", "--config", a.distill, "--teacher", teacher, "--seed", str(s)], a.out,
-                     "distill%d" % s, common)
+        al = run(a.frugal, ["train", "--config", a.alone, "--seed", str(s)], a.out, "alone%d" % s, common)
+        kd = run(a.frugal, ["distill", "--config", a.distill, "--teacher", teacher, "--seed", str(s)], a.out,
+                 "distill%d" % s, common)
         rows.append((s, al, kd))
-        print("seed %d: student alone %.2f%% (val %.2f%%)%s, distilled %.2f%% (val %.2f%%)%s" %
-              (s, 100 * al["test_accuracy"], 100 * al["val_accuracy"], " %.0f s" % ta if ta else "",
-               100 * kd["test_accuracy"], 100 * kd["val_accuracy"], " %.0f s" % tk if tk else ""), flush=True)
+        print("seed %d: student alone %.2f%% (val %.2f%%), distilled %.2f%% (val %.2f%%)" %
+              (s, 100 * al["test_accuracy"], 100 * al["val_accuracy"], 100 * kd["test_accuracy"], 100 * kd["val_accuracy"]),
+              flush=True)
 
     ma = statistics.median(r[1]["test_accuracy"] for r in rows)
     mk = statistics.median(r[2]["test_accuracy"] for r in rows)
