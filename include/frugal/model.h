@@ -156,6 +156,10 @@ struct fr_tensor *fr_model_forward(struct fr_model *m, struct fr_ctx *ctx, struc
  * the ranks of the job, x holding this rank's rows (fr_batchnorm_sync: sync batch-norm); 0 = each batch its own
  * statistics (default). */
 void fr_model_set_sync_bn(struct fr_model *m, int64_t global_batch);
+/* Training forwards built from now on draw their dropout and drop-path masks as if their rows came `rows` after the
+ * graph's first sample (fr_graph_set_first_sample): one graph holding forwards of different parts of a batch split
+ * across ranks (FixMatch: labeled and unlabeled rows) gives every row its global row's masks. 0 = none (default). */
+void fr_model_set_first_row(struct fr_model *m, int64_t rows);
 
 /* The layers (one per model-file line; a residual block's `residual` and `end` are layers too) and the input of
  * layer i as c, h, w (h = w = 0 for flat features [N, c]; i = fr_model_n_layers: the logits). */
@@ -220,6 +224,11 @@ struct fr_trainer_opts {
     int global_batch;                    /* rows of the global batch (0 = batch): the loss is scaled by batch/global,
                                             so the ranks' gradients add up to the global batch's */
     uint32_t first_sample;               /* dropout and drop-path draw per global row: the split does not change them */
+    int global_unlabeled;                /* FixMatch split across ranks: unlabeled rows of the global batch (its labeled
+                                            ones: global_batch - global_unlabeled); each part's loss is scaled by
+                                            this rank's share of that part */
+    uint32_t first_unlabeled;            /* FixMatch split across ranks: this rank's first row of the global batch's
+                                            unlabeled ones (first_sample: of its labeled ones) */
     bool sync_bn;                        /* batch-norm statistics of the global batch (fr_model_set_sync_bn) */
     int first_layer;                     /* > 0: the graph starts at this layer, on f32 features of its input shape
                                             (fr_model_layer_input), e.g. a frozen backbone's outputs computed once;

@@ -70,7 +70,7 @@ enum fr_status fr_cpu_dropout(struct fr_cpu_kctx *k, struct fr_tensor *dst)
     struct drop_job j;
     job_init(&j, k, dst);
     j.inner = fr_nelements(dst);
-    j.first = (int64_t)k->ex->first_sample * (j.inner / dst->ne[0]);
+    j.first = ((int64_t)k->ex->first_sample + dst->params[2].i) * (j.inner / dst->ne[0]); /* + the forward's rows */
     j.scale = 1.0f / (1.0f - j.p);
     j.blk0 = j.first / 4; /* from the block of the first element to the one of the last */
     fr_cpu_parallel_for(k, (j.first + j.inner + 3) / 4 - j.blk0, 2048, dropout_range, &j);
@@ -86,7 +86,7 @@ enum fr_status fr_cpu_drop_path(struct fr_cpu_kctx *k, struct fr_tensor *dst)
     struct drop_job j;
     job_init(&j, k, dst);
     j.inner = fr_nelements(dst) / dst->ne[0];
-    j.first = k->ex->first_sample;
+    j.first = (int64_t)k->ex->first_sample + dst->params[2].i;
     j.scale = 1.0f / j.p;
     fr_cpu_parallel_for(k, dst->ne[0], FR_MAX(1, 8192 / FR_MAX(1, j.inner)), drop_path_range, &j);
     return FR_STATUS_OK;

@@ -15,6 +15,13 @@ enum fr_status fr_dist_same_images(struct fr_dist *d, const char *what, const st
  * tensor) differs from rank 0's. */
 enum fr_status fr_dist_same_net(struct fr_dist *d, const char *what, const struct fr_net *net);
 
+/* FRUGAL_SLOWDOWN=F (read by fr_dist_init; 1 when unset): a benchmarking knob that models a slower device. A rank
+ * whose compute step took `seconds` sleeps (F - 1)·seconds more before the gradient sum (fr_dp) and in --balance
+ * speed's timed steps, so its steps take F times as long while its messages travel at full speed, as on a slower GPU
+ * (a stopped process would stall the collectives too). */
+double fr_dist_slowdown(const struct fr_dist *d);
+void fr_dist_slow_down(const struct fr_dist *d, double seconds);
+
 /* Batch-norm statistics of the whole batch (sync-BN): every rank's (mean, invstd) [2, C] of n_local values per
  * channel, combined in rank order (means weighted by counts, variances with the spread of the means), into out
  * [2, C] (may be `local`); with rm and rv, the running averages take the whole batch's mean and unbiased variance.

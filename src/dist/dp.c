@@ -20,6 +20,10 @@ struct fr_dp {
     bool vote, stop;
     float global_loss;
     double sync_s, last;
+    /* FRUGAL_DEBUG=dist: where this rank's steps went (summed over the steps after the first) */
+    bool debug, debug_all; /* FRUGAL_DEBUG=dist here; on every rank (then each sum starts with a barrier) */
+    int64_t steps;
+    double compute_total, sleep_total, wait_total, sum_total;
 };
 
 static double now_s(void)
@@ -33,6 +37,13 @@ void fr_dp_free(struct fr_dp *dp)
 {
     if (!dp)
         return;
+    if (dp->debug && dp->steps > 0) {
+        double k = 1e3 / (double)dp->steps;
+        fr_log(FR_LOG_WARN, "dist: rank %d: %lld steps: %.2f ms computing + %.2f ms slowed down (FRUGAL_SLOWDOWN) + "
+               "%.2f ms waiting for the other ranks + %.2f ms summing %lld values, per step", fr_dist_rank(dp->d),
+               (long long)dp->steps, k * dp->compute_total, k * dp->sleep_total, k * dp->wait_total, k * dp->sum_total,
+               (long long)dp->n);
+    }
     free(dp->grads);
     free(dp->stats);
     free(dp->flat);
@@ -48,9 +59,30 @@ double fr_dp_sync_seconds(const struct fr_dp *dp) { return dp->sync_s; }
 static enum fr_status sync_step(void *user)
 {
     struct fr_dp *dp = user;
-    double t0 = now_s();
+    double t0 = now_s(), computed = dp->last > 0 ? t0 - dp->last : 0;
+    if (dp->last > 0) { /* FRUGAL_SLOWDOWN: the step since the last sum, made longer */
+        fr_dist_slow_down(dp->d, computed);
+        t0 = now_s();
+    }
+    if (dp->debug && dp->last > 0) {
+        dp->steps++;
+        dp->compute_total += computed, dp->sleep_total += t0 - dp->last - computed;
+        if (dp->debug_all) { /* the wait apart from the sum: every rank's arrival first (debugging only) */
+            fr_dist_agree(dp->d, FR_STATUS_OK);
+            double t1 = now_s();
+            dp->wait_total += t1 - t0;
+            t0 = t1;
+        }
+    }
     float *p = dp->flat;
     enum fr_status st = FR_STATUS_OK;
+    if (fr_dist_size(dp->d) == 1) { /* one process (a slowed-down one): nothing to sum */
+        st = fr_tensor_get(dp->loss, &dp->global_loss, sizeof(float));
+        dp->stop = dp->vote;
+        dp->sync_s = 0;
+        dp->last = now_s();
+        return st;
+    }
     for (int i = 0; i < dp->n_grads && st == FR_STATUS_OK; i++) {
         st = fr_tensor_get(dp->grads[i], p, fr_nbytes(dp->grads[i]));
         p += fr_nelements(dp->grads[i]);
@@ -81,7 +113,9 @@ static enum fr_status sync_step(void *user)
         dp->stop = p[1] > 0.0f;
     }
     dp->sync_s = now_s() - t0;
-    if (fr_debug_enabled("dist"))
+    if (dp->debug && dp->steps > 0)
+        dp->sum_total += dp->sync_s;
+    if (dp->debug)
         fr_log(FR_LOG_WARN, "dist: rank %d: %.1f ms since the last sum, %.1f ms in this one (%lld values)",
                fr_dist_rank(dp->d), dp->last > 0 ? 1e3 * (t0 - dp->last) : 0.0, 1e3 * dp->sync_s, (long long)dp->n);
     dp->last = now_s();
@@ -104,6 +138,7 @@ enum fr_status fr_dp_new(struct fr_dist *d, struct fr_trainer *tr, struct fr_mod
     }
     dp->d = d;
     dp->share = share;
+    dp->debug = fr_debug_enabled("dist");
     int64_t n = 2; /* loss, stop vote */
     for (int i = 0; i < nt; i++) {
         struct fr_tensor *t = fr_model_tensor(m, i).t;
@@ -125,7 +160,12 @@ enum fr_status fr_dp_new(struct fr_dist *d, struct fr_trainer *tr, struct fr_mod
         fr_dp_free(dp);
         return st;
     }
-    enum fr_status st = fr_trainer_set_hook(tr, sync_step, dp);
+    /* a collective of its own for debugging only when every rank debugs: one rank's environment cannot hang the job */
+    float debugging = dp->debug ? 1.0f : 0.0f;
+    enum fr_status st = fr_dist_sum(d, &debugging, 1, NULL);
+    dp->debug_all = fr_dist_size(d) > 1 && debugging == (float)fr_dist_size(d);
+    if (st == FR_STATUS_OK)
+        st = fr_trainer_set_hook(tr, sync_step, dp);
     if (st != FR_STATUS_OK) {
         fr_dp_free(dp);
         return st;
@@ -135,18 +175,23 @@ enum fr_status fr_dp_new(struct fr_dist *d, struct fr_trainer *tr, struct fr_mod
 }
 
 /* A rank's step time as t(n) = a + b·n from the newer measurement t1 at n1 rows alone (a = 0), or with an older one
- * t2 at n2 rows; a slow device's fixed cost per step (launches, transfers) is what a proportional split would miss. */
+ * t2 at n2 rows; a slow device's fixed cost per step (launches, transfers) is what a proportional split would miss.
+ * Two step times a few rows apart on a busy machine can make any line: the fit is taken only from rows at least an
+ * eighth apart and when it leaves at most half the step as fixed cost (the CPU path's is well under a tenth); else
+ * the split is proportional at the newer point, whose repetition also converges to equal step times. */
 static void step_model(double t1, int64_t n1, double t2, int64_t n2, double *a, double *b)
 {
     *a = 0, *b = t1 / (double)n1;
-    if (n2 <= 0 || n2 == n1 || !(t2 > 0) || !isfinite(t2))
+    int64_t gap = n2 > n1 ? n2 - n1 : n1 - n2;
+    if (n2 <= 0 || 8 * gap < (n1 > n2 ? n1 : n2) || !(t2 > 0) || !isfinite(t2))
         return;
     double slope = (t2 - t1) / (double)(n2 - n1);
-    if (slope <= 0) /* no growth: noise (other jobs) decided; the newer time, proportional */
+    if (!(slope > 0)) /* no growth: noise (other jobs) decided; the newer time, proportional */
         return;
-    *b = slope, *a = t1 - slope * (double)n1;
-    if (*a < 0) /* at most proportional */
-        *a = 0, *b = t1 / (double)n1;
+    double fixed = t1 - slope * (double)n1;
+    if (fixed < 0 || fixed > 0.5 * t1) /* at most proportional; a fixed cost that large is noise too */
+        return;
+    *a = fixed, *b = slope;
 }
 
 enum fr_status fr_dp_balance(struct fr_dist *d, double seconds, double prev_seconds, int64_t prev_count,

@@ -455,6 +455,15 @@ static struct fr_tensor *conv1x1(struct fr_ctx *ctx, struct fr_tensor *h, struct
 }
 
 void fr_model_set_sync_bn(struct fr_model *m, int64_t global_batch) { m->sync_bn_batch = global_batch > 0 ? global_batch : 0; }
+void fr_model_set_first_row(struct fr_model *m, int64_t rows) { m->first_row = rows; }
+
+/* a dropout or drop-path node's rows start m->first_row after the graph's first sample (params[2]: the kernels') */
+static struct fr_tensor *at_first_row(const struct fr_model *m, struct fr_tensor *t)
+{
+    if (t)
+        t->params[2].i = (int32_t)m->first_row;
+    return t;
+}
 
 int fr_model_n_layers(const struct fr_model *m) { return m->n_layers; }
 
@@ -593,7 +602,7 @@ struct fr_tensor *fr_model_forward_layers(struct fr_model *m, struct fr_ctx *ctx
             break;
         case L_DROPOUT:
             if (training && l->f > 0.0f) /* masks keyed by the layer: the same in every graph of the model */
-                h = fr_dropout_salted(ctx, h, l->f, LAYER_SALT + (uint32_t)i);
+                h = at_first_row(m, fr_dropout_salted(ctx, h, l->f, LAYER_SALT + (uint32_t)i));
             break;
         case L_SE: {
             struct fr_tensor *s = activate(ctx, conv1x1(ctx, fr_global_avgpool2d(ctx, h), l->w, l->b), l->act);
@@ -622,7 +631,7 @@ struct fr_tensor *fr_model_forward_layers(struct fr_model *m, struct fr_ctx *ctx
                          : fr_batchnorm(ctx, sc, l->bn_w, l->bn_b, l->bn_rm, l->bn_rv, 1e-5f, 0.1f);
             }
             if (training && l->f < 1.0f)
-                h = fr_drop_path_salted(ctx, h, l->f, LAYER_SALT + (uint32_t)i);
+                h = at_first_row(m, fr_drop_path_salted(ctx, h, l->f, LAYER_SALT + (uint32_t)i));
             h = fr_add(ctx, h, sc);
             break;
         }

@@ -49,6 +49,8 @@ struct fr_model {
     int norm_ch;                /* > 0: inputs are normalised (x - mean) / std per channel first */
     float norm_mean[4], norm_std[4];
     int64_t sync_bn_batch;      /* > 0: training forwards use fr_batchnorm_sync over a batch of this many rows */
+    int64_t first_row;          /* training forwards' dropout/drop-path rows start this far after the graph's first
+                                   sample (fr_model_set_first_row) */
 };
 
 #endif

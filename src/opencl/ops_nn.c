@@ -256,14 +256,14 @@ static enum fr_status drop(struct fr_cl *cl, struct fr_tensor *y, const struct f
     fr_cl_arg_uint(&L, ex->step);
     fr_cl_arg_uint(&L, (unsigned)y->params[1].i);
     if (!path) { /* one Philox block per 4 elements, from the block of the first element (a split batch: `first`) */
-        uint32_t first = ex->first_sample * (uint32_t)(fr_nelements(y) / y->ne[0]);
+        uint32_t first = (ex->first_sample + (uint32_t)y->params[2].i) * (uint32_t)(fr_nelements(y) / y->ne[0]);
         fr_cl_arg_uint(&L, first);
         return fr_cl_run_1d(&L, (first % 4 + fr_nelements(y) + 3) / 4);
     }
     int64_t inner = fr_nelements(y) / y->ne[0], seg = fr_cl_run_length(&L, y->ne[0], inner, 64);
     fr_cl_arg_int(&L, (int)inner);
     fr_cl_arg_int(&L, (int)seg);
-    fr_cl_arg_uint(&L, ex->first_sample);
+    fr_cl_arg_uint(&L, ex->first_sample + (uint32_t)y->params[2].i); /* + the forward's rows (fr_model_set_first_row) */
     return fr_cl_run_2d(&L, (inner + seg - 1) / seg, y->ne[0], 0, 0); /* one draw per segment of a sample */
 }
 

@@ -152,10 +152,11 @@ struct fit_prep {
     float *prog[2], *mixrec[2];
     int32_t *tab[2];
     size_t tab_len[2];
-    /* FixMatch: the loader's batches are the unlabeled rows, after `row0` labeled ones (programs drawn on the main
-       thread); their weak programs go to prog[s] from row row0, the strong ones to strong_prog[s] */
+    /* FixMatch: the loader's batches are this rank's unlabeled rows, after its `batch` labeled ones (programs drawn
+       on the main thread); their weak programs (samples row0.. of the step) go to prog[s] from row `batch`, the
+       strong ones (samples srow0..) to strong_prog[s] */
     const struct fr_aug_policy *strong;
-    int row0;
+    int64_t row0, srow0;
     float *strong_prog[2];
 };
 
@@ -170,12 +171,12 @@ static enum fr_status fit_prepare(void *user, const struct fr_batch *b)
             return fr_error(FR_STATUS_FORMAT, "fit: no readable image in training batch %lld of epoch %lld",
                             (long long)b->step + 1, (long long)b->epoch + 1);
     enum fr_status st = FR_STATUS_OK;
-    if (p->strong) { /* FixMatch: sample numbers row0.. (weak view) and row0 + n.. (strong view) of the step */
+    if (p->strong) { /* FixMatch: global sample numbers row0.. (weak view) and srow0.. (strong view) of the step */
         if (p->pol)
             st = fr_aug_policy_draw_batch(p->pol, p->seed, step, (uint32_t)p->row0, b->n, b->n, p->h, p->w,
-                                          p->prog[s] + (size_t)p->row0 * fr_aug_policy_max_ops(p->pol) * FR_AUG_REC, NULL);
+                                          p->prog[s] + (size_t)p->batch * fr_aug_policy_max_ops(p->pol) * FR_AUG_REC, NULL);
         if (st == FR_STATUS_OK)
-            st = fr_aug_policy_draw_batch(p->strong, p->seed, step, (uint32_t)(p->row0 + b->n), b->n, b->n, p->h, p->w,
+            st = fr_aug_policy_draw_batch(p->strong, p->seed, step, (uint32_t)p->srow0, b->n, b->n, p->h, p->w,
                                           p->strong_prog[s], NULL);
         return st;
     }
@@ -283,7 +284,7 @@ static enum fr_status ema_epoch(struct fr_net *net, const struct fr_fit_opts *o,
 static enum fr_status fit_trainer(struct fr_net *net, const struct fr_trainset *ts, const struct fr_fit_opts *o,
                                   const struct fr_aug_policy *pol, bool shorthand_mix, enum fr_loss_kind lk, int B,
                                   const struct fr_aug_policy *strong, int U, int64_t first, int64_t global_batch,
-                                  int first_layer)
+                                  int64_t ufirst, int global_u, int first_layer)
 {
     struct fr_trainer_opts to;
     fr_trainer_opts_init(&to);
@@ -297,7 +298,8 @@ static enum fr_status fit_trainer(struct fr_net *net, const struct fr_trainset *
     to.alpha = o->alpha;
     to.temperature = o->temperature;
     to.optim = o->optim;
-    to.optim.after_backward = fr_dist_size(fr_dist_world()) > 1; /* the ranks' gradients are summed before any update */
+    /* the ranks' gradients are summed (or a slowed-down step waits: FRUGAL_SLOWDOWN) before any update */
+    to.optim.after_backward = fr_dist_size(fr_dist_world()) > 1 || fr_dist_slowdown(fr_dist_world()) > 1;
     to.groups = o->groups;
     to.n_groups = o->n_groups;
     to.seed = o->seed;
@@ -305,7 +307,9 @@ static enum fr_status fit_trainer(struct fr_net *net, const struct fr_trainset *
     to.first_layer = first_layer;
     to.augment = first_layer ? NULL : pol;
     to.mix = shorthand_mix;
-    to.unlabeled = U; /* FixMatch: B - U labeled + U unlabeled rows */
+    to.unlabeled = U; /* FixMatch: B - U labeled + U unlabeled rows (of global_u: from row ufirst) */
+    to.first_unlabeled = (uint32_t)ufirst;
+    to.global_unlabeled = global_u;
     to.strong = strong;
     to.threshold = o->threshold;
     to.lambda_u = o->lambda_u;
@@ -374,13 +378,18 @@ static enum fr_status fixmatch_check(const struct fr_net *net, const struct fr_f
 /* --- several ranks (mpirun): the same inputs everywhere, shares of the batch by speed --- */
 
 static enum fr_status fit_same_inputs(struct fr_dist *d, const struct fr_trainset *ts, const struct fr_fit_opts *o,
-                                      int B)
+                                      int B, int U)
 {
     enum fr_status st = FR_STATUS_OK;
     if (B < fr_dist_size(d))
         st = fr_error(FR_STATUS_INVALID_ARGUMENT, "fit: a batch of %d images cannot be split across %d ranks", B,
                       fr_dist_size(d));
+    else if (U > 0 && U < B)
+        st = fr_error(FR_STATUS_INVALID_ARGUMENT, "fit: FixMatch across %d ranks needs at least as many unlabeled "
+                      "images per step as labeled ones (%d < %d)", fr_dist_size(d), U, B);
     st = fr_dist_agree(d, st);
+    if (st == FR_STATUS_OK && U > 0) /* FixMatch's unlabeled images */
+        st = fr_dist_same_images(d, "the unlabeled images", o->unlabeled_ds, o->unlabeled_idx, o->n_unlabeled);
     for (int s = 0; s < 2 && st == FR_STATUS_OK; s++) { /* the images each dataset gives the training set */
         const struct fr_dataset *ds = ts->ds[s];
         int64_t *idx = ds ? malloc((size_t)(ts->n + 1) * sizeof *idx) : NULL, m = 0;
@@ -402,10 +411,13 @@ static enum fr_status fit_same_inputs(struct fr_dist *d, const struct fr_trainse
         hsh = fr_dist_hash(hsh, ts->teacher, (size_t)(ts->n * ts->n_classes) * sizeof(float));
     double num[] = {o->epochs, B, (double)o->seed, o->sched.base_lr, o->sched.kind, o->sched.warmup_steps,
                     o->optim.kind, o->optim.weight_decay, o->optim.momentum, o->cutmix, o->mixup,
-                    o->label_smoothing, o->distill, o->alpha, o->temperature, o->balance, o->sync_bn};
+                    o->label_smoothing, o->distill, o->alpha, o->temperature, o->balance, o->sync_bn,
+                    U, o->mu, o->threshold, o->lambda_u};
     hsh = fr_dist_hash(hsh, num, sizeof num);
     if (o->augment)
         hsh = fr_dist_hash(hsh, o->augment, strlen(o->augment));
+    if (U > 0 && o->strong)
+        hsh = fr_dist_hash(hsh, o->strong, strlen(o->strong));
     char detail[160];
     snprintf(detail, sizeof detail, "%lld images, batch %d, %d epochs, seed %llu, augment '%.40s'", (long long)ts->n, B,
              o->epochs, (unsigned long long)o->seed, o->augment ? o->augment : "");
@@ -430,10 +442,19 @@ static enum fr_status model_tensors(struct fr_model *m, float **buf, bool restor
     return st;
 }
 
+/* FixMatch across ranks: the unlabeled rows that go with labeled rows [first, first + count) of B, cut at the same
+ * fractions of the step (the same cuts on every rank; at least one row each when U >= B) */
+static void fixmatch_share(int64_t B, int64_t U, int64_t first, int64_t count, int64_t *ufirst, int64_t *ucount)
+{
+    *ufirst = first * U / B;
+    *ucount = (first + count) * U / B - *ufirst;
+}
+
 struct fixmatch_rows {
     struct fr_loader *ld; /* the labeled images of the training set, cycled */
     int64_t spe, epoch;   /* its batches per epoch, its current epoch */
-    int B, U, h, w;
+    int B, U, h, w;       /* this rank's labeled and unlabeled rows of a step */
+    int64_t first;        /* its first labeled row of the global batch */
     size_t img;           /* bytes per image */
     uint8_t *images;      /* one step's upload: B labeled, then U unlabeled images */
     int32_t *labels;      /* B */
@@ -447,12 +468,13 @@ static void fixmatch_rows_free(struct fixmatch_rows *f)
     memset(f, 0, sizeof *f);
 }
 
-/* the labeled loader positioned where global step gstep needs it (resume) */
-static enum fr_status fixmatch_rows_new(struct fixmatch_rows *f, const struct fr_loader_src *src, int B, int U,
-                                        int64_t gstep, uint64_t seed, const struct fr_net *net)
+/* the labeled loader positioned where global step gstep needs it (resume): this rank's rows [first, first + B) of
+ * each global batch of global_B */
+static enum fr_status fixmatch_rows_new(struct fixmatch_rows *f, const struct fr_loader_src *src, int global_B,
+                                        int64_t first, int B, int U, int64_t gstep, uint64_t seed, const struct fr_net *net)
 {
     memset(f, 0, sizeof *f);
-    f->B = B, f->U = U, f->h = net->h, f->w = net->w;
+    f->B = B, f->U = U, f->h = net->h, f->w = net->w, f->first = first;
     f->img = (size_t)net->c * net->h * net->w;
     f->images = malloc((size_t)(B + U) * f->img);
     f->labels = malloc((size_t)B * sizeof *f->labels);
@@ -460,7 +482,9 @@ static enum fr_status fixmatch_rows_new(struct fixmatch_rows *f, const struct fr
         return fr_error(FR_STATUS_OUT_OF_MEMORY, "fit: out of memory");
     struct fr_loader_opts lo;
     fr_loader_opts_init(&lo);
-    lo.batch = B;
+    lo.batch = global_B;
+    lo.shard_first = (int)first;
+    lo.shard_count = B;
     lo.drop_last = true;
     lo.seed = seed;
     enum fr_status st = fr_loader_new_src(src, &lo, &f->ld);
@@ -488,9 +512,9 @@ static enum fr_status fixmatch_step(struct fixmatch_rows *f, const struct fr_bat
     memcpy(f->images, l->images, (size_t)f->B * f->img);
     memcpy(f->images + (size_t)f->B * f->img, b->images, (size_t)f->U * f->img);
     memcpy(f->labels, l->labels, (size_t)f->B * sizeof *f->labels);
-    const uint32_t step = (uint32_t)(b->epoch * prep->spe + b->step); /* as fit_prepare: samples 0..B-1 of it */
-    if (pol && (st = fr_aug_policy_draw_batch(pol, prep->seed, step, 0, f->B, f->B, f->h, f->w, prep->prog[b->slot],
-                                              NULL)) != FR_STATUS_OK)
+    const uint32_t step = (uint32_t)(b->epoch * prep->spe + b->step); /* as fit_prepare: samples first.. of it */
+    if (pol && (st = fr_aug_policy_draw_batch(pol, prep->seed, step, (uint32_t)f->first, f->B, f->B, f->h, f->w,
+                                              prep->prog[b->slot], NULL)) != FR_STATUS_OK)
         return st;
     in->images = f->images;
     in->targets = f->labels;
@@ -506,11 +530,11 @@ static enum fr_status fixmatch_step(struct fixmatch_rows *f, const struct fr_bat
  * the batch is split so that every rank's step ends at the same time (from this time, and from an earlier one at
  * prev_count rows when given: a fixed cost per step then counts as such). The steps leave no trace: the weights are
  * put back and the caller builds a fresh trainer (optimizer state) for the new share. *seconds: this rank's time. */
-static enum fr_status fit_balance(struct fr_net *net, const struct fit_prep *prep, struct fr_loader *ld, int64_t epoch,
-                                  bool soft, double prev_seconds, int64_t prev_count, double *seconds, int64_t *first,
-                                  int64_t *count)
+static enum fr_status fit_balance(struct fr_net *net, const struct fit_prep *prep, struct fr_loader *ld,
+                                  struct fixmatch_rows *fx, int64_t epoch, bool soft, double prev_seconds,
+                                  int64_t prev_count, double *seconds, int64_t *first, int64_t *count)
 {
-    enum { WARMUP = 1, TIMED = 3 };
+    enum { WARMUP = 1, TIMED = 5 };
     struct fr_trainer *tr = net->trainer;
     float *saved = NULL;
     const struct fr_batch *b = NULL;
@@ -525,8 +549,11 @@ static enum fr_status fit_balance(struct fr_net *net, const struct fit_prep *pre
                                  .targets = soft ? (const void *)b->soft : (const void *)b->labels,
                                  .teacher = b->extra};
         double t0 = now_s();
+        if (fx && (st = fixmatch_step(fx, b, prep->pol, prep, &in)) != FR_STATUS_OK) /* FixMatch: its labeled rows */
+            break;
         if ((st = fr_trainer_submit(tr, &in, 0.0f, NULL)) == FR_STATUS_OK)
             st = fr_trainer_finish(tr, NULL);
+        fr_dist_slow_down(fr_dist_world(), now_s() - t0); /* FRUGAL_SLOWDOWN: as the training steps */
         if (i >= WARMUP && now_s() - t0 < best)
             best = now_s() - t0; /* the fastest: other jobs on the machine only slow steps down */
     }
@@ -620,18 +647,18 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
     }
     r->feature_seconds = ff ? now_s() - t_feat : 0;
 
-    /* several ranks (mpirun): each trains on rows [first, first + count) of every global batch of B; FixMatch runs in
-       one process */
+    /* several ranks (mpirun): each trains on rows [first, first + count) of every global batch of B; FixMatch also on
+       rows [ufirst, ufirst + ucount) of its U unlabeled ones */
     struct fr_dist *d = fr_dist_world();
-    int64_t first = 0, count = B;
+    int64_t first = 0, count = B, ufirst = 0, ucount = U;
     fr_dist_share(d, B, 1, &first, &count);
-    if (fm && fr_dist_size(d) > 1)
-        st = fr_error(FR_STATUS_UNSUPPORTED, "fit: FixMatch runs in one process (not across %d ranks)", fr_dist_size(d));
-    else if (fr_dist_size(d) > 1)
-        st = fit_same_inputs(d, ts, o, B);
+    if (fm)
+        fixmatch_share(B, U, first, count, &ufirst, &ucount);
+    if (fr_dist_size(d) > 1)
+        st = fit_same_inputs(d, ts, o, B, U);
     if (st == FR_STATUS_OK)
-        st = fit_trainer(net, ts, o, pol, shorthand, lk, (int)count + U, strong, U, first, fm ? (int64_t)B + U : B,
-                         ff ? ff->layers : 0);
+        st = fit_trainer(net, ts, o, pol, shorthand, lk, (int)(count + ucount), strong, (int)ucount, first,
+                         fm ? (int64_t)B + U : B, ufirst, U, ff ? ff->layers : 0);
     if (st != FR_STATUS_OK) {
         fr_fit_features_free(ff);
         fr_aug_policy_free(pol);
@@ -655,7 +682,7 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
     /* per batch slot: programs, mix records and tables, drawn on the loader's thread */
     struct fit_prep prep = {.pol = pol, .mix = pmix, .cutmix = o->cutmix, .mixup = o->mixup, .tr = tr,
                             .seed = o->seed, .spe = spe, .batch = (int)count, .h = h, .w = w, .k = k,
-                            .first = (uint32_t)first, .strong = strong, .row0 = B};
+                            .first = (uint32_t)first, .strong = strong, .row0 = B + ufirst, .srow0 = B + U + ufirst};
     size_t kops = pol ? (size_t)fr_aug_policy_max_ops(pol) : 1, tab_cap = fr_trainer_tables_len(tr) * (size_t)B;
     tab_cap = fm ? 0 : tab_cap / (size_t)count + 1; /* room for any share of the batch (--balance speed) */
     for (int s = 0; s < 2 && st == FR_STATUS_OK; s++) {
@@ -678,8 +705,8 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
     struct fr_loader_opts lo;
     fr_loader_opts_init(&lo);
     lo.batch = fm ? U : B;
-    lo.shard_first = (int)first;
-    lo.shard_count = fm ? U : (int)count;
+    lo.shard_first = (int)(fm ? ufirst : first);
+    lo.shard_count = (int)(fm ? ucount : count);
     lo.drop_last = true;
     lo.seed = o->seed;
     lo.prepare = fit_prepare;
@@ -691,33 +718,42 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
     /* FixMatch: the labeled images come from a loader of their own, cycled, and go first in each step's upload */
     struct fixmatch_rows fx = {0};
     if (st == FR_STATUS_OK && fm)
-        st = fixmatch_rows_new(&fx, &src, B, U, gstep, o->seed, net);
+        st = fixmatch_rows_new(&fx, &src, B, first, (int)count, (int)ucount, gstep, o->seed, net);
     struct fr_dp *dp = NULL;
     if (st == FR_STATUS_OK && fr_dist_size(d) > 1) {
-        /* --balance speed: shares of the batch by the ranks' measured step times, twice (the second time at the
-         * first split's shares: a fixed cost per step shows apart from the cost per image) */
+        /* --balance speed: shares of the batch by the ranks' measured step times, three times (each time at the
+         * shares the last one gave: a fixed cost per step shows apart from the cost per image, and a timing that
+         * other jobs on the machine spoiled is measured again) */
         double t_prev = 0;
         int64_t n_prev = 0;
-        for (int round = 0; round < 2 && st == FR_STATUS_OK && o->balance == FR_BALANCE_SPEED; round++) {
+        for (int round = 0; round < 3 && st == FR_STATUS_OK && o->balance == FR_BALANCE_SPEED; round++) {
             int64_t was = count;
             double t = 0;
-            if ((st = fit_balance(net, &prep, ld, start_epoch, lk == FR_LOSS_SOFT_CE, t_prev, n_prev, &t, &first,
-                                  &count)) != FR_STATUS_OK)
+            if ((st = fit_balance(net, &prep, ld, fm ? &fx : NULL, start_epoch, lk == FR_LOSS_SOFT_CE, t_prev, n_prev,
+                                  &t, &first, &count)) != FR_STATUS_OK)
                 break;
             t_prev = t, n_prev = was;
+            if (fm) /* FixMatch: the unlabeled rows cut at the labeled rows' fractions */
+                fixmatch_share(B, U, first, count, &ufirst, &ucount);
             /* a fresh trainer even for an unchanged share: no optimizer state or step count from the timed steps */
-            st = fit_trainer(net, ts, o, pol, shorthand, lk, (int)count, NULL, 0, first, B, ff ? ff->layers : 0);
+            st = fit_trainer(net, ts, o, pol, shorthand, lk, (int)(count + ucount), strong, (int)ucount, first,
+                             fm ? (int64_t)B + U : B, ufirst, U, ff ? ff->layers : 0);
             prep.tr = tr = net->trainer;
             prep.batch = (int)count, prep.first = (uint32_t)first;
-            lo.shard_first = (int)first, lo.shard_count = (int)count;
+            prep.row0 = B + ufirst, prep.srow0 = B + U + ufirst;
+            lo.shard_first = (int)(fm ? ufirst : first), lo.shard_count = (int)(fm ? ucount : count);
             fr_loader_free(ld);
             ld = NULL;
             if (st == FR_STATUS_OK)
-                st = fr_loader_new_src(&src, &lo, &ld);
+                st = fr_loader_new_src(fm ? &usrc : &src, &lo, &ld);
+            if (st == FR_STATUS_OK && fm) {
+                fixmatch_rows_free(&fx);
+                st = fixmatch_rows_new(&fx, &src, B, first, (int)count, (int)ucount, gstep, o->seed, net);
+            }
         }
-        if (st == FR_STATUS_OK)
-            st = fr_dp_new(d, tr, net->model, (double)count / B, &dp);
     }
+    if (st == FR_STATUS_OK && (fr_dist_size(d) > 1 || fr_dist_slowdown(d) > 1)) /* share: of the global batch's rows */
+        st = fr_dp_new(d, tr, net->model, (double)(count + ucount) / (double)(B + U), &dp);
     r->ranks = fr_dist_size(d);
     r->local_batch = (int)count;
     if (st == FR_STATUS_OK && o->resume && net->ck_path) {

@@ -301,16 +301,31 @@ static enum fr_status build_fixmatch(struct fr_trainer *tr)
     struct fr_ctx *ctx = tr->ctx;
     const struct fr_trainer_opts *o = &tr->o;
     int64_t u = o->unlabeled, l = o->batch - u;
+    /* split across ranks: this rank holds l of the global batch's gl labeled rows and u of its gu unlabeled ones */
+    const bool split = o->global_batch > 0 && o->global_batch != o->batch;
+    const int64_t gu = split ? o->global_unlabeled : u, gl = split ? o->global_batch - gu : l;
+    if (gu < u || gl < l)
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "trainer: %lld labeled and %lld unlabeled rows of a global batch of "
+                        "%lld and %lld", (long long)l, (long long)u, (long long)gl, (long long)gu);
     struct fr_tensor *xl = fr_aug_to_nchw(ctx, fr_slice(ctx, tr->st.out, 0, 0, l), o->mean, o->std);
     struct fr_tensor *xw = fr_aug_to_nchw(ctx, fr_slice(ctx, tr->st.out, 0, l, u), o->mean, o->std);
     struct fr_tensor *xs = fr_aug_to_nchw(ctx, tr->strong.out, o->mean, o->std);
+    if (o->sync_bn) /* each forward's batch-norm over its part of the global batch */
+        fr_model_set_sync_bn(tr->m, gl);
     struct fr_tensor *zl = fr_model_forward(tr->m, ctx, xl, true);
+    /* the unlabeled forwards' dropout rows: this rank's first unlabeled row (first_sample: its first labeled one) */
+    fr_model_set_first_row(tr->m, (int64_t)o->first_unlabeled - (int64_t)o->first_sample);
+    if (o->sync_bn)
+        fr_model_set_sync_bn(tr->m, gu);
     struct fr_tensor *zw = fr_model_forward(tr->m, ctx, xw, true);
     struct fr_tensor *zs = fr_model_forward(tr->m, ctx, xs, true);
+    fr_model_set_first_row(tr->m, 0);
     tr->logits = zl;
     tr->y = input(ctx, FR_I32, 1, (int64_t[]){l}, "train.labels");
     struct fr_tensor *ls = fr_cross_entropy(ctx, zl, tr->y, NULL, o->label_smoothing);
     struct fr_tensor *lu = fr_soft_cross_entropy(ctx, zs, fr_pseudo_targets(ctx, zw, o->threshold, 0.0f), NULL);
+    if (split) /* each part's mean over the global batch's rows of it: the ranks' gradients add up to the global ones */
+        ls = fr_scale(ctx, ls, (float)((double)l / (double)gl)), lu = fr_scale(ctx, lu, (float)((double)u / (double)gu));
     tr->loss = fr_add(ctx, ls, fr_scale(ctx, lu, o->lambda_u));
     return tr->loss ? FR_STATUS_OK : ctx_status(ctx);
 }
