@@ -413,6 +413,23 @@ static void test_distill(void **state)
     o = json_out();
     assert_true(cJSON_IsFalse(cJSON_GetObjectItem(o, "teacher_logits_cached")));
     cJSON_Delete(o);
+    /* the cached logits are the teacher's on the very images of each batch: the same run with the teacher in the
+     * graph on an identity augmentation (a flip that never fires) gives the same losses and accuracies */
+    double cached[3], graph[3];
+    for (int g = 0; g < 2; g++) {
+        assert_int_equal(run("distill --teacher %s " SMALL " --epochs 2 --temperature 2 --alpha 0.5 --seed 3 %s --json",
+                             ckpt, g ? "--augment 'hflip(p=0)'" : ""),
+                         0);
+        o = json_out();
+        assert_true(cJSON_IsBool(cJSON_GetObjectItem(o, "teacher_logits_cached")) &&
+                    cJSON_IsTrue(cJSON_GetObjectItem(o, "teacher_logits_cached")) == !g);
+        double *v = g ? graph : cached;
+        v[0] = num(o, "train_loss"), v[1] = num(o, "val_accuracy"), v[2] = num(o, "test_accuracy");
+        cJSON_Delete(o);
+    }
+    for (int i = 0; i < 3; i++)
+        if (fabs(cached[i] - graph[i]) > 1e-5 * (1 + fabs(cached[i])))
+            fail_msg("cached teacher logits vs the teacher in the graph: %d: %.8g vs %.8g", i, cached[i], graph[i]);
 }
 
 static void test_noisy_student_rounds(void **state)
