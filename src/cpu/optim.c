@@ -75,6 +75,30 @@ static void sgd_range(void *ctx, int64_t b, int64_t e)
     }
 }
 
+/* one Adam/AdamW update over [b, e); mode (0 no weight decay, 1 L2 in the gradient, 2 decoupled) is a constant at
+ * each call below, so every loop is branch-free and vectorises; the operations and their order are those of the
+ * OpenCL kernel, so the results are the same bits */
+static inline void adam_loop(const struct upd_job *j, int64_t b, int64_t e, int mode, float wd, float b1, float b2,
+                             float eps, float step, float inv_sqrt_bc2, float decay)
+{
+    float *restrict pp = j->p, *restrict mm = j->m, *restrict vv = j->v;
+    const float *restrict gg = j->g;
+    const float scale = j->scale;
+    for (int64_t i = b; i < e; i++) {
+        float g = gg[i] * scale;
+        float p = pp[i];
+        if (mode == 2)
+            p *= decay;
+        else if (mode == 1)
+            g += wd * p;
+        float m = b1 * mm[i] + (1.0f - b1) * g;
+        float v = b2 * vv[i] + (1.0f - b2) * g * g;
+        mm[i] = m;
+        vv[i] = v;
+        pp[i] = p - step * m / (__builtin_sqrtf(v) * inv_sqrt_bc2 + eps);
+    }
+}
+
 static void adam_range(void *ctx, int64_t b, int64_t e)
 {
     struct upd_job *j = ctx;
@@ -84,19 +108,12 @@ static void adam_range(void *ctx, int64_t b, int64_t e)
     double bc1 = 1.0 - pow(b1, j->t), bc2 = 1.0 - pow(b2, j->t);
     float step = (float)(j->lr / bc1), inv_sqrt_bc2 = (float)(1.0 / sqrt(bc2));
     float decay = decoupled ? 1.0f - j->lr * wd : 1.0f;
-    for (int64_t i = b; i < e; i++) {
-        float g = j->g[i] * j->scale;
-        float p = j->p[i];
-        if (decoupled)
-            p *= decay;
-        else if (wd != 0.0f)
-            g += wd * p;
-        float m = b1 * j->m[i] + (1.0f - b1) * g;
-        float v = b2 * j->v[i] + (1.0f - b2) * g * g;
-        j->m[i] = m;
-        j->v[i] = v;
-        j->p[i] = p - step * m / (sqrtf(v) * inv_sqrt_bc2 + eps);
-    }
+    if (decoupled)
+        adam_loop(j, b, e, 2, wd, b1, b2, eps, step, inv_sqrt_bc2, decay);
+    else if (wd != 0.0f)
+        adam_loop(j, b, e, 1, wd, b1, b2, eps, step, inv_sqrt_bc2, decay);
+    else
+        adam_loop(j, b, e, 0, wd, b1, b2, eps, step, inv_sqrt_bc2, decay);
 }
 
 static void job_init(struct upd_job *j, struct fr_tensor *dst, int prep_slot)
