@@ -1,4 +1,4 @@
-/* Models on the CPU path: built-in t/s/m parameter names and shapes (PyTorch state_dict), init bounds,
+/* Models on the CPU path: built-in t/c/s/m parameter names and shapes (PyTorch state_dict), init bounds,
  * statistics and determinism, forward shapes, building errors naming the layer, freezing by prefix,
  * head replacement, save/load by name, parity with model s trained in PyTorch, and the trainer's train/eval
  * graphs over shared parameters. */
@@ -94,6 +94,35 @@ static void test_model_t_and_m(void **state)
     assert_int_equal(fr_model_builtin(ctx, "xl", 1, 28, 28, 10, &x), FR_STATUS_NOT_FOUND);
     fr_model_free(t);
     fr_model_free(m);
+    fr_ctx_free(ctx);
+}
+
+/* c: t's layout twice as wide, convolutions without bias before batch-norm, dropout before the head */
+static void test_model_c(void **state)
+{
+    (void)state;
+    struct fr_ctx *ctx = fr_ctx_new();
+    struct fr_model *c;
+    assert_int_equal(fr_model_builtin(ctx, "c", 1, 28, 28, 10, &c), FR_STATUS_OK);
+    const struct want w[] = {
+        {"conv1.weight", 4, {16, 1, 3, 3}, FR_FLAG_PARAM},  {"bn1.weight", 1, {16}, FR_FLAG_PARAM},
+        {"bn1.bias", 1, {16}, FR_FLAG_PARAM},               {"bn1.running_mean", 1, {16}, FR_FLAG_STATE},
+        {"bn1.running_var", 1, {16}, FR_FLAG_STATE},        {"conv2.weight", 4, {32, 16, 3, 3}, FR_FLAG_PARAM},
+        {"bn2.weight", 1, {32}, FR_FLAG_PARAM},             {"bn2.bias", 1, {32}, FR_FLAG_PARAM},
+        {"bn2.running_mean", 1, {32}, FR_FLAG_STATE},       {"bn2.running_var", 1, {32}, FR_FLAG_STATE},
+        {"fc.weight", 2, {10, 32 * 7 * 7}, FR_FLAG_PARAM},  {"fc.bias", 1, {10}, FR_FLAG_PARAM},
+    };
+    check_tensors(c, w, 12, true);
+    /* 16*9 + 2*16 + 32*16*9 + 2*32 + 10*1568 + 10 */
+    assert_int_equal(fr_model_n_params(c), 144 + 32 + 4608 + 64 + 15680 + 10);
+    assert_int_equal(fr_model_n_params(c), 20538);
+    fr_model_free(c);
+    /* on 3x32x32 images: 8x8 after two pools */
+    assert_int_equal(fr_model_builtin(ctx, "c", 3, 32, 32, 5, &c), FR_STATUS_OK);
+    assert_int_equal(fr_model_find(c, "conv1.weight")->ne[1], 3);
+    assert_int_equal(fr_model_find(c, "fc.weight")->ne[1], 32 * 8 * 8);
+    assert_int_equal(fr_model_n_classes(c), 5);
+    fr_model_free(c);
     fr_ctx_free(ctx);
 }
 
@@ -213,8 +242,8 @@ static void test_bn_init(void **state)
 static void test_forward_and_trainer(void **state)
 {
     (void)state;
-    const char *names[] = {"t", "s", "m"};
-    for (int k = 0; k < 3; k++) {
+    const char *names[] = {"t", "s", "m", "c"};
+    for (int k = 0; k < 4; k++) {
         struct fr_ctx *ctx = fr_ctx_new();
         struct fr_model *m;
         assert_int_equal(fr_model_builtin(ctx, names[k], 1, 28, 28, 10, &m), FR_STATUS_OK);
@@ -248,11 +277,11 @@ static void test_forward_and_trainer(void **state)
         /* the update changed the parameters the eval graph reads */
         assert_int_equal(fr_trainer_predict(tr, x, 5, l2), FR_STATUS_OK);
         assert_true(memcmp(l1, l2, sizeof l1) != 0);
-        if (k == 2) { /* batch-norm running statistics moved during the training step */
+        if (k >= 2) { /* batch-norm running statistics moved during the training step */
             float rm[32];
             read_all(fr_model_find(m, "bn1.running_mean"), rm);
             float s = 0;
-            for (int i = 0; i < 32; i++)
+            for (int i = 0; i < (int)fr_model_find(m, "bn1.running_mean")->ne[0]; i++)
                 s += fabsf(rm[i]);
             assert_true(s > 0.0f);
         }
@@ -533,6 +562,9 @@ static void test_modelfile_equals_builtin(void **state)
         }
     snprintf(m + n, sizeof m - (size_t)n, "gap\ndropout 0.5\nlinear fc 10\n");
     assert_same_model("m", m);
+    assert_same_model("c", "conv conv1 16 3 1 1 nobias\nbatchnorm bn1\nrelu\nmaxpool 2 2\n"
+                           "conv conv2 32 3 1 1 nobias\nbatchnorm bn2\nrelu\nmaxpool 2 2\n"
+                           "flatten\ndropout 0.5\nlinear fc 10\n");
 }
 
 static void expect_error(const char *text, enum fr_status want, const char *msg1, const char *msg2)
@@ -920,6 +952,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_model_s_names_shapes),
         cmocka_unit_test(test_model_t_and_m),
+        cmocka_unit_test(test_model_c),
         cmocka_unit_test(test_build_errors_name_layer),
         cmocka_unit_test(test_init_bounds_determinism),
         cmocka_unit_test(test_bn_init),

@@ -62,7 +62,7 @@ int cmd_demo(int argc, char **argv)
         {"test-limit", CLI_INT, &test_limit, "N", "evaluate on the first N test images only", false,
          CLI_RANGE(0, RC_MAX_COUNT)},
         {"labels", CLI_INT, &labels, "N", "label budget, validation included (1000)", false, CLI_RANGE(1, RC_MAX_COUNT)},
-        {"arch", CLI_STR, &model, "t|s|m|MODELFILE", "every row's model", false},
+        {"arch", CLI_STR, &model, "t|c|s|m|MODELFILE", "every row's model", false},
         CLI_DEPRECATED("model", "arch"),
         {"epochs", CLI_INT, &epochs, "N", "epochs of the baselines and the self-training students (12; --quick: 6)", false,
          CLI_RANGE(1, 1000000)},

@@ -21,7 +21,7 @@ int cmd_eval(int argc, char **argv)
         {"checkpoint", CLI_STR, &model, "CKPT", "frugal checkpoint to evaluate", false},
         CLI_DEPRECATED("model", "checkpoint"),
         {"weights", CLI_STR, &weights, "FILE", "plain safetensors weights (with --arch)", false},
-        {"arch", CLI_STR, &arch, "t|s|m|MODELFILE", "architecture of --weights: built-in or a model file", false},
+        {"arch", CLI_STR, &arch, "t|c|s|m|MODELFILE", "architecture of --weights: built-in or a model file", false},
         {"data", CLI_STR, &data, "SPEC", "labeled data (default fmnist:test)", false},
         {"classes", CLI_STR, &classes, "LIST", "use only these classes, renumbered (as in training)", false},
         {"test-limit", CLI_INT, &limit, "N", "evaluate only the first N images (after --classes)", false,
@@ -31,7 +31,7 @@ int cmd_eval(int argc, char **argv)
         {"out", CLI_STR, &c.out, "DIR", "not used: eval writes no files (use --json)", false},
         {0},
     };
-    int rc = cli_parse(cmd, "--checkpoint CKPT | --weights FILE --arch t|s|m|MODELFILE  [--data SPEC] [flags]", argc,
+    int rc = cli_parse(cmd, "--checkpoint CKPT | --weights FILE --arch t|c|s|m|MODELFILE  [--data SPEC] [flags]", argc,
                        argv, opts, NULL);
     if (rc)
         return rc < 0 ? CLI_OK : rc;
@@ -40,7 +40,7 @@ int cmd_eval(int argc, char **argv)
     if (!model == !weights)
         return cli_error(cmd, CLI_USAGE, "give exactly one of --checkpoint CKPT and --weights FILE");
     if (weights && !arch)
-        return cli_error(cmd, CLI_USAGE, "--weights needs --arch t|s|m|MODELFILE");
+        return cli_error(cmd, CLI_USAGE, "--weights needs --arch t|c|s|m|MODELFILE");
     if (model && arch)
         return cli_error(cmd, CLI_USAGE, "--arch goes with --weights; a checkpoint names its own architecture");
     if (arch && (rc = rc_check_arch(cmd, arch)) != CLI_OK)

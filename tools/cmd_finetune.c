@@ -20,7 +20,7 @@ int cmd_finetune(int argc, char **argv)
         RC_COMMON_OPTS(&c),
         {"out", CLI_STR, &c.out, "DIR", "write model.safetensors (each epoch) and metrics.jsonl here", false},
         {"from", CLI_STR, &from, "CKPT", "pretrained checkpoint, or safetensors weights with --arch (required)", false},
-        {"arch", CLI_STR, &arch, "t|s|m|MODELFILE", "built-in architecture or model file of plain safetensors weights given to --from", false},
+        {"arch", CLI_STR, &arch, "t|c|s|m|MODELFILE", "built-in architecture or model file of plain safetensors weights given to --from", false},
         {"freeze", CLI_STR, &freeze, "WHAT",
          "backbone (the head trains; without --augment on features computed once) | none (none)", false},
         {"backbone-lr-mult", CLI_FLOAT, &backbone_mult, "X", "backbone learning-rate multiplier with --freeze none (0.1)",

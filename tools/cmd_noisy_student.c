@@ -33,11 +33,11 @@ int cmd_noisy_student(int argc, char **argv)
         {"out", CLI_STR, &c.out, "DIR", "teacher.safetensors, round<R>.safetensors, metrics.jsonl", false},
         {"rounds", CLI_INT, &rounds, "R", "self-training rounds (2)", false, CLI_RANGE(1, 100)},
         {"teacher", CLI_STR, &teacher_ckpt, "CKPT", "start from this teacher instead of training one", false},
-        {"teacher-arch", CLI_STR, &teacher_arch, "t|s|m|MODELFILE", "architecture or model file of the first teacher (t)", false},
+        {"teacher-arch", CLI_STR, &teacher_arch, "t|c|s|m|MODELFILE", "architecture or model file of the first teacher (t)", false},
         CLI_DEPRECATED("teacher-model", "teacher-arch"),
         {"teacher-epochs", CLI_INT, &teacher_epochs, "N", "epochs of the first teacher (60)", false, CLI_RANGE(1, 1000000)},
         {"teacher-augment", CLI_STR, &teacher_augment, "POLICY", "augmentation of the first teacher (none)", false},
-        {"student", CLI_STR, &student, "t|s|m|MODELFILE", "student architecture or model file, equal or larger (teacher's)", false},
+        {"student", CLI_STR, &student, "t|c|s|m|MODELFILE", "student architecture or model file, equal or larger (teacher's)", false},
         {"threshold", CLI_FLOAT, &threshold, "X", "keep pseudo-labels with confidence >= X (0.3)", false, CLI_RANGE(0, 1)},
         {"soft", CLI_BOOL, &soft, NULL, "soft pseudo-labels (default)", false},
         {"hard", CLI_BOOL, &hard, NULL, "hard pseudo-labels", false},
@@ -57,7 +57,7 @@ int cmd_noisy_student(int argc, char **argv)
     for (struct cli_opt *o = opts; o->name; o++) /* --balance is the pseudo-labels' here: the ranks' split is renamed */
         if (o->dest == &f.balance)
             o->name = "rank-balance";
-    int rc = cli_parse(cmd, "--data SPEC --labels N --rounds R [--student t|s|m|MODELFILE] [--threshold 0.3] [--soft|--hard] "
+    int rc = cli_parse(cmd, "--data SPEC --labels N --rounds R [--student t|c|s|m|MODELFILE] [--threshold 0.3] [--soft|--hard] "
                             "[--balance] [--noise POLICY] [--unlabeled-ratio K]",
                        argc, argv, opts, NULL);
     if (rc)
@@ -165,7 +165,7 @@ int cmd_noisy_student(int argc, char **argv)
     char student_arch[4096];
     if (!student && teacher->model_text && teacher_ckpt) {
         rc = cli_error(cmd, CLI_USAGE, "%s: the teacher is a model-file network (%s): name the student's model with "
-                                       "--student t|s|m|MODELFILE", teacher_ckpt, teacher->arch);
+                                       "--student t|c|s|m|MODELFILE", teacher_ckpt, teacher->arch);
         goto done;
     }
     /* a model-file teacher built here: its student uses the same file (teacher->arch is only its basename) */

@@ -21,7 +21,7 @@ int cmd_train(int argc, char **argv)
         RC_FIT_OPTS(&f),
         {0},
     };
-    int rc = cli_parse(cmd, "--data SPEC [--labels N] [--arch t|s|m|MODELFILE] [--epochs N] [--augment POLICY] [flags]",
+    int rc = cli_parse(cmd, "--data SPEC [--labels N] [--arch t|c|s|m|MODELFILE] [--epochs N] [--augment POLICY] [flags]",
                        argc, argv, opts, NULL);
     if (rc)
         return rc < 0 ? CLI_OK : rc;

@@ -66,7 +66,7 @@ struct rc_fit {
          "skipped, named once", false}
 
 /* the architecture flag of train/distill/demo: --arch, with the old spelling --model */
-#define RC_ARCH_OPT(f, help) {"arch", CLI_STR, &(f)->model, "t|s|m|MODELFILE", help, false}, CLI_DEPRECATED("model", "arch")
+#define RC_ARCH_OPT(f, help) {"arch", CLI_STR, &(f)->model, "t|c|s|m|MODELFILE", help, false}, CLI_DEPRECATED("model", "arch")
 
 #define RC_FIT_OPTS(f)                                                                                                 \
     {"epochs", CLI_INT, &(f)->epochs, "N", "training epochs (10)", false, CLI_RANGE(1, 1000000)},                          \

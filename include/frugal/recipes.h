@@ -47,7 +47,7 @@ struct fr_net {
     char *model_text; /* model-file text (saved as frugal.model_text) or NULL for a built-in arch */
 };
 
-/* A new network of a built-in architecture ("t", "s", "m") or a model file (any other arch is a path; its
+/* A new network of a built-in architecture ("t", "c", "s", "m") or a model file (any other arch is a path; its
  * text goes into the checkpoints, net->arch keeps its basename), initialised from `seed`. */
 enum fr_status fr_net_new(struct fr_backend *be, const char *arch, int c, int h, int w, int n_classes,
                           char *const *class_names, uint64_t seed, struct fr_net **out);
@@ -57,7 +57,7 @@ enum fr_status fr_net_load(struct fr_backend *be, const char *path, struct fr_ne
 /* fr_net_new with noise overrides for the built-in models (NULL = defaults; see fr_model_builtin_ex). */
 enum fr_status fr_net_new_ex(struct fr_backend *be, const char *arch, const struct fr_model_opts *mo, int c, int h,
                              int w, int n_classes, char *const *class_names, uint64_t seed, struct fr_net **out);
-/* Whether arch names a built-in model (t, s, m) rather than a model file. */
+/* Whether arch names a built-in model (t, c, s, m) rather than a model file. */
 bool fr_net_arch_builtin(const char *arch);
 /* A network of architecture `arch` whose weights come from a plain safetensors file (n_classes from the
  * shape of the last layer's bias in the file). */
@@ -260,7 +260,7 @@ void fr_pseudo_report_free(struct fr_pseudo_report *r);
  * seed fr_round_seed(S, r) learns from the labeled images, repeated, plus the pseudo-labels, with noise. Every
  * command that runs rounds (noisy-student, demo) goes through this, so the same seed gives the same rounds. */
 struct fr_round_opts {
-    const char *arch;             /* the student: t, s, m or a model file (equal to or larger than the teacher) */
+    const char *arch;             /* the student: t, c, s, m or a model file (equal to or larger than the teacher) */
     struct fr_model_opts noise;   /* the student's dropout / stochastic depth (-1: the architecture's own) */
     struct fr_pseudo_opts pseudo; /* how the teacher labels: threshold, balancing, flips, more teachers */
     bool soft;                    /* learn the teacher's probabilities (else its argmax) */

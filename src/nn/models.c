@@ -1,5 +1,5 @@
-/* The built-in models: t (tiny student), s (the reference CNN of docs/reference.md §8) and m (a small
- * ResNet with batch-norm, stochastic depth and dropout: the Noisy Student student/teacher). */
+/* The built-in models: t (tiny student), c (compact CNN with batch-norm: the demo's model), s (the reference CNN
+ * of docs/reference.md §8) and m (a small ResNet with batch-norm, stochastic depth and dropout). */
 #include "nn/nn_internal.h"
 
 #define TRY(x)                            \
@@ -20,6 +20,23 @@ static enum fr_status build_t(struct fr_model *m, int k, float dropout, float su
     TRY(fr_model_maxpool(m, 2, 2));
     TRY(fr_model_flatten(m));
     (void)dropout;
+    (void)survival;
+    return fr_model_linear(m, "fc", k);
+}
+
+/* conv 16 + bn -> pool -> conv 32 + bn -> pool -> dropout -> linear: t's shape, twice as wide, with batch-norm */
+static enum fr_status build_c(struct fr_model *m, int k, float dropout, float survival)
+{
+    TRY(fr_model_conv2d(m, "conv1", 16, 3, 1, 1, false));
+    TRY(fr_model_batchnorm(m, "bn1"));
+    TRY(fr_model_relu(m));
+    TRY(fr_model_maxpool(m, 2, 2));
+    TRY(fr_model_conv2d(m, "conv2", 32, 3, 1, 1, false));
+    TRY(fr_model_batchnorm(m, "bn2"));
+    TRY(fr_model_relu(m));
+    TRY(fr_model_maxpool(m, 2, 2));
+    TRY(fr_model_flatten(m));
+    TRY(fr_model_dropout(m, dropout));
     (void)survival;
     return fr_model_linear(m, "fc", k);
 }
@@ -97,12 +114,14 @@ enum fr_status fr_model_builtin_ex(struct fr_ctx *ctx, const char *name, int c, 
     enum fr_status (*build)(struct fr_model *, int, float, float) = NULL;
     if (strcmp(name, "t") == 0)
         build = build_t;
+    else if (strcmp(name, "c") == 0)
+        build = build_c;
     else if (strcmp(name, "s") == 0)
         build = build_s;
     else if (strcmp(name, "m") == 0)
         build = build_m;
     else
-        return fr_error(FR_STATUS_NOT_FOUND, "model: unknown built-in model '%s' (t, s, m)", name);
+        return fr_error(FR_STATUS_NOT_FOUND, "model: unknown built-in model '%s' (t, c, s, m)", name);
     struct fr_model *m = fr_model_new(ctx, c, h, w);
     if (!m)
         return fr_ctx_status(ctx) ? fr_ctx_status(ctx) : FR_STATUS_INVALID_ARGUMENT;

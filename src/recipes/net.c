@@ -70,7 +70,7 @@ void fr_net_free(struct fr_net *net)
 
 bool fr_net_arch_builtin(const char *arch)
 {
-    return arch && (!strcmp(arch, "t") || !strcmp(arch, "s") || !strcmp(arch, "m"));
+    return arch && (!strcmp(arch, "t") || !strcmp(arch, "c") || !strcmp(arch, "s") || !strcmp(arch, "m"));
 }
 
 /* arch: a built-in name, or (text != NULL) the label of a model-file text; src names the text in errors. */
