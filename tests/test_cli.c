@@ -474,11 +474,13 @@ static void test_demo_tiny(void **state)
 {
     (void)state;
     NEED_DATA();
-    assert_int_equal(run("demo --quick --labels 200 --epochs 1 --fixmatch-epochs 1 --labeled-repeat 2 --rounds 2 "
+    /* every row with the full demo's model c (batch-norm, dropout) */
+    assert_int_equal(run("demo --quick --arch c --labels 200 --epochs 1 --fixmatch-epochs 1 --labeled-repeat 2 --rounds 2 "
                          "--unlabeled-ratio 1 --ns-threshold 0.1 --pl-threshold 0.1 --threshold 0.5 --test-limit 300 --json"),
                      0);
     cJSON *o = json_out();
     assert_string_equal(cJSON_GetObjectItem(o, "command")->valuestring, "demo"); /* finding 30 */
+    assert_string_equal(cJSON_GetObjectItem(o, "model")->valuestring, "c");
     cJSON *rows = cJSON_GetObjectItem(o, "rows");
     const char *want[] = {"supervised", "supervised+augment", "pseudo-label", "fixmatch", "noisy-student round 1",
                           "noisy-student round 2"};
@@ -504,6 +506,7 @@ static void test_demo_tiny(void **state)
     for (int fresh = 0; fresh < 2; fresh++) {
         assert_int_equal(run("%s%s --json", still, fresh ? " --fixmatch-fresh" : ""), 0);
         o = json_out();
+        assert_string_equal(cJSON_GetObjectItem(o, "model")->valuestring, "t"); /* the quick demo's model */
         rows = cJSON_GetObjectItem(o, "rows");
         assert_int_equal(cJSON_GetArraySize(rows), 4);
         assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(rows, 3), "method")->valuestring, "fixmatch");

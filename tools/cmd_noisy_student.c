@@ -46,7 +46,7 @@ int cmd_noisy_student(int argc, char **argv)
         {"ensemble", CLI_BOOL, &ensemble, NULL, "the teacher averages its probabilities with every earlier round's teacher",
          false},
         {"noise", CLI_STR, &noise, "POLICY", "student input noise ('randaugment(n=2,m=9)'; none)", false},
-        {"dropout", CLI_FLOAT, &dropout, "P", "students' dropout before the classifier (built-in s, m; model files keep theirs)", false, CLI_BELOW(0, 1)},
+        {"dropout", CLI_FLOAT, &dropout, "P", "students' dropout before the classifier (built-in c, s, m; model files keep theirs)", false, CLI_BELOW(0, 1)},
         {"stochastic-depth", CLI_FLOAT, &sdepth, "S", "students' survival at the last block (built-in m; decays linearly from 1)", false, CLI_ABOVE(0, 1)},
         {"labeled-repeat", CLI_INT, &labeled_repeat, "N", "labeled images appear N times per student epoch (10)", false, CLI_RANGE(1, 10000)},
         {"unlabeled-ratio", CLI_FLOAT, &ratio, "K", "unlabeled images per labeled image each round (0 = all)", false, CLI_RANGE(0, 1e6)},

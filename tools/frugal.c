@@ -36,8 +36,8 @@ static void usage(FILE *f)
         fprintf(f, "  %-14s %s\n", name, commands[i].summary);
     }
     fprintf(f, "\nRun 'frugal help <command>' (or 'frugal <command> --help') for the flags of a command.\n"
-               "Built-in models (--arch): t (conv 8, 16; 9,098 parameters), c (conv 16, 32 with batch-norm, dropout;\n"
-               "20,538: the demo's), s (conv 32, 64, fc 128; 421,642), m (ResNet with batch-norm; about 0.7 M), or a model file.\n"
+               "Built-in models (--arch): t (conv 8, 16; 9,098 parameters), c (conv 16, 32 with batch-norm, dropout; 20,538),\n"
+               "s (conv 32, 64, fc 128; 421,642), m (ResNet with batch-norm; about 0.7 M), or a model file.\n"
                "Exit codes: 0 done, 1 the run failed, 2 bad flags or input files, 130 interrupted (SIGINT/SIGTERM).\n"
                "Environment: FRUGAL_DEVICE (auto, cpu, cl:P:D), FRUGAL_THREADS, FRUGAL_DATA (dataset directory),\n"
                "FRUGAL_CACHE_DIR (kernel cache, off), FRUGAL_CL_PATH (kernel sources), FRUGAL_DEBUG (sched,cache,clsync,fault,dist,plan,all),\n"

@@ -1,4 +1,4 @@
-/* The built-in models: t (tiny student), c (compact CNN with batch-norm: the demo's model), s (the reference CNN
+/* The built-in models: t (tiny student), c (compact CNN with batch-norm), s (the reference CNN
  * of docs/reference.md §8) and m (a small ResNet with batch-norm, stochastic depth and dropout). */
 #include "nn/nn_internal.h"
 
