@@ -740,7 +740,10 @@ static void test_balance_during_training(void **state)
     snprintf(b, sizeof b, "%s/refine_two/model.safetensors", g_dir);
     double d = ckpt_diff(a, b);
     printf("2 ranks with rows moved vs 1 process: largest difference %.3g\n", d);
-    assert_true(d >= 0 && d < 1e-5);
+    /* the split before the move follows the timing at equal speeds (8/8, 9/7, ...), and with it the rounding of a
+     * momentum buffer whose gradients nearly cancel: 1e-6 to 1e-4 from run to run; momentum lost at the move would
+     * differ by far more (its whole past) */
+    assert_true(d >= 0 && d < 1e-3);
 }
 
 /* --- a job in the background: a signal to one rank --- */
