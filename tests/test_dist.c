@@ -704,20 +704,21 @@ static void test_slowdown_changes_no_numbers(void **state)
 
 /* --balance speed during training: rank 1 turns 40x slower after the balance (FRUGAL_SLOWDOWN=40@N, as when another
  * job starts on its device); its step times, which travel with the sums, move rows to rank 0 on every rank at the
- * same step (a new trainer, the weights and optimizer state carried over), to 15/1 by the end. The weights end within
- * float rounding of one process: moving rows changes only how the batch is summed. */
+ * same step (a new trainer, the weights and Adam's state carried over), to 15/1 by the end. The result stays within
+ * float rounding of 2 ranks at equal shares: moving rows changes only how the batch is summed, and Adam's second
+ * moments, lost at the move, would differ by their whole past. */
 static void test_balance_during_training(void **state)
 {
     (void)state;
     NEED_MPI();
     NEED(g_have_data, "Fashion-MNIST is not installed");
     const char *args = "train --data fmnist --train-limit 2000 --labels 1600 --val 0 --test none --arch s --batch 16 "
-                       "--epochs 1 --optimizer sgd --lr 0.05 --balance speed";
-    assert_int_equal(sh("%s %s --threads 1 --out %s/refine_one", g_exe, args, g_dir), 0);
+                       "--epochs 1 --optimizer adam --lr 0.001 --threads 1";
+    assert_int_equal(sh(MPI2 " %s %s --out %s/refine_equal", g_mpirun, g_exe, args, g_dir), 0);
     /* the balance's 3 rounds time 5 steps each after a warm-up one: 18 timed steps, then 20 training steps at equal
-     * speed (the first window) before the slowdown */
-    int rc = sh("%s --oversubscribe --allow-run-as-root -np 1 %s %s --threads 1 --out %s/refine_two --json : -np 1 env "
-                "FRUGAL_SLOWDOWN=40@38 %s %s --threads 1 --out %s/refine_two --json",
+     * speed before the slowdown */
+    int rc = sh("%s --oversubscribe --allow-run-as-root -np 1 %s %s --balance speed --out %s/refine_moved --json : -np 1 "
+                "env FRUGAL_SLOWDOWN=40@38 %s %s --balance speed --out %s/refine_moved --json",
                 g_mpirun, g_exe, args, g_dir, g_exe, args, g_dir);
     if (rc != 0)
         fail_msg("%s\n%s", g_out, stderr_text());
@@ -736,14 +737,11 @@ static void test_balance_during_training(void **state)
     if (!strstr(stderr_text(), "the rows moved"))
         fail_msg("stderr: %s", stderr_text());
     char a[700], b[700];
-    snprintf(a, sizeof a, "%s/refine_one/model.safetensors", g_dir);
-    snprintf(b, sizeof b, "%s/refine_two/model.safetensors", g_dir);
+    snprintf(a, sizeof a, "%s/refine_equal/model.safetensors", g_dir);
+    snprintf(b, sizeof b, "%s/refine_moved/model.safetensors", g_dir);
     double d = ckpt_diff(a, b);
-    printf("2 ranks with rows moved vs 1 process: largest difference %.3g\n", d);
-    /* the split before the move follows the timing at equal speeds (8/8, 9/7, ...), and with it the rounding of a
-     * momentum buffer whose gradients nearly cancel: 1e-6 to 1e-4 from run to run; momentum lost at the move would
-     * differ by far more (its whole past) */
-    assert_true(d >= 0 && d < 1e-3);
+    printf("2 ranks with rows moved vs 2 ranks at equal shares: largest difference %.3g\n", d);
+    assert_true(d >= 0 && d < 1e-3); /* 3e-5 here: Adam's first moments of biases show the rounding most */
 }
 
 /* --- a job in the background: a signal to one rank --- */
