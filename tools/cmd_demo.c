@@ -64,7 +64,7 @@ int cmd_demo(int argc, char **argv)
         {"labels", CLI_INT, &labels, "N", "label budget, validation included (1000)", false, CLI_RANGE(1, RC_MAX_COUNT)},
         {"arch", CLI_STR, &model, "t|c|s|m|MODELFILE", "every row's model", false},
         CLI_DEPRECATED("model", "arch"),
-        {"epochs", CLI_INT, &epochs, "N", "epochs of the baselines and the self-training students (12; --quick: 6)", false,
+        {"epochs", CLI_INT, &epochs, "N", "epochs of the baselines and the self-training students (20; --quick: 6)", false,
          CLI_RANGE(1, 1000000)},
         {"labeled-repeat", CLI_INT, &repeat, "N", "labeled images per epoch, repeated, in every row but FixMatch", false,
          CLI_RANGE(1, 10000)},

@@ -330,7 +330,7 @@ struct fr_demo_row {
 #define FR_DEMO_STRONG "hflip;translate(x=0.125,y=0.125);randaugment(n=2,m=5)" /* the demo's strong view */
 struct fr_demo_opts {
     const char *arch;                 /* every row's model (t) */
-    int epochs, labeled_repeat;       /* baselines and self-training students (12; 10) */
+    int epochs, labeled_repeat;       /* baselines and self-training students (20, quick 6; 10) */
     const char *augment;              /* supervised+augment, the pseudo-label student, FixMatch's weak view */
     const char *noise;                /* the Noisy Student students' input noise */
     float pl_threshold, ns_threshold; /* pseudo-labelling (0.95, hard labels), Noisy Student (soft, balanced) */

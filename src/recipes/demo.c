@@ -20,7 +20,7 @@ void fr_demo_opts_init(struct fr_demo_opts *o, bool quick)
 {
     memset(o, 0, sizeof *o);
     o->arch = "t";
-    o->epochs = quick ? 6 : 12;
+    o->epochs = quick ? 6 : 20; /* 20 rather than 12: best row 85.10% (+3.40 points) against 84.60% (+3.13) */
     o->labeled_repeat = 10;
     o->augment = FR_FIXMATCH_WEAK;
     o->noise = FR_FIXMATCH_WEAK; /* model t is too small to learn through RandAugment + cutout: such students fell
