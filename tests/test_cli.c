@@ -444,9 +444,18 @@ static void test_distill(void **state)
                          f0, f1),
                      0);
     o = json_out();
-    assert_int_equal((int)num(o, "fold_teachers"), 2);
+    assert_int_equal((int)num(o, "teachers"), 2);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(o, "out_of_fold")));
     assert_true(cJSON_IsTrue(cJSON_GetObjectItem(o, "teacher_logits_cached")));
     cJSON_Delete(o);
+    /* the same two as an ensemble (their mean logits; the logits themselves: test_recipes.c) */
+    assert_int_equal(run("distill --teacher %s/model.safetensors,%s " SMALL " --epochs 1 --json", f0, ckpt), 0);
+    o = json_out();
+    assert_int_equal((int)num(o, "teachers"), 2);
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(o, "out_of_fold")));
+    assert_true(num(o, "teacher_test_accuracy") > 0.2 && num(o, "teacher_test_accuracy") <= 1);
+    cJSON_Delete(o);
+    expect_usage("with 2 teachers", "distill --teacher %s,%s " SMALL " --mixup 0.2", ckpt, ckpt);
     expect_usage("expected --fold 0/2", "distill --fold-teachers %s/model.safetensors,%s/model.safetensors " SMALL, f1, f0);
     expect_usage("has 5: the class indices would not match", "distill --fold-teachers %s/model.safetensors,%s/model.safetensors " SMALL, f0, f5);
     expect_usage("--train-limit 1000, this run uses 900",

@@ -1,7 +1,7 @@
 /* Semi-supervised recipes on a small synthetic dataset (CPU path): FixMatch (a threshold of 1 equals an unlabeled
  * loss weight of 0, a threshold of 0 changes training, range checks and an empty unlabeled set fail before
  * training), the weights' moving average (validated, saved beside the checkpoint, absent without a decay),
- * pseudo-label reports against predictions computed here, test-time flips and teacher ensembles, distillation with MixUp, out-of-fold teacher logits, self-training rounds and the demo's checks (teacher
+ * pseudo-label reports against predictions computed here, test-time flips and teacher ensembles, distillation with MixUp, out-of-fold and ensemble teacher logits, self-training rounds and the demo's checks (teacher
  * classes, thresholds, no unlabeled images). */
 #include <math.h>
 #include <stdio.h>
@@ -378,9 +378,9 @@ static void test_distill_mixup(void **state)
     fx_free(&f);
 }
 
-/* out-of-fold teacher logits: a fold teacher's split holds out exactly its fold; each cached row is the logits of
- * the teacher of the image's fold (index mod 2), transfer images get the mean of both; a teacher with other classes
- * or a fold outside the folds is refused */
+/* several teachers' logits: a fold teacher's split holds out exactly its fold; out of fold, each cached row is the
+ * logits of the teacher of the image's fold (index mod 2), transfer images get the mean of both; an ensemble gives
+ * every image the mean; a teacher with other classes or a fold outside the folds is refused */
 static void test_fold_teachers(void **state)
 {
     (void)state;
@@ -413,7 +413,7 @@ static void test_fold_teachers(void **state)
         none[i] = -1;
     assert_int_equal(fr_trainset_add(&ts, 0, &f.ds, f.sp.labeled, f.sp.n_labeled, NULL, NULL), FR_STATUS_OK);
     assert_int_equal(fr_trainset_add(&ts, 1, &f.ds, f.sp.unlabeled, 10, none, NULL), FR_STATUS_OK);
-    assert_int_equal(fr_trainset_cache_fold_teachers(&ts, t, 2), FR_STATUS_OK);
+    assert_int_equal(fr_trainset_cache_teachers(&ts, t, 2, true), FR_STATUS_OK);
     float *want[2];
     for (int k = 0; k < 2; k++) {
         want[k] = malloc((size_t)ts.n * K * sizeof(float));
@@ -434,15 +434,21 @@ static void test_fold_teachers(void **state)
         assert_true(fabsf(want[0][i * K] - want[1][i * K]) > 1e-4f);
     }
     assert_true(from[0] > 0 && from[1] > 0);
+    /* an ensemble: every image gets the mean of both */
+    assert_int_equal(fr_trainset_cache_teachers(&ts, t, 2, false), FR_STATUS_OK);
+    for (int64_t i = 0; i < ts.n; i++)
+        for (int c = 0; c < K; c++)
+            if (fabsf(ts.teacher[i * K + c] - 0.5f * (want[0][i * K + c] + want[1][i * K + c])) > 1e-5f)
+                fail_msg("ensemble logits, image %lld class %d: %g", (long long)i, c, ts.teacher[i * K + c]);
     /* one teacher: every image gets its logits */
     assert_int_equal(fr_trainset_cache_teacher(&ts, t[1]), FR_STATUS_OK);
     tu_assert_close(ts.teacher, want[1], (size_t)ts.n * K, 1e-5f, 1e-5f);
     struct fr_net *t5;
     assert_int_equal(fr_net_new(tu_cpu, "t", 1, H, H, 5, NULL, 2, &t5), FR_STATUS_OK);
     struct fr_net *bad[2] = {t[0], t5};
-    assert_int_equal(fr_trainset_cache_fold_teachers(&ts, bad, 2), FR_STATUS_SHAPE);
+    assert_int_equal(fr_trainset_cache_teachers(&ts, bad, 2, true), FR_STATUS_SHAPE);
     assert_non_null(strstr(fr_last_error(), "fold teacher 1 has 5 classes, the training set 10"));
-    assert_int_equal(fr_trainset_cache_fold_teachers(&ts, t, 0), FR_STATUS_INVALID_ARGUMENT);
+    assert_int_equal(fr_trainset_cache_teachers(&ts, t, 0, true), FR_STATUS_INVALID_ARGUMENT);
     fr_net_free(t5);
     for (int k = 0; k < 2; k++) {
         free(want[k]);

@@ -1,7 +1,8 @@
-/* `frugal distill`: Hinton knowledge distillation from a teacher checkpoint into a student; the teacher runs in
- * eval mode, its logits are computed once when the input is not augmented; --fold-teachers gives each image the
- * logits of a teacher that never trained on it (out-of-fold); --unlabeled adds transfer images that have only the
- * teacher's targets. */
+/* `frugal distill`: Hinton knowledge distillation from a teacher checkpoint (or an ensemble's mean logits) into a
+ * student; the teacher runs in eval mode, its logits are computed once when the input is not augmented;
+ * --fold-teachers gives each image the logits of a teacher that never trained on it (out-of-fold); --unlabeled
+ * adds transfer images that have only the teacher's targets. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,26 +11,28 @@
 
 enum { MAX_FOLDS = 16 };
 
-/* the fold teachers' list: paths split at commas into buf; count or -1 (message printed) */
-static int fold_list(const char *cmd, const char *list, char *buf, size_t cap, const char **paths)
+/* a list of teachers (--teacher: 1 or more, --fold-teachers: 2 or more): paths split at commas into buf; count or
+ * -1 (message printed) */
+static int teacher_list(const char *cmd, const char *flag, const char *list, int min, char *buf, size_t cap,
+                        const char **paths)
 {
     if (strlen(list) >= cap)
-        return cli_error(cmd, CLI_USAGE, "--fold-teachers: the list is too long"), -1;
+        return cli_error(cmd, CLI_USAGE, "%s: the list is too long", flag), -1;
     strcpy(buf, list);
     int n = 0;
     for (char *p = buf, *comma;; p = comma + 1) {
         if ((comma = strchr(p, ',')))
             *comma = 0;
         if (!*p || n == MAX_FOLDS)
-            return cli_error(cmd, CLI_USAGE, "--fold-teachers %s: give 2 to %d checkpoints separated by commas", list,
+            return cli_error(cmd, CLI_USAGE, "%s %s: give %d to %d checkpoints separated by commas", flag, list, min,
                              MAX_FOLDS), -1;
         paths[n++] = p;
         if (!comma)
             break;
     }
-    if (n < 2)
-        return cli_error(cmd, CLI_USAGE, "--fold-teachers %s: give 2 to %d checkpoints separated by commas (for one "
-                                         "teacher: --teacher)", list, MAX_FOLDS), -1;
+    if (n < min)
+        return cli_error(cmd, CLI_USAGE, "%s %s: give %d to %d checkpoints separated by commas (for one teacher: "
+                                         "--teacher)", flag, list, min, MAX_FOLDS), -1;
     return n;
 }
 
@@ -65,6 +68,34 @@ static int check_fold_teacher(const char *cmd, const char *path, int f, int n, c
     return rc;
 }
 
+/* the test accuracy of one teacher, of an ensemble's mean logits, or (each_alone) the mean of the teachers' */
+static enum fr_status teachers_accuracy(struct fr_net *const *t, int n, bool each_alone, const struct fr_dataset *test,
+                                        double *acc)
+{
+    int k = t[0]->n_classes;
+    float *sum = calloc((size_t)(test->n > 0 ? test->n : 1) * (size_t)k, sizeof *sum);
+    float *lg = malloc((size_t)(test->n > 0 ? test->n : 1) * (size_t)k * sizeof *lg);
+    enum fr_status st = sum && lg ? FR_STATUS_OK : fr_error(FR_STATUS_OUT_OF_MEMORY, "teacher accuracy: out of memory");
+    int64_t right = 0, seen = 0;
+    for (int j = 0; j < n && st == FR_STATUS_OK; j++) {
+        if ((st = fr_net_predict(t[j], test, NULL, test->n, lg)) != FR_STATUS_OK)
+            break;
+        for (int64_t i = 0; i < test->n * k; i++)
+            sum[i] = each_alone ? lg[i] : sum[i] + lg[i];
+        for (int64_t i = 0; (each_alone || j == n - 1) && i < test->n; i++) {
+            int best = 0;
+            for (int c = 1; c < k; c++)
+                best = sum[i * k + c] > sum[i * k + best] ? c : best;
+            if (test->labels && test->labels[i] >= 0 && !isnan(sum[i * k]))
+                seen++, right += best == test->labels[i];
+        }
+    }
+    free(sum);
+    free(lg);
+    *acc = seen ? (double)right / (double)seen : 0;
+    return st == FR_STATUS_OK && !seen ? fr_error(FR_STATUS_INVALID_ARGUMENT, "no labeled test image") : st;
+}
+
 int cmd_distill(int argc, char **argv)
 {
     const char *cmd = "distill";
@@ -79,7 +110,8 @@ int cmd_distill(int argc, char **argv)
     struct cli_opt opts[] = {
         RC_COMMON_OPTS(&c),
         {"out", CLI_STR, &c.out, "DIR", "write model.safetensors (each epoch) and metrics.jsonl here", false},
-        {"teacher", CLI_STR, &teacher, "CKPT", "teacher checkpoint (this or --fold-teachers is required)", false},
+        {"teacher", CLI_STR, &teacher, "CKPT[,CKPT...]", "teacher checkpoint; several = an ensemble, the mean of their "
+         "logits (this or --fold-teachers is required)", false},
         {"fold-teachers", CLI_STR, &fold_teachers, "A,B,...", "out-of-fold teachers, trained with train --fold 0/K, "
          "1/K, ... in this order: each image gets the logits of the teacher that did not train on it", false},
         RC_ARCH_OPT(&f, "student: built-in architecture or a model file"),
@@ -92,7 +124,7 @@ int cmd_distill(int argc, char **argv)
         RC_FIT_OPTS(&f),
         {0},
     };
-    int rc = cli_parse(cmd, "--teacher CKPT | --fold-teachers A,B,... --data SPEC [--arch t|s|m|MODELFILE] [--temperature T] "
+    int rc = cli_parse(cmd, "(--teacher CKPT | --fold-teachers A,B,...) --data SPEC [--arch t|s|m|MODELFILE] [--temperature T] "
                             "[--alpha A] [--unlabeled SPEC]",
                        argc, argv, opts, NULL);
     if (rc)
@@ -101,9 +133,10 @@ int cmd_distill(int argc, char **argv)
         return cli_error(cmd, CLI_USAGE, teacher ? "give --teacher or --fold-teachers, not both"
                                                  : "--teacher CKPT (or --fold-teachers A,B,...) is required");
     char fold_buf[4096];
-    const char *tpath[MAX_FOLDS] = {teacher};
+    const char *tpath[MAX_FOLDS] = {0};
     int n_teachers = 1;
-    if (fold_teachers && (n_teachers = fold_list(cmd, fold_teachers, fold_buf, sizeof fold_buf, tpath)) < 0)
+    if ((n_teachers = teacher_list(cmd, teacher ? "--teacher" : "--fold-teachers", teacher ? teacher : fold_teachers,
+                                   teacher ? 1 : 2, fold_buf, sizeof fold_buf, tpath)) < 0)
         return CLI_USAGE;
     if ((rc = rc_check_arch(cmd, f.model)) != CLI_OK)
         return rc;
@@ -132,7 +165,7 @@ int cmd_distill(int argc, char **argv)
     if (unlabeled && (rc = rc_open_dataset(cmd, unlabeled, unlabeled_limit, &d, &unl)) != CLI_OK)
         goto done;
     for (int t = 0; t < n_teachers; t++)
-        if ((rc = rc_check_fit(cmd, fold_teachers ? tpath[t] : "the teacher", tnets[t], train)) != CLI_OK)
+        if ((rc = rc_check_fit(cmd, n_teachers > 1 ? tpath[t] : "the teacher", tnets[t], train)) != CLI_OK)
             goto done;
     if (unl && (unl->c != train->c || unl->h != train->h || unl->w != train->w)) { /* its labels are not used */
         rc = cli_error(cmd, CLI_USAGE, "%s: images are %dx%dx%d, %s has %dx%dx%d", unl->source, unl->c, unl->h, unl->w,
@@ -175,12 +208,14 @@ int cmd_distill(int argc, char **argv)
     }
     /* consistent teaching: with augmentation or mixing the teacher sees each batch as the student does, in the graph */
     bool cached = !fo.augment && !(fo.cutmix > 0) && !(fo.mixup > 0);
-    if (!cached && fold_teachers) {
-        rc = cli_error(cmd, CLI_USAGE, "--fold-teachers: the teachers' logits are cached for the images as they are; "
-                                       "drop --augment, --mixup and --cutmix");
+    if (!cached && n_teachers > 1) {
+        rc = cli_error(cmd, CLI_USAGE, "%s with %d teachers: their logits are cached for the images as they are; drop "
+                                       "--augment, --mixup and --cutmix", fold_teachers ? "--fold-teachers" : "--teacher",
+                       n_teachers);
         goto done;
     }
-    if (cached && (st = fr_trainset_cache_fold_teachers(&ts, tnets, n_teachers)) != FR_STATUS_OK) { /* the same logits every epoch */
+    if (cached && (st = fr_trainset_cache_teachers(&ts, tnets, n_teachers, fold_teachers != NULL)) !=
+                      FR_STATUS_OK) { /* the same logits every epoch */
         rc = rc_fail(cmd, st);
         goto done;
     }
@@ -188,7 +223,10 @@ int cmd_distill(int argc, char **argv)
                     "images, teacher logits %s\n",
             cmd, tnet->arch, net->arch, (long long)fr_model_n_params(net->model), temperature, alpha, (long long)sp.n_labeled,
             (long long)(unl ? unl->n : 0),
-            fold_teachers ? "cached, out of fold" : cached ? "cached" : "per batch (augmented input)");
+            fold_teachers    ? "cached, out of fold"
+            : n_teachers > 1 ? "cached, the mean of the ensemble's"
+            : cached         ? "cached"
+                             : "per batch (augmented input)");
     fo.distill = true;
     fo.alpha = (float)alpha;
     fo.temperature = (float)temperature;
@@ -207,21 +245,17 @@ int cmd_distill(int argc, char **argv)
     cJSON_AddNumberToObject(extra, "alpha", alpha);
     cJSON_AddStringToObject(extra, "teacher_model", tnet->arch);
     cJSON_AddBoolToObject(extra, "teacher_logits_cached", cached);
-    cJSON_AddNumberToObject(extra, "fold_teachers", fold_teachers ? n_teachers : 0);
-    double tacc = 0;
-    int n_eval = 0;
-    for (int t = 0; test && t < n_teachers; t++) { /* fold teachers: their mean */
-        struct fr_eval tev;
-        if ((st = fr_net_evaluate(tnets[t], test, NULL, test->n, &tev)) == FR_STATUS_OK) {
-            tacc += tev.accuracy, n_eval++;
+    cJSON_AddNumberToObject(extra, "teachers", n_teachers);
+    cJSON_AddBoolToObject(extra, "out_of_fold", fold_teachers != NULL);
+    if (test) { /* fold teachers: the mean of their accuracies (each labels its fold); an ensemble: its accuracy */
+        double acc;
+        if ((st = teachers_accuracy(tnets, n_teachers, fold_teachers != NULL, test, &acc)) == FR_STATUS_OK) {
+            rc_json_num(extra, "teacher_test_accuracy", acc);
             if (!c.json)
-                printf(fold_teachers ? "teacher %s test accuracy %.4f\n" : "teacher%.0s test accuracy %.4f\n", tpath[t],
-                       tev.accuracy);
-            fr_eval_free(&tev);
+                printf("teacher%s test accuracy %.4f\n", n_teachers == 1 ? "" : fold_teachers ? "s' mean" : " ensemble",
+                       acc);
         }
     }
-    if (n_eval == n_teachers && n_eval > 0)
-        rc_json_num(extra, "teacher_test_accuracy", tacc / n_eval);
     rc = rc_finish(cmd, &c, be, net, &fr, test, rc_now() - t0, extra);
 done:
     fr_net_free(net);

@@ -35,18 +35,20 @@ enum fr_status fr_pseudo_trainset(struct fr_net *teacher, const struct fr_datase
 
 enum fr_status fr_trainset_cache_teacher(struct fr_trainset *ts, struct fr_net *teacher)
 {
-    return fr_trainset_cache_fold_teachers(ts, &teacher, 1);
+    return fr_trainset_cache_teachers(ts, &teacher, 1, false);
 }
 
-enum fr_status fr_trainset_cache_fold_teachers(struct fr_trainset *ts, struct fr_net *const *teachers, int n_teachers)
+enum fr_status fr_trainset_cache_teachers(struct fr_trainset *ts, struct fr_net *const *teachers, int n_teachers,
+                                          bool out_of_fold)
 {
     int k = ts->n_classes;
     if (n_teachers < 1)
         return fr_error(FR_STATUS_INVALID_ARGUMENT, "teacher logits: no teacher");
     for (int t = 0; t < n_teachers; t++)
         if (teachers[t]->n_classes != k)
-            return n_teachers > 1 ? fr_error(FR_STATUS_SHAPE, "teacher logits: fold teacher %d has %d classes, the "
-                                                              "training set %d", t, teachers[t]->n_classes, k)
+            return n_teachers > 1 ? fr_error(FR_STATUS_SHAPE, "teacher logits: %steacher %d has %d classes, the "
+                                                              "training set %d", out_of_fold ? "fold " : "", t,
+                                             teachers[t]->n_classes, k)
                                   : fr_error(FR_STATUS_SHAPE, "teacher logits: the teacher has %d classes, the "
                                                               "training set %d", teachers[t]->n_classes, k);
     free(ts->teacher);
@@ -57,23 +59,24 @@ enum fr_status fr_trainset_cache_fold_teachers(struct fr_trainset *ts, struct fr
     float *lg = malloc(rows * (size_t)k * sizeof(float));
     enum fr_status st = ts->teacher && ids && pos && lg ? FR_STATUS_OK
                                                         : fr_error(FR_STATUS_OUT_OF_MEMORY, "teacher logits: out of memory");
-    /* one batched prediction per (source dataset, teacher): teacher t labels the images of source 0 in its fold;
-     * every teacher labels the images of source 1 and their logits are averaged */
+    /* one batched prediction per (source dataset, teacher): out of fold, teacher t labels the images of source 0 in
+     * its fold; otherwise every teacher labels every image and their logits are averaged */
     for (int s = 0; s < 2 && st == FR_STATUS_OK; s++)
         for (int t = 0; t < n_teachers && st == FR_STATUS_OK; t++) {
+            bool fold = out_of_fold && s == 0;
             int64_t m = 0;
             for (int64_t i = 0; i < ts->n; i++)
-                if (ts->src[i] == s && (s == 1 || ts->idx[i] % n_teachers == t)) {
+                if (ts->src[i] == s && (!fold || ts->idx[i] % n_teachers == t)) {
                     ids[m] = ts->idx[i];
                     pos[m++] = i;
                 }
             if (m > 0)
                 st = fr_net_predict(teachers[t], ts->ds[s], ids, m, lg);
-            float w = s == 1 ? 1.0f / (float)n_teachers : 1.0f;
+            float w = fold ? 1.0f : 1.0f / (float)n_teachers;
             for (int64_t i = 0; st == FR_STATUS_OK && i < m; i++) {
                 float *row = ts->teacher + pos[i] * k;
                 for (int c = 0; c < k; c++)
-                    row[c] = (s == 1 && t > 0 ? row[c] : 0.0f) + w * lg[i * k + c];
+                    row[c] = (!fold && t > 0 ? row[c] : 0.0f) + w * lg[i * k + c];
             }
         }
     free(ids);
