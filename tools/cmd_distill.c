@@ -105,7 +105,7 @@ int cmd_distill(int argc, char **argv)
     rc_defaults(&c, &d, &f);
     f.model = "t";
     const char *teacher = NULL, *unlabeled = NULL, *fold_teachers = NULL;
-    double temperature = 4.0, alpha = 0.9;
+    double temperature = 2.0, alpha = 0.9;
     int64_t unlabeled_limit = 0;
     struct cli_opt opts[] = {
         RC_COMMON_OPTS(&c),
@@ -115,7 +115,7 @@ int cmd_distill(int argc, char **argv)
         {"fold-teachers", CLI_STR, &fold_teachers, "A,B,...", "out-of-fold teachers, trained with train --fold 0/K, "
          "1/K, ... in this order: each image gets the logits of the teacher that did not train on it", false},
         RC_ARCH_OPT(&f, "student: built-in architecture or a model file"),
-        {"temperature", CLI_FLOAT, &temperature, "T", "softmax temperature (4)", false, CLI_ABOVE(0, 1000)},
+        {"temperature", CLI_FLOAT, &temperature, "T", "softmax temperature (2)", false, CLI_ABOVE(0, 1000)},
         {"alpha", CLI_FLOAT, &alpha, "A", "weight of the soft (teacher) term (0.9)", false, CLI_RANGE(0, 1)},
         {"unlabeled", CLI_STR, &unlabeled, "SPEC", "extra transfer images, teacher targets only", false},
         {"unlabeled-limit", CLI_INT, &unlabeled_limit, "N", "use only the first N --unlabeled images", false,

@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 # The knowledge-distillation experiment of the README: the teacher (tools/configs/kd_teacher.ini; with --folds K,
-# K fold teachers trained with train --fold F/K), then for each seed the student alone and the distilled student on
-# the same schedule, and their median test accuracies.
+# K fold teachers trained with train --fold F/K; with several configs, an ensemble of teachers), then for each seed
+# the student alone and the distilled student on the same schedule, and their median test accuracies.
 # Usage: python3 tools/kd_experiment.py [--frugal build/tools/frugal] [--out runs/kd] [--seeds 1,2,3]
-#        [--teacher CKPT | --teacher-config tools/configs/kd_teacher.ini [--folds K]]
+#        [--teacher CKPT[,CKPT...] | --teacher-config tools/configs/kd_teacher.ini[,MORE.ini...] [--folds K]]
 #        [--alone tools/configs/kd_student_alone.ini] [--distill tools/configs/kd_distill.ini] [--threads N] [--device D]
 # Runs already finished in --out (their .json) are reused, so an interrupted experiment continues where it stopped.
 import argparse
@@ -45,9 +45,11 @@ def main():
     ap.add_argument("--frugal", default=os.path.join(ROOT, "build", "tools", "frugal"))
     ap.add_argument("--out", default="runs/kd")
     ap.add_argument("--seeds", default="1,2,3")
-    ap.add_argument("--teacher", help="a trained teacher checkpoint (default: train one with --teacher-config)")
+    ap.add_argument("--teacher", help="trained teacher checkpoint(s), comma-separated: an ensemble (default: train "
+                                      "them with --teacher-config)")
     ap.add_argument("--teacher-config", default=os.path.join(HERE, "configs", "kd_teacher.ini"),
-                    help="the teacher's training config (default tools/configs/kd_teacher.ini)")
+                    help="the teacher's training config (default tools/configs/kd_teacher.ini); several, "
+                         "comma-separated: an ensemble of teachers, each trained with its config")
     ap.add_argument("--folds", type=int, default=0,
                     help="K >= 2: train K fold teachers (train --fold F/K) and distill with --fold-teachers "
                          "(out-of-fold logits; the --distill config must not name a teacher)")
@@ -61,7 +63,10 @@ def main():
         sys.exit("kd_experiment: --seeds needs at least one seed")
     if a.folds == 1 or a.folds < 0 or (a.folds and a.teacher):
         sys.exit("kd_experiment: --folds needs K >= 2 and no --teacher")
-    for f in (a.frugal, a.alone, a.distill, a.teacher_config):
+    configs = [c for c in a.teacher_config.split(",") if c]
+    if a.folds and len(configs) != 1:
+        sys.exit("kd_experiment: --folds needs one --teacher-config")
+    for f in [a.frugal, a.alone, a.distill] + configs:
         if not os.path.exists(f):
             sys.exit("kd_experiment: %s: no such file" % f)
     os.makedirs(a.out, exist_ok=True)
@@ -71,16 +76,21 @@ def main():
     if a.folds:
         ckpts = []
         for f in range(a.folds):
-            tj = run(a.frugal, ["train", "--config", a.teacher_config, "--seed", "1", "--fold", "%d/%d" % (f, a.folds)],
+            tj = run(a.frugal, ["train", "--config", configs[0], "--seed", "1", "--fold", "%d/%d" % (f, a.folds)],
                      a.out, "teacher_fold%d" % f, common)
             ckpts.append(tj["checkpoint"])
             print("fold teacher %d/%d %s: test accuracy %.2f%%" % (f, a.folds, tj["model"], 100 * tj["test_accuracy"]),
                   flush=True)
         teacher_args = ["--fold-teachers", ",".join(ckpts)]
     elif not a.teacher:
-        tj = run(a.frugal, ["train", "--config", a.teacher_config, "--seed", "1"], a.out, "teacher", common)
-        teacher_args = ["--teacher", tj["checkpoint"]]
-        print("teacher %s: test accuracy %.2f%%" % (tj["model"], 100 * tj["test_accuracy"]), flush=True)
+        ckpts = []
+        for i, c in enumerate(configs):  # the first one's run is "teacher", as before ensembles
+            tj = run(a.frugal, ["train", "--config", c, "--seed", "1"], a.out, "teacher" + ("%d" % (i + 1) if i else ""),
+                     common)
+            ckpts.append(tj["checkpoint"])
+            print("teacher %s (%s): test accuracy %.2f%%" % (tj["model"], os.path.basename(c), 100 * tj["test_accuracy"]),
+                  flush=True)
+        teacher_args = ["--teacher", ",".join(ckpts)]
 
     rows = []
     for s in seeds:
@@ -95,9 +105,11 @@ def main():
     ma = statistics.median(r[1]["test_accuracy"] for r in rows)
     mk = statistics.median(r[2]["test_accuracy"] for r in rows)
     kd0 = rows[0][2]
+    n = kd0.get("teachers", 1)
     print("%s %s (test %.2f%%%s) -> student %s; %s vs %s" %
-          ("%d fold teachers" % a.folds if a.folds else "teacher", kd0["teacher_model"],
-           100 * kd0["teacher_test_accuracy"], ", their mean" if a.folds else "", kd0["model"],
+          ("%d fold teachers" % n if kd0.get("out_of_fold") else "an ensemble of %d teachers" % n if n > 1 else "teacher",
+           kd0["teacher_model"], 100 * kd0["teacher_test_accuracy"],
+           ", their mean" if kd0.get("out_of_fold") else "", kd0["model"],
            os.path.basename(a.distill), os.path.basename(a.alone)))
     print("median test accuracy over seeds %s: student alone %.2f%%, distilled %.2f%%, difference %+.2f points" %
           (a.seeds, 100 * ma, 100 * mk, 100 * (mk - ma)))

@@ -149,7 +149,7 @@ struct fr_fit_opts {
                                             has its own mixing stage */
     float label_smoothing;
     bool distill;                        /* distillation loss with teacher logits */
-    float alpha, temperature;
+    float alpha, temperature;            /* distillation: weight of the soft term (0.9), softmax temperature (2) */
     struct fr_net *teacher;              /* distill with augmented input: logits per batch */
     uint64_t seed;
     const struct fr_dataset *val_ds;     /* validation images (labels) or NULL */
