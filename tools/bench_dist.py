@@ -16,11 +16,13 @@
 #            2-core machine PoCL's host thread and rank 0 compete for the cores, so it measures the machine as well.
 # Usage: /usr/bin/python3 tools/bench_dist.py [--frugal build/tools/frugal] [--repeats 2] [--epochs 3]
 #        [--parts speedup,balance] [--throttle sleep|sigstop|none] [--factor 2.5] [--duty 0.4] [--slow-device cpu]
-#        [--bind-to none] [--standalone apart|together]
+#        [--bind-to core] [--balance-limit 12800] [--standalone apart|together]
 # --standalone together runs the two standalone processes at the same time, so that they share the machine with
 # other jobs as the job's two ranks do (on an idle machine: the same speeds as apart, the default).
-# The check: /usr/bin/python3 tools/bench_dist.py --parts balance --repeats 3 (about 2 minutes on an idle
-# 2-core machine); FRUGAL_DEBUG=dist on a run shows where each rank's steps went (computing, slowed down, waiting, sum).
+# The check: /usr/bin/python3 tools/bench_dist.py --parts balance --repeats 3 --balance-limit 38400 (about 4
+# minutes on an idle 2-core machine: measure on an idle one, other jobs decide the result on a shared one);
+# FRUGAL_DEBUG=dist on a run shows where each rank's steps went (computing, slowed down, waiting, sum) and when
+# --balance speed moved rows during training.
 import argparse
 import json
 import os
@@ -113,9 +115,10 @@ def main():
     ap.add_argument("--duty", type=float, default=0.4, help="sigstop: share of the time the throttled rank runs")
     ap.add_argument("--period", type=float, default=0.02, help="sigstop: seconds of one stop/continue cycle")
     ap.add_argument("--balance-limit", type=int, default=12800, help="training images of the balance runs")
-    ap.add_argument("--bind-to", default="none", help="mpirun's --bind-to for the ranks (none: free to move, like the "
-                    "standalone runs they are compared with; mpirun's own default, core, pins each rank and its loader "
-                    "thread to one core, which other jobs on a shared machine also use)")
+    ap.add_argument("--bind-to", default="core", help="mpirun's --bind-to for the ranks (core, mpirun's own default: "
+                    "each rank and its loader thread on a core of its own; none: free to move, which on an idle 2-core "
+                    "machine lets the scheduler put both ranks on one core for a while, 0.76-0.93 of the sum against "
+                    "0.88-0.96 bound, and may suit a machine that other jobs share)")
     ap.add_argument("--standalone", default="apart", choices=["apart", "together"],
                     help="balance: the two standalone runs one after the other (apart), or at the same time as two "
                     "independent processes (together: under the same machine load as the two ranks of the job, which "

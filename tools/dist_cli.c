@@ -252,16 +252,20 @@ void dcli_fit_report(const char *cmd, cJSON *o, const struct fr_fit_result *fit)
     }
     cJSON_AddNumberToObject(o, "ranks", n);
     cJSON *arr = cJSON_AddArrayToObject(o, "batch_shares");
+    cJSON_AddNumberToObject(o, "rebalanced", fit->rebalanced); /* the same count on every rank */
     bool equal = true;
     for (int r = 0; r < n; r++) {
         cJSON_AddItemToArray(arr, cJSON_CreateNumber(all[r]));
         equal &= abs(all[r] - all[0]) <= 1;
     }
-    if (!equal) {
+    if (!equal || fit->rebalanced) {
         fprintf(stderr, "frugal %s: each batch split by speed:", cmd);
         for (int r = 0; r < n; r++)
             fprintf(stderr, "%s rank %d %d", r ? "," : "", r, all[r]);
-        fprintf(stderr, " images\n");
+        if (fit->rebalanced)
+            fprintf(stderr, " images (at the end: the rows moved %d times during training)\n", fit->rebalanced);
+        else
+            fprintf(stderr, " images\n");
     }
     free(all);
 }

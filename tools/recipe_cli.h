@@ -95,7 +95,7 @@ struct rc_fit {
 /* several ranks (mpirun): how each batch is split */
 #define RC_DIST_OPTS(f)                                                                                          \
     {"balance", CLI_STR, &(f)->balance, "equal|speed", "under mpirun: split each batch equally (default) or by "  \
-     "each rank's measured speed", false},                                                                        \
+     "each rank's measured speed (timed before training, adjusted during it)", false},                          \
         {"sync-bn", CLI_BOOL, &(f)->sync_bn, NULL, "under mpirun: batch-norm statistics of the whole batch (default: " \
          "each rank's share)", false}
 

@@ -211,7 +211,8 @@ struct fr_fit_result {
     int fallback_ops;
     bool interrupted;
     size_t host_to_device_bytes_per_step; /* the u8 batch, programs, tables, mix records, targets, learning rate */
-    int ranks, local_batch;               /* processes of the job and this one's rows of each batch */
+    int ranks, local_batch;               /* processes of the job and this one's rows of each batch (at the end) */
+    int rebalanced;                       /* --balance speed: times the rows moved during training */
 };
 enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct fr_fit_opts *o,
                       struct fr_fit_result *r);

@@ -30,7 +30,11 @@ struct fr_dist {
     bool agreed_failure; /* fr_dist_agree/fr_dist_same returned a failure on every rank */
     double timeout;
     double slowdown;     /* FRUGAL_SLOWDOWN: this rank's compute steps made that many times as long (benchmarks) */
+    int64_t slow_from;   /* ... from its slow_from-th timed step on (FRUGAL_SLOWDOWN=F@N; 0: from the first) */
+    int64_t timed;       /* timed steps so far */
     uint32_t seq;        /* collectives so far (the same on every rank): message tags */
+    float *other;        /* the two-rank sum's receive buffer, kept: a new one every step costs a page fault per 4 KB */
+    int64_t other_n;
     char (*hosts)[HOST_MAX];
 #if FRUGAL_HAVE_MPI
     MPI_Comm comm;
@@ -50,8 +54,10 @@ bool fr_dist_agreed(const struct fr_dist *d) { return d && d->agreed_failure; }
 double fr_dist_timeout(const struct fr_dist *d) { return d ? d->timeout : DEFAULT_TIMEOUT; }
 double fr_dist_slowdown(const struct fr_dist *d) { return d ? d->slowdown : 1.0; }
 
-void fr_dist_slow_down(const struct fr_dist *d, double seconds)
+void fr_dist_slow_down(struct fr_dist *d, double seconds)
 {
+    if (d && d->timed++ < d->slow_from)
+        return;
     double s = (fr_dist_slowdown(d) - 1) * seconds;
     if (s > 0 && isfinite(s)) {
         struct timespec t = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
@@ -337,16 +343,20 @@ enum fr_status fr_dist_sum(struct fr_dist *d, float *v, int64_t n, const double 
     }
     if (size == 2) { /* two ranks: each sends all its values and adds both in rank order (one exchange instead of two,
                         the same bytes on the wire; the same sum in the same order on both: the same bits) */
-        float *other = malloc((size_t)(n > 0 ? n : 1) * sizeof *other);
-        if (!other)
-            return fr_error(FR_STATUS_OUT_OF_MEMORY, "gradient sum: out of memory for %lld values", (long long)n);
+        if (n > d->other_n) {
+            free(d->other);
+            d->other_n = 0;
+            if (!(d->other = malloc((size_t)n * sizeof *d->other)))
+                return fr_error(FR_STATUS_OUT_OF_MEMORY, "gradient sum: out of memory for %lld values", (long long)n);
+            d->other_n = n;
+        }
+        float *other = d->other;
         struct xfer x[2] = {{1 - me, true, v, (size_t)n * sizeof(float)}, {1 - me, false, other, (size_t)n * sizeof(float)}};
         enum fr_status st = exchange(d, K_REDUCE, x, 2, "sum");
         const float *r0 = me == 0 ? v : other, *r1 = me == 0 ? other : v;
         const double w0 = weight ? weight[0] : 1.0, w1 = weight ? weight[1] : 1.0;
         for (int64_t i = 0; st == FR_STATUS_OK && i < n; i++)
             v[i] = (float)(w0 * (double)r0[i] + w1 * (double)r1[i]);
-        free(other);
         return st;
     }
     /* owner r adds chunk r of every rank in rank order, then every rank gathers the owners' chunks */
@@ -488,11 +498,20 @@ enum fr_status fr_dist_init(struct fr_dist **out)
     if (sd && *sd) {
         char *end;
         double v = strtod(sd, &end);
+        long long from = 0;
+        if (*end == '@') { /* F@N: a device that slows down later (another job starts on it) */
+            char *e2;
+            from = strtoll(end + 1, &e2, 10);
+            end = from >= 0 && e2 != end + 1 ? e2 : end;
+        }
         if (*end || !(v >= 1) || !(v <= 1000)) {
             free(d);
-            return fr_error(FR_STATUS_INVALID_ARGUMENT, "FRUGAL_SLOWDOWN=%s: expected a factor from 1 to 1000", sd);
+            return fr_error(FR_STATUS_INVALID_ARGUMENT,
+                            "FRUGAL_SLOWDOWN=%s: expected a factor from 1 to 1000, optionally @ the timed step it starts "
+                            "at", sd);
         }
         d->slowdown = v;
+        d->slow_from = from;
     }
 #if FRUGAL_HAVE_MPI
     if (lsize >= 1) { /* started by a launcher (mpirun -np 1 included): join its job */
@@ -562,6 +581,7 @@ int fr_dist_finalize(struct fr_dist *d, int exit_code)
     if (g_world == d)
         g_world = NULL;
     free(d->hosts);
+    free(d->other);
     free(d);
     return exit_code;
 }

@@ -18,9 +18,10 @@ enum fr_status fr_dist_same_net(struct fr_dist *d, const char *what, const struc
 /* FRUGAL_SLOWDOWN=F (read by fr_dist_init; 1 when unset): a benchmarking knob that models a slower device. A rank
  * whose compute step took `seconds` sleeps (F - 1)·seconds more before the gradient sum (fr_dp) and in --balance
  * speed's timed steps, so its steps take F times as long while its messages travel at full speed, as on a slower GPU
- * (a stopped process would stall the collectives too). */
+ * (a stopped process would stall the collectives too). FRUGAL_SLOWDOWN=F@N: from the N-th timed step on (counting
+ * from 0, --balance speed's timed steps included): a device that another job slows down during the run. */
 double fr_dist_slowdown(const struct fr_dist *d);
-void fr_dist_slow_down(const struct fr_dist *d, double seconds);
+void fr_dist_slow_down(struct fr_dist *d, double seconds);
 
 /* Batch-norm statistics of the whole batch (sync-BN): every rank's (mean, invstd) [2, C] of n_local values per
  * channel, combined in rank order (means weighted by counts, variances with the spread of the means), into out
@@ -41,8 +42,11 @@ enum fr_status fr_dist_bn_rank_stats_node(struct fr_tensor *y, const struct fr_e
  * same update. */
 struct fr_dp;
 struct fr_trainer;
-enum fr_status fr_dp_new(struct fr_dist *d, struct fr_trainer *tr, struct fr_model *m, double share,
-                         struct fr_dp **out);
+enum fr_status fr_dp_new(struct fr_dist *d, struct fr_trainer *tr, struct fr_model *m, double share, int64_t rows,
+                         bool refine, struct fr_dp **out);
+/* After new rows (fr_dp_refine): the sum moves to the new trainer (of the same model), with this rank's new share of
+ * the global batch's rows (BN statistics are weighted by it) and its rows. */
+enum fr_status fr_dp_retarget(struct fr_dp *dp, struct fr_trainer *tr, struct fr_model *m, double share, int64_t rows);
 void fr_dp_free(struct fr_dp *dp);
 /* This rank's stop vote, sent with the next step's sum. */
 void fr_dp_vote_stop(struct fr_dp *dp, bool stop);
@@ -55,5 +59,11 @@ double fr_dp_sync_seconds(const struct fr_dp *dp);
  * image), new rows that end every rank's step at the same time (at least one each; the same split on every rank). */
 enum fr_status fr_dp_balance(struct fr_dist *d, double seconds, double prev_seconds, int64_t prev_count,
                              int64_t *first, int64_t *count);
+/* --balance speed during training (fr_dp_new with refine): every rank's step times travel with the sums; every 16
+ * steps on the same rows their medians give each rank's time per step as above, and when two such windows in a row
+ * propose the same new rows, predicting a step at least 3% shorter, true with this rank's new rows (the same decision
+ * on every rank, from the same sums; at most 4 times a run). The caller then trains on them from the next step: a new trainer, the same weights and optimizer
+ * state, fr_dp_retarget. */
+bool fr_dp_refine(struct fr_dp *dp, int64_t *first, int64_t *count);
 
 #endif

@@ -1,6 +1,7 @@
 /* Data-parallel training steps: between the backward pass and the optimizer update every rank's gradients, its
- * batch-norm running statistics (weighted by its share of the global batch), its loss and a stop vote travel as one
- * array through fr_dist_sum; the sums come back in place, so every rank applies the same update. */
+ * batch-norm running statistics (weighted by its share of the global batch), its loss, a stop vote and its step time
+ * travel as one array through fr_dist_sum; the sums come back in place, so every rank applies the same update (and,
+ * with --balance speed, makes the same decision to move rows between ranks). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,23 @@ struct fr_dp {
     bool debug, debug_all; /* FRUGAL_DEBUG=dist here; on every rank (then each sum starts with a barrier) */
     int64_t steps;
     double compute_total, sleep_total, wait_total, sum_total;
+    /* --balance speed during training: every rank's step times and rows (one slot each in the sum), a window of them */
+    bool refine;
+    int nr, wn, skip, changes;
+    int64_t my_rows;          /* this rank's rows of the global batch */
+    double step_s;            /* this rank's last step, the sum and the wait for the others excluded */
+    double *t, *prev_t;       /* [nr] the window's median step times; those before the last change of rows */
+    double *a, *b;            /* [nr] each rank's step time model a + b·rows */
+    int64_t *c, *pending;     /* [nr] new rows; those the window before proposed (0: none) */
+    int64_t *rows, *prev_n;   /* [nr] each rank's rows now; before the last change */
+    float *win;               /* [REFINE_WINDOW][nr] step times */
 };
+
+/* --balance speed during training: every REFINE_WINDOW steps (after REFINE_SKIP steps on new rows) the window's
+ * median step times propose rows; they move when two windows in a row propose the same rows and predict a step at
+ * least REFINE_GAIN shorter (a rank slowed for a while by other work moves nothing); at most REFINE_MAX times a run */
+enum { REFINE_WINDOW = 16, REFINE_SKIP = 2, REFINE_MAX = 4 };
+#define REFINE_GAIN 0.03
 
 static double now_s(void)
 {
@@ -47,6 +64,15 @@ void fr_dp_free(struct fr_dp *dp)
     free(dp->grads);
     free(dp->stats);
     free(dp->flat);
+    free(dp->t);
+    free(dp->prev_t);
+    free(dp->rows);
+    free(dp->prev_n);
+    free(dp->win);
+    free(dp->a);
+    free(dp->b);
+    free(dp->c);
+    free(dp->pending);
     free(dp);
 }
 
@@ -64,6 +90,7 @@ static enum fr_status sync_step(void *user)
         fr_dist_slow_down(dp->d, computed);
         t0 = now_s();
     }
+    dp->step_s = dp->last > 0 ? t0 - dp->last : 0;
     if (dp->debug && dp->last > 0) {
         dp->steps++;
         dp->compute_total += computed, dp->sleep_total += t0 - dp->last - computed;
@@ -97,6 +124,9 @@ static enum fr_status sync_step(void *user)
     if (st == FR_STATUS_OK)
         st = fr_tensor_get(dp->loss, p++, sizeof(float));
     *p++ = dp->vote ? 1.0f : 0.0f;
+    for (int r = 0; r < dp->nr; r++) /* every rank's step time and rows: its own slot, zeros elsewhere */
+        p[r] = r == fr_dist_rank(dp->d) ? (float)dp->step_s : 0.0f,
+        p[dp->nr + r] = r == fr_dist_rank(dp->d) ? (float)dp->my_rows : 0.0f;
     if (st == FR_STATUS_OK)
         st = fr_dist_sum(dp->d, dp->flat, dp->n, NULL);
     p = dp->flat;
@@ -111,6 +141,18 @@ static enum fr_status sync_step(void *user)
     if (st == FR_STATUS_OK) {
         dp->global_loss = p[0];
         dp->stop = p[1] > 0.0f;
+        bool timed = true, same = true; /* a step after new rows or a pause (the first one) measures nothing */
+        for (int r = 0; r < dp->nr; r++) {
+            timed = timed && p[2 + r] > 0.0f;
+            same = same && (int64_t)p[2 + dp->nr + r] == dp->rows[r];
+            dp->rows[r] = (int64_t)p[2 + dp->nr + r];
+        }
+        if (!same) /* the first step, or a step on new rows */
+            dp->wn = 0, dp->skip = REFINE_SKIP;
+        else if (dp->refine && dp->skip > 0)
+            dp->skip--;
+        else if (dp->refine && timed && dp->wn < REFINE_WINDOW)
+            memcpy(dp->win + (size_t)dp->wn++ * (size_t)dp->nr, p + 2, (size_t)dp->nr * sizeof(float));
     }
     dp->sync_s = now_s() - t0;
     if (dp->debug && dp->steps > 0)
@@ -122,24 +164,14 @@ static enum fr_status sync_step(void *user)
     return st;
 }
 
-enum fr_status fr_dp_new(struct fr_dist *d, struct fr_trainer *tr, struct fr_model *m, double share,
-                         struct fr_dp **out)
+/* The model's gradients and running statistics (the trainer's: a new trainer has new gradient tensors), and the
+ * training graph's loss; the trainer's hook between backward pass and update becomes the sum */
+static enum fr_status attach(struct fr_dp *dp, struct fr_trainer *tr, struct fr_model *m)
 {
-    *out = NULL;
-    struct fr_dp *dp = calloc(1, sizeof *dp);
     int nt = fr_model_n_tensors(m);
-    if (dp) {
-        dp->grads = calloc((size_t)nt + 1, sizeof *dp->grads);
-        dp->stats = calloc((size_t)nt + 1, sizeof *dp->stats);
-    }
-    if (!dp || !dp->grads || !dp->stats) {
-        fr_dp_free(dp);
-        return fr_error(FR_STATUS_OUT_OF_MEMORY, "data-parallel step: out of memory");
-    }
-    dp->d = d;
-    dp->share = share;
-    dp->debug = fr_debug_enabled("dist");
-    int64_t n = 2; /* loss, stop vote */
+    int64_t n = 2 + 2 * (int64_t)dp->nr; /* loss, stop vote, every rank's step time and rows */
+    dp->n_grads = dp->n_stats = 0;
+    dp->loss = NULL;
     for (int i = 0; i < nt; i++) {
         struct fr_tensor *t = fr_model_tensor(m, i).t;
         if ((t->flags & FR_FLAG_PARAM) && t->grad && (t->grad->flags & FR_FLAG_GRAD))
@@ -151,27 +183,67 @@ enum fr_status fr_dp_new(struct fr_dist *d, struct fr_trainer *tr, struct fr_mod
     for (int i = 0; i < fr_graph_n_nodes(g) && !dp->loss; i++)
         if (!strcmp(fr_graph_node(g, i)->name, "train.loss"))
             dp->loss = fr_graph_node(g, i);
+    if (!dp->loss)
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "data-parallel step: no loss node");
+    if (dp->flat && n != dp->n)
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "data-parallel step: the new trainer has %lld values to sum, not %lld",
+                        (long long)n, (long long)dp->n);
     dp->n = n;
-    dp->flat = malloc((size_t)n * sizeof *dp->flat);
-    if (!dp->flat || !dp->loss) {
-        enum fr_status st = dp->flat ? fr_error(FR_STATUS_INVALID_ARGUMENT, "data-parallel step: no loss node")
-                                     : fr_error(FR_STATUS_OUT_OF_MEMORY, "data-parallel step: out of memory for %lld "
-                                                                         "values", (long long)n);
-        fr_dp_free(dp);
-        return st;
+    if (!dp->flat && !(dp->flat = malloc((size_t)n * sizeof *dp->flat)))
+        return fr_error(FR_STATUS_OUT_OF_MEMORY, "data-parallel step: out of memory for %lld values", (long long)n);
+    dp->last = 0;
+    return fr_trainer_set_hook(tr, sync_step, dp);
+}
+
+enum fr_status fr_dp_new(struct fr_dist *d, struct fr_trainer *tr, struct fr_model *m, double share, int64_t rows,
+                         bool refine, struct fr_dp **out)
+{
+    *out = NULL;
+    struct fr_dp *dp = calloc(1, sizeof *dp);
+    int nt = fr_model_n_tensors(m), nr = fr_dist_size(d);
+    if (dp) {
+        dp->grads = calloc((size_t)nt + 1, sizeof *dp->grads);
+        dp->stats = calloc((size_t)nt + 1, sizeof *dp->stats);
+        dp->t = calloc((size_t)nr, sizeof *dp->t);
+        dp->prev_t = calloc((size_t)nr, sizeof *dp->prev_t);
+        dp->rows = calloc((size_t)nr, sizeof *dp->rows);
+        dp->prev_n = calloc((size_t)nr, sizeof *dp->prev_n);
+        dp->win = calloc((size_t)REFINE_WINDOW * (size_t)nr, sizeof *dp->win);
+        dp->a = calloc((size_t)nr, sizeof *dp->a);
+        dp->b = calloc((size_t)nr, sizeof *dp->b);
+        dp->c = calloc((size_t)nr, sizeof *dp->c);
+        dp->pending = calloc((size_t)nr, sizeof *dp->pending);
     }
+    if (!dp || !dp->grads || !dp->stats || !dp->t || !dp->prev_t || !dp->rows || !dp->prev_n || !dp->win || !dp->a ||
+        !dp->b || !dp->c || !dp->pending) {
+        fr_dp_free(dp);
+        return fr_error(FR_STATUS_OUT_OF_MEMORY, "data-parallel step: out of memory");
+    }
+    dp->d = d;
+    dp->nr = nr;
+    dp->share = share;
+    dp->my_rows = rows;
+    dp->refine = refine && nr > 1;
+    dp->debug = fr_debug_enabled("dist");
+    enum fr_status st = attach(dp, tr, m);
     /* a collective of its own for debugging only when every rank debugs: one rank's environment cannot hang the job */
     float debugging = dp->debug ? 1.0f : 0.0f;
-    enum fr_status st = fr_dist_sum(d, &debugging, 1, NULL);
-    dp->debug_all = fr_dist_size(d) > 1 && debugging == (float)fr_dist_size(d);
     if (st == FR_STATUS_OK)
-        st = fr_trainer_set_hook(tr, sync_step, dp);
+        st = fr_dist_sum(d, &debugging, 1, NULL);
+    dp->debug_all = fr_dist_size(d) > 1 && debugging == (float)fr_dist_size(d);
     if (st != FR_STATUS_OK) {
         fr_dp_free(dp);
         return st;
     }
     *out = dp;
     return FR_STATUS_OK;
+}
+
+enum fr_status fr_dp_retarget(struct fr_dp *dp, struct fr_trainer *tr, struct fr_model *m, double share, int64_t rows)
+{
+    dp->share = share;
+    dp->my_rows = rows;
+    return attach(dp, tr, m);
 }
 
 /* A rank's step time as t(n) = a + b·n from the newer measurement t1 at n1 rows alone (a = 0), or with an older one
@@ -194,6 +266,53 @@ static void step_model(double t1, int64_t n1, double t2, int64_t n2, double *a, 
     *a = fixed, *b = slope;
 }
 
+/* The rows [n] of a global batch of B that end every rank's step at the same time T under t_r(n) = a_r + b_r·n:
+ * n_r = (T - a_r)/b_r, Σ n_r = B, at least 1 each; whole rows by largest remainders, ties to the lower rank. */
+static enum fr_status split_rows(int n, const double *a, const double *b, int64_t B, int64_t *c)
+{
+    double *ideal = malloc((size_t)n * sizeof *ideal);
+    bool *fixed = calloc((size_t)n, sizeof *fixed);
+    if (!ideal || !fixed) {
+        free(ideal);
+        free(fixed);
+        return fr_error(FR_STATUS_OUT_OF_MEMORY, "balance: out of memory");
+    }
+    for (bool again = true; again;) {
+        double num = (double)B, den = 0;
+        for (int r = 0; r < n; r++)
+            if (fixed[r])
+                num -= 1;
+            else
+                num += a[r] / b[r], den += 1 / b[r];
+        again = false;
+        for (int r = 0; r < n; r++) {
+            ideal[r] = fixed[r] ? 1 : (num / den - a[r]) / b[r];
+            if (!fixed[r] && ideal[r] < 1)
+                fixed[r] = again = true;
+        }
+    }
+    int64_t sum = 0;
+    for (int r = 0; r < n; r++) {
+        c[r] = (int64_t)ideal[r] < 1 ? 1 : (int64_t)ideal[r];
+        sum += c[r];
+    }
+    while (sum != B) {
+        int pick = -1;
+        for (int r = 0; r < n; r++) {
+            if (sum > B && c[r] <= 1)
+                continue;
+            double gap = ideal[r] - (double)c[r];
+            if (pick < 0 || (sum < B ? gap > ideal[pick] - (double)c[pick] : gap < ideal[pick] - (double)c[pick]))
+                pick = r;
+        }
+        c[pick] += sum < B ? 1 : -1;
+        sum += sum < B ? 1 : -1;
+    }
+    free(ideal);
+    free(fixed);
+    return FR_STATUS_OK;
+}
+
 enum fr_status fr_dp_balance(struct fr_dist *d, double seconds, double prev_seconds, int64_t prev_count,
                              int64_t *first, int64_t *count)
 {
@@ -202,11 +321,9 @@ enum fr_status fr_dp_balance(struct fr_dist *d, double seconds, double prev_seco
         double seconds, prev_seconds;
         int64_t count, prev_count;
     } mine = {seconds, prev_seconds, *count, prev_count}, *all = calloc((size_t)n, sizeof *all);
-    double *ideal = malloc((size_t)n * sizeof *ideal), *a = malloc((size_t)n * sizeof *a),
-           *b = malloc((size_t)n * sizeof *b);
+    double *a = malloc((size_t)n * sizeof *a), *b = malloc((size_t)n * sizeof *b);
     int64_t *c = malloc((size_t)n * sizeof *c);
-    bool *fixed = calloc((size_t)n, sizeof *fixed);
-    enum fr_status st = all && ideal && a && b && c && fixed
+    enum fr_status st = all && a && b && c
                             ? fr_dist_allgather(d, &mine, sizeof mine, all)
                             : fr_error(FR_STATUS_OUT_OF_MEMORY, "balance: out of memory");
     int64_t B = 0;
@@ -217,39 +334,7 @@ enum fr_status fr_dp_balance(struct fr_dist *d, double seconds, double prev_seco
         if (ok)
             step_model(all[r].seconds, all[r].count, all[r].prev_seconds, all[r].prev_count, &a[r], &b[r]);
     }
-    if (ok && B >= n) {
-        /* the shares that end every rank's step at the same time T: n_r = (T - a_r)/b_r, Σ n_r = B, at least 1 each */
-        for (bool again = true; again;) {
-            double num = (double)B, den = 0;
-            for (int r = 0; r < n; r++)
-                if (fixed[r])
-                    num -= 1;
-                else
-                    num += a[r] / b[r], den += 1 / b[r];
-            again = false;
-            for (int r = 0; r < n; r++) {
-                ideal[r] = fixed[r] ? 1 : (num / den - a[r]) / b[r];
-                if (!fixed[r] && ideal[r] < 1)
-                    fixed[r] = again = true;
-            }
-        }
-        int64_t sum = 0; /* largest remainders, ties to the lower rank */
-        for (int r = 0; r < n; r++) {
-            c[r] = (int64_t)ideal[r] < 1 ? 1 : (int64_t)ideal[r];
-            sum += c[r];
-        }
-        while (sum != B) {
-            int pick = -1;
-            for (int r = 0; r < n; r++) {
-                if (sum > B && c[r] <= 1)
-                    continue;
-                double gap = ideal[r] - (double)c[r];
-                if (pick < 0 || (sum < B ? gap > ideal[pick] - (double)c[pick] : gap < ideal[pick] - (double)c[pick]))
-                    pick = r;
-            }
-            c[pick] += sum < B ? 1 : -1;
-            sum += sum < B ? 1 : -1;
-        }
+    if (ok && B >= n && (st = split_rows(n, a, b, B, c)) == FR_STATUS_OK) {
         *first = 0;
         for (int r = 0; r < me; r++)
             *first += c[r];
@@ -260,11 +345,9 @@ enum fr_status fr_dp_balance(struct fr_dist *d, double seconds, double prev_seco
                    (long long)all[r].prev_count, 1e3 * a[r], 1e3 * b[r], (long long)c[r]);
     }
     free(all);
-    free(ideal);
     free(a);
     free(b);
     free(c);
-    free(fixed);
     return st;
 }
 
@@ -307,4 +390,66 @@ enum fr_status fr_dist_bn_stats(struct fr_dist *d, const float *local, int64_t C
     free(mine);
     free(all);
     return st;
+}
+
+static int cmp_float(const void *x, const void *y)
+{
+    float a = *(const float *)x, b = *(const float *)y;
+    return (a > b) - (a < b);
+}
+
+bool fr_dp_refine(struct fr_dp *dp, int64_t *first, int64_t *count)
+{
+    if (!dp->refine || dp->wn < REFINE_WINDOW || dp->changes >= REFINE_MAX)
+        return false;
+    const int n = dp->nr, me = fr_dist_rank(dp->d);
+    float col[REFINE_WINDOW];
+    double *a = dp->a, *b = dp->b, now = 0, next = 0;
+    int64_t *c = dp->c, B = 0;
+    for (int r = 0; r < n; r++) { /* the median: a step that waited for the loader or followed validation is no measure */
+        for (int i = 0; i < REFINE_WINDOW; i++)
+            col[i] = dp->win[(size_t)i * (size_t)n + (size_t)r];
+        qsort(col, REFINE_WINDOW, sizeof *col, cmp_float);
+        dp->t[r] = 0.5 * ((double)col[REFINE_WINDOW / 2 - 1] + (double)col[REFINE_WINDOW / 2]);
+        step_model(dp->t[r], dp->rows[r], dp->prev_t[r], dp->prev_n[r], &a[r], &b[r]);
+        B += dp->rows[r];
+        now = dp->t[r] > now ? dp->t[r] : now;
+    }
+    dp->wn = 0;
+    bool change = false;
+    if (split_rows(n, a, b, B, c) != FR_STATUS_OK) {
+        fr_clear_error();
+        return false;
+    }
+    for (int r = 0; r < n; r++) {
+        double t = a[r] + b[r] * (double)c[r];
+        next = t > next ? t : next;
+        change = change || c[r] != dp->rows[r];
+    }
+    change = change && next < (1 - REFINE_GAIN) * now;
+    bool confirmed = change;
+    for (int r = 0; r < n; r++) {
+        confirmed = confirmed && dp->pending[r] == c[r];
+        dp->pending[r] = change ? c[r] : 0;
+    }
+    for (int r = 0; r < n && me == 0 && dp->debug; r++)
+        fr_log(FR_LOG_WARN, "dist: balance during training: rank %d: %.1f ms at %lld rows (median of %d steps): %.2f ms + "
+               "%.3f ms per row -> %lld rows", r, 1e3 * dp->t[r], (long long)dp->rows[r], REFINE_WINDOW, 1e3 * a[r],
+               1e3 * b[r], (long long)c[r]);
+    if (me == 0 && dp->debug)
+        fr_log(FR_LOG_WARN, "dist: balance during training: a step of %.1f ms predicted instead of %.1f: %s", 1e3 * next,
+               1e3 * now, confirmed ? "new rows" : change ? "new rows if the next window agrees" : "rows kept");
+    if (!confirmed)
+        return false;
+    dp->changes++;
+    for (int r = 0; r < n; r++)
+        dp->pending[r] = 0;
+    *first = 0;
+    for (int r = 0; r < n; r++) {
+        dp->prev_t[r] = dp->t[r], dp->prev_n[r] = dp->rows[r];
+        if (r < me)
+            *first += c[r];
+    }
+    *count = c[me];
+    return true;
 }

@@ -431,6 +431,104 @@ static enum fr_status fixmatch_step(struct fixmatch_rows *f, const struct fr_bat
     return FR_STATUS_OK;
 }
 
+/* This rank's part of every step, (re)made: a trainer for rows [first, first + count) of the global batch (FixMatch: and
+ * the unlabeled rows cut at the same fractions), the loader of that shard, FixMatch's labeled rows from global step
+ * gstep on. The old loader stops first: its thread reads prep and the trainer. */
+struct fit_shard {
+    struct fr_net *net;
+    struct fr_trainset *ts;
+    const struct fr_fit_opts *o;
+    const struct fr_aug_policy *pol;
+    bool shorthand;
+    enum fr_loss_kind lk;
+    const struct fr_aug_policy *strong;
+    const struct fr_fit_features *ff;
+    int B, U;
+    struct fit_prep *prep;
+    struct fr_loader_opts *lo;
+    const struct fr_loader_src *src, *usrc;
+    struct fr_loader **ld;
+    struct fixmatch_rows *fx;
+};
+
+static enum fr_status fit_share(struct fit_shard *s, int64_t first, int64_t count, int64_t gstep, int64_t *ufirst,
+                                int64_t *ucount)
+{
+    const bool fm = s->U > 0;
+    *ufirst = 0, *ucount = s->U;
+    if (fm)
+        fixmatch_share(s->B, s->U, first, count, ufirst, ucount);
+    fr_loader_free(*s->ld);
+    *s->ld = NULL;
+    enum fr_status st = fit_trainer(s->net, s->ts, s->o, s->pol, s->shorthand, s->lk, (int)(count + *ucount), s->strong,
+                                    (int)*ucount, first, fm ? (int64_t)s->B + s->U : s->B, *ufirst, s->U,
+                                    s->ff ? s->ff->layers : 0);
+    s->prep->tr = s->net->trainer;
+    s->prep->batch = (int)count, s->prep->first = (uint32_t)first;
+    s->prep->row0 = s->B + *ufirst, s->prep->srow0 = s->B + s->U + *ufirst;
+    s->lo->shard_first = (int)(fm ? *ufirst : first), s->lo->shard_count = (int)(fm ? *ucount : count);
+    if (st == FR_STATUS_OK)
+        st = fr_loader_new_src(fm ? s->usrc : s->src, s->lo, s->ld);
+    if (st == FR_STATUS_OK && fm) {
+        fixmatch_rows_free(s->fx);
+        st = fixmatch_rows_new(s->fx, s->src, s->B, first, (int)count, (int)*ucount, gstep, s->o->seed, s->net);
+    }
+    return st;
+}
+
+/* fit_share in the middle of training: every saved tensor (weights, running statistics, optimizer state) and the
+ * graph's step go over to the new trainer, as a --resume from memory would */
+static enum fr_status fit_reshard_live(struct fit_shard *s, int64_t first, int64_t count, int64_t gstep,
+                                       int64_t *ufirst, int64_t *ucount)
+{
+    struct fr_net *net = s->net;
+    enum fr_status st = fr_trainer_finish(net->trainer, NULL);
+    uint32_t gs = fr_graph_step(fr_trainer_graph(net->trainer, false));
+    int n = 0, n2 = 0;
+    struct fr_named_tensor *old = fr_net_state_tensors(net, &n), *now = NULL;
+    size_t total = 0, at = 0;
+    for (int i = 0; old && i < n; i++)
+        total += fr_nbytes(old[i].t);
+    char *buf = old ? malloc(total + 1) : NULL;
+    char **names = old ? calloc((size_t)n + 1, sizeof *names) : NULL;
+    size_t *size = old ? calloc((size_t)n + 1, sizeof *size) : NULL; /* the old optimizer tensors go with the trainer */
+    if (st == FR_STATUS_OK && (!buf || !names || !size))
+        st = fr_error(FR_STATUS_OUT_OF_MEMORY, "fit: out of memory for a copy of the training state");
+    for (int i = 0; st == FR_STATUS_OK && i < n; i++) {
+        if (!(names[i] = strdup(old[i].name)))
+            st = fr_error(FR_STATUS_OUT_OF_MEMORY, "fit: out of memory");
+        else
+            st = fr_tensor_get(old[i].t, buf + at, size[i] = (size_t)fr_nbytes(old[i].t));
+        at += size[i];
+    }
+    if (st == FR_STATUS_OK)
+        st = fit_share(s, first, count, gstep, ufirst, ucount);
+    if (st == FR_STATUS_OK && !(now = fr_net_state_tensors(net, &n2)))
+        st = fr_error(FR_STATUS_OUT_OF_MEMORY, "fit: out of memory");
+    at = 0;
+    for (int i = 0; st == FR_STATUS_OK && i < n; i++) { /* by name: the new trainer's optimizer state is new tensors */
+        int j = 0;
+        while (j < n2 && strcmp(now[j].name, names[i]))
+            j++;
+        size_t nb = size[i];
+        if (j == n2 || (size_t)fr_nbytes(now[j].t) != nb)
+            st = fr_error(FR_STATUS_INVALID_ARGUMENT, "fit: the new trainer has no tensor '%s' of %zu bytes", names[i], nb);
+        else
+            st = fr_tensor_set(now[j].t, buf + at, nb);
+        at += nb;
+    }
+    if (st == FR_STATUS_OK)
+        fr_graph_set_step(fr_trainer_graph(net->trainer, false), gs);
+    for (int i = 0; names && i < n; i++)
+        free(names[i]);
+    free(names);
+    free(size);
+    free(buf);
+    free(old);
+    free(now);
+    return st;
+}
+
 /* --balance speed: each rank times a few steps on its share of the first batch (warm-up first), alone (no sum), then
  * the batch is split so that every rank's step ends at the same time (from this time, and from an earlier one at
  * prev_count rows when given: a fixed cost per step then counts as such). The steps leave no trace: the weights are
@@ -625,6 +723,7 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
     if (st == FR_STATUS_OK && fm)
         st = fixmatch_rows_new(&fx, &src, B, first, (int)count, (int)ucount, gstep, o->seed, net);
     struct fr_dp *dp = NULL;
+    struct fit_shard sh = {net, ts, o, pol, shorthand, lk, strong, ff, B, U, &prep, &lo, &src, &usrc, &ld, &fx};
     if (st == FR_STATUS_OK && fr_dist_size(d) > 1) {
         /* --balance speed: shares of the batch by the ranks' measured step times, three times (each time at the
          * shares the last one gave: a fixed cost per step shows apart from the cost per image, and a timing that
@@ -638,29 +737,15 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
                                   &t, &first, &count)) != FR_STATUS_OK)
                 break;
             t_prev = t, n_prev = was;
-            if (fm) /* FixMatch: the unlabeled rows cut at the labeled rows' fractions */
-                fixmatch_share(B, U, first, count, &ufirst, &ucount);
             /* a fresh trainer even for an unchanged share: no optimizer state or step count from the timed steps */
-            st = fit_trainer(net, ts, o, pol, shorthand, lk, (int)(count + ucount), strong, (int)ucount, first,
-                             fm ? (int64_t)B + U : B, ufirst, U, ff ? ff->layers : 0);
-            prep.tr = tr = net->trainer;
-            prep.batch = (int)count, prep.first = (uint32_t)first;
-            prep.row0 = B + ufirst, prep.srow0 = B + U + ufirst;
-            lo.shard_first = (int)(fm ? ufirst : first), lo.shard_count = (int)(fm ? ucount : count);
-            fr_loader_free(ld);
-            ld = NULL;
-            if (st == FR_STATUS_OK)
-                st = fr_loader_new_src(fm ? &usrc : &src, &lo, &ld);
-            if (st == FR_STATUS_OK && fm) {
-                fixmatch_rows_free(&fx);
-                st = fixmatch_rows_new(&fx, &src, B, first, (int)count, (int)ucount, gstep, o->seed, net);
-            }
+            st = fit_share(&sh, first, count, gstep, &ufirst, &ucount);
+            tr = net->trainer;
         }
     }
     if (st == FR_STATUS_OK && (fr_dist_size(d) > 1 || fr_dist_slowdown(d) > 1)) /* share: of the global batch's rows */
-        st = fr_dp_new(d, tr, net->model, (double)(count + ucount) / (double)(B + U), &dp);
+        st = fr_dp_new(d, tr, net->model, (double)(count + ucount) / (double)(B + U), count,
+                       o->balance == FR_BALANCE_SPEED, &dp);
     r->ranks = fr_dist_size(d);
-    r->local_batch = (int)count;
     if (st == FR_STATUS_OK && o->resume && net->ck_path) {
         st = reload_state(net);
         fr_graph_set_step(fr_trainer_graph(tr, false), net->ck_graph_step);
@@ -732,6 +817,20 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
                     st = fr_error(FR_STATUS_INTERRUPTED, "fit: interrupted at epoch %lld step %lld; checkpoint saved",
                                   (long long)e + 1, (long long)b->step + 1);
                 r->interrupted = true;
+            } else if (dp && b->step + 1 < spe && fr_dp_refine(dp, &first, &count)) {
+                /* --balance speed during training: new rows from the next step on, the same weights and optimizer */
+                int64_t next = b->step + 1;
+                double t_re = now_s();
+                st = fit_reshard_live(&sh, first, count, gstep, &ufirst, &ucount);
+                if (fr_debug_enabled("dist"))
+                    fr_log(FR_LOG_WARN, "dist: rank %d: %lld rows from step %lld on (%.1f ms for the new trainer)",
+                           fr_dist_rank(d), (long long)count, (long long)gstep, 1e3 * (now_s() - t_re));
+                tr = net->trainer;
+                if (st == FR_STATUS_OK)
+                    st = fr_dp_retarget(dp, tr, net->model, (double)(count + ucount) / (double)(B + U), count);
+                if (st == FR_STATUS_OK)
+                    st = fr_loader_start(ld, e, next);
+                r->rebalanced++;
             }
         }
         double loop_s = now_s() - te;
@@ -772,6 +871,7 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
     r->seconds = now_s() - t_start;
     r->images_per_second = train_s > 0 ? (double)images_done / train_s : 0;
     r->fallback_ops = fr_net_fallback_ops(net);
+    r->local_batch = (int)count;
     r->host_to_device_bytes_per_step = tr ? fr_trainer_upload_bytes(tr) : 0;
     fr_loader_free(ld);
     fixmatch_rows_free(&fx);
