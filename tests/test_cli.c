@@ -393,6 +393,8 @@ static void test_finetune_frozen_backbone(void **state)
     fr_st_free(tn);
 }
 
+static void expect_usage(const char *want, const char *fmt, ...);
+
 static void test_distill(void **state)
 {
     (void)state;
@@ -430,6 +432,39 @@ static void test_distill(void **state)
     for (int i = 0; i < 3; i++)
         if (fabs(cached[i] - graph[i]) > 1e-5 * (1 + fabs(cached[i])))
             fail_msg("cached teacher logits vs the teacher in the graph: %d: %.8g vs %.8g", i, cached[i], graph[i]);
+    /* out-of-fold teachers (the logits themselves: test_recipes.c): in fold order, on the same data, cached */
+    char f0[1024], f1[1024], f5[1024];
+    snprintf(f0, sizeof f0, "%s", tu_path(g_dir, "fold0"));
+    snprintf(f1, sizeof f1, "%s", tu_path(g_dir, "fold1"));
+    snprintf(f5, sizeof f5, "%s", tu_path(g_dir, "fold5"));
+    assert_int_equal(run("train " SMALL " --epochs 1 --fold 0/2 --out %s", f0), 0);
+    assert_int_equal(run("train " SMALL " --epochs 1 --fold 1/2 --out %s", f1), 0);
+    assert_int_equal(run("train " SMALL " --epochs 1 --fold 1/2 --classes 0-4 --out %s", f5), 0);
+    assert_int_equal(run("distill --fold-teachers %s/model.safetensors,%s/model.safetensors " SMALL " --epochs 1 --json",
+                         f0, f1),
+                     0);
+    o = json_out();
+    assert_int_equal((int)num(o, "teachers"), 2);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(o, "out_of_fold")));
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(o, "teacher_logits_cached")));
+    cJSON_Delete(o);
+    /* the same two as an ensemble (their mean logits; the logits themselves: test_recipes.c) */
+    assert_int_equal(run("distill --teacher %s/model.safetensors,%s " SMALL " --epochs 1 --json", f0, ckpt), 0);
+    o = json_out();
+    assert_int_equal((int)num(o, "teachers"), 2);
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(o, "out_of_fold")));
+    assert_true(num(o, "teacher_test_accuracy") > 0.2 && num(o, "teacher_test_accuracy") <= 1);
+    cJSON_Delete(o);
+    expect_usage("with 2 teachers", "distill --teacher %s,%s " SMALL " --mixup 0.2", ckpt, ckpt);
+    expect_usage("expected --fold 0/2", "distill --fold-teachers %s/model.safetensors,%s/model.safetensors " SMALL, f1, f0);
+    expect_usage("has 5: the class indices would not match", "distill --fold-teachers %s/model.safetensors,%s/model.safetensors " SMALL, f0, f5);
+    expect_usage("--train-limit 1000, this run uses 900",
+                 "distill --fold-teachers %s/model.safetensors,%s/model.safetensors " SMALL " --train-limit 900", f0, f1);
+    expect_usage("drop --augment", "distill --fold-teachers %s/model.safetensors,%s/model.safetensors " SMALL
+                 " --augment hflip", f0, f1);
+    expect_usage("not both", "distill --teacher %s --fold-teachers %s,%s " SMALL, ckpt, ckpt, ckpt);
+    expect_usage("--fold 2/2", "train " SMALL " --fold 2/2");
+    expect_usage("--fold 0/2 (now none)", "train " SMALL " --epochs 2 --resume %s/model.safetensors", f0);
 }
 
 static void test_noisy_student_rounds(void **state)
@@ -467,8 +502,6 @@ static void test_noisy_student_rounds(void **state)
     assert_string_equal(fr_st_meta(st, "frugal.teacher"), tu_path(dir, "round1.safetensors"));
     fr_st_free(st);
 }
-
-static void expect_usage(const char *want, const char *fmt, ...);
 
 static void test_demo_tiny(void **state)
 {

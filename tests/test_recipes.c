@@ -1,7 +1,7 @@
 /* Semi-supervised recipes on a small synthetic dataset (CPU path): FixMatch (a threshold of 1 equals an unlabeled
  * loss weight of 0, a threshold of 0 changes training, range checks and an empty unlabeled set fail before
  * training), the weights' moving average (validated, saved beside the checkpoint, absent without a decay),
- * pseudo-label reports against predictions computed here, test-time flips and teacher ensembles, distillation with MixUp, self-training rounds and the demo's checks (teacher
+ * pseudo-label reports against predictions computed here, test-time flips and teacher ensembles, distillation with MixUp, out-of-fold and ensemble teacher logits, self-training rounds and the demo's checks (teacher
  * classes, thresholds, no unlabeled images). */
 #include <math.h>
 #include <stdio.h>
@@ -378,6 +378,86 @@ static void test_distill_mixup(void **state)
     fx_free(&f);
 }
 
+/* several teachers' logits: a fold teacher's split holds out exactly its fold; out of fold, each cached row is the
+ * logits of the teacher of the image's fold (index mod 2), transfer images get the mean of both; an ensemble gives
+ * every image the mean; a teacher with other classes or a fold outside the folds is refused */
+static void test_fold_teachers(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f);
+    for (int fold = 0; fold < 2; fold++) {
+        struct fr_split sp;
+        assert_int_equal(fr_split_make(&f.ds, 100, 20, 3, &sp), FR_STATUS_OK);
+        assert_int_equal(fr_split_hold_out_fold(&sp, fold, 2), FR_STATUS_OK);
+        int64_t held = 0;
+        for (int64_t i = 0; i < f.sp.n_labeled; i++)
+            held += f.sp.labeled[i] % 2 == fold;
+        assert_true(held > 0 && held < f.sp.n_labeled);
+        assert_int_equal(sp.n_labeled, f.sp.n_labeled - held);
+        assert_int_equal(sp.n_unlabeled, f.sp.n_unlabeled + held);
+        assert_int_equal(sp.n_val, f.sp.n_val);
+        for (int64_t i = 0; i < sp.n_labeled; i++)
+            assert_int_not_equal(sp.labeled[i] % 2, fold);
+        fr_split_free(&sp);
+    }
+    assert_int_equal(fr_split_hold_out_fold(&f.sp, 2, 2), FR_STATUS_INVALID_ARGUMENT);
+    assert_int_equal(fr_split_hold_out_fold(&f.sp, 0, 1), FR_STATUS_INVALID_ARGUMENT);
+
+    struct fr_net *t[2];
+    assert_int_equal(fr_net_new(tu_cpu, "t", 1, H, H, K, NULL, 2, &t[0]), FR_STATUS_OK);
+    assert_int_equal(fr_net_new(tu_cpu, "t", 1, H, H, K, NULL, 9, &t[1]), FR_STATUS_OK);
+    struct fr_trainset ts = {.n_classes = K};
+    int32_t none[10];
+    for (int i = 0; i < 10; i++)
+        none[i] = -1;
+    assert_int_equal(fr_trainset_add(&ts, 0, &f.ds, f.sp.labeled, f.sp.n_labeled, NULL, NULL), FR_STATUS_OK);
+    assert_int_equal(fr_trainset_add(&ts, 1, &f.ds, f.sp.unlabeled, 10, none, NULL), FR_STATUS_OK);
+    assert_int_equal(fr_trainset_cache_teachers(&ts, t, 2, true), FR_STATUS_OK);
+    float *want[2];
+    for (int k = 0; k < 2; k++) {
+        want[k] = malloc((size_t)ts.n * K * sizeof(float));
+        assert_int_equal(fr_net_predict(t[k], &f.ds, ts.idx, ts.n, want[k]), FR_STATUS_OK);
+    }
+    int64_t from[2] = {0};
+    for (int64_t i = 0; i < ts.n; i++) {
+        float mean[K];
+        const float *w = mean;
+        if (ts.src[i] == 0) {
+            w = want[ts.idx[i] % 2] + i * K;
+            from[ts.idx[i] % 2]++;
+        } else
+            for (int c = 0; c < K; c++)
+                mean[c] = 0.5f * (want[0][i * K + c] + want[1][i * K + c]);
+        tu_assert_close(ts.teacher + i * K, w, K, 1e-5f, 1e-5f);
+        /* the two teachers differ, so the row says which one labelled it */
+        assert_true(fabsf(want[0][i * K] - want[1][i * K]) > 1e-4f);
+    }
+    assert_true(from[0] > 0 && from[1] > 0);
+    /* an ensemble: every image gets the mean of both */
+    assert_int_equal(fr_trainset_cache_teachers(&ts, t, 2, false), FR_STATUS_OK);
+    for (int64_t i = 0; i < ts.n; i++)
+        for (int c = 0; c < K; c++)
+            if (fabsf(ts.teacher[i * K + c] - 0.5f * (want[0][i * K + c] + want[1][i * K + c])) > 1e-5f)
+                fail_msg("ensemble logits, image %lld class %d: %g", (long long)i, c, ts.teacher[i * K + c]);
+    /* one teacher: every image gets its logits */
+    assert_int_equal(fr_trainset_cache_teacher(&ts, t[1]), FR_STATUS_OK);
+    tu_assert_close(ts.teacher, want[1], (size_t)ts.n * K, 1e-5f, 1e-5f);
+    struct fr_net *t5;
+    assert_int_equal(fr_net_new(tu_cpu, "t", 1, H, H, 5, NULL, 2, &t5), FR_STATUS_OK);
+    struct fr_net *bad[2] = {t[0], t5};
+    assert_int_equal(fr_trainset_cache_teachers(&ts, bad, 2, true), FR_STATUS_SHAPE);
+    assert_non_null(strstr(fr_last_error(), "fold teacher 1 has 5 classes, the training set 10"));
+    assert_int_equal(fr_trainset_cache_teachers(&ts, t, 0, true), FR_STATUS_INVALID_ARGUMENT);
+    fr_net_free(t5);
+    for (int k = 0; k < 2; k++) {
+        free(want[k]);
+        fr_net_free(t[k]);
+    }
+    fr_trainset_free(&ts);
+    fx_free(&f);
+}
+
 /* a teacher whose classes or input differ from the data, a threshold outside [0, 1], no unlabeled images: errors
  * before any training */
 static void test_round_bad_input(void **state)
@@ -462,6 +542,7 @@ int main(void)
         cmocka_unit_test(test_pseudo_report),
         cmocka_unit_test(test_pseudo_flip_ensemble),
         cmocka_unit_test(test_distill_mixup),
+        cmocka_unit_test(test_fold_teachers),
         cmocka_unit_test(test_round_bad_input),
         cmocka_unit_test(test_demo_checks),
     };

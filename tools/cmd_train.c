@@ -13,10 +13,13 @@ int cmd_train(int argc, char **argv)
     struct rc_data d;
     struct rc_fit f;
     rc_defaults(&c, &d, &f);
+    const char *fold = NULL;
     struct cli_opt opts[] = {
         RC_COMMON_OPTS(&c),
         {"out", CLI_STR, &c.out, "DIR", "write model.safetensors (each epoch) and metrics.jsonl here", false},
         RC_ARCH_OPT(&f, "built-in architecture or a model file (README: Model files);"),
+        {"fold", CLI_STR, &fold, "F/K", "train without fold F of K (image i is in fold i mod K): a teacher for "
+                                        "distill --fold-teachers", false},
         RC_DATA_OPTS(&d),
         RC_FIT_OPTS(&f),
         {0},
@@ -27,6 +30,14 @@ int cmd_train(int argc, char **argv)
         return rc < 0 ? CLI_OK : rc;
     if ((rc = rc_check_arch(cmd, f.model)) != CLI_OK)
         return rc;
+    int fold_f = 0, fold_k = 0;
+    char fold_meta[32] = "none";
+    if (fold) {
+        char end;
+        if (sscanf(fold, "%d/%d%c", &fold_f, &fold_k, &end) != 2 || fold_k < 2 || fold_f < 0 || fold_f >= fold_k)
+            return cli_error(cmd, CLI_USAGE, "--fold %s: give F/K with K >= 2 and 0 <= F < K (e.g. 0/2)", fold);
+        snprintf(fold_meta, sizeof fold_meta, "%d/%d", fold_f, fold_k);
+    }
     struct fr_fit_opts fo;
     if ((rc = rc_fit_opts(cmd, &c, &f, &fo)) != CLI_OK)
         return rc;
@@ -46,8 +57,12 @@ int cmd_train(int argc, char **argv)
         rc_checkpoint_input(f.resume, &d); /* images at the checkpoint's input */
     if ((rc = rc_open_data(cmd, &d, &train, &test)) != CLI_OK || (rc = rc_split(cmd, &d, train, (uint64_t)c.seed, &sp)))
         goto done;
+    if (fold && (st = fr_split_hold_out_fold(&sp, fold_f, fold_k)) != FR_STATUS_OK) {
+        rc = rc_fail(cmd, st);
+        goto done;
+    }
     struct rc_meta meta;
-    rc_meta_make(&meta, &c, &d, &f, &sp, NULL, 0);
+    rc_meta_make(&meta, &c, &d, &f, &sp, (struct fr_kv[]){{"frugal.fold", fold_meta}}, 1);
     if (f.resume) {
         if ((rc = rc_load_net(cmd, "--resume", be, f.resume, &net)) != CLI_OK ||
             (rc = rc_check_resume(cmd, f.resume, &meta, net, cli_find(opts, "arch")->seen ? f.model : NULL,

@@ -530,7 +530,7 @@ int rc_check_resume(const char *cmd, const char *path, const struct rc_meta *m, 
     } keys[] = {{"frugal.data", "--data"},           {"frugal.labels", "--labels (labels used)"},
                 {"frugal.val", "--val"},             {"frugal.classes", "--classes"},
                 {"frugal.train_limit", "--train-limit"}, {"frugal.split_seed", "--seed"},
-                {"frugal.batch", "--batch"}};
+                {"frugal.batch", "--batch"},             {"frugal.fold", "--fold"}};
     struct fr_safetensors *st;
     enum fr_status s = fr_st_open(path, &st);
     if (s != FR_STATUS_OK)

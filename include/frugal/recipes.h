@@ -149,7 +149,7 @@ struct fr_fit_opts {
                                             has its own mixing stage */
     float label_smoothing;
     bool distill;                        /* distillation loss with teacher logits */
-    float alpha, temperature;
+    float alpha, temperature;            /* distillation: weight of the soft term (0.9), softmax temperature (2) */
     struct fr_net *teacher;              /* distill with augmented input: logits per batch */
     uint64_t seed;
     const struct fr_dataset *val_ds;     /* validation images (labels) or NULL */
@@ -365,6 +365,17 @@ enum fr_status fr_pseudo_trainset(struct fr_net *teacher, const struct fr_datase
 /* Fills ts->teacher with the teacher's logits of every image (distillation without augmentation: the same
  * logits every epoch, computed once). */
 enum fr_status fr_trainset_cache_teacher(struct fr_trainset *ts, struct fr_net *teacher);
+/* The cached logits of several teachers. An ensemble (out_of_fold false): every image gets the mean of their
+ * logits. Out-of-fold ("cross-fitted", out_of_fold true): image j of a dataset is in fold j mod n_teachers and fold
+ * teacher f was trained on every labeled image outside fold f (fr_split_hold_out_fold), so each image of ts->ds[0]
+ * gets the logits of teachers[j mod n_teachers], the one that never trained on it; images of ts->ds[1] (transfer
+ * images, seen by none) get the mean. Errors: no teacher, or a teacher whose classes differ from the training
+ * set's. One teacher: fr_trainset_cache_teacher. */
+enum fr_status fr_trainset_cache_teachers(struct fr_trainset *ts, struct fr_net *const *teachers, int n_teachers,
+                                          bool out_of_fold);
+/* A fold teacher's split: moves the labeled images of fold `fold` (index mod n_folds == fold) to sp->unlabeled.
+ * Errors: n_folds < 2, fold outside [0, n_folds), or no labeled image left. */
+enum fr_status fr_split_hold_out_fold(struct fr_split *sp, int fold, int n_folds);
 
 #ifdef __cplusplus
 }

@@ -35,29 +35,50 @@ enum fr_status fr_pseudo_trainset(struct fr_net *teacher, const struct fr_datase
 
 enum fr_status fr_trainset_cache_teacher(struct fr_trainset *ts, struct fr_net *teacher)
 {
+    return fr_trainset_cache_teachers(ts, &teacher, 1, false);
+}
+
+enum fr_status fr_trainset_cache_teachers(struct fr_trainset *ts, struct fr_net *const *teachers, int n_teachers,
+                                          bool out_of_fold)
+{
     int k = ts->n_classes;
-    if (teacher->n_classes != k)
-        return fr_error(FR_STATUS_SHAPE, "teacher logits: the teacher has %d classes, the training set %d",
-                        teacher->n_classes, k);
+    if (n_teachers < 1)
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "teacher logits: no teacher");
+    for (int t = 0; t < n_teachers; t++)
+        if (teachers[t]->n_classes != k)
+            return n_teachers > 1 ? fr_error(FR_STATUS_SHAPE, "teacher logits: %steacher %d has %d classes, the "
+                                                              "training set %d", out_of_fold ? "fold " : "", t,
+                                             teachers[t]->n_classes, k)
+                                  : fr_error(FR_STATUS_SHAPE, "teacher logits: the teacher has %d classes, the "
+                                                              "training set %d", teachers[t]->n_classes, k);
     free(ts->teacher);
-    ts->teacher = malloc((size_t)((ts->cap > ts->n ? ts->cap : ts->n > 0 ? ts->n : 1) * k) * sizeof(float));
-    int64_t *ids = malloc((size_t)(ts->n > 0 ? ts->n : 1) * sizeof *ids);
-    int64_t *pos = malloc((size_t)(ts->n > 0 ? ts->n : 1) * sizeof *pos);
-    float *lg = malloc((size_t)((ts->n > 0 ? ts->n : 1) * k) * sizeof(float));
+    size_t rows = (size_t)(ts->n > 0 ? ts->n : 1);
+    ts->teacher = malloc((size_t)(ts->cap > ts->n ? ts->cap : (int64_t)rows) * (size_t)k * sizeof(float));
+    int64_t *ids = malloc(rows * sizeof *ids);
+    int64_t *pos = malloc(rows * sizeof *pos);
+    float *lg = malloc(rows * (size_t)k * sizeof(float));
     enum fr_status st = ts->teacher && ids && pos && lg ? FR_STATUS_OK
                                                         : fr_error(FR_STATUS_OUT_OF_MEMORY, "teacher logits: out of memory");
-    for (int s = 0; s < 2 && st == FR_STATUS_OK; s++) { /* one batched prediction per source dataset */
-        int64_t m = 0;
-        for (int64_t i = 0; i < ts->n; i++)
-            if (ts->src[i] == s) {
-                ids[m] = ts->idx[i];
-                pos[m++] = i;
+    /* one batched prediction per (source dataset, teacher): out of fold, teacher t labels the images of source 0 in
+     * its fold; otherwise every teacher labels every image and their logits are averaged */
+    for (int s = 0; s < 2 && st == FR_STATUS_OK; s++)
+        for (int t = 0; t < n_teachers && st == FR_STATUS_OK; t++) {
+            bool fold = out_of_fold && s == 0;
+            int64_t m = 0;
+            for (int64_t i = 0; i < ts->n; i++)
+                if (ts->src[i] == s && (!fold || ts->idx[i] % n_teachers == t)) {
+                    ids[m] = ts->idx[i];
+                    pos[m++] = i;
+                }
+            if (m > 0)
+                st = fr_net_predict(teachers[t], ts->ds[s], ids, m, lg);
+            float w = fold ? 1.0f : 1.0f / (float)n_teachers;
+            for (int64_t i = 0; st == FR_STATUS_OK && i < m; i++) {
+                float *row = ts->teacher + pos[i] * k;
+                for (int c = 0; c < k; c++)
+                    row[c] = (!fold && t > 0 ? row[c] : 0.0f) + w * lg[i * k + c];
             }
-        if (m > 0)
-            st = fr_net_predict(teacher, ts->ds[s], ids, m, lg);
-        for (int64_t i = 0; st == FR_STATUS_OK && i < m; i++)
-            memcpy(ts->teacher + pos[i] * k, lg + i * k, (size_t)k * sizeof(float));
-    }
+        }
     free(ids);
     free(pos);
     free(lg);
@@ -66,4 +87,30 @@ enum fr_status fr_trainset_cache_teacher(struct fr_trainset *ts, struct fr_net *
         ts->teacher = NULL;
     }
     return st;
+}
+
+enum fr_status fr_split_hold_out_fold(struct fr_split *sp, int fold, int n_folds)
+{
+    if (n_folds < 2 || fold < 0 || fold >= n_folds)
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "fold %d of %d: give 0 <= fold < folds, folds >= 2", fold, n_folds);
+    int64_t out = 0;
+    for (int64_t i = 0; i < sp->n_labeled; i++)
+        out += sp->labeled[i] % n_folds == fold;
+    if (out == sp->n_labeled)
+        return fr_error(FR_STATUS_INVALID_ARGUMENT, "fold %d of %d holds every labeled image: none left to train on",
+                        fold, n_folds);
+    int64_t *unl = realloc(sp->unlabeled, (size_t)(sp->n_unlabeled + out + 1) * sizeof *unl);
+    if (!unl)
+        return fr_error(FR_STATUS_OUT_OF_MEMORY, "fold split: out of memory");
+    sp->unlabeled = unl;
+    int64_t kept = 0;
+    for (int64_t i = 0; i < sp->n_labeled; i++) {
+        int64_t j = sp->labeled[i];
+        if (j % n_folds == fold)
+            unl[sp->n_unlabeled++] = j;
+        else
+            sp->labeled[kept++] = j;
+    }
+    sp->n_labeled = kept;
+    return FR_STATUS_OK;
 }
