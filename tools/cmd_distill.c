@@ -124,7 +124,7 @@ int cmd_distill(int argc, char **argv)
         RC_FIT_OPTS(&f),
         {0},
     };
-    int rc = cli_parse(cmd, "(--teacher CKPT | --fold-teachers A,B,...) --data SPEC [--arch t|s|m|MODELFILE] [--temperature T] "
+    int rc = cli_parse(cmd, "(--teacher CKPT | --fold-teachers A,B,...) --data SPEC [--arch t|c|s|m|MODELFILE] [--temperature T] "
                             "[--alpha A] [--unlabeled SPEC]",
                        argc, argv, opts, NULL);
     if (rc)
