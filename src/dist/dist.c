@@ -354,9 +354,13 @@ enum fr_status fr_dist_sum(struct fr_dist *d, float *v, int64_t n, const double 
         struct xfer x[2] = {{1 - me, true, v, (size_t)n * sizeof(float)}, {1 - me, false, other, (size_t)n * sizeof(float)}};
         enum fr_status st = exchange(d, K_REDUCE, x, 2, "sum");
         const float *r0 = me == 0 ? v : other, *r1 = me == 0 ? other : v;
-        const double w0 = weight ? weight[0] : 1.0, w1 = weight ? weight[1] : 1.0;
-        for (int64_t i = 0; st == FR_STATUS_OK && i < n; i++)
-            v[i] = (float)(w0 * (double)r0[i] + w1 * (double)r1[i]);
+        if (st == FR_STATUS_OK && !weight) /* two floats added in float: the same bits as in double, rounded once
+                                              (53 bits hold the exact sum of two 24-bit ones to round), twice as fast */
+            for (int64_t i = 0; i < n; i++)
+                v[i] = r0[i] + r1[i];
+        else if (st == FR_STATUS_OK)
+            for (int64_t i = 0; i < n; i++)
+                v[i] = (float)(weight[0] * (double)r0[i] + weight[1] * (double)r1[i]);
         return st;
     }
     /* owner r adds chunk r of every rank in rank order, then every rank gathers the owners' chunks */
