@@ -449,6 +449,31 @@ static void test_fold_teachers(void **state)
     assert_int_equal(fr_trainset_cache_teachers(&ts, bad, 2, true), FR_STATUS_SHAPE);
     assert_non_null(strstr(fr_last_error(), "fold teacher 1 has 5 classes, the training set 10"));
     assert_int_equal(fr_trainset_cache_teachers(&ts, t, 0, true), FR_STATUS_INVALID_ARGUMENT);
+    /* the teachers' test accuracy: one, the ensemble's mean logits, the mean of each alone (from their logits here) */
+    float *lg[2];
+    double right[3] = {0, 0, 0}, acc;
+    for (int k = 0; k < 2; k++) {
+        lg[k] = malloc((size_t)f.ds.n * K * sizeof *lg[k]);
+        assert_int_equal(fr_net_predict(t[k], &f.ds, NULL, f.ds.n, lg[k]), FR_STATUS_OK);
+    }
+    for (int64_t i = 0; i < f.ds.n; i++) {
+        int best[3] = {0, 0, 0};
+        for (int c = 1; c < K; c++) {
+            best[0] = lg[0][i * K + c] > lg[0][i * K + best[0]] ? c : best[0];
+            best[1] = lg[1][i * K + c] > lg[1][i * K + best[1]] ? c : best[1];
+            best[2] = lg[0][i * K + c] + lg[1][i * K + c] > lg[0][i * K + best[2]] + lg[1][i * K + best[2]] ? c : best[2];
+        }
+        for (int k = 0; k < 3; k++)
+            right[k] += best[k] == f.ds.labels[i];
+    }
+    assert_int_equal(fr_teachers_accuracy(t, 1, false, &f.ds, &acc), FR_STATUS_OK);
+    assert_true(fabs(acc - right[0] / (double)f.ds.n) < 1e-12);
+    assert_int_equal(fr_teachers_accuracy(t, 2, false, &f.ds, &acc), FR_STATUS_OK);
+    assert_true(fabs(acc - right[2] / (double)f.ds.n) < 1e-12);
+    assert_int_equal(fr_teachers_accuracy(t, 2, true, &f.ds, &acc), FR_STATUS_OK);
+    assert_true(fabs(acc - 0.5 * (right[0] + right[1]) / (double)f.ds.n) < 1e-12);
+    free(lg[0]);
+    free(lg[1]);
     fr_net_free(t5);
     for (int k = 0; k < 2; k++) {
         free(want[k]);

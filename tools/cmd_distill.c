@@ -2,7 +2,6 @@
  * student; the teacher runs in eval mode, its logits are computed once when the input is not augmented;
  * --fold-teachers gives each image the logits of a teacher that never trained on it (out-of-fold); --unlabeled
  * adds transfer images that have only the teacher's targets. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,34 +65,6 @@ static int check_fold_teacher(const char *cmd, const char *path, int f, int n, c
     }
     fr_st_free(st);
     return rc;
-}
-
-/* the test accuracy of one teacher, of an ensemble's mean logits, or (each_alone) the mean of the teachers' */
-static enum fr_status teachers_accuracy(struct fr_net *const *t, int n, bool each_alone, const struct fr_dataset *test,
-                                        double *acc)
-{
-    int k = t[0]->n_classes;
-    float *sum = calloc((size_t)(test->n > 0 ? test->n : 1) * (size_t)k, sizeof *sum);
-    float *lg = malloc((size_t)(test->n > 0 ? test->n : 1) * (size_t)k * sizeof *lg);
-    enum fr_status st = sum && lg ? FR_STATUS_OK : fr_error(FR_STATUS_OUT_OF_MEMORY, "teacher accuracy: out of memory");
-    int64_t right = 0, seen = 0;
-    for (int j = 0; j < n && st == FR_STATUS_OK; j++) {
-        if ((st = fr_net_predict(t[j], test, NULL, test->n, lg)) != FR_STATUS_OK)
-            break;
-        for (int64_t i = 0; i < test->n * k; i++)
-            sum[i] = each_alone ? lg[i] : sum[i] + lg[i];
-        for (int64_t i = 0; (each_alone || j == n - 1) && i < test->n; i++) {
-            int best = 0;
-            for (int c = 1; c < k; c++)
-                best = sum[i * k + c] > sum[i * k + best] ? c : best;
-            if (test->labels && test->labels[i] >= 0 && !isnan(sum[i * k]))
-                seen++, right += best == test->labels[i];
-        }
-    }
-    free(sum);
-    free(lg);
-    *acc = seen ? (double)right / (double)seen : 0;
-    return st == FR_STATUS_OK && !seen ? fr_error(FR_STATUS_INVALID_ARGUMENT, "no labeled test image") : st;
 }
 
 int cmd_distill(int argc, char **argv)
@@ -249,7 +220,7 @@ int cmd_distill(int argc, char **argv)
     cJSON_AddBoolToObject(extra, "out_of_fold", fold_teachers != NULL);
     if (test) { /* fold teachers: the mean of their accuracies (each labels its fold); an ensemble: its accuracy */
         double acc;
-        if ((st = teachers_accuracy(tnets, n_teachers, fold_teachers != NULL, test, &acc)) == FR_STATUS_OK) {
+        if ((st = fr_teachers_accuracy(tnets, n_teachers, fold_teachers != NULL, test, &acc)) == FR_STATUS_OK) {
             rc_json_num(extra, "teacher_test_accuracy", acc);
             if (!c.json)
                 printf("teacher%s test accuracy %.4f\n", n_teachers == 1 ? "" : fold_teachers ? "s' mean" : " ensemble",

@@ -376,6 +376,10 @@ enum fr_status fr_trainset_cache_teachers(struct fr_trainset *ts, struct fr_net 
 /* A fold teacher's split: moves the labeled images of fold `fold` (index mod n_folds == fold) to sp->unlabeled.
  * Errors: n_folds < 2, fold outside [0, n_folds), or no labeled image left. */
 enum fr_status fr_split_hold_out_fold(struct fr_split *sp, int fold, int n_folds);
+/* The accuracy on the labeled images of `test` of one teacher, of the n teachers' mean logits (an ensemble), or
+ * (each_alone) the mean of the teachers' own accuracies (out-of-fold teachers) */
+enum fr_status fr_teachers_accuracy(struct fr_net *const *t, int n, bool each_alone, const struct fr_dataset *test,
+                                    double *acc);
 
 #ifdef __cplusplus
 }

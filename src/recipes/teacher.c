@@ -1,5 +1,6 @@
 /* Training sets built from a teacher's outputs: a Noisy Student round's set (labeled images, repeated, plus the
  * teacher's pseudo-labels) and distillation's cached teacher logits (when the input is not augmented). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -113,4 +114,32 @@ enum fr_status fr_split_hold_out_fold(struct fr_split *sp, int fold, int n_folds
     }
     sp->n_labeled = kept;
     return FR_STATUS_OK;
+}
+
+/* the test accuracy of one teacher, of an ensemble's mean logits, or (each_alone) the mean of the teachers' */
+enum fr_status fr_teachers_accuracy(struct fr_net *const *t, int n, bool each_alone, const struct fr_dataset *test,
+                                    double *acc)
+{
+    int k = t[0]->n_classes;
+    float *sum = calloc((size_t)(test->n > 0 ? test->n : 1) * (size_t)k, sizeof *sum);
+    float *lg = malloc((size_t)(test->n > 0 ? test->n : 1) * (size_t)k * sizeof *lg);
+    enum fr_status st = sum && lg ? FR_STATUS_OK : fr_error(FR_STATUS_OUT_OF_MEMORY, "teacher accuracy: out of memory");
+    int64_t right = 0, seen = 0;
+    for (int j = 0; j < n && st == FR_STATUS_OK; j++) {
+        if ((st = fr_net_predict(t[j], test, NULL, test->n, lg)) != FR_STATUS_OK)
+            break;
+        for (int64_t i = 0; i < test->n * k; i++)
+            sum[i] = each_alone ? lg[i] : sum[i] + lg[i];
+        for (int64_t i = 0; (each_alone || j == n - 1) && i < test->n; i++) {
+            int best = 0;
+            for (int c = 1; c < k; c++)
+                best = sum[i * k + c] > sum[i * k + best] ? c : best;
+            if (test->labels && test->labels[i] >= 0 && !isnan(sum[i * k]))
+                seen++, right += best == test->labels[i];
+        }
+    }
+    free(sum);
+    free(lg);
+    *acc = seen ? (double)right / (double)seen : 0;
+    return st == FR_STATUS_OK && !seen ? fr_error(FR_STATUS_INVALID_ARGUMENT, "no labeled test image") : st;
 }
