@@ -330,23 +330,6 @@ static enum fr_status fit_same_inputs(struct fr_dist *d, const struct fr_trainse
 }
 
 /* host copies of the model's parameters and running statistics (restore = false: take them) */
-static enum fr_status model_tensors(struct fr_model *m, float **buf, bool restore)
-{
-    size_t total = 0, at = 0;
-    for (int i = 0; i < fr_model_n_tensors(m); i++)
-        total += fr_nbytes(fr_model_tensor(m, i).t);
-    if (!restore && !(*buf = malloc(total + 1)))
-        return fr_error(FR_STATUS_OUT_OF_MEMORY, "fit: out of memory for a copy of the weights");
-    enum fr_status st = FR_STATUS_OK;
-    for (int i = 0; i < fr_model_n_tensors(m) && st == FR_STATUS_OK; i++) {
-        struct fr_tensor *t = fr_model_tensor(m, i).t;
-        char *p = (char *)*buf + at;
-        st = restore ? fr_tensor_set(t, p, fr_nbytes(t)) : fr_tensor_get(t, p, fr_nbytes(t));
-        at += fr_nbytes(t);
-    }
-    return st;
-}
-
 /* FixMatch across ranks: the unlabeled rows that go with labeled rows [first, first + count) of B, cut at the same
  * fractions of the step (the same cuts on every rank; at least one row each when U >= B) */
 static void fixmatch_share(int64_t B, int64_t U, int64_t first, int64_t count, int64_t *ufirst, int64_t *ucount)
@@ -477,55 +460,23 @@ static enum fr_status fit_share(struct fit_shard *s, int64_t first, int64_t coun
 }
 
 /* fit_share in the middle of training: every saved tensor (weights, running statistics, optimizer state) and the
- * graph's step go over to the new trainer, as a --resume from memory would */
+ * graph's step go over to the new trainer, as a --resume from memory would (fr_net_snapshot) */
 static enum fr_status fit_reshard_live(struct fit_shard *s, int64_t first, int64_t count, int64_t gstep,
                                        int64_t *ufirst, int64_t *ucount)
 {
     struct fr_net *net = s->net;
+    struct fr_net_snapshot snap = {0};
     enum fr_status st = fr_trainer_finish(net->trainer, NULL);
     uint32_t gs = fr_graph_step(fr_trainer_graph(net->trainer, false));
-    int n = 0, n2 = 0;
-    struct fr_named_tensor *old = fr_net_state_tensors(net, &n), *now = NULL;
-    size_t total = 0, at = 0;
-    for (int i = 0; old && i < n; i++)
-        total += fr_nbytes(old[i].t);
-    char *buf = old ? malloc(total + 1) : NULL;
-    char **names = old ? calloc((size_t)n + 1, sizeof *names) : NULL;
-    size_t *size = old ? calloc((size_t)n + 1, sizeof *size) : NULL; /* the old optimizer tensors go with the trainer */
-    if (st == FR_STATUS_OK && (!buf || !names || !size))
-        st = fr_error(FR_STATUS_OUT_OF_MEMORY, "fit: out of memory for a copy of the training state");
-    for (int i = 0; st == FR_STATUS_OK && i < n; i++) {
-        if (!(names[i] = strdup(old[i].name)))
-            st = fr_error(FR_STATUS_OUT_OF_MEMORY, "fit: out of memory");
-        else
-            st = fr_tensor_get(old[i].t, buf + at, size[i] = (size_t)fr_nbytes(old[i].t));
-        at += size[i];
-    }
+    if (st == FR_STATUS_OK)
+        st = fr_net_snapshot_take(net, &snap);
     if (st == FR_STATUS_OK)
         st = fit_share(s, first, count, gstep, ufirst, ucount);
-    if (st == FR_STATUS_OK && !(now = fr_net_state_tensors(net, &n2)))
-        st = fr_error(FR_STATUS_OUT_OF_MEMORY, "fit: out of memory");
-    at = 0;
-    for (int i = 0; st == FR_STATUS_OK && i < n; i++) { /* by name: the new trainer's optimizer state is new tensors */
-        int j = 0;
-        while (j < n2 && strcmp(now[j].name, names[i]))
-            j++;
-        size_t nb = size[i];
-        if (j == n2 || (size_t)fr_nbytes(now[j].t) != nb)
-            st = fr_error(FR_STATUS_INVALID_ARGUMENT, "fit: the new trainer has no tensor '%s' of %zu bytes", names[i], nb);
-        else
-            st = fr_tensor_set(now[j].t, buf + at, nb);
-        at += nb;
-    }
+    if (st == FR_STATUS_OK)
+        st = fr_net_snapshot_put(net, &snap);
     if (st == FR_STATUS_OK)
         fr_graph_set_step(fr_trainer_graph(net->trainer, false), gs);
-    for (int i = 0; names && i < n; i++)
-        free(names[i]);
-    free(names);
-    free(size);
-    free(buf);
-    free(old);
-    free(now);
+    fr_net_snapshot_free(&snap);
     return st;
 }
 
@@ -539,9 +490,9 @@ static enum fr_status fit_balance(struct fr_net *net, const struct fit_prep *pre
 {
     enum { WARMUP = 1, TIMED = 5 };
     struct fr_trainer *tr = net->trainer;
-    float *saved = NULL;
+    struct fr_net_snapshot saved = {0};
     const struct fr_batch *b = NULL;
-    enum fr_status st = model_tensors(net->model, &saved, false);
+    enum fr_status st = fr_net_snapshot_take(net, &saved);
     if (st == FR_STATUS_OK && (st = fr_loader_start(ld, epoch, 0)) == FR_STATUS_OK)
         st = fr_loader_next(ld, &b);
     double best = INFINITY;
@@ -560,9 +511,9 @@ static enum fr_status fit_balance(struct fr_net *net, const struct fit_prep *pre
         if (i >= WARMUP && now_s() - t0 < best)
             best = now_s() - t0; /* the fastest: other jobs on the machine only slow steps down */
     }
-    if (saved && st == FR_STATUS_OK)
-        st = model_tensors(net->model, &saved, true);
-    free(saved);
+    if (st == FR_STATUS_OK)
+        st = fr_net_snapshot_put(net, &saved);
+    fr_net_snapshot_free(&saved);
     st = fr_dist_agree(fr_dist_world(), st);
     *seconds = best;
     return st == FR_STATUS_OK ? fr_dp_balance(fr_dist_world(), best, prev_seconds, prev_count, first, count) : st;

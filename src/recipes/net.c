@@ -190,6 +190,64 @@ struct fr_named_tensor *fr_net_state_tensors(const struct fr_net *net, int *n)
     return ts;
 }
 
+enum fr_status fr_net_snapshot_take(const struct fr_net *net, struct fr_net_snapshot *s)
+{
+    memset(s, 0, sizeof *s);
+    struct fr_named_tensor *ts = fr_net_state_tensors(net, &s->n);
+    size_t total = 0, at = 0;
+    for (int i = 0; ts && i < s->n; i++)
+        total += (size_t)fr_nbytes(ts[i].t);
+    s->buf = ts ? malloc(total + 1) : NULL;
+    s->names = ts ? calloc((size_t)s->n + 1, sizeof *s->names) : NULL;
+    s->size = ts ? calloc((size_t)s->n + 1, sizeof *s->size) : NULL;
+    enum fr_status st = s->buf && s->names && s->size
+                            ? FR_STATUS_OK
+                            : fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory for a copy of the training state");
+    for (int i = 0; st == FR_STATUS_OK && i < s->n; i++) {
+        s->size[i] = (size_t)fr_nbytes(ts[i].t);
+        if (!(s->names[i] = strdup(ts[i].name)))
+            st = fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
+        else
+            st = fr_tensor_get(ts[i].t, s->buf + at, s->size[i]);
+        at += s->size[i];
+    }
+    free(ts);
+    if (st != FR_STATUS_OK)
+        fr_net_snapshot_free(s);
+    return st;
+}
+
+enum fr_status fr_net_snapshot_put(struct fr_net *net, const struct fr_net_snapshot *s)
+{
+    int n = 0;
+    struct fr_named_tensor *now = fr_net_state_tensors(net, &n);
+    enum fr_status st = now ? FR_STATUS_OK : fr_error(FR_STATUS_OUT_OF_MEMORY, "net: out of memory");
+    size_t at = 0;
+    for (int i = 0; st == FR_STATUS_OK && i < s->n; i++) {
+        int j = 0;
+        while (j < n && strcmp(now[j].name, s->names[i]))
+            j++;
+        if (j == n || (size_t)fr_nbytes(now[j].t) != s->size[i])
+            st = fr_error(FR_STATUS_INVALID_ARGUMENT, "net: no tensor '%s' of %zu bytes to restore", s->names[i],
+                          s->size[i]);
+        else
+            st = fr_tensor_set(now[j].t, s->buf + at, s->size[i]);
+        at += s->size[i];
+    }
+    free(now);
+    return st;
+}
+
+void fr_net_snapshot_free(struct fr_net_snapshot *s)
+{
+    for (int i = 0; s->names && i < s->n; i++)
+        free(s->names[i]);
+    free(s->names);
+    free(s->size);
+    free(s->buf);
+    memset(s, 0, sizeof *s);
+}
+
 enum fr_status fr_net_save(const struct fr_net *net, const char *path, int64_t epoch, int64_t step_in_epoch,
                            int64_t global_step, const struct fr_kv *extra, int n_extra)
 {

@@ -20,6 +20,18 @@ enum fr_status fr_model_copy_tensors(struct fr_model *dst, const struct fr_model
  * newest of each name is listed, the one the current trainer uses. */
 struct fr_named_tensor;
 struct fr_named_tensor *fr_net_state_tensors(const struct fr_net *net, int *n);
+/* The values of every tensor fr_net_state_tensors lists, by name, in host memory; put back into the net's current
+ * tensors of those names (a trainer built again in between has new optimizer tensors): a --resume from memory. */
+struct fr_net_snapshot {
+    int n;
+    char **names;
+    size_t *size;
+    char *buf;
+};
+enum fr_status fr_net_snapshot_take(const struct fr_net *net, struct fr_net_snapshot *s);
+/* An error when a tensor of the snapshot has no namesake of its size in the net now. */
+enum fr_status fr_net_snapshot_put(struct fr_net *net, const struct fr_net_snapshot *s);
+void fr_net_snapshot_free(struct fr_net_snapshot *s);
 /* Rows [n, fr_predictor_width] of images idx[0..n) (NULL: 0..n-1) of ds through a predictor over net's model (u8
  * input, e.g. the features of a frozen backbone), read in chunks; NaN rows for unreadable images the dataset skips. */
 enum fr_status fr_net_predict_rows(struct fr_net *net, struct fr_predictor *pred, const struct fr_dataset *ds,
