@@ -44,30 +44,10 @@ void fr_fit_opts_init(struct fr_fit_opts *o)
 
 /* --- the loop --- */
 
-/* what the loader's thread prepares per batch slot next to the images: programs, mix records, coordinate tables */
-struct fit_prep {
-    const struct fr_aug_policy *pol; /* NULL: none */
-    const struct fr_aug_mix_cfg *mix; /* the policy's mixing stage, or NULL */
-    double cutmix, mixup;            /* shorthands (--cutmix/--mixup): both > 0 alternate per step */
-    const struct fr_trainer *tr;
-    uint64_t seed;
-    int64_t spe;
-    int batch, h, w, k;
-    uint32_t first;                  /* this rank's first row of each global batch (several ranks: mpirun) */
-    float *prog[2], *mixrec[2];
-    int32_t *tab[2];
-    size_t tab_len[2];
-    /* FixMatch: the loader's batches are this rank's unlabeled rows, after its `batch` labeled ones (programs drawn
-       on the main thread); their weak programs (samples row0.. of the step) go to prog[s] from row `batch`, the
-       strong ones (samples srow0..) to strong_prog[s] */
-    const struct fr_aug_policy *strong;
-    int64_t row0, srow0;
-    float *strong_prog[2];
-};
 
 static enum fr_status fit_prepare(void *user, const struct fr_batch *b)
 {
-    struct fit_prep *p = user;
+    struct fr_fit_prep *p = user;
     const int s = b->slot;
     const uint32_t step = (uint32_t)(b->epoch * p->spe + b->step); /* the global step: programs are a pure function
                                                                       of (seed, step, sample) */
@@ -98,7 +78,7 @@ static enum fr_status fit_prepare(void *user, const struct fr_batch *b)
     return st;
 }
 
-static void prep_free(struct fit_prep *p)
+static void prep_free(struct fr_fit_prep *p)
 {
     for (int s = 0; s < 2; s++) {
         free(p->prog[s]);
@@ -238,48 +218,6 @@ static enum fr_status fit_trainer(struct fr_net *net, const struct fr_trainset *
 
 /* --- FixMatch: labeled rows from a cycled loader of their own, the unlabeled ones from the main loader --- */
 
-static enum fr_status fixmatch_check(const struct fr_net *net, const struct fr_fit_opts *o, enum fr_loss_kind lk,
-                                     bool mixing, struct fr_aug_policy **strong)
-{
-    *strong = NULL;
-    const struct fr_dataset *u = o->unlabeled_ds;
-    if (lk != FR_LOSS_CE || mixing)
-        return fr_error(FR_STATUS_INVALID_ARGUMENT,
-                        "fit: FixMatch trains on hard labels without distillation, soft targets or CutMix/MixUp");
-    if (o->mu < 1 || !(o->threshold >= 0.0f && o->threshold <= 1.0f) || !(o->lambda_u >= 0.0f) || !isfinite(o->lambda_u))
-        return fr_error(FR_STATUS_INVALID_ARGUMENT,
-                        "fit: FixMatch needs mu >= 1 (got %d), a threshold in [0, 1] (%g) and lambda_u >= 0 (%g)", o->mu,
-                        (double)o->threshold, (double)o->lambda_u);
-    if (!u || !o->strong)
-        return fr_error(FR_STATUS_INVALID_ARGUMENT, "fit: FixMatch needs the unlabeled images' dataset and a strong policy");
-    if (u->c != net->c || u->h != net->h || u->w != net->w)
-        return fr_error(FR_STATUS_SHAPE, "%s: images are %dx%dx%d, the model expects %dx%dx%d", u->source, u->c, u->h,
-                        u->w, net->c, net->h, net->w);
-    for (int64_t i = 0; o->unlabeled_idx && i < o->n_unlabeled; i++)
-        if (o->unlabeled_idx[i] < 0 || o->unlabeled_idx[i] >= u->n)
-            return fr_error(FR_STATUS_INVALID_ARGUMENT, "fit: unlabeled image %lld is outside %s",
-                            (long long)o->unlabeled_idx[i], u->source);
-    if (!o->unlabeled_idx && o->n_unlabeled > u->n)
-        return fr_error(FR_STATUS_INVALID_ARGUMENT, "fit: %lld unlabeled images, %s has %lld", (long long)o->n_unlabeled,
-                        u->source, (long long)u->n);
-    enum fr_status st = fr_aug_policy_parse(o->strong, strong);
-    if (st != FR_STATUS_OK)
-        return st;
-    int oh, ow;
-    float m[4], sd[4];
-    fr_aug_policy_out_size(*strong, net->h, net->w, &oh, &ow);
-    if (fr_aug_policy_mix(*strong) || fr_aug_policy_normalize(*strong, m, sd) || oh != net->h || ow != net->w)
-        st = fr_error(FR_STATUS_INVALID_ARGUMENT,
-                      "fit: FixMatch's strong policy '%s' must keep the image size and have no cutmix/mixup or "
-                      "normalize stage",
-                      o->strong);
-    if (st != FR_STATUS_OK) {
-        fr_aug_policy_free(*strong);
-        *strong = NULL;
-    }
-    return st;
-}
-
 /* --- several ranks (mpirun): the same inputs everywhere, shares of the batch by speed --- */
 
 static enum fr_status fit_same_inputs(struct fr_dist *d, const struct fr_trainset *ts, const struct fr_fit_opts *o,
@@ -330,90 +268,6 @@ static enum fr_status fit_same_inputs(struct fr_dist *d, const struct fr_trainse
 }
 
 /* host copies of the model's parameters and running statistics (restore = false: take them) */
-/* FixMatch across ranks: the unlabeled rows that go with labeled rows [first, first + count) of B, cut at the same
- * fractions of the step (the same cuts on every rank; at least one row each when U >= B) */
-static void fixmatch_share(int64_t B, int64_t U, int64_t first, int64_t count, int64_t *ufirst, int64_t *ucount)
-{
-    *ufirst = first * U / B;
-    *ucount = (first + count) * U / B - *ufirst;
-}
-
-struct fixmatch_rows {
-    struct fr_loader *ld; /* the labeled images of the training set, cycled */
-    int64_t spe, epoch;   /* its batches per epoch, its current epoch */
-    int B, U, h, w;       /* this rank's labeled and unlabeled rows of a step */
-    int64_t first;        /* its first labeled row of the global batch */
-    size_t img;           /* bytes per image */
-    uint8_t *images;      /* one step's upload: B labeled, then U unlabeled images */
-    int32_t *labels;      /* B */
-};
-
-static void fixmatch_rows_free(struct fixmatch_rows *f)
-{
-    fr_loader_free(f->ld);
-    free(f->images);
-    free(f->labels);
-    memset(f, 0, sizeof *f);
-}
-
-/* the labeled loader positioned where global step gstep needs it (resume): this rank's rows [first, first + B) of
- * each global batch of global_B */
-static enum fr_status fixmatch_rows_new(struct fixmatch_rows *f, const struct fr_loader_src *src, int global_B,
-                                        int64_t first, int B, int U, int64_t gstep, uint64_t seed, const struct fr_net *net)
-{
-    memset(f, 0, sizeof *f);
-    f->B = B, f->U = U, f->h = net->h, f->w = net->w, f->first = first;
-    f->img = (size_t)net->c * net->h * net->w;
-    f->images = malloc((size_t)(B + U) * f->img);
-    f->labels = malloc((size_t)B * sizeof *f->labels);
-    if (!f->images || !f->labels)
-        return fr_error(FR_STATUS_OUT_OF_MEMORY, "fit: out of memory");
-    struct fr_loader_opts lo;
-    fr_loader_opts_init(&lo);
-    lo.batch = global_B;
-    lo.shard_first = (int)first;
-    lo.shard_count = B;
-    lo.drop_last = true;
-    lo.seed = seed;
-    enum fr_status st = fr_loader_new_src(src, &lo, &f->ld);
-    if (st != FR_STATUS_OK)
-        return st;
-    f->spe = fr_loader_batches_per_epoch(f->ld);
-    f->epoch = gstep / f->spe;
-    return fr_loader_start(f->ld, f->epoch, gstep % f->spe);
-}
-
-/* one step's inputs: the next labeled batch first (its weak programs drawn here), then the unlabeled batch b */
-static enum fr_status fixmatch_step(struct fixmatch_rows *f, const struct fr_batch *b, const struct fr_aug_policy *pol,
-                                    const struct fit_prep *prep, struct fr_batch_in *in)
-{
-    const struct fr_batch *l = NULL;
-    enum fr_status st;
-    while ((st = fr_loader_next(f->ld, &l)) == FR_STATUS_OK && !l) /* the labeled images' next pass */
-        if ((st = fr_loader_start(f->ld, ++f->epoch, 0)) != FR_STATUS_OK)
-            return st;
-    if (st != FR_STATUS_OK)
-        return st;
-    for (int i = 0; i < l->n; i++)
-        if (l->index[i] < 0)
-            return fr_error(FR_STATUS_FORMAT, "fit: no readable image in a labeled batch");
-    memcpy(f->images, l->images, (size_t)f->B * f->img);
-    memcpy(f->images + (size_t)f->B * f->img, b->images, (size_t)f->U * f->img);
-    memcpy(f->labels, l->labels, (size_t)f->B * sizeof *f->labels);
-    const uint32_t step = (uint32_t)(b->epoch * prep->spe + b->step); /* as fit_prepare: samples first.. of it */
-    if (pol && (st = fr_aug_policy_draw_batch(pol, prep->seed, step, (uint32_t)f->first, f->B, f->B, f->h, f->w,
-                                              prep->prog[b->slot], NULL)) != FR_STATUS_OK)
-        return st;
-    in->images = f->images;
-    in->targets = f->labels;
-    in->strong = prep->strong_prog[b->slot];
-    in->mix = NULL;
-    in->tab = NULL; /* devices without doubles: the trainer computes the tables */
-    in->tab_len = 0;
-    in->teacher = NULL;
-    return FR_STATUS_OK;
-}
-
 /* This rank's part of every step, (re)made: a trainer for rows [first, first + count) of the global batch (FixMatch: and
  * the unlabeled rows cut at the same fractions), the loader of that shard, FixMatch's labeled rows from global step
  * gstep on. The old loader stops first: its thread reads prep and the trainer. */
@@ -427,11 +281,11 @@ struct fit_shard {
     const struct fr_aug_policy *strong;
     const struct fr_fit_features *ff;
     int B, U;
-    struct fit_prep *prep;
+    struct fr_fit_prep *prep;
     struct fr_loader_opts *lo;
     const struct fr_loader_src *src, *usrc;
     struct fr_loader **ld;
-    struct fixmatch_rows *fx;
+    struct fr_fit_fixmatch_rows *fx;
 };
 
 static enum fr_status fit_share(struct fit_shard *s, int64_t first, int64_t count, int64_t gstep, int64_t *ufirst,
@@ -440,7 +294,7 @@ static enum fr_status fit_share(struct fit_shard *s, int64_t first, int64_t coun
     const bool fm = s->U > 0;
     *ufirst = 0, *ucount = s->U;
     if (fm)
-        fixmatch_share(s->B, s->U, first, count, ufirst, ucount);
+        fr_fit_fixmatch_share(s->B, s->U, first, count, ufirst, ucount);
     fr_loader_free(*s->ld);
     *s->ld = NULL;
     enum fr_status st = fit_trainer(s->net, s->ts, s->o, s->pol, s->shorthand, s->lk, (int)(count + *ucount), s->strong,
@@ -453,8 +307,8 @@ static enum fr_status fit_share(struct fit_shard *s, int64_t first, int64_t coun
     if (st == FR_STATUS_OK)
         st = fr_loader_new_src(fm ? s->usrc : s->src, s->lo, s->ld);
     if (st == FR_STATUS_OK && fm) {
-        fixmatch_rows_free(s->fx);
-        st = fixmatch_rows_new(s->fx, s->src, s->B, first, (int)count, (int)*ucount, gstep, s->o->seed, s->net);
+        fr_fit_fixmatch_rows_free(s->fx);
+        st = fr_fit_fixmatch_rows_new(s->fx, s->src, s->B, first, (int)count, (int)*ucount, gstep, s->o->seed, s->net);
     }
     return st;
 }
@@ -484,8 +338,8 @@ static enum fr_status fit_reshard_live(struct fit_shard *s, int64_t first, int64
  * the batch is split so that every rank's step ends at the same time (from this time, and from an earlier one at
  * prev_count rows when given: a fixed cost per step then counts as such). The steps leave no trace: the weights are
  * put back and the caller builds a fresh trainer (optimizer state) for the new share. *seconds: this rank's time. */
-static enum fr_status fit_balance(struct fr_net *net, const struct fit_prep *prep, struct fr_loader *ld,
-                                  struct fixmatch_rows *fx, int64_t epoch, bool soft, double prev_seconds,
+static enum fr_status fit_balance(struct fr_net *net, const struct fr_fit_prep *prep, struct fr_loader *ld,
+                                  struct fr_fit_fixmatch_rows *fx, int64_t epoch, bool soft, double prev_seconds,
                                   int64_t prev_count, double *seconds, int64_t *first, int64_t *count)
 {
     enum { WARMUP = 1, TIMED = 5 };
@@ -503,7 +357,7 @@ static enum fr_status fit_balance(struct fr_net *net, const struct fit_prep *pre
                                  .targets = soft ? (const void *)b->soft : (const void *)b->labels,
                                  .teacher = b->extra};
         double t0 = now_s();
-        if (fx && (st = fixmatch_step(fx, b, prep->pol, prep, &in)) != FR_STATUS_OK) /* FixMatch: its labeled rows */
+        if (fx && (st = fr_fit_fixmatch_step(fx, b, prep->pol, prep, &in)) != FR_STATUS_OK) /* FixMatch: its labeled rows */
             break;
         if ((st = fr_trainer_submit(tr, &in, 0.0f, NULL)) == FR_STATUS_OK)
             st = fr_trainer_finish(tr, NULL);
@@ -572,7 +426,7 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
     const bool fm = o->n_unlabeled > 0; /* FixMatch */
     struct fr_aug_policy *strong = NULL;
     if (st == FR_STATUS_OK && fm)
-        st = fixmatch_check(net, o, lk, mixing, &strong);
+        st = fr_fit_fixmatch_check(net, o, lk, mixing, &strong);
     for (int64_t i = 0; st == FR_STATUS_OK && lk == FR_LOSS_CE && i < ts->n; i++)
         if (ts->label[i] < 0)
             st = fr_error(FR_STATUS_INVALID_ARGUMENT, "fit: training image %lld has no label", (long long)ts->idx[i]);
@@ -607,7 +461,7 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
     int64_t first = 0, count = B, ufirst = 0, ucount = U;
     fr_dist_share(d, B, 1, &first, &count);
     if (fm)
-        fixmatch_share(B, U, first, count, &ufirst, &ucount);
+        fr_fit_fixmatch_share(B, U, first, count, &ufirst, &ucount);
     if (fr_dist_size(d) > 1)
         st = fit_same_inputs(d, ts, o, B, U);
     if (st == FR_STATUS_OK)
@@ -634,7 +488,7 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
     sched.total_steps = (int64_t)o->epochs * spe;
 
     /* per batch slot: programs, mix records and tables, drawn on the loader's thread */
-    struct fit_prep prep = {.pol = pol, .mix = pmix, .cutmix = o->cutmix, .mixup = o->mixup, .tr = tr,
+    struct fr_fit_prep prep = {.pol = pol, .mix = pmix, .cutmix = o->cutmix, .mixup = o->mixup, .tr = tr,
                             .seed = o->seed, .spe = spe, .batch = (int)count, .h = h, .w = w, .k = k,
                             .first = (uint32_t)first, .strong = strong, .row0 = B + ufirst, .srow0 = B + U + ufirst};
     size_t kops = pol ? (size_t)fr_aug_policy_max_ops(pol) : 1, tab_cap = fr_trainer_tables_len(tr) * (size_t)B;
@@ -670,9 +524,9 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
     if (st == FR_STATUS_OK)
         st = fr_loader_new_src(fm ? &usrc : &src, &lo, &ld);
     /* FixMatch: the labeled images come from a loader of their own, cycled, and go first in each step's upload */
-    struct fixmatch_rows fx = {0};
+    struct fr_fit_fixmatch_rows fx = {0};
     if (st == FR_STATUS_OK && fm)
-        st = fixmatch_rows_new(&fx, &src, B, first, (int)count, (int)ucount, gstep, o->seed, net);
+        st = fr_fit_fixmatch_rows_new(&fx, &src, B, first, (int)count, (int)ucount, gstep, o->seed, net);
     struct fr_dp *dp = NULL;
     struct fit_shard sh = {net, ts, o, pol, shorthand, lk, strong, ff, B, U, &prep, &lo, &src, &usrc, &ld, &fx};
     if (st == FR_STATUS_OK && fr_dist_size(d) > 1) {
@@ -719,7 +573,7 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
                                      .tab = prep.tab[b->slot], .tab_len = prep.tab_len[b->slot],
                                      .targets = lk == FR_LOSS_SOFT_CE ? (const void *)b->soft : (const void *)b->labels,
                                      .teacher = b->extra};
-            if (fm && (st = fixmatch_step(&fx, b, pol, &prep, &in)) != FR_STATUS_OK)
+            if (fm && (st = fr_fit_fixmatch_step(&fx, b, pol, &prep, &in)) != FR_STATUS_OK)
                 break;
             /* unlabeled transfer images keep label -1: the distillation loss gives them teacher targets only */
             lr = fr_schedule_lr(&sched, gstep);
@@ -825,7 +679,7 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
     r->local_batch = (int)count;
     r->host_to_device_bytes_per_step = tr ? fr_trainer_upload_bytes(tr) : 0;
     fr_loader_free(ld);
-    fixmatch_rows_free(&fx);
+    fr_fit_fixmatch_rows_free(&fx);
     fr_dp_free(dp);
     prep_free(&prep);
     fr_fit_features_free(ff);

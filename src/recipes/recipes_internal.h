@@ -66,4 +66,50 @@ enum fr_status fr_fit_features_eval(struct fr_net *net, struct fr_fit_features *
                                     struct fr_eval *ev);
 void fr_fit_features_free(struct fr_fit_features *ff);
 
+/* --- fr_fit's pieces shared across its files (fit.c, fit_fixmatch.c) --- */
+struct fr_aug_mix_cfg;
+struct fr_trainer;
+struct fr_loader_src;
+struct fr_batch;
+struct fr_batch_in;
+/* what the loader's thread prepares per batch slot next to the images: programs, mix records, coordinate tables */
+struct fr_fit_prep {
+    const struct fr_aug_policy *pol; /* NULL: none */
+    const struct fr_aug_mix_cfg *mix; /* the policy's mixing stage, or NULL */
+    double cutmix, mixup;            /* shorthands (--cutmix/--mixup): both > 0 alternate per step */
+    const struct fr_trainer *tr;
+    uint64_t seed;
+    int64_t spe;
+    int batch, h, w, k;
+    uint32_t first;                  /* this rank's first row of each global batch (several ranks: mpirun) */
+    float *prog[2], *mixrec[2];
+    int32_t *tab[2];
+    size_t tab_len[2];
+    /* FixMatch: the loader's batches are this rank's unlabeled rows, after its `batch` labeled ones (programs drawn
+       on the main thread); their weak programs (samples row0.. of the step) go to prog[s] from row `batch`, the
+       strong ones (samples srow0..) to strong_prog[s] */
+    const struct fr_aug_policy *strong;
+    int64_t row0, srow0;
+    float *strong_prog[2];
+};
+
+/* FixMatch (src/recipes/fit_fixmatch.c): the labeled images of the training set from a cycled loader of their own */
+struct fr_fit_fixmatch_rows {
+    struct fr_loader *ld; /* the labeled images of the training set, cycled */
+    int64_t spe, epoch;   /* its batches per epoch, its current epoch */
+    int B, U, h, w;       /* this rank's labeled and unlabeled rows of a step */
+    int64_t first;        /* its first labeled row of the global batch */
+    size_t img;           /* bytes per image */
+    uint8_t *images;      /* one step's upload: B labeled, then U unlabeled images */
+    int32_t *labels;      /* B */
+};
+enum fr_status fr_fit_fixmatch_check(const struct fr_net *net, const struct fr_fit_opts *o, enum fr_loss_kind lk,
+                                     bool mixing, struct fr_aug_policy **strong);
+void fr_fit_fixmatch_share(int64_t B, int64_t U, int64_t first, int64_t count, int64_t *ufirst, int64_t *ucount);
+void fr_fit_fixmatch_rows_free(struct fr_fit_fixmatch_rows *f);
+enum fr_status fr_fit_fixmatch_rows_new(struct fr_fit_fixmatch_rows *f, const struct fr_loader_src *src, int global_B,
+                                        int64_t first, int B, int U, int64_t gstep, uint64_t seed, const struct fr_net *net);
+enum fr_status fr_fit_fixmatch_step(struct fr_fit_fixmatch_rows *f, const struct fr_batch *b, const struct fr_aug_policy *pol,
+                                    const struct fr_fit_prep *prep, struct fr_batch_in *in);
+
 #endif
