@@ -1,8 +1,10 @@
 /* Semi-supervised recipes on a small synthetic dataset (CPU path): FixMatch (a threshold of 1 equals an unlabeled
  * loss weight of 0, a threshold of 0 changes training, range checks and an empty unlabeled set fail before
  * training), the weights' moving average (validated, saved beside the checkpoint, absent without a decay),
- * pseudo-label reports against predictions computed here, test-time flips and teacher ensembles, distillation with MixUp, out-of-fold and ensemble teacher logits, self-training rounds and the demo's checks (teacher
- * classes, thresholds, no unlabeled images). */
+ * pseudo-label reports against predictions computed here, test-time flips and teacher ensembles, distillation with
+ * MixUp (a step's loss against the teacher and student run on the same view made on the host), out-of-fold and
+ * ensemble teacher logits, self-training rounds and the demo's checks (teacher classes, thresholds, no unlabeled
+ * images). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -378,6 +380,101 @@ static void test_distill_mixup(void **state)
     fx_free(&f);
 }
 
+/* function matching (Beyer et al. 2022, tools/configs/kd_distill_funmatch.ini): the teacher in the training graph
+ * sees exactly the student's augmented view. One step on a flipped, shifted and MixUp-mixed batch gives the loss
+ * computed here from the two models run on the same view made on the host (fr_aug_apply_host + fr_aug_mix_host):
+ * mean over the batch of alpha T^2 KL(softmax(teacher/T) || softmax(student/T)) + (1 - alpha) CE(mixed labels). */
+static void test_distill_same_view(void **state)
+{
+    (void)state;
+    enum { B = 16 };
+    const float T = 2.0f, alphas[2] = {1.0f, 0.6f};
+    struct fx f;
+    fx_init(&f);
+    struct fr_aug_policy *pol;
+    assert_int_equal(fr_aug_policy_parse("hflip;translate(x=0.0714,y=0.0714);mixup(alpha=1)", &pol), FR_STATUS_OK);
+    const int nk = fr_aug_policy_max_ops(pol);
+    static uint8_t x[B * H * H], warped[B * H * H], view[B * H * H];
+    static float prog[B * 8 * FR_AUG_REC], mix[B * FR_AUG_MIX_REC], tl[B * K], sl[B * K], soft[B * K];
+    int32_t y[B];
+    assert_true(nk <= 8);
+    memcpy(x, f.ds.pixels, sizeof x);
+    memcpy(y, f.ds.labels, sizeof y);
+    assert_int_equal(fr_aug_policy_draw_batch(pol, 5, 0, 0, B, B, H, H, prog, mix), FR_STATUS_OK);
+    struct fr_aug_images in = {x, FR_U8, FR_AUG_NHWC, B, H, H, 1}, mid = {warped, FR_U8, FR_AUG_NHWC, B, H, H, 1},
+                         out = {view, FR_U8, FR_AUG_NHWC, B, H, H, 1};
+    assert_int_equal(fr_aug_apply_host(&in, &mid, prog, nk, NULL), FR_STATUS_OK);
+    assert_int_equal(fr_aug_mix_host(&mid, &out, mix), FR_STATUS_OK);
+    assert_true(memcmp(view, x, sizeof x) != 0);
+    assert_int_equal(fr_aug_mix_labels_host(y, B, K, mix, soft), FR_STATUS_OK);
+    for (int a = 0; a < 2; a++) {
+        struct fr_ctx *ctx = fr_ctx_new();
+        struct fr_model *m, *t;
+        assert_int_equal(fr_model_builtin(ctx, "t", 1, H, H, K, &m), FR_STATUS_OK);
+        assert_int_equal(fr_model_alloc(m, tu_cpu), FR_STATUS_OK);
+        assert_int_equal(fr_model_init(m, 3, FR_INIT_DEFAULT, NULL), FR_STATUS_OK);
+        assert_int_equal(fr_model_builtin(ctx, "t", 1, H, H, K, &t), FR_STATUS_OK);
+        assert_int_equal(fr_model_alloc(t, tu_cpu), FR_STATUS_OK);
+        assert_int_equal(fr_model_init(t, 4, FR_INIT_DEFAULT, NULL), FR_STATUS_OK);
+        /* the teacher's logits on the host-made view, from a predictor of its own */
+        struct fr_predictor_opts po;
+        fr_predictor_opts_init(&po);
+        struct fr_predictor *p;
+        assert_int_equal(fr_predictor_new(t, tu_cpu, &po, &p), FR_STATUS_OK);
+        assert_int_equal(fr_predictor_run(p, view, B, tl), FR_STATUS_OK);
+        fr_predictor_free(p);
+        for (int i = 0; i < fr_model_n_tensors(t); i++) { /* frozen, named apart from the student's */
+            struct fr_tensor *w = fr_model_tensor(t, i).t;
+            char name[FR_NAME_MAX];
+            memcpy(name, w->name, sizeof name);
+            fr_tensor_set_name(w, "teacher.%s", name);
+        }
+        fr_model_freeze(t, "", true);
+        struct fr_trainer_opts o;
+        fr_trainer_opts_init(&o);
+        o.batch = B;
+        fr_optim_params_init(&o.optim, FR_OPTIM_ADAMW);
+        o.loss = FR_LOSS_DISTILL;
+        o.alpha = alphas[a];
+        o.temperature = T;
+        o.input = FR_U8;
+        o.augment = pol;
+        o.teacher = t;
+        struct fr_trainer *tr;
+        if (fr_trainer_new(m, tu_cpu, &o, &tr) != FR_STATUS_OK)
+            fail_msg("trainer: %s", fr_last_error());
+        assert_int_equal(fr_trainer_predict(tr, view, B, sl), FR_STATUS_OK); /* the student before its step */
+        float prev = 0, loss = 0;
+        struct fr_batch_in b = {.images = x, .prog = prog, .mix = mix, .targets = y};
+        assert_int_equal(fr_trainer_submit(tr, &b, 1e-3f, &prev), FR_STATUS_OK);
+        assert_int_equal(fr_trainer_finish(tr, &loss), FR_STATUS_OK);
+        double ref = 0;
+        for (int i = 0; i < B; i++) {
+            const float *zt = tl + i * K, *zs = sl + i * K;
+            double mt = -INFINITY, ms = -INFINITY, st = 0, ss = 0, s1 = 0, kl = 0, ce = 0;
+            for (int c = 0; c < K; c++)
+                mt = fmax(mt, zt[c] / T), ms = fmax(ms, zs[c] / T);
+            for (int c = 0; c < K; c++)
+                st += exp(zt[c] / T - mt), ss += exp(zs[c] / T - ms), s1 += exp(zs[c] - ms * T);
+            for (int c = 0; c < K; c++) {
+                double lpt = zt[c] / T - mt - log(st), lps = zs[c] / T - ms - log(ss);
+                kl += exp(lpt) * (lpt - lps);
+                ce -= soft[i * K + c] * (zs[c] - ms * T - log(s1));
+            }
+            ref += (alphas[a] * T * T * kl + (1 - alphas[a]) * ce) / B;
+        }
+        if (!(fabs(loss - ref) <= 1e-4 * fabs(ref)))
+            fail_msg("alpha %g: the step's loss %.8g, from the two models on the host-made view %.8g", alphas[a], loss,
+                     ref);
+        fr_trainer_free(tr);
+        fr_model_free(t);
+        fr_model_free(m);
+        fr_ctx_free(ctx);
+    }
+    fr_aug_policy_free(pol);
+    fx_free(&f);
+}
+
 /* several teachers' logits: a fold teacher's split holds out exactly its fold; out of fold, each cached row is the
  * logits of the teacher of the image's fold (index mod 2), transfer images get the mean of both; an ensemble gives
  * every image the mean; a teacher with other classes or a fold outside the folds is refused */
@@ -567,6 +664,7 @@ int main(void)
         cmocka_unit_test(test_pseudo_report),
         cmocka_unit_test(test_pseudo_flip_ensemble),
         cmocka_unit_test(test_distill_mixup),
+        cmocka_unit_test(test_distill_same_view),
         cmocka_unit_test(test_fold_teachers),
         cmocka_unit_test(test_round_bad_input),
         cmocka_unit_test(test_demo_checks),
