@@ -1,10 +1,13 @@
 #!/usr/bin/python3
 # The knowledge-distillation experiment of the README: the teacher (tools/configs/kd_teacher.ini; with --folds K,
 # K fold teachers trained with train --fold F/K; with several configs, an ensemble of teachers), then for each seed
-# the student alone and the distilled student on the same schedule, and their median test accuracies.
+# the student alone and the distilled student on the same schedule, and their median test accuracies; with
+# --reference, also a second student-alone config per seed (e.g. the best student alone when --alone is the control
+# of a longer, more augmented schedule), so that a gain is not the schedule's.
 # Usage: python3 tools/kd_experiment.py [--frugal build/tools/frugal] [--out runs/kd] [--seeds 1,2,3]
 #        [--teacher CKPT[,CKPT...] | --teacher-config tools/configs/kd_teacher.ini[,MORE.ini...] [--folds K]]
-#        [--alone tools/configs/kd_student_alone.ini] [--distill tools/configs/kd_distill.ini] [--threads N] [--device D]
+#        [--alone tools/configs/kd_student_alone.ini] [--distill tools/configs/kd_distill.ini]
+#        [--reference tools/configs/kd_student_alone.ini] [--threads N] [--device D]
 # Runs already finished in --out (their .json) are reused, so an interrupted experiment continues where it stopped.
 import argparse
 import json
@@ -55,6 +58,8 @@ def main():
                          "(out-of-fold logits; the --distill config must not name a teacher)")
     ap.add_argument("--alone", default=os.path.join(HERE, "configs", "kd_student_alone.ini"))
     ap.add_argument("--distill", default=os.path.join(HERE, "configs", "kd_distill.ini"))
+    ap.add_argument("--reference", help="another student-alone config trained for each seed too (e.g. "
+                                        "tools/configs/kd_student_alone.ini): its median is printed beside the others")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads of each run (0: frugal's default)")
     ap.add_argument("--device", help="device of each run (default: frugal's)")
     a = ap.parse_args()
@@ -66,7 +71,7 @@ def main():
     configs = [c for c in a.teacher_config.split(",") if c]
     if a.folds and len(configs) != 1:
         sys.exit("kd_experiment: --folds needs one --teacher-config")
-    for f in [a.frugal, a.alone, a.distill] + configs:
+    for f in [a.frugal, a.alone, a.distill] + configs + ([a.reference] if a.reference else []):
         if not os.path.exists(f):
             sys.exit("kd_experiment: %s: no such file" % f)
     os.makedirs(a.out, exist_ok=True)
@@ -97,9 +102,12 @@ def main():
         al = run(a.frugal, ["train", "--config", a.alone, "--seed", str(s)], a.out, "alone%d" % s, common)
         kd = run(a.frugal, ["distill", "--config", a.distill] + teacher_args + ["--seed", str(s)], a.out,
                  "distill%d" % s, common)
-        rows.append((s, al, kd))
-        print("seed %d: student alone %.2f%% (val %.2f%%), distilled %.2f%% (val %.2f%%)" %
-              (s, 100 * al["test_accuracy"], 100 * al["val_accuracy"], 100 * kd["test_accuracy"], 100 * kd["val_accuracy"]),
+        ref = run(a.frugal, ["train", "--config", a.reference, "--seed", str(s)], a.out, "reference%d" % s,
+                  common) if a.reference else None
+        rows.append((s, al, kd, ref))
+        print("seed %d: student alone %.2f%% (val %.2f%%), distilled %.2f%% (val %.2f%%)%s" %
+              (s, 100 * al["test_accuracy"], 100 * al["val_accuracy"], 100 * kd["test_accuracy"], 100 * kd["val_accuracy"],
+               "; reference %.2f%% (val %.2f%%)" % (100 * ref["test_accuracy"], 100 * ref["val_accuracy"]) if ref else ""),
               flush=True)
 
     ma = statistics.median(r[1]["test_accuracy"] for r in rows)
@@ -113,6 +121,10 @@ def main():
            os.path.basename(a.distill), os.path.basename(a.alone)))
     print("median test accuracy over seeds %s: student alone %.2f%%, distilled %.2f%%, difference %+.2f points" %
           (a.seeds, 100 * ma, 100 * mk, 100 * (mk - ma)))
+    if a.reference:
+        mr = statistics.median(r[3]["test_accuracy"] for r in rows)
+        print("reference %s (student alone), median %.2f%%: distilled %+.2f points" %
+              (os.path.basename(a.reference), 100 * mr, 100 * (mk - mr)))
 
 
 if __name__ == "__main__":
