@@ -86,7 +86,7 @@ int cmd_demo(int argc, char **argv)
          "FixMatch starts from fresh weights (default: from the pseudo-label student)", false},
         {"threshold", CLI_FLOAT, &fm_thr, "TAU", "FixMatch's confidence threshold (0.8; --quick: 0.95)", false, CLI_RANGE(0, 1)},
         {"mu", CLI_INT, &mu, "MU", "FixMatch's unlabeled images per labeled image in a step", false, CLI_RANGE(1, 1000)},
-        {"lambda-u", CLI_FLOAT, &lambda_u, "X", "FixMatch's unlabeled loss weight", false, CLI_RANGE(0, 1000)},
+        {"lambda-u", CLI_FLOAT, &lambda_u, "X", "FixMatch's unlabeled loss weight (2; --quick: 1)", false, CLI_RANGE(0, 1000)},
         {"strong", CLI_STR, &strong, "POLICY", "FixMatch's strong view", false},
         {"lr", CLI_FLOAT, &lr, "X", "AdamW learning rate of every row", false, CLI_ABOVE(0, 10)},
         {"ema", CLI_FLOAT, &ema, "DECAY", "moving average of the weights in every row, used where it validates better", false,
