@@ -70,6 +70,27 @@ static int rank_collectives(struct fr_dist *d)
         free(x);
         free(all);
     }
+    /* the same sum over parts apart in memory (an empty one too), each added in place: the bits of fr_dist_sum of
+     * the parts laid end to end */
+    {
+        const int64_t cnt[4] = {3, 0, 1001, 1};
+        float *buf = malloc(2000 * sizeof *buf), *flat = malloc(1005 * sizeof *flat);
+        CHECK(buf && flat, "out of memory");
+        float *part[4] = {buf + 1500, buf + 10, buf + 20, buf + 1200}; /* out of order, gaps between them */
+        int64_t at = 0;
+        for (int k = 0; k < 4; k++)
+            for (int64_t i = 0; i < cnt[k]; i++, at++)
+                part[k][i] = flat[at] = value(me, at);
+        CHECK(fr_dist_sum_parts(d, part, cnt, 4) == FR_STATUS_OK, "%s", fr_last_error());
+        CHECK(fr_dist_sum(d, flat, at, NULL) == FR_STATUS_OK, "%s", fr_last_error());
+        at = 0;
+        for (int k = 0; k < 4; k++)
+            for (int64_t i = 0; i < cnt[k]; i++, at++)
+                CHECK(part[k][i] == flat[at] && flat[at] == (float)((double)value(0, at) + (double)value(1, at)),
+                      "part %d, element %lld: %.9g, want %.9g", k, (long long)i, (double)part[k][i], (double)flat[at]);
+        free(buf);
+        free(flat);
+    }
     /* rows split in granules of 4 and gathered in order */
     int64_t n = 37, s, c;
     int32_t rows[37 * 3];

@@ -171,9 +171,10 @@ def main():
             if a.standalone == "together":
                 f = finish(jf)
             s = finish(js)
-            b = run(mpi + ["-x", "FRUGAL_THREADS=1", "-x", "POCL_MAX_PTHREAD_COUNT=1", "-np", "1", a.frugal] + args +
-                    ["--device", "cpu", "--balance", "speed", ":", "-np", "1", "env"] + mark + [a.frugal] +
-                    args + ["--device", a.slow_device, "--balance", "speed"], one, duty, a.period)
+            x = ["-x", "FRUGAL_THREADS=1", "-x", "POCL_MAX_PTHREAD_COUNT=1"]  # Open MPI: -x for its own part only
+            b = run(mpi + x + ["-np", "1", a.frugal] + args + ["--device", "cpu", "--balance", "speed", ":"] + x +
+                    ["-np", "1", "env"] + mark + [a.frugal] + args + ["--device", a.slow_device, "--balance", "speed"],
+                    one, duty, a.period)
             fast.append(f["train_images_per_second"])
             slow.append(s["train_images_per_second"])
             both.append(b["train_images_per_second"])

@@ -332,6 +332,69 @@ enum fr_status fr_dist_gather_rows(struct fr_dist *d, void *buf, int64_t n, size
     return st;
 }
 
+/* the two-rank sum's receive buffer, at least n values */
+static enum fr_status other_buffer(struct fr_dist *d, int64_t n)
+{
+    if (n <= d->other_n)
+        return FR_STATUS_OK;
+    free(d->other);
+    d->other_n = 0;
+    if (!(d->other = malloc((size_t)n * sizeof *d->other)))
+        return fr_error(FR_STATUS_OUT_OF_MEMORY, "gradient sum: out of memory for %lld values", (long long)n);
+    d->other_n = n;
+    return FR_STATUS_OK;
+}
+
+enum fr_status fr_dist_sum_parts(struct fr_dist *d, float *const *part, const int64_t *count, int n_parts)
+{
+    const int size = fr_dist_size(d), me = fr_dist_rank(d);
+    int64_t n = 0;
+    for (int i = 0; i < n_parts; i++)
+        n += count[i];
+    if (size == 1)
+        return FR_STATUS_OK;
+    if (size == 2) { /* two ranks: each sends all its values and adds both in rank order (one exchange instead of two,
+                        the same bytes on the wire; the same sum in the same order on both: the same bits), straight
+                        from and into the parts */
+        enum fr_status st = other_buffer(d, n);
+        struct xfer *x = st == FR_STATUS_OK ? malloc(2 * (size_t)n_parts * sizeof *x) : NULL;
+        if (st == FR_STATUS_OK && !x)
+            st = fr_error(FR_STATUS_OUT_OF_MEMORY, "gradient sum: out of memory");
+        int64_t off = 0;
+        for (int i = 0; st == FR_STATUS_OK && i < n_parts; off += count[i], i++) {
+            x[2 * i] = (struct xfer){1 - me, true, part[i], (size_t)count[i] * sizeof(float)};
+            x[2 * i + 1] = (struct xfer){1 - me, false, d->other + off, (size_t)count[i] * sizeof(float)};
+        }
+        if (st == FR_STATUS_OK)
+            st = exchange(d, K_REDUCE, x, 2 * n_parts, "sum");
+        free(x);
+        off = 0;
+        for (int i = 0; st == FR_STATUS_OK && i < n_parts; off += count[i], i++) {
+            float *v = part[i];
+            const float *o = d->other + off;
+            /* two floats added in float: the same bits as in double, rounded once (53 bits hold the exact sum of two
+               24-bit ones to round), twice as fast; a + b = b + a, so both ranks get the same bits */
+            for (int64_t j = 0; j < count[i]; j++)
+                v[j] = v[j] + o[j];
+        }
+        return st;
+    }
+    if (n_parts == 1)
+        return fr_dist_sum(d, part[0], n, NULL);
+    float *flat = malloc((size_t)(n > 0 ? n : 1) * sizeof *flat); /* more ranks: the parts as one array */
+    if (!flat)
+        return fr_error(FR_STATUS_OUT_OF_MEMORY, "gradient sum: out of memory for %lld values", (long long)n);
+    int64_t off = 0;
+    for (int i = 0; i < n_parts; off += count[i], i++)
+        memcpy(flat + off, part[i], (size_t)count[i] * sizeof *flat);
+    enum fr_status st = fr_dist_sum(d, flat, n, NULL);
+    off = 0;
+    for (int i = 0; st == FR_STATUS_OK && i < n_parts; off += count[i], i++)
+        memcpy(part[i], flat + off, (size_t)count[i] * sizeof *flat);
+    free(flat);
+    return st;
+}
+
 enum fr_status fr_dist_sum(struct fr_dist *d, float *v, int64_t n, const double *weight)
 {
     const int size = fr_dist_size(d), me = fr_dist_rank(d);
@@ -341,26 +404,17 @@ enum fr_status fr_dist_sum(struct fr_dist *d, float *v, int64_t n, const double 
                 v[i] = (float)(weight[0] * (double)v[i]);
         return FR_STATUS_OK;
     }
-    if (size == 2) { /* two ranks: each sends all its values and adds both in rank order (one exchange instead of two,
-                        the same bytes on the wire; the same sum in the same order on both: the same bits) */
-        if (n > d->other_n) {
-            free(d->other);
-            d->other_n = 0;
-            if (!(d->other = malloc((size_t)n * sizeof *d->other)))
-                return fr_error(FR_STATUS_OUT_OF_MEMORY, "gradient sum: out of memory for %lld values", (long long)n);
-            d->other_n = n;
-        }
+    if (size == 2 && !weight)
+        return fr_dist_sum_parts(d, &v, &n, 1);
+    if (size == 2) { /* two ranks, weighted: each sends all its values and adds both in rank order */
+        enum fr_status st = other_buffer(d, n);
         float *other = d->other;
         struct xfer x[2] = {{1 - me, true, v, (size_t)n * sizeof(float)}, {1 - me, false, other, (size_t)n * sizeof(float)}};
-        enum fr_status st = exchange(d, K_REDUCE, x, 2, "sum");
+        if (st == FR_STATUS_OK)
+            st = exchange(d, K_REDUCE, x, 2, "sum");
         const float *r0 = me == 0 ? v : other, *r1 = me == 0 ? other : v;
-        if (st == FR_STATUS_OK && !weight) /* two floats added in float: the same bits as in double, rounded once
-                                              (53 bits hold the exact sum of two 24-bit ones to round), twice as fast */
-            for (int64_t i = 0; i < n; i++)
-                v[i] = r0[i] + r1[i];
-        else if (st == FR_STATUS_OK)
-            for (int64_t i = 0; i < n; i++)
-                v[i] = (float)(weight[0] * (double)r0[i] + weight[1] * (double)r1[i]);
+        for (int64_t i = 0; st == FR_STATUS_OK && i < n; i++)
+            v[i] = (float)(weight[0] * (double)r0[i] + weight[1] * (double)r1[i]);
         return st;
     }
     /* owner r adds chunk r of every rank in rank order, then every rank gathers the owners' chunks */

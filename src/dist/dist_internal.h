@@ -23,6 +23,11 @@ enum fr_status fr_dist_same_net(struct fr_dist *d, const char *what, const struc
 double fr_dist_slowdown(const struct fr_dist *d);
 void fr_dist_slow_down(struct fr_dist *d, double seconds);
 
+/* fr_dist_sum (unweighted) of n_parts arrays part[i][0..count[i]) taken as one array: two ranks exchange and add
+ * them in place (no copy into one array: the data-parallel step sums the gradient tensors' own memory), more ranks
+ * sum a copy. */
+enum fr_status fr_dist_sum_parts(struct fr_dist *d, float *const *part, const int64_t *count, int n_parts);
+
 /* Batch-norm statistics of the whole batch (sync-BN): every rank's (mean, invstd) [2, C] of n_local values per
  * channel, combined in rank order (means weighted by counts, variances with the spread of the means), into out
  * [2, C] (may be `local`); with rm and rv, the running averages take the whole batch's mean and unbiased variance.

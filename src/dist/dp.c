@@ -1,7 +1,7 @@
 /* Data-parallel training steps: between the backward pass and the optimizer update every rank's gradients, its
  * batch-norm running statistics (weighted by its share of the global batch), its loss, a stop vote and its step time
- * travel as one array through fr_dist_sum; the sums come back in place, so every rank applies the same update (and,
- * with --balance speed, makes the same decision to move rows between ranks). */
+ * are summed by fr_dist_sum_parts (the gradients in their own host memory on the CPU path), in place, so every rank
+ * applies the same update (and, with --balance speed, makes the same decision to move rows between ranks). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +18,8 @@ struct fr_dp {
     int n_grads, n_stats;
     float *flat;
     int64_t n;
+    float **part;   /* [n_grads + 1] what the sum adds: the gradients' host memory (CPU) or copies in flat, then */
+    int64_t *count; /* flat's tail (statistics, loss, vote, times, rows); neighbours in memory merged */
     bool vote, stop;
     float global_loss;
     double sync_s, last;
@@ -64,6 +66,8 @@ void fr_dp_free(struct fr_dp *dp)
     free(dp->grads);
     free(dp->stats);
     free(dp->flat);
+    free(dp->part);
+    free(dp->count);
     free(dp->t);
     free(dp->prev_t);
     free(dp->rows);
@@ -102,6 +106,7 @@ static enum fr_status sync_step(void *user)
         }
     }
     float *p = dp->flat;
+    int np = 0;
     enum fr_status st = FR_STATUS_OK;
     if (fr_dist_size(dp->d) == 1) { /* one process (a slowed-down one): nothing to sum */
         st = fr_tensor_get(dp->loss, &dp->global_loss, sizeof(float));
@@ -110,10 +115,17 @@ static enum fr_status sync_step(void *user)
         dp->last = now_s();
         return st;
     }
-    for (int i = 0; i < dp->n_grads && st == FR_STATUS_OK; i++) {
-        st = fr_tensor_get(dp->grads[i], p, fr_nbytes(dp->grads[i]));
+    for (int i = 0; i < dp->n_grads && st == FR_STATUS_OK; i++) { /* host memory: summed where it is; else a copy */
+        float *host = fr_is_contiguous(dp->grads[i]) ? fr_tensor_data(dp->grads[i]) : NULL;
+        if (!host)
+            st = fr_tensor_get(dp->grads[i], p, fr_nbytes(dp->grads[i]));
+        if (np > 0 && dp->part[np - 1] + dp->count[np - 1] == (host ? host : p))
+            dp->count[np - 1] += fr_nelements(dp->grads[i]);
+        else
+            dp->part[np] = host ? host : p, dp->count[np++] = fr_nelements(dp->grads[i]);
         p += fr_nelements(dp->grads[i]);
     }
+    float *tail = p;
     for (int i = 0; i < dp->n_stats && st == FR_STATUS_OK; i++) {
         int64_t m = fr_nelements(dp->stats[i]);
         st = fr_tensor_get(dp->stats[i], p, fr_nbytes(dp->stats[i]));
@@ -127,11 +139,16 @@ static enum fr_status sync_step(void *user)
     for (int r = 0; r < dp->nr; r++) /* every rank's step time and rows: its own slot, zeros elsewhere */
         p[r] = r == fr_dist_rank(dp->d) ? (float)dp->step_s : 0.0f,
         p[dp->nr + r] = r == fr_dist_rank(dp->d) ? (float)dp->my_rows : 0.0f;
+    if (np > 0 && dp->part[np - 1] + dp->count[np - 1] == tail)
+        dp->count[np - 1] += dp->flat + dp->n - tail;
+    else
+        dp->part[np] = tail, dp->count[np++] = dp->flat + dp->n - tail;
     if (st == FR_STATUS_OK)
-        st = fr_dist_sum(dp->d, dp->flat, dp->n, NULL);
+        st = fr_dist_sum_parts(dp->d, dp->part, dp->count, np);
     p = dp->flat;
     for (int i = 0; i < dp->n_grads && st == FR_STATUS_OK; i++) {
-        st = fr_tensor_set(dp->grads[i], p, fr_nbytes(dp->grads[i]));
+        if (!fr_is_contiguous(dp->grads[i]) || !fr_tensor_data(dp->grads[i]))
+            st = fr_tensor_set(dp->grads[i], p, fr_nbytes(dp->grads[i]));
         p += fr_nelements(dp->grads[i]);
     }
     for (int i = 0; i < dp->n_stats && st == FR_STATUS_OK; i++) {
@@ -204,6 +221,8 @@ enum fr_status fr_dp_new(struct fr_dist *d, struct fr_trainer *tr, struct fr_mod
     if (dp) {
         dp->grads = calloc((size_t)nt + 1, sizeof *dp->grads);
         dp->stats = calloc((size_t)nt + 1, sizeof *dp->stats);
+        dp->part = calloc((size_t)nt + 2, sizeof *dp->part);
+        dp->count = calloc((size_t)nt + 2, sizeof *dp->count);
         dp->t = calloc((size_t)nr, sizeof *dp->t);
         dp->prev_t = calloc((size_t)nr, sizeof *dp->prev_t);
         dp->rows = calloc((size_t)nr, sizeof *dp->rows);
@@ -214,7 +233,7 @@ enum fr_status fr_dp_new(struct fr_dist *d, struct fr_trainer *tr, struct fr_mod
         dp->c = calloc((size_t)nr, sizeof *dp->c);
         dp->pending = calloc((size_t)nr, sizeof *dp->pending);
     }
-    if (!dp || !dp->grads || !dp->stats || !dp->t || !dp->prev_t || !dp->rows || !dp->prev_n || !dp->win || !dp->a ||
+    if (!dp || !dp->grads || !dp->stats || !dp->part || !dp->count || !dp->t || !dp->prev_t || !dp->rows || !dp->prev_n || !dp->win || !dp->a ||
         !dp->b || !dp->c || !dp->pending) {
         fr_dp_free(dp);
         return fr_error(FR_STATUS_OUT_OF_MEMORY, "data-parallel step: out of memory");
