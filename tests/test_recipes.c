@@ -3,8 +3,8 @@
  * training), the weights' moving average (validated, saved beside the checkpoint, absent without a decay),
  * pseudo-label reports against predictions computed here, test-time flips and teacher ensembles, distillation with
  * MixUp (a step's loss against the teacher and student run on the same view made on the host), out-of-fold and
- * ensemble teacher logits, self-training rounds and the demo's checks (teacher classes, thresholds, no unlabeled
- * images). */
+ * ensemble teacher logits, self-training rounds (students fresh or from their teacher) and the demo's checks
+ * (teacher classes, thresholds, no unlabeled images). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -612,6 +612,53 @@ static void test_round_bad_input(void **state)
     fx_free(&f);
 }
 
+/* a student that starts from its teacher: at a learning rate too small to move it, it predicts the teacher's logits
+ * (a fresh student does not); a student of another architecture is an error */
+static void test_round_from_teacher(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f);
+    struct fr_net *t;
+    /* seed 7: a fresh student's initialisation (seed 1 + round 1) differs */
+    assert_int_equal(fr_net_new(tu_cpu, "t", 1, H, H, K, NULL, 7, &t), FR_STATUS_OK);
+    float *want = malloc((size_t)N * K * sizeof *want), *got = malloc((size_t)N * K * sizeof *got);
+    assert_non_null(want);
+    assert_non_null(got);
+    assert_int_equal(fr_net_predict(t, &f.ds, NULL, N, want), FR_STATUS_OK);
+    struct fr_round_opts ro;
+    fr_round_opts_init(&ro);
+    ro.pseudo.threshold = 0.0f;
+    ro.fit.epochs = 1;
+    ro.fit.batch = 16;
+    ro.fit.sched.base_lr = 1e-9f;
+    double diff[2] = {0, 0};
+    for (int from = 0; from < 2; from++) {
+        ro.from_teacher = from == 1;
+        struct fr_round r;
+        enum fr_status st = fr_self_train_round(t, &f.ds, &f.sp, 1, &ro, &r);
+        if (st != FR_STATUS_OK)
+            print_message("%s\n", fr_last_error());
+        assert_int_equal(st, FR_STATUS_OK);
+        assert_int_equal(fr_net_predict(r.student, &f.ds, NULL, N, got), FR_STATUS_OK);
+        for (int64_t i = 0; i < (int64_t)N * K; i++)
+            diff[from] = fmax(diff[from], fabs((double)got[i] - want[i]));
+        fr_round_free(&r);
+    }
+    assert_true(diff[1] < 1e-4); /* ~30 Adam steps of at most 1e-9 each */
+    assert_true(diff[0] > 1e-2); /* another initialisation */
+    ro.arch = "c";
+    ro.from_teacher = true;
+    struct fr_round r;
+    assert_int_equal(fr_self_train_round(t, &f.ds, &f.sp, 1, &ro, &r), FR_STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(fr_last_error(), "teacher's architecture (t, not c)"));
+    assert_null(r.student);
+    free(want);
+    free(got);
+    fr_net_free(t);
+    fx_free(&f);
+}
+
 static void test_demo_checks(void **state)
 {
     (void)state;
@@ -628,6 +675,10 @@ static void test_demo_checks(void **state)
     o.fixmatch.fit.threshold = 2.0f;
     assert_int_equal(fr_demo_check(&o), FR_STATUS_INVALID_ARGUMENT);
     assert_non_null(strstr(fr_last_error(), "threshold 2"));
+    fr_demo_opts_init(&o, true);
+    o.ns_epochs = 0;
+    assert_int_equal(fr_demo_check(&o), FR_STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(fr_last_error(), "Noisy Student 0"));
     fr_demo_opts_init(&o, true);
     o.ensemble = 11; /* at most 10 earlier models join a teacher */
     assert_int_equal(fr_demo_check(&o), FR_STATUS_INVALID_ARGUMENT);
@@ -667,6 +718,7 @@ int main(void)
         cmocka_unit_test(test_distill_same_view),
         cmocka_unit_test(test_fold_teachers),
         cmocka_unit_test(test_round_bad_input),
+        cmocka_unit_test(test_round_from_teacher),
         cmocka_unit_test(test_demo_checks),
     };
     return cmocka_run_group_tests(tests, tu_cpu_setup, tu_cpu_teardown);

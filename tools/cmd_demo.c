@@ -43,14 +43,14 @@ int cmd_demo(int argc, char **argv)
     const char *cmd = "demo";
     struct rc_common c;
     rc_defaults(&c, NULL, NULL);
-    bool quick = false, fm_fresh = false;
+    bool quick = false, fm_fresh = false, ns_fresh = false;
     /* the flags start at the full demo's settings; --quick changes those not given */
     struct fr_demo_opts full;
     fr_demo_opts_init(&full, false);
     const char *data = "fmnist", *model = full.arch, *augment = full.augment, *noise = full.noise,
                *strong = full.fixmatch.fit.strong;
     int64_t test_limit = 0, labels = 1000, epochs = full.epochs, fm_epochs = full.fixmatch_epochs,
-            repeat = full.labeled_repeat, rounds = full.rounds, ensemble = full.ensemble, mu = full.fixmatch.fit.mu;
+            repeat = full.labeled_repeat, ns_epochs = full.ns_epochs, rounds = full.rounds, ensemble = full.ensemble, mu = full.fixmatch.fit.mu;
     double ratio = full.unlabeled_ratio, pl_thr = full.pl_threshold, ns_thr = full.ns_threshold,
            fm_thr = full.fixmatch.fit.threshold, lambda_u = full.fixmatch.fit.lambda_u, lr = full.fit.sched.base_lr,
            ema = full.fit.optim.ema;
@@ -64,7 +64,7 @@ int cmd_demo(int argc, char **argv)
         {"labels", CLI_INT, &labels, "N", "label budget, validation included (1000)", false, CLI_RANGE(1, RC_MAX_COUNT)},
         {"arch", CLI_STR, &model, "t|c|s|m|MODELFILE", "every row's model", false},
         CLI_DEPRECATED("model", "arch"),
-        {"epochs", CLI_INT, &epochs, "N", "epochs of the baselines and the self-training students (20; --quick: 6)", false,
+        {"epochs", CLI_INT, &epochs, "N", "epochs of the baselines and the pseudo-label student (20; --quick: 6)", false,
          CLI_RANGE(1, 1000000)},
         {"labeled-repeat", CLI_INT, &repeat, "N", "labeled images per epoch, repeated, in every row but FixMatch", false,
          CLI_RANGE(1, 10000)},
@@ -73,16 +73,20 @@ int cmd_demo(int argc, char **argv)
         {"pl-threshold", CLI_FLOAT, &pl_thr, "X", "pseudo-label confidence threshold", false, CLI_RANGE(0, 1)},
         {"ns-threshold", CLI_FLOAT, &ns_thr, "X", "Noisy Student confidence threshold", false, CLI_RANGE(0, 1)},
         {"rounds", CLI_INT, &rounds, "R", "Noisy Student rounds (2; --quick: 1)", false, CLI_RANGE(0, 10)},
+        {"ns-epochs", CLI_INT, &ns_epochs, "N", "epochs of the Noisy Student students (10; --quick: 6)", false,
+         CLI_RANGE(1, 1000000)},
+        {"ns-fresh", CLI_BOOL, &ns_fresh, NULL,
+         "Noisy Student students start from fresh weights at the full learning rate (default: from their teacher)", false},
         {"ensemble", CLI_INT, &ensemble, "N", "earlier semi-supervised rows' models that join a Noisy Student teacher (2)",
          false, CLI_RANGE(0, 10)},
         {"unlabeled-ratio", CLI_FLOAT, &ratio, "K", "unlabeled images per labeled image (default 0 = all)", false, CLI_RANGE(0, 1e6)},
-        {"fixmatch-epochs", CLI_INT, &fm_epochs, "N", "FixMatch's passes over the unlabeled images (10; --quick: 2)", false,
+        {"fixmatch-epochs", CLI_INT, &fm_epochs, "N", "FixMatch's passes over the unlabeled images (20; --quick: 2)", false,
          CLI_RANGE(1, 1000000)},
         {"fixmatch-fresh", CLI_BOOL, &fm_fresh, NULL,
          "FixMatch starts from fresh weights (default: from the pseudo-label student)", false},
-        {"threshold", CLI_FLOAT, &fm_thr, "TAU", "FixMatch's confidence threshold", false, CLI_RANGE(0, 1)},
+        {"threshold", CLI_FLOAT, &fm_thr, "TAU", "FixMatch's confidence threshold (0.8; --quick: 0.95)", false, CLI_RANGE(0, 1)},
         {"mu", CLI_INT, &mu, "MU", "FixMatch's unlabeled images per labeled image in a step", false, CLI_RANGE(1, 1000)},
-        {"lambda-u", CLI_FLOAT, &lambda_u, "X", "FixMatch's unlabeled loss weight", false, CLI_RANGE(0, 1000)},
+        {"lambda-u", CLI_FLOAT, &lambda_u, "X", "FixMatch's unlabeled loss weight (2; --quick: 1)", false, CLI_RANGE(0, 1000)},
         {"strong", CLI_STR, &strong, "POLICY", "FixMatch's strong view", false},
         {"lr", CLI_FLOAT, &lr, "X", "AdamW learning rate of every row", false, CLI_ABOVE(0, 10)},
         {"ema", CLI_FLOAT, &ema, "DECAY", "moving average of the weights in every row, used where it validates better", false,
@@ -99,7 +103,7 @@ int cmd_demo(int argc, char **argv)
         field = var;
     SET("arch", model, o.arch) SET("augment", augment, o.augment) SET("noise", noise, o.noise)
     SET("strong", strong, o.fixmatch.fit.strong) SET("epochs", (int)epochs, o.epochs)
-    SET("fixmatch-epochs", (int)fm_epochs, o.fixmatch_epochs) SET("labeled-repeat", (int)repeat, o.labeled_repeat)
+    SET("fixmatch-epochs", (int)fm_epochs, o.fixmatch_epochs) SET("labeled-repeat", (int)repeat, o.labeled_repeat) SET("ns-epochs", (int)ns_epochs, o.ns_epochs)
     SET("rounds", (int)rounds, o.rounds) SET("ensemble", (int)ensemble, o.ensemble) SET("mu", (int)mu, o.fixmatch.fit.mu) SET("unlabeled-ratio", ratio, o.unlabeled_ratio)
     SET("pl-threshold", (float)pl_thr, o.pl_threshold) SET("ns-threshold", (float)ns_thr, o.ns_threshold)
     SET("threshold", (float)fm_thr, o.fixmatch.fit.threshold) SET("lambda-u", (float)lambda_u, o.fixmatch.fit.lambda_u)
@@ -107,6 +111,8 @@ int cmd_demo(int argc, char **argv)
 #undef SET
     if (fm_fresh)
         o.fixmatch_init = false;
+    if (ns_fresh)
+        o.ns_from_teacher = false;
     if (o.augment && !strcmp(o.augment, "none"))
         o.augment = NULL;
     if (o.noise && !strcmp(o.noise, "none"))

@@ -27,7 +27,7 @@ int cmd_noisy_student(int argc, char **argv)
                *teacher_augment = NULL;
     int64_t rounds = 2, teacher_epochs = 60, labeled_repeat = 10;
     double threshold = 0.3, dropout = 0.5, sdepth = 0.8, ratio = 0;
-    bool soft = true, hard = false, balance = true, flip = false, ensemble = false;
+    bool soft = true, hard = false, balance = true, flip = false, ensemble = false, from_teacher = false;
     struct cli_opt opts[] = {
         RC_COMMON_OPTS(&c),
         {"out", CLI_STR, &c.out, "DIR", "teacher.safetensors, round<R>.safetensors, metrics.jsonl", false},
@@ -43,6 +43,8 @@ int cmd_noisy_student(int argc, char **argv)
         {"hard", CLI_BOOL, &hard, NULL, "hard pseudo-labels", false},
         {"balance", CLI_BOOL, &balance, NULL, "balance pseudo-labels per class (default; --balance=false)", false},
         {"flip", CLI_BOOL, &flip, NULL, "the teacher averages each image's probabilities with its mirror image's", false},
+        {"from-teacher", CLI_BOOL, &from_teacher, NULL, "each student starts from its teacher's weights (same architecture)",
+         false},
         {"ensemble", CLI_BOOL, &ensemble, NULL, "the teacher averages its probabilities with every earlier round's teacher",
          false},
         {"noise", CLI_STR, &noise, "POLICY", "student input noise ('randaugment(n=2,m=9)'; none)", false},
@@ -199,6 +201,7 @@ int cmd_noisy_student(int argc, char **argv)
     ro.arch = student;
     ro.noise = student_noise;
     ro.pseudo = (struct fr_pseudo_opts){.threshold = (float)threshold, .balance = balance, .flip = flip};
+    ro.from_teacher = from_teacher;
     ro.soft = soft;
     ro.labeled_repeat = (int)labeled_repeat;
     ro.unlabeled_ratio = ratio;

@@ -267,6 +267,7 @@ struct fr_round_opts {
     bool soft;                    /* learn the teacher's probabilities (else its argmax) */
     int labeled_repeat;           /* the labeled images appear this many times per epoch (>= 1) */
     double unlabeled_ratio;       /* unlabeled images per labeled image and round (0 = all) */
+    bool from_teacher;            /* the student starts from the teacher's weights (same architecture), else fresh */
     struct fr_fit_opts fit;       /* the student's training: fit.augment is its input noise, fit.seed the run's seed */
 };
 void fr_round_opts_init(struct fr_round_opts *o); /* student t, threshold 0.3, balanced soft labels, repeat 1 */
@@ -340,6 +341,9 @@ struct fr_demo_opts {
     struct fr_fixmatch_opts fixmatch; /* threshold, mu, lambda_u, strong view (its fit's other fields are not used) */
     int fixmatch_epochs;              /* passes over the unlabeled images */
     bool fixmatch_init;               /* FixMatch starts from the pseudo-label student (true), else fresh */
+    bool ns_from_teacher;             /* Noisy Student students start from their teacher at half the learning rate
+                                         (true), else fresh at the full one */
+    int ns_epochs;                    /* Noisy Student students' epochs (10, quick 6) */
     struct fr_fit_opts fit;           /* optimizer, learning rate, ema, seed, out_dir, stop, progress callbacks */
     void (*on_stage)(void *user, const char *method); /* a row's training starts */
     void (*on_row)(void *user, const struct fr_demo_row *row);

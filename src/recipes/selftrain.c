@@ -8,6 +8,7 @@
 
 #include "frugal/recipes.h"
 #include "frugal/rng_host.h"
+#include "recipes_internal.h"
 
 static double now_s(void)
 {
@@ -95,6 +96,13 @@ enum fr_status fr_self_train_round(struct fr_net *teacher, const struct fr_datas
     if (st == FR_STATUS_OK)
         st = fr_net_new_ex(teacher->be, o->arch, &o->noise, ds->c, ds->h, ds->w, teacher->n_classes,
                            teacher->class_names, seed, &out->student);
+    if (st == FR_STATUS_OK && o->from_teacher) {
+        if (strcmp(out->student->arch, teacher->arch) != 0)
+            st = fr_error(FR_STATUS_INVALID_ARGUMENT, "self-training: a student that starts from its teacher needs the "
+                          "teacher's architecture (%s, not %s)", teacher->arch, out->student->arch);
+        else
+            st = fr_model_copy_tensors(out->student->model, teacher->model);
+    }
     if (st == FR_STATUS_OK) {
         struct fr_fit_opts fo = o->fit;
         fo.seed = seed;
