@@ -1237,6 +1237,15 @@ static void test_config_files(void **state)
     write_text(e, "json = true\n");
     assert_int_equal(run("devices --config %s", e), 0);
     assert_non_null(strstr(g_out, "\"command\":\"devices\""));
+    /* a comment longer than the INI reader's 200-byte lines stays a comment; a setting that long is named */
+    char text[700], want[700];
+    snprintf(text, sizeof text, "; %0300d\n  # %0250d\noptimizer = bogus\n", 7, 8);
+    write_text(e, text);
+    expect_usage("--optimizer bogus", "train --config %s --data fmnist", e);
+    snprintf(text, sizeof text, "json = true\n\noptimizer = sgd ; %0300d\n", 9);
+    write_text(e, text);
+    snprintf(want, sizeof want, "%s:3: a setting longer than this reader's lines (up to 198 characters)", e);
+    expect_usage(want, "train --config %s --data fmnist", e);
 }
 
 /* ---------- findings 29, 30, 38, 39: one name per flag, help per command, one JSON line per run ---------- */

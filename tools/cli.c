@@ -249,7 +249,34 @@ struct ini_state {
     const char *cmd, *path;
     struct cli_opt *opts;
     int source, rc;
+    FILE *f;
+    char *line; /* the physical line being read (getline's) */
+    size_t cap;
+    int lineno, too_long, max; /* the line that does not fit inih's buffer (0: none); the longest that does */
 };
+
+/* inih's reader (as fgets): whole lines, so that a comment longer than inih's line buffer (200 bytes in Debian's
+ * build) stays a comment instead of going on as a line of its own, and a longer setting ends the file with an error
+ * of its own instead of "not a 'key = value' line" */
+static char *read_ini_line(char *str, int num, void *user)
+{
+    struct ini_state *s = user;
+    ssize_t n = getline(&s->line, &s->cap, s->f);
+    if (n < 0)
+        return NULL;
+    s->lineno++;
+    s->max = num - 2; /* a newline and the terminating zero */
+    const char *t = s->line + strspn(s->line, " \t");
+    if (n < num)
+        memcpy(str, s->line, (size_t)n + 1);
+    else if (*t == ';' || *t == '#')
+        snprintf(str, (size_t)num, ";\n");
+    else {
+        s->too_long = s->lineno;
+        return NULL;
+    }
+    return str;
+}
 
 static int on_ini(void *user, const char *section, const char *name, const char *value)
 {
@@ -303,11 +330,15 @@ static int load_config(const char *cmd, const char *path, struct cli_opt *opts, 
     FILE *f = fopen(path, "r");
     if (!f)
         return cli_error(cmd, CLI_USAGE, "%s: cannot open config file: %s", path, strerror(errno));
-    struct ini_state s = {cmd, path, opts, source, CLI_OK};
-    int line = ini_parse_file(f, on_ini, &s);
+    struct ini_state s = {cmd, path, opts, source, CLI_OK, f, NULL, 0, 0, 0, 0};
+    int line = ini_parse_stream(read_ini_line, &s, on_ini, &s);
     fclose(f);
+    free(s.line);
     if (s.rc != CLI_OK)
         return s.rc;
+    if (s.too_long)
+        return cli_error(cmd, CLI_USAGE, "%s:%d: a setting longer than this reader's lines (up to %d characters)", path,
+                         s.too_long, s.max);
     if (line > 0)
         return cli_error(cmd, CLI_USAGE, "%s:%d: not a 'key = value' line", path, line);
     return CLI_OK;
