@@ -85,7 +85,19 @@ bool fr_dp_stop(const struct fr_dp *dp) { return dp->stop; }
 float fr_dp_loss(const struct fr_dp *dp) { return dp->global_loss; }
 double fr_dp_sync_seconds(const struct fr_dp *dp) { return dp->sync_s; }
 
-/* [grads | share·stats | loss | vote] -> fr_dist_sum -> back into the tensors */
+/* a gradient's host memory when the sum can work in it (the CPU path), else NULL (it goes through flat) */
+static float *grad_host(struct fr_tensor *g) { return fr_is_contiguous(g) ? fr_tensor_data(g) : NULL; }
+
+/* one more array for fr_dist_sum_parts, joined to the last when it follows it in memory */
+static void add_part(struct fr_dp *dp, int *np, float *at, int64_t n)
+{
+    if (*np > 0 && dp->part[*np - 1] + dp->count[*np - 1] == at)
+        dp->count[*np - 1] += n;
+    else
+        dp->part[*np] = at, dp->count[(*np)++] = n;
+}
+
+/* [grads | share·stats | loss | vote] -> fr_dist_sum_parts -> back into the tensors */
 static enum fr_status sync_step(void *user)
 {
     struct fr_dp *dp = user;
@@ -116,13 +128,10 @@ static enum fr_status sync_step(void *user)
         return st;
     }
     for (int i = 0; i < dp->n_grads && st == FR_STATUS_OK; i++) { /* host memory: summed where it is; else a copy */
-        float *host = fr_is_contiguous(dp->grads[i]) ? fr_tensor_data(dp->grads[i]) : NULL;
+        float *host = grad_host(dp->grads[i]);
         if (!host)
             st = fr_tensor_get(dp->grads[i], p, fr_nbytes(dp->grads[i]));
-        if (np > 0 && dp->part[np - 1] + dp->count[np - 1] == (host ? host : p))
-            dp->count[np - 1] += fr_nelements(dp->grads[i]);
-        else
-            dp->part[np] = host ? host : p, dp->count[np++] = fr_nelements(dp->grads[i]);
+        add_part(dp, &np, host ? host : p, fr_nelements(dp->grads[i]));
         p += fr_nelements(dp->grads[i]);
     }
     float *tail = p;
@@ -139,15 +148,12 @@ static enum fr_status sync_step(void *user)
     for (int r = 0; r < dp->nr; r++) /* every rank's step time and rows: its own slot, zeros elsewhere */
         p[r] = r == fr_dist_rank(dp->d) ? (float)dp->step_s : 0.0f,
         p[dp->nr + r] = r == fr_dist_rank(dp->d) ? (float)dp->my_rows : 0.0f;
-    if (np > 0 && dp->part[np - 1] + dp->count[np - 1] == tail)
-        dp->count[np - 1] += dp->flat + dp->n - tail;
-    else
-        dp->part[np] = tail, dp->count[np++] = dp->flat + dp->n - tail;
+    add_part(dp, &np, tail, dp->flat + dp->n - tail);
     if (st == FR_STATUS_OK)
         st = fr_dist_sum_parts(dp->d, dp->part, dp->count, np);
     p = dp->flat;
     for (int i = 0; i < dp->n_grads && st == FR_STATUS_OK; i++) {
-        if (!fr_is_contiguous(dp->grads[i]) || !fr_tensor_data(dp->grads[i]))
+        if (!grad_host(dp->grads[i]))
             st = fr_tensor_set(dp->grads[i], p, fr_nbytes(dp->grads[i]));
         p += fr_nelements(dp->grads[i]);
     }
