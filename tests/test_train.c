@@ -318,6 +318,81 @@ static void test_stage_devices_and_threads(void **state)
     unsetenv("FRUGAL_CL_FP64");
 }
 
+/* every weight and state tensor of a model t, c or s after three flipped, shifted steps on `threads` CPU threads */
+static float *weights_after_steps(const char *arch, int threads, size_t *n_floats)
+{
+    struct fr_backend *b = fr_backend_cpu_new(threads);
+    struct fr_aug_policy *pol;
+    assert_int_equal(fr_aug_policy_parse("hflip;translate(x=0.1,y=0.1)", &pol), FR_STATUS_OK);
+    struct fr_ctx *ctx = fr_ctx_new();
+    struct fr_model *m;
+    assert_int_equal(fr_model_builtin(ctx, arch, 1, SH, SH, SK, &m), FR_STATUS_OK);
+    assert_int_equal(fr_model_alloc(m, b), FR_STATUS_OK);
+    assert_int_equal(fr_model_init(m, 11, FR_INIT_DEFAULT, NULL), FR_STATUS_OK);
+    struct fr_trainer_opts o;
+    fr_trainer_opts_init(&o);
+    o.batch = SB;
+    o.input = FR_U8;
+    o.augment = pol;
+    fr_optim_params_init(&o.optim, FR_OPTIM_ADAMW);
+    struct fr_trainer *tr;
+    if (fr_trainer_new(m, b, &o, &tr) != FR_STATUS_OK)
+        fail_msg("trainer, model %s: %s", arch, fr_last_error());
+    static uint8_t img[SB * SH * SH];
+    int32_t lab[SB];
+    synthetic(img, SB, lab);
+    float *prog = malloc(sizeof(float) * SB * FR_AUG_REC * fr_aug_policy_max_ops(pol));
+    for (uint32_t s = 0; s < 3; s++) {
+        assert_int_equal(fr_aug_policy_draw_batch(pol, 3, s, 0, SB, SB, SH, SH, prog, NULL), FR_STATUS_OK);
+        struct fr_batch_in in = {.images = img, .prog = prog, .targets = lab};
+        if (fr_trainer_submit(tr, &in, 0.01f, NULL) != FR_STATUS_OK)
+            fail_msg("step %u, model %s: %s", s, arch, fr_last_error());
+    }
+    assert_int_equal(fr_trainer_finish(tr, NULL), FR_STATUS_OK);
+    size_t n = 0;
+    for (int i = 0; i < fr_model_n_tensors(m); i++)
+        n += (size_t)fr_nelements(fr_model_tensor(m, i).t);
+    float *w = malloc(n * sizeof *w), *at = w;
+    for (int i = 0; i < fr_model_n_tensors(m); i++) {
+        struct fr_tensor *t = fr_model_tensor(m, i).t;
+        assert_int_equal(fr_tensor_get(t, at, fr_nbytes(t)), FR_STATUS_OK);
+        at += fr_nelements(t);
+    }
+    *n_floats = n;
+    free(prog);
+    fr_trainer_free(tr);
+    fr_model_free(m);
+    fr_ctx_free(ctx);
+    fr_aug_policy_free(pol);
+    fr_backend_free(b);
+    return w;
+}
+
+/* A seed gives the same weights at any thread count (the CPU path's sums do not depend on how work is split):
+ * models t (convolutions), c (batch-norm, dropout) and s (Winograd convolution, a wide linear layer), bit for bit
+ * on 1, 2 and 3 threads. */
+static void test_same_weights_any_threads(void **state)
+{
+    (void)state;
+    const char *archs[] = {"t", "c", "s"};
+    for (int a = 0; a < 3; a++) {
+        size_t n1, n;
+        float *one = weights_after_steps(archs[a], 1, &n1);
+        for (int threads = 2; threads <= 3; threads++) {
+            float *w = weights_after_steps(archs[a], threads, &n);
+            assert_int_equal(n, n1);
+            size_t i = 0;
+            while (i < n && memcmp(&w[i], &one[i], sizeof *w) == 0)
+                i++;
+            if (i < n)
+                fail_msg("model %s on %d threads: value %zu of %zu is %.9g, on 1 thread %.9g", archs[a], threads, i,
+                         n, (double)w[i], (double)one[i]);
+            free(w);
+        }
+        free(one);
+    }
+}
+
 #if FRUGAL_HAVE_OPENCL
 /* The overlapped path's failures on OpenCL (fault injection): an upload, the late loss read and the wait for it
  * fail with a one-line status naming the call; the trainer goes on afterwards. */
@@ -497,6 +572,7 @@ int main(void)
         cmocka_unit_test(test_predict_u8),
         cmocka_unit_test(test_stage_matches_host_pipeline),
         cmocka_unit_test(test_stage_devices_and_threads),
+        cmocka_unit_test(test_same_weights_any_threads),
 #if FRUGAL_HAVE_OPENCL
         cmocka_unit_test(test_async_failures),
 #endif

@@ -381,6 +381,8 @@ enum fr_status fr_cpu_conv2d_bwd_input(struct fr_cpu_kctx *k, struct fr_tensor *
 /* ---- grad weight: dW += gy·colᵀ over samples; one partial sum per chunk of samples, added in a fixed
  * order (the result does not depend on which thread ran which chunk) ---- */
 
+#define BWDW_CHUNKS 16 /* partial sums of dW at most: the most threads this op uses, 16 copies of dW in memory */
+
 struct bwdw_job {
     struct conv_geom g;
     const float *x, *gy;
@@ -429,20 +431,23 @@ enum fr_status fr_cpu_conv2d_bwd_weight(struct fr_cpu_kctx *k, struct fr_tensor 
         return fr_cpu_wino_bwd_weight(k, &j.g, j.x, j.gy, j.dw, dst->name);
     j.trans = j.g.kg < 16 && j.g.og > j.g.kg;
     int nt = fr_threadpool_size(k->pool);
-    bool par = per_sample_threads(k, j.g.n);
     size_t per = j.g.direct ? 0 : (size_t)(j.g.kg * j.g.ohw), wsize = (size_t)(j.g.o * j.g.kg);
-    int64_t tasks = par ? nt : 1;
+    /* the chunks depend on the batch alone, not on the thread count: the same sums in the same order at any
+       --threads, so a seed gives the same weights on 1 or 16 threads */
+    int64_t tasks = FR_MIN(j.g.n, BWDW_CHUNKS);
     j.chunk = (j.g.n + tasks - 1) / tasks;
     tasks = (j.g.n + j.chunk - 1) / j.chunk;
+    bool par = tasks > 1 && nt > 1;
     j.col = fr_cpu_scratch(k, 0, (per * (size_t)(par ? nt : 1) + 16) * sizeof(float));
     j.part = fr_cpu_scratch(k, 1, (size_t)tasks * wsize * sizeof(float));
     if (!j.col || !j.part)
         return fr_error(FR_STATUS_OUT_OF_MEMORY, "conv2d_bwd_weight '%s': no memory for the column buffer", dst->name);
-    if (tasks > 1) {
+    if (par) {
         fr_threadpool_run(k->pool, tasks, bwdw_task, &j);
     } else {
         j.gemm_pool = k->pool;
-        bwdw_range(&j, 0, j.g.n, j.col, j.part);
+        for (int64_t t = 0; t < tasks; t++)
+            bwdw_range(&j, t * j.chunk, FR_MIN(j.g.n, (t + 1) * j.chunk), j.col, j.part + (size_t)t * wsize);
     }
     /* dw = Σ_t part_t, in chunk order; transposed parts hold [kg, og] per group */
     const struct conv_geom *g = &j.g;
