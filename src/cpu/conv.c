@@ -446,8 +446,8 @@ enum fr_status fr_cpu_conv2d_bwd_weight(struct fr_cpu_kctx *k, struct fr_tensor 
         fr_threadpool_run(k->pool, tasks, bwdw_task, &j);
     } else {
         j.gemm_pool = k->pool;
-        for (int64_t t = 0; t < tasks; t++)
-            bwdw_range(&j, t * j.chunk, FR_MIN(j.g.n, (t + 1) * j.chunk), j.col, j.part + (size_t)t * wsize);
+        for (int64_t t = 0; t < tasks; t++) /* the same chunks in turn, one column buffer */
+            bwdw_task(&j, t, 0);
     }
     /* dw = Σ_t part_t, in chunk order; transposed parts hold [kg, og] per group */
     const struct conv_geom *g = &j.g;
