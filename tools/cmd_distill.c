@@ -202,11 +202,7 @@ int cmd_distill(int argc, char **argv)
     fo.alpha = (float)alpha;
     fo.temperature = (float)temperature;
     fo.teacher = tnet;
-    fo.val_ds = train;
-    fo.val_idx = sp.val;
-    fo.n_val = sp.n_val;
-    fo.meta = meta.kv;
-    fo.n_meta = meta.n;
+    rc_fit_on_split(&fo, train, &sp, &meta);
     struct fr_fit_result fr;
     if ((rc = rc_run_fit(cmd, be, net, &ts, &fo, &fr)) != CLI_OK)
         goto done;

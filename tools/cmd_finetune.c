@@ -110,11 +110,7 @@ int cmd_finetune(int argc, char **argv)
     }
     fprintf(stderr, "frugal %s: %s, model %s, head '%s*' with %d classes, backbone %s, %lld labeled images\n", cmd,
             from, net->arch, head, net->n_classes, frozen ? "frozen" : "fine-tuned", (long long)sp.n_labeled);
-    fo.val_ds = train;
-    fo.val_idx = sp.val;
-    fo.n_val = sp.n_val;
-    fo.meta = meta.kv;
-    fo.n_meta = meta.n;
+    rc_fit_on_split(&fo, train, &sp, &meta);
     struct fr_fit_result fr;
     if ((rc = rc_run_fit(cmd, be, net, &ts, &fo, &fr)) != CLI_OK)
         goto done;

@@ -90,9 +90,7 @@ int cmd_fixmatch(int argc, char **argv)
         goto done;
     fprintf(stderr, "frugal %s: model %s, %lld labeled training images + %lld validation, %lld unlabeled, %s\n", cmd,
             net->arch, (long long)sp.n_labeled, (long long)sp.n_val, (long long)sp.n_unlabeled, train->source);
-    fm.fit.val_ds = train;
-    fm.fit.val_idx = sp.val;
-    fm.fit.n_val = sp.n_val;
+    rc_fit_on_split(&fm.fit, train, &sp, NULL);
     rc_install_signals();
     struct progress pr;
     progress_init(&pr, cmd, "fixmatch");

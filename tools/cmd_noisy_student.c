@@ -140,9 +140,7 @@ int cmd_noisy_student(int argc, char **argv)
         struct fr_fit_opts to = fo;
         to.epochs = (int)teacher_epochs;
         to.augment = teacher_augment && strcmp(teacher_augment, "none") ? teacher_augment : NULL;
-        to.val_ds = train;
-        to.val_idx = sp.val;
-        to.n_val = sp.n_val;
+        rc_fit_on_split(&to, train, &sp, NULL);
         to.ckpt_name = "teacher";
         to.metrics_tag = "teacher";
         struct progress pr;
@@ -208,9 +206,7 @@ int cmd_noisy_student(int argc, char **argv)
     ro.fit = fo;
     ro.fit.seed = (uint64_t)c.seed;
     ro.fit.augment = noise;
-    ro.fit.val_ds = train;
-    ro.fit.val_idx = sp.val;
-    ro.fit.n_val = sp.n_val;
+    rc_fit_on_split(&ro.fit, train, &sp, NULL);
     ro.fit.stop = &rc_stop;
     struct fr_round last = {0};
     double last_loss = NAN;

@@ -85,11 +85,7 @@ int cmd_train(int argc, char **argv)
     fprintf(stderr, "frugal %s: model %s (%lld parameters), %lld labeled training images + %lld validation, %s\n", cmd,
             net->arch, (long long)fr_model_n_params(net->model), (long long)sp.n_labeled, (long long)sp.n_val,
             train->source);
-    fo.meta = meta.kv;
-    fo.n_meta = meta.n;
-    fo.val_ds = train;
-    fo.val_idx = sp.val;
-    fo.n_val = sp.n_val;
+    rc_fit_on_split(&fo, train, &sp, &meta);
     struct fr_fit_result fr;
     if ((rc = rc_run_fit(cmd, be, net, &ts, &fo, &fr)) != CLI_OK)
         goto done;

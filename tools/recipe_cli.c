@@ -522,6 +522,18 @@ void rc_meta_make(struct rc_meta *m, const struct rc_common *c, const struct rc_
         m->kv[m->n++] = extra[i];
 }
 
+void rc_fit_on_split(struct fr_fit_opts *fo, const struct fr_dataset *train, const struct fr_split *sp,
+                     const struct rc_meta *m)
+{
+    fo->val_ds = train;
+    fo->val_idx = sp->val;
+    fo->n_val = sp->n_val;
+    if (m) {
+        fo->meta = m->kv;
+        fo->n_meta = m->n;
+    }
+}
+
 int rc_check_resume(const char *cmd, const char *path, const struct rc_meta *m, const struct fr_net *net,
                     const char *arch, int64_t epochs)
 {

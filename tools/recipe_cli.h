@@ -156,6 +156,9 @@ struct rc_meta {
 /* Fills m with frugal.split_seed/data/labels/val/classes/train_limit/batch (+ `extra` pairs, n_extra <= 4). */
 void rc_meta_make(struct rc_meta *m, const struct rc_common *c, const struct rc_data *d, const struct rc_fit *f,
                   const struct fr_split *sp, const struct fr_kv *extra, int n_extra);
+/* The run's validation images (sp->val of train) and, with m, the checkpoint metadata, into fo. */
+void rc_fit_on_split(struct fr_fit_opts *fo, const struct fr_dataset *train, const struct fr_split *sp,
+                     const struct rc_meta *m);
 /* --resume: the checkpoint at `path` must come from a run with the same metadata (split seed, data, labels,
  * validation, classes, train limit, batch) and, if --arch was given, the same architecture; an already
  * finished run is reported. Exit code. */
