@@ -411,16 +411,26 @@ static void test_distill(void **state)
     assert_true(acc > 0.1 && acc <= 1);
     assert_true(num(o, "teacher_test_accuracy") > 0.2);
     cJSON_Delete(o);
+    /* flips alone: the logits of each image and its mirror image, cached (the same losses as the teacher in the
+     * graph: test_recipes.c); other augmentation: the teacher in the graph */
     assert_int_equal(run("distill --teacher %s " SMALL " --epochs 1 --augment hflip --json", ckpt), 0);
     o = json_out();
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(o, "teacher_logits_cached")));
+    assert_int_equal((int)num(o, "teacher_views"), 2);
+    cJSON_Delete(o);
+    assert_int_equal(run("distill --teacher %s " SMALL " --epochs 1 --augment 'hflip;translate(x=0.1,y=0.1)' --json", ckpt),
+                     0);
+    o = json_out();
     assert_true(cJSON_IsFalse(cJSON_GetObjectItem(o, "teacher_logits_cached")));
+    assert_int_equal((int)num(o, "teacher_views"), 0);
     cJSON_Delete(o);
     /* the cached logits are the teacher's on the very images of each batch: the same run with the teacher in the
-     * graph on an identity augmentation (a flip that never fires) gives the same losses and accuracies */
+     * graph on an identity augmentation (a flip that never fires and a shift by 0) gives the same losses and
+     * accuracies */
     double cached[3], graph[3];
     for (int g = 0; g < 2; g++) {
         assert_int_equal(run("distill --teacher %s " SMALL " --epochs 2 --temperature 2 --alpha 0.5 --seed 3 %s --json",
-                             ckpt, g ? "--augment 'hflip(p=0)'" : ""),
+                             ckpt, g ? "--augment 'hflip(p=0);translate(x=0,y=0)'" : ""),
                          0);
         o = json_out();
         assert_true(cJSON_IsBool(cJSON_GetObjectItem(o, "teacher_logits_cached")) &&
@@ -460,8 +470,15 @@ static void test_distill(void **state)
     expect_usage("has 5: the class indices would not match", "distill --fold-teachers %s/model.safetensors,%s/model.safetensors " SMALL, f0, f5);
     expect_usage("--train-limit 1000, this run uses 900",
                  "distill --fold-teachers %s/model.safetensors,%s/model.safetensors " SMALL " --train-limit 900", f0, f1);
-    expect_usage("drop --augment", "distill --fold-teachers %s/model.safetensors,%s/model.safetensors " SMALL
-                 " --augment hflip", f0, f1);
+    expect_usage("use --augment hflip or none", "distill --fold-teachers %s/model.safetensors,%s/model.safetensors " SMALL
+                 " --augment 'hflip;translate(x=0.1,y=0.1)'", f0, f1);
+    assert_int_equal(run("distill --fold-teachers %s/model.safetensors,%s/model.safetensors " SMALL " --epochs 1 "
+                         "--augment hflip --json", f0, f1),
+                     0);
+    o = json_out();
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(o, "out_of_fold")));
+    assert_int_equal((int)num(o, "teacher_views"), 2);
+    cJSON_Delete(o);
     expect_usage("not both", "distill --teacher %s --fold-teachers %s,%s " SMALL, ckpt, ckpt, ckpt);
     expect_usage("--fold 2/2", "train " SMALL " --fold 2/2");
     expect_usage("--fold 0/2 (now none)", "train " SMALL " --epochs 2 --resume %s/model.safetensors", f0);

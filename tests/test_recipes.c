@@ -330,16 +330,28 @@ static void test_pseudo_flip_ensemble(void **state)
 
 /* distillation with MixUp (consistent teaching: the teacher in the graph sees the same mixed images); a mixing stage
  * that never fires equals distillation without one, for the pure teacher term and with a share of mixed labels */
-static double distill_loss(const struct fx *f, struct fr_net *teacher, const char *augment, float alpha, bool cached,
+/* cached: the teacher's logits computed once, of the images as they are (CACHED), of them and their mirror images
+ * (CACHED_MIRRORED; CACHED_SWAPPED: the two views' logits exchanged, the wrong ones), or the teacher in the graph */
+enum { IN_GRAPH, CACHED, CACHED_MIRRORED, CACHED_SWAPPED };
+static double distill_loss(const struct fx *f, struct fr_net *teacher, const char *augment, float alpha, int cached,
                            enum fr_status want)
 {
     struct fr_net *net;
     assert_int_equal(fr_net_new(tu_cpu, "t", 1, H, H, K, NULL, 6, &net), FR_STATUS_OK);
     struct fr_trainset ts = {.n_classes = K};
     assert_int_equal(fr_trainset_add(&ts, 0, &f->ds, f->sp.labeled, f->sp.n_labeled, NULL, NULL), FR_STATUS_OK);
-    if (cached) {
+    if (cached == CACHED) {
         ts.teacher = malloc((size_t)ts.cap * K * sizeof(float));
         assert_int_equal(fr_net_predict(teacher, &f->ds, ts.idx, ts.n, ts.teacher), FR_STATUS_OK);
+    } else if (cached != IN_GRAPH) {
+        assert_int_equal(fr_trainset_cache_teachers(&ts, &teacher, 1, false, true), FR_STATUS_OK);
+        assert_int_equal(ts.teacher_views, 2);
+        for (int64_t i = 0; cached == CACHED_SWAPPED && i < ts.n; i++)
+            for (int c = 0; c < K; c++) {
+                float *row = ts.teacher + i * 2 * K, z = row[c];
+                row[c] = row[K + c];
+                row[K + c] = z;
+            }
     }
     struct fr_fit_opts fo;
     fr_fit_opts_init(&fo);
@@ -365,17 +377,66 @@ static void test_distill_mixup(void **state)
     struct fr_net *t = teacher_of(&f);
     const float alphas[2] = {1.0f, 0.7f};
     for (int i = 0; i < 2; i++) {
-        double plain = distill_loss(&f, t, "hflip(p=0)", alphas[i], false, FR_STATUS_OK);
-        double never = distill_loss(&f, t, "hflip(p=0);mixup(alpha=1,p=0)", alphas[i], false, FR_STATUS_OK);
-        double mixed = distill_loss(&f, t, "hflip(p=0);mixup(alpha=1)", alphas[i], false, FR_STATUS_OK);
+        double plain = distill_loss(&f, t, "hflip(p=0)", alphas[i], IN_GRAPH, FR_STATUS_OK);
+        double never = distill_loss(&f, t, "hflip(p=0);mixup(alpha=1,p=0)", alphas[i], IN_GRAPH, FR_STATUS_OK);
+        double mixed = distill_loss(&f, t, "hflip(p=0);mixup(alpha=1)", alphas[i], IN_GRAPH, FR_STATUS_OK);
         assert_true(isfinite(plain) && plain > 0 && isfinite(mixed) && mixed > 0);
         if (fabs(never - plain) > 1e-5 * plain)
             fail_msg("alpha %g: a mixup stage that never fires gives loss %.9g, without it %.9g", alphas[i], never, plain);
         assert_true(fabs(mixed - plain) > 1e-4 * plain);
     }
     /* cached logits belong to the un-mixed images */
-    distill_loss(&f, t, "mixup(alpha=1)", 1.0f, true, FR_STATUS_UNSUPPORTED);
+    distill_loss(&f, t, "mixup(alpha=1)", 1.0f, CACHED, FR_STATUS_UNSUPPORTED);
     assert_non_null(strstr(fr_last_error(), "training graph"));
+    fr_net_free(t);
+    fx_free(&f);
+}
+
+/* the teacher's logits cached for each image and its mirror image (fr_trainset_cache_teachers, mirrored) teach as the
+ * teacher in the training graph does on flipped batches: each step takes the logits of the view the student sees */
+static void test_distill_cached_mirror(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f);
+    struct fr_net *t = teacher_of(&f);
+    for (int i = 0; i < 2; i++) {
+        const float alpha = i ? 0.6f : 1.0f;
+        double graph = distill_loss(&f, t, "hflip", alpha, IN_GRAPH, FR_STATUS_OK);
+        double cached = distill_loss(&f, t, "hflip", alpha, CACHED_MIRRORED, FR_STATUS_OK);
+        double swapped = distill_loss(&f, t, "hflip", alpha, CACHED_SWAPPED, FR_STATUS_OK);
+        double unflipped = distill_loss(&f, t, "hflip(p=0)", alpha, CACHED_MIRRORED, FR_STATUS_OK);
+        double plain = distill_loss(&f, t, NULL, alpha, CACHED, FR_STATUS_OK);
+        assert_true(isfinite(graph) && graph > 0);
+        /* equal but for the rounding of the teacher's batches; the images (bands of rows) are nearly symmetric, so the
+           wrong view's logits move the loss by about 1e-4 of it */
+        if (fabs(cached - graph) > 1e-6 * graph)
+            fail_msg("alpha %g: cached mirror views give loss %.9g, the teacher in the graph %.9g", alpha, cached, graph);
+        if (fabs(swapped - graph) < 2e-5 * graph)
+            fail_msg("alpha %g: the wrong view's logits give the same loss %.9g (%.9g)", alpha, swapped, graph);
+        if (fabs(unflipped - plain) > 1e-6 * plain) /* never flipped: the first view, as logits of the plain images */
+            fail_msg("alpha %g: no flip with mirror views %.9g, plain cached logits %.9g", alpha, unflipped, plain);
+    }
+    /* other views than the mirror image need the teacher in the graph */
+    distill_loss(&f, t, "hflip;translate(x=0.1,y=0.1)", 1.0f, CACHED_MIRRORED, FR_STATUS_UNSUPPORTED);
+    assert_non_null(strstr(fr_last_error(), "training graph"));
+    distill_loss(&f, t, "hflip", 1.0f, CACHED, FR_STATUS_UNSUPPORTED);
+    assert_non_null(strstr(fr_last_error(), "as they are"));
+    /* which cached views a run's options allow */
+    struct fr_fit_opts fo;
+    fr_fit_opts_init(&fo);
+    assert_int_equal(fr_fit_teacher_views(&fo), 1);
+    const char *aug[] = {"hflip", "hflip(p=0.3);normalize(mean=0.5,std=0.25)", "hflip;hflip", "none", "vflip",
+                         "hflip;translate(x=0.1,y=0.1)", "hflip;mixup(alpha=1)", "hflip(p=0.5", NULL};
+    const int want[] = {2, 2, 2, 1, 0, 0, 0, 0};
+    for (int i = 0; aug[i]; i++) {
+        fo.augment = aug[i];
+        if (fr_fit_teacher_views(&fo) != want[i])
+            fail_msg("'%s': %d cached views, want %d", aug[i], fr_fit_teacher_views(&fo), want[i]);
+    }
+    fo.augment = "hflip";
+    fo.mixup = 0.2;
+    assert_int_equal(fr_fit_teacher_views(&fo), 0);
     fr_net_free(t);
     fx_free(&f);
 }
@@ -510,7 +571,7 @@ static void test_fold_teachers(void **state)
         none[i] = -1;
     assert_int_equal(fr_trainset_add(&ts, 0, &f.ds, f.sp.labeled, f.sp.n_labeled, NULL, NULL), FR_STATUS_OK);
     assert_int_equal(fr_trainset_add(&ts, 1, &f.ds, f.sp.unlabeled, 10, none, NULL), FR_STATUS_OK);
-    assert_int_equal(fr_trainset_cache_teachers(&ts, t, 2, true), FR_STATUS_OK);
+    assert_int_equal(fr_trainset_cache_teachers(&ts, t, 2, true, false), FR_STATUS_OK);
     float *want[2];
     for (int k = 0; k < 2; k++) {
         want[k] = malloc((size_t)ts.n * K * sizeof(float));
@@ -532,7 +593,7 @@ static void test_fold_teachers(void **state)
     }
     assert_true(from[0] > 0 && from[1] > 0);
     /* an ensemble: every image gets the mean of both */
-    assert_int_equal(fr_trainset_cache_teachers(&ts, t, 2, false), FR_STATUS_OK);
+    assert_int_equal(fr_trainset_cache_teachers(&ts, t, 2, false, false), FR_STATUS_OK);
     for (int64_t i = 0; i < ts.n; i++)
         for (int c = 0; c < K; c++)
             if (fabsf(ts.teacher[i * K + c] - 0.5f * (want[0][i * K + c] + want[1][i * K + c])) > 1e-5f)
@@ -543,9 +604,9 @@ static void test_fold_teachers(void **state)
     struct fr_net *t5;
     assert_int_equal(fr_net_new(tu_cpu, "t", 1, H, H, 5, NULL, 2, &t5), FR_STATUS_OK);
     struct fr_net *bad[2] = {t[0], t5};
-    assert_int_equal(fr_trainset_cache_teachers(&ts, bad, 2, true), FR_STATUS_SHAPE);
+    assert_int_equal(fr_trainset_cache_teachers(&ts, bad, 2, true, false), FR_STATUS_SHAPE);
     assert_non_null(strstr(fr_last_error(), "fold teacher 1 has 5 classes, the training set 10"));
-    assert_int_equal(fr_trainset_cache_teachers(&ts, t, 0, true), FR_STATUS_INVALID_ARGUMENT);
+    assert_int_equal(fr_trainset_cache_teachers(&ts, t, 0, true, false), FR_STATUS_INVALID_ARGUMENT);
     /* the teachers' test accuracy: one, the ensemble's mean logits, the mean of each alone (from their logits here) */
     float *lg[2];
     double right[3] = {0, 0, 0}, acc;
@@ -716,6 +777,7 @@ int main(void)
         cmocka_unit_test(test_pseudo_report),
         cmocka_unit_test(test_pseudo_flip_ensemble),
         cmocka_unit_test(test_distill_mixup),
+        cmocka_unit_test(test_distill_cached_mirror),
         cmocka_unit_test(test_distill_same_view),
         cmocka_unit_test(test_fold_teachers),
         cmocka_unit_test(test_round_bad_input),

@@ -1,5 +1,6 @@
 /* `frugal distill`: Hinton knowledge distillation from a teacher checkpoint (or an ensemble's mean logits) into a
- * student; the teacher runs in eval mode, its logits are computed once when the input is not augmented;
+ * student; the teacher runs in eval mode, its logits are computed once when the input is not augmented or only
+ * flipped (--augment hflip: of each image and its mirror image);
  * --fold-teachers gives each image the logits of a teacher that never trained on it (out-of-fold); --unlabeled
  * adds transfer images that have only the teacher's targets. */
 #include <stdio.h>
@@ -177,15 +178,18 @@ int cmd_distill(int argc, char **argv)
         rc = rc_fail(cmd, st);
         goto done;
     }
-    /* consistent teaching: with augmentation or mixing the teacher sees each batch as the student does, in the graph */
-    bool cached = !fo.augment && !(fo.cutmix > 0) && !(fo.mixup > 0);
+    /* consistent teaching: the teacher sees each batch as the student does. Its logits are computed once for the
+       images as they are, or for them and their mirror images with --augment hflip; with other augmentation or
+       mixing it runs in the training graph */
+    const int views = fr_fit_teacher_views(&fo);
+    bool cached = views > 0;
     if (!cached && n_teachers > 1) {
-        rc = cli_error(cmd, CLI_USAGE, "%s with %d teachers: their logits are cached for the images as they are; drop "
-                                       "--augment, --mixup and --cutmix", fold_teachers ? "--fold-teachers" : "--teacher",
-                       n_teachers);
+        rc = cli_error(cmd, CLI_USAGE, "%s with %d teachers: their logits are cached for the images as they are and "
+                                       "their mirror images; use --augment hflip or none, and drop --mixup and --cutmix",
+                       fold_teachers ? "--fold-teachers" : "--teacher", n_teachers);
         goto done;
     }
-    if (cached && (st = fr_trainset_cache_teachers(&ts, tnets, n_teachers, fold_teachers != NULL)) !=
+    if (cached && (st = fr_trainset_cache_teachers(&ts, tnets, n_teachers, fold_teachers != NULL, views == 2)) !=
                       FR_STATUS_OK) { /* the same logits every epoch */
         rc = rc_fail(cmd, st);
         goto done;
@@ -196,6 +200,7 @@ int cmd_distill(int argc, char **argv)
             (long long)(unl ? unl->n : 0),
             fold_teachers    ? "cached, out of fold"
             : n_teachers > 1 ? "cached, the mean of the ensemble's"
+            : views == 2     ? "cached, of each image and its mirror image"
             : cached         ? "cached"
                              : "per batch (augmented input)");
     fo.distill = true;
@@ -212,6 +217,7 @@ int cmd_distill(int argc, char **argv)
     cJSON_AddNumberToObject(extra, "alpha", alpha);
     cJSON_AddStringToObject(extra, "teacher_model", tnet->arch);
     cJSON_AddBoolToObject(extra, "teacher_logits_cached", cached);
+    cJSON_AddNumberToObject(extra, "teacher_views", views); /* 2: each image and its mirror image; 0: in the graph */
     cJSON_AddNumberToObject(extra, "teachers", n_teachers);
     cJSON_AddBoolToObject(extra, "out_of_fold", fold_teachers != NULL);
     if (test) { /* fold teachers: the mean of their accuracies (each labels its fold); an ensemble: its accuracy */

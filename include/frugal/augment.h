@@ -139,6 +139,9 @@ void fr_aug_policy_out_size(const struct fr_aug_policy *pol, int in_h, int in_w,
 /* Fills K records for one sample: a pure function of (seed, step, sample). */
 enum fr_status fr_aug_policy_draw(const struct fr_aug_policy *pol, uint64_t seed, uint32_t step, uint32_t sample,
                                   int in_h, int in_w, float *rec);
+/* True when the policy's only per-sample op is hflip (a normalize may follow; no mixing): an image's views are the
+ * image and its mirror image, so a teacher's logits of both can be computed once (distillation). */
+bool fr_aug_policy_mirror_only(const struct fr_aug_policy *pol);
 /* the batch-level mixing stage of the policy (cutmix/mixup), or NULL */
 const struct fr_aug_mix_cfg *fr_aug_policy_mix(const struct fr_aug_policy *pol);
 /* normalisation at the end of the policy (`normalize(mean=...,std=...)`); returns 0 if none */

@@ -115,7 +115,9 @@ struct fr_trainset {
     int64_t *idx;    /* image index within that dataset */
     int32_t *label;  /* hard label or -1 */
     float *soft;     /* n x K soft targets (one-hot rows for hard labels), or NULL */
-    float *teacher;  /* n x K cached teacher logits (distillation), or NULL */
+    float *teacher;  /* cached teacher logits (distillation), n rows of teacher_views x K, or NULL */
+    int teacher_views; /* 2: each row holds the logits of the image, then of its mirror image (an 'hflip' policy
+                          picks the one the student sees); 0 or 1: of the image alone */
 };
 /* Appends images idx[0..n) of ds with their own labels (soft = one-hot when the set has soft targets). */
 enum fr_status fr_trainset_add(struct fr_trainset *ts, int which, const struct fr_dataset *ds, const int64_t *idx,
@@ -367,16 +369,22 @@ enum fr_status fr_pseudo_trainset(struct fr_net *teacher, const struct fr_datase
                                   const struct fr_pseudo_opts *po, bool soft, struct fr_trainset *ts,
                                   struct fr_pseudo_report *report);
 /* Fills ts->teacher with the teacher's logits of every image (distillation without augmentation: the same
- * logits every epoch, computed once). */
+ * logits every epoch, computed once; teacher_views 1). */
 enum fr_status fr_trainset_cache_teacher(struct fr_trainset *ts, struct fr_net *teacher);
 /* The cached logits of several teachers. An ensemble (out_of_fold false): every image gets the mean of their
  * logits. Out-of-fold ("cross-fitted", out_of_fold true): image j of a dataset is in fold j mod n_teachers and fold
  * teacher f was trained on every labeled image outside fold f (fr_split_hold_out_fold), so each image of ts->ds[0]
  * gets the logits of teachers[j mod n_teachers], the one that never trained on it; images of ts->ds[1] (transfer
  * images, seen by none) get the mean. Errors: no teacher, or a teacher whose classes differ from the training
- * set's. One teacher: fr_trainset_cache_teacher. */
+ * set's. One teacher: fr_trainset_cache_teacher. mirrored: the logits of each image's mirror image too
+ * (teacher_views 2), for training with the policy 'hflip' alone (fr_fit_teacher_views). */
 enum fr_status fr_trainset_cache_teachers(struct fr_trainset *ts, struct fr_net *const *teachers, int n_teachers,
-                                          bool out_of_fold);
+                                          bool out_of_fold, bool mirrored);
+/* Which cached teacher logits a distillation run with these options can use instead of the teacher in its
+ * training graph: 1, those of the images as they are (no augmentation or mixing); 2, those of the images and their
+ * mirror images (the policy is 'hflip' alone, perhaps with a normalize: the same logits the teacher gives in the
+ * graph); 0, none (other augmentation or mixing: the teacher must see each augmented batch). */
+int fr_fit_teacher_views(const struct fr_fit_opts *o);
 /* A fold teacher's split: moves the labeled images of fold `fold` (index mod n_folds == fold) to sp->unlabeled.
  * Errors: n_folds < 2, fold outside [0, n_folds), or no labeled image left. */
 enum fr_status fr_split_hold_out_fold(struct fr_split *sp, int fold, int n_folds);

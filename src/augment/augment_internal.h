@@ -102,6 +102,9 @@ const char *fr_aug_policy_resizing_op(const struct fr_aug_policy *pol, int in_h,
 bool fr_aug_policy_take_rrc(struct fr_aug_policy *pol, int h, int w, float scale[2], float ratio[2]);
 /* whether the policy has per-sample ops (else AUG_APPLY is left out of graphs) */
 bool fr_aug_policy_has_ops(const struct fr_aug_policy *pol);
+/* For one sample's program (K records) of a mirror-only policy (fr_aug_policy_mirror_only): whether it shows the
+ * mirror image. */
+bool fr_aug_policy_mirrors(const struct fr_aug_policy *pol, const float *rec);
 
 /* The input stage of a policy as graph nodes in ctx: u8 NHWC images [batch,h,w,c] -> AUG_APPLY (programs) ->
  * AUG_MIX (mix records), as far as the policy has them (FR_AUG_STAGE_MIX: a mixing stage in any case). Inputs

@@ -454,6 +454,26 @@ bool fr_aug_policy_has_ops(const struct fr_aug_policy *pol) { return pol->n > 0;
 int fr_aug_policy_max_ops(const struct fr_aug_policy *pol) { return pol->k; }
 const struct fr_aug_mix_cfg *fr_aug_policy_mix(const struct fr_aug_policy *pol) { return pol->has_mix ? &pol->mix : NULL; }
 
+bool fr_aug_policy_mirror_only(const struct fr_aug_policy *pol)
+{
+    for (int i = 0; i < pol->n; i++)
+        if (pol->st[i].op != OP_HFLIP)
+            return false;
+    return pol->n > 0 && !pol->has_mix;
+}
+
+bool fr_aug_policy_mirrors(const struct fr_aug_policy *pol, const float *rec)
+{
+    bool mirrored = false; /* hflips make one warp whose map sends x to w - 1 - x (or the identity) */
+    for (int r = 0; r < pol->k; r++, rec += FR_AUG_REC)
+        if ((int)rec[FR_AUG_R_CODE] == FR_AUG_CODE_WARP) {
+            double m[9];
+            memcpy(m, rec + FR_AUG_R_M, sizeof m);
+            mirrored ^= m[0] < 0;
+        }
+    return mirrored;
+}
+
 int fr_aug_policy_normalize(const struct fr_aug_policy *pol, float mean[4], float std[4])
 {
     if (!pol->has_norm)

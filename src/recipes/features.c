@@ -119,7 +119,7 @@ static enum fr_status slot_rows(struct fr_net *net, struct fr_predictor *pred, c
  * else of the first one, as a skipped image's slot does in a batch read. */
 static enum fr_status substitute_unreadable(const struct fr_trainset *ts, struct fr_fit_features *ff)
 {
-    const int64_t width = ff->width, k = ts->n_classes;
+    const int64_t width = ff->width, k = ts->n_classes, tw = fr_trainset_teacher_width(ts); /* tw: per teacher row */
     int64_t first = -1;
     for (int64_t e = 0; e < ts->n && first < 0; e++)
         if (!isnan(ff->rows[e * width]))
@@ -134,21 +134,21 @@ static enum fr_status substitute_unreadable(const struct fr_trainset *ts, struct
         if (!ff->label) { /* copies of the targets, once */
             ff->label = malloc((size_t)ts->n * sizeof *ff->label);
             ff->soft = ts->soft ? malloc((size_t)(ts->n * k) * sizeof(float)) : NULL;
-            ff->teacher = ts->teacher ? malloc((size_t)(ts->n * k) * sizeof(float)) : NULL;
+            ff->teacher = ts->teacher ? malloc((size_t)(ts->n * tw) * sizeof(float)) : NULL;
             if (!ff->label || (ts->soft && !ff->soft) || (ts->teacher && !ff->teacher))
                 return fr_error(FR_STATUS_OUT_OF_MEMORY, "fit: out of memory");
             memcpy(ff->label, ts->label, (size_t)ts->n * sizeof *ff->label);
             if (ff->soft)
                 memcpy(ff->soft, ts->soft, (size_t)(ts->n * k) * sizeof(float));
             if (ff->teacher)
-                memcpy(ff->teacher, ts->teacher, (size_t)(ts->n * k) * sizeof(float));
+                memcpy(ff->teacher, ts->teacher, (size_t)(ts->n * tw) * sizeof(float));
         }
         memcpy(ff->rows + e * width, ff->rows + r * width, (size_t)width * sizeof(float));
         ff->label[e] = ff->label[r];
         if (ff->soft)
             memcpy(ff->soft + e * k, ff->soft + r * k, (size_t)k * sizeof(float));
         if (ff->teacher)
-            memcpy(ff->teacher + e * k, ff->teacher + r * k, (size_t)k * sizeof(float));
+            memcpy(ff->teacher + e * tw, ff->teacher + r * tw, (size_t)tw * sizeof(float));
     }
     return FR_STATUS_OK;
 }

@@ -75,6 +75,16 @@ static enum fr_status fit_prepare(void *user, const struct fr_batch *b)
     }
     if (st == FR_STATUS_OK && p->tab[s])
         st = fr_trainer_tables(p->tr, p->prog[s], p->tab[s], &p->tab_len[s]);
+    if (st == FR_STATUS_OK && p->teacher[s]) { /* cached logits of the view each image is shown in (hflip alone) */
+        const size_t per = p->pol ? (size_t)fr_aug_policy_max_ops(p->pol) * FR_AUG_REC : 0;
+        for (int i = 0; i < p->batch; i++) {
+            int v = i < b->n && p->pol && fr_aug_policy_mirrors(p->pol, p->prog[s] + i * per);
+            if (i < b->n)
+                memcpy(p->teacher[s] + (size_t)i * p->k, b->extra + ((size_t)i * 2 + v) * p->k, (size_t)p->k * sizeof(float));
+            else
+                memset(p->teacher[s] + (size_t)i * p->k, 0, (size_t)p->k * sizeof(float));
+        }
+    }
     return st;
 }
 
@@ -85,6 +95,7 @@ static void prep_free(struct fr_fit_prep *p)
         free(p->mixrec[s]);
         free(p->tab[s]);
         free(p->strong_prog[s]);
+        free(p->teacher[s]);
     }
 }
 
@@ -251,7 +262,7 @@ static enum fr_status fit_same_inputs(struct fr_dist *d, const struct fr_trainse
     if (ts->soft)
         hsh = fr_dist_hash(hsh, ts->soft, (size_t)(ts->n * ts->n_classes) * sizeof(float));
     if (ts->teacher)
-        hsh = fr_dist_hash(hsh, ts->teacher, (size_t)(ts->n * ts->n_classes) * sizeof(float));
+        hsh = fr_dist_hash(hsh, ts->teacher, (size_t)(ts->n * fr_trainset_teacher_width(ts)) * sizeof(float));
     double num[] = {o->epochs, B, (double)o->seed, o->sched.base_lr, o->sched.kind, o->sched.warmup_steps,
                     o->optim.kind, o->optim.weight_decay, o->optim.momentum, o->cutmix, o->mixup,
                     o->label_smoothing, o->distill, o->alpha, o->temperature, o->balance, o->sync_bn,
@@ -355,7 +366,7 @@ static enum fr_status fit_balance(struct fr_net *net, const struct fr_fit_prep *
                                  .prog = prep->prog[b->slot], .mix = prep->mixrec[b->slot],
                                  .tab = prep->tab[b->slot], .tab_len = prep->tab_len[b->slot],
                                  .targets = soft ? (const void *)b->soft : (const void *)b->labels,
-                                 .teacher = b->extra};
+                                 .teacher = prep->teacher[b->slot] ? prep->teacher[b->slot] : b->extra};
         double t0 = now_s();
         if (fx && (st = fr_fit_fixmatch_step(fx, b, prep->pol, prep, &in)) != FR_STATUS_OK) /* FixMatch: its labeled rows */
             break;
@@ -408,6 +419,11 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
     else if (o->distill && mixing && ts->teacher)
         st = fr_error(FR_STATUS_UNSUPPORTED, "fit: CutMix/MixUp with distillation needs the teacher in the training graph "
                                              "(cached teacher logits are of the un-mixed images)");
+    else if (o->distill && ts->teacher && pol && fr_aug_policy_has_ops(pol) &&
+             !(ts->teacher_views == 2 && fr_aug_policy_mirror_only(pol)))
+        st = fr_error(FR_STATUS_UNSUPPORTED, "fit: the cached teacher logits are of the images %s; augmentation '%s' "
+                                             "needs the teacher in the training graph",
+                      ts->teacher_views == 2 ? "and their mirror images ('hflip' alone)" : "as they are", o->augment);
     else if (o->distill && !ts->teacher && !o->teacher)
         st = fr_error(FR_STATUS_INVALID_ARGUMENT, "fit: distillation needs teacher logits or a teacher");
     else if (o->distill && o->teacher && o->teacher->n_classes != k)
@@ -498,12 +514,14 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
         prep.mixrec[s] = calloc((size_t)B * FR_AUG_MIX_REC, sizeof(float));
         prep.tab[s] = tab_cap ? malloc(tab_cap * sizeof(int32_t)) : NULL;
         prep.strong_prog[s] = fm ? malloc((size_t)U * fr_aug_policy_max_ops(strong) * FR_AUG_REC * sizeof(float)) : NULL;
-        if (!prep.prog[s] || !prep.mixrec[s] || (tab_cap && !prep.tab[s]) || (fm && !prep.strong_prog[s]))
+        prep.teacher[s] = ts->teacher && ts->teacher_views == 2 ? malloc((size_t)B * k * sizeof(float)) : NULL;
+        if (!prep.prog[s] || !prep.mixrec[s] || (tab_cap && !prep.tab[s]) || (fm && !prep.strong_prog[s]) ||
+            (ts->teacher && ts->teacher_views == 2 && !prep.teacher[s]))
             st = fr_error(FR_STATUS_OUT_OF_MEMORY, "fit: out of memory");
     }
     struct fr_loader_src src = {.ds = {ts->ds[0], ts->ds[1]}, .n = ts->n, .which = ts->src, .idx = ts->idx,
                                 .labels = ts->label, .soft = ts->soft, .extra = ts->teacher, .n_classes = k,
-                                .n_extra = ts->teacher ? k : 0};
+                                .n_extra = ts->teacher ? fr_trainset_teacher_width(ts) : 0};
     struct fr_loader_src usrc = {.ds = {o->unlabeled_ds}, .n = o->n_unlabeled, .idx = o->unlabeled_idx, .n_classes = k};
     if (ff) { /* feature rows instead of images; an unreadable entry took another's targets */
         src.features = ff->rows, src.n_features = ff->width;
@@ -572,7 +590,7 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
                                      .prog = prep.prog[b->slot], .mix = prep.mixrec[b->slot],
                                      .tab = prep.tab[b->slot], .tab_len = prep.tab_len[b->slot],
                                      .targets = lk == FR_LOSS_SOFT_CE ? (const void *)b->soft : (const void *)b->labels,
-                                     .teacher = b->extra};
+                                     .teacher = prep.teacher[b->slot] ? prep.teacher[b->slot] : b->extra};
             if (fm && (st = fr_fit_fixmatch_step(&fx, b, pol, &prep, &in)) != FR_STATUS_OK)
                 break;
             /* unlabeled transfer images keep label -1: the distillation loss gives them teacher targets only */

@@ -682,6 +682,44 @@ enum fr_status fr_net_predict(struct fr_net *net, const struct fr_dataset *ds, c
                               : st;
 }
 
+enum fr_status fr_net_predict_mirrored(struct fr_net *net, const struct fr_dataset *ds, const int64_t *idx, int64_t n,
+                                       float *logits)
+{
+    enum fr_status st = shape_check(net, ds);
+    /* mirrored copies, read and predicted in chunks (the dataset may decode files on demand) */
+    const int k = net->n_classes;
+    const int64_t sz = (int64_t)ds->c * ds->h * ds->w, chunk = 4096;
+    uint8_t *x = st == FR_STATUS_OK ? malloc((size_t)(chunk * sz)) : NULL;
+    int64_t *ids = st == FR_STATUS_OK ? malloc((size_t)chunk * sizeof *ids) : NULL;
+    if (st == FR_STATUS_OK && (!x || !ids))
+        st = fr_error(FR_STATUS_OUT_OF_MEMORY, "predict: out of memory");
+    for (int64_t i = 0; i < n && st == FR_STATUS_OK; i += chunk) {
+        int64_t cnt = n - i < chunk ? n - i : chunk;
+        for (int64_t j = 0; j < cnt; j++)
+            ids[j] = idx ? idx[i + j] : i + j;
+        if ((st = fr_dataset_read(ds, ids, cnt, NULL, x)) != FR_STATUS_OK)
+            break;
+        for (int64_t j = 0; j < cnt; j++) /* NHWC rows: swap pixel x and w-1-x of every row */
+            for (int y = 0; y < ds->h; y++) {
+                uint8_t *row = x + j * sz + (int64_t)y * ds->w * ds->c;
+                for (int a = 0, b = ds->w - 1; a < b; a++, b--)
+                    for (int c = 0; c < ds->c; c++) {
+                        uint8_t v = row[a * ds->c + c];
+                        row[a * ds->c + c] = row[b * ds->c + c];
+                        row[b * ds->c + c] = v;
+                    }
+            }
+        st = fr_net_predict_u8(net, x, cnt, logits + i * k);
+        for (int64_t j = 0; j < cnt; j++) /* an unreadable image the dataset replaced: NaN, as fr_net_predict */
+            if (ids[j] != (idx ? idx[i + j] : i + j))
+                for (int c = 0; c < k; c++)
+                    logits[(i + j) * k + c] = NAN;
+    }
+    free(x);
+    free(ids);
+    return st;
+}
+
 void fr_eval_free(struct fr_eval *e)
 {
     if (!e)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "frugal/recipes.h"
+#include "recipes/recipes_internal.h"
 
 void fr_pseudo_free(struct fr_pseudo *p)
 {
@@ -47,41 +48,7 @@ static enum fr_status add_probs(struct fr_net *t, const struct fr_dataset *ds, c
                                 bool flip, float temp, double *acc, float *logits)
 {
     const int k = t->n_classes;
-    enum fr_status st = FR_STATUS_OK;
-    if (!flip) {
-        st = fr_net_predict(t, ds, idx, n, logits);
-    } else {
-        /* mirrored copies, read and predicted in chunks (the dataset may decode files on demand) */
-        const int64_t sz = (int64_t)ds->c * ds->h * ds->w, chunk = 4096;
-        uint8_t *x = malloc((size_t)(chunk * sz));
-        int64_t *ids = malloc((size_t)chunk * sizeof *ids);
-        if (!x || !ids)
-            st = fr_error(FR_STATUS_OUT_OF_MEMORY, "pseudo-labels: out of memory");
-        for (int64_t i = 0; i < n && st == FR_STATUS_OK; i += chunk) {
-            int64_t cnt = n - i < chunk ? n - i : chunk;
-            for (int64_t j = 0; j < cnt; j++)
-                ids[j] = idx ? idx[i + j] : i + j;
-            if ((st = fr_dataset_read(ds, ids, cnt, NULL, x)) != FR_STATUS_OK)
-                break;
-            for (int64_t j = 0; j < cnt; j++) /* NHWC rows: swap pixel x and w-1-x of every row */
-                for (int y = 0; y < ds->h; y++) {
-                    uint8_t *row = x + j * sz + (int64_t)y * ds->w * ds->c;
-                    for (int a = 0, b = ds->w - 1; a < b; a++, b--)
-                        for (int c = 0; c < ds->c; c++) {
-                            uint8_t v = row[a * ds->c + c];
-                            row[a * ds->c + c] = row[b * ds->c + c];
-                            row[b * ds->c + c] = v;
-                        }
-                }
-            st = fr_net_predict_u8(t, x, cnt, logits + i * k);
-            for (int64_t j = 0; j < cnt; j++) /* an unreadable image the dataset replaced: NaN, as fr_net_predict */
-                if (ids[j] != (idx ? idx[i + j] : i + j))
-                    for (int c = 0; c < k; c++)
-                        logits[(i + j) * k + c] = NAN;
-        }
-        free(x);
-        free(ids);
-    }
+    enum fr_status st = flip ? fr_net_predict_mirrored(t, ds, idx, n, logits) : fr_net_predict(t, ds, idx, n, logits);
     for (int64_t i = 0; st == FR_STATUS_OK && i < n; i++) {
         const float *z = logits + i * k;
         double *p = acc + i * k;

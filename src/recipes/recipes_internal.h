@@ -36,6 +36,14 @@ void fr_net_snapshot_free(struct fr_net_snapshot *s);
  * input, e.g. the features of a frozen backbone), read in chunks; NaN rows for unreadable images the dataset skips. */
 enum fr_status fr_net_predict_rows(struct fr_net *net, struct fr_predictor *pred, const struct fr_dataset *ds,
                                    const int64_t *idx, int64_t n, float *rows);
+/* Values per row of ts->teacher: the classes, once per cached view. */
+static inline int fr_trainset_teacher_width(const struct fr_trainset *ts)
+{
+    return (ts->teacher_views == 2 ? 2 : 1) * ts->n_classes;
+}
+/* fr_net_predict of the mirror images (each row of pixels reversed) of images idx[0..n) (NULL: 0..n-1) of ds. */
+enum fr_status fr_net_predict_mirrored(struct fr_net *net, const struct fr_dataset *ds, const int64_t *idx, int64_t n,
+                                       float *logits);
 /* The labeled images among idx[0..n) (NULL: 0..n-1) of ds: *m indices, malloc'd (NULL: out of memory). */
 int64_t *fr_net_labeled(const struct fr_dataset *ds, const int64_t *idx, int64_t n, int64_t *m);
 /* fr_eval of logits [m, k] of labeled images lab[0..m) of ds (NaN rows: unreadable images, left out); no timing. */
@@ -91,6 +99,7 @@ struct fr_fit_prep {
     const struct fr_aug_policy *strong;
     int64_t row0, srow0;
     float *strong_prog[2];
+    float *teacher[2]; /* cached teacher logits of both views (teacher_views 2): the rows of the views shown, else NULL */
 };
 
 /* FixMatch (src/recipes/fit_fixmatch.c): the labeled images of the training set from a cycled loader of their own */

@@ -1,10 +1,13 @@
 /* Training sets built from a teacher's outputs: a Noisy Student round's set (labeled images, repeated, plus the
- * teacher's pseudo-labels) and distillation's cached teacher logits (when the input is not augmented). */
+ * teacher's pseudo-labels) and distillation's cached teacher logits (input not augmented, or flipped alone). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "augment/augment_internal.h"
+#include "frugal/augment.h"
 #include "frugal/recipes.h"
+#include "recipes/recipes_internal.h"
 
 enum fr_status fr_pseudo_trainset(struct fr_net *teacher, const struct fr_dataset *ds, const int64_t *labeled,
                                   int64_t n_labeled, int labeled_repeat, const int64_t *unl, int64_t n_unl,
@@ -34,13 +37,27 @@ enum fr_status fr_pseudo_trainset(struct fr_net *teacher, const struct fr_datase
     return st;
 }
 
+int fr_fit_teacher_views(const struct fr_fit_opts *o)
+{
+    if (o->cutmix > 0 || o->mixup > 0)
+        return 0;
+    struct fr_aug_policy *pol = NULL;
+    if (!o->augment || !*o->augment)
+        return 1;
+    if (fr_aug_policy_parse(o->augment, &pol) != FR_STATUS_OK) /* fr_fit reports it */
+        return 0;
+    int views = !fr_aug_policy_has_ops(pol) && !fr_aug_policy_mix(pol) ? 1 : fr_aug_policy_mirror_only(pol) ? 2 : 0;
+    fr_aug_policy_free(pol);
+    return views;
+}
+
 enum fr_status fr_trainset_cache_teacher(struct fr_trainset *ts, struct fr_net *teacher)
 {
-    return fr_trainset_cache_teachers(ts, &teacher, 1, false);
+    return fr_trainset_cache_teachers(ts, &teacher, 1, false, false);
 }
 
 enum fr_status fr_trainset_cache_teachers(struct fr_trainset *ts, struct fr_net *const *teachers, int n_teachers,
-                                          bool out_of_fold)
+                                          bool out_of_fold, bool mirrored)
 {
     int k = ts->n_classes;
     if (n_teachers < 1)
@@ -53,17 +70,20 @@ enum fr_status fr_trainset_cache_teachers(struct fr_trainset *ts, struct fr_net 
                                   : fr_error(FR_STATUS_SHAPE, "teacher logits: the teacher has %d classes, the "
                                                               "training set %d", teachers[t]->n_classes, k);
     free(ts->teacher);
+    const int views = mirrored ? 2 : 1, width = views * k; /* a row: the image's logits, then its mirror image's */
+    ts->teacher_views = views;
     size_t rows = (size_t)(ts->n > 0 ? ts->n : 1);
-    ts->teacher = malloc((size_t)(ts->cap > ts->n ? ts->cap : (int64_t)rows) * (size_t)k * sizeof(float));
+    ts->teacher = malloc((size_t)(ts->cap > ts->n ? ts->cap : (int64_t)rows) * (size_t)width * sizeof(float));
     int64_t *ids = malloc(rows * sizeof *ids);
     int64_t *pos = malloc(rows * sizeof *pos);
     float *lg = malloc(rows * (size_t)k * sizeof(float));
     enum fr_status st = ts->teacher && ids && pos && lg ? FR_STATUS_OK
                                                         : fr_error(FR_STATUS_OUT_OF_MEMORY, "teacher logits: out of memory");
-    /* one batched prediction per (source dataset, teacher): out of fold, teacher t labels the images of source 0 in
-     * its fold; otherwise every teacher labels every image and their logits are averaged */
+    /* one batched prediction per (source dataset, teacher, view): out of fold, teacher t labels the images of source 0
+     * in its fold; otherwise every teacher labels every image and their logits are averaged */
     for (int s = 0; s < 2 && st == FR_STATUS_OK; s++)
-        for (int t = 0; t < n_teachers && st == FR_STATUS_OK; t++) {
+        for (int tv = 0; tv < n_teachers * views && st == FR_STATUS_OK; tv++) {
+            const int t = tv / views, v = tv % views;
             bool fold = out_of_fold && s == 0;
             int64_t m = 0;
             for (int64_t i = 0; i < ts->n; i++)
@@ -72,10 +92,11 @@ enum fr_status fr_trainset_cache_teachers(struct fr_trainset *ts, struct fr_net 
                     pos[m++] = i;
                 }
             if (m > 0)
-                st = fr_net_predict(teachers[t], ts->ds[s], ids, m, lg);
+                st = v ? fr_net_predict_mirrored(teachers[t], ts->ds[s], ids, m, lg)
+                       : fr_net_predict(teachers[t], ts->ds[s], ids, m, lg);
             float w = fold ? 1.0f : 1.0f / (float)n_teachers;
             for (int64_t i = 0; st == FR_STATUS_OK && i < m; i++) {
-                float *row = ts->teacher + pos[i] * k;
+                float *row = ts->teacher + pos[i] * width + v * k;
                 for (int c = 0; c < k; c++)
                     row[c] = (!fold && t > 0 ? row[c] : 0.0f) + w * lg[i * k + c];
             }
@@ -86,6 +107,7 @@ enum fr_status fr_trainset_cache_teachers(struct fr_trainset *ts, struct fr_net 
     if (st != FR_STATUS_OK) {
         free(ts->teacher);
         ts->teacher = NULL;
+        ts->teacher_views = 0;
     }
     return st;
 }

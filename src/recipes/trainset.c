@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "frugal/recipes.h"
+#include "recipes/recipes_internal.h"
 
 static enum fr_status ts_reserve(struct fr_trainset *ts, int64_t need)
 {
@@ -29,7 +30,7 @@ static enum fr_status ts_reserve(struct fr_trainset *ts, int64_t need)
             ts->soft = s;
     }
     if (ok && ts->teacher) {
-        float *s = realloc(ts->teacher, (size_t)(cap * ts->n_classes) * sizeof(float));
+        float *s = realloc(ts->teacher, (size_t)(cap * fr_trainset_teacher_width(ts)) * sizeof(float));
         ok = s != NULL;
         if (s)
             ts->teacher = s;
