@@ -78,11 +78,13 @@ static enum fr_status fit_prepare(void *user, const struct fr_batch *b)
     if (st == FR_STATUS_OK && p->teacher[s]) { /* cached logits of the view each image is shown in (hflip alone) */
         const size_t per = p->pol ? (size_t)fr_aug_policy_max_ops(p->pol) * FR_AUG_REC : 0;
         for (int i = 0; i < p->batch; i++) {
-            int v = i < b->n && p->pol && fr_aug_policy_mirrors(p->pol, p->prog[s] + i * per);
-            if (i < b->n)
-                memcpy(p->teacher[s] + (size_t)i * p->k, b->extra + ((size_t)i * 2 + v) * p->k, (size_t)p->k * sizeof(float));
-            else
-                memset(p->teacher[s] + (size_t)i * p->k, 0, (size_t)p->k * sizeof(float));
+            float *row = p->teacher[s] + (size_t)i * p->k;
+            if (i >= b->n) { /* padding rows */
+                memset(row, 0, (size_t)p->k * sizeof(float));
+                continue;
+            }
+            int v = p->pol && fr_aug_policy_mirrors(p->pol, p->prog[s] + i * per);
+            memcpy(row, b->extra + ((size_t)i * 2 + v) * p->k, (size_t)p->k * sizeof(float));
         }
     }
     return st;
@@ -507,6 +509,7 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
     struct fr_fit_prep prep = {.pol = pol, .mix = pmix, .cutmix = o->cutmix, .mixup = o->mixup, .tr = tr,
                             .seed = o->seed, .spe = spe, .batch = (int)count, .h = h, .w = w, .k = k,
                             .first = (uint32_t)first, .strong = strong, .row0 = B + ufirst, .srow0 = B + U + ufirst};
+    const bool mirror_views = ts->teacher && ts->teacher_views == 2; /* cached logits of both views of each image */
     size_t kops = pol ? (size_t)fr_aug_policy_max_ops(pol) : 1, tab_cap = fr_trainer_tables_len(tr) * (size_t)B;
     tab_cap = fm ? 0 : tab_cap / (size_t)count + 1; /* room for any share of the batch (--balance speed) */
     for (int s = 0; s < 2 && st == FR_STATUS_OK; s++) {
@@ -514,9 +517,9 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
         prep.mixrec[s] = calloc((size_t)B * FR_AUG_MIX_REC, sizeof(float));
         prep.tab[s] = tab_cap ? malloc(tab_cap * sizeof(int32_t)) : NULL;
         prep.strong_prog[s] = fm ? malloc((size_t)U * fr_aug_policy_max_ops(strong) * FR_AUG_REC * sizeof(float)) : NULL;
-        prep.teacher[s] = ts->teacher && ts->teacher_views == 2 ? malloc((size_t)B * k * sizeof(float)) : NULL;
+        prep.teacher[s] = mirror_views ? malloc((size_t)B * k * sizeof(float)) : NULL;
         if (!prep.prog[s] || !prep.mixrec[s] || (tab_cap && !prep.tab[s]) || (fm && !prep.strong_prog[s]) ||
-            (ts->teacher && ts->teacher_views == 2 && !prep.teacher[s]))
+            (mirror_views && !prep.teacher[s]))
             st = fr_error(FR_STATUS_OUT_OF_MEMORY, "fit: out of memory");
     }
     struct fr_loader_src src = {.ds = {ts->ds[0], ts->ds[1]}, .n = ts->n, .which = ts->src, .idx = ts->idx,
