@@ -421,8 +421,8 @@ enum fr_status fr_fit(struct fr_net *net, struct fr_trainset *ts, const struct f
     else if (o->distill && mixing && ts->teacher)
         st = fr_error(FR_STATUS_UNSUPPORTED, "fit: CutMix/MixUp with distillation needs the teacher in the training graph "
                                              "(cached teacher logits are of the un-mixed images)");
-    else if (o->distill && ts->teacher && pol && fr_aug_policy_has_ops(pol) &&
-             !(ts->teacher_views == 2 && fr_aug_policy_mirror_only(pol)))
+    else if (o->distill && ts->teacher &&
+             (fr_fit_teacher_views(o) == 0 || (fr_fit_teacher_views(o) == 2 && ts->teacher_views != 2)))
         st = fr_error(FR_STATUS_UNSUPPORTED, "fit: the cached teacher logits are of the images %s; augmentation '%s' "
                                              "needs the teacher in the training graph",
                       ts->teacher_views == 2 ? "and their mirror images ('hflip' alone)" : "as they are", o->augment);
